@@ -1,0 +1,154 @@
+package io.synproxy.cli.it;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIf;
+
+import java.io.IOException;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Start, stop, kill and bad input: the host is always left as it was (or fail-closed, said and fixable). */
+@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+class LifecycleIT {
+    private static final String TABLE = "synproxy_10_200_0_1_8080";
+
+    private static String[] runArgs(String... extra) {
+        List<String> a = new ArrayList<>(List.of("run", "--listen", TestNet.SERVER_IP + ":8080",
+                "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "0"));
+        a.addAll(List.of(extra));
+        return a.toArray(String[]::new);
+    }
+
+    @Test
+    void shouldExitPromptlyOnSigtermAndRemoveTheGuard() throws Exception {
+        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+            ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), runArgs());
+            proxy.awaitStarted();
+            assertTrue(tables(net).contains(TABLE), "guard installed");
+            net.inClientNow(() -> Clients.echoOnce(0, 5000));
+            long start = System.nanoTime();
+            int code = proxy.terminate(Duration.ofSeconds(5));
+            long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            System.out.printf("LifecycleIT: exited %d ms after SIGTERM with code %d%n", ms, code);
+            assertTrue(code == 0 || code == 143, "exit code after SIGTERM: " + code + "\n" + proxy.output());
+            assertFalse(tables(net).contains(TABLE), "guard removed");
+            assertTrue(proxy.output().contains("guard removed"), proxy.output());
+            assertEquals(1, backend.accepted());
+        }
+    }
+
+    @Test
+    void shouldFailClosedAfterKillAndReplaceOrRemoveTheStaleGuard() throws Exception {
+        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+            ProxyProcess first = ProxyProcess.start(net, net.serverNs(), runArgs());
+            first.awaitStarted();
+            first.process().destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            assertTrue(tables(net).contains(TABLE), "kill -9 leaves the guard: fail-closed");
+            // Fail-closed: nobody answers the SYN (no RST either), the connect times out.
+            assertThrows(SocketTimeoutException.class, () -> net.inClientNow(() -> {
+                try (Socket s = new Socket()) {
+                    s.connect(Clients.PROXY, 1500);
+                }
+                return null;
+            }));
+
+            ProxyProcess second = ProxyProcess.start(net, net.serverNs(), runArgs());
+            second.awaitStarted();
+            net.inClientNow(() -> Clients.echoOnce(1, 5000));
+            second.process().destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+
+            assertEquals(1, backend.accepted(), "only the second proxy reached the backend");
+            Result removed = run(net, "guard", "--remove", "--listen", TestNet.SERVER_IP + ":8080");
+            assertEquals(0, removed.code, removed.output);
+            assertTrue(removed.output.contains("removed table inet " + TABLE), removed.output);
+            assertFalse(tables(net).contains(TABLE), "guard --remove clears it");
+            Result again = run(net, "guard", "--remove", "--listen", TestNet.SERVER_IP + ":8080");
+            assertEquals(0, again.code, again.output);
+            assertTrue(again.output.contains("no guard table"), again.output);
+        }
+    }
+
+    @Test
+    void shouldRefuseBadInputWithOneSentenceAndLeaveNothingBehind() throws Exception {
+        try (TestNet net = new TestNet()) {
+            expectFailure(net, 1, "interface nosuch0 does not exist", runArgs("--interface", "nosuch0"));
+            expectFailure(net, 1, "is not an address of this host",
+                    "run", "--listen", "10.200.0.99:8080", "--backend", "127.0.0.1:9000");
+            expectFailure(net, 2, "is not HOST:PORT", "run", "--listen", "garbage", "--backend", "127.0.0.1:9000");
+            expectFailure(net, 2, "outside 1-65535", "run", "--listen", TestNet.SERVER_IP + ":70000",
+                    "--backend", "127.0.0.1:9000");
+            expectFailure(net, 2, "cannot be resolved", "run", "--listen", TestNet.SERVER_IP + ":8080",
+                    "--backend", "no-such-host.invalid:80");
+            expectFailure(net, 2, "Missing required option", "run", "--listen", TestNet.SERVER_IP + ":8080");
+            // Something already listening on the port would answer SYNs itself.
+            try (var listener = net.inServerNow(() -> {
+                java.net.ServerSocket ss = new java.net.ServerSocket();
+                ss.bind(new java.net.InetSocketAddress(TestNet.SERVER_IP, 8080));
+                return ss;
+            })) {
+                assertTrue(listener.isBound());
+                expectFailure(net, 1, "already in use", runArgs());
+            }
+        }
+    }
+
+    @Test
+    void shouldExplainMissingCapabilities() throws Exception {
+        try (TestNet net = new TestNet()) {
+            List<String> cmd = new ArrayList<>(List.of("setpriv", "--bounding-set=-net_raw,-net_admin",
+                    "--inh-caps=-net_raw,-net_admin", ProxyProcess.java(), "-jar", ProxyProcess.jar().toString()));
+            cmd.addAll(List.of(runArgs()));
+            Result r = runIn(net, cmd);
+            assertEquals(1, r.code, r.output);
+            assertTrue(r.output.contains("needs CAP_NET_RAW and CAP_NET_ADMIN"), r.output);
+            assertOneSentence(r.output);
+            assertFalse(tables(net).contains("synproxy"), "nothing installed");
+        }
+    }
+
+    private static void expectFailure(TestNet net, int code, String text, String... args) throws Exception {
+        Result r = run(net, args);
+        assertEquals(code, r.code, "exit code for " + String.join(" ", args) + ": " + r.output);
+        assertTrue(r.output.contains(text), "expected '" + text + "' in: " + r.output);
+        if (code == 1) {
+            assertOneSentence(r.output);
+        }
+        assertFalse(r.output.contains("Exception"), "no stack trace: " + r.output);
+        assertFalse(tables(net).contains("synproxy"), "nothing left installed after: " + r.output);
+    }
+
+    private static void assertOneSentence(String output) {
+        assertEquals(1, output.strip().lines().count(), "one line: " + output);
+        assertFalse(output.contains("\tat "), "no stack trace: " + output);
+    }
+
+    private static String tables(TestNet net) throws IOException {
+        return net.exec(net.serverNs(), "nft", "list", "tables");
+    }
+
+    private record Result(int code, String output) {
+    }
+
+    private static Result run(TestNet net, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(ProxyProcess.java(), "-jar", ProxyProcess.jar().toString()));
+        cmd.addAll(List.of(args));
+        return runIn(net, cmd);
+    }
+
+    private static Result runIn(TestNet net, List<String> cmd) throws Exception {
+        Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.PIPE, cmd.toArray(String[]::new));
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "finished: " + cmd);
+        return new Result(p.exitValue(), out);
+    }
+}

@@ -1,0 +1,146 @@
+package io.synproxy.cookie;
+
+import java.util.Objects;
+
+/**
+ * Mints and checks SYN cookies: the initial sequence number we put in our SYN-ACK, which lets the
+ * final ACK of the handshake be validated without having kept any per-connection state.
+ *
+ * <p>ISN layout (bit 31 on the left):
+ * <pre>
+ *  31                                         8 7      5 4      2   1     0
+ * +--------------------------------------------+--------+--------+------+--------+
+ * |                MAC (24 bits)               | wscale |  MSS   | SACK | parity |
+ * |                                            |  idx   |  idx   |      |        |
+ * +--------------------------------------------+--------+--------+------+--------+
+ * </pre>
+ * <ul>
+ *   <li>bit 0: parity, the {@link KeyRing} slot whose key made the MAC;</li>
+ *   <li>bit 1: the client sent SACK-permitted;</li>
+ *   <li>bits 2..4: {@link CookieTables#mssIndex MSS index}; bits 5..7: {@link CookieTables#wscaleIndex window-scale index};</li>
+ *   <li>bits 8..31: the <em>top</em> 24 bits of SipHash-2-4 under the slot's key.</li>
+ * </ul>
+ * The low byte ("option bits") is plaintext but is itself part of the MACed message, so tampering with it,
+ * parity included, invalidates the cookie.
+ *
+ * <p>MACed message, IPv4 ({@link SipHash#hash24}, 24 bytes):
+ * <pre>
+ * m0 = saddr &lt;&lt; 32 | daddr                          (unsigned 32-bit addresses)
+ * m1 = sport &lt;&lt; 48 | dport &lt;&lt; 32 | clientIsn         (unsigned 16-bit ports, unsigned 32-bit ISN)
+ * m2 = option bits (ISN bits 0..7)
+ * </pre>
+ * IPv6 ({@link SipHash#hash48}, 48 bytes; the distinct length keeps the two families' messages apart):
+ * <pre>
+ * m0 = saddr bits 127..64   m1 = saddr bits 63..0
+ * m2 = daddr bits 127..64   m3 = daddr bits 63..0
+ * m4 = sport &lt;&lt; 48 | dport &lt;&lt; 32 | clientIsn
+ * m5 = option bits
+ * </pre>
+ * Here {@code s*} is the client (source of the SYN) and {@code d*} is us. Ports are taken modulo 2^16.
+ *
+ * <p>With 24 MAC bits a blind forger is accepted with probability 2^-24 per guess; the generation
+ * rotation in {@link KeyRing} bounds how long any single cookie stays valid.
+ *
+ * <p>Neither encoding nor verifying allocates. Thread confinement follows the {@link KeyRing}:
+ * use one {@code SynCookie} per ring, one ring per thread.
+ */
+public final class SynCookie {
+
+    private static final int OPTION_BITS = 0xff;
+    private static final int MAC_SHIFT = 8;
+    /** The MAC is the top 24 bits of the 64-bit SipHash tag. */
+    private static final int TAG_TO_MAC_SHIFT = 64 - 24;
+
+    private final KeyRing ring;
+
+    public SynCookie(KeyRing ring) {
+        this.ring = Objects.requireNonNull(ring, "ring");
+    }
+
+    /**
+     * Our ISN for a SYN from {@code saddr:sport} to {@code daddr:dport} carrying sequence number {@code clientIsn},
+     * minted with the ring's current key.
+     *
+     * @param mssIdx    0..7, from {@link CookieTables#mssIndex}
+     * @param wscaleIdx 0..7, from {@link CookieTables#wscaleIndex}
+     * @throws IllegalArgumentException if an index is outside 0..7
+     */
+    public int encode(int saddr, int daddr, int sport, int dport, int clientIsn,
+                      int mssIdx, int wscaleIdx, boolean sack) {
+        int bits = optionBits(mssIdx, wscaleIdx, sack, ring.currentParity());
+        return mac4(saddr, daddr, sport, dport, clientIsn, bits) << MAC_SHIFT | bits;
+    }
+
+    /**
+     * Checks the cookie returned in the handshake's final ACK. Pass the SYN's values, i.e.
+     * {@code clientIsn = ack.seq - 1} and {@code isn = ack.ackSeq - 1}, with the same address and port
+     * orientation as {@link #encode} (client first).
+     *
+     * @return the option bits (ISN bits 0..7, so {@code >= 0}) to decode with {@link #mssIndexOf} and friends,
+     *         or {@code -1} if the MAC does not match (forged, altered, or older than the ring's two generations)
+     */
+    public int verify(int saddr, int daddr, int sport, int dport, int clientIsn, int isn) {
+        ring.refresh();
+        int bits = isn & OPTION_BITS;
+        return mac4(saddr, daddr, sport, dport, clientIsn, bits) == isn >>> MAC_SHIFT ? bits : -1;
+    }
+
+    /** IPv6 counterpart of {@link #encode}; addresses are given as high and low 64-bit halves (network order). */
+    public int encode6(long sHi, long sLo, long dHi, long dLo, int sport, int dport, int clientIsn,
+                       int mssIdx, int wscaleIdx, boolean sack) {
+        int bits = optionBits(mssIdx, wscaleIdx, sack, ring.currentParity());
+        return mac6(sHi, sLo, dHi, dLo, sport, dport, clientIsn, bits) << MAC_SHIFT | bits;
+    }
+
+    /** IPv6 counterpart of {@link #verify}. */
+    public int verify6(long sHi, long sLo, long dHi, long dLo, int sport, int dport, int clientIsn, int isn) {
+        ring.refresh();
+        int bits = isn & OPTION_BITS;
+        return mac6(sHi, sLo, dHi, dLo, sport, dport, clientIsn, bits) == isn >>> MAC_SHIFT ? bits : -1;
+    }
+
+    /** MSS index (0..7) from option bits or a whole ISN. */
+    public static int mssIndexOf(int bits) {
+        return (bits >>> 2) & 7;
+    }
+
+    /** Window-scale index (0..7) from option bits or a whole ISN. */
+    public static int wscaleIndexOf(int bits) {
+        return (bits >>> 5) & 7;
+    }
+
+    /** Whether the client sent SACK-permitted, from option bits or a whole ISN. */
+    public static boolean sackOf(int bits) {
+        return (bits & 2) != 0;
+    }
+
+    /** Key-slot parity (0 or 1) from option bits or a whole ISN. */
+    public static int parityOf(int bits) {
+        return bits & 1;
+    }
+
+    private static int optionBits(int mssIdx, int wscaleIdx, boolean sack, int parity) {
+        if ((mssIdx >>> 3) != 0 || (wscaleIdx >>> 3) != 0) {
+            throw new IllegalArgumentException("indices must be 0..7: mss " + mssIdx + ", wscale " + wscaleIdx);
+        }
+        return wscaleIdx << 5 | mssIdx << 2 | (sack ? 2 : 0) | parity;
+    }
+
+    private int mac4(int saddr, int daddr, int sport, int dport, int clientIsn, int bits) {
+        int parity = bits & 1;
+        long m0 = (saddr & 0xffffffffL) << 32 | (daddr & 0xffffffffL);
+        long m1 = portsAndIsn(sport, dport, clientIsn);
+        return (int) (SipHash.hash24(ring.k0(parity), ring.k1(parity), m0, m1, bits) >>> TAG_TO_MAC_SHIFT);
+    }
+
+    private int mac6(long sHi, long sLo, long dHi, long dLo, int sport, int dport, int clientIsn, int bits) {
+        int parity = bits & 1;
+        long m4 = portsAndIsn(sport, dport, clientIsn);
+        return (int) (SipHash.hash48(ring.k0(parity), ring.k1(parity), sHi, sLo, dHi, dLo, m4, bits)
+                >>> TAG_TO_MAC_SHIFT);
+    }
+
+    private static long portsAndIsn(int sport, int dport, int clientIsn) {
+        return (long) (sport & 0xffff) << 48 | (long) (dport & 0xffff) << 32 | (clientIsn & 0xffffffffL);
+    }
+}

@@ -1,0 +1,153 @@
+package io.synproxy.guard;
+
+import io.synproxy.linux.Platform;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Inet4Address;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Keeps the kernel out of the handshake: every packet to the protected port that has no socket
+ * is dropped in prerouting, so the kernel neither answers SYNs (it would RST) nor the final ACK
+ * before the handoff. Packets of handed-off connections find their socket and pass.
+ *
+ * <pre>
+ * table inet synproxy_10_0_0_1_8080 {
+ *   chain pre { type filter hook prerouting priority -150; policy accept;
+ *     ip daddr 10.0.0.1 tcp dport 8080 socket transparent 0 accept
+ *     ip daddr 10.0.0.1 tcp dport 8080 socket transparent 1 accept
+ *     ip daddr 10.0.0.1 tcp dport 8080 drop
+ *   }
+ * }
+ * </pre>
+ *
+ * <p>The table name is derived from the protected address and port, so a table left by a killed
+ * run is replaced atomically at the next start. If the process dies without removing it, the port
+ * stays closed (fail-closed) until the next start or {@code nft delete table inet NAME}.
+ */
+public final class NftGuard implements AutoCloseable {
+    private static final long NFT_TIMEOUT_SECONDS = 10;
+
+    private final Path nft;
+    private final String table;
+    private final String ruleset;
+    private boolean installed;
+
+    private NftGuard(Path nft, String table, String ruleset) {
+        this.nft = nft;
+        this.table = table;
+        this.ruleset = ruleset;
+    }
+
+    /** The guard for {@code address:port}; {@code address} 0.0.0.0 protects every local IPv4 address. */
+    public static NftGuard forListen(Inet4Address address, int port) throws GuardException {
+        Path nft = Platform.findExecutable("nft");
+        if (nft == null) {
+            throw new GuardException("the nft command was not found: install nftables (for example apt-get install nftables)");
+        }
+        return new NftGuard(nft, tableName(address, port), ruleset(address, port));
+    }
+
+    public static String tableName(Inet4Address address, int port) {
+        String host = address.isAnyLocalAddress() ? "any" : address.getHostAddress().replace('.', '_');
+        return "synproxy_" + host + "_" + port;
+    }
+
+    static String ruleset(Inet4Address address, int port) {
+        String match = address.isAnyLocalAddress()
+                ? "meta nfproto ipv4 fib daddr type local tcp dport " + port
+                : "ip daddr " + address.getHostAddress() + " tcp dport " + port;
+        String table = tableName(address, port);
+        // "table X; delete table X" first makes the replacement of a stale table atomic and idempotent.
+        return "table inet " + table + "\n"
+                + "delete table inet " + table + "\n"
+                + "table inet " + table + " {\n"
+                + "  chain pre {\n"
+                + "    type filter hook prerouting priority -150; policy accept;\n"
+                + "    " + match + " socket transparent 0 accept\n"
+                + "    " + match + " socket transparent 1 accept\n"
+                + "    " + match + " counter drop\n"
+                + "  }\n"
+                + "}\n";
+    }
+
+    public String table() {
+        return table;
+    }
+
+    /** Installs the table, replacing a stale one with the same name. */
+    public synchronized void install() throws GuardException {
+        run(List.of(nft.toString(), "-f", "-"), ruleset, "install the nftables guard");
+        installed = true;
+    }
+
+    /** Removes the table if this guard installed it; safe to call more than once. */
+    public synchronized void remove() throws GuardException {
+        if (!installed) {
+            return;
+        }
+        installed = false;
+        run(List.of(nft.toString(), "-f", "-"),
+                "table inet " + table + "\ndelete table inet " + table + "\n", "remove the nftables guard");
+    }
+
+    /** Removes a table by name whoever installed it (for {@code synproxy guard --remove}). */
+    public static boolean removeStale(Inet4Address address, int port) throws GuardException {
+        NftGuard guard = forListen(address, port);
+        String listed = guard.run(List.of(guard.nft.toString(), "list", "tables"), "", "list nftables tables");
+        if (!listed.contains("inet " + guard.table)) {
+            return false;
+        }
+        guard.installed = true;
+        guard.remove();
+        return true;
+    }
+
+    @Override
+    public void close() throws GuardException {
+        remove();
+    }
+
+    private String run(List<String> command, String input, String what) throws GuardException {
+        try {
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+            try (OutputStream in = p.getOutputStream()) {
+                in.write(input.getBytes(StandardCharsets.UTF_8));
+            }
+            String output;
+            try (InputStream out = p.getInputStream()) {
+                output = new String(out.readAllBytes(), StandardCharsets.UTF_8).trim();
+            }
+            if (!p.waitFor(NFT_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new GuardException("could not " + what + ": nft did not finish within "
+                        + NFT_TIMEOUT_SECONDS + " s");
+            }
+            if (p.exitValue() != 0) {
+                String first = output.isEmpty() ? "exit code " + p.exitValue() : output.lines().findFirst().orElse("");
+                throw new GuardException("could not " + what + " (table inet " + table + "): " + first);
+            }
+            return output;
+        } catch (IOException e) {
+            throw new GuardException("could not " + what + ": " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new GuardException("could not " + what + ": interrupted");
+        }
+    }
+
+    /** The guard could not be installed or removed; the message is the sentence to show. */
+    public static final class GuardException extends Exception {
+        @java.io.Serial
+        private static final long serialVersionUID = 1L;
+
+        public GuardException(String message) {
+            super(message);
+        }
+    }
+}

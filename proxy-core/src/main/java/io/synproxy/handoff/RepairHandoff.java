@@ -1,0 +1,135 @@
+package io.synproxy.handoff;
+
+import io.synproxy.handshake.AckVerdict;
+import io.synproxy.linux.LinuxException;
+import io.synproxy.linux.Native;
+import io.synproxy.linux.SockAddr;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import static io.synproxy.linux.Constants.AF_INET;
+import static io.synproxy.linux.Constants.IPPROTO_TCP;
+import static io.synproxy.linux.Constants.SOCK_CLOEXEC;
+import static io.synproxy.linux.Constants.SOCK_NONBLOCK;
+import static io.synproxy.linux.Constants.SOCK_STREAM;
+import static io.synproxy.linux.Constants.SOL_SOCKET;
+import static io.synproxy.linux.Constants.SO_REUSEADDR;
+import static io.synproxy.linux.Constants.TCPOPT_MSS;
+import static io.synproxy.linux.Constants.TCPOPT_SACK_PERM;
+import static io.synproxy.linux.Constants.TCPOPT_TIMESTAMP;
+import static io.synproxy.linux.Constants.TCPOPT_WINDOW;
+import static io.synproxy.linux.Constants.TCP_MAXSEG;
+import static io.synproxy.linux.Constants.TCP_QUEUE_SEQ;
+import static io.synproxy.linux.Constants.TCP_RECV_QUEUE;
+import static io.synproxy.linux.Constants.TCP_REPAIR;
+import static io.synproxy.linux.Constants.TCP_REPAIR_OFF_NO_WP;
+import static io.synproxy.linux.Constants.TCP_REPAIR_OPTIONS;
+import static io.synproxy.linux.Constants.TCP_REPAIR_QUEUE;
+import static io.synproxy.linux.Constants.TCP_REPAIR_WINDOW;
+import static io.synproxy.linux.Constants.TCP_SEND_QUEUE;
+import static io.synproxy.linux.Constants.TCP_TIMESTAMP;
+
+/**
+ * Turns a verdict into an ESTABLISHED kernel socket with TCP_REPAIR, in the order proven in
+ * ARCHITECTURE.md: SO_REUSEADDR before repair mode, both queue sequence numbers, MSS before
+ * connect, bind + connect (silent in repair mode), the negotiated options (window scaling is
+ * essential: without it the socket scales while the client does not), the timestamp clock,
+ * data that rode on the final ACK, the client's window, then repair off without a window probe.
+ *
+ * <p>One instance per event-loop thread: its native scratch memory is reused for every handoff.
+ */
+public final class RepairHandoff implements AutoCloseable {
+    private static final int REPAIR_WINDOW_SIZE = 20;
+
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment local = SockAddr.allocateIn(arena);
+    private final MemorySegment remote = SockAddr.allocateIn(arena);
+    private final MemorySegment options = arena.allocate(4 * 8, 4);
+    private final MemorySegment window = arena.allocate(REPAIR_WINDOW_SIZE, 4);
+    private final MemorySegment u32 = arena.allocate(4, 4);
+    private int lastReceiveWindow;
+
+    /**
+     * Creates the socket for a verified handshake.
+     *
+     * @param payload the memory holding the final ACK (its payload, if any, is queued as received data)
+     * @return the file descriptor of the established, non-blocking socket
+     */
+    public int handoff(AckVerdict v, MemorySegment payload) throws LinuxException {
+        int fd = Native.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        try {
+            // Before TCP_REPAIR: afterwards it overwrites the force-reuse flag (EADDRINUSE from the second connection on).
+            Native.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+            Native.setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, 1, "TCP_REPAIR");
+            Native.setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE, "TCP_REPAIR_QUEUE");
+            setU32(fd, TCP_QUEUE_SEQ, v.isn() + 1, "TCP_QUEUE_SEQ send");
+            Native.setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "TCP_REPAIR_QUEUE");
+            setU32(fd, TCP_QUEUE_SEQ, v.clientIsn() + 1, "TCP_QUEUE_SEQ recv");
+            // Before connect, or the socket falls back to 536-byte segments.
+            Native.setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, v.mss(), "TCP_MAXSEG");
+            Native.bind(fd, SockAddr.in(local, v.localAddress(), v.localPort()));
+            Native.connect(fd, SockAddr.in(remote, v.clientAddress(), v.clientPort()));
+
+            int n = 0;
+            n = option(n, TCPOPT_MSS, v.mss());
+            if (v.clientWscale() >= 0) {
+                n = option(n, TCPOPT_WINDOW, v.clientWscale() | v.ourWscale() << 16);
+            }
+            if (v.sack()) {
+                n = option(n, TCPOPT_SACK_PERM, 0);
+            }
+            if (v.timestamps()) {
+                n = option(n, TCPOPT_TIMESTAMP, 0);
+            }
+            Native.setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_OPTIONS, options.asSlice(0, n * 8L), "TCP_REPAIR_OPTIONS");
+            if (v.timestamps()) {
+                // Continue the TSval clock from the value the client echoed (even: millisecond clock).
+                Native.setsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, v.ourTsVal() & ~1, "TCP_TIMESTAMP");
+            }
+            if (v.payloadLength() > 0) {
+                Native.setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "TCP_REPAIR_QUEUE");
+                Native.send(fd, payload.asSlice(v.payloadOffset(), v.payloadLength()), v.payloadLength(), 0);
+            }
+
+            // Without the client's window the socket believes the peer window is 0 and stalls in persist.
+            Native.getsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, window, "TCP_REPAIR_WINDOW");
+            long peerWindow = (v.clientWindow() & 0xffffL) << Math.max(v.clientWscale(), 0);
+            int peer = (int) Math.min(peerWindow, 0xffffffffL);
+            window.set(ValueLayout.JAVA_INT, 0, v.clientNextSeq());
+            window.set(ValueLayout.JAVA_INT, 4, peer);
+            window.set(ValueLayout.JAVA_INT, 8, peer);
+            lastReceiveWindow = window.get(ValueLayout.JAVA_INT, 12);
+            Native.setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, window, "TCP_REPAIR_WINDOW");
+
+            // NO_WP: the kernel's window probe would be one below the client's rcv_nxt and be ignored.
+            Native.setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP, "TCP_REPAIR off");
+            return fd;
+        } catch (LinuxException | RuntimeException e) {
+            Native.close(fd);
+            throw e;
+        }
+    }
+
+    /** The receive window (bytes) of the socket built by the last {@link #handoff}, for the window update. */
+    public int lastReceiveWindow() {
+        return lastReceiveWindow;
+    }
+
+    private int option(int n, int code, int value) {
+        options.set(ValueLayout.JAVA_INT, n * 8L, code);
+        options.set(ValueLayout.JAVA_INT, n * 8L + 4, value);
+        return n + 1;
+    }
+
+    private void setU32(int fd, int option, int value, String what) throws LinuxException {
+        u32.set(ValueLayout.JAVA_INT, 0, value);
+        Native.setsockopt(fd, IPPROTO_TCP, option, u32, what);
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}

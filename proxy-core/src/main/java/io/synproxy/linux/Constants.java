@@ -1,0 +1,71 @@
+package io.synproxy.linux;
+
+/** Linux ABI numbers (x86_64 and aarch64 agree on all of these). */
+public final class Constants {
+    public static final int AF_INET = 2;
+    public static final int AF_INET6 = 10;
+    public static final int AF_PACKET = 17;
+
+    public static final int SOCK_STREAM = 1;
+    public static final int SOCK_DGRAM = 2;
+    public static final int SOCK_RAW = 3;
+    public static final int SOCK_NONBLOCK = 0x800;
+    public static final int SOCK_CLOEXEC = 0x80000;
+
+    public static final int IPPROTO_IP = 0;
+    public static final int IPPROTO_TCP = 6;
+    public static final int IPPROTO_RAW = 255;
+
+    public static final int SOL_SOCKET = 1;
+    public static final int SO_REUSEADDR = 2;
+    public static final int SO_SNDBUF = 7;
+    public static final int SO_RCVBUF = 8;
+    public static final int SO_ATTACH_FILTER = 26;
+    public static final int SO_SNDBUFFORCE = 32;
+
+    public static final int SOL_PACKET = 263;
+    public static final int PACKET_RX_RING = 5;
+    public static final int PACKET_STATISTICS = 6;
+    public static final int PACKET_VERSION = 10;
+    public static final int PACKET_FANOUT = 18;
+    public static final int PACKET_IGNORE_OUTGOING = 23;
+    public static final int TPACKET_V3 = 2;
+    public static final int PACKET_FANOUT_HASH = 0;
+
+    public static final int ETH_P_IP = 0x0800;
+    public static final int ETH_P_IPV6 = 0x86DD;
+
+    public static final int TCP_MAXSEG = 2;
+    public static final int TCP_REPAIR = 19;
+    public static final int TCP_REPAIR_QUEUE = 20;
+    public static final int TCP_QUEUE_SEQ = 21;
+    public static final int TCP_REPAIR_OPTIONS = 22;
+    public static final int TCP_TIMESTAMP = 24;
+    public static final int TCP_REPAIR_WINDOW = 29;
+    public static final int TCP_RECV_QUEUE = 1;
+    public static final int TCP_SEND_QUEUE = 2;
+    public static final int TCP_REPAIR_OFF_NO_WP = -1;
+
+    public static final int TCPOPT_MSS = 2;
+    public static final int TCPOPT_WINDOW = 3;
+    public static final int TCPOPT_SACK_PERM = 4;
+    public static final int TCPOPT_TIMESTAMP = 8;
+
+    public static final int PROT_READ = 1;
+    public static final int PROT_WRITE = 2;
+    public static final int MAP_SHARED = 1;
+    public static final int MAP_LOCKED = 0x2000;
+
+    public static final int CLONE_NEWNET = 0x40000000;
+    public static final int O_RDONLY = 0;
+    public static final int O_CLOEXEC = 0x80000;
+
+    public static final int EADDRINUSE = 98;
+    public static final int EADDRNOTAVAIL = 99;
+    public static final int EAGAIN = 11;
+    public static final int ENOBUFS = 105;
+    public static final int EPERM = 1;
+
+    private Constants() {
+    }
+}

@@ -1,0 +1,261 @@
+package io.synproxy.linux;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The libc calls synproxy makes, bound once through FFM with errno captured.
+ *
+ * <p>Setup calls throw {@link LinuxException}; the per-packet call ({@link #sendto}) returns
+ * {@code -errno} instead so the receive loop never allocates an exception.
+ * The errno capture buffer is per thread and allocated once, so no call allocates.
+ */
+// This class is the one place that calls native code; the jar's manifest enables native access for it.
+@SuppressWarnings("restricted")
+public final class Native {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final SymbolLookup LIBC = LINKER.defaultLookup();
+    private static final StructLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = CAPTURE_LAYOUT.varHandle(
+            java.lang.foreign.MemoryLayout.PathElement.groupElement("errno"));
+    private static final ThreadLocal<MemorySegment> CAPTURE =
+            ThreadLocal.withInitial(() -> Arena.global().allocate(CAPTURE_LAYOUT));
+
+    private static final MethodHandle SOCKET = errnoCall("socket", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
+    private static final MethodHandle SETSOCKOPT =
+            errnoCall("setsockopt", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle GETSOCKOPT =
+            errnoCall("getsockopt", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
+    private static final MethodHandle BIND = errnoCall("bind", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle CONNECT = errnoCall("connect", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle CLOSE = errnoCall("close", JAVA_INT, JAVA_INT);
+    private static final MethodHandle SEND = errnoCall("send", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
+    private static final MethodHandle SENDTO =
+            errnoCall("sendto", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle MMAP =
+            errnoCall("mmap", ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG);
+    private static final MethodHandle MUNMAP = errnoCall("munmap", JAVA_INT, ADDRESS, JAVA_LONG);
+    private static final MethodHandle SETNS = errnoCall("setns", JAVA_INT, JAVA_INT, JAVA_INT);
+    private static final MethodHandle OPEN = errnoCall("open", JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle IF_NAMETOINDEX = plainCall("if_nametoindex", JAVA_INT, ADDRESS);
+    private static final MethodHandle STRERROR = plainCall("strerror", ADDRESS, JAVA_INT);
+
+    private Native() {
+    }
+
+    private static MethodHandle errnoCall(String name, ValueLayout ret, ValueLayout... args) {
+        return LINKER.downcallHandle(LIBC.findOrThrow(name), FunctionDescriptor.of(ret, args),
+                Linker.Option.captureCallState("errno"));
+    }
+
+    private static MethodHandle plainCall(String name, ValueLayout ret, ValueLayout... args) {
+        return LINKER.downcallHandle(LIBC.findOrThrow(name), FunctionDescriptor.of(ret, args));
+    }
+
+    private static int errno(MemorySegment capture) {
+        return (int) ERRNO.get(capture, 0L);
+    }
+
+    /** The kernel's text for an errno, e.g. "Operation not permitted". */
+    public static String strerror(int errno) {
+        try {
+            MemorySegment text = (MemorySegment) STRERROR.invokeExact(errno);
+            return text.reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            return "errno " + errno;
+        }
+    }
+
+    public static int socket(int domain, int type, int protocol) throws LinuxException {
+        MemorySegment capture = CAPTURE.get();
+        int fd;
+        try {
+            fd = (int) SOCKET.invokeExact(capture, domain, type, protocol);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        if (fd < 0) {
+            throw new LinuxException("socket", errno(capture));
+        }
+        return fd;
+    }
+
+    public static void setsockopt(int fd, int level, int option, MemorySegment value, String what)
+            throws LinuxException {
+        MemorySegment capture = CAPTURE.get();
+        int rc;
+        try {
+            rc = (int) SETSOCKOPT.invokeExact(capture, fd, level, option, value, (int) value.byteSize());
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        if (rc < 0) {
+            throw new LinuxException("setsockopt(" + what + ")", errno(capture));
+        }
+    }
+
+    /** setsockopt with an int value, through a per-thread scratch int: no allocation. */
+    public static void setsockopt(int fd, int level, int option, int value, String what) throws LinuxException {
+        MemorySegment scratch = Scratch.INT.get();
+        scratch.set(JAVA_INT, 0, value);
+        setsockopt(fd, level, option, scratch, what);
+    }
+
+    /** getsockopt into {@code out}; returns the length the kernel wrote. */
+    public static int getsockopt(int fd, int level, int option, MemorySegment out, String what)
+            throws LinuxException {
+        MemorySegment capture = CAPTURE.get();
+        MemorySegment len = Scratch.LEN.get();
+        len.set(JAVA_INT, 0, (int) out.byteSize());
+        int rc;
+        try {
+            rc = (int) GETSOCKOPT.invokeExact(capture, fd, level, option, out, len);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        if (rc < 0) {
+            throw new LinuxException("getsockopt(" + what + ")", errno(capture));
+        }
+        return len.get(JAVA_INT, 0);
+    }
+
+    public static void bind(int fd, MemorySegment sockaddr) throws LinuxException {
+        MemorySegment capture = CAPTURE.get();
+        int rc;
+        try {
+            rc = (int) BIND.invokeExact(capture, fd, sockaddr, (int) sockaddr.byteSize());
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        if (rc < 0) {
+            throw new LinuxException("bind", errno(capture));
+        }
+    }
+
+    public static void connect(int fd, MemorySegment sockaddr) throws LinuxException {
+        MemorySegment capture = CAPTURE.get();
+        int rc;
+        try {
+            rc = (int) CONNECT.invokeExact(capture, fd, sockaddr, (int) sockaddr.byteSize());
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        if (rc < 0) {
+            throw new LinuxException("connect", errno(capture));
+        }
+    }
+
+    /** Closes a descriptor; errors are ignored (there is nothing a caller could do about them). */
+    public static void close(int fd) {
+        if (fd < 0) {
+            return;
+        }
+        try {
+            int ignored = (int) CLOSE.invokeExact(CAPTURE.get(), fd);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static long send(int fd, MemorySegment buf, long len, int flags) throws LinuxException {
+        MemorySegment capture = CAPTURE.get();
+        long rc;
+        try {
+            rc = (long) SEND.invokeExact(capture, fd, buf, len, flags);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        if (rc < 0) {
+            throw new LinuxException("send", errno(capture));
+        }
+        return rc;
+    }
+
+    /** Hot path: returns bytes sent, or {@code -errno}. Never throws, never allocates. */
+    public static long sendto(int fd, MemorySegment buf, long len, int flags, MemorySegment sockaddr) {
+        MemorySegment capture = CAPTURE.get();
+        long rc;
+        try {
+            rc = (long) SENDTO.invokeExact(capture, fd, buf, len, flags, sockaddr, (int) sockaddr.byteSize());
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        return rc < 0 ? -errno(capture) : rc;
+    }
+
+    public static MemorySegment mmap(long length, int prot, int flags, int fd) throws LinuxException {
+        MemorySegment capture = CAPTURE.get();
+        MemorySegment addr;
+        try {
+            addr = (MemorySegment) MMAP.invokeExact(capture, MemorySegment.NULL, length, prot, flags, fd, 0L);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        if (addr.address() == -1L) {
+            throw new LinuxException("mmap", errno(capture));
+        }
+        return addr.reinterpret(length);
+    }
+
+    public static void munmap(MemorySegment mapping) {
+        try {
+            int ignored = (int) MUNMAP.invokeExact(CAPTURE.get(), mapping, mapping.byteSize());
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** Moves the calling thread (only) into the namespace behind {@code fd}. */
+    public static void setns(int fd, int nstype) throws LinuxException {
+        MemorySegment capture = CAPTURE.get();
+        int rc;
+        try {
+            rc = (int) SETNS.invokeExact(capture, fd, nstype);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        if (rc < 0) {
+            throw new LinuxException("setns", errno(capture));
+        }
+    }
+
+    /** open(2) with {@code flags} (no O_CREAT, so no mode). */
+    public static int open(String path, int flags) throws LinuxException {
+        MemorySegment capture = CAPTURE.get();
+        int fd;
+        try (Arena arena = Arena.ofConfined()) {
+            fd = (int) OPEN.invokeExact(capture, arena.allocateFrom(path), flags);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        if (fd < 0) {
+            throw new LinuxException("open " + path, errno(capture));
+        }
+        return fd;
+    }
+
+    /** The interface index of {@code name}, or 0 when no such interface exists. */
+    public static int ifNameToIndex(String name) {
+        try (Arena arena = Arena.ofConfined()) {
+            return (int) IF_NAMETOINDEX.invokeExact(arena.allocateFrom(name));
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    private static final class Scratch {
+        static final ThreadLocal<MemorySegment> INT = ThreadLocal.withInitial(() -> Arena.global().allocate(JAVA_INT));
+        static final ThreadLocal<MemorySegment> LEN = ThreadLocal.withInitial(() -> Arena.global().allocate(JAVA_INT));
+    }
+}

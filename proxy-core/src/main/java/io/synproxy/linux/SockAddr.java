@@ -1,0 +1,41 @@
+package io.synproxy.linux;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/** sockaddr_in and sockaddr_ll written into native memory. */
+public final class SockAddr {
+    public static final int SOCKADDR_IN_SIZE = 16;
+    public static final int SOCKADDR_LL_SIZE = 20;
+    private static final ValueLayout.OfShort BE_SHORT =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final ValueLayout.OfInt BE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final ValueLayout.OfShort NATIVE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED;
+
+    private SockAddr() {
+    }
+
+    public static MemorySegment allocateIn(Arena arena) {
+        return arena.allocate(SOCKADDR_IN_SIZE, 4);
+    }
+
+    /** Fills a sockaddr_in; {@code address} is the IPv4 address as an int in network order of bits. */
+    public static MemorySegment in(MemorySegment s, int address, int port) {
+        s.fill((byte) 0);
+        s.set(NATIVE_SHORT, 0, (short) Constants.AF_INET);
+        s.set(BE_SHORT, 2, (short) port);
+        s.set(BE_INT, 4, address);
+        return s;
+    }
+
+    /** A sockaddr_ll for binding a packet socket to {@code ifindex} (0: every interface). */
+    public static MemorySegment ll(Arena arena, int protocol, int ifindex) {
+        MemorySegment s = arena.allocate(SOCKADDR_LL_SIZE, 4);
+        s.set(NATIVE_SHORT, 0, (short) Constants.AF_PACKET);
+        s.set(BE_SHORT, 2, (short) protocol);
+        s.set(ValueLayout.JAVA_INT_UNALIGNED, 4, ifindex);
+        return s;
+    }
+}

@@ -1,0 +1,70 @@
+package io.synproxy.metrics;
+
+import io.synproxy.packet.Reject;
+
+import java.util.List;
+import java.util.function.LongSupplier;
+
+/** Sums every loop's counters and formats the stats line. */
+public final class Stats {
+    private final List<Counters> loops;
+    private final LongSupplier liveConnections;
+
+    public Stats(List<Counters> loops, LongSupplier liveConnections) {
+        this.loops = List.copyOf(loops);
+        this.liveConnections = liveConnections;
+    }
+
+    public long get(Counter c) {
+        long sum = 0;
+        for (Counters loop : loops) {
+            sum += loop.get(c);
+        }
+        return sum;
+    }
+
+    public long get(Reject reason) {
+        long sum = 0;
+        for (Counters loop : loops) {
+            sum += loop.get(reason);
+        }
+        return sum;
+    }
+
+    public long live() {
+        return liveConnections.getAsLong();
+    }
+
+    /** The one-line summary printed at the stats interval. */
+    public String line() {
+        StringBuilder b = new StringBuilder(200);
+        b.append("stats: syn=").append(get(Counter.SYN_RECEIVED))
+                .append(" synack=").append(get(Counter.SYNACK_SENT))
+                .append(" synack_failed=").append(get(Counter.SYNACK_SEND_FAILED))
+                .append(" ack_valid=").append(get(Counter.ACK_VALID))
+                .append(" ack_invalid=").append(get(Counter.ACK_INVALID))
+                .append(" handoffs=").append(get(Counter.HANDOFFS))
+                .append(" live=").append(live())
+                .append(" bytes=").append(get(Counter.BYTES_TO_BACKEND) + get(Counter.BYTES_TO_CLIENT))
+                .append(" rejected=").append(get(Counter.PACKETS_REJECTED))
+                .append(" handoff_failed=").append(get(Counter.HANDOFF_FAILED))
+                .append(" backend_failed=").append(get(Counter.BACKEND_CONNECT_FAILED))
+                .append(" ring_drops=").append(get(Counter.RING_DROPS));
+        return b.toString();
+    }
+
+    /** Every counter and every reject reason, one {@code label value} per line. */
+    public String dump() {
+        StringBuilder b = new StringBuilder(1024);
+        for (Counter c : Counter.values()) {
+            b.append(c.label()).append(' ').append(get(c)).append('\n');
+        }
+        for (Reject r : Reject.values()) {
+            if (r != Reject.NONE) {
+                b.append("rejected_").append(r.label()).append(' ').append(get(r)).append('\n');
+            }
+        }
+        b.append("live ").append(live()).append('\n');
+        return b.toString();
+    }
+}

@@ -1,0 +1,168 @@
+package io.synproxy.relay;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
+import io.synproxy.frontend.ConnectionSink;
+import io.synproxy.handshake.AckVerdict;
+import io.synproxy.metrics.Counter;
+import io.synproxy.metrics.Counters;
+
+import java.net.InetSocketAddress;
+
+/**
+ * Adopts handed-off sockets and relays them to the backend (the shape of Netty's proxy example):
+ * the client socket is not read until the backend is connected, the backend channel lives on the
+ * client's event loop, the next chunk is read only after the previous one was flushed
+ * (back-pressure), a FIN in one direction is passed on while the other direction stays open,
+ * and when either side fails both are closed.
+ */
+public final class Relay implements ConnectionSink {
+    private final EventLoop loop;
+    private final InetSocketAddress backend;
+    private final Counters counters;
+    private final int connectTimeoutMillis;
+
+    public Relay(EventLoop loop, InetSocketAddress backend, Counters counters, int connectTimeoutMillis) {
+        this.loop = loop;
+        this.backend = backend;
+        this.counters = counters;
+        this.connectTimeoutMillis = connectTimeoutMillis;
+    }
+
+    @Override
+    public void adopt(int fd, AckVerdict verdict, Runnable onClose) {
+        EpollSocketChannel client = new EpollSocketChannel(fd);
+        client.config().setAutoRead(false);
+        client.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+        client.config().setTcpNoDelay(true);
+        client.closeFuture().addListener(f -> {
+            counters.increment(Counter.CONNECTIONS_CLOSED);
+            onClose.run();
+        });
+        client.pipeline().addLast(new ClientSide());
+        loop.register(client);
+    }
+
+    /** The client-facing side: connects the backend when the adopted channel becomes active. */
+    private final class ClientSide extends ChannelInboundHandlerAdapter {
+        private Pump pump;
+
+        @Override
+        public void channelActive(ChannelHandlerContext ctx) {
+            Channel client = ctx.channel();
+            Bootstrap b = new Bootstrap()
+                    .group(client.eventLoop())
+                    .channel(EpollSocketChannel.class)
+                    .option(ChannelOption.AUTO_READ, false)
+                    .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                    .option(ChannelOption.TCP_NODELAY, true)
+                    .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, connectTimeoutMillis)
+                    .handler(new ChannelInboundHandlerAdapter());
+            b.connect(backend).addListener((ChannelFutureListener) f -> {
+                if (!f.isSuccess()) {
+                    counters.increment(Counter.BACKEND_CONNECT_FAILED);
+                    client.close();
+                    return;
+                }
+                Channel server = f.channel();
+                pump = new Pump(server, Counter.BYTES_TO_BACKEND);
+                Pump back = new Pump(client, Counter.BYTES_TO_CLIENT);
+                server.pipeline().replace(server.pipeline().first(), "relay", back);
+                back.peerPump = pump;
+                pump.peerPump = back;
+                server.closeFuture().addListener(c -> closeOnFlush(client));
+                client.closeFuture().addListener(c -> closeOnFlush(server));
+                client.pipeline().replace(this, "relay", pump);
+                client.read();
+                server.read();
+            });
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            // Closed before the backend answered: the connect's own listener cleans up the backend.
+            ctx.fireChannelInactive();
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            ctx.close();
+        }
+    }
+
+    /** Moves bytes from the channel it is installed on to {@code outbound}. */
+    private final class Pump extends ChannelInboundHandlerAdapter {
+        private final Channel outbound;
+        private final Counter bytes;
+        private Pump peerPump;
+        private boolean inputDone;
+
+        Pump(Channel outbound, Counter bytes) {
+            this.outbound = outbound;
+            this.bytes = bytes;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof ByteBuf buf) {
+                counters.add(bytes, buf.readableBytes());
+            }
+            outbound.writeAndFlush(msg).addListener((ChannelFutureListener) f -> {
+                if (f.isSuccess()) {
+                    ctx.channel().read();
+                } else {
+                    f.channel().close();
+                    ctx.channel().close();
+                }
+            });
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof ChannelInputShutdownEvent) {
+                inputDone = true;
+                // Pass the FIN on after everything read so far has been written.
+                outbound.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
+                    if (outbound instanceof DuplexChannel duplex && outbound.isActive()) {
+                        duplex.shutdownOutput();
+                    }
+                    if (peerPump != null && peerPump.inputDone) {
+                        ctx.channel().close();
+                        outbound.close();
+                    }
+                });
+                return;
+            }
+            ctx.fireUserEventTriggered(evt);
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            closeOnFlush(outbound);
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            ctx.close();
+            closeOnFlush(outbound);
+        }
+    }
+
+    static void closeOnFlush(Channel ch) {
+        if (ch.isActive()) {
+            ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        } else if (ch.isOpen()) {
+            ch.close();
+        }
+    }
+}

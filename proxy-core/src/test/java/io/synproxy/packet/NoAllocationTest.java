@@ -1,0 +1,62 @@
+package io.synproxy.packet;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+/** Parse and write paths allocate nothing per packet once warmed up (measured with the thread allocation counter). */
+class NoAllocationTest {
+
+    private static final int WARM_UP = 200_000;
+    private static final int MEASURED = 100_000;
+    private static final int ROUNDS = 5;
+
+    private final Ipv4TcpParser parser = new Ipv4TcpParser();
+    private final Ipv4TcpWriter writer = new Ipv4TcpWriter();
+
+    @Test
+    void shouldNotAllocateWhenParsingAndWritingNativeFrames() {
+        final java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
+        Assumptions.assumeTrue(bean instanceof com.sun.management.ThreadMXBean);
+        final com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) bean;
+        Assumptions.assumeTrue(threads.isThreadAllocatedMemorySupported() && threads.isThreadAllocatedMemoryEnabled());
+
+        final byte[] syn = Frames.linuxSyn();
+        try (Arena arena = Arena.ofConfined()) {
+            final MemorySegment rx = arena.allocate(syn.length);
+            MemorySegment.copy(Frames.seg(syn), 0, rx, 0, syn.length);
+            final MemorySegment tx = arena.allocate(Ipv4TcpWriter.MAX_LENGTH);
+
+            long sink = run(WARM_UP, rx, syn.length, tx);
+            long best = Long.MAX_VALUE;
+            for (int round = 0; round < ROUNDS; round++) {
+                final long before = threads.getCurrentThreadAllocatedBytes();
+                sink += run(MEASURED, rx, syn.length, tx);
+                final long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+                // One allocation per packet would be at least 16 bytes per packet.
+                assertTrue(allocated < MEASURED, allocated + " bytes over " + MEASURED + " packets (sink " + sink + ")");
+                best = Math.min(best, allocated);
+            }
+            // A JIT transition may allocate a few bytes once; a steady state allocates nothing.
+            assertEquals(0, best, "bytes allocated in the best of " + ROUNDS + " rounds of " + MEASURED + " packets");
+        }
+    }
+
+    private long run(int rounds, MemorySegment rx, int length, MemorySegment tx) {
+        long sink = 0;
+        for (int i = 0; i < rounds; i++) {
+            final Reject r = parser.parseFrame(rx, 0, length, true);
+            sink += r.ordinal() + parser.options().tsVal();
+            sink += writer.write(tx, 0, parser.dst(), parser.src(), parser.dstPort(), parser.srcPort(), i,
+                parser.seq() + 1, TcpFlyweight.SYN | TcpFlyweight.ACK, 65535, parser.options().mss(),
+                parser.options().wscale(), parser.options().sackPermitted(), parser.options().hasTimestamps(),
+                i, parser.options().tsVal());
+        }
+        return sink;
+    }
+}
