@@ -153,6 +153,14 @@ public final class ProxyServer implements AutoCloseable {
                 IoRegistration registration = loop.register(handle).syncUninterruptibly().getNow();
                 loop.submit(() -> registration.submit(EpollIoOps.EPOLLIN)).syncUninterruptibly();
             }
+            Warmup.handshake(ourMss, ourWscale);
+            // Its own scratch memory: the loops' handoffs may already be busy on their threads.
+            try (RepairHandoff scratch = new RepairHandoff()) {
+                Warmup.repair(scratch, ourMss, ourWscale);
+            }
+            for (EventExecutor executor : group) {
+                Warmup.relay((EventLoop) executor);
+            }
             guard.install();
             started = true;
             return new ProxyServer(config, ifaceText, group, loops, guard);

@@ -1,9 +1,8 @@
 package io.synproxy.cli.it;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -14,31 +13,19 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** The packaged jar run as a user runs it: {@code java -jar synproxy.jar ...} inside the server namespace. */
+/**
+ * The packaged jar run as a user runs it: {@code java -jar synproxy.jar ...} inside the server
+ * namespace. Its output goes to a file, not a pipe: Java's process reaper closes a child's pipe
+ * at exit and a reader blocked on it can lose the last lines (the shutdown message).
+ */
 public final class ProxyProcess implements AutoCloseable {
     private static final Pattern STAT = Pattern.compile("(\\w+)=(\\d+)");
     private final Process process;
-    private final List<String> lines = new ArrayList<>();
-    private final Thread reader;
+    private final Path log;
 
-    private ProxyProcess(Process process) {
+    private ProxyProcess(Process process, Path log) {
         this.process = process;
-        this.reader = new Thread(() -> {
-            try (BufferedReader r = new BufferedReader(
-                    new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = r.readLine()) != null) {
-                    synchronized (lines) {
-                        lines.add(line);
-                        lines.notifyAll();
-                    }
-                }
-            } catch (IOException ignored) {
-                // Process ended.
-            }
-        }, "proxy-output");
-        reader.setDaemon(true);
-        reader.start();
+        this.log = log;
     }
 
     public static Path jar() {
@@ -53,31 +40,36 @@ public final class ProxyProcess implements AutoCloseable {
         return Path.of(System.getProperty("java.home"), "bin", "java").toString();
     }
 
-    /** Starts {@code synproxy ARGS} in {@code ns}; waits for the start line or the process's end. */
-    public static ProxyProcess start(TestNet net, String ns, String... args) throws IOException, InterruptedException {
+    /** Starts {@code synproxy ARGS} in {@code ns}. */
+    public static ProxyProcess start(TestNet net, String ns, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(java(), "-jar", jar().toString()));
         cmd.addAll(List.of(args));
-        ProxyProcess p = new ProxyProcess(net.start(ns, ProcessBuilder.Redirect.PIPE, cmd.toArray(String[]::new)));
-        return p;
+        Path log = Files.createTempFile("synproxy-it-", ".log");
+        return new ProxyProcess(net.start(ns, ProcessBuilder.Redirect.to(log.toFile()), cmd.toArray(String[]::new)), log);
     }
 
-    /** Waits for a line containing {@code text}; returns it, or null after the timeout or process end. */
+    private List<String> lines() {
+        try {
+            return Files.readAllLines(log, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    /** Waits for a line containing {@code text}; returns it, or null after the timeout or the process's end. */
     public String await(String text, Duration timeout) throws InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        synchronized (lines) {
-            int seen = 0;
-            while (true) {
-                for (; seen < lines.size(); seen++) {
-                    if (lines.get(seen).contains(text)) {
-                        return lines.get(seen);
-                    }
+        while (true) {
+            boolean alive = process.isAlive();
+            for (String line : lines()) {
+                if (line.contains(text)) {
+                    return line;
                 }
-                long left = deadline - System.nanoTime();
-                if (left <= 0 || (!process.isAlive() && !reader.isAlive())) {
-                    return null;
-                }
-                lines.wait(Math.max(1, Math.min(100, TimeUnit.NANOSECONDS.toMillis(left))));
             }
+            if (!alive || System.nanoTime() > deadline) {
+                return null;
+            }
+            Thread.sleep(50);
         }
     }
 
@@ -89,20 +81,16 @@ public final class ProxyProcess implements AutoCloseable {
 
     /** Waits for the next stats line printed after now and returns its counters. */
     public Map<String, Long> nextStats(Duration timeout) throws InterruptedException {
-        int before;
-        synchronized (lines) {
-            before = lines.size();
-        }
+        int before = lines().size();
         long deadline = System.nanoTime() + timeout.toNanos();
-        synchronized (lines) {
-            while (System.nanoTime() < deadline) {
-                for (int i = before; i < lines.size(); i++) {
-                    if (lines.get(i).startsWith("stats:")) {
-                        return parse(lines.get(i));
-                    }
+        while (System.nanoTime() < deadline) {
+            List<String> now = lines();
+            for (int i = before; i < now.size(); i++) {
+                if (now.get(i).startsWith("stats:")) {
+                    return parse(now.get(i));
                 }
-                lines.wait(100);
             }
+            Thread.sleep(50);
         }
         throw new AssertionError("no stats line within " + timeout + "; output:\n" + output());
     }
@@ -117,9 +105,7 @@ public final class ProxyProcess implements AutoCloseable {
     }
 
     public String output() {
-        synchronized (lines) {
-            return String.join("\n", lines);
-        }
+        return String.join("\n", lines());
     }
 
     public Process process() {
@@ -132,7 +118,6 @@ public final class ProxyProcess implements AutoCloseable {
         if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
             return -1;
         }
-        reader.join(2000);
         return process.exitValue();
     }
 
@@ -148,6 +133,11 @@ public final class ProxyProcess implements AutoCloseable {
                 process.destroyForcibly();
                 Thread.currentThread().interrupt();
             }
+        }
+        try {
+            Files.deleteIfExists(log);
+        } catch (IOException ignored) {
+            // A temp file; nothing else to do.
         }
     }
 }
