@@ -9,6 +9,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
+import io.netty.channel.epoll.EpollRegistrationPin;
 import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
@@ -17,6 +18,7 @@ import io.synproxy.handshake.AckVerdict;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 
+import java.io.IOException;
 import java.net.InetSocketAddress;
 
 /**
@@ -58,8 +60,9 @@ public final class Relay implements ConnectionSink {
         private Pump pump;
 
         @Override
-        public void channelActive(ChannelHandlerContext ctx) {
+        public void channelActive(ChannelHandlerContext ctx) throws IOException {
             Channel client = ctx.channel();
+            EpollRegistrationPin.pin(client);
             Bootstrap b = new Bootstrap()
                     .group(client.eventLoop())
                     .channel(EpollSocketChannel.class)
@@ -75,6 +78,7 @@ public final class Relay implements ConnectionSink {
                     return;
                 }
                 Channel server = f.channel();
+                EpollRegistrationPin.pin(server);
                 pump = new Pump(server, Counter.BYTES_TO_BACKEND);
                 Pump back = new Pump(client, Counter.BYTES_TO_CLIENT);
                 server.pipeline().replace(server.pipeline().first(), "relay", back);
