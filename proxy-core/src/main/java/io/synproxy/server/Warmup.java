@@ -40,27 +40,12 @@ final class Warmup {
 
     /** SYN parse, SYN/ACK build, ACK verification on synthetic packets in heap memory: no socket. */
     static void handshake(int ourMss, int ourWscale) {
-        Handshake handshake = new Handshake(new SynCookie(KeyRing.random(60_000, System::currentTimeMillis)),
-                ourMss, ourWscale, true);
-        Ipv4TcpWriter writer = new Ipv4TcpWriter();
-        Ipv4TcpParser parser = new Ipv4TcpParser();
-        AckVerdict verdict = new AckVerdict();
+        Rig rig = new Rig(ourMss, ourWscale);
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment syn = arena.allocate(64, 8);
+            MemorySegment packet = arena.allocate(64, 8);
             MemorySegment reply = arena.allocate(64, 8);
             for (int i = 0; i < HANDSHAKE_ROUNDS; i++) {
-                int len = writer.write(syn, 0, 0x0A000002 + i, 0x0A000001, 1024 + (i & 0x7fff), 8080, i * 7919, 0,
-                        TcpFlyweight.SYN, 64240, 1460, 7, true, true, i, 0);
-                if (parser.parse(syn, 0, len, true) != Reject.NONE) {
-                    return;
-                }
-                int replyLen = handshake.synAck(parser, reply, 0, i << 1);
-                parser.parse(reply, 0, replyLen, true);
-                int isn = parser.seq();
-                len = writer.write(syn, 0, 0x0A000002 + i, 0x0A000001, 1024 + (i & 0x7fff), 8080, i * 7919 + 1,
-                        isn + 1, TcpFlyweight.ACK, 502, -1, -1, false, true, i, i << 1);
-                parser.parse(syn, 0, len, true);
-                handshake.verifyAck(parser, verdict);
+                rig.complete(packet, reply, 0x0A000002 + i, 0x0A000001, 1024 + (i & 0x7fff), 8080, i * 7919, i << 1);
             }
         }
     }
@@ -80,27 +65,44 @@ final class Warmup {
             return;
         }
         int loopback = 0x7F000001;
-        Handshake handshake = new Handshake(new SynCookie(KeyRing.random(60_000, System::currentTimeMillis)),
-                ourMss, ourWscale, true);
-        Ipv4TcpWriter writer = new Ipv4TcpWriter();
-        Ipv4TcpParser parser = new Ipv4TcpParser();
-        AckVerdict verdict = new AckVerdict();
+        Rig rig = new Rig(ourMss, ourWscale);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment packet = arena.allocate(64, 8);
             MemorySegment reply = arena.allocate(64, 8);
-            int len = writer.write(packet, 0, loopback, loopback, remote, local, 12345, 0,
-                    TcpFlyweight.SYN, 64240, 1460, 7, true, true, 1000, 0);
-            parser.parse(packet, 0, len, true);
-            parser.parse(reply, 0, handshake.synAck(parser, reply, 0, 2000), true);
-            int isn = parser.seq();
-            len = writer.write(packet, 0, loopback, loopback, remote, local, 12346, isn + 1,
-                    TcpFlyweight.ACK, 502, -1, -1, false, true, 1001, 2000);
-            parser.parse(packet, 0, len, true);
-            if (handshake.verifyAck(parser, verdict)) {
-                Native.close(handoff.handoff(verdict, packet));
+            if (rig.complete(packet, reply, loopback, loopback, remote, local, 12345, 2000)) {
+                Native.close(handoff.handoff(rig.verdict, packet));
             }
         } catch (LinuxException | RuntimeException e) {
             // Best effort, as above.
+        }
+    }
+
+    /** A handshake with its own key ring and reusable flyweights, driven by synthetic packets. */
+    private static final class Rig {
+        final Handshake handshake;
+        final Ipv4TcpWriter writer = new Ipv4TcpWriter();
+        final Ipv4TcpParser parser = new Ipv4TcpParser();
+        final AckVerdict verdict = new AckVerdict();
+
+        Rig(int ourMss, int ourWscale) {
+            handshake = new Handshake(new SynCookie(KeyRing.random(60_000, System::currentTimeMillis)),
+                    ourMss, ourWscale, true);
+        }
+
+        /** SYN, our SYN/ACK, the client's final ACK (left in {@code packet}); true if it verified. */
+        boolean complete(MemorySegment packet, MemorySegment reply, int client, int local, int clientPort,
+                         int localPort, int clientIsn, int tsVal) {
+            int len = writer.write(packet, 0, client, local, clientPort, localPort, clientIsn, 0,
+                    TcpFlyweight.SYN, 64240, 1460, 7, true, true, tsVal, 0);
+            if (parser.parse(packet, 0, len, true) != Reject.NONE) {
+                return false;
+            }
+            parser.parse(reply, 0, handshake.synAck(parser, reply, 0, tsVal), true);
+            int isn = parser.seq();
+            len = writer.write(packet, 0, client, local, clientPort, localPort, clientIsn + 1, isn + 1,
+                    TcpFlyweight.ACK, 502, -1, -1, false, true, tsVal + 1, tsVal & ~1);
+            parser.parse(packet, 0, len, true);
+            return handshake.verifyAck(parser, verdict);
         }
     }
 

@@ -1,0 +1,108 @@
+package io.synproxy.cli.it;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIf;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The deployment a user checks first: curl through synproxy to a real nginx. The proxy listens
+ * on 0.0.0.0 (the sidecar mode) and the server host has two addresses, so each handoff must bind
+ * to the address its SYN was sent to.
+ */
+@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+class HttpIT {
+    private static final String SECOND_IP = "10.200.0.3";
+    private static final int REQUESTS = 50;
+
+    @Test
+    void shouldServeCurlThroughTheProxyOnEveryLocalAddressFromNginx() throws Exception {
+        Path dir = Files.createTempDirectory("synproxy-nginx-");
+        try (TestNet net = new TestNet()) {
+            net.exec(net.serverNs(), "ip", "addr", "add", SECOND_IP + "/24", "dev", net.serverDev());
+            String body = "synproxy-http-it " + System.nanoTime();
+            Files.writeString(dir.resolve("index.html"), body);
+            Files.writeString(dir.resolve("nginx.conf"), """
+                    daemon off;
+                    master_process off;
+                    worker_processes 1;
+                    pid %1$s/nginx.pid;
+                    error_log %1$s/error.log;
+                    events { worker_connections 1024; }
+                    http {
+                        access_log off;
+                        client_body_temp_path %1$s;
+                        proxy_temp_path %1$s;
+                        fastcgi_temp_path %1$s;
+                        uwsgi_temp_path %1$s;
+                        scgi_temp_path %1$s;
+                        server {
+                            listen 127.0.0.1:8081;
+                            listen %2$s:8082;
+                            root %1$s;
+                        }
+                    }
+                    """.formatted(dir, TestNet.SERVER_IP));
+            Process nginx = net.start(net.serverNs(), ProcessBuilder.Redirect.DISCARD,
+                    "nginx", "-c", dir.resolve("nginx.conf").toString(), "-p", dir.toString());
+            try (ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", "0.0.0.0:8080",
+                    "--backend", "127.0.0.1:8081", "--stats-interval", "1s")) {
+                proxy.awaitStarted();
+                assertTrue(proxy.output().contains("all interfaces"), proxy.output());
+                waitForHttp(net, "http://" + TestNet.SERVER_IP + ":8082/");
+
+                double[] direct = curl(net, "http://" + TestNet.SERVER_IP + ":8082/", body);
+                double[] first = curl(net, "http://" + TestNet.SERVER_IP + ":8080/", body);
+                double[] second = curl(net, "http://" + SECOND_IP + ":8080/", body);
+                System.out.printf("HttpIT: curl time to first byte p50, %d requests each: direct to nginx %.2f ms, "
+                                + "through synproxy via %s %.2f ms, via %s %.2f ms%n", REQUESTS,
+                        median(direct), TestNet.SERVER_IP, median(first), SECOND_IP, median(second));
+                assertEquals(2 * REQUESTS, proxy.nextStats(java.time.Duration.ofSeconds(5)).get("handoffs"));
+            } finally {
+                nginx.destroy();
+            }
+        } finally {
+            try (Stream<Path> files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    private static void waitForHttp(TestNet net, String url) throws Exception {
+        for (int i = 0; i < 50; i++) {
+            try {
+                net.exec(net.clientNs(), "curl", "-sf", "-o", "/dev/null", "-m", "1", url);
+                return;
+            } catch (IOException notYet) {
+                Thread.sleep(100);
+            }
+        }
+        throw new AssertionError("nginx did not come up at " + url);
+    }
+
+    /** Runs curl REQUESTS times; every response must be the body. Returns the times to first byte in ms. */
+    private static double[] curl(TestNet net, String url, String body) throws IOException {
+        double[] ms = new double[REQUESTS];
+        for (int i = 0; i < REQUESTS; i++) {
+            String out = net.exec(net.clientNs(), "curl", "-sS", "-m", "5", "-w", "\n%{time_starttransfer}", url);
+            int nl = out.lastIndexOf('\n');
+            assertEquals(body, out.substring(0, nl), "response " + i + " from " + url);
+            ms[i] = Double.parseDouble(out.substring(nl + 1).trim()) * 1000;
+        }
+        return ms;
+    }
+
+    private static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
+    }
+}
