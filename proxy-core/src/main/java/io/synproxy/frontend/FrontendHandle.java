@@ -25,6 +25,9 @@ import java.lang.foreign.ValueLayout;
  * SYN or invalid-ACK paths.
  */
 public final class FrontendHandle implements EpollIoHandle {
+    /** How long a closed connection's tuple is remembered: Linux's TIME_WAIT length. */
+    static final long CLOSED_TUPLE_MILLIS = 60_000;
+
     private final PacketRing ring;
     private final RawSender sender;
     private final Handshake handshake;
@@ -32,6 +35,7 @@ public final class FrontendHandle implements EpollIoHandle {
     private final Counters counters;
     private final ConnectionSink sink;
     private final LiveTuples live;
+    private final RecentlyClosed closed;
     private final int maxConnections;
     private final FileDescriptor fd;
     private final Ipv4TcpParser parser = new Ipv4TcpParser();
@@ -47,6 +51,7 @@ public final class FrontendHandle implements EpollIoHandle {
         this.sink = sink;
         this.maxConnections = maxConnections;
         this.live = new LiveTuples(1024);
+        this.closed = new RecentlyClosed(maxConnections, CLOSED_TUPLE_MILLIS);
         this.fd = new FileDescriptor(ring.fd());
     }
 
@@ -70,7 +75,8 @@ public final class FrontendHandle implements EpollIoHandle {
     /** Processes every block the kernel has handed over. */
     public void drain() {
         MemorySegment mem = ring.memory();
-        int tsNow = (int) (System.nanoTime() / 1_000_000L) & ~1;
+        long nowMillis = System.nanoTime() / 1_000_000L;
+        int tsNow = (int) nowMillis & ~1;
         long block;
         while ((block = ring.nextBlock()) >= 0) {
             if (ring.blockLosing(block)) {
@@ -84,7 +90,7 @@ public final class FrontendHandle implements EpollIoHandle {
                 int net = Short.toUnsignedInt(mem.get(ValueLayout.JAVA_SHORT, pkt + PacketRing.PKT_NET));
                 // Offloaded (veth, loopback) or already verified checksums are not recomputed.
                 boolean verify = (status & (PacketRing.TP_STATUS_CSUMNOTREADY | PacketRing.TP_STATUS_CSUM_VALID)) == 0;
-                onPacket(mem, pkt + net, snaplen, verify, tsNow);
+                onPacket(mem, pkt + net, snaplen, verify, tsNow, nowMillis);
                 pkt += Integer.toUnsignedLong(mem.get(ValueLayout.JAVA_INT, pkt + PacketRing.PKT_NEXT));
             }
             ring.releaseBlock(block);
@@ -92,7 +98,8 @@ public final class FrontendHandle implements EpollIoHandle {
         liveCount = live.size();
     }
 
-    private void onPacket(MemorySegment mem, long ipOffset, int length, boolean verifyChecksum, int tsNow) {
+    private void onPacket(MemorySegment mem, long ipOffset, int length, boolean verifyChecksum, int tsNow,
+                          long nowMillis) {
         counters.increment(Counter.RING_PACKETS);
         Reject reject = parser.parse(mem, ipOffset, length, verifyChecksum);
         if (reject != Reject.NONE) {
@@ -101,9 +108,12 @@ public final class FrontendHandle implements EpollIoHandle {
         }
         int flags = parser.flags();
         if (Handshake.isSyn(flags)) {
+            closed.forget(parser.src(), parser.srcPort(), parser.dst());
             onSyn(tsNow);
         } else if (live.contains(parser.src(), parser.srcPort(), parser.dst())) {
             counters.increment(Counter.ACK_LIVE);
+        } else if (closed.contains(parser.src(), parser.srcPort(), parser.dst(), nowMillis)) {
+            counters.increment(Counter.SEGMENTS_AFTER_CLOSE);
         } else if (Handshake.isAck(flags)) {
             onAck(mem);
         } else {
@@ -148,6 +158,7 @@ public final class FrontendHandle implements EpollIoHandle {
         sender.send(length, client);
         sink.adopt(fdNum, verdict, () -> {
             live.remove(client, clientPort, local);
+            closed.add(client, clientPort, local, System.nanoTime() / 1_000_000L);
             liveCount = live.size();
         });
     }

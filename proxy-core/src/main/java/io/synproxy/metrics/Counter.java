@@ -11,6 +11,7 @@ public enum Counter {
     ACK_VALID("ack_valid", "final ACKs with a valid cookie"),
     ACK_INVALID("ack_invalid", "ACKs with no live connection and a wrong cookie"),
     ACK_LIVE("ack_live", "segments of live connections (the kernel handles them)"),
+    SEGMENTS_AFTER_CLOSE("late", "segments of connections the proxy already closed (the kernel handles them)"),
     OTHER_SEGMENTS("other", "RST, FIN and other segments with no live connection"),
     HANDOFFS("handoffs", "sockets built with TCP_REPAIR"),
     HANDOFF_FAILED("handoff_failed", "handoffs the kernel refused"),

@@ -44,6 +44,7 @@ public final class Stats {
                 .append(" ack_valid=").append(get(Counter.ACK_VALID))
                 .append(" ack_invalid=").append(get(Counter.ACK_INVALID))
                 .append(" handoffs=").append(get(Counter.HANDOFFS))
+                .append(" late=").append(get(Counter.SEGMENTS_AFTER_CLOSE))
                 .append(" live=").append(live())
                 .append(" bytes=").append(get(Counter.BYTES_TO_BACKEND) + get(Counter.BYTES_TO_CLIENT))
                 .append(" rejected=").append(get(Counter.PACKETS_REJECTED))

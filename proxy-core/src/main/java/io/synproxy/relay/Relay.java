@@ -15,6 +15,7 @@ import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.synproxy.frontend.ConnectionSink;
 import io.synproxy.handshake.AckVerdict;
+import io.synproxy.linux.Native;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 
@@ -43,7 +44,16 @@ public final class Relay implements ConnectionSink {
 
     @Override
     public void adopt(int fd, AckVerdict verdict, Runnable onClose) {
-        EpollSocketChannel client = new EpollSocketChannel(fd);
+        EpollSocketChannel client;
+        try {
+            client = new EpollSocketChannel(fd);
+        } catch (RuntimeException e) {
+            // Netty could not read the socket's state: the channel never owned the fd.
+            Native.close(fd);
+            counters.increment(Counter.HANDOFF_FAILED);
+            onClose.run();
+            return;
+        }
         client.config().setAutoRead(false);
         client.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
         client.config().setTcpNoDelay(true);
@@ -52,7 +62,14 @@ public final class Relay implements ConnectionSink {
             onClose.run();
         });
         client.pipeline().addLast(new ClientSide());
-        loop.register(client);
+        loop.register(client).addListener(f -> {
+            // A socket the client reset before it was adopted registers inactive: channelActive
+            // never fires, so close it here or it would stay live forever.
+            if (!f.isSuccess() || !client.isActive()) {
+                counters.increment(Counter.HANDOFF_FAILED);
+                client.close();
+            }
+        });
     }
 
     /** The client-facing side: connects the backend when the adopted channel becomes active. */
