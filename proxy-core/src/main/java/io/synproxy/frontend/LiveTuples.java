@@ -1,7 +1,8 @@
 package io.synproxy.frontend;
 
 /**
- * The 4-tuples of connections handed off on one event loop (the protected port is implied).
+ * The 4-tuples of connections handed off on one event loop (the protected port is implied),
+ * each with an optional long value.
  * Open addressing with linear probing and backward-shift deletion: no allocation per lookup,
  * no boxing. Single-threaded: only the owning loop touches it.
  */
@@ -9,6 +10,7 @@ public final class LiveTuples {
     private static final long EMPTY = 0L;
     private long[] addresses;
     private int[] ports;
+    private long[] values;
     private int size;
     private int mask;
 
@@ -16,6 +18,7 @@ public final class LiveTuples {
         int capacity = Integer.highestOneBit(Math.max(16, initialCapacity) * 2 - 1);
         addresses = new long[capacity];
         ports = new int[capacity];
+        values = new long[capacity];
         mask = capacity - 1;
     }
 
@@ -34,20 +37,22 @@ public final class LiveTuples {
     }
 
     public boolean contains(int client, int clientPort, int local) {
-        long a = addressKey(client, local);
-        int p = clientPort + 1;
-        for (int i = hash(a, p) & mask; ; i = (i + 1) & mask) {
-            if (ports[i] == 0) {
-                return false;
-            }
-            if (ports[i] == p && addresses[i] == a) {
-                return true;
-            }
-        }
+        return slot(client, clientPort, local) >= 0;
     }
 
-    /** Adds the tuple; returns false if it was already present. */
+    /** The value stored with the tuple, or {@code absent} when the tuple is not here. */
+    public long valueOf(int client, int clientPort, int local, long absent) {
+        int i = slot(client, clientPort, local);
+        return i >= 0 ? values[i] : absent;
+    }
+
+    /** Adds the tuple with value 0; returns false if it was already present. */
     public boolean add(int client, int clientPort, int local) {
+        return put(client, clientPort, local, 0L);
+    }
+
+    /** Adds the tuple or replaces its value; returns false if it was already present. */
+    public boolean put(int client, int clientPort, int local, long value) {
         if ((size + 1) * 2 > addresses.length) {
             grow();
         }
@@ -56,14 +61,29 @@ public final class LiveTuples {
         int i = hash(a, p) & mask;
         while (ports[i] != 0) {
             if (ports[i] == p && addresses[i] == a) {
+                values[i] = value;
                 return false;
             }
             i = (i + 1) & mask;
         }
         addresses[i] = a;
         ports[i] = p;
+        values[i] = value;
         size++;
         return true;
+    }
+
+    private int slot(int client, int clientPort, int local) {
+        long a = addressKey(client, local);
+        int p = clientPort + 1;
+        for (int i = hash(a, p) & mask; ; i = (i + 1) & mask) {
+            if (ports[i] == 0) {
+                return -1;
+            }
+            if (ports[i] == p && addresses[i] == a) {
+                return i;
+            }
+        }
     }
 
     public boolean remove(int client, int clientPort, int local) {
@@ -90,24 +110,28 @@ public final class LiveTuples {
             if (!between) {
                 addresses[i] = addresses[j];
                 ports[i] = ports[j];
+                values[i] = values[j];
                 i = j;
             }
         }
         addresses[i] = EMPTY;
         ports[i] = 0;
+        values[i] = 0;
     }
 
     private void grow() {
         long[] oldA = addresses;
         int[] oldP = ports;
+        long[] oldV = values;
         addresses = new long[oldA.length * 2];
         ports = new int[oldP.length * 2];
+        values = new long[oldV.length * 2];
         mask = addresses.length - 1;
         size = 0;
         for (int i = 0; i < oldA.length; i++) {
             if (oldP[i] != 0) {
                 long a = oldA[i];
-                add((int) (a >>> 32), oldP[i] - 1, (int) a);
+                put((int) (a >>> 32), oldP[i] - 1, (int) a, oldV[i]);
             }
         }
     }

@@ -9,6 +9,8 @@ package io.synproxy.frontend;
  * <p>Entries expire after {@code ttlMillis} (the TIME_WAIT length) in insertion order, and the
  * oldest is dropped early when {@code capacity} is reached, so memory is bounded whatever the
  * traffic. A new SYN for a remembered tuple forgets it: the client has started a new connection.
+ * Each member stores the expiry of its newest FIFO entry, so an older entry of the same tuple
+ * (left by a forget and a new close) expires without taking the newer one with it.
  * Single-threaded, like everything on a loop.
  */
 final class RecentlyClosed {
@@ -39,14 +41,13 @@ final class RecentlyClosed {
         if (count == clients.length) {
             dropOldest();
         }
-        if (!members.add(client, clientPort, local)) {
-            return;
-        }
+        long expiry = nowMillis + ttlMillis;
+        members.put(client, clientPort, local, expiry);
         int tail = (head + count) % clients.length;
         clients[tail] = client;
         ports[tail] = clientPort;
         locals[tail] = local;
-        expiries[tail] = nowMillis + ttlMillis;
+        expiries[tail] = expiry;
         count++;
     }
 
@@ -72,7 +73,10 @@ final class RecentlyClosed {
     }
 
     private void dropOldest() {
-        members.remove(clients[head], ports[head], locals[head]);
+        // Only the tuple's newest entry removes it; an older one (same tuple, earlier expiry) just goes.
+        if (members.valueOf(clients[head], ports[head], locals[head], Long.MIN_VALUE) == expiries[head]) {
+            members.remove(clients[head], ports[head], locals[head]);
+        }
         head = head + 1 == clients.length ? 0 : head + 1;
         count--;
     }
