@@ -1,0 +1,683 @@
+package io.synproxy.handshake;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.synproxy.cookie.KeyRing;
+import io.synproxy.cookie.SynCookie;
+import io.synproxy.packet.Ipv4TcpParser;
+import io.synproxy.packet.Ipv4TcpWriter;
+import io.synproxy.packet.Reject;
+import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.packet.TcpOptions;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class HandshakeTest {
+
+    // Client 192.168.1.10:51234 -> us 93.184.216.34:443; values with the sign bit set where they can have it.
+    private static final int CLIENT = 0xc0a8010a;
+    private static final int LOCAL = 0x5db8d822;
+    private static final int CLIENT_PORT = 51234;
+    private static final int LOCAL_PORT = 443;
+    private static final int CLIENT_ISN = 0x9a3f12c7;
+    private static final int CLIENT_TSVAL = 0x6b2c1f3a;
+    private static final int CLIENT_WINDOW = 64240;
+
+    /** Deliberately not equal to the client's 1460, so the test can tell the two apart; also caps the verdict. */
+    private static final int OUR_MSS = 1440;
+    /** Deliberately not equal to any client shift used below. */
+    private static final int OUR_WSCALE = 9;
+    /** Odd on purpose: the SYN/ACK must clear the low bit. */
+    private static final int TS_NOW = 0x0123_4567;
+
+    private static final long PERIOD = 60_000;
+    private static final byte[] SECRET = "0123456789abcdef0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
+
+    private static final ClientOptions LINUX = new ClientOptions(1460, 10, true, true);
+
+    private long nowMillis = 28_000_000L * PERIOD + 12_345;
+    private final SynCookie cookies = new SynCookie(new KeyRing(SECRET, PERIOD, () -> nowMillis));
+
+    /** The options a client puts in its SYN; -1 means the option is absent. */
+    record ClientOptions(int mss, int wscale, boolean sack, boolean timestamps) {
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // SYN -> SYN/ACK
+
+    @ParameterizedTest(name = "zeroWindow={0}")
+    @ValueSource(booleans = {true, false})
+    void shouldAnswerLinuxSynWithCookieSynAckCarryingOurOptions(boolean zeroWindow) {
+        Handshake handshake = handshake(zeroWindow);
+
+        byte[] synAck = synAck(handshake, LINUX);
+        Ipv4TcpParser p = parse(synAck);
+
+        assertTrue(checksumsVerify(synAck), "independently recomputed IPv4 and TCP checksums");
+        assertEquals(LOCAL, p.src());
+        assertEquals(CLIENT, p.dst());
+        assertEquals(LOCAL_PORT, p.srcPort());
+        assertEquals(CLIENT_PORT, p.dstPort());
+        assertEquals(TcpFlyweight.SYN | TcpFlyweight.ACK, p.flags());
+        assertEquals(CLIENT_ISN + 1, p.ack());
+        assertEquals(zeroWindow ? 0 : 65535, p.window());
+        assertEquals(0, p.payloadLength());
+
+        TcpOptions o = p.options();
+        assertEquals(OUR_MSS, o.mss());
+        assertEquals(OUR_WSCALE, o.wscale());
+        assertTrue(o.sackPermitted());
+        assertTrue(o.hasTimestamps());
+        assertEquals(CLIENT_TSVAL, o.tsEcr(), "TSecr echoes the client's TSval");
+        assertEquals(TS_NOW & ~1, o.tsVal(), "our TSval is our clock with the low bit cleared");
+        assertEquals(0, o.tsVal() & 1, "TSval must be even");
+    }
+
+    @Test
+    void shouldUseACookieAsOurIsnThatEncodesTheClientsOptions() {
+        byte[] synAck = synAck(handshake(true), LINUX);
+        int isn = parse(synAck).seq();
+
+        int bits = cookies.verify(CLIENT, LOCAL, CLIENT_PORT, LOCAL_PORT, CLIENT_ISN, isn);
+        assertTrue(bits >= 0, "our ISN is a valid cookie for the SYN's tuple and sequence number");
+        assertTrue(SynCookie.sackOf(bits));
+        assertEquals(7, SynCookie.mssIndexOf(bits), "1460 is the top MSS table entry");
+        assertEquals(7, SynCookie.wscaleIndexOf(bits), "shift 10 is the top window-scale table entry");
+    }
+
+    @Test
+    void shouldLeaveOutTimestampsWhenTheSynHadNone() {
+        TcpOptions o = parse(synAck(handshake(true), new ClientOptions(1460, 10, true, false))).options();
+        assertFalse(o.hasTimestamps());
+        assertEquals(OUR_MSS, o.mss());
+        assertEquals(OUR_WSCALE, o.wscale());
+        assertTrue(o.sackPermitted(), "SACK_PERM travels on its own when there is no timestamp option");
+    }
+
+    @Test
+    void shouldLeaveOutWindowScaleWhenTheSynHadNone() {
+        TcpOptions o = parse(synAck(handshake(true), new ClientOptions(1460, -1, true, true))).options();
+        assertEquals(-1, o.wscale(), "RFC 7323: no window scale option in a SYN/ACK to a SYN without one");
+        assertEquals(OUR_MSS, o.mss());
+        assertTrue(o.sackPermitted());
+        assertTrue(o.hasTimestamps());
+    }
+
+    @Test
+    void shouldAnnounceWindowScaleWhenTheClientSentShiftZero() {
+        TcpOptions o = parse(synAck(handshake(true), new ClientOptions(1460, 0, false, false))).options();
+        assertEquals(OUR_WSCALE, o.wscale(), "a shift of 0 still means the client scales");
+    }
+
+    @Test
+    void shouldLeaveOutSackPermittedWhenTheSynHadNone() {
+        TcpOptions o = parse(synAck(handshake(true), new ClientOptions(1460, 10, false, true))).options();
+        assertFalse(o.sackPermitted());
+        assertTrue(o.hasTimestamps());
+        assertEquals(OUR_WSCALE, o.wscale());
+    }
+
+    @Test
+    void shouldStillAnnounceOurMssWhenTheSynHadNone() {
+        Handshake handshake = handshake(true);
+        byte[] synAck = synAck(handshake, new ClientOptions(-1, -1, false, false));
+        Ipv4TcpParser p = parse(synAck);
+        TcpOptions o = p.options();
+        // RFC 9293 3.7.1: the MSS option may be sent in every SYN; only the options the client must offer first are left out.
+        assertEquals(OUR_MSS, o.mss());
+        assertEquals(-1, o.wscale());
+        assertFalse(o.sackPermitted());
+        assertFalse(o.hasTimestamps());
+        assertEquals(20 + 20 + 4, synAck.length, "IPv4 + TCP + MSS option only");
+        assertEquals(6, p.tcp().dataOffset());
+    }
+
+    @Test
+    void shouldWriteTheSynAckAtTheGivenOffset() {
+        Handshake handshake = handshake(true);
+        Ipv4TcpParser syn = parse(syn(LINUX));
+        byte[] buf = new byte[14 + Ipv4TcpWriter.MAX_LENGTH + 7];
+        Arrays.fill(buf, (byte) 0x5a);
+
+        int len = handshake.synAck(syn, MemorySegment.ofArray(buf), 14, TS_NOW);
+
+        for (int i = 0; i < 14; i++) {
+            assertEquals((byte) 0x5a, buf[i], "byte " + i + " before the offset is untouched");
+        }
+        for (int i = 14 + len; i < buf.length; i++) {
+            assertEquals((byte) 0x5a, buf[i], "byte " + i + " after the packet is untouched");
+        }
+        Ipv4TcpParser p = new Ipv4TcpParser();
+        assertEquals(Reject.NONE, p.parse(MemorySegment.ofArray(buf), 14, len, true));
+        assertEquals(CLIENT_ISN + 1, p.ack());
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Final ACK -> verdict
+
+    static Stream<Arguments> optionCombinations() {
+        return Stream.of(
+            // client options,                          mss,  clientWscale, ourWscale
+            Arguments.of(LINUX,                                1440, 10, OUR_WSCALE), // 1460 capped at our 1440
+            Arguments.of(new ClientOptions(1460, 7, true, false),  1440, 7, OUR_WSCALE),
+            Arguments.of(new ClientOptions(1380, 7, true, true),   1360, 7, OUR_WSCALE),
+            Arguments.of(new ClientOptions(1200, -1, false, true), 1200, -1, -1),
+            Arguments.of(new ClientOptions(-1, -1, false, false),  536, -1, -1),   // no MSS: RFC 9293 default
+            Arguments.of(new ClientOptions(9000, 14, true, true),  1440, 10, OUR_WSCALE),
+            Arguments.of(new ClientOptions(1452, 3, false, false), 1440, 2, OUR_WSCALE),
+            Arguments.of(new ClientOptions(1441, 5, true, false),  1440, 4, OUR_WSCALE),
+            Arguments.of(new ClientOptions(1439, 1, false, true),  1400, 0, OUR_WSCALE),
+            Arguments.of(new ClientOptions(536, 0, true, true),    536, 0, OUR_WSCALE),
+            Arguments.of(new ClientOptions(1000, 15, false, true), 536, 10, OUR_WSCALE), // shift > 14 counts as 14
+            Arguments.of(new ClientOptions(300, 8, true, false),   216, 8, OUR_WSCALE));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("optionCombinations")
+    void shouldVerifyTheFinalAckOfARoundTripAndReportTheNegotiatedOptions(
+            ClientOptions client, int mss, int clientWscale, int ourWscale) {
+        Handshake handshake = handshake(true);
+        Ipv4TcpParser synAck = parse(synAck(handshake, client));
+        int isn = synAck.seq();
+        int ourTsVal = synAck.options().tsVal();
+        assertEquals(client.timestamps(), synAck.options().hasTimestamps());
+
+        byte[] ack = new Packet().seq(CLIENT_ISN + 1).ack(isn + 1).flags(TcpFlyweight.ACK).window(502)
+            .timestamps(client.timestamps(), CLIENT_TSVAL + 5, ourTsVal).build();
+        AckVerdict v = new AckVerdict();
+
+        assertTrue(handshake.verifyAck(parse(ack), v));
+        assertEquals(CLIENT, v.clientAddress());
+        assertEquals(LOCAL, v.localAddress());
+        assertEquals(CLIENT_PORT, v.clientPort());
+        assertEquals(LOCAL_PORT, v.localPort());
+        assertEquals(isn, v.isn());
+        assertEquals(CLIENT_ISN, v.clientIsn());
+        assertEquals(mss, v.mss(), "client MSS rounded down to the table, capped at ours");
+        assertEquals(clientWscale, v.clientWscale(), "client shift rounded down to the table");
+        assertEquals(ourWscale, v.ourWscale());
+        assertEquals(client.sack(), v.sack());
+        assertEquals(client.timestamps(), v.timestamps());
+        if (client.timestamps()) {
+            assertEquals(CLIENT_TSVAL + 5, v.clientTsVal(), "the final ACK's TSval");
+            assertEquals(TS_NOW & ~1, v.ourTsVal(), "our SYN/ACK TSval, as echoed");
+        }
+        assertEquals(502, v.clientWindow());
+        assertEquals(0, v.payloadLength());
+        assertEquals(CLIENT_ISN + 1, v.clientNextSeq());
+    }
+
+    @Test
+    void shouldVerifyAFinalAckThatCarriesDataAndLocateThePayload() {
+        Handshake handshake = handshake(true);
+        Ipv4TcpParser synAck = parse(synAck(handshake, LINUX));
+        int isn = synAck.seq();
+        byte[] payload = "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
+
+        byte[] ack = new Packet().seq(CLIENT_ISN + 1).ack(isn + 1).flags(TcpFlyweight.ACK | TcpFlyweight.PSH)
+            .timestamps(true, CLIENT_TSVAL + 1, synAck.options().tsVal()).payload(payload).build();
+        AckVerdict v = new AckVerdict();
+
+        assertTrue(handshake.verifyAck(parse(ack), v));
+        assertEquals(CLIENT_ISN, v.clientIsn());
+        assertEquals(payload.length, v.payloadLength());
+        assertEquals(20 + 32, v.payloadOffset(), "after IPv4 and a TCP header with the timestamp option");
+        assertArrayEquals(payload, Arrays.copyOfRange(ack, (int) v.payloadOffset(),
+            (int) v.payloadOffset() + v.payloadLength()));
+        assertEquals(CLIENT_ISN + 1 + payload.length, v.clientNextSeq());
+    }
+
+    @Test
+    void shouldVerifyTheZeroWindowProbeWhoseSequenceNumberIsTheClientIsn() {
+        Handshake handshake = handshake(true);
+        Ipv4TcpParser synAck = parse(synAck(handshake, LINUX));
+        int isn = synAck.seq();
+
+        // Linux probes a zero window with seq = snd_una - 1, i.e. the client ISN, and no data.
+        byte[] probe = new Packet().seq(CLIENT_ISN).ack(isn + 1).flags(TcpFlyweight.ACK)
+            .timestamps(true, CLIENT_TSVAL + 200, synAck.options().tsVal()).build();
+        AckVerdict v = new AckVerdict();
+
+        assertTrue(handshake.verifyAck(parse(probe), v));
+        assertEquals(CLIENT_ISN, v.clientIsn());
+        assertEquals(isn, v.isn());
+        assertEquals(0, v.payloadLength());
+        assertEquals(CLIENT_ISN + 1, v.clientNextSeq());
+        assertEquals(1440, v.mss());
+        assertEquals(10, v.clientWscale());
+        assertEquals(OUR_WSCALE, v.ourWscale());
+        assertTrue(v.sack());
+        assertEquals(CLIENT_TSVAL + 200, v.clientTsVal());
+    }
+
+    @Test
+    void shouldRejectDataSentAtTheProbeSequenceNumber() {
+        Handshake handshake = handshake(true);
+        int isn = parse(synAck(handshake, LINUX)).seq();
+        byte[] ack = new Packet().seq(CLIENT_ISN).ack(isn + 1).flags(TcpFlyweight.ACK).payload(new byte[] {1, 2, 3})
+            .build();
+        assertFalse(handshake.verifyAck(parse(ack), new AckVerdict()),
+            "only an empty segment may use the probe's sequence number");
+    }
+
+    @Test
+    void shouldRejectAnAckWithTheWrongAckNumber() {
+        Handshake handshake = handshake(true);
+        int isn = parse(synAck(handshake, LINUX)).seq();
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 2)), new AckVerdict()));
+        assertFalse(handshake.verifyAck(parse(finalAck(isn)), new AckVerdict()));
+        assertTrue(handshake.verifyAck(parse(finalAck(isn + 1)), new AckVerdict()), "control: the right one passes");
+    }
+
+    @Test
+    void shouldRejectAnAckWithTheWrongSequenceNumber() {
+        Handshake handshake = handshake(true);
+        int isn = parse(synAck(handshake, LINUX)).seq();
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).seq(CLIENT_ISN + 2).build()), new AckVerdict()));
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).seq(CLIENT_ISN - 1).build()), new AckVerdict()));
+    }
+
+    @Test
+    void shouldRejectAnAckFromTheWrongSourcePort() {
+        Handshake handshake = handshake(true);
+        int isn = parse(synAck(handshake, LINUX)).seq();
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).srcPort(CLIENT_PORT + 1).build()), new AckVerdict()));
+    }
+
+    @Test
+    void shouldRejectAnAckFromTheWrongSourceAddress() {
+        Handshake handshake = handshake(true);
+        int isn = parse(synAck(handshake, LINUX)).seq();
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).src(CLIENT + 1).build()), new AckVerdict()));
+    }
+
+    @Test
+    void shouldRejectAnAckToTheWrongLocalAddressOrPort() {
+        Handshake handshake = handshake(true);
+        int isn = parse(synAck(handshake, LINUX)).seq();
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).dst(LOCAL + 1).build()), new AckVerdict()));
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).dstPort(LOCAL_PORT + 1).build()), new AckVerdict()));
+    }
+
+    @Test
+    void shouldStillAcceptAnAckOneKeyPeriodLater() {
+        Handshake handshake = handshake(true);
+        int isn = parse(synAck(handshake, LINUX)).seq();
+        nowMillis += PERIOD;
+        assertTrue(handshake.verifyAck(parse(finalAck(isn + 1)), new AckVerdict()));
+    }
+
+    @Test
+    void shouldRejectAnAckAfterTheKeyExpired() {
+        Handshake handshake = handshake(true);
+        int isn = parse(synAck(handshake, LINUX)).seq();
+        nowMillis += 2 * PERIOD;
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1)), new AckVerdict()));
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).seq(CLIENT_ISN).build()), new AckVerdict()),
+            "nor its zero-window probe");
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Window update
+
+    @ParameterizedTest(name = "windowBytes={0} -> window {1}")
+    @CsvSource({
+        "1048576, 2048",   // 1 MiB >>> 9
+        "6291456, 12288",  // 6 MiB >>> 9
+        "1000, 1",         // 1000 >>> 9
+        "100, 0",          // rounds down to zero
+        "33554432, 65535", // 32 MiB >>> 9 = 65536: clamped to the 16-bit field
+        "2147483647, 65535"})
+    void shouldOpenTheWindowWithAnInSequenceAckEchoingTimestamps(int windowBytes, int window) {
+        Handshake handshake = handshake(true);
+        Ipv4TcpParser synAck = parse(synAck(handshake, LINUX));
+        int isn = synAck.seq();
+        AckVerdict v = new AckVerdict();
+        assertTrue(handshake.verifyAck(parse(finalAck(isn + 1)
+            .timestamps(true, CLIENT_TSVAL + 3, synAck.options().tsVal()).build()), v));
+
+        byte[] update = windowUpdate(handshake, v, windowBytes);
+        Ipv4TcpParser p = parse(update);
+
+        assertTrue(checksumsVerify(update));
+        assertEquals(LOCAL, p.src());
+        assertEquals(CLIENT, p.dst());
+        assertEquals(LOCAL_PORT, p.srcPort());
+        assertEquals(CLIENT_PORT, p.dstPort());
+        assertEquals(TcpFlyweight.ACK, p.flags(), "ACK only");
+        assertEquals(isn + 1, p.seq());
+        assertEquals(CLIENT_ISN + 1, p.ack());
+        assertEquals(window, p.window());
+        assertEquals(0, p.payloadLength());
+        TcpOptions o = p.options();
+        assertTrue(o.hasTimestamps());
+        assertEquals(TS_NOW & ~1, o.tsVal(), "TSval = ourTsVal");
+        assertEquals(CLIENT_TSVAL + 3, o.tsEcr(), "TSecr = the client's last TSval");
+        assertEquals(-1, o.mss());
+        assertEquals(-1, o.wscale());
+        assertFalse(o.sackPermitted());
+    }
+
+    @ParameterizedTest(name = "windowBytes={0} -> window {1}")
+    @CsvSource({"30000, 30000", "65535, 65535", "65536, 65535", "1048576, 65535"})
+    void shouldOpenTheWindowUnscaledWhenTheClientDoesNotScale(int windowBytes, int window) {
+        Handshake handshake = handshake(true);
+        int isn = parse(synAck(handshake, new ClientOptions(1460, -1, true, false))).seq();
+        AckVerdict v = new AckVerdict();
+        assertTrue(handshake.verifyAck(parse(finalAck(isn + 1)), v));
+        assertEquals(-1, v.ourWscale());
+
+        Ipv4TcpParser p = parse(windowUpdate(handshake, v, windowBytes));
+
+        assertEquals(window, p.window());
+        assertEquals(TcpFlyweight.ACK, p.flags());
+        assertFalse(p.options().hasTimestamps(), "no timestamps when they were not negotiated");
+        assertEquals(20, p.tcp().headerLength(), "no options at all");
+    }
+
+    @Test
+    void shouldAcknowledgeTheDataOfTheFinalAckInTheWindowUpdate() {
+        Handshake handshake = handshake(true);
+        int isn = parse(synAck(handshake, new ClientOptions(1460, 7, true, false))).seq();
+        AckVerdict v = new AckVerdict();
+        assertTrue(handshake.verifyAck(parse(finalAck(isn + 1).payload(new byte[100]).build()), v));
+
+        Ipv4TcpParser p = parse(windowUpdate(handshake, v, 1 << 20));
+
+        assertEquals(isn + 1, p.seq());
+        assertEquals(CLIENT_ISN + 1 + 100, p.ack());
+        assertEquals((1 << 20) >>> OUR_WSCALE, p.window());
+        assertFalse(p.options().hasTimestamps());
+    }
+
+    @Test
+    void shouldAcknowledgeTheClientIsnPlusOneAfterAProbe() {
+        Handshake handshake = handshake(true);
+        int isn = parse(synAck(handshake, LINUX)).seq();
+        AckVerdict v = new AckVerdict();
+        assertTrue(handshake.verifyAck(parse(finalAck(isn + 1).seq(CLIENT_ISN).build()), v));
+
+        Ipv4TcpParser p = parse(windowUpdate(handshake, v, 1 << 20));
+        assertEquals(isn + 1, p.seq());
+        assertEquals(CLIENT_ISN + 1, p.ack());
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Flag classification
+
+    @ParameterizedTest(name = "{0}: isSyn={1}, isAck={2}")
+    @CsvSource({
+        "SYN,         true,  false",
+        "SYN|ECE|CWR, true,  false",
+        "SYN|ACK,     false, false",
+        "ACK,         false, true",
+        "ACK|PSH,     false, true",
+        "ACK|URG|ECE, false, true",
+        "RST|ACK,     false, false",
+        "FIN|ACK,     false, false",
+        "RST,         false, false",
+        "SYN|RST,     false, false",
+        "SYN|FIN,     false, false",
+        "PSH,         false, false"})
+    void shouldClassifySynsAndAcksByTheirFlags(String flagNames, boolean syn, boolean ack) {
+        int flags = flags(flagNames);
+        assertEquals(syn, Handshake.isSyn(flags), "isSyn(" + flagNames + ")");
+        assertEquals(ack, Handshake.isAck(flags), "isAck(" + flagNames + ")");
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Allocation
+
+    private static final int WARM_UP = 200_000;
+    private static final int MEASURED = 50_000;
+    private static final int ROUNDS = 5;
+
+    @Test
+    void shouldNotAllocateOnTheSynPathOrTheInvalidAckPath() {
+        java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
+        Assumptions.assumeTrue(bean instanceof com.sun.management.ThreadMXBean);
+        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) bean;
+        Assumptions.assumeTrue(threads.isThreadAllocatedMemorySupported() && threads.isThreadAllocatedMemoryEnabled());
+
+        Handshake handshake = handshake(true);
+        Ipv4TcpParser syn = parse(syn(LINUX));
+        int isn = parse(synAck(handshake, LINUX)).seq();
+        // Wrong ack number and no payload: both the final-ACK and the probe interpretation are tried and fail.
+        Ipv4TcpParser badAck = parse(finalAck(isn + 2));
+        AckVerdict verdict = new AckVerdict();
+        MemorySegment out = MemorySegment.ofArray(new byte[Ipv4TcpWriter.MAX_LENGTH]);
+
+        long sink = run(WARM_UP, handshake, syn, badAck, verdict, out);
+        long best = Long.MAX_VALUE;
+        for (int round = 0; round < ROUNDS; round++) {
+            long before = threads.getCurrentThreadAllocatedBytes();
+            sink += run(MEASURED, handshake, syn, badAck, verdict, out);
+            best = Math.min(best, threads.getCurrentThreadAllocatedBytes() - before);
+        }
+        // A one-off JIT transition may allocate in one round; a steady state allocates nothing.
+        assertEquals(0, best, "bytes allocated in the best of " + ROUNDS + " rounds of " + MEASURED
+            + " SYN/ACKs + invalid ACKs (sink " + sink + ")");
+    }
+
+    private static long run(int n, Handshake handshake, Ipv4TcpParser syn, Ipv4TcpParser badAck, AckVerdict verdict,
+                            MemorySegment out) {
+        long sink = 0;
+        for (int i = 0; i < n; i++) {
+            sink += handshake.synAck(syn, out, 0, i << 1);
+            sink += handshake.verifyAck(badAck, verdict) ? 1 : 0;
+        }
+        return sink;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Helpers
+
+    private Handshake handshake(boolean zeroWindow) {
+        return new Handshake(cookies, OUR_MSS, OUR_WSCALE, zeroWindow);
+    }
+
+    private static byte[] syn(ClientOptions o) {
+        return new Packet().seq(CLIENT_ISN).ack(0).flags(TcpFlyweight.SYN).window(CLIENT_WINDOW)
+            .mss(o.mss()).wscale(o.wscale()).sack(o.sack()).timestamps(o.timestamps(), CLIENT_TSVAL, 0).build();
+    }
+
+    private static byte[] synAck(Handshake handshake, ClientOptions o) {
+        byte[] out = new byte[Ipv4TcpWriter.MAX_LENGTH];
+        int len = handshake.synAck(parse(syn(o)), MemorySegment.ofArray(out), 0, TS_NOW);
+        return Arrays.copyOf(out, len);
+    }
+
+    private static byte[] windowUpdate(Handshake handshake, AckVerdict v, int windowBytes) {
+        byte[] out = new byte[Ipv4TcpWriter.MAX_LENGTH];
+        int len = handshake.windowUpdate(v, windowBytes, MemorySegment.ofArray(out), 0);
+        return Arrays.copyOf(out, len);
+    }
+
+    /** The final ACK of the handshake with the given ack number, no options, no data. */
+    private static Packet finalAck(int ackNumber) {
+        return new Packet().seq(CLIENT_ISN + 1).ack(ackNumber).flags(TcpFlyweight.ACK).window(502);
+    }
+
+    private static Ipv4TcpParser parse(Packet packet) {
+        return parse(packet.build());
+    }
+
+    /** Parses an IPv4/TCP packet, both checksums verified; fails the test if it does not parse. */
+    private static Ipv4TcpParser parse(byte[] packet) {
+        Ipv4TcpParser p = new Ipv4TcpParser();
+        assertEquals(Reject.NONE, p.parse(MemorySegment.ofArray(packet), 0, packet.length, true));
+        return p;
+    }
+
+    private static int flags(String names) {
+        int flags = 0;
+        for (String name : names.split("\\|")) {
+            flags |= switch (name.strip()) {
+                case "FIN" -> TcpFlyweight.FIN;
+                case "SYN" -> TcpFlyweight.SYN;
+                case "RST" -> TcpFlyweight.RST;
+                case "PSH" -> TcpFlyweight.PSH;
+                case "ACK" -> TcpFlyweight.ACK;
+                case "URG" -> TcpFlyweight.URG;
+                case "ECE" -> TcpFlyweight.ECE;
+                case "CWR" -> TcpFlyweight.CWR;
+                default -> throw new IllegalArgumentException(name);
+            };
+        }
+        return flags;
+    }
+
+    /** A client segment, written with {@link Ipv4TcpWriter}; a payload is appended and the checksums redone here. */
+    private static final class Packet {
+        private int src = CLIENT;
+        private int dst = LOCAL;
+        private int srcPort = CLIENT_PORT;
+        private int dstPort = LOCAL_PORT;
+        private int seq;
+        private int ack;
+        private int flags;
+        private int window = CLIENT_WINDOW;
+        private int mss = -1;
+        private int wscale = -1;
+        private boolean sack;
+        private boolean timestamps;
+        private int tsVal;
+        private int tsEcr;
+        private byte[] payload = new byte[0];
+
+        Packet src(int v) {
+            src = v;
+            return this;
+        }
+
+        Packet dst(int v) {
+            dst = v;
+            return this;
+        }
+
+        Packet srcPort(int v) {
+            srcPort = v;
+            return this;
+        }
+
+        Packet dstPort(int v) {
+            dstPort = v;
+            return this;
+        }
+
+        Packet seq(int v) {
+            seq = v;
+            return this;
+        }
+
+        Packet ack(int v) {
+            ack = v;
+            return this;
+        }
+
+        Packet flags(int v) {
+            flags = v;
+            return this;
+        }
+
+        Packet window(int v) {
+            window = v;
+            return this;
+        }
+
+        Packet mss(int v) {
+            mss = v;
+            return this;
+        }
+
+        Packet wscale(int v) {
+            wscale = v;
+            return this;
+        }
+
+        Packet sack(boolean v) {
+            sack = v;
+            return this;
+        }
+
+        Packet timestamps(boolean on, int val, int ecr) {
+            timestamps = on;
+            tsVal = on ? val : 0;
+            tsEcr = on ? ecr : 0;
+            return this;
+        }
+
+        Packet payload(byte[] v) {
+            payload = v.clone();
+            return this;
+        }
+
+        byte[] build() {
+            byte[] buf = new byte[Ipv4TcpWriter.MAX_LENGTH + payload.length];
+            int headers = new Ipv4TcpWriter().write(MemorySegment.ofArray(buf), 0, src, dst, srcPort, dstPort, seq,
+                ack, flags, window, mss, wscale, sack, timestamps, tsVal, tsEcr);
+            byte[] packet = Arrays.copyOf(buf, headers + payload.length);
+            if (payload.length > 0) {
+                System.arraycopy(payload, 0, packet, headers, payload.length);
+                put16(packet, 2, packet.length);
+                fixChecksums(packet);
+            }
+            return packet;
+        }
+    }
+
+    // Independent, naive RFC 1071 checksums over byte arrays (one 16-bit word at a time).
+
+    private static int u16(byte[] b, int i) {
+        return (b[i] & 0xFF) << 8 | (b[i + 1] & 0xFF);
+    }
+
+    private static void put16(byte[] b, int i, int v) {
+        b[i] = (byte) (v >>> 8);
+        b[i + 1] = (byte) v;
+    }
+
+    private static int sum(byte[] b, int off, int len, int initial) {
+        int sum = initial;
+        for (int i = 0; i < len; i += 2) {
+            sum += (b[off + i] & 0xFF) << 8 | (i + 1 < len ? b[off + i + 1] & 0xFF : 0);
+            sum = (sum & 0xFFFF) + (sum >>> 16);
+        }
+        return sum;
+    }
+
+    private static int pseudoHeaderSum(byte[] b, int tcpLength) {
+        return u16(b, 12) + u16(b, 14) + u16(b, 16) + u16(b, 18) + 6 + tcpLength;
+    }
+
+    private static void fixChecksums(byte[] b) {
+        int ihl = (b[0] & 0x0F) * 4;
+        int tcpLength = u16(b, 2) - ihl;
+        put16(b, 10, 0);
+        put16(b, 10, ~sum(b, 0, ihl, 0) & 0xFFFF);
+        put16(b, ihl + 16, 0);
+        put16(b, ihl + 16, ~sum(b, ihl, tcpLength, pseudoHeaderSum(b, tcpLength)) & 0xFFFF);
+    }
+
+    private static boolean checksumsVerify(byte[] b) {
+        int ihl = (b[0] & 0x0F) * 4;
+        int tcpLength = u16(b, 2) - ihl;
+        return u16(b, 2) == b.length
+            && sum(b, 0, ihl, 0) == 0xFFFF
+            && sum(b, ihl, tcpLength, pseudoHeaderSum(b, tcpLength)) == 0xFFFF;
+    }
+}
