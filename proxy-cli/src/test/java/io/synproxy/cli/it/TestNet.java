@@ -7,7 +7,9 @@ import io.synproxy.linux.Native;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -126,6 +128,29 @@ public final class TestNet implements AutoCloseable {
         List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns));
         cmd.addAll(List.of(command));
         return sh(cmd.toArray(String[]::new));
+    }
+
+    /**
+     * The namespace's TCP counters from /proc/net/snmp and /proc/net/netstat, keyed "Tcp:RetransSegs",
+     * "TcpExt:TCPSynRetrans" and so on.
+     */
+    public Map<String, Long> tcpCounters(String ns) throws IOException {
+        Map<String, Long> counters = new HashMap<>();
+        for (String file : List.of("/proc/net/snmp", "/proc/net/netstat")) {
+            String[] lines = exec(ns, "cat", file).split("\n");
+            for (int i = 0; i + 1 < lines.length; i += 2) {
+                String[] names = lines[i].trim().split("\\s+");
+                String[] values = lines[i + 1].trim().split("\\s+");
+                for (int k = 1; k < Math.min(names.length, values.length); k++) {
+                    try {
+                        counters.put(names[0] + names[k], Long.parseLong(values[k]));
+                    } catch (NumberFormatException ignored) {
+                        // a header line out of step; the next pair realigns
+                    }
+                }
+            }
+        }
+        return counters;
     }
 
     public static String sh(String... command) throws IOException {
