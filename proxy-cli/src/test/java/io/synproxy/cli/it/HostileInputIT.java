@@ -44,7 +44,8 @@ class HostileInputIT {
             assertEquals(0, after.get("handoffs") - before.get("handoffs"), "no socket for a forged ACK");
             assertTrue(proxy.process().isAlive(), "the proxy lives on");
             long micros = net.inClientNow(() -> Clients.echoOnce(1, 5000)) / 1000;
-            assertTrue(micros < 200_000, "a real client is still served promptly: " + micros + " us");
+            // Under the 1 s SYN retransmission timeout: the first SYN was answered, nothing had to be resent.
+            assertTrue(micros < 1_000_000, "a real client is still served on its first SYN: " + micros + " us");
             assertEquals(1, backend.accepted(), "only the real client reached the backend");
         }
     }
