@@ -7,8 +7,9 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import java.net.Inet4Address;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 /** {@code synproxy guard --remove --listen IP:PORT}: clears the table a killed proxy left behind. */
@@ -18,8 +19,9 @@ final class GuardCommand implements Callable<Integer> {
     @Option(names = "--remove", required = true, description = "Remove the guard table for --listen.")
     boolean remove;
 
-    @Option(names = "--listen", required = true, paramLabel = "IP:PORT", description = "The --listen of the proxy that left it.")
-    String listen;
+    @Option(names = "--listen", required = true, paramLabel = "IP:PORT",
+            description = "A --listen of the proxy that left it (IPv6 as [addr]:port); repeat it for several.")
+    List<String> listen;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -27,14 +29,17 @@ final class GuardCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         try {
-            InetSocketAddress l = ProxyConfig.parseHostPort("--listen", listen);
-            if (!(l.getAddress() instanceof Inet4Address v4)) {
-                throw new ConfigException("--listen " + listen + " is not an IPv4 address");
+            List<InetSocketAddress> listens = new ArrayList<>();
+            for (String text : listen) {
+                listens.add(ProxyConfig.parseHostPort("--listen", text));
             }
-            boolean removed = NftGuard.removeStale(v4, l.getPort());
-            spec.commandLine().getOut().println(removed
-                    ? "synproxy: removed table inet " + NftGuard.tableName(v4, l.getPort())
-                    : "synproxy: no guard table for " + listen + " was installed");
+            for (int i = 0; i < listens.size(); i++) {
+                InetSocketAddress l = listens.get(i);
+                boolean removed = NftGuard.removeStale(l.getAddress(), l.getPort());
+                spec.commandLine().getOut().println(removed
+                        ? "synproxy: removed table inet " + NftGuard.tableName(l.getAddress(), l.getPort())
+                        : "synproxy: no guard table for " + listen.get(i) + " was installed");
+            }
             return Main.EXIT_OK;
         } catch (ConfigException e) {
             spec.commandLine().getErr().println("synproxy: " + e.getMessage());

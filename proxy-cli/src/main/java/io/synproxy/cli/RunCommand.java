@@ -9,6 +9,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
@@ -22,14 +23,17 @@ import java.util.concurrent.TimeUnit;
             "Needs Linux, CAP_NET_RAW and CAP_NET_ADMIN (root), and nft (nftables).",
             "While running, an nftables table keeps the kernel out of the handshake on the port;",
             "it is removed on exit. If the process is killed (-9) the port stays closed (fail-closed)",
-            "until the next start or 'synproxy guard --remove --listen IP:PORT'."})
+            "until the next start or 'synproxy guard --remove --listen IP:PORT' (one table per --listen)."})
 final class RunCommand implements Callable<Integer> {
     @Option(names = "--listen", required = true, paramLabel = "IP:PORT",
-            description = "Public IPv4 address and port to protect; 0.0.0.0:PORT protects the port on every local address.")
-    String listen;
+            description = {"Address and port to protect; repeat it to protect several (at most 16), IPv4 and IPv6 in one process.",
+                "IPv6 in brackets: [2001:db8::1]:443. 0.0.0.0:PORT protects the port on every local IPv4 address,",
+                "[::]:PORT on every local IPv6 address (IPv6 only): for both families give both,",
+                "e.g. --listen 0.0.0.0:80 --listen [::]:80."})
+    List<String> listen;
 
     @Option(names = "--backend", required = true, paramLabel = "HOST:PORT",
-            description = "Where proven clients are relayed.")
+            description = "Where proven clients are relayed (IPv4 or IPv6, e.g. [::1]:8080), whatever the client's family.")
     String backend;
 
     @Option(names = "--interface", paramLabel = "NAME",
@@ -69,7 +73,7 @@ final class RunCommand implements Callable<Integer> {
         ProxyConfig config;
         try {
             config = ProxyConfig.builder()
-                    .listen(listen).backend(backend).interfaceName(interfaceName).threads(threads)
+                    .listens(listen).backend(backend).interfaceName(interfaceName).threads(threads)
                     .statsInterval(statsInterval).keyRotation(keyRotation)
                     .backendConnectTimeout(backendConnectTimeout).maxConnections(maxConnections)
                     .zeroWindow(zeroWindow)

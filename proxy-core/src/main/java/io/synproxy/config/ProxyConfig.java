@@ -1,18 +1,20 @@
 package io.synproxy.config;
 
 import java.net.Inet4Address;
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Everything a proxy needs, validated once in {@link Builder#build()} (Aeron's Context.conclude()).
  * Defaults are the safe choice for a host facing the internet.
  */
 public record ProxyConfig(
-        Inet4Address listenAddress,
-        int listenPort,
+        List<InetSocketAddress> listens,
         InetSocketAddress backend,
         String interfaceName,
         int threads,
@@ -34,13 +36,33 @@ public record ProxyConfig(
     public static final int DEFAULT_RING_BLOCKS = 32;
     public static final int DEFAULT_RING_RETIRE_MILLIS = 1;
 
-    /** True when the proxy protects the port on every local IPv4 address. */
-    public boolean listenAny() {
-        return listenAddress.isAnyLocalAddress();
+    /** At most this many {@code --listen}: each costs a few filter instructions per packet. */
+    public static final int MAX_LISTENS = 16;
+
+    /** The first {@code --listen} address. */
+    public InetAddress listenAddress() {
+        return listens.getFirst().getAddress();
     }
 
+    /** The first {@code --listen} port. */
+    public int listenPort() {
+        return listens.getFirst().getPort();
+    }
+
+    /** True when some {@code --listen} protects its port on every local address of its family. */
+    public boolean listenAny() {
+        return listens.stream().anyMatch(l -> l.getAddress().isAnyLocalAddress());
+    }
+
+    /** Every listen as {@code IP:PORT}, IPv6 in brackets, comma-separated. */
     public String listenText() {
-        return listenAddress.getHostAddress() + ":" + listenPort;
+        return String.join(", ", listens.stream().map(ProxyConfig::text).toList());
+    }
+
+    /** {@code 10.0.0.1:80} or {@code [fd00:0:0:0:0:0:0:1]:80}. */
+    public static String text(InetSocketAddress address) {
+        String host = address.getAddress().getHostAddress();
+        return (address.getAddress() instanceof Inet6Address ? "[" + host + "]" : host) + ":" + address.getPort();
     }
 
     public static Builder builder() {
@@ -76,9 +98,45 @@ public record ProxyConfig(
         }
     }
 
+    /**
+     * Parses and checks every {@code --listen}: IPv4 or IPv6 ({@code [addr]:port}), no link-local or multicast
+     * address, no listen covered by another (the same address twice, or an address beside the wildcard of its
+     * family on the same port).
+     */
+    static List<InetSocketAddress> parseListens(List<String> texts) throws ConfigException {
+        if (texts.isEmpty()) {
+            return List.of(parseHostPort("--listen", null));
+        }
+        if (texts.size() > MAX_LISTENS) {
+            throw new ConfigException("at most " + MAX_LISTENS + " --listen are supported, got " + texts.size());
+        }
+        List<InetSocketAddress> out = new ArrayList<>();
+        for (String text : texts) {
+            InetSocketAddress l = parseHostPort("--listen", text);
+            InetAddress a = l.getAddress();
+            if (!(a instanceof Inet4Address) && !(a instanceof Inet6Address)) {
+                throw new ConfigException("--listen " + text + " is neither IPv4 nor IPv6");
+            }
+            if (a.isLinkLocalAddress() || a.isMulticastAddress()) {
+                throw new ConfigException("--listen " + text + " is a link-local or multicast address: give a global, "
+                        + "unique-local or wildcard address");
+            }
+            for (InetSocketAddress other : out) {
+                boolean sameFamily = other.getAddress().getClass() == a.getClass();
+                if (sameFamily && other.getPort() == l.getPort() && (other.getAddress().equals(a)
+                        || other.getAddress().isAnyLocalAddress() || a.isAnyLocalAddress())) {
+                    throw new ConfigException("--listen " + text + " overlaps --listen " + text(other)
+                            + ": the wildcard of a family already covers every address of it on that port");
+                }
+            }
+            out.add(l);
+        }
+        return List.copyOf(out);
+    }
+
     /** Filled by the CLI (or a test), validated by {@link #build()}. */
     public static final class Builder {
-        private String listen;
+        private List<String> listens = List.of();
         private String backend;
         private String interfaceName;
         private int threads = DEFAULT_THREADS;
@@ -91,8 +149,15 @@ public record ProxyConfig(
         private int ringBlocks = DEFAULT_RING_BLOCKS;
         private int ringRetireMillis = DEFAULT_RING_RETIRE_MILLIS;
 
+        /** One address to protect (replaces earlier ones). */
         public Builder listen(String v) {
-            listen = v;
+            listens = v == null ? List.of() : List.of(v);
+            return this;
+        }
+
+        /** Every address to protect, IPv4 and IPv6 (the repeatable {@code --listen}). */
+        public Builder listens(List<String> v) {
+            listens = v == null ? List.of() : List.copyOf(v);
             return this;
         }
 
@@ -144,10 +209,7 @@ public record ProxyConfig(
         }
 
         public ProxyConfig build() throws ConfigException {
-            InetSocketAddress l = parseHostPort("--listen", listen);
-            if (!(l.getAddress() instanceof Inet4Address v4)) {
-                throw new ConfigException("--listen " + listen + " is not an IPv4 address (IPv6 is not supported yet)");
-            }
+            List<InetSocketAddress> ls = parseListens(listens);
             InetSocketAddress b = parseHostPort("--backend", backend);
             if (interfaceName != null && interfaceName.isBlank()) {
                 throw new ConfigException("--interface is empty");
@@ -173,10 +235,12 @@ public record ProxyConfig(
             if (ringRetireMillis < 1) {
                 throw new ConfigException("the ring block timeout must be at least 1 ms");
             }
-            if (b.getAddress().equals(l.getAddress()) && b.getPort() == l.getPort()) {
-                throw new ConfigException("--backend must differ from --listen, or the proxy would connect to itself");
+            for (InetSocketAddress l : ls) {
+                if (b.getAddress().equals(l.getAddress()) && b.getPort() == l.getPort()) {
+                    throw new ConfigException("--backend must differ from --listen, or the proxy would connect to itself");
+                }
             }
-            return new ProxyConfig(v4, l.getPort(), b, interfaceName, threads, statsInterval, keyRotation,
+            return new ProxyConfig(ls, b, interfaceName, threads, statsInterval, keyRotation,
                     zeroWindow, backendConnectTimeout, maxConnections, ringBlockSize, ringBlocks, ringRetireMillis);
         }
     }

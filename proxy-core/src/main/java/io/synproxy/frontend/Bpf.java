@@ -3,79 +3,207 @@ package io.synproxy.frontend;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
- * The classic BPF program attached to the capture socket: only unfragmented-or-first-fragment
- * IPv4 TCP to the protected port (and address) reaches user space. The socket is SOCK_DGRAM, so
- * offsets count from the IP header whatever the link layer is.
+ * The classic BPF program attached to the capture socket: only TCP to a protected address and port
+ * reaches user space. The socket is SOCK_DGRAM, so offsets count from the IP header whatever the link
+ * layer is. With both families the socket is bound to ETH_P_ALL and the program starts on the frame's
+ * protocol (the {@code SKF_AD_PROTOCOL} ancillary load); with one family it is bound to that family alone.
  *
  * <pre>
- *   ldb [9]            ; protocol
- *   jeq #6, L1, drop
- * L1: ld [16]          ; destination address (skipped for 0.0.0.0)
- *   jeq #addr, L2, drop
- * L2: ldh [6]          ; flags + fragment offset
- *   jset #0x1fff, drop, L3
- * L3: ldxb 4*([0]&0xf) ; IP header length
- *   ldh [x+2]          ; TCP destination port
- *   jeq #port, accept, drop
+ *         ld  #proto              ; both families only
+ *         jeq #0x0800, V4, L0
+ * L0:     jeq #0x86dd, V6, drop
+ * V4:     ldb [9]                 ; protocol
+ *         jeq #6, L1, drop
+ * L1:     ldh [6]                 ; flags + fragment offset: later fragments carry no TCP header
+ *         jset #0x1fff, drop, L2
+ * L2:     ldxb 4*([0]&amp;0xf)       ; IP header length
+ *         ldh [x+2]               ; TCP destination port
+ *         st  M[0]
+ *         ; per IPv4 listen: ld [16]; jeq #addr (skipped for 0.0.0.0); ld M[0]; jeq #port, accept
+ *         ret #0
+ * V6:     ldb [6]                 ; next header
+ *         jeq #6, T6              ; TCP right after the fixed header
+ *         jeq #0 / #43 / #44 / #60, E6, drop   ; extension headers: user space skips or rejects (and counts) them
+ * T6:     ldh [42]                ; TCP destination port
+ *         st  M[0]
+ *         ; per IPv6 listen: ld [24], [28], [32], [36]: jeq the four address words (skipped for ::);
+ *         ;                  ld M[0]; jeq #port, accept
+ *         ret #0
+ * E6:     ; per IPv6 listen: the four address words (any for ::), accept; the port is checked in user space
+ *         ret #0
  * accept: ret #262144
- * drop:   ret #0
  * </pre>
  */
 final class Bpf {
-    private static final short LD_B_ABS = 0x30;
-    private static final short LD_H_ABS = 0x28;
-    private static final short LD_W_ABS = 0x20;
-    private static final short LDX_B_MSH = 0xb1;
-    private static final short LD_H_IND = 0x48;
-    private static final short JEQ_K = 0x15;
-    private static final short JSET_K = 0x45;
-    private static final short RET_K = 0x06;
+    private static final int LD_W_ABS = 0x20;
+    private static final int LD_H_ABS = 0x28;
+    private static final int LD_B_ABS = 0x30;
+    private static final int LD_MEM = 0x60;
+    private static final int ST = 0x02;
+    private static final int LDX_B_MSH = 0xb1;
+    private static final int LD_H_IND = 0x48;
+    private static final int JEQ_K = 0x15;
+    private static final int JSET_K = 0x45;
+    private static final int RET_K = 0x06;
+    /** SKF_AD_OFF + SKF_AD_PROTOCOL: the frame's protocol, host order. */
+    private static final int AD_PROTOCOL = -0x1000;
     private static final int INSTRUCTION_SIZE = 8;
     private static final int SNAP_LENGTH = 262144;
 
     private Bpf() {
     }
 
-    /** Builds the program; {@code address} 0 means any destination address. Returns a sock_fprog. */
+    /** Builds the program for IPv4 {@code address:port} ({@code address} 0 means any). Returns a sock_fprog. */
     static MemorySegment tcpToPort(Arena arena, int address, int port) {
-        int[][] program = address == 0
-                ? new int[][] {
-                    {LD_B_ABS, 0, 0, 9},
-                    {JEQ_K, 0, 6, 6},
-                    {LD_H_ABS, 0, 0, 6},
-                    {JSET_K, 4, 0, 0x1fff},
-                    {LDX_B_MSH, 0, 0, 0},
-                    {LD_H_IND, 0, 0, 2},
-                    {JEQ_K, 0, 1, port},
-                    {RET_K, 0, 0, SNAP_LENGTH},
-                    {RET_K, 0, 0, 0},
-                }
-                : new int[][] {
-                    {LD_B_ABS, 0, 0, 9},
-                    {JEQ_K, 0, 8, 6},
-                    {LD_W_ABS, 0, 0, 16},
-                    {JEQ_K, 0, 6, address},
-                    {LD_H_ABS, 0, 0, 6},
-                    {JSET_K, 4, 0, 0x1fff},
-                    {LDX_B_MSH, 0, 0, 0},
-                    {LD_H_IND, 0, 0, 2},
-                    {JEQ_K, 0, 1, port},
-                    {RET_K, 0, 0, SNAP_LENGTH},
-                    {RET_K, 0, 0, 0},
-                };
-        MemorySegment filter = arena.allocate((long) program.length * INSTRUCTION_SIZE, 8);
-        for (int i = 0; i < program.length; i++) {
+        return toFprog(arena, new Program().ipv4Block(List.of(new int[] {address, port})).finish());
+    }
+
+    /** Builds the program for every listen in {@code listens} (IPv4 and IPv6; wildcard addresses match any). */
+    static MemorySegment tcpToListens(Arena arena, List<InetSocketAddress> listens) {
+        return toFprog(arena, instructions(listens));
+    }
+
+    static List<int[]> instructions(List<InetSocketAddress> listens) {
+        List<int[]> v4 = new ArrayList<>();
+        List<InetSocketAddress> v6 = new ArrayList<>();
+        for (InetSocketAddress l : listens) {
+            if (l.getAddress() instanceof Inet4Address a) {
+                v4.add(new int[] {a.isAnyLocalAddress() ? 0 : ByteBuffer.wrap(a.getAddress()).getInt(), l.getPort()});
+            } else if (l.getAddress() instanceof Inet6Address) {
+                v6.add(l);
+            }
+        }
+        Program p = new Program();
+        if (!v4.isEmpty() && !v6.isEmpty()) {
+            p.op(LD_W_ABS, AD_PROTOCOL).jump(JEQ_K, 0x0800, "v4", null).jump(JEQ_K, 0x86dd, "v6", "drop");
+        }
+        if (!v4.isEmpty()) {
+            p.label("v4").ipv4Block(v4);
+        }
+        if (!v6.isEmpty()) {
+            p.label("v6").ipv6Block(v6);
+        }
+        return p.finish();
+    }
+
+    private static MemorySegment toFprog(Arena arena, List<int[]> program) {
+        MemorySegment filter = arena.allocate((long) program.size() * INSTRUCTION_SIZE, 8);
+        for (int i = 0; i < program.size(); i++) {
             long off = (long) i * INSTRUCTION_SIZE;
-            filter.set(ValueLayout.JAVA_SHORT, off, (short) program[i][0]);
-            filter.set(ValueLayout.JAVA_BYTE, off + 2, (byte) program[i][1]);
-            filter.set(ValueLayout.JAVA_BYTE, off + 3, (byte) program[i][2]);
-            filter.set(ValueLayout.JAVA_INT, off + 4, program[i][3]);
+            int[] insn = program.get(i);
+            filter.set(ValueLayout.JAVA_SHORT, off, (short) insn[0]);
+            filter.set(ValueLayout.JAVA_BYTE, off + 2, (byte) insn[1]);
+            filter.set(ValueLayout.JAVA_BYTE, off + 3, (byte) insn[2]);
+            filter.set(ValueLayout.JAVA_INT, off + 4, insn[3]);
         }
         MemorySegment fprog = arena.allocate(16, 8);
-        fprog.set(ValueLayout.JAVA_SHORT, 0, (short) program.length);
+        fprog.set(ValueLayout.JAVA_SHORT, 0, (short) program.size());
         fprog.set(ValueLayout.ADDRESS, 8, filter);
         return fprog;
+    }
+
+    /** A tiny assembler: jumps name labels, resolved to the 8-bit relative offsets classic BPF wants. */
+    private static final class Program {
+        private final List<int[]> code = new ArrayList<>();
+        private final List<String[]> targets = new ArrayList<>();
+        private final Map<String, Integer> labels = new HashMap<>();
+        private int unique;
+
+        Program op(int code, int k) {
+            return jump(code, k, null, null);
+        }
+
+        /** {@code null} targets mean the next instruction. */
+        Program jump(int opcode, int k, String jt, String jf) {
+            code.add(new int[] {opcode, 0, 0, k});
+            targets.add(new String[] {jt, jf});
+            return this;
+        }
+
+        Program label(String name) {
+            labels.put(name, code.size());
+            return this;
+        }
+
+        String fresh() {
+            return "l" + unique++;
+        }
+
+        Program ipv4Block(List<int[]> listens) {
+            jump(LD_B_ABS, 9, null, null).jump(JEQ_K, 6, null, "drop");
+            jump(LD_H_ABS, 6, null, null).jump(JSET_K, 0x1fff, "drop", null);
+            op(LDX_B_MSH, 0).op(LD_H_IND, 2).op(ST, 0);
+            for (int[] l : listens) {
+                String next = fresh();
+                if (l[0] != 0) {
+                    op(LD_W_ABS, 16).jump(JEQ_K, l[0], null, next);
+                }
+                op(LD_MEM, 0).jump(JEQ_K, l[1], "accept", next);
+                label(next);
+            }
+            return op(RET_K, 0);
+        }
+
+        Program ipv6Block(List<InetSocketAddress> listens) {
+            op(LD_B_ABS, 6).jump(JEQ_K, 6, "t6", null).jump(JEQ_K, 0, "e6", null).jump(JEQ_K, 43, "e6", null)
+                    .jump(JEQ_K, 44, "e6", null).jump(JEQ_K, 60, "e6", "drop");
+            label("t6").op(LD_H_ABS, 42).op(ST, 0);
+            for (InetSocketAddress l : listens) {
+                String next = fresh();
+                address6(l, next);
+                op(LD_MEM, 0).jump(JEQ_K, l.getPort(), "accept", next);
+                label(next);
+            }
+            op(RET_K, 0);
+            label("e6").op(LD_B_ABS, 24).jump(JEQ_K, 0xff, "drop", null); // never multicast (MLD)
+            for (InetSocketAddress l : listens) {
+                String next = fresh();
+                address6(l, next);
+                jump(JEQ_K, 0, "accept", "accept"); // unconditional: the address matched
+                label(next);
+            }
+            return op(RET_K, 0);
+        }
+
+        private void address6(InetSocketAddress l, String mismatch) {
+            if (l.getAddress().isAnyLocalAddress()) {
+                return;
+            }
+            ByteBuffer words = ByteBuffer.wrap(l.getAddress().getAddress());
+            for (int w = 0; w < 4; w++) {
+                op(LD_W_ABS, 24 + 4 * w).jump(JEQ_K, words.getInt(), null, mismatch);
+            }
+        }
+
+        List<int[]> finish() {
+            label("accept").op(RET_K, SNAP_LENGTH);
+            label("drop").op(RET_K, 0);
+            for (int i = 0; i < code.size(); i++) {
+                code.get(i)[1] = offset(i, targets.get(i)[0]);
+                code.get(i)[2] = offset(i, targets.get(i)[1]);
+            }
+            return code;
+        }
+
+        private int offset(int from, String label) {
+            if (label == null) {
+                return 0;
+            }
+            Integer to = labels.get(label);
+            if (to == null || to <= from || to - from - 1 > 255) {
+                throw new IllegalStateException("BPF jump from " + from + " to " + label + " out of range");
+            }
+            return to - from - 1;
+        }
     }
 }

@@ -11,6 +11,7 @@ import io.synproxy.linux.LinuxException;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 import io.synproxy.packet.Ipv4TcpParser;
+import io.synproxy.packet.Ipv6TcpParser;
 import io.synproxy.packet.Reject;
 
 import java.lang.foreign.MemorySegment;
@@ -30,6 +31,8 @@ public final class FrontendHandle implements EpollIoHandle {
 
     private final PacketRing ring;
     private final RawSender sender;
+    private final RawSender sender6;
+    private final int[] ports6;
     private final Handshake handshake;
     private final RepairHandoff handoff;
     private final Counters counters;
@@ -39,12 +42,26 @@ public final class FrontendHandle implements EpollIoHandle {
     private final int maxConnections;
     private final FileDescriptor fd;
     private final Ipv4TcpParser parser = new Ipv4TcpParser();
+    private final Ipv6TcpParser parser6 = new Ipv6TcpParser();
     private final AckVerdict verdict = new AckVerdict();
 
     public FrontendHandle(PacketRing ring, RawSender sender, Handshake handshake, RepairHandoff handoff,
                           Counters counters, ConnectionSink sink, int maxConnections) {
+        this(ring, sender, null, new int[0], handshake, handoff, counters, sink, maxConnections);
+    }
+
+    /**
+     * @param sender the IPv4 raw sender, or null when no IPv4 address is protected
+     * @param sender6 the IPv6 raw sender, or null when no IPv6 address is protected
+     * @param ports6 the protected IPv6 ports: checked here for IPv6 packets with extension headers, which the
+     *               filter passes without looking at their port
+     */
+    public FrontendHandle(PacketRing ring, RawSender sender, RawSender sender6, int[] ports6, Handshake handshake,
+                          RepairHandoff handoff, Counters counters, ConnectionSink sink, int maxConnections) {
         this.ring = ring;
         this.sender = sender;
+        this.sender6 = sender6;
+        this.ports6 = ports6.clone();
         this.handshake = handshake;
         this.handoff = handoff;
         this.counters = counters;
@@ -101,6 +118,14 @@ public final class FrontendHandle implements EpollIoHandle {
     private void onPacket(MemorySegment mem, long ipOffset, int length, boolean verifyChecksum, int tsNow,
                           long nowMillis) {
         counters.increment(Counter.RING_PACKETS);
+        if (length > 0 && (mem.get(ValueLayout.JAVA_BYTE, ipOffset) & 0xF0) == 0x60) {
+            onPacket6(mem, ipOffset, length, verifyChecksum, tsNow, nowMillis);
+            return;
+        }
+        if (sender == null) {
+            counters.reject(Reject.NOT_IPV6);
+            return;
+        }
         Reject reject = parser.parse(mem, ipOffset, length, verifyChecksum);
         if (reject != Reject.NONE) {
             counters.reject(reject);
@@ -121,6 +146,56 @@ public final class FrontendHandle implements EpollIoHandle {
         }
     }
 
+    private void onPacket6(MemorySegment mem, long ipOffset, int length, boolean verifyChecksum, int tsNow,
+                           long nowMillis) {
+        if (sender6 == null) {
+            counters.reject(Reject.NOT_IPV4);
+            return;
+        }
+        Reject reject = parser6.parse(mem, ipOffset, length, verifyChecksum);
+        if (reject != Reject.NONE) {
+            counters.reject(reject);
+            return;
+        }
+        if (parser6.extensionHeaders() != 0 && !protectedPort6(parser6.dstPort())) {
+            counters.reject(Reject.NOT_OUR_PORT);
+            return;
+        }
+        long cHi = parser6.srcHi();
+        long cLo = parser6.srcLo();
+        long lHi = parser6.dstHi();
+        long lLo = parser6.dstLo();
+        int cPort = parser6.srcPort();
+        int flags = parser6.flags();
+        if (Handshake.isSyn(flags)) {
+            closed.forget(cHi, cLo, cPort, lHi, lLo);
+            counters.increment(Counter.SYN_RECEIVED);
+            int synAck = handshake.synAck(parser6, sender6.buffer(), 0, tsNow);
+            counters.increment(sender6.send6(synAck, cHi, cLo) ? Counter.SYNACK_SENT : Counter.SYNACK_SEND_FAILED);
+        } else if (live.contains(cHi, cLo, cPort, lHi, lLo)) {
+            counters.increment(Counter.ACK_LIVE);
+        } else if (closed.contains(cHi, cLo, cPort, lHi, lLo, nowMillis)) {
+            counters.increment(Counter.SEGMENTS_AFTER_CLOSE);
+        } else if (Handshake.isAck(flags)) {
+            if (handshake.verifyAck(parser6, verdict)) {
+                handOff(mem);
+            } else {
+                counters.increment(Counter.ACK_INVALID);
+            }
+        } else {
+            counters.increment(Counter.OTHER_SEGMENTS);
+        }
+    }
+
+    private boolean protectedPort6(int port) {
+        for (int p : ports6) {
+            if (p == port) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private void onSyn(int tsNow) {
         counters.increment(Counter.SYN_RECEIVED);
         int length = handshake.synAck(parser, sender.buffer(), 0, tsNow);
@@ -136,6 +211,11 @@ public final class FrontendHandle implements EpollIoHandle {
             counters.increment(Counter.ACK_INVALID);
             return;
         }
+        handOff(mem);
+    }
+
+    /** A verified final ACK of either family (in {@link #verdict}): build the socket, open the window, adopt. */
+    private void handOff(MemorySegment mem) {
         counters.increment(Counter.ACK_VALID);
         if (live.size() >= maxConnections) {
             counters.increment(Counter.HANDOFF_FAILED);
@@ -148,17 +228,23 @@ public final class FrontendHandle implements EpollIoHandle {
             counters.increment(Counter.HANDOFF_FAILED);
             return;
         }
-        int client = verdict.clientAddress();
+        long cHi = verdict.clientHi();
+        long cLo = verdict.clientLo();
         int clientPort = verdict.clientPort();
-        int local = verdict.localAddress();
-        live.add(client, clientPort, local);
+        long lHi = verdict.localHi();
+        long lLo = verdict.localLo();
+        live.add(cHi, cLo, clientPort, lHi, lLo);
         counters.increment(Counter.HANDOFFS);
         // Open the zero window with an in-sequence ACK: the client may now send its request.
-        int length = handshake.windowUpdate(verdict, handoff.lastReceiveWindow(), sender.buffer(), 0);
-        sender.send(length, client);
+        if (verdict.ipv6()) {
+            sender6.send6(handshake.windowUpdate(verdict, handoff.lastReceiveWindow(), sender6.buffer(), 0), cHi, cLo);
+        } else {
+            sender.send(handshake.windowUpdate(verdict, handoff.lastReceiveWindow(), sender.buffer(), 0),
+                    verdict.clientAddress());
+        }
         sink.adopt(fdNum, verdict, () -> {
-            live.remove(client, clientPort, local);
-            closed.add(client, clientPort, local, System.nanoTime() / 1_000_000L);
+            live.remove(cHi, cLo, clientPort, lHi, lLo);
+            closed.add(cHi, cLo, clientPort, lHi, lLo, System.nanoTime() / 1_000_000L);
             liveCount = live.size();
         });
     }

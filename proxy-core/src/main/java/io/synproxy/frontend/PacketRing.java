@@ -8,9 +8,14 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
+import java.net.Inet4Address;
+import java.net.InetSocketAddress;
+import java.util.List;
 
 import static io.synproxy.linux.Constants.AF_PACKET;
+import static io.synproxy.linux.Constants.ETH_P_ALL;
 import static io.synproxy.linux.Constants.ETH_P_IP;
+import static io.synproxy.linux.Constants.ETH_P_IPV6;
 import static io.synproxy.linux.Constants.MAP_SHARED;
 import static io.synproxy.linux.Constants.PACKET_FANOUT;
 import static io.synproxy.linux.Constants.PACKET_FANOUT_HASH;
@@ -39,7 +44,8 @@ import static io.synproxy.linux.Constants.TPACKET_V3;
  * <pre>
  *  0 tp_next_offset | 4 tp_sec | 8 tp_nsec | 12 tp_snaplen | 16 tp_len | 20 tp_status | 24 tp_mac (u16) | 26 tp_net (u16)
  * </pre>
- * The socket is SOCK_DGRAM bound to ETH_P_IP, so frames start at the IP header on every link type.
+ * The socket is SOCK_DGRAM bound to ETH_P_IP, ETH_P_IPV6 or (both families) ETH_P_ALL, so frames start at the IP
+ * header on every link type.
  * The filter is attached before bind so that nothing unfiltered is ever queued.
  */
 public final class PacketRing implements AutoCloseable {
@@ -82,9 +88,33 @@ public final class PacketRing implements AutoCloseable {
      */
     public static PacketRing open(int ifindex, int address, int port, int blockSize, int blockCount,
                                   int retireMillis, int fanoutGroup) throws LinuxException {
+        try (Arena setup = Arena.ofConfined()) {
+            return open(ifindex, ETH_P_IP, Bpf.tcpToPort(setup, address, port), blockSize, blockCount, retireMillis,
+                    fanoutGroup);
+        }
+    }
+
+    /**
+     * Opens a ring on {@code ifindex} (0: every interface) that sees TCP to any of {@code listens}, IPv4 and IPv6
+     * (a wildcard address matches every destination). Bound to ETH_P_IP or ETH_P_IPV6 when the listens are of one
+     * family, to ETH_P_ALL with a filter that tells the families apart when both are protected.
+     */
+    public static PacketRing open(int ifindex, List<InetSocketAddress> listens, int blockSize, int blockCount,
+                                  int retireMillis, int fanoutGroup) throws LinuxException {
+        boolean v4 = listens.stream().anyMatch(l -> l.getAddress() instanceof Inet4Address);
+        boolean v6 = listens.stream().anyMatch(l -> !(l.getAddress() instanceof Inet4Address));
+        int protocol = v4 && v6 ? ETH_P_ALL : v6 ? ETH_P_IPV6 : ETH_P_IP;
+        try (Arena setup = Arena.ofConfined()) {
+            return open(ifindex, protocol, Bpf.tcpToListens(setup, listens), blockSize, blockCount, retireMillis,
+                    fanoutGroup);
+        }
+    }
+
+    private static PacketRing open(int ifindex, int protocol, MemorySegment filter, int blockSize, int blockCount,
+                                   int retireMillis, int fanoutGroup) throws LinuxException {
         int fd = Native.socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         try (Arena setup = Arena.ofConfined()) {
-            Native.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, Bpf.tcpToPort(setup, address, port), "SO_ATTACH_FILTER");
+            Native.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, filter, "SO_ATTACH_FILTER");
             Native.setsockopt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3, "PACKET_VERSION");
             Native.setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING");
             int frameSize = 2048;
@@ -99,7 +129,7 @@ public final class PacketRing implements AutoCloseable {
             Native.setsockopt(fd, SOL_PACKET, PACKET_RX_RING, req, "PACKET_RX_RING");
             MemorySegment ring = Native.mmap((long) blockSize * blockCount, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
             try {
-                Native.bind(fd, SockAddr.ll(setup, ETH_P_IP, ifindex));
+                Native.bind(fd, SockAddr.ll(setup, protocol, ifindex));
                 if (fanoutGroup >= 0) {
                     Native.setsockopt(fd, SOL_PACKET, PACKET_FANOUT, (fanoutGroup & 0xffff) | PACKET_FANOUT_HASH << 16,
                             "PACKET_FANOUT");

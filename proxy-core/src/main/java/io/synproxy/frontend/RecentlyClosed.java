@@ -1,5 +1,7 @@
 package io.synproxy.frontend;
 
+import io.synproxy.handshake.AckVerdict;
+
 /**
  * Tuples of connections this loop closed recently. Their late segments (a request that was in
  * flight when the proxy closed, a retransmission, the last ACKs of the close) still carry
@@ -15,9 +17,11 @@ package io.synproxy.frontend;
  */
 final class RecentlyClosed {
     private final LiveTuples members;
-    private final int[] clients;
+    private final long[] clientHi;
+    private final long[] clientLo;
     private final int[] ports;
-    private final int[] locals;
+    private final long[] localHi;
+    private final long[] localLo;
     private final long[] expiries;
     private final long ttlMillis;
     private int head;
@@ -25,9 +29,11 @@ final class RecentlyClosed {
 
     RecentlyClosed(int capacity, long ttlMillis) {
         this.members = new LiveTuples(Math.min(capacity, 1024));
-        this.clients = new int[capacity];
+        this.clientHi = new long[capacity];
+        this.clientLo = new long[capacity];
         this.ports = new int[capacity];
-        this.locals = new int[capacity];
+        this.localHi = new long[capacity];
+        this.localLo = new long[capacity];
         this.expiries = new long[capacity];
         this.ttlMillis = ttlMillis;
     }
@@ -37,32 +43,47 @@ final class RecentlyClosed {
     }
 
     void add(int client, int clientPort, int local, long nowMillis) {
+        add(0, AckVerdict.mapped(client), clientPort, 0, AckVerdict.mapped(local), nowMillis);
+    }
+
+    /** Remembers a tuple (128-bit addresses, IPv4 in its mapped form). */
+    void add(long cHi, long cLo, int clientPort, long lHi, long lLo, long nowMillis) {
         expire(nowMillis);
-        if (count == clients.length) {
+        if (count == ports.length) {
             dropOldest();
         }
         long expiry = nowMillis + ttlMillis;
-        members.put(client, clientPort, local, expiry);
-        int tail = (head + count) % clients.length;
-        clients[tail] = client;
+        members.put(cHi, cLo, clientPort, lHi, lLo, expiry);
+        int tail = (head + count) % ports.length;
+        clientHi[tail] = cHi;
+        clientLo[tail] = cLo;
         ports[tail] = clientPort;
-        locals[tail] = local;
+        localHi[tail] = lHi;
+        localLo[tail] = lLo;
         expiries[tail] = expiry;
         count++;
     }
 
     boolean contains(int client, int clientPort, int local, long nowMillis) {
+        return contains(0, AckVerdict.mapped(client), clientPort, 0, AckVerdict.mapped(local), nowMillis);
+    }
+
+    boolean contains(long cHi, long cLo, int clientPort, long lHi, long lLo, long nowMillis) {
         if (count == 0) {
             return false;
         }
         expire(nowMillis);
-        return members.contains(client, clientPort, local);
+        return members.contains(cHi, cLo, clientPort, lHi, lLo);
     }
 
     /** Forgets a tuple (its FIFO slot stays and is skipped when it expires). */
     void forget(int client, int clientPort, int local) {
+        forget(0, AckVerdict.mapped(client), clientPort, 0, AckVerdict.mapped(local));
+    }
+
+    void forget(long cHi, long cLo, int clientPort, long lHi, long lLo) {
         if (count > 0) {
-            members.remove(client, clientPort, local);
+            members.remove(cHi, cLo, clientPort, lHi, lLo);
         }
     }
 
@@ -74,10 +95,11 @@ final class RecentlyClosed {
 
     private void dropOldest() {
         // Only the tuple's newest entry removes it; an older one (same tuple, earlier expiry) just goes.
-        if (members.valueOf(clients[head], ports[head], locals[head], Long.MIN_VALUE) == expiries[head]) {
-            members.remove(clients[head], ports[head], locals[head]);
+        if (members.valueOf(clientHi[head], clientLo[head], ports[head], localHi[head], localLo[head], Long.MIN_VALUE)
+                == expiries[head]) {
+            members.remove(clientHi[head], clientLo[head], ports[head], localHi[head], localLo[head]);
         }
-        head = head + 1 == clients.length ? 0 : head + 1;
+        head = head + 1 == ports.length ? 0 : head + 1;
         count--;
     }
 }

@@ -5,7 +5,8 @@ import io.synproxy.linux.Platform;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
@@ -25,6 +26,9 @@ import java.util.concurrent.TimeUnit;
  *   }
  * }
  * </pre>
+ * An IPv6 listen matches {@code ip6 daddr fd00:0:0:0:0:0:0:1 tcp dport 8080} (table
+ * {@code synproxy_fd00_0_0_0_0_0_0_1_8080}); a wildcard matches {@code meta nfproto ipv4|ipv6 fib daddr type local}
+ * (tables {@code synproxy_any_PORT} and {@code synproxy_any6_PORT}).
  *
  * <p>The table name is derived from the protected address and port, so a table left by a killed
  * run is replaced atomically at the next start. If the process dies without removing it, the port
@@ -44,8 +48,12 @@ public final class NftGuard implements AutoCloseable {
         this.ruleset = ruleset;
     }
 
-    /** The guard for {@code address:port}; {@code address} 0.0.0.0 protects every local IPv4 address. */
-    public static NftGuard forListen(Inet4Address address, int port) throws GuardException {
+    /**
+     * The guard for {@code address:port}; {@code address} 0.0.0.0 protects every local IPv4 address, :: every local
+     * IPv6 address. Each listen has its own table in the {@code inet} family, so IPv4 and IPv6 guards of one proxy
+     * are installed and removed independently and {@code synproxy guard --remove --listen} names one of them.
+     */
+    public static NftGuard forListen(InetAddress address, int port) throws GuardException {
         Path nft = Platform.findExecutable("nft");
         if (nft == null) {
             throw new GuardException("the nft command was not found: install nftables (for example apt-get install nftables)");
@@ -53,15 +61,18 @@ public final class NftGuard implements AutoCloseable {
         return new NftGuard(nft, tableName(address, port), ruleset(address, port));
     }
 
-    public static String tableName(Inet4Address address, int port) {
-        String host = address.isAnyLocalAddress() ? "any" : address.getHostAddress().replace('.', '_');
+    public static String tableName(InetAddress address, int port) {
+        boolean v6 = address instanceof Inet6Address;
+        String host = address.isAnyLocalAddress() ? (v6 ? "any6" : "any")
+                : v6 ? hostText(address).replace(':', '_') : address.getHostAddress().replace('.', '_');
         return "synproxy_" + host + "_" + port;
     }
 
-    static String ruleset(Inet4Address address, int port) {
+    static String ruleset(InetAddress address, int port) {
+        boolean v6 = address instanceof Inet6Address;
         String match = address.isAnyLocalAddress()
-                ? "meta nfproto ipv4 fib daddr type local tcp dport " + port
-                : "ip daddr " + address.getHostAddress() + " tcp dport " + port;
+                ? "meta nfproto " + (v6 ? "ipv6" : "ipv4") + " fib daddr type local tcp dport " + port
+                : (v6 ? "ip6" : "ip") + " daddr " + hostText(address) + " tcp dport " + port;
         String table = tableName(address, port);
         // "table X; delete table X" first makes the replacement of a stale table atomic and idempotent.
         return "table inet " + table + "\n"
@@ -74,6 +85,13 @@ public final class NftGuard implements AutoCloseable {
                 + "    " + match + " counter drop\n"
                 + "  }\n"
                 + "}\n";
+    }
+
+    /** The address without a scope suffix (an IPv6 {@code %eth0}); IPv6 in its full eight-group form. */
+    private static String hostText(InetAddress address) {
+        String text = address.getHostAddress();
+        int percent = text.indexOf('%');
+        return percent < 0 ? text : text.substring(0, percent);
     }
 
     public String table() {
@@ -97,7 +115,7 @@ public final class NftGuard implements AutoCloseable {
     }
 
     /** Removes a table by name whoever installed it (for {@code synproxy guard --remove}). */
-    public static boolean removeStale(Inet4Address address, int port) throws GuardException {
+    public static boolean removeStale(InetAddress address, int port) throws GuardException {
         NftGuard guard = forListen(address, port);
         String listed = guard.run(List.of(guard.nft.toString(), "list", "tables"), "", "list nftables tables");
         if (!listed.contains("inet " + guard.table)) {

@@ -10,6 +10,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 import static io.synproxy.linux.Constants.AF_INET;
+import static io.synproxy.linux.Constants.AF_INET6;
 import static io.synproxy.linux.Constants.IPPROTO_TCP;
 import static io.synproxy.linux.Constants.SOCK_CLOEXEC;
 import static io.synproxy.linux.Constants.SOCK_NONBLOCK;
@@ -38,6 +39,9 @@ import static io.synproxy.linux.Constants.TCP_TIMESTAMP;
  * essential: without it the socket scales while the client does not), the timestamp clock,
  * data that rode on the final ACK, the client's window, then repair off without a window probe.
  *
+ * <p>IPv6 follows the same order on an AF_INET6 socket bound to the address the SYN was sent to; the kernel
+ * applies the IPv6 defaults (hop limit, traffic class) as for any socket it accepted itself.
+ *
  * <p>One instance per event-loop thread: its native scratch memory is reused for every handoff.
  */
 public final class RepairHandoff implements AutoCloseable {
@@ -46,6 +50,8 @@ public final class RepairHandoff implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment local = SockAddr.allocateIn(arena);
     private final MemorySegment remote = SockAddr.allocateIn(arena);
+    private final MemorySegment local6 = SockAddr.allocateIn6(arena);
+    private final MemorySegment remote6 = SockAddr.allocateIn6(arena);
     private final MemorySegment options = arena.allocate(4 * 8, 4);
     private final MemorySegment window = arena.allocate(REPAIR_WINDOW_SIZE, 4);
     private final MemorySegment u32 = arena.allocate(4, 4);
@@ -58,7 +64,8 @@ public final class RepairHandoff implements AutoCloseable {
      * @return the file descriptor of the established, non-blocking socket
      */
     public int handoff(AckVerdict v, MemorySegment payload) throws LinuxException {
-        int fd = Native.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        boolean ipv6 = v.ipv6();
+        int fd = Native.socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         try {
             // Before TCP_REPAIR: afterwards it overwrites the force-reuse flag (EADDRINUSE from the second connection on).
             Native.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
@@ -69,8 +76,13 @@ public final class RepairHandoff implements AutoCloseable {
             setU32(fd, TCP_QUEUE_SEQ, v.clientIsn() + 1, "TCP_QUEUE_SEQ recv");
             // Before connect, or the socket falls back to 536-byte segments.
             Native.setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, v.mss(), "TCP_MAXSEG");
-            Native.bind(fd, SockAddr.in(local, v.localAddress(), v.localPort()));
-            Native.connect(fd, SockAddr.in(remote, v.clientAddress(), v.clientPort()));
+            if (ipv6) {
+                Native.bind(fd, SockAddr.in6(local6, v.localHi(), v.localLo(), v.localPort()));
+                Native.connect(fd, SockAddr.in6(remote6, v.clientHi(), v.clientLo(), v.clientPort()));
+            } else {
+                Native.bind(fd, SockAddr.in(local, v.localAddress(), v.localPort()));
+                Native.connect(fd, SockAddr.in(remote, v.clientAddress(), v.clientPort()));
+            }
 
             int n = 0;
             n = option(n, TCPOPT_MSS, v.mss());

@@ -1,10 +1,26 @@
 package io.synproxy.handshake;
 
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+
 /**
  * What a valid final ACK proved: the 4-tuple, both sequence numbers and the options negotiated
  * through the cookie. Mutable and reused per receive loop; read it before the next packet.
+ *
+ * <p>Addresses of both families are also given as 128-bit pairs ({@link #clientHi()}, {@link #clientLo()}, ...):
+ * an IPv6 address as it is, an IPv4 address as its IPv4-mapped form {@code ::ffff:a.b.c.d}, so a tuple of either
+ * family has one key. {@link #clientAddress()} and {@link #localAddress()} are meaningful for IPv4 only.
  */
 public final class AckVerdict {
+    /** The high 64 bits of an IPv4-mapped IPv6 address are 0; the low 64 are this prefix or the IPv4 address. */
+    public static final long MAPPED_PREFIX = 0x0000_FFFF_0000_0000L;
+
+    boolean ipv6;
+    long clientHi;
+    long clientLo;
+    long localHi;
+    long localLo;
     int clientAddress;
     int localAddress;
     int clientPort;
@@ -21,6 +37,60 @@ public final class AckVerdict {
     int clientWindow;
     long payloadOffset;
     int payloadLength;
+
+    /** The low half of the IPv4-mapped IPv6 form of an IPv4 address (the high half is 0). */
+    public static long mapped(int ipv4) {
+        return MAPPED_PREFIX | (ipv4 & 0xFFFF_FFFFL);
+    }
+
+    /** True when the handshake was IPv6 (the 128-bit addresses apply), false for IPv4. */
+    public boolean ipv6() {
+        return ipv6;
+    }
+
+    /** Client address bits 127..64 (0 for IPv4). */
+    public long clientHi() {
+        return clientHi;
+    }
+
+    /** Client address bits 63..0 (IPv4: {@link #mapped}). */
+    public long clientLo() {
+        return clientLo;
+    }
+
+    /** Local address bits 127..64 (0 for IPv4). */
+    public long localHi() {
+        return localHi;
+    }
+
+    /** Local address bits 63..0 (IPv4: {@link #mapped}). */
+    public long localLo() {
+        return localLo;
+    }
+
+    /** The client's address and port as a Java object, for the relay (allocates: not for the packet path). */
+    public InetSocketAddress clientSocketAddress() {
+        return socketAddress(clientHi, clientLo, clientPort);
+    }
+
+    /** The address and port the client connected to, for the relay (allocates: not for the packet path). */
+    public InetSocketAddress localSocketAddress() {
+        return socketAddress(localHi, localLo, localPort);
+    }
+
+    private InetSocketAddress socketAddress(long hi, long lo, int port) {
+        byte[] bytes = ipv6 ? new byte[16] : new byte[4];
+        long[] halves = {hi, lo};
+        for (int i = 0; i < bytes.length; i++) {
+            int at = ipv6 ? i : i + 12;
+            bytes[i] = (byte) (halves[at >>> 3] >>> (56 - 8 * (at & 7)));
+        }
+        try {
+            return new InetSocketAddress(InetAddress.getByAddress(bytes), port);
+        } catch (UnknownHostException e) {
+            throw new AssertionError(e);
+        }
+    }
 
     public int clientAddress() {
         return clientAddress;

@@ -4,6 +4,8 @@ import io.synproxy.cookie.CookieTables;
 import io.synproxy.cookie.SynCookie;
 import io.synproxy.packet.Ipv4TcpParser;
 import io.synproxy.packet.Ipv4TcpWriter;
+import io.synproxy.packet.Ipv6TcpParser;
+import io.synproxy.packet.Ipv6TcpWriter;
 import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpOptions;
 
@@ -17,9 +19,14 @@ import java.lang.foreign.MemorySegment;
  * handed-off socket exists (the first-data race); the caller opens the window after the handoff.
  */
 public final class Handshake {
+    /** RFC 8200 minimum link MTU 1280 minus 60 bytes of headers: the MSS assumed for an IPv6 SYN without one. */
+    public static final int IPV6_DEFAULT_MSS = 1220;
+
     private final SynCookie cookies;
     private final Ipv4TcpWriter writer = new Ipv4TcpWriter();
+    private final Ipv6TcpWriter writer6 = new Ipv6TcpWriter();
     private final int ourMss;
+    private final int ourMss6;
     private final int ourWscale;
     private final int synAckWindow;
 
@@ -29,8 +36,19 @@ public final class Handshake {
      * @param zeroWindow whether the SYN/ACK advertises window 0 until the handoff is done
      */
     public Handshake(SynCookie cookies, int ourMss, int ourWscale, boolean zeroWindow) {
+        this(cookies, ourMss, ourMss - 20, ourWscale, zeroWindow);
+    }
+
+    /**
+     * @param ourMss the MSS we announce over IPv4 (the interface MTU minus 40)
+     * @param ourMss6 the MSS we announce over IPv6 (the interface MTU minus 60)
+     * @param ourWscale the receive window shift we announce when the client scales (what the kernel would pick)
+     * @param zeroWindow whether the SYN/ACK advertises window 0 until the handoff is done
+     */
+    public Handshake(SynCookie cookies, int ourMss, int ourMss6, int ourWscale, boolean zeroWindow) {
         this.cookies = cookies;
         this.ourMss = ourMss;
+        this.ourMss6 = ourMss6;
         this.ourWscale = ourWscale;
         this.synAckWindow = zeroWindow ? 0 : 65535;
     }
@@ -84,23 +102,80 @@ public final class Handshake {
             return false;
         }
         TcpOptions o = ack.options();
-        int wsIdx = SynCookie.wscaleIndexOf(bits);
+        out.ipv6 = false;
+        out.clientHi = 0;
+        out.clientLo = AckVerdict.mapped(ack.src());
+        out.localHi = 0;
+        out.localLo = AckVerdict.mapped(ack.dst());
         out.clientAddress = ack.src();
         out.localAddress = ack.dst();
         out.clientPort = ack.srcPort();
         out.localPort = ack.dstPort();
+        out.mss = Math.min(CookieTables.mss(SynCookie.mssIndexOf(bits)), ourMss);
+        fill(out, bits, isn, clientIsn, o, ack.window(), ack.seq(), ack.payloadOffset(), ack.payloadLength());
+        return true;
+    }
+
+    private void fill(AckVerdict out, int bits, int isn, int clientIsn, TcpOptions o, int window, int seq,
+                      long payloadOffset, int payloadLength) {
+        int wsIdx = SynCookie.wscaleIndexOf(bits);
         out.isn = isn;
         out.clientIsn = clientIsn;
-        out.mss = Math.min(CookieTables.mss(SynCookie.mssIndexOf(bits)), ourMss);
         out.clientWscale = CookieTables.wscale(wsIdx);
         out.ourWscale = wsIdx == 0 ? -1 : ourWscale;
         out.sack = SynCookie.sackOf(bits);
         out.timestamps = o.hasTimestamps();
         out.clientTsVal = o.tsVal();
         out.ourTsVal = o.tsEcr();
-        out.clientWindow = ack.window();
-        out.payloadOffset = ack.payloadOffset();
-        out.payloadLength = clientIsn == ack.seq() ? 0 : ack.payloadLength();
+        out.clientWindow = window;
+        out.payloadOffset = payloadOffset;
+        out.payloadLength = clientIsn == seq ? 0 : payloadLength;
+    }
+
+    /**
+     * Writes the cookie SYN/ACK answering the parsed IPv6 SYN (IPv6 MSS table; a SYN without MSS counts as 1220).
+     *
+     * @return the IPv6 packet length (header included)
+     */
+    public int synAck(Ipv6TcpParser syn, MemorySegment buf, long off, int tsNow) {
+        TcpOptions o = syn.options();
+        int mssIdx = CookieTables.mssIndex6(o.mss() < 0 ? IPV6_DEFAULT_MSS : o.mss());
+        int wsIdx = CookieTables.wscaleIndex(o.wscale());
+        boolean sack = o.sackPermitted();
+        int isn = cookies.encode6(syn.srcHi(), syn.srcLo(), syn.dstHi(), syn.dstLo(), syn.srcPort(), syn.dstPort(),
+                syn.seq(), mssIdx, wsIdx, sack);
+        boolean ts = o.hasTimestamps();
+        return writer6.write(buf, off, syn.dstHi(), syn.dstLo(), syn.srcHi(), syn.srcLo(), syn.dstPort(),
+                syn.srcPort(), isn, syn.seq() + 1, TcpFlyweight.SYN | TcpFlyweight.ACK, synAckWindow, ourMss6,
+                wsIdx == 0 ? -1 : ourWscale, sack, ts, ts ? tsNow & ~1 : 0, ts ? o.tsVal() : 0);
+    }
+
+    /** IPv6 counterpart of {@link #verifyAck(Ipv4TcpParser, AckVerdict)}. */
+    public boolean verifyAck(Ipv6TcpParser ack, AckVerdict out) {
+        int isn = ack.ack() - 1;
+        int clientIsn = ack.seq() - 1;
+        int bits = cookies.verify6(ack.srcHi(), ack.srcLo(), ack.dstHi(), ack.dstLo(), ack.srcPort(), ack.dstPort(),
+                clientIsn, isn);
+        if (bits < 0 && ack.payloadLength() == 0) {
+            clientIsn = ack.seq();
+            bits = cookies.verify6(ack.srcHi(), ack.srcLo(), ack.dstHi(), ack.dstLo(), ack.srcPort(),
+                    ack.dstPort(), clientIsn, isn);
+        }
+        if (bits < 0) {
+            return false;
+        }
+        out.ipv6 = true;
+        out.clientHi = ack.srcHi();
+        out.clientLo = ack.srcLo();
+        out.localHi = ack.dstHi();
+        out.localLo = ack.dstLo();
+        out.clientAddress = 0;
+        out.localAddress = 0;
+        out.clientPort = ack.srcPort();
+        out.localPort = ack.dstPort();
+        out.mss = Math.min(CookieTables.mss6(SynCookie.mssIndexOf(bits)), ourMss6);
+        fill(out, bits, isn, clientIsn, ack.options(), ack.window(), ack.seq(), ack.payloadOffset(),
+                ack.payloadLength());
         return true;
     }
 
@@ -112,6 +187,11 @@ public final class Handshake {
     public int windowUpdate(AckVerdict v, int windowBytes, MemorySegment buf, long off) {
         int shift = Math.max(v.ourWscale(), 0);
         int window = Math.min(65535, windowBytes >>> shift);
+        if (v.ipv6()) {
+            return writer6.write(buf, off, v.localHi(), v.localLo(), v.clientHi(), v.clientLo(), v.localPort(),
+                    v.clientPort(), v.isn() + 1, v.clientNextSeq(), TcpFlyweight.ACK, window, -1, -1, false,
+                    v.timestamps(), v.ourTsVal(), v.clientTsVal());
+        }
         return writer.write(buf, off, v.localAddress(), v.clientAddress(), v.localPort(), v.clientPort(),
                 v.isn() + 1, v.clientNextSeq(), TcpFlyweight.ACK, window, -1, -1, false,
                 v.timestamps(), v.ourTsVal(), v.clientTsVal());

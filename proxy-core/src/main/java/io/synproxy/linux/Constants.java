@@ -15,6 +15,7 @@ public final class Constants {
     public static final int IPPROTO_IP = 0;
     public static final int IPPROTO_TCP = 6;
     public static final int IPPROTO_RAW = 255;
+    public static final int IPPROTO_IPV6 = 41;
 
     public static final int SOL_SOCKET = 1;
     public static final int SO_REUSEADDR = 2;
@@ -32,6 +33,7 @@ public final class Constants {
     public static final int TPACKET_V3 = 2;
     public static final int PACKET_FANOUT_HASH = 0;
 
+    public static final int ETH_P_ALL = 0x0003;
     public static final int ETH_P_IP = 0x0800;
     public static final int ETH_P_IPV6 = 0x86DD;
 

@@ -5,10 +5,12 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
-/** sockaddr_in and sockaddr_ll written into native memory. */
+/** sockaddr_in, sockaddr_in6 and sockaddr_ll written into native memory. */
 public final class SockAddr {
     public static final int SOCKADDR_IN_SIZE = 16;
     public static final int SOCKADDR_LL_SIZE = 20;
+    public static final int SOCKADDR_IN6_SIZE = 28;
+    private static final ValueLayout.OfLong BE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final ValueLayout.OfShort BE_SHORT =
             ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final ValueLayout.OfInt BE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
@@ -27,6 +29,23 @@ public final class SockAddr {
         s.set(NATIVE_SHORT, 0, (short) Constants.AF_INET);
         s.set(BE_SHORT, 2, (short) port);
         s.set(BE_INT, 4, address);
+        return s;
+    }
+
+    public static MemorySegment allocateIn6(Arena arena) {
+        return arena.allocate(SOCKADDR_IN6_SIZE, 4);
+    }
+
+    /**
+     * Fills a sockaddr_in6 (flow info and scope id 0); the address is given as its high and low 64 bits,
+     * {@code fd00::1} being {@code hi = 0xfd00_0000_0000_0000L, lo = 1}.
+     */
+    public static MemorySegment in6(MemorySegment s, long hi, long lo, int port) {
+        s.fill((byte) 0);
+        s.set(NATIVE_SHORT, 0, (short) Constants.AF_INET6);
+        s.set(BE_SHORT, 2, (short) port);
+        s.set(BE_LONG, 8, hi);
+        s.set(BE_LONG, 16, lo);
         return s;
     }
 

@@ -60,7 +60,49 @@ public final class Ipv4TcpWriter {
                      int flags, int window, int mss, int wscale, boolean sackPermitted, boolean timestamps,
                      int tsVal, int tsEcr) {
         final long tcpOff = off + Ipv4Flyweight.HEADER_LENGTH;
-        long o = tcpOff + TcpFlyweight.OPTIONS_OFFSET;
+        final long o = writeOptions(buf, tcpOff + TcpFlyweight.OPTIONS_OFFSET, mss, wscale, sackPermitted, timestamps,
+            tsVal, tsEcr);
+        final int tcpLength = (int) (o - tcpOff);
+        final int totalLength = Ipv4Flyweight.HEADER_LENGTH + tcpLength;
+
+        buf.set(BYTE, off + Ipv4Flyweight.VERSION_IHL_OFFSET,
+            (byte) ((Ipv4Flyweight.VERSION_4 << 4) | Ipv4Flyweight.MIN_IHL));
+        ip.wrap(buf, off)
+            .tos(0)
+            .totalLength(totalLength)
+            .id(0)
+            .flagsAndFragment(Ipv4Flyweight.FLAG_DF)
+            .ttl(DEFAULT_TTL)
+            .protocol(Ipv4Flyweight.PROTOCOL_TCP)
+            .src(src)
+            .dst(dst)
+            .computeChecksum();
+
+        writeTcpHeader(tcp, buf, tcpOff, tcpLength, srcPort, dstPort, seq, ack, flags, window);
+        tcp.checksum(tcpChecksumIpv4(buf, off));
+        return totalLength;
+    }
+
+    /** The TCP header without checksum (field left 0): data offset from {@code tcpLength}, reserved bits clear. */
+    static void writeTcpHeader(TcpFlyweight tcp, MemorySegment buf, long tcpOff, int tcpLength, int srcPort,
+                               int dstPort, int seq, int ack, int flags, int window) {
+        // Data offset in the high nibble, reserved bits cleared.
+        buf.set(BYTE, tcpOff + TcpFlyweight.DATA_OFFSET_OFFSET, (byte) ((tcpLength >>> 2) << 4));
+        tcp.wrap(buf, tcpOff)
+            .srcPort(srcPort)
+            .dstPort(dstPort)
+            .seq(seq)
+            .ack(ack)
+            .flags(flags)
+            .window(window)
+            .checksum(0)
+            .urgentPointer(0);
+    }
+
+    /** Writes the option groups in the layout above at {@code o}; returns the offset after them. */
+    static long writeOptions(MemorySegment buf, long at, int mss, int wscale, boolean sackPermitted,
+                             boolean timestamps, int tsVal, int tsEcr) {
+        long o = at;
         if (mss >= 0) {
             buf.set(NET_INT, o, MSS_HEAD | (mss & 0xFFFF));
             o += 4;
@@ -78,35 +120,7 @@ public final class Ipv4TcpWriter {
             buf.set(NET_INT, o, NOP_WSCALE_HEAD | (wscale & 0xFF));
             o += 4;
         }
-        final int tcpLength = (int) (o - tcpOff);
-        final int totalLength = Ipv4Flyweight.HEADER_LENGTH + tcpLength;
-
-        buf.set(BYTE, off + Ipv4Flyweight.VERSION_IHL_OFFSET,
-            (byte) ((Ipv4Flyweight.VERSION_4 << 4) | Ipv4Flyweight.MIN_IHL));
-        ip.wrap(buf, off)
-            .tos(0)
-            .totalLength(totalLength)
-            .id(0)
-            .flagsAndFragment(Ipv4Flyweight.FLAG_DF)
-            .ttl(DEFAULT_TTL)
-            .protocol(Ipv4Flyweight.PROTOCOL_TCP)
-            .src(src)
-            .dst(dst)
-            .computeChecksum();
-
-        // Data offset in the high nibble, reserved bits cleared.
-        buf.set(BYTE, tcpOff + TcpFlyweight.DATA_OFFSET_OFFSET, (byte) ((tcpLength >>> 2) << 4));
-        tcp.wrap(buf, tcpOff)
-            .srcPort(srcPort)
-            .dstPort(dstPort)
-            .seq(seq)
-            .ack(ack)
-            .flags(flags)
-            .window(window)
-            .checksum(0)
-            .urgentPointer(0);
-        tcp.checksum(tcpChecksumIpv4(buf, off));
-        return totalLength;
+        return o;
     }
 
     /**

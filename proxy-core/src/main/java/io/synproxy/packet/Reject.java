@@ -1,7 +1,7 @@
 package io.synproxy.packet;
 
 /**
- * Why a frame was rejected by {@link Ipv4TcpParser} or {@link TcpOptions}; {@link #NONE} means it was accepted.
+ * Why a frame was rejected by {@link Ipv4TcpParser}, {@link Ipv6TcpParser} or {@link TcpOptions}; {@link #NONE} means it was accepted.
  * Parsing never throws on bad input: it returns one of these.
  */
 public enum Reject {
@@ -30,7 +30,15 @@ public enum Reject {
     /** Malformed TCP option list. */
     BAD_TCP_OPTION("bad_tcp_option"),
     /** TCP checksum over pseudo-header and segment does not verify. */
-    BAD_TCP_CHECKSUM("bad_tcp_checksum");
+    BAD_TCP_CHECKSUM("bad_tcp_checksum"),
+    /** The IP version field is not 6 (IPv6 parser). */
+    NOT_IPV6("not_ipv6"),
+    /** IPv6 payload length beyond the captured bytes, or an extension header running past the payload. */
+    BAD_IPV6_LENGTH("bad_ipv6_length"),
+    /** An IPv6 extension header that is not skipped: a routing header with segments left, or too many headers. */
+    BAD_IPV6_EXTENSION("bad_ipv6_extension"),
+    /** A segment to a port that is not protected (an IPv6 packet with extension headers the filter let through). */
+    NOT_OUR_PORT("not_our_port");
 
     private final String label;
 

@@ -25,6 +25,7 @@ import io.synproxy.metrics.Stats;
 import io.synproxy.relay.Relay;
 
 import java.io.IOException;
+import java.net.Inet4Address;
 import java.net.InetSocketAddress;
 import java.net.NetworkInterface;
 import java.net.Socket;
@@ -47,21 +48,21 @@ public final class ProxyServer implements AutoCloseable {
     private final String interfaceDescription;
     private final MultiThreadIoEventLoopGroup group;
     private final List<Loop> loops;
-    private final NftGuard guard;
+    private final List<NftGuard> guards;
     private final Stats stats;
     private volatile boolean closed;
 
-    private record Loop(PacketRing ring, RawSender sender, RepairHandoff handoff, FrontendHandle handle,
-                        Counters counters) {
+    private record Loop(PacketRing ring, RawSender sender, RawSender sender6, RepairHandoff handoff,
+                        FrontendHandle handle, Counters counters) {
     }
 
     private ProxyServer(ProxyConfig config, String interfaceDescription, MultiThreadIoEventLoopGroup group,
-                        List<Loop> loops, NftGuard guard) {
+                        List<Loop> loops, List<NftGuard> guards) {
         this.config = config;
         this.interfaceDescription = interfaceDescription;
         this.group = group;
         this.loops = loops;
-        this.guard = guard;
+        this.guards = guards;
         List<Counters> counters = new ArrayList<>();
         for (Loop l : loops) {
             counters.add(l.counters());
@@ -85,9 +86,11 @@ public final class ProxyServer implements AutoCloseable {
             throw new StartupException("Netty's native epoll transport is unavailable: "
                     + Epoll.unavailabilityCause().getMessage());
         }
-        NftGuard guard;
+        List<NftGuard> guards = new ArrayList<>();
         try {
-            guard = NftGuard.forListen(config.listenAddress(), config.listenPort());
+            for (InetSocketAddress l : config.listens()) {
+                guards.add(NftGuard.forListen(l.getAddress(), l.getPort()));
+            }
         } catch (NftGuard.GuardException e) {
             throw new StartupException(e.getMessage());
         }
@@ -101,14 +104,8 @@ public final class ProxyServer implements AutoCloseable {
                 if (nif == null || Native.ifNameToIndex(config.interfaceName()) == 0) {
                     throw new StartupException("interface " + config.interfaceName() + " does not exist");
                 }
-            } else if (!config.listenAny()) {
-                nif = NetworkInterface.getByInetAddress(config.listenAddress());
-                if (nif == null) {
-                    throw new StartupException(config.listenAddress().getHostAddress()
-                            + " is not an address of this host: give --listen an address assigned to a local interface");
-                }
             } else {
-                nif = null;
+                nif = listenInterface(config);
             }
             ifindex = nif == null ? 0 : nif.getIndex();
             ifaceText = nif == null ? "all interfaces" : "interface " + nif.getName();
@@ -119,11 +116,15 @@ public final class ProxyServer implements AutoCloseable {
         ensurePortFree(config);
 
         int ourMss = Math.max(536, Math.min(mtu, 65535) - 40);
+        int ourMss6 = Math.max(Handshake.IPV6_DEFAULT_MSS, Math.min(mtu, 65535) - 60);
+        boolean v4 = config.listens().stream().anyMatch(l -> l.getAddress() instanceof Inet4Address);
+        boolean v6 = config.listens().stream().anyMatch(l -> !(l.getAddress() instanceof Inet4Address));
+        int[] ports6 = config.listens().stream().filter(l -> !(l.getAddress() instanceof Inet4Address))
+                .mapToInt(InetSocketAddress::getPort).distinct().toArray();
         int ourWscale = kernelReceiveWindowScale();
         byte[] master = new byte[32];
         new SecureRandom().nextBytes(master);
         int fanout = config.threads() > 1 ? (int) (ProcessHandle.current().pid() & 0xffff) : -1;
-        int address = config.listenAny() ? 0 : java.nio.ByteBuffer.wrap(config.listenAddress().getAddress()).getInt();
 
         MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(config.threads(), EpollIoHandler.newFactory());
         List<Loop> loops = new ArrayList<>();
@@ -131,25 +132,31 @@ public final class ProxyServer implements AutoCloseable {
         try {
             for (EventExecutor executor : group) {
                 IoEventLoop loop = (IoEventLoop) executor;
-                PacketRing ring = PacketRing.open(ifindex, address, config.listenPort(), config.ringBlockSize(),
+                PacketRing ring = PacketRing.open(ifindex, config.listens(), config.ringBlockSize(),
                         config.ringBlocks(), config.ringRetireMillis(), fanout);
-                RawSender sender;
+                RawSender sender = null;
+                RawSender sender6 = null;
                 RepairHandoff handoff;
                 try {
-                    sender = new RawSender();
+                    sender = v4 ? new RawSender() : null;
+                    sender6 = v6 ? RawSender.ipv6() : null;
                 } catch (LinuxException e) {
                     ring.close();
+                    if (sender != null) {
+                        sender.close();
+                    }
                     throw e;
                 }
                 handoff = new RepairHandoff();
                 Counters counters = new Counters();
                 KeyRing keys = new KeyRing(master, config.keyRotation().toMillis(), System::currentTimeMillis);
-                Handshake handshake = new Handshake(new SynCookie(keys), ourMss, ourWscale, config.zeroWindow());
+                Handshake handshake = new Handshake(new SynCookie(keys), ourMss, ourMss6, ourWscale,
+                        config.zeroWindow());
                 Relay relay = new Relay((EventLoop) loop, config.backend(), counters,
                         (int) config.backendConnectTimeout().toMillis());
-                FrontendHandle handle = new FrontendHandle(ring, sender, handshake, handoff, counters, relay,
-                        config.maxConnections());
-                loops.add(new Loop(ring, sender, handoff, handle, counters));
+                FrontendHandle handle = new FrontendHandle(ring, sender, sender6, ports6, handshake, handoff, counters,
+                        relay, config.maxConnections());
+                loops.add(new Loop(ring, sender, sender6, handoff, handle, counters));
                 IoRegistration registration = loop.register(handle).syncUninterruptibly().getNow();
                 loop.submit(() -> registration.submit(EpollIoOps.EPOLLIN)).syncUninterruptibly();
             }
@@ -161,16 +168,18 @@ public final class ProxyServer implements AutoCloseable {
             for (EventExecutor executor : group) {
                 Warmup.relay((EventLoop) executor);
             }
-            guard.install();
+            for (NftGuard guard : guards) {
+                guard.install();
+            }
             started = true;
-            return new ProxyServer(config, ifaceText, group, loops, guard);
+            return new ProxyServer(config, ifaceText, group, loops, guards);
         } catch (LinuxException e) {
             throw new StartupException("cannot open the capture and raw sockets: " + e.getMessage());
         } catch (NftGuard.GuardException e) {
             throw new StartupException(e.getMessage());
         } finally {
             if (!started) {
-                shutdown(group, loops, guard);
+                shutdown(group, loops, guards);
             }
         }
     }
@@ -179,7 +188,8 @@ public final class ProxyServer implements AutoCloseable {
     public String describe() {
         return "synproxy: protecting " + config.listenText() + " on " + interfaceDescription
                 + ", backend " + config.backend().getHostString() + ":" + config.backend().getPort()
-                + ", " + loops.size() + " thread(s), guard table inet " + guard.table();
+                + ", " + loops.size() + " thread(s), guard table"
+                + (guards.size() > 1 ? "s" : "") + " inet " + String.join(", inet ", guards.stream().map(NftGuard::table).toList());
     }
 
     public Stats stats() {
@@ -192,31 +202,65 @@ public final class ProxyServer implements AutoCloseable {
             return;
         }
         closed = true;
-        shutdown(group, loops, guard);
+        shutdown(group, loops, guards);
     }
 
-    private static void shutdown(MultiThreadIoEventLoopGroup group, List<Loop> loops, NftGuard guard) {
+    private static void shutdown(MultiThreadIoEventLoopGroup group, List<Loop> loops, List<NftGuard> guards) {
         group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
         for (Loop l : loops) {
             l.ring().close();
-            l.sender().close();
+            if (l.sender() != null) {
+                l.sender().close();
+            }
+            if (l.sender6() != null) {
+                l.sender6().close();
+            }
             l.handoff().close();
         }
-        try {
-            guard.remove();
-        } catch (NftGuard.GuardException e) {
-            System.err.println("synproxy: " + e.getMessage());
+        for (NftGuard guard : guards) {
+            try {
+                guard.remove();
+            } catch (NftGuard.GuardException e) {
+                System.err.println("synproxy: " + e.getMessage());
+            }
         }
+    }
+
+    /**
+     * The interface holding every listen address, or null (every interface) when a listen is a wildcard or the
+     * addresses live on different interfaces.
+     */
+    private static NetworkInterface listenInterface(ProxyConfig config) throws SocketException, StartupException {
+        NetworkInterface common = null;
+        boolean any = false;
+        for (InetSocketAddress l : config.listens()) {
+            if (l.getAddress().isAnyLocalAddress()) {
+                any = true;
+                continue;
+            }
+            NetworkInterface nif = NetworkInterface.getByInetAddress(l.getAddress());
+            if (nif == null) {
+                throw new StartupException(l.getAddress().getHostAddress()
+                        + " is not an address of this host: give --listen an address assigned to a local interface");
+            }
+            if (common != null && !common.equals(nif)) {
+                any = true;
+            }
+            common = nif;
+        }
+        return any ? null : common;
     }
 
     /** A listener already on the port would answer SYNs itself: refuse to start. */
     private static void ensurePortFree(ProxyConfig config) throws StartupException {
-        try (Socket probe = new Socket()) {
-            probe.setReuseAddress(false);
-            probe.bind(new InetSocketAddress(config.listenAddress(), config.listenPort()));
-        } catch (IOException e) {
-            throw new StartupException("port " + config.listenText() + " is already in use by another socket: "
-                    + "stop what listens there (the kernel would answer SYNs itself) or choose another port");
+        for (InetSocketAddress l : config.listens()) {
+            try (Socket probe = new Socket()) {
+                probe.setReuseAddress(false);
+                probe.bind(l);
+            } catch (IOException e) {
+                throw new StartupException("port " + ProxyConfig.text(l) + " is already in use by another socket: "
+                        + "stop what listens there (the kernel would answer SYNs itself) or choose another port");
+            }
         }
     }
 
