@@ -13,6 +13,7 @@ import java.util.Arrays;
 /** Linux's own TCP stack as the client (plain java.net.Socket in the client namespace). */
 final class Clients {
     static final InetSocketAddress PROXY = new InetSocketAddress(TestNet.SERVER_IP, 8080);
+    static final InetSocketAddress PROXY6 = new InetSocketAddress(TestNet.SERVER_IP6, 8080);
 
     private Clients() {
     }
@@ -31,11 +32,16 @@ final class Clients {
      * echoed byte; throws on any failure or mismatch.
      */
     static long echoOnce(int i, int timeoutMillis) throws IOException {
+        return echoOnce(PROXY, i, timeoutMillis);
+    }
+
+    /** {@link #echoOnce(int, int)} to {@code proxy} (IPv4 or IPv6). */
+    static long echoOnce(InetSocketAddress proxy, int i, int timeoutMillis) throws IOException {
         byte[] msg = ("hello " + i + "\n").getBytes(StandardCharsets.US_ASCII);
         try (Socket s = new Socket()) {
             s.setSoTimeout(timeoutMillis);
             long start = System.nanoTime();
-            s.connect(PROXY, timeoutMillis);
+            s.connect(proxy, timeoutMillis);
             OutputStream out = s.getOutputStream();
             InputStream in = s.getInputStream();
             out.write(msg);

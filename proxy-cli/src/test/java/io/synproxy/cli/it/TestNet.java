@@ -29,6 +29,9 @@ import java.util.concurrent.TimeUnit;
 public final class TestNet implements AutoCloseable {
     public static final String SERVER_IP = "10.200.0.1";
     public static final String CLIENT_IP = "10.200.0.2";
+    /** The IPv6 pair of {@link #withIpv6()} (unique-local, DAD off so that they are usable at once). */
+    public static final String SERVER_IP6 = "fd00:200::1";
+    public static final String CLIENT_IP6 = "fd00:200::2";
 
     private final String server;
     private final String client;
@@ -40,6 +43,19 @@ public final class TestNet implements AutoCloseable {
     private final Thread cleanupHook;
 
     public TestNet() throws IOException {
+        this(false);
+    }
+
+    /**
+     * A test net that also has IPv6: {@link #SERVER_IP6} and {@link #CLIENT_IP6} on the veth pair (nodad, and
+     * duplicate address detection off for the link-local addresses too), spoofed IPv6 sources routed back to the
+     * client host as for IPv4.
+     */
+    public static TestNet withIpv6() throws IOException {
+        return new TestNet(true);
+    }
+
+    private TestNet(boolean ipv6) throws IOException {
         String id = Long.toHexString(ProcessHandle.current().pid()) + Integer.toHexString(ThreadLocalRandom.current().nextInt(1 << 16));
         server = "spt-s-" + id;
         client = "spt-c-" + id;
@@ -50,6 +66,14 @@ public final class TestNet implements AutoCloseable {
         try {
             sh("ip", "netns", "add", server);
             sh("ip", "netns", "add", client);
+            if (ipv6) {
+                for (String ns : new String[] {server, client}) {
+                    // Devices moved in later take the namespace's defaults: no DAD on their link-local addresses.
+                    sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0",
+                            "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.all.disable_ipv6=0",
+                            "net.ipv6.conf.default.disable_ipv6=0");
+                }
+            }
             sh("ip", "link", "add", serverDev, "type", "veth", "peer", "name", clientDev);
             sh("ip", "link", "set", serverDev, "netns", server);
             sh("ip", "link", "set", clientDev, "netns", client);
@@ -61,12 +85,36 @@ public final class TestNet implements AutoCloseable {
             }
             // Spoofed sources are routed back to the client host, as they would be on a real network.
             sh("ip", "-n", server, "route", "add", "default", "via", CLIENT_IP);
+            if (ipv6) {
+                sh("ip", "-n", server, "addr", "add", SERVER_IP6 + "/64", "dev", serverDev, "nodad");
+                sh("ip", "-n", client, "addr", "add", CLIENT_IP6 + "/64", "dev", clientDev, "nodad");
+                sh("ip", "-n", server, "-6", "route", "add", "default", "via", CLIENT_IP6);
+                awaitNoTentativeAddress();
+            }
         } catch (IOException | RuntimeException e) {
             deleteQuietly();
             throw e;
         }
         clientThreads = Executors.newFixedThreadPool(32, r -> namespacedThread(r, client));
         serverThreads = Executors.newCachedThreadPool(r -> namespacedThread(r, server));
+    }
+
+    /** Waits (at most 10 s) until neither namespace has an IPv6 address still in duplicate address detection. */
+    private void awaitNoTentativeAddress() throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        for (String ns : new String[] {server, client}) {
+            while (!sh("ip", "-n", ns, "-6", "addr", "show", "tentative").isBlank()) {
+                if (System.nanoTime() > deadline) {
+                    throw new IOException("IPv6 addresses in " + ns + " stayed tentative");
+                }
+                try {
+                    Thread.sleep(50);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IOException("interrupted");
+                }
+            }
+        }
     }
 
     public String serverNs() {
