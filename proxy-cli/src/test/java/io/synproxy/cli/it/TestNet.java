@@ -117,6 +117,12 @@ public final class TestNet implements AutoCloseable {
         }
     }
 
+    /** The MAC address of {@code dev} in {@code ns}, as aa:bb:cc:dd:ee:ff. */
+    public String mac(String ns, String dev) throws IOException {
+        String[] fields = sh("ip", "-n", ns, "-br", "link", "show", "dev", dev).trim().split("\\s+");
+        return fields[2];
+    }
+
     public String serverNs() {
         return server;
     }

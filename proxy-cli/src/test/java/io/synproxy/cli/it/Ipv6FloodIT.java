@@ -1,0 +1,106 @@
+package io.synproxy.cli.it;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIf;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Future;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@link FloodIT} over IPv6. hping3 has no IPv6, so the flood is trafgen (netsniff-ng) sending raw Ethernet frames
+ * from the client host: TCP SYNs to [fd00:200::1]:8080 from random sources in fd00:dead::/64 with random ports and
+ * sequence numbers, the TCP checksum recomputed per frame ({@code csumtcp6}), on one CPU.
+ */
+@EnabledIf("io.synproxy.cli.it.Ipv6FloodIT#canRun")
+class Ipv6FloodIT {
+    static boolean canRun() {
+        return TestNet.canRun() && io.synproxy.linux.Platform.findExecutable("trafgen") != null;
+    }
+
+    @Test
+    void shouldServeRealIpv6ClientsUnderSpoofedSynFloodWithNoHalfOpenSocket() throws Exception {
+        Path config = Files.createTempFile("synproxy-v6flood-", ".cfg");
+        try (TestNet net = TestNet.withIpv6(); EchoBackend backend = EchoBackend.start(net, "::1");
+             ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run",
+                     "--listen", "[" + TestNet.SERVER_IP6 + "]:8080",
+                     "--backend", "[::1]:" + EchoBackend.PORT, "--stats-interval", "1s")) {
+            Files.writeString(config, synFlood(net.mac(net.serverNs(), net.serverDev()),
+                    net.mac(net.clientNs(), net.clientDev())));
+            proxy.awaitStarted();
+            Map<String, Long> before = proxy.nextStats(Duration.ofSeconds(5));
+            long startNanos = System.nanoTime();
+            // --no-sock-mem: trafgen would otherwise raise the host-wide socket memory defaults.
+            Process flood = net.start(net.clientNs(), ProcessBuilder.Redirect.DISCARD, "timeout", "25", "trafgen",
+                    "--no-sock-mem", "-q", "-P", "1", "-i", config.toString(), "-o", net.clientDev());
+            try {
+                Thread.sleep(2000);
+                int connections = 200;
+                List<Future<Long>> results = new ArrayList<>();
+                for (int i = 0; i < connections; i++) {
+                    int n = i;
+                    results.add(net.inClient(() -> {
+                        try {
+                            return Clients.echoOnce(Clients.PROXY6, n, 3000);
+                        } catch (IOException e) {
+                            return -1L;
+                        }
+                    }));
+                }
+                int ok = 0;
+                int synRecvSamples = 0;
+                for (int i = 0; i < connections; i++) {
+                    if (results.get(i).get() >= 0) {
+                        ok++;
+                    }
+                    if (i % 40 == 0) {
+                        String synRecv = net.exec(net.serverNs(), "ss", "-Htan", "state", "syn-recv");
+                        assertEquals("", synRecv.trim(), "half-open sockets on the server host");
+                        synRecvSamples++;
+                    }
+                }
+                Map<String, Long> during = proxy.nextStats(Duration.ofSeconds(5));
+                double seconds = (System.nanoTime() - startNanos) / 1e9;
+                assertTrue(flood.isAlive(), "the flood ran for the whole test");
+                long syns = during.get("syn") - before.get("syn");
+                long synAcks = during.get("synack") - before.get("synack");
+                System.out.printf("Ipv6FloodIT: %d/%d clients succeeded under %d flood SYNs (%.0f/s answered by %d "
+                                + "SYN/ACKs); %d syn-recv samples empty; %s%n",
+                        ok, connections, syns, syns / seconds, synAcks, synRecvSamples, during);
+                assertTrue(syns > 50_000, "the flood reached the proxy: " + syns + " SYNs");
+                assertTrue(ok >= connections * 99 / 100, ok + " of " + connections + " clients succeeded");
+                assertTrue(backend.accepted() >= ok, "each success reached the backend: " + backend.accepted());
+                assertEquals("", net.exec(net.serverNs(), "ss", "-Htan", "state", "syn-recv").trim());
+            } finally {
+                flood.destroy();
+            }
+            assertTrue(proxy.process().isAlive(), "the proxy survived the flood");
+        } finally {
+            Files.deleteIfExists(config);
+        }
+    }
+
+    /** A trafgen packet: Ethernet, IPv6 (random low 64 source bits), TCP SYN with an MSS option. */
+    static String synFlood(String serverMac, String clientMac) {
+        return "{\n"
+                + "  " + bytes(serverMac) + ", " + bytes(clientMac) + ", c16(0x86dd),\n"
+                + "  0x60, 0, 0, 0, c16(24), 6, 64,\n"
+                + "  0xfd, 0x00, 0xde, 0xad, 0, 0, 0, 0, drnd(8),\n"
+                + "  0xfd, 0x00, 0x02, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,\n"
+                + "  drnd(2), c16(8080), drnd(4), c32(0), 0x60, 0x02, c16(64240), csumtcp6(14, 54), c16(0),\n"
+                + "  0x02, 0x04, c16(1440)\n"
+                + "}\n";
+    }
+
+    private static String bytes(String mac) {
+        return "0x" + mac.replace(":", ", 0x");
+    }
+}
