@@ -1,0 +1,228 @@
+package io.synproxy.handshake;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.synproxy.cookie.CookieTables;
+import io.synproxy.cookie.KeyRing;
+import io.synproxy.cookie.SynCookie;
+import io.synproxy.packet.Ipv6TcpParser;
+import io.synproxy.packet.Ipv6TcpWriter;
+import io.synproxy.packet.Reject;
+import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.packet.TcpOptions;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** The handshake over IPv6: SYN to cookie SYN/ACK (IPv6 MSS table), final ACK to verdict, window update. */
+class Ipv6HandshakeTest {
+    // Client 2001:db8::10 port 51234 -> us 2001:db8::1 port 443; high bits set where they can be.
+    private static final long C_HI = 0x2001_0db8_8000_0000L;
+    private static final long C_LO = 0x8000_0000_0000_0010L;
+    private static final long L_HI = 0x2001_0db8_0000_0000L;
+    private static final long L_LO = 0x1L;
+    private static final int C_PORT = 51234;
+    private static final int L_PORT = 443;
+    private static final int CLIENT_ISN = 0x9a3f12c7;
+    private static final int CLIENT_TSVAL = 0x6b2c1f3a;
+    private static final int OUR_MSS = 1460;
+    private static final int OUR_MSS6 = 1440;
+    private static final int OUR_WSCALE = 9;
+    private static final int TS_NOW = 0x0123_4567;
+    private static final long PERIOD = 60_000;
+    private static final byte[] SECRET = "0123456789abcdef0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
+
+    private final long nowMillis = 28_000_000L * PERIOD + 12_345;
+    private final SynCookie cookies = new SynCookie(new KeyRing(SECRET, PERIOD, () -> nowMillis));
+    private final Handshake handshake = new Handshake(cookies, OUR_MSS, OUR_MSS6, OUR_WSCALE, true);
+    private final Ipv6TcpWriter writer = new Ipv6TcpWriter();
+
+    private MemorySegment packet(long sHi, long sLo, long dHi, long dLo, int sport, int dport, int seq, int ack,
+                                 int flags, int mss, int ws, boolean sack, boolean ts, int tsVal, int tsEcr) {
+        MemorySegment seg = MemorySegment.ofArray(new byte[Ipv6TcpWriter.MAX_LENGTH]);
+        int len = writer.write(seg, 0, sHi, sLo, dHi, dLo, sport, dport, seq, ack, flags, 64800, mss, ws, sack, ts,
+            tsVal, tsEcr);
+        return seg.asSlice(0, len);
+    }
+
+    private static Ipv6TcpParser parse(MemorySegment p) {
+        Ipv6TcpParser parser = new Ipv6TcpParser();
+        assertEquals(Reject.NONE, parser.parse(p, 0, (int) p.byteSize(), true));
+        return parser;
+    }
+
+    private MemorySegment syn(int mss) {
+        return packet(C_HI, C_LO, L_HI, L_LO, C_PORT, L_PORT, CLIENT_ISN, 0, TcpFlyweight.SYN, mss, 7, true, true,
+            CLIENT_TSVAL, 0);
+    }
+
+    private Ipv6TcpParser synAck(int clientMss) {
+        MemorySegment out = MemorySegment.ofArray(new byte[Ipv6TcpWriter.MAX_LENGTH]);
+        int len = handshake.synAck(parse(syn(clientMss)), out, 0, TS_NOW);
+        return parse(out.asSlice(0, len));
+    }
+
+    private Ipv6TcpParser finalAck(int isn, int seq) {
+        return parse(packet(C_HI, C_LO, L_HI, L_LO, C_PORT, L_PORT, seq, isn + 1, TcpFlyweight.ACK, -1, -1, false,
+            true, CLIENT_TSVAL + 1, TS_NOW & ~1));
+    }
+
+    @Test
+    void shouldAnswerAnIpv6SynWithACookieSynAckFromTheAddressItWasSentTo() {
+        Ipv6TcpParser p = synAck(1440);
+        assertEquals(L_HI, p.srcHi());
+        assertEquals(L_LO, p.srcLo());
+        assertEquals(C_HI, p.dstHi());
+        assertEquals(C_LO, p.dstLo());
+        assertEquals(L_PORT, p.srcPort());
+        assertEquals(C_PORT, p.dstPort());
+        assertEquals(TcpFlyweight.SYN | TcpFlyweight.ACK, p.flags());
+        assertEquals(CLIENT_ISN + 1, p.ack());
+        assertEquals(0, p.window(), "zero window until the handoff");
+        TcpOptions o = p.options();
+        assertEquals(OUR_MSS6, o.mss(), "the IPv6 MSS (MTU - 60), not the IPv4 one");
+        assertEquals(OUR_WSCALE, o.wscale());
+        assertTrue(o.sackPermitted());
+        assertEquals(CLIENT_TSVAL, o.tsEcr());
+        assertEquals(TS_NOW & ~1, o.tsVal());
+        int bits = cookies.verify6(C_HI, C_LO, L_HI, L_LO, C_PORT, L_PORT, CLIENT_ISN, p.seq());
+        assertTrue(bits >= 0, "the ISN is an IPv6 cookie for the SYN's tuple");
+        assertEquals(CookieTables.mssIndex6(1440), SynCookie.mssIndexOf(bits));
+        assertEquals(-1, cookies.verify(0, 0, C_PORT, L_PORT, CLIENT_ISN, p.seq()), "not an IPv4 cookie");
+    }
+
+    @ParameterizedTest(name = "client MSS {0} -> {1}")
+    @CsvSource({"1440, 1440", "1500, 1440", "1432, 1432", "1400, 1400", "1300, 1280", "1220, 1220", "536, 1220",
+        "-1, 1220"})
+    void shouldRoundTheClientsMssDownToTheIpv6TableAndCapItAtOurs(int clientMss, int expected) {
+        Ipv6TcpParser s = synAck(clientMss);
+        AckVerdict v = new AckVerdict();
+        assertTrue(handshake.verifyAck(finalAck(s.seq(), CLIENT_ISN + 1), v));
+        assertEquals(expected, v.mss());
+    }
+
+    @Test
+    void shouldVerifyTheFinalAckIntoAnIpv6Verdict() {
+        int isn = synAck(1440).seq();
+        AckVerdict v = new AckVerdict();
+        assertTrue(handshake.verifyAck(finalAck(isn, CLIENT_ISN + 1), v));
+        assertTrue(v.ipv6());
+        assertEquals(C_HI, v.clientHi());
+        assertEquals(C_LO, v.clientLo());
+        assertEquals(L_HI, v.localHi());
+        assertEquals(L_LO, v.localLo());
+        assertEquals(C_PORT, v.clientPort());
+        assertEquals(L_PORT, v.localPort());
+        assertEquals(isn, v.isn());
+        assertEquals(CLIENT_ISN, v.clientIsn());
+        assertEquals(7, v.clientWscale());
+        assertEquals(OUR_WSCALE, v.ourWscale());
+        assertTrue(v.sack());
+        assertTrue(v.timestamps());
+        assertEquals(TS_NOW & ~1, v.ourTsVal());
+        assertEquals(0, v.payloadLength());
+        assertEquals(new InetSocketAddress(address(C_HI, C_LO), C_PORT), v.clientSocketAddress());
+        assertEquals(new InetSocketAddress(address(L_HI, L_LO), L_PORT), v.localSocketAddress());
+    }
+
+    @Test
+    void shouldAcceptTheZeroWindowProbeAndRejectOtherTuplesAndSequenceNumbers() {
+        int isn = synAck(1440).seq();
+        assertTrue(handshake.verifyAck(finalAck(isn, CLIENT_ISN), new AckVerdict()), "zero-window probe");
+        assertFalse(handshake.verifyAck(finalAck(isn, CLIENT_ISN + 2), new AckVerdict()));
+        assertFalse(handshake.verifyAck(finalAck(isn + 1, CLIENT_ISN + 1), new AckVerdict()));
+        for (long[] other : new long[][] {{C_HI ^ 1, C_LO, L_HI, L_LO}, {C_HI, C_LO ^ (1L << 63), L_HI, L_LO},
+            {C_HI, C_LO, L_HI ^ (1L << 40), L_LO}, {C_HI, C_LO, L_HI, L_LO + 1}}) {
+            Ipv6TcpParser ack = parse(packet(other[0], other[1], other[2], other[3], C_PORT, L_PORT, CLIENT_ISN + 1,
+                isn + 1, TcpFlyweight.ACK, -1, -1, false, false, 0, 0));
+            assertFalse(handshake.verifyAck(ack, new AckVerdict()), "another address pair");
+        }
+        Ipv6TcpParser otherPort = parse(packet(C_HI, C_LO, L_HI, L_LO, C_PORT + 1, L_PORT, CLIENT_ISN + 1, isn + 1,
+            TcpFlyweight.ACK, -1, -1, false, false, 0, 0));
+        assertFalse(handshake.verifyAck(otherPort, new AckVerdict()));
+    }
+
+    @Test
+    void shouldWriteTheIpv6WindowUpdateInSequence() {
+        int isn = synAck(1440).seq();
+        AckVerdict v = new AckVerdict();
+        assertTrue(handshake.verifyAck(finalAck(isn, CLIENT_ISN + 1), v));
+        MemorySegment out = MemorySegment.ofArray(new byte[Ipv6TcpWriter.MAX_LENGTH]);
+        int len = handshake.windowUpdate(v, 65536 << 3, out, 0);
+        Ipv6TcpParser w = parse(out.asSlice(0, len));
+        assertEquals(L_LO, w.srcLo());
+        assertEquals(C_LO, w.dstLo());
+        assertEquals(TcpFlyweight.ACK, w.flags());
+        assertEquals(isn + 1, w.seq());
+        assertEquals(CLIENT_ISN + 1, w.ack());
+        assertEquals((65536 << 3) >>> OUR_WSCALE, w.window());
+        assertTrue(w.options().hasTimestamps());
+        assertEquals(CLIENT_TSVAL + 1, w.options().tsEcr());
+    }
+
+    @Test
+    void shouldMapIpv4VerdictsIntoTheSharedTupleSpace() {
+        assertEquals(0x0000_FFFF_0A00_0001L, AckVerdict.mapped(0x0A00_0001));
+        assertEquals(0x0000_FFFF_FFFF_FFFFL, AckVerdict.mapped(-1));
+    }
+
+    private static final int WARM_UP = 200_000;
+    private static final int MEASURED = 50_000;
+
+    @Test
+    void shouldNotAllocateOnTheIpv6SynPathOrTheInvalidAckPath() {
+        java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
+        Assumptions.assumeTrue(bean instanceof com.sun.management.ThreadMXBean);
+        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) bean;
+        Assumptions.assumeTrue(threads.isThreadAllocatedMemorySupported() && threads.isThreadAllocatedMemoryEnabled());
+        MemorySegment synPacket = syn(1440);
+        Ipv6TcpParser parser = new Ipv6TcpParser();
+        int isn = synAck(1440).seq();
+        MemorySegment badAck = packet(C_HI, C_LO, L_HI, L_LO, C_PORT, L_PORT, CLIENT_ISN + 1, isn + 2,
+            TcpFlyweight.ACK, -1, -1, false, true, 1, 2);
+        AckVerdict verdict = new AckVerdict();
+        MemorySegment out = MemorySegment.ofArray(new byte[Ipv6TcpWriter.MAX_LENGTH]);
+        long sink = run(WARM_UP, parser, synPacket, badAck, verdict, out);
+        long best = Long.MAX_VALUE;
+        for (int round = 0; round < 5; round++) {
+            long before = threads.getCurrentThreadAllocatedBytes();
+            sink += run(MEASURED, parser, synPacket, badAck, verdict, out);
+            best = Math.min(best, threads.getCurrentThreadAllocatedBytes() - before);
+        }
+        assertEquals(0, best, "bytes allocated per " + MEASURED + " IPv6 SYNs + invalid ACKs (sink " + sink + ")");
+    }
+
+    private long run(int n, Ipv6TcpParser parser, MemorySegment syn, MemorySegment badAck, AckVerdict verdict,
+                     MemorySegment out) {
+        long sink = 0;
+        for (int i = 0; i < n; i++) {
+            parser.parse(syn, 0, (int) syn.byteSize(), true);
+            sink += handshake.synAck(parser, out, 0, i << 1);
+            parser.parse(badAck, 0, (int) badAck.byteSize(), true);
+            sink += handshake.verifyAck(parser, verdict) ? 1 : 0;
+        }
+        return sink;
+    }
+
+    private static InetAddress address(long hi, long lo) {
+        byte[] b = new byte[16];
+        for (int i = 0; i < 8; i++) {
+            b[i] = (byte) (hi >>> (56 - 8 * i));
+            b[8 + i] = (byte) (lo >>> (56 - 8 * i));
+        }
+        try {
+            return InetAddress.getByAddress(b);
+        } catch (java.net.UnknownHostException e) {
+            throw new AssertionError(e);
+        }
+    }
+}
