@@ -161,9 +161,15 @@ public final class ProxyServer implements AutoCloseable {
                 loop.submit(() -> registration.submit(EpollIoOps.EPOLLIN)).syncUninterruptibly();
             }
             Warmup.handshake(ourMss, ourWscale);
+            if (v6) {
+                Warmup.handshake6(ourMss, ourMss6, ourWscale);
+            }
             // Its own scratch memory: the loops' handoffs may already be busy on their threads.
             try (RepairHandoff scratch = new RepairHandoff()) {
                 Warmup.repair(scratch, ourMss, ourWscale);
+                if (v6) {
+                    Warmup.repair6(scratch, ourMss, ourMss6, ourWscale);
+                }
             }
             for (EventExecutor executor : group) {
                 Warmup.relay((EventLoop) executor);

@@ -16,6 +16,8 @@ import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Native;
 import io.synproxy.packet.Ipv4TcpParser;
 import io.synproxy.packet.Ipv4TcpWriter;
+import io.synproxy.packet.Ipv6TcpParser;
+import io.synproxy.packet.Ipv6TcpWriter;
 import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpFlyweight;
 
@@ -74,6 +76,77 @@ final class Warmup {
             }
         } catch (LinuxException | RuntimeException e) {
             // Best effort, as above.
+        }
+    }
+
+    /** The IPv6 counterpart of {@link #handshake}: IPv6 SYN parse, SYN/ACK build, ACK verification. */
+    static void handshake6(int ourMss, int ourMss6, int ourWscale) {
+        Rig6 rig = new Rig6(ourMss, ourMss6, ourWscale);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment packet = arena.allocate(Ipv6TcpWriter.MAX_LENGTH, 8);
+            MemorySegment reply = arena.allocate(Ipv6TcpWriter.MAX_LENGTH, 8);
+            for (int i = 0; i < HANDSHAKE_ROUNDS; i++) {
+                rig.complete(packet, reply, 0xfd00_0000_0000_0000L, 2 + i, 1, 1024 + (i & 0x7fff), 8080, i * 7919,
+                        i << 1);
+            }
+        }
+    }
+
+    /** {@link #repair} over IPv6 loopback (::1): links the AF_INET6 handoff before an IPv6 client needs it. */
+    static void repair6(RepairHandoff handoff, int ourMss, int ourMss6, int ourWscale) {
+        int local;
+        int remote;
+        InetAddress loopback6;
+        try {
+            loopback6 = InetAddress.getByName("::1");
+        } catch (IOException e) {
+            return;
+        }
+        try (ServerSocket a = new ServerSocket(0, 1, loopback6);
+             ServerSocket b = new ServerSocket(0, 1, loopback6)) {
+            local = a.getLocalPort();
+            remote = b.getLocalPort();
+        } catch (IOException e) {
+            return;
+        }
+        Rig6 rig = new Rig6(ourMss, ourMss6, ourWscale);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment packet = arena.allocate(Ipv6TcpWriter.MAX_LENGTH, 8);
+            MemorySegment reply = arena.allocate(Ipv6TcpWriter.MAX_LENGTH, 8);
+            if (rig.complete(packet, reply, 0, 1, 1, remote, local, 12345, 2000)) {
+                Native.close(handoff.handoff(rig.verdict, packet));
+            }
+        } catch (LinuxException | RuntimeException e) {
+            // Best effort, as above.
+        }
+    }
+
+    /** A handshake over IPv6 with its own key ring, driven by synthetic packets. */
+    private static final class Rig6 {
+        final Handshake handshake;
+        final Ipv6TcpWriter writer = new Ipv6TcpWriter();
+        final Ipv6TcpParser parser = new Ipv6TcpParser();
+        final AckVerdict verdict = new AckVerdict();
+
+        Rig6(int ourMss, int ourMss6, int ourWscale) {
+            handshake = new Handshake(new SynCookie(KeyRing.random(60_000, System::currentTimeMillis)),
+                    ourMss, ourMss6, ourWscale, true);
+        }
+
+        /** SYN from hi:clientLo to hi:localLo, our SYN/ACK, the final ACK (left in {@code packet}). */
+        boolean complete(MemorySegment packet, MemorySegment reply, long hi, long clientLo, long localLo,
+                         int clientPort, int localPort, int clientIsn, int tsVal) {
+            int len = writer.write(packet, 0, hi, clientLo, hi, localLo, clientPort, localPort, clientIsn, 0,
+                    TcpFlyweight.SYN, 64800, 1440, 7, true, true, tsVal, 0);
+            if (parser.parse(packet, 0, len, true) != Reject.NONE) {
+                return false;
+            }
+            parser.parse(reply, 0, handshake.synAck(parser, reply, 0, tsVal), true);
+            int isn = parser.seq();
+            len = writer.write(packet, 0, hi, clientLo, hi, localLo, clientPort, localPort, clientIsn + 1, isn + 1,
+                    TcpFlyweight.ACK, 502, -1, -1, false, true, tsVal + 1, tsVal & ~1);
+            parser.parse(packet, 0, len, true);
+            return handshake.verifyAck(parser, verdict);
         }
     }
 
