@@ -23,13 +23,13 @@ import java.util.concurrent.TimeUnit;
             "Needs Linux, CAP_NET_RAW and CAP_NET_ADMIN (root), and nft (nftables).",
             "While running, an nftables table keeps the kernel out of the handshake on the port;",
             "it is removed on exit. If the process is killed (-9) the port stays closed (fail-closed)",
-            "until the next start or 'synproxy guard --remove --listen IP:PORT' (one table per --listen)."})
+            "until the next start or 'synproxy guard --remove --listen IP:PORT'."})
 final class RunCommand implements Callable<Integer> {
     @Option(names = "--listen", required = true, paramLabel = "IP:PORT",
-            description = {"Address and port to protect; repeat it to protect several (at most 16), IPv4 and IPv6 in one process.",
-                "IPv6 in brackets: [2001:db8::1]:443. 0.0.0.0:PORT protects the port on every local IPv4 address,",
-                "[::]:PORT on every local IPv6 address (IPv6 only): for both families give both,",
-                "e.g. --listen 0.0.0.0:80 --listen [::]:80."})
+            description = "Address and port to protect, IPv4 or IPv6 in brackets ([2001:db8::1]:443); repeat it "
+                    + "(at most 16) to protect several, both families in one process. 0.0.0.0:PORT protects the port "
+                    + "on every local IPv4 address, [::]:PORT on every local IPv6 address (IPv6 only): for both "
+                    + "families give both, --listen 0.0.0.0:80 --listen [::]:80.")
     List<String> listen;
 
     @Option(names = "--backend", required = true, paramLabel = "HOST:PORT",
@@ -37,7 +37,7 @@ final class RunCommand implements Callable<Integer> {
     String backend;
 
     @Option(names = "--interface", paramLabel = "NAME",
-            description = "Interface to capture on. Default: the interface that holds the listen address, or every interface for 0.0.0.0.")
+            description = "Interface to capture on. Default: the interface that holds the listen addresses, or every interface for 0.0.0.0, [::] or addresses on several interfaces.")
     String interfaceName;
 
     @Option(names = "--threads", paramLabel = "N",

@@ -39,7 +39,8 @@ import java.util.Map;
  *         ; per IPv6 listen: ld [24], [28], [32], [36]: jeq the four address words (skipped for ::);
  *         ;                  ld M[0]; jeq #port, accept
  *         ret #0
- * E6:     ; per IPv6 listen: the four address words (any for ::), accept; the port is checked in user space
+ * E6:     ldb [24]; jeq #0xff, drop   ; never multicast (MLD reports carry a hop-by-hop header)
+ *         ; per IPv6 listen: the four address words (any for ::), accept; the port is checked in user space
  *         ret #0
  * accept: ret #262144
  * </pre>
