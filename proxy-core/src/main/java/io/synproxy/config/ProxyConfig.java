@@ -126,7 +126,7 @@ public record ProxyConfig(
                 if (sameFamily && other.getPort() == l.getPort() && (other.getAddress().equals(a)
                         || other.getAddress().isAnyLocalAddress() || a.isAnyLocalAddress())) {
                     throw new ConfigException("--listen " + text + " overlaps --listen " + text(other)
-                            + ": the wildcard of a family already covers every address of it on that port");
+                            + ": give each address and port once (a wildcard covers every address of its family)");
                 }
             }
             out.add(l);

@@ -64,11 +64,6 @@ final class Bpf {
     private Bpf() {
     }
 
-    /** Builds the program for IPv4 {@code address:port} ({@code address} 0 means any). Returns a sock_fprog. */
-    static MemorySegment tcpToPort(Arena arena, int address, int port) {
-        return toFprog(arena, new Program().ipv4Block(List.of(new int[] {address, port})).finish());
-    }
-
     /** Builds the program for every listen in {@code listens} (IPv4 and IPv6; wildcard addresses match any). */
     static MemorySegment tcpToListens(Arena arena, List<InetSocketAddress> listens) {
         return toFprog(arena, instructions(listens));

@@ -45,11 +45,6 @@ public final class FrontendHandle implements EpollIoHandle {
     private final Ipv6TcpParser parser6 = new Ipv6TcpParser();
     private final AckVerdict verdict = new AckVerdict();
 
-    public FrontendHandle(PacketRing ring, RawSender sender, Handshake handshake, RepairHandoff handoff,
-                          Counters counters, ConnectionSink sink, int maxConnections) {
-        this(ring, sender, null, new int[0], handshake, handoff, counters, sink, maxConnections);
-    }
-
     /**
      * @param sender the IPv4 raw sender, or null when no IPv4 address is protected
      * @param sender6 the IPv6 raw sender, or null when no IPv6 address is protected

@@ -81,23 +81,12 @@ public final class PacketRing implements AutoCloseable {
     }
 
     /**
-     * Opens a ring on {@code ifindex} (0: every interface) that sees TCP to {@code address:port}.
-     *
-     * @param fanoutGroup the PACKET_FANOUT group id joining the rings of all loops, or -1 for none
-     * @param retireMillis how long a partly filled block waits before it is handed to user space
-     */
-    public static PacketRing open(int ifindex, int address, int port, int blockSize, int blockCount,
-                                  int retireMillis, int fanoutGroup) throws LinuxException {
-        try (Arena setup = Arena.ofConfined()) {
-            return open(ifindex, ETH_P_IP, Bpf.tcpToPort(setup, address, port), blockSize, blockCount, retireMillis,
-                    fanoutGroup);
-        }
-    }
-
-    /**
      * Opens a ring on {@code ifindex} (0: every interface) that sees TCP to any of {@code listens}, IPv4 and IPv6
      * (a wildcard address matches every destination). Bound to ETH_P_IP or ETH_P_IPV6 when the listens are of one
      * family, to ETH_P_ALL with a filter that tells the families apart when both are protected.
+     *
+     * @param fanoutGroup the PACKET_FANOUT group id joining the rings of all loops, or -1 for none
+     * @param retireMillis how long a partly filled block waits before it is handed to user space
      */
     public static PacketRing open(int ifindex, List<InetSocketAddress> listens, int blockSize, int blockCount,
                                   int retireMillis, int fanoutGroup) throws LinuxException {
