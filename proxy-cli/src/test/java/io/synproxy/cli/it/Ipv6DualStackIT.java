@@ -76,9 +76,10 @@ class Ipv6DualStackIT {
     @Test
     void shouldFailClosedOverIpv6AfterKillAndRemoveBothStaleGuards() throws Exception {
         try (TestNet net = TestNet.withIpv6()) {
-            ProxyProcess first = ProxyProcess.start(net, net.serverNs(), dualStack());
-            first.awaitStarted();
-            first.process().destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            try (ProxyProcess first = ProxyProcess.start(net, net.serverNs(), dualStack())) {
+                first.awaitStarted();
+                first.process().destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            }
             assertTrue(tables(net).contains(TABLE6), "kill -9 leaves the IPv6 guard: fail-closed");
             // No listener and no proxy: without the ip6 guard the kernel would answer RST (connection refused).
             assertThrows(SocketTimeoutException.class, () -> net.inClientNow(() -> {
