@@ -69,20 +69,19 @@ public final class Handshake {
 
     /**
      * Checks whether a parsed ACK completes a cookie handshake and fills {@code out} if it does.
-     * Also accepts the client's zero-window probe (sequence number one below the final ACK's).
+     * Also accepts the client's zero-window probe (sequence number one below the final ACK's); either way
+     * the check costs one SipHash, so an invalid ACK costs one hash.
      */
     public boolean verifyAck(Ipv4TcpParser ack, AckVerdict out) {
         int isn = ack.ack() - 1;
-        int bits = cookies.verify(ack.src(), ack.dst(), ack.srcPort(), ack.dstPort(), ack.seq() - 1, isn);
-        int clientIsn = ack.seq() - 1;
-        if (bits < 0 && ack.payloadLength() == 0) {
-            // A zero-window probe after a lost final ACK carries seq = snd_una - 1 = client ISN.
-            bits = cookies.verify(ack.src(), ack.dst(), ack.srcPort(), ack.dstPort(), ack.seq(), isn);
-            clientIsn = ack.seq();
-        }
-        if (bits < 0) {
+        // One hash for both forms; a zero-window probe after a lost final ACK carries seq = client ISN.
+        int result = cookies.verifyAck(ack.src(), ack.dst(), ack.srcPort(), ack.dstPort(), ack.seq(), isn,
+                ack.payloadLength() == 0);
+        if (result < 0) {
             return false;
         }
+        int bits = result & 0xff;
+        int clientIsn = (result & SynCookie.PROBE) != 0 ? ack.seq() : ack.seq() - 1;
         TcpOptions o = ack.options();
         int wsIdx = SynCookie.wscaleIndexOf(bits);
         out.clientAddress = ack.src();
