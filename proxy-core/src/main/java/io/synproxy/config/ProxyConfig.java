@@ -23,7 +23,9 @@ public record ProxyConfig(
         int maxConnections,
         int ringBlockSize,
         int ringBlocks,
-        int ringRetireMillis) {
+        int ringRetireMillis,
+        Duration idleTimeout,
+        Duration drainTimeout) {
 
     public static final int DEFAULT_THREADS = Math.max(1, Runtime.getRuntime().availableProcessors());
     public static final Duration DEFAULT_STATS_INTERVAL = Duration.ofSeconds(10);
@@ -33,6 +35,15 @@ public record ProxyConfig(
     public static final int DEFAULT_RING_BLOCK_SIZE = 1 << 18;
     public static final int DEFAULT_RING_BLOCKS = 32;
     public static final int DEFAULT_RING_RETIRE_MILLIS = 1;
+    /**
+     * Close a relay after 10 minutes without a byte in either direction: nginx's stream proxy default.
+     * Longer than the keep-alive and ping periods of long-lived protocols (database pools, WebSocket pings,
+     * SSH keep-alives run at 15 s to 5 min), short enough that clients that vanished without a FIN, or that
+     * hold connections open on purpose, give their descriptors back within minutes. 0 turns it off.
+     */
+    public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofMinutes(10);
+    /** How long live relays may finish after SIGTERM before they are closed. */
+    public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(10);
 
     /** True when the proxy protects the port on every local IPv4 address. */
     public boolean listenAny() {
@@ -90,6 +101,8 @@ public record ProxyConfig(
         private int ringBlockSize = DEFAULT_RING_BLOCK_SIZE;
         private int ringBlocks = DEFAULT_RING_BLOCKS;
         private int ringRetireMillis = DEFAULT_RING_RETIRE_MILLIS;
+        private Duration idleTimeout = DEFAULT_IDLE_TIMEOUT;
+        private Duration drainTimeout = DEFAULT_DRAIN_TIMEOUT;
 
         public Builder listen(String v) {
             listen = v;
@@ -143,6 +156,16 @@ public record ProxyConfig(
             return this;
         }
 
+        public Builder idleTimeout(Duration v) {
+            idleTimeout = v;
+            return this;
+        }
+
+        public Builder drainTimeout(Duration v) {
+            drainTimeout = v;
+            return this;
+        }
+
         public ProxyConfig build() throws ConfigException {
             InetSocketAddress l = parseHostPort("--listen", listen);
             if (!(l.getAddress() instanceof Inet4Address v4)) {
@@ -173,11 +196,18 @@ public record ProxyConfig(
             if (ringRetireMillis < 1) {
                 throw new ConfigException("the ring block timeout must be at least 1 ms");
             }
+            if (idleTimeout == null || idleTimeout.isNegative()) {
+                throw new ConfigException("--idle-timeout must not be negative (0 turns it off)");
+            }
+            if (drainTimeout == null || drainTimeout.isNegative()) {
+                throw new ConfigException("--drain-timeout must not be negative (0 closes at once)");
+            }
             if (b.getAddress().equals(l.getAddress()) && b.getPort() == l.getPort()) {
                 throw new ConfigException("--backend must differ from --listen, or the proxy would connect to itself");
             }
             return new ProxyConfig(v4, l.getPort(), b, interfaceName, threads, statsInterval, keyRotation,
-                    zeroWindow, backendConnectTimeout, maxConnections, ringBlockSize, ringBlocks, ringRetireMillis);
+                    zeroWindow, backendConnectTimeout, maxConnections, ringBlockSize, ringBlocks, ringRetireMillis,
+                    idleTimeout, drainTimeout);
         }
     }
 }

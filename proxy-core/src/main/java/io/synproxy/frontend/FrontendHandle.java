@@ -35,7 +35,7 @@ public final class FrontendHandle implements EpollIoHandle {
     private final Counters counters;
     private final ConnectionSink sink;
     private final LiveTuples live;
-    private final RecentlyClosed closed;
+    private RecentlyClosed closed;
     private final int maxConnections;
     private final FileDescriptor fd;
     private final Ipv4TcpParser parser = new Ipv4TcpParser();
@@ -54,6 +54,26 @@ public final class FrontendHandle implements EpollIoHandle {
         this.closed = new RecentlyClosed(maxConnections, CLOSED_TUPLE_MILLIS);
         this.fd = new FileDescriptor(ring.fd());
     }
+
+    /**
+     * How long closed tuples are remembered; call before the handle is registered. It must cover the
+     * cookie lifetime (up to two key periods), or a final ACK replayed after the tuple was forgotten but
+     * while its cookie still verifies would build a socket again.
+     */
+    public void rememberClosedTuplesFor(long millis) {
+        closed = new RecentlyClosed(maxConnections, Math.max(CLOSED_TUPLE_MILLIS, millis));
+    }
+
+    /**
+     * From now on SYNs go unanswered (the guard still drops them: the kernel never answers) and valid
+     * final ACKs of handshakes already under way are answered with RST, so no connection starts; live
+     * connections carry on. Any thread.
+     */
+    public void startDraining() {
+        draining = true;
+    }
+
+    private volatile boolean draining;
 
     @Override
     public FileDescriptor fd() {
@@ -112,6 +132,9 @@ public final class FrontendHandle implements EpollIoHandle {
             onSyn(tsNow);
         } else if (live.contains(parser.src(), parser.srcPort(), parser.dst())) {
             counters.increment(Counter.ACK_LIVE);
+            if (Handshake.isAck(flags) && parser.payloadLength() == 0) {
+                countReplay();
+            }
         } else if (closed.contains(parser.src(), parser.srcPort(), parser.dst(), nowMillis)) {
             counters.increment(Counter.SEGMENTS_AFTER_CLOSE);
         } else if (Handshake.isAck(flags)) {
@@ -121,8 +144,23 @@ public final class FrontendHandle implements EpollIoHandle {
         }
     }
 
+    /** A repeat of a live connection's final ACK (or its probe form): a replay. The tuple keeps its one socket. */
+    private void countReplay() {
+        long v = live.valueOf(parser.src(), parser.srcPort(), parser.dst(), 0L);
+        int isn = (int) (v >>> 32);
+        int clientIsn = (int) v;
+        int seq = parser.seq();
+        if (parser.ack() == isn + 1 && (seq == clientIsn + 1 || seq == clientIsn)) {
+            counters.increment(Counter.REPLAY_LIVE);
+        }
+    }
+
     private void onSyn(int tsNow) {
         counters.increment(Counter.SYN_RECEIVED);
+        if (draining) {
+            counters.increment(Counter.DRAIN_SYN);
+            return;
+        }
         int length = handshake.synAck(parser, sender.buffer(), 0, tsNow);
         if (sender.send(length, parser.src())) {
             counters.increment(Counter.SYNACK_SENT);
@@ -137,8 +175,12 @@ public final class FrontendHandle implements EpollIoHandle {
             return;
         }
         counters.increment(Counter.ACK_VALID);
+        if (draining) {
+            refuse(Counter.DRAIN_RST);
+            return;
+        }
         if (live.size() >= maxConnections) {
-            counters.increment(Counter.HANDOFF_FAILED);
+            refuse(Counter.LIMIT_RST);
             return;
         }
         int fdNum;
@@ -151,7 +193,7 @@ public final class FrontendHandle implements EpollIoHandle {
         int client = verdict.clientAddress();
         int clientPort = verdict.clientPort();
         int local = verdict.localAddress();
-        live.add(client, clientPort, local);
+        live.put(client, clientPort, local, (long) verdict.isn() << 32 | (verdict.clientIsn() & 0xffffffffL));
         counters.increment(Counter.HANDOFFS);
         // Open the zero window with an in-sequence ACK: the client may now send its request.
         int length = handshake.windowUpdate(verdict, handoff.lastReceiveWindow(), sender.buffer(), 0);
@@ -161,6 +203,13 @@ public final class FrontendHandle implements EpollIoHandle {
             closed.add(client, clientPort, local, System.nanoTime() / 1_000_000L);
             liveCount = live.size();
         });
+    }
+
+    /** Answers the verified final ACK with an in-sequence RST: no socket, the client fails at once. */
+    private void refuse(Counter why) {
+        int length = handshake.reset(verdict, sender.buffer(), 0);
+        sender.send(length, verdict.clientAddress());
+        counters.increment(why);
     }
 
     @Override

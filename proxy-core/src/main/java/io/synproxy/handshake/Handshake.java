@@ -115,4 +115,15 @@ public final class Handshake {
                 v.isn() + 1, v.clientNextSeq(), TcpFlyweight.ACK, window, -1, -1, false,
                 v.timestamps(), v.ourTsVal(), v.clientTsVal());
     }
+
+    /**
+     * Writes the RST that refuses a proven client (connection limit, draining): in sequence for the
+     * client ({@code seq = ISN + 1}, what it expects next), so its stack accepts it and fails the
+     * connection at once instead of retransmitting into the guard.
+     */
+    public int reset(AckVerdict v, MemorySegment buf, long off) {
+        return writer.write(buf, off, v.localAddress(), v.clientAddress(), v.localPort(), v.clientPort(),
+                v.isn() + 1, v.clientNextSeq(), TcpFlyweight.RST | TcpFlyweight.ACK, 0, -1, -1, false,
+                false, 0, 0);
+    }
 }
