@@ -243,13 +243,25 @@ public final class Relay implements ConnectionSink {
             // This pump reads the channel that failed: the backend when it relays towards the client.
             counters.increment(bytes == Counter.BYTES_TO_CLIENT ? Counter.BACKEND_RESET : Counter.CLIENT_RESET);
             ctx.close();
-            closeOnFlush(outbound);
+            // The relay is broken: no flush first (a peer that does not read would hold it open forever);
+            // what already reached the kernel is still sent before the FIN.
+            outbound.close();
         }
     }
+
+    /** How long a closing side may take to accept what is still queued for it before it is closed anyway. */
+    static final long CLOSE_FLUSH_LINGER_SECONDS = 10;
 
     static void closeOnFlush(Channel ch) {
         if (ch.isActive()) {
             ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+            if (!ch.closeFuture().isDone()) {
+                // A peer that stopped reading would keep the flush, and the descriptor, forever.
+                var forced = ch.eventLoop().schedule(() -> {
+                    ch.close();
+                }, CLOSE_FLUSH_LINGER_SECONDS, TimeUnit.SECONDS);
+                ch.closeFuture().addListener(f -> forced.cancel(false));
+            }
         } else if (ch.isOpen()) {
             ch.close();
         }
