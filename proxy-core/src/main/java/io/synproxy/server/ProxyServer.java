@@ -202,8 +202,8 @@ public final class ProxyServer implements AutoCloseable {
             l.handle().startDraining();
         }
         long deadline = System.nanoTime() + grace.toNanos();
-        while (stats.live() > 0 && System.nanoTime() < deadline) {
-            sleepMillis(20);
+        while (stats.live() > 0 && System.nanoTime() < deadline && sleepMillis(20)) {
+            // waiting for live relays to finish
         }
         int cut = 0;
         for (Loop l : loops) {
@@ -217,17 +217,20 @@ public final class ProxyServer implements AutoCloseable {
         }
         // Give the closes a moment to reach the clients before the loops stop.
         long flush = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
-        while (stats.live() > 0 && System.nanoTime() < flush) {
-            sleepMillis(20);
+        while (stats.live() > 0 && System.nanoTime() < flush && sleepMillis(20)) {
+            // waiting for the closes
         }
         return cut;
     }
 
-    private static void sleepMillis(long ms) {
+    /** Sleeps; false when interrupted (the flag is kept), so that a wait loop ends instead of spinning. */
+    private static boolean sleepMillis(long ms) {
         try {
             Thread.sleep(ms);
+            return true;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return false;
         }
     }
 
