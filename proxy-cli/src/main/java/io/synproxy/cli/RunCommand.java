@@ -65,6 +65,15 @@ final class RunCommand implements Callable<Integer> {
                     + "(prevents the client's first data from racing the handoff). Default: on.")
     boolean zeroWindow = true;
 
+    @Option(names = "--idle-timeout", paramLabel = "DURATION",
+            description = "Close a relay when neither side has sent anything for this long; 0 turns it off. Default: 10m.")
+    Duration idleTimeout = ProxyConfig.DEFAULT_IDLE_TIMEOUT;
+
+    @Option(names = "--drain-timeout", paramLabel = "DURATION",
+            description = "On SIGTERM/SIGINT, stop accepting connections and give live ones this long to finish "
+                    + "before closing them; 0 closes at once. Default: 10s.")
+    Duration drainTimeout = ProxyConfig.DEFAULT_DRAIN_TIMEOUT;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -77,6 +86,7 @@ final class RunCommand implements Callable<Integer> {
                     .statsInterval(statsInterval).keyRotation(keyRotation)
                     .backendConnectTimeout(backendConnectTimeout).maxConnections(maxConnections)
                     .zeroWindow(zeroWindow)
+                    .idleTimeout(idleTimeout).drainTimeout(drainTimeout)
                     .build();
         } catch (ConfigException e) {
             spec.commandLine().getErr().println("synproxy: " + e.getMessage());
@@ -107,6 +117,14 @@ final class RunCommand implements Callable<Integer> {
             }, ms, ms, TimeUnit.MILLISECONDS);
         }
         Thread hook = new Thread(() -> {
+            if (!config.drainTimeout().isZero()) {
+                out.println("synproxy: draining: no new connections, " + server.stats().live()
+                        + " live get up to " + config.drainTimeout().toMillis() + " ms");
+                out.flush();
+                int cut = server.drain(config.drainTimeout());
+                out.println("synproxy: drained, " + cut + " still open at the deadline closed");
+                out.flush();
+            }
             ticker.shutdownNow();
             server.close();
             out.println(server.stats().line());

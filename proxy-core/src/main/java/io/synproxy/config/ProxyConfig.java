@@ -25,7 +25,9 @@ public record ProxyConfig(
         int maxConnections,
         int ringBlockSize,
         int ringBlocks,
-        int ringRetireMillis) {
+        int ringRetireMillis,
+        Duration idleTimeout,
+        Duration drainTimeout) {
 
     public static final int DEFAULT_THREADS = Math.max(1, Runtime.getRuntime().availableProcessors());
     public static final Duration DEFAULT_STATS_INTERVAL = Duration.ofSeconds(10);
@@ -35,6 +37,15 @@ public record ProxyConfig(
     public static final int DEFAULT_RING_BLOCK_SIZE = 1 << 18;
     public static final int DEFAULT_RING_BLOCKS = 32;
     public static final int DEFAULT_RING_RETIRE_MILLIS = 1;
+    /**
+     * Close a relay after 10 minutes without a byte in either direction: nginx's stream proxy default.
+     * Longer than the keep-alive and ping periods of long-lived protocols (database pools, WebSocket pings,
+     * SSH keep-alives run at 15 s to 5 min), short enough that clients that vanished without a FIN, or that
+     * hold connections open on purpose, give their descriptors back within minutes. 0 turns it off.
+     */
+    public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofMinutes(10);
+    /** How long live relays may finish after SIGTERM before they are closed. */
+    public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(10);
 
     /** At most this many {@code --listen}: each costs a few filter instructions per packet. */
     public static final int MAX_LISTENS = 16;
@@ -148,6 +159,8 @@ public record ProxyConfig(
         private int ringBlockSize = DEFAULT_RING_BLOCK_SIZE;
         private int ringBlocks = DEFAULT_RING_BLOCKS;
         private int ringRetireMillis = DEFAULT_RING_RETIRE_MILLIS;
+        private Duration idleTimeout = DEFAULT_IDLE_TIMEOUT;
+        private Duration drainTimeout = DEFAULT_DRAIN_TIMEOUT;
 
         /** One address to protect (replaces earlier ones). */
         public Builder listen(String v) {
@@ -208,6 +221,16 @@ public record ProxyConfig(
             return this;
         }
 
+        public Builder idleTimeout(Duration v) {
+            idleTimeout = v;
+            return this;
+        }
+
+        public Builder drainTimeout(Duration v) {
+            drainTimeout = v;
+            return this;
+        }
+
         public ProxyConfig build() throws ConfigException {
             List<InetSocketAddress> ls = parseListens(listens);
             InetSocketAddress b = parseHostPort("--backend", backend);
@@ -235,13 +258,20 @@ public record ProxyConfig(
             if (ringRetireMillis < 1) {
                 throw new ConfigException("the ring block timeout must be at least 1 ms");
             }
+            if (idleTimeout == null || idleTimeout.isNegative()) {
+                throw new ConfigException("--idle-timeout must not be negative (0 turns it off)");
+            }
+            if (drainTimeout == null || drainTimeout.isNegative()) {
+                throw new ConfigException("--drain-timeout must not be negative (0 closes at once)");
+            }
             for (InetSocketAddress l : ls) {
                 if (b.getAddress().equals(l.getAddress()) && b.getPort() == l.getPort()) {
                     throw new ConfigException("--backend must differ from --listen, or the proxy would connect to itself");
                 }
             }
             return new ProxyConfig(ls, b, interfaceName, threads, statsInterval, keyRotation,
-                    zeroWindow, backendConnectTimeout, maxConnections, ringBlockSize, ringBlocks, ringRetireMillis);
+                    zeroWindow, backendConnectTimeout, maxConnections, ringBlockSize, ringBlocks, ringRetireMillis,
+                    idleTimeout, drainTimeout);
         }
     }
 }

@@ -23,22 +23,32 @@ import java.util.Objects;
  * The low byte ("option bits") is plaintext but is itself part of the MACed message, so tampering with it,
  * parity included, invalidates the cookie.
  *
- * <p>MACed message, IPv4 ({@link SipHash#hash24}, 24 bytes):
+ * <p>MAC: SipHash-2-4 of the 4-tuple and the option bits (one hash), bound to the client's ISN by a
+ * public bijection: {@code MAC = top24(SipHash(key, message)) XOR top24(clientIsn * 0x9E3779B1)}. The ISN
+ * is left out of the hash so that one hash checks both forms a valid handshake ACK can take: the
+ * final ACK ({@code clientIsn = seq - 1}) and the client's zero-window probe ({@code clientIsn = seq}),
+ * see {@link #verifyAck}. An ACK flood therefore costs one hash per packet. (Like Linux's cookies,
+ * which add the client's sequence number to the hash: whoever sees one SYN/ACK for a 4-tuple can mint
+ * cookies for that 4-tuple with other ISNs in the same key period, but seeing it means receiving the
+ * tuple's traffic, which already lets one complete a handshake from it.)
+ *
+ * <p>Hashed message, IPv4 ({@link SipHash#hash24}, 24 bytes):
  * <pre>
  * m0 = saddr &lt;&lt; 32 | daddr                          (unsigned 32-bit addresses)
- * m1 = sport &lt;&lt; 48 | dport &lt;&lt; 32 | clientIsn         (unsigned 16-bit ports, unsigned 32-bit ISN)
+ * m1 = sport &lt;&lt; 48 | dport &lt;&lt; 32                    (unsigned 16-bit ports)
  * m2 = option bits (ISN bits 0..7)
  * </pre>
  * IPv6 ({@link SipHash#hash48}, 48 bytes; the distinct length keeps the two families' messages apart):
  * <pre>
  * m0 = saddr bits 127..64   m1 = saddr bits 63..0
  * m2 = daddr bits 127..64   m3 = daddr bits 63..0
- * m4 = sport &lt;&lt; 48 | dport &lt;&lt; 32 | clientIsn
+ * m4 = sport &lt;&lt; 48 | dport &lt;&lt; 32
  * m5 = option bits
  * </pre>
  * Here {@code s*} is the client (source of the SYN) and {@code d*} is us. Ports are taken modulo 2^16.
  *
- * <p>With 24 MAC bits a blind forger is accepted with probability 2^-24 per guess; the generation
+ * <p>With 24 MAC bits a blind forger is accepted with probability 2^-24 per guess (2^-23 for a payload-less
+ * ACK, which may be either form); the generation
  * rotation in {@link KeyRing} bounds how long any single cookie stays valid.
  *
  * <p>Neither encoding nor verifying allocates. Thread confinement follows the {@link KeyRing}:
@@ -85,6 +95,44 @@ public final class SynCookie {
         return mac4(saddr, daddr, sport, dport, clientIsn, bits) == isn >>> MAC_SHIFT ? bits : -1;
     }
 
+    /** Set in {@link #verifyAck}'s result when the segment matched as a zero-window probe. */
+    public static final int PROBE = 0x100;
+
+    /**
+     * Checks a segment that completes a handshake, with one SipHash: the final ACK ({@code clientIsn = seq - 1})
+     * or, when {@code probeAllowed} (no payload), the zero-window probe a client sends after its final ACK was
+     * lost ({@code clientIsn = seq}). The two forms never both match.
+     *
+     * @param seq the segment's sequence number; {@code isn = ack - 1}
+     * @return {@code -1} if neither form matches; otherwise the option bits, with {@link #PROBE} added for the
+     *         probe form
+     */
+    public int verifyAck(int saddr, int daddr, int sport, int dport, int seq, int isn, boolean probeAllowed) {
+        ring.refresh();
+        int bits = isn & OPTION_BITS;
+        return match(hash4(saddr, daddr, sport, dport, bits), seq, isn, probeAllowed);
+    }
+
+    /** IPv6 counterpart of {@link #verifyAck}. */
+    public int verifyAck6(long sHi, long sLo, long dHi, long dLo, int sport, int dport, int seq, int isn,
+                          boolean probeAllowed) {
+        ring.refresh();
+        int bits = isn & OPTION_BITS;
+        return match(hash6(sHi, sLo, dHi, dLo, sport, dport, bits), seq, isn, probeAllowed);
+    }
+
+    private static int match(int hash, int seq, int isn, boolean probeAllowed) {
+        int mac = isn >>> MAC_SHIFT;
+        int bits = isn & OPTION_BITS;
+        if ((hash ^ bindIsn(seq - 1)) == mac) {
+            return bits;
+        }
+        if (probeAllowed && (hash ^ bindIsn(seq)) == mac) {
+            return bits | PROBE;
+        }
+        return -1;
+    }
+
     /** IPv6 counterpart of {@link #encode}; addresses are given as high and low 64-bit halves (network order). */
     public int encode6(long sHi, long sLo, long dHi, long dLo, int sport, int dport, int clientIsn,
                        int mssIdx, int wscaleIdx, boolean sack) {
@@ -127,20 +175,36 @@ public final class SynCookie {
     }
 
     private int mac4(int saddr, int daddr, int sport, int dport, int clientIsn, int bits) {
-        int parity = bits & 1;
-        long m0 = (saddr & 0xffffffffL) << 32 | (daddr & 0xffffffffL);
-        long m1 = portsAndIsn(sport, dport, clientIsn);
-        return (int) (SipHash.hash24(ring.k0(parity), ring.k1(parity), m0, m1, bits) >>> TAG_TO_MAC_SHIFT);
+        return hash4(saddr, daddr, sport, dport, bits) ^ bindIsn(clientIsn);
     }
 
     private int mac6(long sHi, long sLo, long dHi, long dLo, int sport, int dport, int clientIsn, int bits) {
+        return hash6(sHi, sLo, dHi, dLo, sport, dport, bits) ^ bindIsn(clientIsn);
+    }
+
+    /** Top 24 bits of SipHash over the 4-tuple and the option bits, under the key the parity bit selects. */
+    private int hash4(int saddr, int daddr, int sport, int dport, int bits) {
         int parity = bits & 1;
-        long m4 = portsAndIsn(sport, dport, clientIsn);
-        return (int) (SipHash.hash48(ring.k0(parity), ring.k1(parity), sHi, sLo, dHi, dLo, m4, bits)
+        long m0 = (saddr & 0xffffffffL) << 32 | (daddr & 0xffffffffL);
+        long m1 = ports(sport, dport);
+        return (int) (SipHash.hash24(ring.k0(parity), ring.k1(parity), m0, m1, bits) >>> TAG_TO_MAC_SHIFT);
+    }
+
+    private int hash6(long sHi, long sLo, long dHi, long dLo, int sport, int dport, int bits) {
+        int parity = bits & 1;
+        return (int) (SipHash.hash48(ring.k0(parity), ring.k1(parity), sHi, sLo, dHi, dLo, ports(sport, dport), bits)
                 >>> TAG_TO_MAC_SHIFT);
     }
 
-    private static long portsAndIsn(int sport, int dport, int clientIsn) {
-        return (long) (sport & 0xffff) << 48 | (long) (dport & 0xffff) << 32 | (clientIsn & 0xffffffffL);
+    /**
+     * The client ISN's 24-bit contribution to the MAC: a multiplication by an odd constant (a bijection of
+     * the 32 bits), top 24 bits, so every ISN bit counts. Consecutive ISNs never map to the same value.
+     */
+    static int bindIsn(int clientIsn) {
+        return (clientIsn * 0x9E3779B1) >>> MAC_SHIFT;
+    }
+
+    private static long ports(int sport, int dport) {
+        return (long) (sport & 0xffff) << 48 | (long) (dport & 0xffff) << 32;
     }
 }

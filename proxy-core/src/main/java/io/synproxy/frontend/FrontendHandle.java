@@ -38,7 +38,7 @@ public final class FrontendHandle implements EpollIoHandle {
     private final Counters counters;
     private final ConnectionSink sink;
     private final LiveTuples live;
-    private final RecentlyClosed closed;
+    private RecentlyClosed closed;
     private final int maxConnections;
     private final FileDescriptor fd;
     private final Ipv4TcpParser parser = new Ipv4TcpParser();
@@ -66,6 +66,26 @@ public final class FrontendHandle implements EpollIoHandle {
         this.closed = new RecentlyClosed(maxConnections, CLOSED_TUPLE_MILLIS);
         this.fd = new FileDescriptor(ring.fd());
     }
+
+    /**
+     * How long closed tuples are remembered; call before the handle is registered. It must cover the
+     * cookie lifetime (up to two key periods), or a final ACK replayed after the tuple was forgotten but
+     * while its cookie still verifies would build a socket again.
+     */
+    public void rememberClosedTuplesFor(long millis) {
+        closed = new RecentlyClosed(maxConnections, Math.max(CLOSED_TUPLE_MILLIS, millis));
+    }
+
+    /**
+     * From now on SYNs go unanswered (the guard still drops them: the kernel never answers) and valid
+     * final ACKs of handshakes already under way are answered with RST, so no connection starts; live
+     * connections carry on. Any thread.
+     */
+    public void startDraining() {
+        draining = true;
+    }
+
+    private volatile boolean draining;
 
     @Override
     public FileDescriptor fd() {
@@ -132,6 +152,9 @@ public final class FrontendHandle implements EpollIoHandle {
             onSyn(tsNow);
         } else if (live.contains(parser.src(), parser.srcPort(), parser.dst())) {
             counters.increment(Counter.ACK_LIVE);
+            if (Handshake.isAck(flags) && parser.payloadLength() == 0) {
+                countReplay(live.valueOf(parser.src(), parser.srcPort(), parser.dst(), 0L), parser.seq(), parser.ack());
+            }
         } else if (closed.contains(parser.src(), parser.srcPort(), parser.dst(), nowMillis)) {
             counters.increment(Counter.SEGMENTS_AFTER_CLOSE);
         } else if (Handshake.isAck(flags)) {
@@ -165,10 +188,17 @@ public final class FrontendHandle implements EpollIoHandle {
         if (Handshake.isSyn(flags)) {
             closed.forget(cHi, cLo, cPort, lHi, lLo);
             counters.increment(Counter.SYN_RECEIVED);
+            if (draining) {
+                counters.increment(Counter.DRAIN_SYN);
+                return;
+            }
             int synAck = handshake.synAck(parser6, sender6.buffer(), 0, tsNow);
             counters.increment(sender6.send6(synAck, cHi, cLo) ? Counter.SYNACK_SENT : Counter.SYNACK_SEND_FAILED);
         } else if (live.contains(cHi, cLo, cPort, lHi, lLo)) {
             counters.increment(Counter.ACK_LIVE);
+            if (Handshake.isAck(flags) && parser6.payloadLength() == 0) {
+                countReplay(live.valueOf(cHi, cLo, cPort, lHi, lLo, 0L), parser6.seq(), parser6.ack());
+            }
         } else if (closed.contains(cHi, cLo, cPort, lHi, lLo, nowMillis)) {
             counters.increment(Counter.SEGMENTS_AFTER_CLOSE);
         } else if (Handshake.isAck(flags)) {
@@ -191,8 +221,24 @@ public final class FrontendHandle implements EpollIoHandle {
         return false;
     }
 
+    /**
+     * A repeat of a live connection's final ACK (or its probe form): a replay, counted. The tuple keeps
+     * its one socket whatever the replay says. {@code value} holds the connection's ISN and the client's.
+     */
+    private void countReplay(long value, int seq, int ack) {
+        int isn = (int) (value >>> 32);
+        int clientIsn = (int) value;
+        if (ack == isn + 1 && (seq == clientIsn + 1 || seq == clientIsn)) {
+            counters.increment(Counter.REPLAY_LIVE);
+        }
+    }
+
     private void onSyn(int tsNow) {
         counters.increment(Counter.SYN_RECEIVED);
+        if (draining) {
+            counters.increment(Counter.DRAIN_SYN);
+            return;
+        }
         int length = handshake.synAck(parser, sender.buffer(), 0, tsNow);
         if (sender.send(length, parser.src())) {
             counters.increment(Counter.SYNACK_SENT);
@@ -212,8 +258,12 @@ public final class FrontendHandle implements EpollIoHandle {
     /** A verified final ACK of either family (in {@link #verdict}): build the socket, open the window, adopt. */
     private void handOff(MemorySegment mem) {
         counters.increment(Counter.ACK_VALID);
+        if (draining) {
+            refuse(Counter.DRAIN_RST);
+            return;
+        }
         if (live.size() >= maxConnections) {
-            counters.increment(Counter.HANDOFF_FAILED);
+            refuse(Counter.LIMIT_RST);
             return;
         }
         int fdNum;
@@ -228,7 +278,7 @@ public final class FrontendHandle implements EpollIoHandle {
         int clientPort = verdict.clientPort();
         long lHi = verdict.localHi();
         long lLo = verdict.localLo();
-        live.add(cHi, cLo, clientPort, lHi, lLo);
+        live.put(cHi, cLo, clientPort, lHi, lLo, (long) verdict.isn() << 32 | (verdict.clientIsn() & 0xffffffffL));
         counters.increment(Counter.HANDOFFS);
         // Open the zero window with an in-sequence ACK: the client may now send its request.
         if (verdict.ipv6()) {
@@ -242,6 +292,16 @@ public final class FrontendHandle implements EpollIoHandle {
             closed.add(cHi, cLo, clientPort, lHi, lLo, System.nanoTime() / 1_000_000L);
             liveCount = live.size();
         });
+    }
+
+    /** Answers the verified final ACK with an in-sequence RST: no socket, the client fails at once. */
+    private void refuse(Counter why) {
+        if (verdict.ipv6()) {
+            sender6.send6(handshake.reset(verdict, sender6.buffer(), 0), verdict.clientHi(), verdict.clientLo());
+        } else {
+            sender.send(handshake.reset(verdict, sender.buffer(), 0), verdict.clientAddress());
+        }
+        counters.increment(why);
     }
 
     @Override

@@ -87,20 +87,19 @@ public final class Handshake {
 
     /**
      * Checks whether a parsed ACK completes a cookie handshake and fills {@code out} if it does.
-     * Also accepts the client's zero-window probe (sequence number one below the final ACK's).
+     * Also accepts the client's zero-window probe (sequence number one below the final ACK's); either way
+     * the check costs one SipHash, so an invalid ACK costs one hash.
      */
     public boolean verifyAck(Ipv4TcpParser ack, AckVerdict out) {
         int isn = ack.ack() - 1;
-        int bits = cookies.verify(ack.src(), ack.dst(), ack.srcPort(), ack.dstPort(), ack.seq() - 1, isn);
-        int clientIsn = ack.seq() - 1;
-        if (bits < 0 && ack.payloadLength() == 0) {
-            // A zero-window probe after a lost final ACK carries seq = snd_una - 1 = client ISN.
-            bits = cookies.verify(ack.src(), ack.dst(), ack.srcPort(), ack.dstPort(), ack.seq(), isn);
-            clientIsn = ack.seq();
-        }
-        if (bits < 0) {
+        // One hash for both forms; a zero-window probe after a lost final ACK carries seq = client ISN.
+        int result = cookies.verifyAck(ack.src(), ack.dst(), ack.srcPort(), ack.dstPort(), ack.seq(), isn,
+                ack.payloadLength() == 0);
+        if (result < 0) {
             return false;
         }
+        int bits = result & 0xff;
+        int clientIsn = (result & SynCookie.PROBE) != 0 ? ack.seq() : ack.seq() - 1;
         TcpOptions o = ack.options();
         out.ipv6 = false;
         out.clientHi = 0;
@@ -195,5 +194,21 @@ public final class Handshake {
         return writer.write(buf, off, v.localAddress(), v.clientAddress(), v.localPort(), v.clientPort(),
                 v.isn() + 1, v.clientNextSeq(), TcpFlyweight.ACK, window, -1, -1, false,
                 v.timestamps(), v.ourTsVal(), v.clientTsVal());
+    }
+
+    /**
+     * Writes the RST that refuses a proven client (connection limit, draining): in sequence for the
+     * client ({@code seq = ISN + 1}, what it expects next), so its stack accepts it and fails the
+     * connection at once instead of retransmitting into the guard.
+     */
+    public int reset(AckVerdict v, MemorySegment buf, long off) {
+        if (v.ipv6()) {
+            return writer6.write(buf, off, v.localHi(), v.localLo(), v.clientHi(), v.clientLo(), v.localPort(),
+                    v.clientPort(), v.isn() + 1, v.clientNextSeq(), TcpFlyweight.RST | TcpFlyweight.ACK, 0, -1, -1,
+                    false, false, 0, 0);
+        }
+        return writer.write(buf, off, v.localAddress(), v.clientAddress(), v.localPort(), v.clientPort(),
+                v.isn() + 1, v.clientNextSeq(), TcpFlyweight.RST | TcpFlyweight.ACK, 0, -1, -1, false,
+                false, 0, 0);
     }
 }

@@ -18,7 +18,17 @@ public enum Counter {
     BACKEND_CONNECT_FAILED("backend_failed", "backend connections refused or timed out"),
     CONNECTIONS_CLOSED("closed", "relayed connections closed"),
     BYTES_TO_BACKEND("bytes_up", "bytes relayed client to backend"),
-    BYTES_TO_CLIENT("bytes_down", "bytes relayed backend to client");
+    BYTES_TO_CLIENT("bytes_down", "bytes relayed backend to client"),
+    BACKEND_REFUSED("backend_refused", "backend connections refused"),
+    BACKEND_TIMEOUT("backend_timeout", "backend connections that timed out (--backend-connect-timeout)"),
+    BACKEND_RESET("backend_reset", "relays ended by an error on the backend connection (reset mid-stream)"),
+    CLIENT_RESET("client_reset", "relays ended by an error on the client connection (reset mid-stream)"),
+    IDLE_CLOSED("idle_closed", "relays closed because neither side sent anything for --idle-timeout"),
+    LIMIT_RST("limit_rst", "valid final ACKs answered with RST because --max-connections was reached"),
+    REPLAY_LIVE("replay_live", "final ACKs (or probes) repeated for a live connection: replays, never a second socket"),
+    DRAIN_SYN("drain_syn", "SYNs left unanswered while draining"),
+    DRAIN_RST("drain_rst", "valid final ACKs answered with RST while draining"),
+    DRAIN_CLOSED("drain_closed", "relays still open when the drain period ended, closed");
 
     private final String label;
     private final String description;

@@ -50,7 +50,20 @@ public final class Stats {
                 .append(" rejected=").append(get(Counter.PACKETS_REJECTED))
                 .append(" handoff_failed=").append(get(Counter.HANDOFF_FAILED))
                 .append(" backend_failed=").append(get(Counter.BACKEND_CONNECT_FAILED))
-                .append(" ring_drops=").append(get(Counter.RING_DROPS));
+                .append(" ring_drops=").append(get(Counter.RING_DROPS))
+                .append(" backend_refused=").append(get(Counter.BACKEND_REFUSED))
+                .append(" backend_timeout=").append(get(Counter.BACKEND_TIMEOUT))
+                .append(" backend_reset=").append(get(Counter.BACKEND_RESET))
+                .append(" client_reset=").append(get(Counter.CLIENT_RESET))
+                .append(" idle_closed=").append(get(Counter.IDLE_CLOSED))
+                .append(" limit_rst=").append(get(Counter.LIMIT_RST))
+                .append(" replay_live=").append(get(Counter.REPLAY_LIVE))
+                .append(" ack_live=").append(get(Counter.ACK_LIVE))
+                .append(" other=").append(get(Counter.OTHER_SEGMENTS))
+                .append(" closed=").append(get(Counter.CONNECTIONS_CLOSED))
+                .append(" drain_syn=").append(get(Counter.DRAIN_SYN))
+                .append(" drain_rst=").append(get(Counter.DRAIN_RST))
+                .append(" drain_closed=").append(get(Counter.DRAIN_CLOSED));
         return b.toString();
     }
 

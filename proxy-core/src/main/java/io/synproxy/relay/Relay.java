@@ -8,11 +8,14 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.EventLoop;
 import io.netty.channel.epoll.EpollRegistrationPin;
 import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.handler.timeout.IdleStateHandler;
 import io.synproxy.frontend.ConnectionSink;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.linux.Native;
@@ -20,7 +23,12 @@ import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 
 import java.io.IOException;
+import java.net.ConnectException;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Adopts handed-off sockets and relays them to the backend (the shape of Netty's proxy example):
@@ -42,6 +50,56 @@ public final class Relay implements ConnectionSink {
         this.connectTimeoutMillis = connectTimeoutMillis;
     }
 
+    private long idleTimeoutMillis;
+    /** Adopted client channels still open; touched only on {@link #loop}. */
+    private final Set<Channel> clients = new HashSet<>();
+
+    /**
+     * Closes a relay when neither side has sent anything for {@code millis} (0: never). Call before the
+     * first adoption.
+     */
+    public Relay idleTimeout(long millis) {
+        this.idleTimeoutMillis = millis;
+        return this;
+    }
+
+    /** Closes every relay still open (the end of a drain), counting each, on the relay's loop; completes with how many. */
+    public io.netty.util.concurrent.Future<Integer> closeAll() {
+        return loop.submit(() -> {
+            int n = 0;
+            for (Channel c : new ArrayList<>(clients)) {
+                if (c.isOpen()) {
+                    counters.increment(Counter.DRAIN_CLOSED);
+                    n++;
+                    c.close();
+                }
+            }
+            return n;
+        });
+    }
+
+    /** The connect failure's cause, for the per-cause counter. */
+    private void countConnectFailure(Throwable cause) {
+        if (cause instanceof ConnectTimeoutException) {
+            counters.increment(Counter.BACKEND_TIMEOUT);
+        } else if (cause instanceof ConnectException e && e.getMessage() != null && e.getMessage().contains("refused")) {
+            counters.increment(Counter.BACKEND_REFUSED);
+        }
+    }
+
+    /** Closes the relay when the idle handler before it reports both directions silent. */
+    private final class IdleClose extends ChannelInboundHandlerAdapter {
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof IdleStateEvent) {
+                counters.increment(Counter.IDLE_CLOSED);
+                ctx.close();
+                return;
+            }
+            ctx.fireUserEventTriggered(evt);
+        }
+    }
+
     @Override
     public void adopt(int fd, AckVerdict verdict, Runnable onClose) {
         EpollSocketChannel client;
@@ -57,10 +115,17 @@ public final class Relay implements ConnectionSink {
         client.config().setAutoRead(false);
         client.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
         client.config().setTcpNoDelay(true);
+        clients.add(client);
         client.closeFuture().addListener(f -> {
+            clients.remove(client);
             counters.increment(Counter.CONNECTIONS_CLOSED);
             onClose.run();
         });
+        if (idleTimeoutMillis > 0) {
+            // Reads and writes on the client channel are both directions of the relay.
+            client.pipeline().addLast("idle", new IdleStateHandler(0, 0, idleTimeoutMillis, TimeUnit.MILLISECONDS))
+                    .addLast("idle-close", new IdleClose());
+        }
         client.pipeline().addLast(new ClientSide());
         loop.register(client).addListener(f -> {
             // A socket the client reset before it was adopted registers inactive: channelActive
@@ -91,6 +156,7 @@ public final class Relay implements ConnectionSink {
             b.connect(backend).addListener((ChannelFutureListener) f -> {
                 if (!f.isSuccess()) {
                     counters.increment(Counter.BACKEND_CONNECT_FAILED);
+                    countConnectFailure(f.cause());
                     client.close();
                     return;
                 }
@@ -174,14 +240,28 @@ public final class Relay implements ConnectionSink {
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            // This pump reads the channel that failed: the backend when it relays towards the client.
+            counters.increment(bytes == Counter.BYTES_TO_CLIENT ? Counter.BACKEND_RESET : Counter.CLIENT_RESET);
             ctx.close();
-            closeOnFlush(outbound);
+            // The relay is broken: no flush first (a peer that does not read would hold it open forever);
+            // what already reached the kernel is still sent before the FIN.
+            outbound.close();
         }
     }
+
+    /** How long a closing side may take to accept what is still queued for it before it is closed anyway. */
+    static final long CLOSE_FLUSH_LINGER_SECONDS = 10;
 
     static void closeOnFlush(Channel ch) {
         if (ch.isActive()) {
             ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+            if (!ch.closeFuture().isDone()) {
+                // A peer that stopped reading would keep the flush, and the descriptor, forever.
+                var forced = ch.eventLoop().schedule(() -> {
+                    ch.close();
+                }, CLOSE_FLUSH_LINGER_SECONDS, TimeUnit.SECONDS);
+                ch.closeFuture().addListener(f -> forced.cancel(false));
+            }
         } else if (ch.isOpen()) {
             ch.close();
         }

@@ -33,6 +33,7 @@ import java.net.SocketException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -53,7 +54,7 @@ public final class ProxyServer implements AutoCloseable {
     private volatile boolean closed;
 
     private record Loop(PacketRing ring, RawSender sender, RawSender sender6, RepairHandoff handoff,
-                        FrontendHandle handle, Counters counters) {
+                        FrontendHandle handle, Counters counters, Relay relay) {
     }
 
     private ProxyServer(ProxyConfig config, String interfaceDescription, MultiThreadIoEventLoopGroup group,
@@ -154,9 +155,12 @@ public final class ProxyServer implements AutoCloseable {
                         config.zeroWindow());
                 Relay relay = new Relay((EventLoop) loop, config.backend(), counters,
                         (int) config.backendConnectTimeout().toMillis());
+                relay.idleTimeout(config.idleTimeout().toMillis());
                 FrontendHandle handle = new FrontendHandle(ring, sender, sender6, ports6, handshake, handoff, counters,
                         relay, config.maxConnections());
-                loops.add(new Loop(ring, sender, sender6, handoff, handle, counters));
+                // A cookie verifies for up to two key periods: remember closed tuples at least that long.
+                handle.rememberClosedTuplesFor(2 * config.keyRotation().toMillis() + 1000);
+                loops.add(new Loop(ring, sender, sender6, handoff, handle, counters, relay));
                 IoRegistration registration = loop.register(handle).syncUninterruptibly().getNow();
                 loop.submit(() -> registration.submit(EpollIoOps.EPOLLIN)).syncUninterruptibly();
             }
@@ -200,6 +204,50 @@ public final class ProxyServer implements AutoCloseable {
 
     public Stats stats() {
         return stats;
+    }
+
+    /**
+     * Drains before {@link #close}: no new connection starts (SYNs go unanswered and the guard stays,
+     * so they never reach the kernel, which would answer them with RST; handshakes already under way
+     * get a RST), live relays get up to {@code grace} to finish, then the rest are closed.
+     *
+     * @return the relays still open at the end of the grace period, which were closed
+     */
+    public int drain(Duration grace) {
+        for (Loop l : loops) {
+            l.handle().startDraining();
+        }
+        long deadline = System.nanoTime() + grace.toNanos();
+        while (stats.live() > 0 && System.nanoTime() < deadline && sleepMillis(20)) {
+            // waiting for live relays to finish
+        }
+        int cut = 0;
+        for (Loop l : loops) {
+            try {
+                cut += l.relay().closeAll().get(2, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                // The loop is gone or stuck: close() shuts it down anyway.
+            }
+        }
+        // Give the closes a moment to reach the clients before the loops stop.
+        long flush = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        while (stats.live() > 0 && System.nanoTime() < flush && sleepMillis(20)) {
+            // waiting for the closes
+        }
+        return cut;
+    }
+
+    /** Sleeps; false when interrupted (the flag is kept), so that a wait loop ends instead of spinning. */
+    private static boolean sleepMillis(long ms) {
+        try {
+            Thread.sleep(ms);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 
     @Override

@@ -328,4 +328,54 @@ class SynCookieTest {
         }
         return accepted;
     }
+
+    // ---- one hash for the final ACK and its zero-window probe --------------------------------------
+
+    @Test
+    void shouldMatchTheFinalAckAndTheProbeFormWithOneCheck() {
+        int isn = mint(3, 5, true);
+        int bits = isn & 0xff;
+        // Final ACK: seq = client ISN + 1.
+        assertEquals(bits, cookie.verifyAck(SADDR, DADDR, SPORT, DPORT, CLIENT_ISN + 1, isn, true));
+        assertEquals(bits, cookie.verifyAck(SADDR, DADDR, SPORT, DPORT, CLIENT_ISN + 1, isn, false));
+        // Zero-window probe: seq = client ISN, only when the segment may be a probe (no payload).
+        assertEquals(bits | SynCookie.PROBE, cookie.verifyAck(SADDR, DADDR, SPORT, DPORT, CLIENT_ISN, isn, true));
+        assertEquals(-1, cookie.verifyAck(SADDR, DADDR, SPORT, DPORT, CLIENT_ISN, isn, false));
+        // Neither: two below, or any other tuple.
+        assertEquals(-1, cookie.verifyAck(SADDR, DADDR, SPORT, DPORT, CLIENT_ISN - 1, isn, true));
+        assertEquals(-1, cookie.verifyAck(SADDR, DADDR, SPORT + 1, DPORT, CLIENT_ISN + 1, isn, true));
+        int isn6 = mint6(2, 1, false);
+        assertEquals(isn6 & 0xff, cookie.verifyAck6(S_HI, S_LO, D_HI, D_LO, SPORT, DPORT, CLIENT_ISN + 1, isn6, true));
+        assertEquals((isn6 & 0xff) | SynCookie.PROBE,
+                cookie.verifyAck6(S_HI, S_LO, D_HI, D_LO, SPORT, DPORT, CLIENT_ISN, isn6, true));
+    }
+
+    @Test
+    void shouldAgreeWithVerifyForBothFormsOnRandomTuples() {
+        Random r = new Random(5);
+        for (int n = 0; n < 20_000; n++) {
+            int s = r.nextInt();
+            int d = r.nextInt();
+            int sp = r.nextInt(65536);
+            int dp = r.nextInt(65536);
+            int x = r.nextInt();
+            int isn = n % 2 == 0 ? cookie.encode(s, d, sp, dp, x, r.nextInt(8), r.nextInt(8), r.nextBoolean())
+                    : r.nextInt();
+            int seq = x + 1 - (n % 3 == 0 ? 1 : 0);
+            int finalForm = cookie.verify(s, d, sp, dp, seq - 1, isn);
+            int probeForm = cookie.verify(s, d, sp, dp, seq, isn);
+            int expected = finalForm >= 0 ? finalForm : probeForm >= 0 ? probeForm | SynCookie.PROBE : -1;
+            assertEquals(expected, cookie.verifyAck(s, d, sp, dp, seq, isn, true), "iteration " + n);
+        }
+    }
+
+    @Test
+    void shouldNeverLetConsecutiveClientIsnsShareTheirContribution() {
+        Random r = new Random(11);
+        for (int n = 0; n < 1_000_000; n++) {
+            int x = r.nextInt();
+            assertTrue(SynCookie.bindIsn(x) != SynCookie.bindIsn(x + 1), "ISN " + x);
+        }
+        assertTrue(SynCookie.bindIsn(-1) != SynCookie.bindIsn(0));
+    }
 }

@@ -13,7 +13,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -39,6 +42,8 @@ class BackendFailureIT {
             Map<String, Long> stats = settled(proxy);
             System.out.printf("BackendFailureIT refused: %s, fds %d -> %d%n", stats, fdsBefore, openFds(proxy));
             assertEquals(CONNECTIONS, stats.get("backend_failed"));
+            assertEquals(CONNECTIONS, stats.get("backend_refused"), "counted by cause");
+            assertEquals(0, stats.get("backend_timeout"));
             assertEquals(CONNECTIONS, stats.get("handoffs"));
             assertEquals(fdsBefore, openFds(proxy), "no descriptor left open");
         }
@@ -77,10 +82,129 @@ class BackendFailureIT {
                 System.out.printf("BackendFailureIT died: %s, fds %d -> %d%n", stats, fdsBefore, openFds(proxy));
                 assertEquals(CONNECTIONS, stats.get("handoffs"));
                 assertEquals(0, stats.get("backend_failed"), "the backend accepted every connection");
+                assertTrue(stats.get("backend_reset") > 0, "resets counted by cause: " + stats);
                 assertEquals(fdsBefore, openFds(proxy), "no descriptor left open");
             }
             backend.join(2000);
         }
+    }
+
+    @Test
+    void shouldEndClientConnectionsPromptlyWhenTheBackendNeverAnswers() throws Exception {
+        try (TestNet net = new TestNet()) {
+            // The backend port swallows SYNs: the proxy's connect can only time out.
+            net.exec(net.serverNs(), "nft", "add table inet blackhole { chain out { type filter hook output priority 0; "
+                    + "tcp dport 9002 drop; }; }");
+            try (ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
+                    "--backend", "127.0.0.1:9002", "--backend-connect-timeout", "1s", "--stats-interval", "500ms")) {
+                proxy.awaitStarted();
+                long fdsBefore = openFds(proxy);
+                int n = 5;
+                List<Future<Long>> ends = new ArrayList<>();
+                for (int i = 0; i < n; i++) {
+                    ends.add(net.inClient(BackendFailureIT::connectAndAwaitEnd));
+                }
+                for (Future<Long> f : ends) {
+                    long ms = f.get();
+                    // The 1 s connect timeout plus scheduling on a shared machine; far below the 5 s default.
+                    assertTrue(ms >= 900 && ms < 3000, "the client saw the end " + ms + " ms after its request");
+                }
+                Map<String, Long> stats = settled(proxy);
+                System.out.printf("BackendFailureIT timeout: %s, fds %d -> %d%n", stats, fdsBefore, openFds(proxy));
+                assertEquals(n, stats.get("backend_timeout"), "counted by cause");
+                assertEquals(n, stats.get("backend_failed"));
+                assertEquals(0, stats.get("backend_refused"));
+                assertEquals(fdsBefore, openFds(proxy), "no descriptor left open");
+            } finally {
+                net.exec(net.serverNs(), "nft", "delete table inet blackhole");
+            }
+        }
+    }
+
+    @Test
+    void shouldHoldBackAClientWhoseBackendDoesNotReadWithBoundedMemory() throws Exception {
+        try (TestNet net = new TestNet()) {
+            ServerSocket slow = net.inServerNow(() -> {
+                ServerSocket ss = new ServerSocket();
+                ss.setReuseAddress(true);
+                ss.bind(new InetSocketAddress("127.0.0.1", 9003));
+                return ss;
+            });
+            List<Socket> held = new ArrayList<>();
+            // Accepts and never reads.
+            Thread backend = Thread.ofPlatform().daemon().start(() -> {
+                while (!slow.isClosed()) {
+                    try {
+                        Socket s = slow.accept();
+                        synchronized (held) {
+                            held.add(s);
+                        }
+                    } catch (IOException e) {
+                        return;
+                    }
+                }
+            });
+            try (slow; ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen",
+                    TestNet.SERVER_IP + ":8080", "--backend", "127.0.0.1:9003", "--stats-interval", "500ms")) {
+                proxy.awaitStarted();
+                long fdsBefore = openFds(proxy);
+                long rssBefore = rssKb(proxy);
+                Socket client = net.inClientNow(() -> {
+                    Socket s = new Socket();
+                    s.connect(Clients.PROXY, 5000);
+                    return s;
+                });
+                long[] written = new long[1];
+                Thread writer = Thread.ofPlatform().daemon().start(() -> {
+                    byte[] chunk = new byte[64 * 1024];
+                    try {
+                        for (int i = 0; i < 4096; i++) { // up to 256 MB
+                            client.getOutputStream().write(chunk);
+                            written[0] += chunk.length;
+                        }
+                    } catch (IOException e) {
+                        // closed by the test
+                    }
+                });
+                Thread.sleep(4000);
+                Map<String, Long> a = proxy.nextStats(Duration.ofSeconds(5));
+                Thread.sleep(1500);
+                Map<String, Long> b = proxy.nextStats(Duration.ofSeconds(5));
+                long rssStalled = rssKb(proxy);
+                System.out.printf("BackendFailureIT slow backend: client wrote %d bytes and is blocked; proxy relayed "
+                                + "bytes_up=%d then %d; proxy RSS %d -> %d kB%n", written[0], a.get("bytes"), b.get("bytes"),
+                        rssBefore, rssStalled);
+                assertTrue(writer.isAlive(), "the client's send stalls (back-pressure reaches it)");
+                assertEquals(a.get("bytes"), b.get("bytes"), "the relay stopped reading the client");
+                assertTrue(b.get("bytes") < 64L << 20, "the proxy holds a bounded amount: " + b.get("bytes"));
+                assertTrue(rssStalled - rssBefore < 64 * 1024, "proxy memory bounded: " + rssBefore + " -> " + rssStalled + " kB");
+                // The client gives up: the relay and the backend connection end.
+                client.setSoLinger(true, 0);
+                client.close();
+                writer.join(5000);
+                Map<String, Long> stats = settled(proxy);
+                System.out.printf("BackendFailureIT slow backend after the client reset: %s, fds %d -> %d%n", stats,
+                        fdsBefore, openFds(proxy));
+                assertEquals(1, stats.get("client_reset"), "counted by cause");
+                assertEquals(fdsBefore, openFds(proxy), "no descriptor left open");
+            } finally {
+                synchronized (held) {
+                    for (Socket s : held) {
+                        s.close();
+                    }
+                }
+                backend.join(2000);
+            }
+        }
+    }
+
+    private static long rssKb(ProxyProcess proxy) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(proxy.process().pid()), "status"))) {
+            if (line.startsWith("VmRSS:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", ""));
+            }
+        }
+        return -1;
     }
 
     /** Connects through the proxy, sends a line, reads until the end; returns ms from the send to the end. */

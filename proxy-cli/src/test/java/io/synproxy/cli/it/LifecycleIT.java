@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -76,6 +77,134 @@ class LifecycleIT {
             assertEquals(0, again.code, again.output);
             assertTrue(again.output.contains("no guard table"), again.output);
         }
+    }
+
+    @Test
+    void shouldDrainOnSigtermLettingTransfersFinishAndClosingWhatOutlivesTheGracePeriod() throws Exception {
+        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+            ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), runArgs("--drain-timeout", "3s"));
+            try (proxy) {
+                proxy.awaitStarted();
+                Socket transfer = connect(net);
+                Socket lingering = connect(net);
+                // A transfer in progress when SIGTERM arrives: 12 chunks, 150 ms apart, then the digest.
+                byte[] chunk = new byte[16 * 1024];
+                java.util.Arrays.fill(chunk, (byte) 'x');
+                java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+                var done = new java.util.concurrent.CompletableFuture<Boolean>();
+                Thread.ofPlatform().daemon().start(() -> {
+                    try {
+                        var in = transfer.getInputStream();
+                        Thread reader = Thread.ofPlatform().daemon().start(() -> {
+                            try {
+                                in.readNBytes(12 * chunk.length);
+                            } catch (IOException ignored) {
+                                // checked by the digest below
+                            }
+                        });
+                        for (int i = 0; i < 12; i++) {
+                            transfer.getOutputStream().write(chunk);
+                            sha.update(chunk);
+                            Thread.sleep(150);
+                        }
+                        reader.join(5000);
+                        transfer.shutdownOutput();
+                        byte[] digest = in.readNBytes(32);
+                        done.complete(java.util.Arrays.equals(digest, sha.digest()) && in.read() == -1);
+                    } catch (Exception e) {
+                        done.completeExceptionally(e);
+                    }
+                });
+                Thread.sleep(300);
+                long term = System.nanoTime();
+                proxy.process().destroy();
+                assertTrue(proxy.await("draining", Duration.ofSeconds(5)) != null, proxy.output());
+                // While draining: the guard stays, so a new client's SYN reaches neither the proxy's handshake nor
+                // the kernel (no RST): its connect times out.
+                assertTrue(tables(net).contains(TABLE), "the guard stays while draining");
+                assertThrows(SocketTimeoutException.class, () -> net.inClientNow(() -> {
+                    try (Socket s = new Socket()) {
+                        s.connect(Clients.PROXY, 1200);
+                    }
+                    return null;
+                }));
+                assertTrue(done.get(10, TimeUnit.SECONDS), "the transfer in progress finished during the grace period");
+                lingering.setSoTimeout(10_000);
+                assertEquals(-1, lingering.getInputStream().read(), "the connection still open is closed at the deadline");
+                long closedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - term);
+                assertTrue(proxy.process().waitFor(10, TimeUnit.SECONDS), "exited");
+                int code = proxy.process().exitValue();
+                Map<String, Long> last = lastStats(proxy.output());
+                System.out.printf("LifecycleIT drain: lingering connection closed %d ms after SIGTERM, exit %d, %s%n",
+                        closedMs, code, last);
+                assertTrue(closedMs >= 2500, "closed only at the end of the 3 s grace period: " + closedMs + " ms");
+                assertTrue(code == 0 || code == 143, "exit code " + code);
+                assertEquals(1, last.get("drain_closed"), proxy.output());
+                assertTrue(last.get("drain_syn") >= 1, "the new client's SYN was counted: " + last);
+                assertEquals(2, last.get("handoffs"));
+                assertFalse(tables(net).contains(TABLE), "guard removed at exit");
+                assertTrue(proxy.output().contains("1 still open at the deadline closed"), proxy.output());
+                assertEquals(2, backend.accepted());
+                transfer.close();
+                lingering.close();
+            }
+        }
+    }
+
+    @Test
+    void shouldFailClosedAfterKillDuringAFloodAndRecoverOnTheNextStart() throws Exception {
+        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+            ProxyProcess first = ProxyProcess.start(net, net.serverNs(), runArgs());
+            first.awaitStarted();
+            try (Hping flood = Hping.flood(net, "-S", 60)) {
+                Thread.sleep(1500);
+                first.process().destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+                first.close();
+                assertTrue(flood.isAlive(), "the flood goes on");
+                assertTrue(tables(net).contains(TABLE), "kill -9 leaves the guard: fail-closed");
+                Thread.sleep(500);
+                // Fail-closed under the flood: no half-open socket, no answer (not even RST) to anyone.
+                assertEquals("", net.exec(net.serverNs(), "ss", "-Htan", "state", "syn-recv").trim(), "no half-open socket");
+                assertThrows(SocketTimeoutException.class, () -> net.inClientNow(() -> {
+                    try (Socket s = new Socket()) {
+                        s.connect(Clients.PROXY, 1500);
+                    }
+                    return null;
+                }));
+                // The next start replaces the stale table and serves, still under the flood.
+                try (ProxyProcess second = ProxyProcess.start(net, net.serverNs(), runArgs())) {
+                    second.awaitStarted();
+                    assertTrue(net.inClientNow(() -> Clients.echoOnce(1, 5000)) > 0, "served under the flood");
+                    String table = net.exec(net.serverNs(), "nft", "list", "tables");
+                    assertEquals(1, table.lines().filter(l -> l.contains(TABLE)).count(), "one guard table: " + table);
+                    long sent = flood.stop();
+                    System.out.printf("LifecycleIT kill -9 under a flood of %d SYNs: fail-closed, then replaced%n", sent);
+                    int code = second.terminate(Duration.ofSeconds(15));
+                    assertTrue(code == 0 || code == 143, "exit " + code + ": " + second.output());
+                }
+            }
+            assertFalse(tables(net).contains(TABLE), "guard removed after the second proxy's SIGTERM");
+            assertEquals(1, backend.accepted());
+        }
+    }
+
+    private static Socket connect(TestNet net) throws Exception {
+        return net.inClientNow(() -> {
+            Socket s = new Socket();
+            s.connect(Clients.PROXY, 5000);
+            return s;
+        });
+    }
+
+    private static Map<String, Long> lastStats(String output) {
+        String last = null;
+        for (String line : output.split("\n")) {
+            if (line.startsWith("stats:")) {
+                last = line;
+            }
+        }
+        assertTrue(last != null, "a stats line at exit: " + output);
+        return ProxyProcess.parse(last);
     }
 
     @Test

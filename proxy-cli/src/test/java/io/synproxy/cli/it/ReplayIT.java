@@ -1,0 +1,230 @@
+package io.synproxy.cli.it;
+
+import io.synproxy.linux.Constants;
+import io.synproxy.linux.Native;
+import io.synproxy.linux.SockAddr;
+import io.synproxy.packet.Ipv4TcpWriter;
+import io.synproxy.packet.TcpFlyweight;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIf;
+
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.net.InetAddress;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+import static io.synproxy.cli.it.AttackFloodIT.delta;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A real client's final ACK, captured with tcpdump and replayed byte for byte: while its connection
+ * is live (counted {@code replay_live}, the tuple keeps its one socket), after the connection closed
+ * (counted {@code late}, no socket), and a final ACK held back past the cookie lifetime (invalid).
+ */
+@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+class ReplayIT {
+    private static final int ROTATION_SECONDS = 3;
+    private static final int REPLAYS = 5;
+
+    @Test
+    void shouldNeverBuildASecondSocketFromAReplayedFinalAck() throws Exception {
+        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+             ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
+                     "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "300ms",
+                     "--key-rotation", ROTATION_SECONDS + "s");
+             Capture capture = Capture.start(net, net.clientNs(), net.clientDev(), "tcp port 8080")) {
+            proxy.awaitStarted();
+            Socket client = net.inClientNow(() -> {
+                Socket s = new Socket();
+                s.connect(Clients.PROXY, 5000);
+                s.setSoTimeout(5000);
+                return s;
+            });
+            int port = client.getLocalPort();
+            byte[] msg = "hello\n".getBytes(StandardCharsets.US_ASCII);
+            OutputStream out = client.getOutputStream();
+            InputStream in = client.getInputStream();
+            out.write(msg);
+            assertArrayEquals(msg, in.readNBytes(msg.length), "echo through the proxy");
+            byte[] finalAck = null;
+            for (int i = 0; i < 50 && finalAck == null; i++) {
+                Thread.sleep(20);
+                finalAck = finalAck(capture.packets(), port);
+            }
+            assertNotNull(finalAck, "the client's final ACK was captured: " + capture.describe());
+            withTcpChecksum(finalAck);
+
+            // (a) Replayed while the connection is live.
+            Map<String, Long> before = proxy.nextStats(Duration.ofSeconds(5));
+            replay(net, finalAck, REPLAYS);
+            Map<String, Long> live = settle(proxy);
+            System.out.printf("ReplayIT live: %d replays -> replay_live +%d, handoffs +%d, ack_valid +%d%n", REPLAYS,
+                    delta(live, before, "replay_live"), delta(live, before, "handoffs"), delta(live, before, "ack_valid"));
+            assertTrue(delta(live, before, "replay_live") >= REPLAYS, "each live replay counted: " + live);
+            assertEquals(0, delta(live, before, "handoffs"), "no second socket for a live 4-tuple");
+            assertEquals(0, delta(live, before, "ack_valid"), "a live tuple's segments never reach the cookie check");
+            assertEquals(1, established(net, port), "one socket for the tuple");
+            out.write(msg);
+            assertArrayEquals(msg, in.readNBytes(msg.length), "the connection still works");
+
+            // (b) Replayed after the connection closed, within the key lifetime.
+            client.shutdownOutput();
+            in.readNBytes(32);
+            assertEquals(-1, in.read());
+            client.close();
+            Map<String, Long> closed = settle(proxy);
+            for (int i = 0; i < 20 && closed.get("live") != 0; i++) {
+                closed = proxy.nextStats(Duration.ofSeconds(5));
+            }
+            assertEquals(0, closed.get("live"));
+            replay(net, finalAck, REPLAYS);
+            Map<String, Long> late = settle(proxy);
+            System.out.printf("ReplayIT closed: %d replays -> late +%d, handoffs +%d, ack_valid +%d%n", REPLAYS,
+                    delta(late, closed, "late"), delta(late, closed, "handoffs"), delta(late, closed, "ack_valid"));
+            assertEquals(REPLAYS, delta(late, closed, "late"), "each replay after close counted late");
+            assertEquals(0, delta(late, closed, "handoffs"), "no socket for a closed connection's final ACK");
+            assertEquals(0, delta(late, closed, "ack_valid"));
+            assertEquals(1, backend.accepted(), "the backend saw one connection");
+
+            // (c) A final ACK sent within the key lifetime is valid; one held back past it is not.
+            int[] ports = {41001, 41002};
+            int[] clientIsns = {0x11223344, 0x9abcdef0};
+            net.inClientNow(() -> {
+                for (int k = 0; k < 2; k++) {
+                    send(segment(ports[k], clientIsns[k], 0, TcpFlyweight.SYN, true));
+                }
+                return null;
+            });
+            long synSent = System.nanoTime();
+            int[] isns = synAcks(capture, ports);
+            Map<String, Long> c0 = proxy.nextStats(Duration.ofSeconds(5));
+            net.inClientNow(() -> send(segment(ports[0], clientIsns[0] + 1, isns[0] + 1, TcpFlyweight.ACK, false)));
+            Map<String, Long> c1 = settle(proxy);
+            assertEquals(1, delta(c1, c0, "ack_valid"), "a final ACK within the key lifetime verifies: " + c1);
+            assertEquals(1, delta(c1, c0, "handoffs"));
+            long wait = Duration.ofSeconds(2L * ROTATION_SECONDS + 1).toMillis()
+                    - (System.nanoTime() - synSent) / 1_000_000;
+            Thread.sleep(Math.max(0, wait));
+            net.inClientNow(() -> send(segment(ports[1], clientIsns[1] + 1, isns[1] + 1, TcpFlyweight.ACK, false)));
+            Map<String, Long> c2 = settle(proxy);
+            System.out.printf("ReplayIT key lifetime: final ACK at once -> ack_valid +%d handoffs +%d; after %d s -> "
+                            + "ack_invalid +%d ack_valid +%d handoffs +%d; %s%n", delta(c1, c0, "ack_valid"),
+                    delta(c1, c0, "handoffs"), 2 * ROTATION_SECONDS + 1, delta(c2, c1, "ack_invalid"),
+                    delta(c2, c1, "ack_valid"), delta(c2, c1, "handoffs"), c2);
+            assertEquals(1, delta(c2, c1, "ack_invalid"), "a final ACK after the key lifetime is invalid");
+            assertEquals(0, delta(c2, c1, "ack_valid"));
+            assertEquals(0, delta(c2, c1, "handoffs"));
+        }
+    }
+
+    private static Map<String, Long> settle(ProxyProcess proxy) throws InterruptedException {
+        Thread.sleep(700);
+        return proxy.nextStats(Duration.ofSeconds(5));
+    }
+
+    /** The client's final ACK: its first pure ACK to the proxy without payload. */
+    private static byte[] finalAck(List<byte[]> packets, int port) {
+        for (byte[] p : packets) {
+            if (Capture.srcPort(p) == port && Capture.dstPort(p) == 8080 && Capture.flags(p) == TcpFlyweight.ACK
+                    && Capture.payload(p) == 0) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * A veth capture holds the client's segments before checksum offload filled in the TCP checksum
+     * (only the pseudo-header sum is there); on a real wire it is complete. Complete it here.
+     */
+    private static void withTcpChecksum(byte[] p) {
+        int tcp = Capture.ihl(p);
+        p[tcp + 16] = 0;
+        p[tcp + 17] = 0;
+        int sum = Ipv4TcpWriter.tcpChecksumIpv4(MemorySegment.ofArray(p), 0);
+        p[tcp + 16] = (byte) (sum >>> 8);
+        p[tcp + 17] = (byte) sum;
+    }
+
+    /** Our ISNs from the proxy's SYN/ACKs to the given client ports. */
+    private static int[] synAcks(Capture capture, int[] ports) throws Exception {
+        int[] isns = new int[ports.length];
+        boolean[] seen = new boolean[ports.length];
+        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+        while (System.nanoTime() < deadline) {
+            int found = 0;
+            for (byte[] p : capture.packets()) {
+                for (int k = 0; k < ports.length; k++) {
+                    if (Capture.srcPort(p) == 8080 && Capture.dstPort(p) == ports[k]
+                            && Capture.flags(p) == (TcpFlyweight.SYN | TcpFlyweight.ACK)) {
+                        isns[k] = Capture.seq(p);
+                        seen[k] = true;
+                    }
+                }
+            }
+            for (boolean b : seen) {
+                found += b ? 1 : 0;
+            }
+            if (found == ports.length) {
+                return isns;
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("SYN/ACKs not captured");
+    }
+
+    private static byte[] segment(int port, int seq, int ack, int flags, boolean options) throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(Ipv4TcpWriter.MAX_LENGTH);
+            int len = new Ipv4TcpWriter().write(buf, 0, address(TestNet.CLIENT_IP), address(TestNet.SERVER_IP), port,
+                    8080, seq, ack, flags, 64240, options ? 1460 : -1, options ? 7 : -1, options, false, 0, 0);
+            return buf.asSlice(0, len).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+        }
+    }
+
+    private static int address(String ip) throws Exception {
+        return ByteBuffer.wrap(InetAddress.getByName(ip).getAddress()).getInt();
+    }
+
+    private static void replay(TestNet net, byte[] packet, int times) throws Exception {
+        net.inClientNow(() -> {
+            for (int i = 0; i < times; i++) {
+                send(packet);
+            }
+            return null;
+        });
+    }
+
+    /** Sends a whole IPv4 packet from the client namespace (call on a client thread). */
+    private static Void send(byte[] packet) throws Exception {
+        int fd = Native.socket(Constants.AF_INET, Constants.SOCK_RAW, Constants.IPPROTO_RAW);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(packet.length);
+            buf.copyFrom(MemorySegment.ofArray(packet));
+            MemorySegment to = SockAddr.in(SockAddr.allocateIn(arena), address(TestNet.SERVER_IP), 0);
+            long rc = Native.sendto(fd, buf, packet.length, 0, to);
+            if (rc != packet.length) {
+                throw new IllegalStateException("raw send failed: " + Native.strerror((int) -rc));
+            }
+        } finally {
+            Native.close(fd);
+        }
+        return null;
+    }
+
+    /** Established sockets on the server host for the proxy's port and this client port. */
+    private static long established(TestNet net, int port) throws Exception {
+        String out = net.exec(net.serverNs(), "ss", "-Htn", "state", "established", "( sport = :8080 and dport = :" + port + " )");
+        return out.lines().filter(l -> !l.isBlank()).count();
+    }
+}

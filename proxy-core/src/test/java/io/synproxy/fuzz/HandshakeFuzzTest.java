@@ -1,0 +1,192 @@
+package io.synproxy.fuzz;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.code_intelligence.jazzer.api.FuzzedDataProvider;
+import com.code_intelligence.jazzer.junit.FuzzTest;
+import io.synproxy.cookie.CookieTables;
+import io.synproxy.cookie.KeyRing;
+import io.synproxy.cookie.SynCookie;
+import io.synproxy.handshake.AckVerdict;
+import io.synproxy.handshake.Handshake;
+import io.synproxy.packet.Ipv4TcpParser;
+import io.synproxy.packet.Ipv4TcpWriter;
+import io.synproxy.packet.Reject;
+import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.packet.TcpOptions;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Coverage-guided fuzzing of the handshake decisions (Jazzer): any SYN the parser accepts gets a
+ * well-formed SYN/ACK whose cookie the matching final ACK (and its zero-window probe) verifies
+ * with options that never exceed what the client offered; any other segment offered as a final
+ * ACK either fails or yields a verdict consistent with the cookie it carries. Nothing throws.
+ *
+ * <p>Stored inputs under {@code src/test/resources/io/synproxy/fuzz/HandshakeFuzzTestInputs/} run
+ * as regression tests in every build.
+ */
+class HandshakeFuzzTest {
+    private static final byte[] SECRET = "fuzzing secret, 32 bytes long!!!".getBytes(StandardCharsets.US_ASCII);
+    private static final int OUR_MSS = 1460;
+    private static final int OUR_WSCALE = 7;
+
+    private final long now = 1_700_000_000_000L;
+    private final SynCookie cookies = new SynCookie(new KeyRing(SECRET, 60_000, () -> now));
+    private final Handshake zeroWindow = new Handshake(cookies, OUR_MSS, OUR_WSCALE, true);
+    private final Handshake openWindow = new Handshake(cookies, OUR_MSS, OUR_WSCALE, false);
+    private final Ipv4TcpParser in = new Ipv4TcpParser();
+    private final Ipv4TcpParser out = new Ipv4TcpParser();
+    private final Ipv4TcpWriter writer = new Ipv4TcpWriter();
+    private final AckVerdict verdict = new AckVerdict();
+    private final MemorySegment buf = MemorySegment.ofArray(new byte[128]);
+
+    /** A segment with fuzzed header fields and a fuzzed option block, as the proxy would receive it. */
+    private static byte[] segment(FuzzedDataProvider d, int flags) {
+        byte[] options = d.consumeBytes(40);
+        int optLen = (options.length + 3) & ~3;
+        byte[] payload = d.consumeBytes(64);
+        int total = 40 + optLen + payload.length;
+        byte[] p = new byte[total];
+        p[0] = 0x45;
+        p[2] = (byte) (total >>> 8);
+        p[3] = (byte) total;
+        p[6] = 0x40;
+        p[8] = 64;
+        p[9] = 6;
+        putInt(p, 12, d.consumeInt());
+        putInt(p, 16, d.consumeInt());
+        int sum = 0;
+        for (int i = 0; i < 20; i += 2) {
+            sum += (p[i] & 0xff) << 8 | (p[i + 1] & 0xff);
+        }
+        while ((sum >>> 16) != 0) {
+            sum = (sum & 0xffff) + (sum >>> 16);
+        }
+        p[10] = (byte) (~sum >>> 8);
+        p[11] = (byte) ~sum;
+        putShort(p, 20, d.consumeInt(0, 0xffff));
+        putShort(p, 22, d.consumeInt(0, 0xffff));
+        putInt(p, 24, d.consumeInt());
+        putInt(p, 28, d.consumeInt());
+        p[32] = (byte) ((5 + optLen / 4) << 4);
+        p[33] = (byte) (flags < 0 ? d.consumeInt(0, 0xff) : flags);
+        putShort(p, 34, d.consumeInt(0, 0xffff));
+        System.arraycopy(options, 0, p, 40, options.length);
+        System.arraycopy(payload, 0, p, 40 + optLen, payload.length);
+        return p;
+    }
+
+    private static void putInt(byte[] p, int i, int v) {
+        putShort(p, i, v >>> 16);
+        putShort(p, i + 2, v);
+    }
+
+    private static void putShort(byte[] p, int i, int v) {
+        p[i] = (byte) (v >>> 8);
+        p[i + 1] = (byte) v;
+    }
+
+    @FuzzTest(maxDuration = "5m")
+    void synAckThenFinalAck(FuzzedDataProvider d) {
+        boolean zero = d.consumeBoolean();
+        Handshake handshake = zero ? zeroWindow : openWindow;
+        int tsNow = d.consumeInt();
+        int clientWindow = d.consumeInt(0, 0xffff);
+        int clientTsVal = d.consumeInt();
+        byte[] syn = segment(d, TcpFlyweight.SYN);
+        if (in.parse(MemorySegment.ofArray(syn), 0, syn.length, false) != Reject.NONE || !Handshake.isSyn(in.flags())) {
+            return;
+        }
+        TcpOptions o = in.options();
+        int clientMss = o.mss();
+        int clientWscale = o.wscale();
+        boolean clientSack = o.sackPermitted();
+        boolean clientTs = o.hasTimestamps();
+        int clientTsValSyn = o.tsVal();
+        int client = in.src();
+        int local = in.dst();
+        int clientPort = in.srcPort();
+        int localPort = in.dstPort();
+        int clientIsn = in.seq();
+
+        int len = handshake.synAck(in, buf, 0, tsNow);
+        assertEquals(Reject.NONE, out.parse(buf, 0, len, true), "our SYN/ACK parses with both checksums");
+        assertEquals(TcpFlyweight.SYN | TcpFlyweight.ACK, out.flags());
+        assertEquals(local, out.src());
+        assertEquals(client, out.dst());
+        assertEquals(localPort, out.srcPort());
+        assertEquals(clientPort, out.dstPort());
+        assertEquals(clientIsn + 1, out.ack());
+        assertEquals(zero ? 0 : 65535, out.window());
+        assertEquals(0, out.payloadLength());
+        TcpOptions so = out.options();
+        assertEquals(OUR_MSS, so.mss());
+        assertEquals(clientTs, so.hasTimestamps(), "timestamps only when offered");
+        assertEquals(clientSack, so.sackPermitted(), "SACK only when offered");
+        if (so.wscale() >= 0) {
+            assertTrue(clientWscale >= 0, "window scaling only when offered");
+        }
+        if (clientTs) {
+            assertEquals(clientTsValSyn, so.tsEcr(), "TSval echoed");
+            assertEquals(0, so.tsVal() & 1, "even TSval");
+        }
+        int isn = out.seq();
+        int ourTsVal = so.tsVal();
+        // Read before the loop: parsing the window update below reuses the parser and its options.
+        boolean weScale = so.wscale() >= 0;
+
+        // The final ACK the client sends, then its zero-window probe (seq one lower).
+        for (int probe = 0; probe < 2; probe++) {
+            int seq = clientIsn + 1 - probe;
+            int alen = writer.write(buf, 0, client, local, clientPort, localPort, seq, isn + 1, TcpFlyweight.ACK,
+                    clientWindow, -1, -1, false, clientTs, clientTsVal, ourTsVal);
+            assertEquals(Reject.NONE, in.parse(buf, 0, alen, true));
+            assertTrue(Handshake.isAck(in.flags()));
+            assertTrue(handshake.verifyAck(in, verdict), "the cookie verifies" + (probe == 1 ? " (probe)" : ""));
+            assertEquals(client, verdict.clientAddress());
+            assertEquals(local, verdict.localAddress());
+            assertEquals(clientPort, verdict.clientPort());
+            assertEquals(localPort, verdict.localPort());
+            assertEquals(isn, verdict.isn());
+            assertEquals(clientIsn, verdict.clientIsn());
+            assertEquals(0, verdict.payloadLength());
+            assertEquals(clientIsn + 1, verdict.clientNextSeq());
+            int offered = clientMss < 0 ? 536 : clientMss;
+            assertTrue(verdict.mss() <= OUR_MSS, "mss " + verdict.mss());
+            assertTrue(verdict.mss() <= Math.max(offered, CookieTables.mss(0)), "mss " + verdict.mss() + " > " + offered);
+            assertTrue(verdict.clientWscale() <= Math.min(Math.max(clientWscale, -1), 14), "wscale");
+            assertEquals(weScale ? OUR_WSCALE : -1, verdict.ourWscale());
+            assertTrue(!verdict.sack() || clientSack, "sack");
+            assertEquals(clientTs, verdict.timestamps());
+            assertEquals(clientWindow, verdict.clientWindow());
+            int wlen = handshake.windowUpdate(verdict, 1 << 20, buf, 0);
+            assertEquals(Reject.NONE, out.parse(buf, 0, wlen, true), "the window update parses");
+            assertEquals(isn + 1, out.seq());
+            assertEquals(clientIsn + 1, out.ack());
+        }
+    }
+
+    @FuzzTest(maxDuration = "5m")
+    void anyAck(FuzzedDataProvider d) {
+        byte[] seg = segment(d, -1);
+        if (in.parse(MemorySegment.ofArray(seg), 0, seg.length, false) != Reject.NONE) {
+            return;
+        }
+        if (!Handshake.isAck(in.flags())) {
+            return;
+        }
+        if (!zeroWindow.verifyAck(in, verdict)) {
+            return;
+        }
+        // Accepted (the fuzzer can learn a MAC from the comparison): the verdict must be what the cookie says.
+        int bits = verdict.isn() & 0xff;
+        assertEquals(bits, cookies.verify(verdict.clientAddress(), verdict.localAddress(), verdict.clientPort(),
+                verdict.localPort(), verdict.clientIsn(), verdict.isn()), "verdict and cookie agree");
+        assertTrue(verdict.clientIsn() == in.seq() - 1 || verdict.clientIsn() == in.seq());
+        assertTrue(verdict.payloadLength() >= 0 && verdict.payloadLength() <= in.payloadLength());
+        zeroWindow.windowUpdate(verdict, 1 << 20, buf, 0);
+    }
+}
