@@ -234,9 +234,10 @@ public final class ProxyServer implements AutoCloseable {
     static int kernelReceiveWindowScale() {
         long space = 6L << 20;
         try {
-            String[] rmem = Files.readString(Path.of("/proc/sys/net/ipv4/tcp_rmem")).trim().split("\\s+");
+            // Not Files.readString: on JDK 25 it returns only the first byte of a /proc/sys file.
+            String[] rmem = String.join(" ", Files.readAllLines(Path.of("/proc/sys/net/ipv4/tcp_rmem"))).trim().split("\\s+");
             space = Long.parseLong(rmem[2]);
-            space = Math.max(space, Long.parseLong(Files.readString(Path.of("/proc/sys/net/core/rmem_max")).trim()));
+            space = Math.max(space, Long.parseLong(String.join("", Files.readAllLines(Path.of("/proc/sys/net/core/rmem_max"))).trim()));
         } catch (IOException | RuntimeException e) {
             // Keep the default of a stock kernel.
         }
