@@ -76,6 +76,10 @@ public final class RepairHandoff implements AutoCloseable {
             n = option(n, TCPOPT_MSS, v.mss());
             if (v.clientWscale() >= 0) {
                 n = option(n, TCPOPT_WINDOW, v.clientWscale() | v.ourWscale() << 16);
+            } else {
+                // No scaling: say so with two zero shifts. Without the option the socket keeps the receive
+                // shift connect() chose from tcp_rmem and advertises window >> shift (64 KB became 63 bytes).
+                n = option(n, TCPOPT_WINDOW, 0);
             }
             if (v.sack()) {
                 n = option(n, TCPOPT_SACK_PERM, 0);
