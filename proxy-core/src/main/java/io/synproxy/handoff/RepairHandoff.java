@@ -109,6 +109,9 @@ public final class RepairHandoff implements AutoCloseable {
 
             // NO_WP: the kernel's window probe would be one below the client's rcv_nxt and be ignored.
             Native.setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP, "TCP_REPAIR off");
+            // Leaving repair mode resets sk_reuse to "no reuse", and TIME_WAIT inherits it: without this a restart
+            // within 60 s of the last close could not bind the port (even with SO_REUSEADDR), as no server's could.
+            Native.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR after repair");
             return fd;
         } catch (LinuxException | RuntimeException e) {
             Native.close(fd);

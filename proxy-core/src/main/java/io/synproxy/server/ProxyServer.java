@@ -212,7 +212,9 @@ public final class ProxyServer implements AutoCloseable {
     /** A listener already on the port would answer SYNs itself: refuse to start. */
     private static void ensurePortFree(ProxyConfig config) throws StartupException {
         try (Socket probe = new Socket()) {
-            probe.setReuseAddress(false);
+            // SO_REUSEADDR as any server uses: a listener still fails the bind, our own TIME_WAIT sockets from a
+            // previous run (the handed-off sockets are bound to this port) do not.
+            probe.setReuseAddress(true);
             probe.bind(new InetSocketAddress(config.listenAddress(), config.listenPort()));
         } catch (IOException e) {
             throw new StartupException("port " + config.listenText() + " is already in use by another socket: "
