@@ -72,9 +72,45 @@ public final class Relay implements ConnectionSink {
         });
     }
 
-    /** The client-facing side: connects the backend when the adopted channel becomes active. */
+    /**
+     * The client-facing side: connects the backend when the adopted channel becomes active. The client
+     * is not read meanwhile, except that Netty's epoll transport always listens for EPOLLRDHUP and
+     * reads on it: a request and FIN that arrive before the backend is connected (a client that
+     * writes and closes at once) are read here. They are kept and replayed into the relay, or the
+     * request would be lost and the relay would wait forever for a FIN it had already consumed.
+     */
     private final class ClientSide extends ChannelInboundHandlerAdapter {
         private Pump pump;
+        private final java.util.ArrayDeque<Object> early = new java.util.ArrayDeque<>();
+        private boolean earlyInputShutdown;
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            early.add(msg);
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof ChannelInputShutdownEvent) {
+                earlyInputShutdown = true;
+                return;
+            }
+            ctx.fireUserEventTriggered(evt);
+        }
+
+        @Override
+        public void handlerRemoved(ChannelHandlerContext ctx) {
+            if (pump == null) {
+                releaseEarly();
+            }
+        }
+
+        private void releaseEarly() {
+            Object msg;
+            while ((msg = early.poll()) != null) {
+                io.netty.util.ReferenceCountUtil.release(msg);
+            }
+        }
 
         @Override
         public void channelActive(ChannelHandlerContext ctx) throws IOException {
@@ -91,6 +127,7 @@ public final class Relay implements ConnectionSink {
             b.connect(backend).addListener((ChannelFutureListener) f -> {
                 if (!f.isSuccess()) {
                     counters.increment(Counter.BACKEND_CONNECT_FAILED);
+                    releaseEarly();
                     client.close();
                     return;
                 }
@@ -104,6 +141,14 @@ public final class Relay implements ConnectionSink {
                 server.closeFuture().addListener(c -> closeOnFlush(client));
                 client.closeFuture().addListener(c -> closeOnFlush(server));
                 client.pipeline().replace(this, "relay", pump);
+                // What arrived before the backend was connected goes first, in order, then the FIN if it came.
+                Object msg;
+                while ((msg = early.poll()) != null) {
+                    client.pipeline().fireChannelRead(msg);
+                }
+                if (earlyInputShutdown) {
+                    client.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+                }
                 client.read();
                 server.read();
             });
