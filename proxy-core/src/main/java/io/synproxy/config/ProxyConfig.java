@@ -23,7 +23,9 @@ public record ProxyConfig(
         int maxConnections,
         int ringBlockSize,
         int ringBlocks,
-        int ringRetireMillis) {
+        int ringRetireMillis,
+        ProxyProtocol proxyProtocol,
+        Keepalive keepalive) {
 
     public static final int DEFAULT_THREADS = Math.max(1, Runtime.getRuntime().availableProcessors());
     public static final Duration DEFAULT_STATS_INTERVAL = Duration.ofSeconds(10);
@@ -33,6 +35,8 @@ public record ProxyConfig(
     public static final int DEFAULT_RING_BLOCK_SIZE = 1 << 18;
     public static final int DEFAULT_RING_BLOCKS = 32;
     public static final int DEFAULT_RING_RETIRE_MILLIS = 1;
+    /** Keepalive is off unless asked for, as for any kernel socket (and as in nginx and HAProxy). */
+    public static final Keepalive DEFAULT_KEEPALIVE = null;
 
     /** True when the proxy protects the port on every local IPv4 address. */
     public boolean listenAny() {
@@ -90,6 +94,8 @@ public record ProxyConfig(
         private int ringBlockSize = DEFAULT_RING_BLOCK_SIZE;
         private int ringBlocks = DEFAULT_RING_BLOCKS;
         private int ringRetireMillis = DEFAULT_RING_RETIRE_MILLIS;
+        private ProxyProtocol proxyProtocol = ProxyProtocol.OFF;
+        private Keepalive keepalive = DEFAULT_KEEPALIVE;
 
         public Builder listen(String v) {
             listen = v;
@@ -143,6 +149,17 @@ public record ProxyConfig(
             return this;
         }
 
+        public Builder proxyProtocol(ProxyProtocol v) {
+            proxyProtocol = v;
+            return this;
+        }
+
+        /** TCP keepalive on both legs, or {@code null} for off. */
+        public Builder keepalive(Keepalive v) {
+            keepalive = v;
+            return this;
+        }
+
         public ProxyConfig build() throws ConfigException {
             InetSocketAddress l = parseHostPort("--listen", listen);
             if (!(l.getAddress() instanceof Inet4Address v4)) {
@@ -176,8 +193,15 @@ public record ProxyConfig(
             if (b.getAddress().equals(l.getAddress()) && b.getPort() == l.getPort()) {
                 throw new ConfigException("--backend must differ from --listen, or the proxy would connect to itself");
             }
+            if (proxyProtocol == null) {
+                throw new ConfigException("--proxy-protocol must be off, v1 or v2");
+            }
+            if (keepalive != null) {
+                keepalive.validate();
+            }
             return new ProxyConfig(v4, l.getPort(), b, interfaceName, threads, statsInterval, keyRotation,
-                    zeroWindow, backendConnectTimeout, maxConnections, ringBlockSize, ringBlocks, ringRetireMillis);
+                    zeroWindow, backendConnectTimeout, maxConnections, ringBlockSize, ringBlocks, ringRetireMillis,
+                    proxyProtocol, keepalive);
         }
     }
 }

@@ -13,6 +13,14 @@ import io.netty.channel.epoll.EpollRegistrationPin;
 import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.channel.epoll.EpollChannelOption;
+import io.netty.handler.codec.haproxy.HAProxyCommand;
+import io.netty.handler.codec.haproxy.HAProxyMessage;
+import io.netty.handler.codec.haproxy.HAProxyMessageEncoder;
+import io.netty.handler.codec.haproxy.HAProxyProtocolVersion;
+import io.netty.handler.codec.haproxy.HAProxyProxiedProtocol;
+import io.synproxy.config.Keepalive;
+import io.synproxy.config.ProxyProtocol;
 import io.synproxy.frontend.ConnectionSink;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.linux.Native;
@@ -20,6 +28,7 @@ import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 
 import java.io.IOException;
+import java.net.Inet4Address;
 import java.net.InetSocketAddress;
 
 /**
@@ -34,6 +43,8 @@ public final class Relay implements ConnectionSink {
     private final InetSocketAddress backend;
     private final Counters counters;
     private final int connectTimeoutMillis;
+    private ProxyProtocol proxyProtocol = ProxyProtocol.OFF;
+    private Keepalive keepalive;
 
     public Relay(EventLoop loop, InetSocketAddress backend, Counters counters, int connectTimeoutMillis) {
         this.loop = loop;
@@ -57,6 +68,9 @@ public final class Relay implements ConnectionSink {
         client.config().setAutoRead(false);
         client.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
         client.config().setTcpNoDelay(true);
+        if (keepalive != null) {
+            keepalive(client);
+        }
         client.closeFuture().addListener(f -> {
             counters.increment(Counter.CONNECTIONS_CLOSED);
             onClose.run();
@@ -124,6 +138,12 @@ public final class Relay implements ConnectionSink {
                     .option(ChannelOption.TCP_NODELAY, true)
                     .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, connectTimeoutMillis)
                     .handler(new ChannelInboundHandlerAdapter());
+            if (keepalive != null) {
+                b.option(ChannelOption.SO_KEEPALIVE, true)
+                        .option(EpollChannelOption.TCP_KEEPIDLE, keepalive.idleSeconds())
+                        .option(EpollChannelOption.TCP_KEEPINTVL, keepalive.intervalSeconds())
+                        .option(EpollChannelOption.TCP_KEEPCNT, keepalive.count());
+            }
             b.connect(backend).addListener((ChannelFutureListener) f -> {
                 if (!f.isSuccess()) {
                     counters.increment(Counter.BACKEND_CONNECT_FAILED);
@@ -141,6 +161,9 @@ public final class Relay implements ConnectionSink {
                 server.closeFuture().addListener(c -> closeOnFlush(client));
                 client.closeFuture().addListener(c -> closeOnFlush(server));
                 client.pipeline().replace(this, "relay", pump);
+                if (proxyProtocol != ProxyProtocol.OFF) {
+                    sendProxyHeader(client, server);
+                }
                 // What arrived before the backend was connected goes first, in order, then the FIN if it came.
                 Object msg;
                 while ((msg = early.poll()) != null) {
@@ -149,6 +172,7 @@ public final class Relay implements ConnectionSink {
                 if (earlyInputShutdown) {
                     client.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
                 }
+                // Hook for per-connection handlers on both legs (an idle timeout would go here).
                 client.read();
                 server.read();
             });
@@ -230,5 +254,48 @@ public final class Relay implements ConnectionSink {
         } else if (ch.isOpen()) {
             ch.close();
         }
+    }
+
+    /** Starts every backend connection with a PROXY protocol header carrying the client's address. */
+    public Relay proxyProtocol(ProxyProtocol v) {
+        proxyProtocol = v;
+        return this;
+    }
+
+    /** TCP keepalive on both legs ({@code null}: off, the kernel default). */
+    public Relay keepalive(Keepalive v) {
+        keepalive = v;
+        return this;
+    }
+
+    private void keepalive(EpollSocketChannel ch) {
+        ch.config().setKeepAlive(true);
+        ch.config().setOption(EpollChannelOption.TCP_KEEPIDLE, keepalive.idleSeconds());
+        ch.config().setOption(EpollChannelOption.TCP_KEEPINTVL, keepalive.intervalSeconds());
+        ch.config().setOption(EpollChannelOption.TCP_KEEPCNT, keepalive.count());
+    }
+
+    /**
+     * Writes the header before any relayed byte (the client is not read until this has been queued):
+     * source is the client, destination the address and port the client connected to. The encoder is
+     * in the pipeline only for this one write: written from the event loop, it has run when write returns.
+     */
+    private void sendProxyHeader(Channel client, Channel server) {
+        InetSocketAddress src = (InetSocketAddress) client.remoteAddress();
+        InetSocketAddress dst = (InetSocketAddress) client.localAddress();
+        HAProxyProxiedProtocol family = src.getAddress() instanceof Inet4Address
+                ? HAProxyProxiedProtocol.TCP4 : HAProxyProxiedProtocol.TCP6;
+        HAProxyMessage header = new HAProxyMessage(
+                proxyProtocol == ProxyProtocol.V1 ? HAProxyProtocolVersion.V1 : HAProxyProtocolVersion.V2,
+                HAProxyCommand.PROXY, family, src.getAddress().getHostAddress(), dst.getAddress().getHostAddress(),
+                src.getPort(), dst.getPort());
+        server.pipeline().addFirst("proxy-protocol", HAProxyMessageEncoder.INSTANCE);
+        server.writeAndFlush(header).addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                f.channel().close();
+                client.close();
+            }
+        });
+        server.pipeline().remove("proxy-protocol");
     }
 }

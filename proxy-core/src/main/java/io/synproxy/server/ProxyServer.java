@@ -147,6 +147,7 @@ public final class ProxyServer implements AutoCloseable {
                 Handshake handshake = new Handshake(new SynCookie(keys), ourMss, ourWscale, config.zeroWindow());
                 Relay relay = new Relay((EventLoop) loop, config.backend(), counters,
                         (int) config.backendConnectTimeout().toMillis());
+                relay.proxyProtocol(config.proxyProtocol()).keepalive(config.keepalive());
                 FrontendHandle handle = new FrontendHandle(ring, sender, handshake, handoff, counters, relay,
                         config.maxConnections());
                 loops.add(new Loop(ring, sender, handoff, handle, counters));
