@@ -1,7 +1,9 @@
 package io.synproxy.cli;
 
 import io.synproxy.config.ConfigException;
+import io.synproxy.config.Keepalive;
 import io.synproxy.config.ProxyConfig;
+import io.synproxy.config.ProxyProtocol;
 import io.synproxy.server.ProxyServer;
 import io.synproxy.server.StartupException;
 import picocli.CommandLine;
@@ -73,6 +75,15 @@ final class RunCommand implements Callable<Integer> {
             description = "On SIGTERM/SIGINT, stop accepting connections and give live ones this long to finish "
                     + "before closing them; 0 closes at once. Default: 10s.")
     Duration drainTimeout = ProxyConfig.DEFAULT_DRAIN_TIMEOUT;
+    @Option(names = "--proxy-protocol", paramLabel = "off|v1|v2",
+            description = "Start each backend connection with a PROXY protocol header (v1 text, v2 binary) "
+                    + "carrying the client's address and the address it connected to. Default: off.")
+    ProxyProtocol proxyProtocol = ProxyProtocol.OFF;
+
+    @Option(names = "--keepalive", paramLabel = "IDLE,INTERVAL,COUNT|off", converter = KeepaliveConverter.class,
+            description = "TCP keepalive on both legs: first probe after IDLE without traffic, then every INTERVAL, "
+                    + "drop after COUNT unanswered probes (e.g. 60s,10s,6; whole seconds). Default: off.")
+    Keepalive keepalive = ProxyConfig.DEFAULT_KEEPALIVE;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -87,6 +98,7 @@ final class RunCommand implements Callable<Integer> {
                     .backendConnectTimeout(backendConnectTimeout).maxConnections(maxConnections)
                     .zeroWindow(zeroWindow)
                     .idleTimeout(idleTimeout).drainTimeout(drainTimeout)
+                    .proxyProtocol(proxyProtocol).keepalive(keepalive)
                     .build();
         } catch (ConfigException e) {
             spec.commandLine().getErr().println("synproxy: " + e.getMessage());

@@ -27,7 +27,9 @@ public record ProxyConfig(
         int ringBlocks,
         int ringRetireMillis,
         Duration idleTimeout,
-        Duration drainTimeout) {
+        Duration drainTimeout,
+        ProxyProtocol proxyProtocol,
+        Keepalive keepalive) {
 
     public static final int DEFAULT_THREADS = Math.max(1, Runtime.getRuntime().availableProcessors());
     public static final Duration DEFAULT_STATS_INTERVAL = Duration.ofSeconds(10);
@@ -46,6 +48,8 @@ public record ProxyConfig(
     public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofMinutes(10);
     /** How long live relays may finish after SIGTERM before they are closed. */
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(10);
+    /** Keepalive is off unless asked for, as for any kernel socket (and as in nginx and HAProxy). */
+    public static final Keepalive DEFAULT_KEEPALIVE = null;
 
     /** At most this many {@code --listen}: each costs a few filter instructions per packet. */
     public static final int MAX_LISTENS = 16;
@@ -161,6 +165,8 @@ public record ProxyConfig(
         private int ringRetireMillis = DEFAULT_RING_RETIRE_MILLIS;
         private Duration idleTimeout = DEFAULT_IDLE_TIMEOUT;
         private Duration drainTimeout = DEFAULT_DRAIN_TIMEOUT;
+        private ProxyProtocol proxyProtocol = ProxyProtocol.OFF;
+        private Keepalive keepalive = DEFAULT_KEEPALIVE;
 
         /** One address to protect (replaces earlier ones). */
         public Builder listen(String v) {
@@ -231,6 +237,17 @@ public record ProxyConfig(
             return this;
         }
 
+        public Builder proxyProtocol(ProxyProtocol v) {
+            proxyProtocol = v;
+            return this;
+        }
+
+        /** TCP keepalive on both legs, or {@code null} for off. */
+        public Builder keepalive(Keepalive v) {
+            keepalive = v;
+            return this;
+        }
+
         public ProxyConfig build() throws ConfigException {
             List<InetSocketAddress> ls = parseListens(listens);
             InetSocketAddress b = parseHostPort("--backend", backend);
@@ -264,6 +281,12 @@ public record ProxyConfig(
             if (drainTimeout == null || drainTimeout.isNegative()) {
                 throw new ConfigException("--drain-timeout must not be negative (0 closes at once)");
             }
+            if (proxyProtocol == null) {
+                throw new ConfigException("--proxy-protocol must be off, v1 or v2");
+            }
+            if (keepalive != null) {
+                keepalive.validate();
+            }
             for (InetSocketAddress l : ls) {
                 if (b.getAddress().equals(l.getAddress()) && b.getPort() == l.getPort()) {
                     throw new ConfigException("--backend must differ from --listen, or the proxy would connect to itself");
@@ -271,7 +294,7 @@ public record ProxyConfig(
             }
             return new ProxyConfig(ls, b, interfaceName, threads, statsInterval, keyRotation,
                     zeroWindow, backendConnectTimeout, maxConnections, ringBlockSize, ringBlocks, ringRetireMillis,
-                    idleTimeout, drainTimeout);
+                    idleTimeout, drainTimeout, proxyProtocol, keepalive);
         }
     }
 }

@@ -88,6 +88,10 @@ public final class RepairHandoff implements AutoCloseable {
             n = option(n, TCPOPT_MSS, v.mss());
             if (v.clientWscale() >= 0) {
                 n = option(n, TCPOPT_WINDOW, v.clientWscale() | v.ourWscale() << 16);
+            } else {
+                // No scaling: say so with two zero shifts. Without the option the socket keeps the receive
+                // shift connect() chose from tcp_rmem and advertises window >> shift (64 KB became 63 bytes).
+                n = option(n, TCPOPT_WINDOW, 0);
             }
             if (v.sack()) {
                 n = option(n, TCPOPT_SACK_PERM, 0);
@@ -117,6 +121,9 @@ public final class RepairHandoff implements AutoCloseable {
 
             // NO_WP: the kernel's window probe would be one below the client's rcv_nxt and be ignored.
             Native.setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP, "TCP_REPAIR off");
+            // Leaving repair mode resets sk_reuse to "no reuse", and TIME_WAIT inherits it: without this a restart
+            // within 60 s of the last close could not bind the port (even with SO_REUSEADDR), as no server's could.
+            Native.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR after repair");
             return fd;
         } catch (LinuxException | RuntimeException e) {
             Native.close(fd);

@@ -89,6 +89,18 @@ public final class Handshake {
      * Checks whether a parsed ACK completes a cookie handshake and fills {@code out} if it does.
      * Also accepts the client's zero-window probe (sequence number one below the final ACK's); either way
      * the check costs one SipHash, so an invalid ACK costs one hash.
+     *
+     * <p>MSS, window scale and SACK come from the cookie; timestamps from the ACK itself. That is not a
+     * gap: the SYN/ACK echoes timestamps exactly when the SYN offered them, and RFC 7323 (3.2) has the
+     * client put them on every later segment exactly when both SYN and SYN/ACK carried them, so "the
+     * ACK has TSopt" is "timestamps were negotiated" (Linux's own cookies decide the same way,
+     * cookie_timestamp_decode). A bit for it in the ISN would cost a MAC bit and say nothing new.
+     *
+     * <p>ECN is declined (the SYN/ACK never sets ECE, so the client falls back to not-ECT): the cookie
+     * could carry the bit in our TSval as Linux does, but a TCP_REPAIR socket cannot be switched to
+     * ECN (TCP_REPAIR_OPTIONS knows MSS, window, SACK and timestamps only; connect() in repair mode
+     * skips the ECN setup), so accepting it would leave the client marking ECT for a socket that
+     * ignores CE marks and never echoes ECE.
      */
     public boolean verifyAck(Ipv4TcpParser ack, AckVerdict out) {
         int isn = ack.ack() - 1;

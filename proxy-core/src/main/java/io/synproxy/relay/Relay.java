@@ -10,12 +10,20 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.EventLoop;
+import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.channel.epoll.EpollRegistrationPin;
 import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.handler.timeout.IdleStateHandler;
+import io.netty.handler.codec.haproxy.HAProxyCommand;
+import io.netty.handler.codec.haproxy.HAProxyMessage;
+import io.netty.handler.codec.haproxy.HAProxyMessageEncoder;
+import io.netty.handler.codec.haproxy.HAProxyProtocolVersion;
+import io.netty.handler.codec.haproxy.HAProxyProxiedProtocol;
+import io.synproxy.config.Keepalive;
+import io.synproxy.config.ProxyProtocol;
 import io.synproxy.frontend.ConnectionSink;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.linux.Native;
@@ -24,6 +32,7 @@ import io.synproxy.metrics.Counters;
 
 import java.io.IOException;
 import java.net.ConnectException;
+import java.net.Inet4Address;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -42,6 +51,8 @@ public final class Relay implements ConnectionSink {
     private final InetSocketAddress backend;
     private final Counters counters;
     private final int connectTimeoutMillis;
+    private ProxyProtocol proxyProtocol = ProxyProtocol.OFF;
+    private Keepalive keepalive;
 
     public Relay(EventLoop loop, InetSocketAddress backend, Counters counters, int connectTimeoutMillis) {
         this.loop = loop;
@@ -116,6 +127,9 @@ public final class Relay implements ConnectionSink {
         client.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
         client.config().setTcpNoDelay(true);
         clients.add(client);
+        if (keepalive != null) {
+            keepalive(client);
+        }
         client.closeFuture().addListener(f -> {
             clients.remove(client);
             counters.increment(Counter.CONNECTIONS_CLOSED);
@@ -137,9 +151,45 @@ public final class Relay implements ConnectionSink {
         });
     }
 
-    /** The client-facing side: connects the backend when the adopted channel becomes active. */
+    /**
+     * The client-facing side: connects the backend when the adopted channel becomes active. The client
+     * is not read meanwhile, except that Netty's epoll transport always listens for EPOLLRDHUP and
+     * reads on it: a request and FIN that arrive before the backend is connected (a client that
+     * writes and closes at once) are read here. They are kept and replayed into the relay, or the
+     * request would be lost and the relay would wait forever for a FIN it had already consumed.
+     */
     private final class ClientSide extends ChannelInboundHandlerAdapter {
         private Pump pump;
+        private final java.util.ArrayDeque<Object> early = new java.util.ArrayDeque<>();
+        private boolean earlyInputShutdown;
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            early.add(msg);
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof ChannelInputShutdownEvent) {
+                earlyInputShutdown = true;
+                return;
+            }
+            ctx.fireUserEventTriggered(evt);
+        }
+
+        @Override
+        public void handlerRemoved(ChannelHandlerContext ctx) {
+            if (pump == null) {
+                releaseEarly();
+            }
+        }
+
+        private void releaseEarly() {
+            Object msg;
+            while ((msg = early.poll()) != null) {
+                io.netty.util.ReferenceCountUtil.release(msg);
+            }
+        }
 
         @Override
         public void channelActive(ChannelHandlerContext ctx) throws IOException {
@@ -153,10 +203,17 @@ public final class Relay implements ConnectionSink {
                     .option(ChannelOption.TCP_NODELAY, true)
                     .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, connectTimeoutMillis)
                     .handler(new ChannelInboundHandlerAdapter());
+            if (keepalive != null) {
+                b.option(ChannelOption.SO_KEEPALIVE, true)
+                        .option(EpollChannelOption.TCP_KEEPIDLE, keepalive.idleSeconds())
+                        .option(EpollChannelOption.TCP_KEEPINTVL, keepalive.intervalSeconds())
+                        .option(EpollChannelOption.TCP_KEEPCNT, keepalive.count());
+            }
             b.connect(backend).addListener((ChannelFutureListener) f -> {
                 if (!f.isSuccess()) {
                     counters.increment(Counter.BACKEND_CONNECT_FAILED);
                     countConnectFailure(f.cause());
+                    releaseEarly();
                     client.close();
                     return;
                 }
@@ -170,6 +227,17 @@ public final class Relay implements ConnectionSink {
                 server.closeFuture().addListener(c -> closeOnFlush(client));
                 client.closeFuture().addListener(c -> closeOnFlush(server));
                 client.pipeline().replace(this, "relay", pump);
+                if (proxyProtocol != ProxyProtocol.OFF) {
+                    sendProxyHeader(client, server);
+                }
+                // What arrived before the backend was connected goes first, in order, then the FIN if it came.
+                Object msg;
+                while ((msg = early.poll()) != null) {
+                    client.pipeline().fireChannelRead(msg);
+                }
+                if (earlyInputShutdown) {
+                    client.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+                }
                 client.read();
                 server.read();
             });
@@ -265,5 +333,48 @@ public final class Relay implements ConnectionSink {
         } else if (ch.isOpen()) {
             ch.close();
         }
+    }
+
+    /** Starts every backend connection with a PROXY protocol header carrying the client's address. */
+    public Relay proxyProtocol(ProxyProtocol v) {
+        proxyProtocol = v;
+        return this;
+    }
+
+    /** TCP keepalive on both legs ({@code null}: off, the kernel default). */
+    public Relay keepalive(Keepalive v) {
+        keepalive = v;
+        return this;
+    }
+
+    private void keepalive(EpollSocketChannel ch) {
+        ch.config().setKeepAlive(true);
+        ch.config().setOption(EpollChannelOption.TCP_KEEPIDLE, keepalive.idleSeconds());
+        ch.config().setOption(EpollChannelOption.TCP_KEEPINTVL, keepalive.intervalSeconds());
+        ch.config().setOption(EpollChannelOption.TCP_KEEPCNT, keepalive.count());
+    }
+
+    /**
+     * Writes the header before any relayed byte (the client is not read until this has been queued):
+     * source is the client, destination the address and port the client connected to. The encoder is
+     * in the pipeline only for this one write: written from the event loop, it has run when write returns.
+     */
+    private void sendProxyHeader(Channel client, Channel server) {
+        InetSocketAddress src = (InetSocketAddress) client.remoteAddress();
+        InetSocketAddress dst = (InetSocketAddress) client.localAddress();
+        HAProxyProxiedProtocol family = src.getAddress() instanceof Inet4Address
+                ? HAProxyProxiedProtocol.TCP4 : HAProxyProxiedProtocol.TCP6;
+        HAProxyMessage header = new HAProxyMessage(
+                proxyProtocol == ProxyProtocol.V1 ? HAProxyProtocolVersion.V1 : HAProxyProtocolVersion.V2,
+                HAProxyCommand.PROXY, family, src.getAddress().getHostAddress(), dst.getAddress().getHostAddress(),
+                src.getPort(), dst.getPort());
+        server.pipeline().addFirst("proxy-protocol", HAProxyMessageEncoder.INSTANCE);
+        server.writeAndFlush(header).addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                f.channel().close();
+                client.close();
+            }
+        });
+        server.pipeline().remove("proxy-protocol");
     }
 }

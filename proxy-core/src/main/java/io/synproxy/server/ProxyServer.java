@@ -156,6 +156,7 @@ public final class ProxyServer implements AutoCloseable {
                 Relay relay = new Relay((EventLoop) loop, config.backend(), counters,
                         (int) config.backendConnectTimeout().toMillis());
                 relay.idleTimeout(config.idleTimeout().toMillis());
+                relay.proxyProtocol(config.proxyProtocol()).keepalive(config.keepalive());
                 FrontendHandle handle = new FrontendHandle(ring, sender, sender6, ports6, handshake, handoff, counters,
                         relay, config.maxConnections());
                 // A cookie verifies for up to two key periods: remember closed tuples at least that long.
@@ -309,7 +310,9 @@ public final class ProxyServer implements AutoCloseable {
     private static void ensurePortFree(ProxyConfig config) throws StartupException {
         for (InetSocketAddress l : config.listens()) {
             try (Socket probe = new Socket()) {
-                probe.setReuseAddress(false);
+                // SO_REUSEADDR as any server uses: a listener still fails the bind, our own TIME_WAIT sockets from a
+                // previous run (the handed-off sockets are bound to this port) do not.
+                probe.setReuseAddress(true);
                 probe.bind(l);
             } catch (IOException e) {
                 throw new StartupException("port " + ProxyConfig.text(l) + " is already in use by another socket: "

@@ -109,6 +109,29 @@ class HandshakeTest {
     }
 
     @Test
+    void shouldDeclineEcnBecauseARepairedSocketCannotUseIt() {
+        byte[] syn = new Packet().seq(CLIENT_ISN).ack(0).flags(TcpFlyweight.SYN | TcpFlyweight.ECE | TcpFlyweight.CWR)
+            .window(CLIENT_WINDOW).mss(1460).wscale(7).sack(true).timestamps(true, CLIENT_TSVAL, 0).build();
+        byte[] out = new byte[Ipv4TcpWriter.MAX_LENGTH];
+        int len = handshake(true).synAck(parse(syn), MemorySegment.ofArray(out), 0, TS_NOW);
+        Ipv4TcpParser synAck = parse(Arrays.copyOf(out, len));
+        assertEquals(TcpFlyweight.SYN | TcpFlyweight.ACK, synAck.flags(), "no ECE: the client falls back to not-ECT");
+    }
+
+    @Test
+    void shouldTakeTimestampsFromTheFinalAckWhichCarriesThemExactlyWhenTheSynAndSynAckDid() {
+        Handshake handshake = handshake(true);
+        ClientOptions noTs = new ClientOptions(1460, 10, true, false);
+        Ipv4TcpParser synAck = parse(synAck(handshake, noTs));
+        AckVerdict v = new AckVerdict();
+        // RFC 7323 3.2: without TSopt in both SYN and SYN/ACK the client sends none afterwards.
+        assertTrue(handshake.verifyAck(parse(finalAck(synAck.seq() + 1)), v));
+        assertFalse(v.timestamps());
+        assertTrue(v.sack(), "SACK and window scale come from the cookie, not from timestamps");
+        assertEquals(10, v.clientWscale());
+    }
+
+    @Test
     void shouldLeaveOutWindowScaleWhenTheSynHadNone() {
         TcpOptions o = parse(synAck(handshake(true), new ClientOptions(1460, -1, true, true))).options();
         assertEquals(-1, o.wscale(), "RFC 7323: no window scale option in a SYN/ACK to a SYN without one");

@@ -35,15 +35,20 @@ public final class EchoBackend implements AutoCloseable {
 
     /** Binds 127.0.0.1:9000 inside the server namespace. */
     public static EchoBackend start(TestNet net) throws Exception {
-        return start(net, "127.0.0.1");
+        return start(net, "127.0.0.1", PORT);
     }
 
     /** Binds {@code host}:9000 inside the server namespace (for example ::1 for an IPv6 backend). */
     public static EchoBackend start(TestNet net, String host) throws Exception {
+        return start(net, host, PORT);
+    }
+
+    /** Binds {@code host:port} inside the server namespace (a kernel listener clients can reach directly). */
+    public static EchoBackend start(TestNet net, String host, int port) throws Exception {
         ServerSocket s = net.inServerNow(() -> {
             ServerSocket ss = new ServerSocket();
             ss.setReuseAddress(true);
-            ss.bind(new InetSocketAddress(host, PORT), 1024);
+            ss.bind(new InetSocketAddress(host, port), 1024);
             return ss;
         });
         return new EchoBackend(s);
