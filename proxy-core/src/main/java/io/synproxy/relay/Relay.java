@@ -218,6 +218,13 @@ public final class Relay implements ConnectionSink {
                     return;
                 }
                 Channel server = f.channel();
+                if (!client.isActive()) {
+                    // The client went away while the backend was connecting: this handler has already left
+                    // the closed client's pipeline, so there is nothing to relay into.
+                    releaseEarly();
+                    server.close();
+                    return;
+                }
                 EpollRegistrationPin.pin(server);
                 pump = new Pump(server, Counter.BYTES_TO_BACKEND);
                 Pump back = new Pump(client, Counter.BYTES_TO_CLIENT);

@@ -208,6 +208,51 @@ class BackendFailureIT {
     }
 
     /** Connects through the proxy, sends a line, reads until the end; returns ms from the send to the end. */
+    @Test
+    void shouldCloseTheBackendQuietlyWhenTheClientLeftWhileItWasConnecting() throws Exception {
+        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+            // The backend's first SYNs are lost: each backend connect completes only on a retransmission,
+            // after the client has already gone.
+            net.exec(net.serverNs(), "nft", "add table inet slowbackend { chain out { type filter hook output priority 0; "
+                    + "tcp dport " + EchoBackend.PORT + " tcp flags syn drop; }; }");
+            boolean ruleRemoved = false;
+            try (ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
+                    "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
+                proxy.awaitStarted();
+                long fdsBefore = openFds(proxy);
+                int n = 5;
+                for (int i = 0; i < n; i++) {
+                    net.inClientNow(() -> {
+                        try (Socket s = new Socket()) {
+                            s.connect(Clients.PROXY, 5000);
+                            s.getOutputStream().write("bye\n".getBytes(StandardCharsets.US_ASCII));
+                            Thread.sleep(200); // adopted, the backend connect under way
+                            s.setSoLinger(true, 0); // the close is a RST: the proxy's client channel closes at once
+                        }
+                        return null;
+                    });
+                }
+                Thread.sleep(300);
+                net.exec(net.serverNs(), "nft", "delete table inet slowbackend");
+                ruleRemoved = true;
+                Map<String, Long> stats = settled(proxy);
+                for (int i = 0; i < 20 && backend.accepted() < n; i++) {
+                    stats = proxy.nextStats(Duration.ofSeconds(5));
+                }
+                System.out.printf("BackendFailureIT client gone first: %s, backend accepted %d, fds %d -> %d%n",
+                        stats, backend.accepted(), fdsBefore, openFds(proxy));
+                assertEquals(n, backend.accepted(), "every backend connect completed, after its client had left");
+                assertEquals(n, stats.get("closed"));
+                assertEquals(fdsBefore, openFds(proxy), "no descriptor left open");
+                assertTrue(!proxy.output().contains("Exception"), "no stack trace in the output:\n" + proxy.output());
+            } finally {
+                if (!ruleRemoved) {
+                    net.exec(net.serverNs(), "nft", "delete table inet slowbackend");
+                }
+            }
+        }
+    }
+
     private static long connectAndAwaitEnd() throws IOException {
         try (Socket s = new Socket()) {
             s.setSoTimeout(5000);
