@@ -59,6 +59,7 @@ final class Bench {
             main.add(m);
             Report.writeHlog(dir.resolve(s.label + ".hlog"), m);
         }
+        Files.writeString(dir.resolve("results.csv"), Report.csv(main), StandardCharsets.UTF_8);
         Table table = Report.table(main);
         System.out.println();
         System.out.println("Under a spoofed " + settings.floodKind() + " flood at " + rate + ":");
@@ -121,6 +122,7 @@ final class Bench {
             all.put(s, ms);
             best.put(s, highest);
         }
+        Files.writeString(dir.resolve("sweep.csv"), Report.csv(flat), StandardCharsets.UTF_8);
         Table sweepTable = new Table("scenario", "target pps", "sent pps", "arrived pps", "SYN/ACK/s", "legit ok",
                 "first byte ms p50 / p99 / p99.9 / max");
         for (Measurement m : flat) {
@@ -144,6 +146,7 @@ final class Bench {
         return """
                 ## How to read this
 
+                * **no-flood first byte p50**: median time to first byte in the 1 s warm-up just before the flood.
                 * **flood pps sent**: what the flood generator handed to its TX ring, per second, while the clients ran.
                   **arrived pps**: packets the server's interface received per second (the rest was dropped on the way,
                   e.g. by a full per-CPU backlog: the host is the bottleneck, not the defence).

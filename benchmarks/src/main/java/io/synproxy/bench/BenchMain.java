@@ -47,7 +47,7 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--legit-rate", paramLabel = "N", description = "legitimate connections per second (default: ${DEFAULT-VALUE})")
     double legitRate = 200;
 
-    @Option(names = "--duration", paramLabel = "SECONDS", description = "legitimate load per scenario (default: 8 quick, 15 full)")
+    @Option(names = "--duration", paramLabel = "SECONDS", description = "legitimate load per scenario (default: 6 quick, 15 full)")
     Integer duration;
 
     @Option(names = "--timeout", paramLabel = "MS", description = "a legitimate request slower than this failed (default: ${DEFAULT-VALUE})")
@@ -101,7 +101,7 @@ public final class BenchMain implements Callable<Integer> {
         Path dir = out != null ? out
                 : Path.of("results", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
         Files.createDirectories(dir);
-        int seconds = duration != null ? duration : full ? 15 : 8;
+        int seconds = duration != null ? duration : full ? 15 : 6;
         Path jar = ownJar();
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         ScenarioRunner.Settings settings = new ScenarioRunner.Settings(legitRate, seconds * 1000L, timeoutMillis,

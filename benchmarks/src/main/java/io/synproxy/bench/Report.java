@@ -15,12 +15,12 @@ final class Report {
     }
 
     static Table table(List<Measurement> ms) {
-        Table t = new Table("scenario", "flood pps sent", "arrived pps", "SYN/ACK/s", "legit ok",
+        Table t = new Table("scenario", "no-flood first byte p50 ms", "flood pps sent", "arrived pps", "SYN/ACK/s", "legit ok",
                 "connect ms p50 / p99 / p99.9 / max", "first byte ms p50 / p99 / p99.9 / max",
                 "server procs CPU", "host CPU busy / softirq", "proxy RSS MiB before / after");
         for (Measurement m : ms) {
             LegitClients.Result r = m.legit();
-            t.row(m.scenario().label, num(m.achievedPps()), num(m.arrivedPps()), num(m.synAckPps()),
+            t.row(m.scenario().label, ms(m.noFloodFirstByteP50Micros()), num(m.achievedPps()), num(m.arrivedPps()), num(m.synAckPps()),
                     String.format(Locale.ROOT, "%.2f%% (%d/%d)", r.successPercent(), r.succeeded(), r.attempted()),
                     percentiles(r.connect()), percentiles(r.firstByte()),
                     String.format(Locale.ROOT, "%.2f", m.serverProcCores()),
@@ -29,6 +29,27 @@ final class Report {
                             : String.format(Locale.ROOT, "%.0f / %.0f", m.rssBeforeMiB(), m.rssAfterMiB()));
         }
         return t;
+    }
+
+    /** One line per measurement, for scripts (and the smoke test). */
+    static String csv(List<Measurement> ms) {
+        StringBuilder b = new StringBuilder("scenario,target_pps,sent_pps,arrived_pps,synack_pps,attempted,succeeded,"
+                + "success_percent,connect_p50_ms,connect_p99_ms,connect_p999_ms,connect_max_ms,first_byte_p50_ms,"
+                + "first_byte_p99_ms,first_byte_p999_ms,first_byte_max_ms,no_flood_first_byte_p50_ms,"
+                + "server_procs_cores,host_busy_cores,host_softirq_cores,rss_before_mib,rss_after_mib\n");
+        for (Measurement m : ms) {
+            LegitClients.Result r = m.legit();
+            b.append(String.format(Locale.ROOT,
+                    "%s,%d,%.0f,%.0f,%.0f,%d,%d,%.2f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.2f,%.2f,%.2f,%.1f,%.1f%n",
+                    m.scenario().label, m.targetPps(), m.achievedPps(), m.arrivedPps(), m.synAckPps(), r.attempted(),
+                    r.succeeded(), r.successPercent(), r.connect().getValueAtPercentile(50) / 1e3,
+                    r.connect().getValueAtPercentile(99) / 1e3, r.connect().getValueAtPercentile(99.9) / 1e3,
+                    r.connect().getMaxValue() / 1e3, r.firstByte().getValueAtPercentile(50) / 1e3,
+                    r.firstByte().getValueAtPercentile(99) / 1e3, r.firstByte().getValueAtPercentile(99.9) / 1e3,
+                    r.firstByte().getMaxValue() / 1e3, m.noFloodFirstByteP50Micros() / 1e3, m.serverProcCores(),
+                    m.hostBusyCores(), m.hostSoftirqCores(), m.rssBeforeMiB(), m.rssAfterMiB()));
+        }
+        return b.toString();
     }
 
     static String percentiles(Histogram h) {

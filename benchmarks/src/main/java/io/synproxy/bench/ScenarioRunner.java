@@ -131,7 +131,8 @@ final class ScenarioRunner {
             Measurement m = new Measurement(scenario, settings.floodKind().name(), pps, (sent1 - sent0) / seconds,
                     (rx1 - rx0) / seconds, (synAck1 - synAck0) / seconds, legit, (proc1 - proc0) / seconds,
                     (host1[0] - host0[0]) / seconds, (host1[1] - host0[1]) / seconds,
-                    proxy != null ? rssBefore : Double.NaN, proxy != null ? rssAfter : Double.NaN, note);
+                    proxy != null ? rssBefore : Double.NaN, proxy != null ? rssAfter : Double.NaN,
+                    warm.firstByte().getValueAtPercentile(50), note);
             progress.accept(String.format(Locale.ROOT,
                     "%s: flood %.0f pps sent, %.0f arrived, %.0f SYN/ACK/s; legit %d/%d ok (%.2f%%), first byte p99 %.2f ms%s",
                     tag, m.achievedPps(), m.arrivedPps(), m.synAckPps(), legit.succeeded(), legit.attempted(),
