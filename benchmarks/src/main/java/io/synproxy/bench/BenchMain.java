@@ -1,7 +1,5 @@
 package io.synproxy.bench;
 
-import io.synproxy.linux.Platform;
-
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -31,7 +29,7 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--quick", description = "about a minute: one flood rate, short phases (the default)")
     boolean quick;
 
-    @Option(names = "--full", description = "sweep flood rates; find each defence's highest rate with >= 99% legit success")
+    @Option(names = "--full", description = "sweep flood rates; find each defence's highest rate with >= 99%% legit success")
     boolean full;
 
     @Option(names = "--out", paramLabel = "DIR", description = "results folder (default: results/<timestamp>)")
@@ -106,7 +104,16 @@ public final class BenchMain implements Callable<Integer> {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         ScenarioRunner.Settings settings = new ScenarioRunner.Settings(legitRate, seconds * 1000L, timeoutMillis,
                 1000, kind, dir.toAbsolutePath(), jar, java);
-        return new Bench(settings, chosen, full ? sweep : List.of(), floodRate, !noRelay, full ? 5 : 2, dir).run();
+        try {
+            return new Bench(settings, chosen, full ? sweep : List.of(), floodRate, !noRelay, full ? 5 : 2, dir).run();
+        } catch (Exception e) {
+            System.err.println("synproxy-bench: stopped: " + e.getMessage()
+                    + " (namespaces removed; partial results in " + dir.toAbsolutePath() + ")");
+            if (Boolean.getBoolean("synproxy.bench.trace")) {
+                e.printStackTrace();
+            }
+            return 1;
+        }
     }
 
     private static int fail(String sentence) {
@@ -119,10 +126,10 @@ public final class BenchMain implements Callable<Integer> {
         if (effectiveUid() != 0) {
             return "must run as root: it creates network namespaces, veth pairs and nftables tables";
         }
-        for (String tool : List.of("ip", "nft", "nginx")) {
-            if (Platform.findExecutable(tool) == null) {
-                return "'" + tool + "' is not on PATH (install iproute2, nftables and nginx, e.g. "
-                        + "apt-get install iproute2 nftables nginx-light)";
+        for (String tool : List.of("ip", "nft", "nginx", "sysctl")) {
+            if (!Tools.has(tool)) {
+                return "'" + tool + "' is not installed (the bench needs iproute2, nftables, nginx and procps, e.g. "
+                        + "apt-get install iproute2 nftables nginx-light procps)";
             }
         }
         if (Runtime.version().feature() < 25) {

@@ -50,20 +50,20 @@ final class Net implements AutoCloseable {
         Runtime.getRuntime().addShutdownHook(hook);
         try {
             for (String ns : List.of(sw, srv, cli, atk)) {
-                sh("ip", "netns", "add", ns);
-                sh("ip", "-n", ns, "link", "set", "lo", "up");
+                sh(Tools.bin("ip"), "netns", "add", ns);
+                sh(Tools.bin("ip"), "-n", ns, "link", "set", "lo", "up");
             }
-            sh("ip", "-n", sw, "link", "add", "br0", "type", "bridge");
+            sh(Tools.bin("ip"), "-n", sw, "link", "add", "br0", "type", "bridge");
             String[][] hosts = {{srv, SERVER_IP, "p-srv"}, {cli, CLIENT_IP, "p-cli"}, {atk, ATTACKER_IP, "p-atk"}};
             for (String[] h : hosts) {
-                sh("ip", "link", "add", DEV, "netns", h[0], "type", "veth", "peer", "name", h[2], "netns", sw);
-                sh("ip", "-n", sw, "link", "set", h[2], "master", "br0");
-                sh("ip", "-n", sw, "link", "set", h[2], "up");
-                sh("ip", "-n", h[0], "addr", "add", h[1] + "/24", "dev", DEV);
-                sh("ip", "-n", h[0], "link", "set", DEV, "up");
+                sh(Tools.bin("ip"), "link", "add", DEV, "netns", h[0], "type", "veth", "peer", "name", h[2], "netns", sw);
+                sh(Tools.bin("ip"), "-n", sw, "link", "set", h[2], "master", "br0");
+                sh(Tools.bin("ip"), "-n", sw, "link", "set", h[2], "up");
+                sh(Tools.bin("ip"), "-n", h[0], "addr", "add", h[1] + "/24", "dev", DEV);
+                sh(Tools.bin("ip"), "-n", h[0], "link", "set", DEV, "up");
             }
-            sh("ip", "-n", sw, "link", "set", "br0", "up");
-            sh("ip", "-n", srv, "route", "add", "default", "via", ATTACKER_IP);
+            sh(Tools.bin("ip"), "-n", sw, "link", "set", "br0", "up");
+            sh(Tools.bin("ip"), "-n", srv, "route", "add", "default", "via", ATTACKER_IP);
             // Many short client connections: the client host must not run out of ports.
             sysctl(cli, "net.ipv4.ip_local_port_range", "10000 65000");
             sysctl(cli, "net.ipv4.tcp_tw_reuse", "1");
@@ -71,7 +71,7 @@ final class Net implements AutoCloseable {
             for (String[] a : hosts) {
                 for (String[] b : hosts) {
                     if (a != b) {
-                        sh("ip", "-n", a[0], "neigh", "replace", b[1], "lladdr", mac(b[0]), "dev", DEV,
+                        sh(Tools.bin("ip"), "-n", a[0], "neigh", "replace", b[1], "lladdr", mac(b[0]), "dev", DEV,
                                 "nud", "permanent");
                     }
                 }
@@ -83,12 +83,12 @@ final class Net implements AutoCloseable {
     }
 
     void sysctl(String ns, String key, String value) throws IOException {
-        exec(ns, "sysctl", "-q", "-w", key + "=" + value);
+        exec(ns, Tools.bin("sysctl"), "-q", "-w", key + "=" + value);
     }
 
     /** The MAC address of {@code eth0} in {@code ns}. */
     String mac(String ns) throws IOException {
-        return exec(ns, "cat", "/sys/class/net/" + DEV + "/address").trim();
+        return exec(ns, Tools.bin("cat"), "/sys/class/net/" + DEV + "/address").trim();
     }
 
     /** A pool of platform threads that live in {@code ns}: sockets they create belong to it. */
@@ -143,7 +143,7 @@ final class Net implements AutoCloseable {
 
     /** Starts a command inside {@code ns}; it is killed by {@link #close()} at the latest. */
     Process start(String ns, ProcessBuilder.Redirect out, String... command) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns));
+        List<String> cmd = new ArrayList<>(List.of(Tools.bin("ip"), "netns", "exec", ns));
         cmd.addAll(List.of(command));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out).start();
         synchronized (processes) {
@@ -154,7 +154,7 @@ final class Net implements AutoCloseable {
 
     /** Runs a command inside {@code ns} and returns its output; throws on a non-zero exit. */
     String exec(String ns, String... command) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns));
+        List<String> cmd = new ArrayList<>(List.of(Tools.bin("ip"), "netns", "exec", ns));
         cmd.addAll(List.of(command));
         return sh(cmd.toArray(String[]::new));
     }
@@ -223,7 +223,7 @@ final class Net implements AutoCloseable {
         }
         for (String ns : new String[] {srv, cli, atk, sw}) {
             try {
-                for (String pid : sh("ip", "netns", "pids", ns).split("\\s+")) {
+                for (String pid : sh(Tools.bin("ip"), "netns", "pids", ns).split("\\s+")) {
                     if (!pid.isBlank()) {
                         ProcessHandle.of(Long.parseLong(pid.trim())).ifPresent(ProcessHandle::destroyForcibly);
                     }
@@ -232,7 +232,7 @@ final class Net implements AutoCloseable {
                 // The namespace may not exist (failed setup).
             }
             try {
-                sh("ip", "netns", "del", ns);
+                sh(Tools.bin("ip"), "netns", "del", ns);
             } catch (IOException ignored) {
                 // Already gone.
             }

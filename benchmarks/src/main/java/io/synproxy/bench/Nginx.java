@@ -45,6 +45,6 @@ final class Nginx {
                 }
                 """.formatted(dir, listen));
         return net.start(ns, ProcessBuilder.Redirect.appendTo(dir.resolve("stdout.log").toFile()),
-                "nginx", "-c", dir.resolve("nginx.conf").toString(), "-p", dir.toString());
+                Tools.bin("nginx"), "-c", dir.resolve("nginx.conf").toString(), "-p", dir.toString());
     }
 }

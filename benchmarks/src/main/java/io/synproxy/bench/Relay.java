@@ -1,7 +1,5 @@
 package io.synproxy.bench;
 
-import io.synproxy.linux.Platform;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -46,8 +44,8 @@ final class Relay {
     }
 
     List<Row> run(StringBuilder md) throws Exception {
-        boolean iperf = Platform.findExecutable("iperf3") != null;
-        boolean wrk = Platform.findExecutable("wrk") != null;
+        boolean iperf = Tools.has("iperf3");
+        boolean wrk = Tools.has("wrk");
         List<Row> rows = new ArrayList<>();
         List<String> skipped = new ArrayList<>();
         if (!iperf) {
@@ -67,9 +65,9 @@ final class Relay {
                 ScenarioRunner.awaitHttp(net, "http://" + Net.SERVER_IP + ":" + HTTP_DIRECT + "/", nginx, null);
                 ScenarioRunner.awaitHttp(net, "http://" + Net.SERVER_IP + ":" + HTTP_PROXY + "/", nginx, httpProxy);
                 if (iperf) {
-                    net.start(net.srv, ProcessBuilder.Redirect.DISCARD, "iperf3", "-s", "-B", "127.0.0.1",
+                    net.start(net.srv, ProcessBuilder.Redirect.DISCARD, Tools.bin("iperf3"), "-s", "-B", "127.0.0.1",
                             "-p", Integer.toString(IPERF_BACKEND));
-                    net.start(net.srv, ProcessBuilder.Redirect.DISCARD, "iperf3", "-s", "-B", Net.SERVER_IP,
+                    net.start(net.srv, ProcessBuilder.Redirect.DISCARD, Tools.bin("iperf3"), "-s", "-B", Net.SERVER_IP,
                             "-p", Integer.toString(IPERF_DIRECT));
                     startProxy(net, dir.resolve("synproxy-iperf.log"), IPERF_PROXY, IPERF_BACKEND);
                     Thread.sleep(500);
@@ -137,7 +135,7 @@ final class Relay {
 
     /** Bits per second received, from iperf3's JSON summary. */
     private double iperf(Net net, int port, boolean reverse) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of("iperf3", "-c", Net.SERVER_IP, "-p", Integer.toString(port),
+        List<String> cmd = new ArrayList<>(List.of(Tools.bin("iperf3"), "-c", Net.SERVER_IP, "-p", Integer.toString(port),
                 "-t", Integer.toString(seconds), "-J"));
         if (reverse) {
             cmd.add("-R");
@@ -152,7 +150,7 @@ final class Relay {
 
     /** {requests/s, error note} from wrk. */
     private String[] wrk(Net net, int port, boolean close) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of("wrk", "-t", "2", "-c", close ? "8" : "32", "-d", seconds + "s"));
+        List<String> cmd = new ArrayList<>(List.of(Tools.bin("wrk"), "-t", "2", "-c", close ? "8" : "32", "-d", seconds + "s"));
         if (close) {
             cmd.addAll(List.of("-H", "Connection: close"));
         }

@@ -62,7 +62,7 @@ final class ScenarioRunner {
             ExecutorService cli = net.threads(net.cli, 1);
             // Warm-up without flood: JITs the proxy's paths and the client's, and proves the path works.
             LegitClients.Result warm = cli.submit(() -> new LegitClients(target, settings.legitRate(),
-                    settings.timeoutMillis()).run(1000)).get();
+                    settings.timeoutMillis()).run(2000)).get();
             long watched = proxy != null ? proxy.pid() : nginx.pid();
             double rssBefore = Probe.rssMiB(watched);
 
@@ -147,7 +147,7 @@ final class ScenarioRunner {
         net.sysctl(net.srv, "net.core.somaxconn", Integer.toString(BACKLOG));
         net.sysctl(net.srv, "net.ipv4.tcp_max_syn_backlog", Integer.toString(BACKLOG));
         net.sysctl(net.srv, "net.ipv4.tcp_no_metrics_save", "1");
-        net.exec(net.srv, "ip", "tcp_metrics", "flush", "all");
+        net.exec(net.srv, Tools.bin("ip"), "tcp_metrics", "flush", "all");
         net.sysctl(net.srv, "net.ipv4.tcp_timestamps", "1");
         net.sysctl(net.srv, "net.ipv4.tcp_syncookies", scenario == Scenario.UNPROTECTED ? "0" : "1");
     }
@@ -166,7 +166,7 @@ final class ScenarioRunner {
                     ct state invalid drop
                   }
                 }
-                """.formatted(PORT), "ip", "netns", "exec", net.srv, "nft", "-f", "-");
+                """.formatted(PORT), Tools.bin("ip"), "netns", "exec", net.srv, Tools.bin("nft"), "-f", "-");
         // Only after conntrack is loaded does the namespace have this sysctl; the wiki sets it to 0.
         net.sysctl(net.srv, "net.netfilter.nf_conntrack_tcp_loose", "0");
     }
@@ -180,21 +180,22 @@ final class ScenarioRunner {
                     tcp flags & (syn | ack) == (syn | ack) counter
                   }
                 }
-                """, "ip", "netns", "exec", net.atk, "nft", "-f", "-");
+                """, Tools.bin("ip"), "netns", "exec", net.atk, Tools.bin("nft"), "-f", "-");
     }
 
     private static long synAcks(Net net) throws IOException {
-        Matcher m = COUNTER.matcher(net.exec(net.atk, "nft", "list", "chain", "inet", "spb_count", "pre"));
+        Matcher m = COUNTER.matcher(net.exec(net.atk, Tools.bin("nft"), "list", "chain", "inet", "spb_count", "pre"));
         return m.find() ? Long.parseLong(m.group(1)) : 0;
     }
 
     private static long rxPackets(Net net) throws IOException {
-        return Long.parseLong(net.exec(net.srv, "cat", "/sys/class/net/" + Net.DEV + "/statistics/rx_packets").trim());
+        return Long.parseLong(net.exec(net.srv, Tools.bin("cat"), "/sys/class/net/" + Net.DEV + "/statistics/rx_packets").trim());
     }
 
     private Process startProxy(Net net, Path log, String listen, String backend) throws Exception {
         Process p = net.start(net.srv, ProcessBuilder.Redirect.appendTo(log.toFile()), settings.java(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", settings.jar().toString(), "io.synproxy.cli.Main",
+                "--enable-native-access=ALL-UNNAMED", "-Xlog:gc*,safepoint:file=" + log.resolveSibling("synproxy-gc.log"),
+                "-cp", settings.jar().toString(), "io.synproxy.cli.Main",
                 "run", "--listen", listen, "--backend", backend, "--stats-interval", "1s");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (System.nanoTime() < deadline) {
