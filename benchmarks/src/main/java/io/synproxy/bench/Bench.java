@@ -154,7 +154,8 @@ final class Bench {
         return """
                 ## How to read this
 
-                * **no-flood first byte p50**: median time to first byte in the 2 s warm-up just before the flood.
+                * **no-flood first byte p50**: median time to first byte over 1.5 s of clients without flood,
+                  after 1 s of warm-up, just before the flood.
                 * **flood pps sent**: what the flood generator handed to its TX ring, per second, while the clients ran.
                   **arrived pps**: packets the server's interface received per second (the rest was dropped on the way,
                   e.g. by a full per-CPU backlog: the host is the bottleneck, not the defence).

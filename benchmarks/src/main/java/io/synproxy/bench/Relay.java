@@ -40,7 +40,8 @@ final class Relay {
         this.seconds = seconds;
     }
 
-    record Row(String test, double direct, double proxied, String unit, String note) {
+    /** {@code proxyCores}: CPU of the synproxy process during the proxied run, in cores. */
+    record Row(String test, double direct, double proxied, String unit, double proxyCores, String note) {
     }
 
     List<Row> run(StringBuilder md) throws Exception {
@@ -69,13 +70,14 @@ final class Relay {
                             "-p", Integer.toString(IPERF_BACKEND));
                     net.start(net.srv, ProcessBuilder.Redirect.DISCARD, Tools.bin("iperf3"), "-s", "-B", Net.SERVER_IP,
                             "-p", Integer.toString(IPERF_DIRECT));
-                    startProxy(net, dir.resolve("synproxy-iperf.log"), IPERF_PROXY, IPERF_BACKEND);
+                    Process iperfProxy = startProxy(net, dir.resolve("synproxy-iperf.log"), IPERF_PROXY, IPERF_BACKEND);
                     Thread.sleep(500);
                     for (boolean reverse : new boolean[] {false, true}) {
                         String name = reverse ? "iperf3 download (server to client)" : "iperf3 upload (client to server)";
                         double d = iperf(net, IPERF_DIRECT, reverse);
+                        double[] cpu = {Probe.processCpuSeconds(iperfProxy.pid()), System.nanoTime()};
                         double p = iperf(net, IPERF_PROXY, reverse);
-                        rows.add(new Row(name, d / 1e9, p / 1e9, "Gbit/s", ""));
+                        rows.add(new Row(name, d / 1e9, p / 1e9, "Gbit/s", cores(iperfProxy, cpu), ""));
                         progress.accept(String.format(Locale.ROOT, "relay: %s: direct %.2f, through synproxy %.2f Gbit/s",
                                 name, d / 1e9, p / 1e9));
                     }
@@ -84,20 +86,25 @@ final class Relay {
                     for (boolean close : new boolean[] {false, true}) {
                         String name = close ? "wrk, new connection per request" : "wrk, keep-alive (32 connections)";
                         String[] d = wrk(net, HTTP_DIRECT, close);
+                        double[] cpu = {Probe.processCpuSeconds(httpProxy.pid()), System.nanoTime()};
                         String[] p = wrk(net, HTTP_PROXY, close);
+                        double proxyCores = cores(httpProxy, cpu);
                         String note = (d[1].isEmpty() ? "" : "direct: " + d[1]) + (p[1].isEmpty() ? ""
                                 : (d[1].isEmpty() ? "" : "; ") + "synproxy: " + p[1]);
-                        rows.add(new Row(name, Double.parseDouble(d[0]), Double.parseDouble(p[0]), "requests/s", note));
+                        rows.add(new Row(name, Double.parseDouble(d[0]), Double.parseDouble(p[0]), "requests/s",
+                                proxyCores, note));
                         progress.accept(String.format(Locale.ROOT, "relay: %s: direct %s, through synproxy %s requests/s%s",
                                 name, d[0], p[0], note.isEmpty() ? "" : " (" + note + ")"));
                     }
                 }
             }
         }
-        Table t = new Table("test (no flood)", "direct", "through synproxy", "unit", "ratio", "note");
+        Table t = new Table("test (no flood)", "direct", "through synproxy", "unit", "ratio", "synproxy CPU (cores)",
+                "note");
         for (Row r : rows) {
             t.row(r.test(), fmt(r.direct()), fmt(r.proxied()), r.unit(),
-                    r.direct() > 0 ? String.format(Locale.ROOT, "%.2f", r.proxied() / r.direct()) : "-", r.note());
+                    r.direct() > 0 ? String.format(Locale.ROOT, "%.2f", r.proxied() / r.direct()) : "-",
+                    String.format(Locale.ROOT, "%.2f", r.proxyCores()), r.note());
         }
         System.out.println();
         System.out.println("Relay throughput, " + seconds + " s per test:");
@@ -109,6 +116,11 @@ final class Relay {
         skipped.forEach(s -> md.append("* ").append(s).append('\n'));
         md.append('\n');
         return rows;
+    }
+
+    /** CPU cores the process used since {@code start = {cpu seconds, nanoTime}}. */
+    private static double cores(Process p, double[] start) {
+        return (Probe.processCpuSeconds(p.pid()) - start[0]) / ((System.nanoTime() - start[1]) / 1e9);
     }
 
     private static String fmt(double v) {

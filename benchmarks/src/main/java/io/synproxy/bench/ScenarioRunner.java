@@ -61,8 +61,10 @@ final class ScenarioRunner {
             InetSocketAddress target = new InetSocketAddress(Net.SERVER_IP, PORT);
             ExecutorService cli = net.threads(net.cli, 1);
             // Warm-up without flood: JITs the proxy's paths and the client's, and proves the path works.
+            // The first second is thrown away (cold JITs, a just-started JVM); the next 1.5 s are the baseline.
+            cli.submit(() -> new LegitClients(target, settings.legitRate(), settings.timeoutMillis()).run(1000)).get();
             LegitClients.Result warm = cli.submit(() -> new LegitClients(target, settings.legitRate(),
-                    settings.timeoutMillis()).run(2000)).get();
+                    settings.timeoutMillis()).run(1500)).get();
             long watched = proxy != null ? proxy.pid() : nginx.pid();
             double rssBefore = Probe.rssMiB(watched);
 
