@@ -5,7 +5,9 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -58,6 +60,7 @@ final class ScenarioRunner {
             installSynAckCounter(net);
             awaitHttp(net, "http://" + Net.SERVER_IP + ":" + PORT + "/", nginx, proxy);
 
+            Thread sampler = startSampler(net, dir.resolve("server-sockets.log"));
             InetSocketAddress target = new InetSocketAddress(Net.SERVER_IP, PORT);
             ExecutorService cli = net.threads(net.cli, 1);
             // Warm-up without flood: JITs the proxy's paths and the client's, and proves the path works.
@@ -91,6 +94,8 @@ final class ScenarioRunner {
             long synAck1;
             long rx0;
             long rx1;
+            Map<String, Long> tcp0;
+            Map<String, Long> tcp1;
             double proc0;
             double proc1;
             double[] host0;
@@ -101,6 +106,7 @@ final class ScenarioRunner {
                 sent0 = flood.sent();
                 synAck0 = synAcks(net);
                 rx0 = rxPackets(net);
+                tcp0 = tcpCounters(net);
                 proc0 = Probe.processCpuSeconds(nginx.pid()) + (proxy != null ? Probe.processCpuSeconds(proxy.pid()) : 0);
                 host0 = Probe.hostCpuSeconds();
                 progress.accept(String.format(Locale.ROOT, "%s: flooding (%s), %.0f legit connections/s for %d s",
@@ -111,6 +117,7 @@ final class ScenarioRunner {
                 sent1 = flood.sent();
                 synAck1 = synAcks(net);
                 rx1 = rxPackets(net);
+                tcp1 = tcpCounters(net);
                 proc1 = Probe.processCpuSeconds(nginx.pid()) + (proxy != null ? Probe.processCpuSeconds(proxy.pid()) : 0);
                 host1 = Probe.hostCpuSeconds();
             } finally {
@@ -119,6 +126,10 @@ final class ScenarioRunner {
             }
             Thread.sleep(500);
             double rssAfter = Probe.rssMiB(watched);
+            sampler.interrupt();
+            long listenDrops = tcp1.getOrDefault("TcpExtListenDrops", 0L) - tcp0.getOrDefault("TcpExtListenDrops", 0L);
+            long listenOverflows = tcp1.getOrDefault("TcpExtListenOverflows", 0L)
+                    - tcp0.getOrDefault("TcpExtListenOverflows", 0L);
             String note = "";
             if (proxy != null && !proxy.isAlive()) {
                 note = "synproxy exited " + proxy.exitValue();
@@ -126,6 +137,10 @@ final class ScenarioRunner {
                 note = "nginx exited";
             } else if (warm.succeeded() < warm.attempted()) {
                 note = "warm-up without flood: " + warm.succeeded() + "/" + warm.attempted() + " ok";
+            }
+            if (proxy != null && listenOverflows > 0) {
+                note = (note.isEmpty() ? "" : note + "; ") + "backend accept queue overflowed " + listenOverflows
+                        + " times (TcpExtListenOverflows), ListenDrops " + listenDrops;
             }
             if (flood.wrongFormat() > 0) {
                 note = (note.isEmpty() ? "" : note + "; ") + flood.wrongFormat() + " frames refused by the TX ring";
@@ -188,6 +203,54 @@ final class ScenarioRunner {
     private static long synAcks(Net net) throws IOException {
         Matcher m = COUNTER.matcher(net.exec(net.atk, Tools.bin("nft"), "list", "chain", "inet", "spb_count", "pre"));
         return m.find() ? Long.parseLong(m.group(1)) : 0;
+    }
+
+    /** The server namespace's TCP counters ("TcpExtListenDrops", ...) from /proc/net/snmp and netstat. */
+    private static Map<String, Long> tcpCounters(Net net) throws IOException {
+        Map<String, Long> counters = new HashMap<>();
+        for (String file : List.of("/proc/net/snmp", "/proc/net/netstat")) {
+            String[] lines = net.exec(net.srv, Tools.bin("cat"), file).split("\n");
+            for (int i = 0; i + 1 < lines.length; i += 2) {
+                String[] names = lines[i].trim().split("\\s+");
+                String[] values = lines[i + 1].trim().split("\\s+");
+                for (int k = 1; k < Math.min(names.length, values.length); k++) {
+                    try {
+                        counters.put(names[0].replace(":", "") + names[k], Long.parseLong(values[k]));
+                    } catch (NumberFormatException ignored) {
+                        // a header line out of step; the next pair realigns
+                    }
+                }
+            }
+        }
+        return counters;
+    }
+
+    /**
+     * Every second, the server's listening sockets with their accept-queue depth ({@code ss -ltn}: Recv-Q)
+     * and its socket summary, appended to {@code log}: shows a backlog filling while it happens.
+     */
+    private static Thread startSampler(Net net, Path log) {
+        Thread t = new Thread(() -> {
+            long start = System.nanoTime();
+            while (!Thread.currentThread().isInterrupted()) {
+                try {
+                    String ss = net.exec(net.srv, Tools.bin("ss"), "-Hltn");
+                    String summary = net.exec(net.srv, Tools.bin("ss"), "-s").lines()
+                            .filter(l -> l.startsWith("TCP:")).findFirst().orElse("");
+                    Files.writeString(log, String.format(Locale.ROOT, "--- %.1f s %s%n%s",
+                            (System.nanoTime() - start) / 1e9, summary, ss), StandardCharsets.UTF_8,
+                            java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+                    Thread.sleep(1000);
+                } catch (InterruptedException e) {
+                    return;
+                } catch (IOException | RuntimeException e) {
+                    return; // the namespace is gone
+                }
+            }
+        }, "spb-sampler");
+        t.setDaemon(true);
+        t.start();
+        return t;
     }
 
     private static long rxPackets(Net net) throws IOException {

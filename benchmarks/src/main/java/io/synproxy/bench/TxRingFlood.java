@@ -4,14 +4,11 @@ import io.synproxy.linux.Constants;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Native;
 import io.synproxy.linux.SockAddr;
-import io.synproxy.packet.Ipv4TcpWriter;
-import io.synproxy.packet.TcpFlyweight;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
-import java.nio.ByteOrder;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
@@ -25,7 +22,9 @@ import java.util.concurrent.atomic.LongAdder;
  * TSval, and carries what a Linux client sends: MSS 1460, SACK-permitted, timestamps, window scale 7,
  * window 64240, with both checksums correct. An ACK flood sends ACKs with random sequence and
  * acknowledgement numbers, i.e. random cookies. Pacing is by the clock: at a target rate the sender
- * catches up to {@code rate * elapsed} packets; with rate 0 it sends as fast as the ring drains.
+ * keeps up with {@code rate * elapsed} packets in slices of about 1 ms (one syscall each), without
+ * bursting more than 10 ms of traffic after a stall; with rate 0 it sends as fast as the ring drains.
+ * What it really sent is {@link #sent()}: callers report that, not the target.
  *
  * <p>tpacket2_hdr: 0 tp_status, 4 tp_len, 8 tp_snaplen, 12 tp_mac, 14 tp_net, ...; without
  * PACKET_TX_HAS_OFF the frame data starts at TPACKET2_HDRLEN - sizeof(sockaddr_ll) = 32.
@@ -48,24 +47,15 @@ final class TxRingFlood implements AutoCloseable {
     static final int BLOCKS = 64;
     static final int FRAMES = BLOCK_SIZE / FRAME_SIZE * BLOCKS;
     static final int DATA_OFFSET = 32;
-    static final int ETH_LEN = 14;
 
     private static final VarHandle STATUS = ValueLayout.JAVA_INT.varHandle();
-    private static final ValueLayout.OfShort NET_SHORT =
-            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
 
     enum Kind { SYN, ACK }
 
     private final int fd;
     private final MemorySegment ring;
     private final Arena arena = Arena.ofShared();
-    private final Ipv4TcpWriter writer = new Ipv4TcpWriter();
-    private final SplittableRandom random = new SplittableRandom();
-    private final byte[] dstMac;
-    private final byte[] srcMac;
-    private final int dst;
-    private final int dstPort;
-    private final Kind kind;
+    private final FloodFrames frames;
     private final LongAdder sent = new LongAdder();
     private final AtomicBoolean running = new AtomicBoolean(true);
     private int next;
@@ -73,11 +63,8 @@ final class TxRingFlood implements AutoCloseable {
 
     /** Opens the ring on {@code ifname}; the calling thread must already be in the attacker's namespace. */
     TxRingFlood(String ifname, String srcMac, String dstMac, String dstIp, int dstPort, Kind kind) throws LinuxException {
-        this.srcMac = parseMac(srcMac);
-        this.dstMac = parseMac(dstMac);
-        this.dst = ipv4(dstIp);
-        this.dstPort = dstPort;
-        this.kind = kind;
+        this.frames = new FloodFrames(parseMac(srcMac), parseMac(dstMac), ipv4(dstIp), dstPort, kind,
+                new SplittableRandom());
         int ifindex = Native.ifNameToIndex(ifname);
         if (ifindex == 0) {
             throw new IllegalArgumentException("no interface " + ifname);
@@ -126,6 +113,8 @@ final class TxRingFlood implements AutoCloseable {
             long allowed;
             if (ratePps > 0) {
                 long due = (System.nanoTime() - start) * ratePps / 1_000_000_000L;
+                // After a stall (the generator shares the CPUs) do not burst to catch up: forgive debt beyond 10 ms.
+                queued = Math.max(queued, due - Math.max(1, ratePps / 100));
                 allowed = due - queued;
                 // Work in slices of about 1 ms of traffic (at least one packet): one syscall per slice.
                 long slice = Math.max(1, Math.min(batch, ratePps / 1000));
@@ -186,32 +175,7 @@ final class TxRingFlood implements AutoCloseable {
     }
 
     private int writeFrame(long off) {
-        for (int i = 0; i < 6; i++) {
-            ring.set(ValueLayout.JAVA_BYTE, off + i, dstMac[i]);
-            ring.set(ValueLayout.JAVA_BYTE, off + 6 + i, srcMac[i]);
-        }
-        ring.set(NET_SHORT, off + 12, (short) Constants.ETH_P_IP);
-        int src = randomSource();
-        int sport = 1024 + random.nextInt(64512);
-        int len;
-        if (kind == Kind.SYN) {
-            len = writer.write(ring, off + ETH_LEN, src, dst, sport, dstPort, random.nextInt(), 0, TcpFlyweight.SYN,
-                    64240, 1460, 7, true, true, random.nextInt(), 0);
-        } else {
-            len = writer.write(ring, off + ETH_LEN, src, dst, sport, dstPort, random.nextInt(), random.nextInt(),
-                    TcpFlyweight.ACK, 502, -1, -1, false, true, random.nextInt(), random.nextInt());
-        }
-        return ETH_LEN + len;
-    }
-
-    private int randomSource() {
-        while (true) {
-            int a = random.nextInt();
-            int first = a >>> 24;
-            if (first != 0 && first != 10 && first != 127 && first < 224) {
-                return a;
-            }
-        }
+        return frames.write(ring, off);
     }
 
     static int ipv4(String dotted) {
