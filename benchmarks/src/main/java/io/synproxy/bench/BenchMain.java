@@ -1,0 +1,172 @@
+package io.synproxy.bench;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code java -jar synproxy-bench.jar [--quick|--full] [--out DIR]}: the same spoofed flood and the same
+ * legitimate clients against four defences, on hosts it builds itself; {@code jmh [ARGS]} runs the JMH
+ * micro-benchmarks instead.
+ */
+@Command(name = "synproxy-bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {
+            "Floods each defence with spoofed SYNs while real clients fetch a page from nginx, and prints",
+            "one comparison table: unprotected, kernel-syncookies, nft-synproxy, synproxy. Needs root.",
+            "Subcommand 'jmh [JMH options]' runs the micro-benchmarks (e.g. jmh -prof gc)."})
+public final class BenchMain implements Callable<Integer> {
+    @Option(names = "--quick", description = "about a minute: one flood rate, short phases (the default)")
+    boolean quick;
+
+    @Option(names = "--full", description = "sweep flood rates; find each defence's highest rate with >= 99%% legit success")
+    boolean full;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "results folder (default: results/<timestamp>)")
+    Path out;
+
+    @Option(names = "--flood-rate", paramLabel = "PPS",
+            description = "flood rate of the comparison run in packets/s, 0 = as fast as possible (default: ${DEFAULT-VALUE})")
+    long floodRate = 10_000;
+
+    @Option(names = "--flood", paramLabel = "syn|ack", description = "flood kind (default: ${DEFAULT-VALUE})")
+    String floodKind = "syn";
+
+    @Option(names = "--legit-rate", paramLabel = "N", description = "legitimate connections per second (default: ${DEFAULT-VALUE})")
+    double legitRate = 200;
+
+    @Option(names = "--duration", paramLabel = "SECONDS", description = "legitimate load per scenario (default: 6 quick, 15 full)")
+    Integer duration;
+
+    @Option(names = "--timeout", paramLabel = "MS", description = "a legitimate request slower than this failed (default: ${DEFAULT-VALUE})")
+    long timeoutMillis = 3000;
+
+    @Option(names = "--sweep", split = ",", paramLabel = "PPS,...",
+            description = "flood rates of the full sweep (default: ${DEFAULT-VALUE})")
+    List<Long> sweep = List.of(5_000L, 20_000L, 50_000L, 100_000L, 200_000L, 0L);
+
+    @Option(names = "--scenarios", split = ",", paramLabel = "NAME,...",
+            description = "subset of: unprotected, kernel-syncookies, nft-synproxy, synproxy")
+    List<String> scenarios;
+
+    @Option(names = "--no-relay", description = "skip the iperf3/wrk relay throughput section")
+    boolean noRelay;
+
+    public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("jmh")) {
+            org.openjdk.jmh.Main.main(java.util.Arrays.copyOfRange(args, 1, args.length));
+            return;
+        }
+        System.exit(new CommandLine(new BenchMain()).execute(args));
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        if (quick && full) {
+            return fail("choose one of --quick and --full");
+        }
+        String problem = preflight();
+        if (problem != null) {
+            return fail(problem);
+        }
+        TxRingFlood.Kind kind;
+        try {
+            kind = TxRingFlood.Kind.valueOf(floodKind.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            return fail("--flood must be syn or ack, not " + floodKind);
+        }
+        List<Scenario> chosen = new ArrayList<>();
+        try {
+            for (String s : scenarios != null ? scenarios : List.<String>of()) {
+                chosen.add(Scenario.byLabel(s));
+            }
+        } catch (IllegalArgumentException e) {
+            return fail(e.getMessage());
+        }
+        if (chosen.isEmpty()) {
+            chosen.addAll(List.of(Scenario.values()));
+        }
+        Path dir = out != null ? out
+                : Path.of("results", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        Files.createDirectories(dir);
+        int seconds = duration != null ? duration : full ? 15 : 6;
+        Path jar = ownJar();
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        ScenarioRunner.Settings settings = new ScenarioRunner.Settings(legitRate, seconds * 1000L, timeoutMillis,
+                1000, kind, dir.toAbsolutePath(), jar, java);
+        try {
+            return new Bench(settings, chosen, full ? sweep : List.of(), floodRate, !noRelay, full ? 5 : 2, dir).run();
+        } catch (Exception e) {
+            System.err.println("synproxy-bench: stopped: " + e.getMessage()
+                    + " (namespaces removed; partial results in " + dir.toAbsolutePath() + ")");
+            if (Boolean.getBoolean("synproxy.bench.trace")) {
+                e.printStackTrace();
+            }
+            return 1;
+        }
+    }
+
+    private static int fail(String sentence) {
+        System.err.println("synproxy-bench: " + sentence);
+        return 1;
+    }
+
+    /** One sentence saying what is missing, or null when the host can run the bench. */
+    static String preflight() {
+        if (effectiveUid() != 0) {
+            return "must run as root: it creates network namespaces, veth pairs and nftables tables";
+        }
+        for (String tool : List.of("ip", "nft", "nginx", "sysctl")) {
+            if (!Tools.has(tool)) {
+                return "'" + tool + "' is not installed (the bench needs iproute2, nftables, nginx and procps, e.g. "
+                        + "apt-get install iproute2 nftables nginx-light procps)";
+            }
+        }
+        if (Runtime.version().feature() < 25) {
+            return "needs Java 25 or newer, this is " + Runtime.version();
+        }
+        return null;
+    }
+
+    /** The effective uid from /proc/self/status, or -1 if unreadable. */
+    static long effectiveUid() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("Uid:")) {
+                    return Long.parseLong(line.substring(4).trim().split("\\s+")[1]);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
+    }
+
+    /** The jar this class was loaded from; the proxy runs from it ({@code io.synproxy.cli.Main}). */
+    static Path ownJar() throws IOException {
+        try {
+            Path p = Path.of(BenchMain.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            if (Files.isRegularFile(p)) {
+                return p;
+            }
+            // Run from target/classes (an IDE): use the packaged jar beside it.
+            Path jar = p.resolveSibling("synproxy-bench.jar");
+            if (Files.isRegularFile(jar)) {
+                return jar;
+            }
+            throw new IOException("cannot find synproxy-bench.jar near " + p + "; run 'mvn package' first");
+        } catch (URISyntaxException e) {
+            throw new IOException(e);
+        }
+    }
+}

@@ -1,0 +1,55 @@
+package io.synproxy.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Reads CPU time and resident memory from /proc (host-wide and per process). */
+final class Probe {
+    /** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on every mainstream Linux build). */
+    static final double HZ = 100.0;
+
+    private Probe() {
+    }
+
+    /** user+system CPU seconds of {@code pid} so far, or 0 if it is gone. */
+    static double processCpuSeconds(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            // after "pid (comm) ": state(0) ppid(1) ... utime(11) stime(12)
+            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / HZ;
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+
+    /** VmRSS of {@code pid} in MiB, or -1 if it is gone. */
+    static double rssMiB(long pid) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // gone
+        }
+        return -1;
+    }
+
+    /** Host-wide CPU seconds: {busy (everything but idle and iowait), softirq}. */
+    static double[] hostCpuSeconds() {
+        try {
+            String[] f = Files.readAllLines(Path.of("/proc/stat")).getFirst().trim().split("\\s+");
+            long total = 0;
+            for (int i = 1; i < Math.min(f.length, 9); i++) {
+                total += Long.parseLong(f[i]);
+            }
+            long idle = Long.parseLong(f[4]) + Long.parseLong(f[5]);
+            return new double[] {(total - idle) / HZ, Long.parseLong(f[7]) / HZ};
+        } catch (IOException | RuntimeException e) {
+            return new double[] {0, 0};
+        }
+    }
+}

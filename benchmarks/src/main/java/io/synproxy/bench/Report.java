@@ -1,0 +1,100 @@
+package io.synproxy.bench;
+
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.HistogramLogWriter;
+
+import java.io.FileNotFoundException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+
+/** Turns measurements into the comparison table and the HdrHistogram logs. */
+final class Report {
+    private Report() {
+    }
+
+    static Table table(List<Measurement> ms) {
+        Table t = new Table("scenario", "no-flood first byte p50 ms", "flood pps sent", "arrived pps", "SYN/ACK/s", "legit ok",
+                "connect ms p50 / p99 / p99.9 / max", "first byte ms p50 / p99 / p99.9 / max",
+                "server procs CPU", "host CPU busy / softirq", "proxy RSS MiB before / after");
+        for (Measurement m : ms) {
+            LegitClients.Result r = m.legit();
+            t.row(m.scenario().label, ms(m.noFloodFirstByteP50Micros()), num(m.achievedPps()), num(m.arrivedPps()), num(m.synAckPps()),
+                    String.format(Locale.ROOT, "%.2f%% (%d/%d)", r.successPercent(), r.succeeded(), r.attempted()),
+                    percentiles(r.connect()), percentiles(r.firstByte()),
+                    String.format(Locale.ROOT, "%.2f", m.serverProcCores()),
+                    String.format(Locale.ROOT, "%.2f / %.2f", m.hostBusyCores(), m.hostSoftirqCores()),
+                    Double.isNaN(m.rssBeforeMiB()) ? "-"
+                            : String.format(Locale.ROOT, "%.0f / %.0f", m.rssBeforeMiB(), m.rssAfterMiB()));
+        }
+        return t;
+    }
+
+    /** One line per measurement, for scripts (and the smoke test). */
+    static String csv(List<Measurement> ms) {
+        StringBuilder b = new StringBuilder("scenario,target_pps,sent_pps,arrived_pps,synack_pps,attempted,succeeded,"
+                + "success_percent,connect_p50_ms,connect_p99_ms,connect_p999_ms,connect_max_ms,first_byte_p50_ms,"
+                + "first_byte_p99_ms,first_byte_p999_ms,first_byte_max_ms,no_flood_first_byte_p50_ms,"
+                + "server_procs_cores,host_busy_cores,host_softirq_cores,rss_before_mib,rss_after_mib\n");
+        for (Measurement m : ms) {
+            LegitClients.Result r = m.legit();
+            b.append(String.format(Locale.ROOT,
+                    "%s,%d,%.0f,%.0f,%.0f,%d,%d,%.2f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.2f,%.2f,%.2f,%.1f,%.1f%n",
+                    m.scenario().label, m.targetPps(), m.achievedPps(), m.arrivedPps(), m.synAckPps(), r.attempted(),
+                    r.succeeded(), r.successPercent(), r.connect().getValueAtPercentile(50) / 1e3,
+                    r.connect().getValueAtPercentile(99) / 1e3, r.connect().getValueAtPercentile(99.9) / 1e3,
+                    r.connect().getMaxValue() / 1e3, r.firstByte().getValueAtPercentile(50) / 1e3,
+                    r.firstByte().getValueAtPercentile(99) / 1e3, r.firstByte().getValueAtPercentile(99.9) / 1e3,
+                    r.firstByte().getMaxValue() / 1e3, m.noFloodFirstByteP50Micros() / 1e3, m.serverProcCores(),
+                    m.hostBusyCores(), m.hostSoftirqCores(), m.rssBeforeMiB(), m.rssAfterMiB()));
+        }
+        return b.toString();
+    }
+
+    static String percentiles(Histogram h) {
+        if (h.getTotalCount() == 0) {
+            return "-";
+        }
+        return ms(h.getValueAtPercentile(50)) + " / " + ms(h.getValueAtPercentile(99)) + " / "
+                + ms(h.getValueAtPercentile(99.9)) + " / " + ms(h.getMaxValue());
+    }
+
+    static String ms(long micros) {
+        double v = micros / 1000.0;
+        return v >= 100 ? String.format(Locale.ROOT, "%.0f", v)
+                : v >= 10 ? String.format(Locale.ROOT, "%.1f", v) : String.format(Locale.ROOT, "%.2f", v);
+    }
+
+    static String num(double v) {
+        if (v >= 1e6) {
+            return String.format(Locale.ROOT, "%.2fM", v / 1e6);
+        }
+        if (v >= 1e4) {
+            return String.format(Locale.ROOT, "%.1fk", v / 1e3);
+        }
+        return String.format(Locale.ROOT, "%.0f", v);
+    }
+
+    /** One .hlog per measurement: tagged "connect" and "first-byte" histograms, values in microseconds. */
+    static void writeHlog(Path file, Measurement m) throws FileNotFoundException {
+        try (PrintStream out = new PrintStream(file.toFile())) {
+            HistogramLogWriter w = new HistogramLogWriter(out);
+            w.outputComment("synproxy-bench " + m.scenario().label + ", flood " + m.floodKind() + " at "
+                    + (m.targetPps() > 0 ? m.targetPps() + " pps" : "max rate") + "; values in microseconds, "
+                    + "latency from intended start (coordinated-omission corrected), failures recorded at the timeout");
+            w.outputLogFormatVersion();
+            w.outputLegend();
+            Histogram c = m.legit().connect().copy();
+            c.setTag("connect");
+            c.setStartTimeStamp(0);
+            c.setEndTimeStamp(1);
+            w.outputIntervalHistogram(c);
+            Histogram f = m.legit().firstByte().copy();
+            f.setTag("first-byte");
+            f.setStartTimeStamp(0);
+            f.setEndTimeStamp(1);
+            w.outputIntervalHistogram(f);
+        }
+    }
+}

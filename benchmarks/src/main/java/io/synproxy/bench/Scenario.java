@@ -1,0 +1,26 @@
+package io.synproxy.bench;
+
+/** The defences compared, each in front of the same nginx with the same small accept backlog. */
+enum Scenario {
+    UNPROTECTED("unprotected", "kernel listener, tcp_syncookies=0, backlog 128"),
+    KERNEL_SYNCOOKIES("kernel-syncookies", "kernel listener, tcp_syncookies=1, backlog 128"),
+    NFT_SYNPROXY("nft-synproxy", "netfilter SYNPROXY (nftables) in front of the kernel listener"),
+    SYNPROXY("synproxy", "this project, relaying to nginx on 127.0.0.1");
+
+    final String label;
+    final String description;
+
+    Scenario(String label, String description) {
+        this.label = label;
+        this.description = description;
+    }
+
+    static Scenario byLabel(String label) {
+        for (Scenario s : values()) {
+            if (s.label.equals(label)) {
+                return s;
+            }
+        }
+        throw new IllegalArgumentException("unknown scenario " + label);
+    }
+}

@@ -1,0 +1,314 @@
+package io.synproxy.bench;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Runs one scenario under one flood on freshly built hosts (a new set of namespaces each time, so no
+ * half-open socket, conntrack entry or TCP metric survives from one scenario into the next).
+ */
+final class ScenarioRunner {
+    static final int PORT = 80;
+    static final int BACKEND_PORT = 8080;
+    static final int BACKLOG = 128;
+    private static final Pattern COUNTER = Pattern.compile("counter packets (\\d+)");
+
+    record Settings(double legitRate, long legitMillis, long timeoutMillis, long settleMillis,
+                    TxRingFlood.Kind floodKind, Path workDir, Path jar, String java) {
+    }
+
+    private final Settings settings;
+    private final Consumer<String> progress;
+
+    ScenarioRunner(Settings settings, Consumer<String> progress) {
+        this.settings = settings;
+        this.progress = progress;
+    }
+
+    Measurement run(Scenario scenario, long pps) throws Exception {
+        String tag = scenario.label + (pps > 0 ? "@" + pps : "@max");
+        Path dir = settings.workDir().resolve(scenario.label + "-" + (pps > 0 ? pps : "max"));
+        Files.createDirectories(dir);
+        try (Net net = new Net()) {
+            configureServer(net, scenario);
+            Process nginx;
+            Process proxy = null;
+            if (scenario == Scenario.SYNPROXY) {
+                nginx = Nginx.start(net, net.srv, dir.resolve("nginx"), BACKLOG, List.of("127.0.0.1:" + BACKEND_PORT));
+                proxy = startProxy(net, dir.resolve("synproxy.log"), Net.SERVER_IP + ":" + PORT,
+                        "127.0.0.1:" + BACKEND_PORT);
+            } else {
+                nginx = Nginx.start(net, net.srv, dir.resolve("nginx"), BACKLOG, List.of(Net.SERVER_IP + ":" + PORT));
+            }
+            if (scenario == Scenario.NFT_SYNPROXY) {
+                installNftSynproxy(net);
+            }
+            installSynAckCounter(net);
+            awaitHttp(net, "http://" + Net.SERVER_IP + ":" + PORT + "/", nginx, proxy);
+
+            Thread sampler = startSampler(net, dir.resolve("server-sockets.log"));
+            InetSocketAddress target = new InetSocketAddress(Net.SERVER_IP, PORT);
+            ExecutorService cli = net.threads(net.cli, 1);
+            // Warm-up without flood: JITs the proxy's paths and the client's, and proves the path works.
+            // The first second is thrown away (cold JITs, a just-started JVM); the next 1.5 s are the baseline.
+            cli.submit(() -> new LegitClients(target, settings.legitRate(), settings.timeoutMillis()).run(1000)).get();
+            LegitClients.Result warm = cli.submit(() -> new LegitClients(target, settings.legitRate(),
+                    settings.timeoutMillis()).run(1500)).get();
+            long watched = proxy != null ? proxy.pid() : nginx.pid();
+            double rssBefore = Probe.rssMiB(watched);
+
+            String srvMac = net.mac(net.srv);
+            String atkMac = net.mac(net.atk);
+            ExecutorService atk = net.threads(net.atk, 1);
+            CompletableFuture<TxRingFlood> started = new CompletableFuture<>();
+            Future<?> floodDone = atk.submit(() -> {
+                try (TxRingFlood flood = new TxRingFlood(Net.DEV, atkMac, srvMac, Net.SERVER_IP, PORT,
+                        settings.floodKind())) {
+                    started.complete(flood);
+                    flood.run(pps);
+                } catch (Throwable t) {
+                    started.completeExceptionally(t);
+                }
+                return null;
+            });
+            TxRingFlood flood = started.get(30, TimeUnit.SECONDS);
+            LegitClients.Result legit;
+            double seconds;
+            long sent0;
+            long sent1;
+            long synAck0;
+            long synAck1;
+            long rx0;
+            long rx1;
+            Map<String, Long> tcp0;
+            Map<String, Long> tcp1;
+            double proc0;
+            double proc1;
+            double[] host0;
+            double[] host1;
+            try {
+                Thread.sleep(settings.settleMillis());
+                long t0 = System.nanoTime();
+                sent0 = flood.sent();
+                synAck0 = synAcks(net);
+                rx0 = rxPackets(net);
+                tcp0 = tcpCounters(net);
+                proc0 = Probe.processCpuSeconds(nginx.pid()) + (proxy != null ? Probe.processCpuSeconds(proxy.pid()) : 0);
+                host0 = Probe.hostCpuSeconds();
+                progress.accept(String.format(Locale.ROOT, "%s: flooding (%s), %.0f legit connections/s for %d s",
+                        tag, settings.floodKind(), settings.legitRate(), settings.legitMillis() / 1000));
+                legit = cli.submit(() -> new LegitClients(target, settings.legitRate(), settings.timeoutMillis())
+                        .run(settings.legitMillis())).get();
+                seconds = (System.nanoTime() - t0) / 1e9;
+                sent1 = flood.sent();
+                synAck1 = synAcks(net);
+                rx1 = rxPackets(net);
+                tcp1 = tcpCounters(net);
+                proc1 = Probe.processCpuSeconds(nginx.pid()) + (proxy != null ? Probe.processCpuSeconds(proxy.pid()) : 0);
+                host1 = Probe.hostCpuSeconds();
+            } finally {
+                flood.stop();
+                floodDone.get(30, TimeUnit.SECONDS);
+            }
+            Thread.sleep(500);
+            double rssAfter = Probe.rssMiB(watched);
+            sampler.interrupt();
+            long listenDrops = tcp1.getOrDefault("TcpExtListenDrops", 0L) - tcp0.getOrDefault("TcpExtListenDrops", 0L);
+            long listenOverflows = tcp1.getOrDefault("TcpExtListenOverflows", 0L)
+                    - tcp0.getOrDefault("TcpExtListenOverflows", 0L);
+            String note = "";
+            if (proxy != null && !proxy.isAlive()) {
+                note = "synproxy exited " + proxy.exitValue();
+            } else if (!nginx.isAlive()) {
+                note = "nginx exited";
+            } else if (warm.succeeded() < warm.attempted()) {
+                note = "warm-up without flood: " + warm.succeeded() + "/" + warm.attempted() + " ok";
+            }
+            if (proxy != null && listenOverflows > 0) {
+                note = (note.isEmpty() ? "" : note + "; ") + "backend accept queue overflowed " + listenOverflows
+                        + " times (TcpExtListenOverflows), ListenDrops " + listenDrops;
+            }
+            if (flood.wrongFormat() > 0) {
+                note = (note.isEmpty() ? "" : note + "; ") + flood.wrongFormat() + " frames refused by the TX ring";
+            }
+            Measurement m = new Measurement(scenario, settings.floodKind().name(), pps, (sent1 - sent0) / seconds,
+                    (rx1 - rx0) / seconds, (synAck1 - synAck0) / seconds, legit, (proc1 - proc0) / seconds,
+                    (host1[0] - host0[0]) / seconds, (host1[1] - host0[1]) / seconds,
+                    proxy != null ? rssBefore : Double.NaN, proxy != null ? rssAfter : Double.NaN,
+                    warm.firstByte().getValueAtPercentile(50), note);
+            progress.accept(String.format(Locale.ROOT,
+                    "%s: flood %.0f pps sent, %.0f arrived, %.0f SYN/ACK/s; legit %d/%d ok (%.2f%%), first byte p99 %.2f ms%s",
+                    tag, m.achievedPps(), m.arrivedPps(), m.synAckPps(), legit.succeeded(), legit.attempted(),
+                    legit.successPercent(), legit.firstByte().getValueAtPercentile(99) / 1000.0,
+                    note.isEmpty() ? "" : " (" + note + ")"));
+            return m;
+        }
+    }
+
+    private static void configureServer(Net net, Scenario scenario) throws IOException {
+        // Same small queue for every kernel listener; Linux must not favour peers it has seen before.
+        net.sysctl(net.srv, "net.core.somaxconn", Integer.toString(BACKLOG));
+        net.sysctl(net.srv, "net.ipv4.tcp_max_syn_backlog", Integer.toString(BACKLOG));
+        net.sysctl(net.srv, "net.ipv4.tcp_no_metrics_save", "1");
+        net.exec(net.srv, Tools.bin("ip"), "tcp_metrics", "flush", "all");
+        net.sysctl(net.srv, "net.ipv4.tcp_timestamps", "1");
+        net.sysctl(net.srv, "net.ipv4.tcp_syncookies", scenario == Scenario.UNPROTECTED ? "0" : "1");
+    }
+
+    /** SYNPROXY as the nftables wiki and nft(8) describe it, in front of port 80. */
+    private static void installNftSynproxy(Net net) throws IOException {
+        Net.shIn("""
+                table ip spb_synproxy {
+                  chain pre {
+                    type filter hook prerouting priority raw; policy accept;
+                    tcp dport %1$d tcp flags syn notrack
+                  }
+                  chain in {
+                    type filter hook input priority filter; policy accept;
+                    tcp dport %1$d ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm
+                    ct state invalid drop
+                  }
+                }
+                """.formatted(PORT), Tools.bin("ip"), "netns", "exec", net.srv, Tools.bin("nft"), "-f", "-");
+        // Only after conntrack is loaded does the namespace have this sysctl; the wiki sets it to 0.
+        net.sysctl(net.srv, "net.netfilter.nf_conntrack_tcp_loose", "0");
+    }
+
+    /** Counts, on the attacker host, the SYN/ACKs the server sends back to spoofed sources. */
+    private static void installSynAckCounter(Net net) throws IOException {
+        Net.shIn("""
+                table inet spb_count {
+                  chain pre {
+                    type filter hook prerouting priority -300; policy accept;
+                    tcp flags & (syn | ack) == (syn | ack) counter
+                  }
+                }
+                """, Tools.bin("ip"), "netns", "exec", net.atk, Tools.bin("nft"), "-f", "-");
+    }
+
+    private static long synAcks(Net net) throws IOException {
+        Matcher m = COUNTER.matcher(net.exec(net.atk, Tools.bin("nft"), "list", "chain", "inet", "spb_count", "pre"));
+        return m.find() ? Long.parseLong(m.group(1)) : 0;
+    }
+
+    /** The server namespace's TCP counters ("TcpExtListenDrops", ...) from /proc/net/snmp and netstat. */
+    private static Map<String, Long> tcpCounters(Net net) throws IOException {
+        Map<String, Long> counters = new HashMap<>();
+        for (String file : List.of("/proc/net/snmp", "/proc/net/netstat")) {
+            String[] lines = net.exec(net.srv, Tools.bin("cat"), file).split("\n");
+            for (int i = 0; i + 1 < lines.length; i += 2) {
+                String[] names = lines[i].trim().split("\\s+");
+                String[] values = lines[i + 1].trim().split("\\s+");
+                for (int k = 1; k < Math.min(names.length, values.length); k++) {
+                    try {
+                        counters.put(names[0].replace(":", "") + names[k], Long.parseLong(values[k]));
+                    } catch (NumberFormatException ignored) {
+                        // a header line out of step; the next pair realigns
+                    }
+                }
+            }
+        }
+        return counters;
+    }
+
+    /**
+     * Every second, the server's listening sockets with their accept-queue depth ({@code ss -ltn}: Recv-Q)
+     * and its socket summary, appended to {@code log}: shows a backlog filling while it happens.
+     */
+    private static Thread startSampler(Net net, Path log) {
+        Thread t = new Thread(() -> {
+            long start = System.nanoTime();
+            while (!Thread.currentThread().isInterrupted()) {
+                try {
+                    String ss = net.exec(net.srv, Tools.bin("ss"), "-Hltn");
+                    String summary = net.exec(net.srv, Tools.bin("ss"), "-s").lines()
+                            .filter(l -> l.startsWith("TCP:")).findFirst().orElse("");
+                    Files.writeString(log, String.format(Locale.ROOT, "--- %.1f s %s%n%s",
+                            (System.nanoTime() - start) / 1e9, summary, ss), StandardCharsets.UTF_8,
+                            java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+                    Thread.sleep(1000);
+                } catch (InterruptedException e) {
+                    return;
+                } catch (IOException | RuntimeException e) {
+                    return; // the namespace is gone
+                }
+            }
+        }, "spb-sampler");
+        t.setDaemon(true);
+        t.start();
+        return t;
+    }
+
+    private static long rxPackets(Net net) throws IOException {
+        return Long.parseLong(net.exec(net.srv, Tools.bin("cat"), "/sys/class/net/" + Net.DEV + "/statistics/rx_packets").trim());
+    }
+
+    private Process startProxy(Net net, Path log, String listen, String backend) throws Exception {
+        Process p = net.start(net.srv, ProcessBuilder.Redirect.appendTo(log.toFile()), settings.java(),
+                "--enable-native-access=ALL-UNNAMED", "-Xlog:gc*,safepoint:file=" + log.resolveSibling("synproxy-gc.log"),
+                "-cp", settings.jar().toString(), "io.synproxy.cli.Main",
+                "run", "--listen", listen, "--backend", backend, "--stats-interval", "1s");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (System.nanoTime() < deadline) {
+            String out = Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8) : "";
+            if (out.contains("synproxy: protecting")) {
+                return p;
+            }
+            if (!p.isAlive()) {
+                throw new IOException("synproxy did not start: " + out.trim());
+            }
+            Thread.sleep(50);
+        }
+        throw new IOException("synproxy did not start within 30 s: " + Files.readString(log).trim());
+    }
+
+    static void awaitHttp(Net net, String url, Process nginx, Process proxy) throws Exception {
+        java.net.URI uri = java.net.URI.create(url);
+        InetSocketAddress addr = new InetSocketAddress(uri.getHost(), uri.getPort() < 0 ? 80 : uri.getPort());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        String last = "";
+        while (System.nanoTime() < deadline) {
+            if (!nginx.isAlive()) {
+                throw new IOException("nginx exited " + nginx.exitValue());
+            }
+            if (proxy != null && !proxy.isAlive()) {
+                throw new IOException("synproxy exited " + proxy.exitValue());
+            }
+            last = net.in(net.cli, () -> httpGet(addr));
+            if (last.startsWith("HTTP/1.1 200")) {
+                return;
+            }
+            Thread.sleep(100);
+        }
+        throw new IOException("no HTTP answer from " + url + ": " + last);
+    }
+
+    /** One blocking GET; returns the status line, or the error. Call it on a thread in the client's namespace. */
+    static String httpGet(InetSocketAddress addr) {
+        try (java.net.Socket s = new java.net.Socket()) {
+            s.connect(addr, 1000);
+            s.setSoTimeout(2000);
+            s.getOutputStream().write(("GET / HTTP/1.1\r\nHost: " + addr.getHostString()
+                    + "\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            String response = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+            int eol = response.indexOf('\r');
+            return eol < 0 ? response : response.substring(0, eol);
+        } catch (IOException e) {
+            return e.toString();
+        }
+    }
+}

@@ -1,0 +1,66 @@
+package io.synproxy.bench;
+
+import io.synproxy.handshake.Handshake;
+import io.synproxy.packet.Ipv4TcpParser;
+import io.synproxy.packet.Reject;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The flood's frames are what a Linux client would send, as the proxy's own parser sees them. */
+class FloodFramesTest {
+    private static final byte[] SRC_MAC = {2, 0, 0, 0, 0, 1};
+    private static final byte[] DST_MAC = {2, 0, 0, 0, 0, 2};
+    private static final int DST = TxRingFlood.ipv4("10.201.0.1");
+
+    @Test
+    void shouldBuildValidSynsWithLinuxOptionsFromRandomSources() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(128);
+            FloodFrames frames = new FloodFrames(SRC_MAC, DST_MAC, DST, 80, TxRingFlood.Kind.SYN, new SplittableRandom(1));
+            Ipv4TcpParser parser = new Ipv4TcpParser();
+            Set<Integer> sources = new HashSet<>();
+            for (int i = 0; i < 10_000; i++) {
+                int len = frames.write(seg, 0);
+                assertEquals(14 + 20 + 40, len);
+                assertEquals(Reject.NONE, parser.parseFrame(seg, 0, len, true), "frame " + i);
+                assertTrue(Handshake.isSyn(parser.flags()));
+                assertEquals(DST, parser.dst());
+                assertEquals(80, parser.dstPort());
+                assertEquals(1460, parser.options().mss());
+                assertEquals(7, parser.options().wscale());
+                assertTrue(parser.options().sackPermitted());
+                assertTrue(parser.options().hasTimestamps());
+                int first = parser.src() >>> 24;
+                assertTrue(first != 0 && first != 10 && first != 127 && first < 224, "source " + parser.src());
+                sources.add(parser.src());
+            }
+            assertTrue(sources.size() > 9_900, "sources are random: " + sources.size());
+        }
+    }
+
+    @Test
+    void shouldBuildValidAcksWithRandomCookies() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(128);
+            FloodFrames frames = new FloodFrames(SRC_MAC, DST_MAC, DST, 80, TxRingFlood.Kind.ACK, new SplittableRandom(2));
+            Ipv4TcpParser parser = new Ipv4TcpParser();
+            Set<Integer> acks = new HashSet<>();
+            for (int i = 0; i < 1000; i++) {
+                int len = frames.write(seg, 0);
+                assertEquals(Reject.NONE, parser.parseFrame(seg, 0, len, true));
+                assertTrue(Handshake.isAck(parser.flags()));
+                assertEquals(0, parser.payloadLength());
+                acks.add(parser.ack());
+            }
+            assertTrue(acks.size() > 990);
+        }
+    }
+}
