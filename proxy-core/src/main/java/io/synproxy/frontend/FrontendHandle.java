@@ -86,6 +86,8 @@ public final class FrontendHandle implements EpollIoHandle {
     }
 
     private volatile boolean draining;
+    /** Scratch for the ISN of a recently closed tuple's connection (-1: none); a field, so no local juggling. */
+    private long closedIsn;
 
     @Override
     public FileDescriptor fd() {
@@ -148,15 +150,21 @@ public final class FrontendHandle implements EpollIoHandle {
         }
         int flags = parser.flags();
         if (Handshake.isSyn(flags)) {
-            closed.forget(parser.src(), parser.srcPort(), parser.dst());
             onSyn(tsNow);
         } else if (live.contains(parser.src(), parser.srcPort(), parser.dst())) {
             counters.increment(Counter.ACK_LIVE);
             if (Handshake.isAck(flags) && parser.payloadLength() == 0) {
                 countReplay(live.valueOf(parser.src(), parser.srcPort(), parser.dst(), 0L), parser.seq(), parser.ack());
             }
-        } else if (closed.contains(parser.src(), parser.srcPort(), parser.dst(), nowMillis)) {
-            counters.increment(Counter.SEGMENTS_AFTER_CLOSE);
+        } else if ((closedIsn = closed.isnOf(parser.src(), parser.srcPort(), parser.dst(), nowMillis)) >= 0) {
+            // A new handshake on a recently closed tuple carries a new cookie; anything acknowledging the old
+            // ISN is a late segment or a replay of the old final ACK.
+            if (Handshake.isAck(flags) && parser.ack() - 1 != (int) closedIsn && handshake.verifyAck(parser, verdict)) {
+                closed.forget(parser.src(), parser.srcPort(), parser.dst());
+                handOff(mem);
+            } else {
+                counters.increment(Counter.SEGMENTS_AFTER_CLOSE);
+            }
         } else if (Handshake.isAck(flags)) {
             onAck(mem);
         } else {
@@ -186,7 +194,6 @@ public final class FrontendHandle implements EpollIoHandle {
         int cPort = parser6.srcPort();
         int flags = parser6.flags();
         if (Handshake.isSyn(flags)) {
-            closed.forget(cHi, cLo, cPort, lHi, lLo);
             counters.increment(Counter.SYN_RECEIVED);
             if (draining) {
                 counters.increment(Counter.DRAIN_SYN);
@@ -199,8 +206,13 @@ public final class FrontendHandle implements EpollIoHandle {
             if (Handshake.isAck(flags) && parser6.payloadLength() == 0) {
                 countReplay(live.valueOf(cHi, cLo, cPort, lHi, lLo, 0L), parser6.seq(), parser6.ack());
             }
-        } else if (closed.contains(cHi, cLo, cPort, lHi, lLo, nowMillis)) {
-            counters.increment(Counter.SEGMENTS_AFTER_CLOSE);
+        } else if ((closedIsn = closed.isnOf(cHi, cLo, cPort, lHi, lLo, nowMillis)) >= 0) {
+            if (Handshake.isAck(flags) && parser6.ack() - 1 != (int) closedIsn && handshake.verifyAck(parser6, verdict)) {
+                closed.forget(cHi, cLo, cPort, lHi, lLo);
+                handOff(mem);
+            } else {
+                counters.increment(Counter.SEGMENTS_AFTER_CLOSE);
+            }
         } else if (Handshake.isAck(flags)) {
             if (handshake.verifyAck(parser6, verdict)) {
                 handOff(mem);
@@ -287,9 +299,10 @@ public final class FrontendHandle implements EpollIoHandle {
             sender.send(handshake.windowUpdate(verdict, handoff.lastReceiveWindow(), sender.buffer(), 0),
                     verdict.clientAddress());
         }
+        int isn = verdict.isn();
         sink.adopt(fdNum, verdict, () -> {
             live.remove(cHi, cLo, clientPort, lHi, lLo);
-            closed.add(cHi, cLo, clientPort, lHi, lLo, System.nanoTime() / 1_000_000L);
+            closed.add(cHi, cLo, clientPort, lHi, lLo, isn, System.nanoTime() / 1_000_000L);
             liveCount = live.size();
         });
     }

@@ -10,9 +10,11 @@ import io.synproxy.handshake.AckVerdict;
  *
  * <p>Entries expire after {@code ttlMillis} (the TIME_WAIT length) in insertion order, and the
  * oldest is dropped early when {@code capacity} is reached, so memory is bounded whatever the
- * traffic. A new SYN for a remembered tuple forgets it: the client has started a new connection.
- * Each member stores the expiry of its newest FIFO entry, so an older entry of the same tuple
- * (left by a forget and a new close) expires without taking the newer one with it.
+ * traffic. Each tuple keeps the ISN of the connection that closed: only an ACK of that ISN is late
+ * (or a replay of its final ACK); a new handshake on the tuple has a new cookie and is forgotten
+ * here once it verifies. A SYN alone forgets nothing, or a spoofed SYN followed by a replayed
+ * final ACK would build a socket again. Each member stores its newest FIFO slot, so an older entry
+ * of the same tuple (left by a forget and a new close) expires without taking the newer one with it.
  * Single-threaded, like everything on a loop.
  */
 final class RecentlyClosed {
@@ -42,19 +44,19 @@ final class RecentlyClosed {
         return members.size();
     }
 
-    void add(int client, int clientPort, int local, long nowMillis) {
-        add(0, AckVerdict.mapped(client), clientPort, 0, AckVerdict.mapped(local), nowMillis);
+    void add(int client, int clientPort, int local, int isn, long nowMillis) {
+        add(0, AckVerdict.mapped(client), clientPort, 0, AckVerdict.mapped(local), isn, nowMillis);
     }
 
-    /** Remembers a tuple (128-bit addresses, IPv4 in its mapped form). */
-    void add(long cHi, long cLo, int clientPort, long lHi, long lLo, long nowMillis) {
+    /** Remembers a tuple (128-bit addresses, IPv4 in its mapped form) and the ISN of its closed connection. */
+    void add(long cHi, long cLo, int clientPort, long lHi, long lLo, int isn, long nowMillis) {
         expire(nowMillis);
         if (count == ports.length) {
             dropOldest();
         }
         long expiry = nowMillis + ttlMillis;
-        members.put(cHi, cLo, clientPort, lHi, lLo, expiry);
         int tail = (head + count) % ports.length;
+        members.put(cHi, cLo, clientPort, lHi, lLo, (long) tail << 32 | (isn & 0xffffffffL));
         clientHi[tail] = cHi;
         clientLo[tail] = cLo;
         ports[tail] = clientPort;
@@ -69,11 +71,21 @@ final class RecentlyClosed {
     }
 
     boolean contains(long cHi, long cLo, int clientPort, long lHi, long lLo, long nowMillis) {
+        return isnOf(cHi, cLo, clientPort, lHi, lLo, nowMillis) >= 0;
+    }
+
+    long isnOf(int client, int clientPort, int local, long nowMillis) {
+        return isnOf(0, AckVerdict.mapped(client), clientPort, 0, AckVerdict.mapped(local), nowMillis);
+    }
+
+    /** The closed connection's ISN (unsigned) if the tuple is remembered, else -1. */
+    long isnOf(long cHi, long cLo, int clientPort, long lHi, long lLo, long nowMillis) {
         if (count == 0) {
-            return false;
+            return -1;
         }
         expire(nowMillis);
-        return members.contains(cHi, cLo, clientPort, lHi, lLo);
+        long v = members.valueOf(cHi, cLo, clientPort, lHi, lLo, -1L);
+        return v == -1L ? -1 : v & 0xffffffffL;
     }
 
     /** Forgets a tuple (its FIFO slot stays and is skipped when it expires). */
@@ -94,9 +106,9 @@ final class RecentlyClosed {
     }
 
     private void dropOldest() {
-        // Only the tuple's newest entry removes it; an older one (same tuple, earlier expiry) just goes.
-        if (members.valueOf(clientHi[head], clientLo[head], ports[head], localHi[head], localLo[head], Long.MIN_VALUE)
-                == expiries[head]) {
+        // Only the tuple's newest entry removes it; an older one (same tuple, earlier slot) just goes.
+        long v = members.valueOf(clientHi[head], clientLo[head], ports[head], localHi[head], localLo[head], -1L);
+        if (v != -1L && (int) (v >>> 32) == head) {
             members.remove(clientHi[head], clientLo[head], ports[head], localHi[head], localLo[head]);
         }
         head = head + 1 == ports.length ? 0 : head + 1;

@@ -70,11 +70,11 @@ class Ipv6TuplesTest {
     @Test
     void shouldRememberAndExpireClosedIpv6Tuples() {
         RecentlyClosed closed = new RecentlyClosed(4, 1000);
-        closed.add(HI, 2, 1000, HI, 1, 0);
+        closed.add(HI, 2, 1000, HI, 1, 7, 0);
         assertTrue(closed.contains(HI, 2, 1000, HI, 1, 999));
         assertFalse(closed.contains(HI, 3, 1000, HI, 1, 999));
         assertFalse(closed.contains(HI, 2, 1000, HI, 1, 1000), "expired after the TTL");
-        closed.add(HI, 2, 1000, HI, 1, 2000);
+        closed.add(HI, 2, 1000, HI, 1, 7, 2000);
         closed.forget(HI, 2, 1000, HI, 1);
         assertFalse(closed.contains(HI, 2, 1000, HI, 1, 2001), "a new SYN forgets the tuple");
     }

@@ -13,7 +13,7 @@ class RecentlyClosedTest {
     @Test
     void shouldRememberAClosedTupleUntilItsTimeToLiveEnds() {
         RecentlyClosed closed = new RecentlyClosed(16, 60_000);
-        closed.add(CLIENT, 40000, LOCAL, 1_000);
+        closed.add(CLIENT, 40000, LOCAL, 7, 1_000);
         assertTrue(closed.contains(CLIENT, 40000, LOCAL, 1_000));
         assertTrue(closed.contains(CLIENT, 40000, LOCAL, 60_999));
         assertFalse(closed.contains(CLIENT, 40000, LOCAL, 61_000), "expired after the TTL");
@@ -23,7 +23,7 @@ class RecentlyClosedTest {
     @Test
     void shouldTellTuplesApartByEveryField() {
         RecentlyClosed closed = new RecentlyClosed(16, 60_000);
-        closed.add(CLIENT, 40000, LOCAL, 0);
+        closed.add(CLIENT, 40000, LOCAL, 7, 0);
         assertFalse(closed.contains(CLIENT, 40001, LOCAL, 0));
         assertFalse(closed.contains(CLIENT + 1, 40000, LOCAL, 0));
         assertFalse(closed.contains(CLIENT, 40000, LOCAL + 1, 0));
@@ -33,7 +33,7 @@ class RecentlyClosedTest {
     void shouldDropTheOldestWhenFullSoMemoryStaysBounded() {
         RecentlyClosed closed = new RecentlyClosed(4, 60_000);
         for (int port = 1; port <= 10; port++) {
-            closed.add(CLIENT, port, LOCAL, port);
+            closed.add(CLIENT, port, LOCAL, 7, port);
         }
         assertEquals(4, closed.size());
         for (int port = 1; port <= 6; port++) {
@@ -47,19 +47,19 @@ class RecentlyClosedTest {
     @Test
     void shouldForgetATupleWhenItsClientStartsANewConnection() {
         RecentlyClosed closed = new RecentlyClosed(4, 60_000);
-        closed.add(CLIENT, 40000, LOCAL, 0);
+        closed.add(CLIENT, 40000, LOCAL, 7, 0);
         closed.forget(CLIENT, 40000, LOCAL);
         assertFalse(closed.contains(CLIENT, 40000, LOCAL, 1));
         // Its stale FIFO slot expires later without disturbing a re-added tuple's own entry.
-        closed.add(CLIENT, 40000, LOCAL, 30_000);
+        closed.add(CLIENT, 40000, LOCAL, 7, 30_000);
         assertTrue(closed.contains(CLIENT, 40000, LOCAL, 60_001), "the re-added entry lives on its own TTL");
     }
 
     @Test
     void shouldCountATupleClosedTwiceOnce() {
         RecentlyClosed closed = new RecentlyClosed(4, 60_000);
-        closed.add(CLIENT, 40000, LOCAL, 0);
-        closed.add(CLIENT, 40000, LOCAL, 5);
+        closed.add(CLIENT, 40000, LOCAL, 7, 0);
+        closed.add(CLIENT, 40000, LOCAL, 7, 5);
         assertEquals(1, closed.size());
     }
 }

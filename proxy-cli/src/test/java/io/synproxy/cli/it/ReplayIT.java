@@ -96,6 +96,24 @@ class ReplayIT {
             assertEquals(0, delta(late, closed, "ack_valid"));
             assertEquals(1, backend.accepted(), "the backend saw one connection");
 
+            // (b2) A spoofed SYN for the closed tuple, then the replay: the SYN does not make the proxy forget
+            // the old connection, so its final ACK is still late.
+            net.inClientNow(() -> send(segment(port, 0x5eed0001, 0, TcpFlyweight.SYN, true)));
+            int newIsn = synAckTo(capture, port, 0x5eed0001 + 1);
+            Map<String, Long> spoofed = settle(proxy);
+            replay(net, finalAck, REPLAYS);
+            Map<String, Long> afterSyn = settle(proxy);
+            System.out.printf("ReplayIT SYN then replay: late +%d, handoffs +%d%n",
+                    delta(afterSyn, spoofed, "late"), delta(afterSyn, spoofed, "handoffs"));
+            assertEquals(REPLAYS, delta(afterSyn, spoofed, "late"), "the old final ACK is still late after a new SYN");
+            assertEquals(0, delta(afterSyn, spoofed, "handoffs"), "no socket from a replay behind a spoofed SYN");
+
+            // (b3) The new handshake on that tuple completes: its final ACK carries the new cookie.
+            net.inClientNow(() -> send(segment(port, 0x5eed0001 + 1, newIsn + 1, TcpFlyweight.ACK, false)));
+            Map<String, Long> reconnected = settle(proxy);
+            assertEquals(1, delta(reconnected, afterSyn, "handoffs"), "a new connection on a closed tuple is served: "
+                    + reconnected);
+
             // (c) A final ACK sent within the key lifetime is valid; one held back past it is not.
             int[] ports = {41001, 41002};
             int[] clientIsns = {0x11223344, 0x9abcdef0};
@@ -154,6 +172,21 @@ class ReplayIT {
         int sum = Ipv4TcpWriter.tcpChecksumIpv4(MemorySegment.ofArray(p), 0);
         p[tcp + 16] = (byte) (sum >>> 8);
         p[tcp + 17] = (byte) sum;
+    }
+
+    /** Our ISN from the SYN/ACK that answers the client SYN whose ISN is {@code ack - 1}. */
+    private static int synAckTo(Capture capture, int port, int ack) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+        while (System.nanoTime() < deadline) {
+            for (byte[] p : capture.packets()) {
+                if (Capture.srcPort(p) == 8080 && Capture.dstPort(p) == port && Capture.ack(p) == ack
+                        && Capture.flags(p) == (TcpFlyweight.SYN | TcpFlyweight.ACK)) {
+                    return Capture.seq(p);
+                }
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("SYN/ACK to port " + port + " not captured");
     }
 
     /** Our ISNs from the proxy's SYN/ACKs to the given client ports. */
