@@ -45,6 +45,8 @@ public final class ProxyProcess implements AutoCloseable {
         List<String> cmd = new ArrayList<>(List.of(java(), "-jar", jar().toString()));
         cmd.addAll(List.of(args));
         Path log = Files.createTempFile("synproxy-it-", ".log");
+        // Also for a proxy a test killed and never closed: the file goes when the test JVM ends.
+        log.toFile().deleteOnExit();
         return new ProxyProcess(net.start(ns, ProcessBuilder.Redirect.to(log.toFile()), cmd.toArray(String[]::new)), log);
     }
 
