@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A handed-off connection must negotiate what a kernel listener would have: for each client profile
  * (Linux defaults, no timestamps as on Windows, no window scaling, no SACK, a smaller MSS, ECN
  * requested) one connection goes straight to a kernel listener and one through synproxy, and
- * {@code ss -ti} is read on both ends of both. Window scale both ways, SACK and timestamps must be
+ * {@code ss -tie} is read on both ends of both. Window scale both ways, SACK and timestamps must be
  * equal; the MSS equal up to the cookie table's rounding; ECN is the one documented difference
  * (a repaired socket cannot be switched to ECN, so synproxy declines it and both ends agree on "off").
  */
@@ -33,7 +33,7 @@ class OptionFidelityIT {
     record Profile(String name, Map<String, String> sysctls, int advmss) {
     }
 
-    /** What {@code ss -ti} says about one end of one connection. */
+    /** What {@code ss -tie} says about one end of one connection. */
     record Side(boolean ts, boolean sack, boolean ecn, String wscale, int mss, int advmss, int rcvmss, long sndWnd,
                 String raw) {
         static Side parse(String ss) {
@@ -119,7 +119,7 @@ class OptionFidelityIT {
                 }
             }
         }
-        System.out.print("OptionFidelityIT: ss -ti on both ends, direct to a kernel listener vs through synproxy\n" + table);
+        System.out.print("OptionFidelityIT: ss -tie on both ends, direct to a kernel listener vs through synproxy\n" + table);
         assertTrue(failures.isEmpty(), String.join("\n", failures) + "\n" + table);
     }
 
