@@ -86,8 +86,6 @@ public final class FrontendHandle implements EpollIoHandle {
     }
 
     private volatile boolean draining;
-    /** Scratch for the ISN of a recently closed tuple's connection (-1: none); a field, so no local juggling. */
-    private long closedIsn;
 
     @Override
     public FileDescriptor fd() {
@@ -148,28 +146,8 @@ public final class FrontendHandle implements EpollIoHandle {
             counters.reject(reject);
             return;
         }
-        int flags = parser.flags();
-        if (Handshake.isSyn(flags)) {
-            onSyn(tsNow);
-        } else if (live.contains(parser.src(), parser.srcPort(), parser.dst())) {
-            counters.increment(Counter.ACK_LIVE);
-            if (Handshake.isAck(flags) && parser.payloadLength() == 0) {
-                countReplay(live.valueOf(parser.src(), parser.srcPort(), parser.dst(), 0L), parser.seq(), parser.ack());
-            }
-        } else if ((closedIsn = closed.isnOf(parser.src(), parser.srcPort(), parser.dst(), nowMillis)) >= 0) {
-            // A new handshake on a recently closed tuple carries a new cookie; anything acknowledging the old
-            // ISN is a late segment or a replay of the old final ACK.
-            if (Handshake.isAck(flags) && parser.ack() - 1 != (int) closedIsn && handshake.verifyAck(parser, verdict)) {
-                closed.forget(parser.src(), parser.srcPort(), parser.dst());
-                handOff(mem);
-            } else {
-                counters.increment(Counter.SEGMENTS_AFTER_CLOSE);
-            }
-        } else if (Handshake.isAck(flags)) {
-            onAck(mem);
-        } else {
-            counters.increment(Counter.OTHER_SEGMENTS);
-        }
+        onSegment(false, parser.flags(), 0, AckVerdict.mapped(parser.src()), parser.srcPort(), 0,
+                AckVerdict.mapped(parser.dst()), parser.seq(), parser.ack(), parser.payloadLength(), mem, tsNow, nowMillis);
     }
 
     private void onPacket6(MemorySegment mem, long ipOffset, int length, boolean verifyChecksum, int tsNow,
@@ -187,34 +165,37 @@ public final class FrontendHandle implements EpollIoHandle {
             counters.reject(Reject.NOT_OUR_PORT);
             return;
         }
-        long cHi = parser6.srcHi();
-        long cLo = parser6.srcLo();
-        long lHi = parser6.dstHi();
-        long lLo = parser6.dstLo();
-        int cPort = parser6.srcPort();
-        int flags = parser6.flags();
+        onSegment(true, parser6.flags(), parser6.srcHi(), parser6.srcLo(), parser6.srcPort(), parser6.dstHi(),
+                parser6.dstLo(), parser6.seq(), parser6.ack(), parser6.payloadLength(), mem, tsNow, nowMillis);
+    }
+
+    /**
+     * What a parsed segment of either family is, in order: a SYN (answered with a cookie), a segment of a
+     * live connection (the kernel's; a repeat of its final ACK is counted as a replay), a segment of a
+     * recently closed one (late, unless it completes a new handshake on that tuple), a final ACK to
+     * verify, or anything else. IPv4 addresses come in their mapped form.
+     */
+    private void onSegment(boolean v6, int flags, long cHi, long cLo, int cPort, long lHi, long lLo, int seq, int ack,
+                           int payloadLength, MemorySegment mem, int tsNow, long nowMillis) {
+        long closedIsn;
         if (Handshake.isSyn(flags)) {
-            counters.increment(Counter.SYN_RECEIVED);
-            if (draining) {
-                counters.increment(Counter.DRAIN_SYN);
-                return;
-            }
-            int synAck = handshake.synAck(parser6, sender6.buffer(), 0, tsNow);
-            counters.increment(sender6.send6(synAck, cHi, cLo) ? Counter.SYNACK_SENT : Counter.SYNACK_SEND_FAILED);
+            onSyn(v6, cHi, cLo, tsNow);
         } else if (live.contains(cHi, cLo, cPort, lHi, lLo)) {
             counters.increment(Counter.ACK_LIVE);
-            if (Handshake.isAck(flags) && parser6.payloadLength() == 0) {
-                countReplay(live.valueOf(cHi, cLo, cPort, lHi, lLo, 0L), parser6.seq(), parser6.ack());
+            if (Handshake.isAck(flags) && payloadLength == 0) {
+                countReplay(live.valueOf(cHi, cLo, cPort, lHi, lLo, 0L), seq, ack);
             }
         } else if ((closedIsn = closed.isnOf(cHi, cLo, cPort, lHi, lLo, nowMillis)) >= 0) {
-            if (Handshake.isAck(flags) && parser6.ack() - 1 != (int) closedIsn && handshake.verifyAck(parser6, verdict)) {
+            // A new handshake on a recently closed tuple carries a new cookie; anything acknowledging the old
+            // ISN is a late segment or a replay of the old final ACK.
+            if (Handshake.isAck(flags) && ack - 1 != (int) closedIsn && verifyAck(v6)) {
                 closed.forget(cHi, cLo, cPort, lHi, lLo);
                 handOff(mem);
             } else {
                 counters.increment(Counter.SEGMENTS_AFTER_CLOSE);
             }
         } else if (Handshake.isAck(flags)) {
-            if (handshake.verifyAck(parser6, verdict)) {
+            if (verifyAck(v6)) {
                 handOff(mem);
             } else {
                 counters.increment(Counter.ACK_INVALID);
@@ -222,6 +203,11 @@ public final class FrontendHandle implements EpollIoHandle {
         } else {
             counters.increment(Counter.OTHER_SEGMENTS);
         }
+    }
+
+    /** Checks the segment the family's parser holds; fills {@link #verdict} when it completes a handshake. */
+    private boolean verifyAck(boolean v6) {
+        return v6 ? handshake.verifyAck(parser6, verdict) : handshake.verifyAck(parser, verdict);
     }
 
     private boolean protectedPort6(int port) {
@@ -245,26 +231,16 @@ public final class FrontendHandle implements EpollIoHandle {
         }
     }
 
-    private void onSyn(int tsNow) {
+    private void onSyn(boolean v6, long cHi, long cLo, int tsNow) {
         counters.increment(Counter.SYN_RECEIVED);
         if (draining) {
             counters.increment(Counter.DRAIN_SYN);
             return;
         }
-        int length = handshake.synAck(parser, sender.buffer(), 0, tsNow);
-        if (sender.send(length, parser.src())) {
-            counters.increment(Counter.SYNACK_SENT);
-        } else {
-            counters.increment(Counter.SYNACK_SEND_FAILED);
-        }
-    }
-
-    private void onAck(MemorySegment mem) {
-        if (!handshake.verifyAck(parser, verdict)) {
-            counters.increment(Counter.ACK_INVALID);
-            return;
-        }
-        handOff(mem);
+        boolean sent = v6
+                ? sender6.send6(handshake.synAck(parser6, sender6.buffer(), 0, tsNow), cHi, cLo)
+                : sender.send(handshake.synAck(parser, sender.buffer(), 0, tsNow), (int) cLo);
+        counters.increment(sent ? Counter.SYNACK_SENT : Counter.SYNACK_SEND_FAILED);
     }
 
     /** A verified final ACK of either family (in {@link #verdict}): build the socket, open the window, adopt. */
