@@ -75,6 +75,12 @@ public final class BenchMain implements Callable<Integer> {
         if (quick && full) {
             return fail("choose one of --quick and --full");
         }
+        if (floodRate < 0 || sweep.stream().anyMatch(r -> r == null || r < 0)) {
+            return fail("flood rates are packets per second, 0 or more (0 = as fast as possible)");
+        }
+        if (legitRate <= 0 || (duration != null && duration < 1) || timeoutMillis < 1) {
+            return fail("--legit-rate, --duration and --timeout must be positive");
+        }
         String problem = preflight();
         if (problem != null) {
             return fail(problem);
@@ -98,7 +104,11 @@ public final class BenchMain implements Callable<Integer> {
         }
         Path dir = out != null ? out
                 : Path.of("results", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
-        Files.createDirectories(dir);
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            return fail("cannot create the results folder " + dir.toAbsolutePath() + " (" + e.getClass().getSimpleName() + ")");
+        }
         int seconds = duration != null ? duration : full ? 15 : 6;
         Path jar = ownJar();
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
