@@ -1,8 +1,7 @@
 package io.synproxy.bench;
 
-import io.synproxy.linux.Constants;
 import io.synproxy.linux.LinuxException;
-import io.synproxy.linux.Native;
+import io.synproxy.linux.NetNamespace;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -130,12 +129,7 @@ final class Net implements AutoCloseable {
     /** Moves the calling platform thread into {@code ns}. */
     static void enter(String ns) {
         try {
-            int fd = Native.open("/run/netns/" + ns, Constants.O_RDONLY | Constants.O_CLOEXEC);
-            try {
-                Native.setns(fd, Constants.CLONE_NEWNET);
-            } finally {
-                Native.close(fd);
-            }
+            NetNamespace.enter(ns);
         } catch (LinuxException e) {
             throw new IllegalStateException("cannot enter namespace " + ns, e);
         }

@@ -1,8 +1,7 @@
 package io.synproxy.cli.it;
 
-import io.synproxy.linux.Constants;
 import io.synproxy.linux.LinuxException;
-import io.synproxy.linux.Native;
+import io.synproxy.linux.NetNamespace;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -234,12 +233,7 @@ public final class TestNet implements AutoCloseable {
     private static Thread namespacedThread(Runnable r, String ns) {
         Thread t = new Thread(() -> {
             try {
-                int fd = Native.open("/run/netns/" + ns, Constants.O_RDONLY | Constants.O_CLOEXEC);
-                try {
-                    Native.setns(fd, Constants.CLONE_NEWNET);
-                } finally {
-                    Native.close(fd);
-                }
+                NetNamespace.enter(ns);
             } catch (LinuxException e) {
                 throw new IllegalStateException("cannot enter namespace " + ns, e);
             }
