@@ -1,7 +1,9 @@
 package io.synproxy.frontend;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import io.synproxy.packet.Ipv4TcpWriter;
 import io.synproxy.packet.Ipv6TcpWriter;
@@ -16,15 +18,83 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * The capture filter, run by a small classic-BPF interpreter (the opcodes the filter uses, kernel semantics: a load
- * past the end drops the packet) over packets of both families.
+ * The capture filter, checked as the kernel checks a classic program (bpf_check_classic) and run by a classic-BPF
+ * interpreter (kernel semantics: a load past the end drops the packet) over packets of both families.
  */
 class BpfTest {
     private static final int IPV4 = 0x0800;
     private static final int IPV6 = 0x86dd;
+    /** The kernel's limit on a classic program's length. */
+    private static final int BPF_MAXINSNS = 4096;
+
+    /**
+     * The program for {@code 0.0.0.0:80, [::]:443, 10.0.0.1:8080, [fd00:200::1]:8443} ({@code tcpdump -dd}
+     * form), as it is: a change of the generator shows here first.
+     */
+    private static final int[][] DUAL_STACK_PROGRAM = {
+        {0x20, 0, 0, 0xfffff000},
+        {0x15, 1, 0, 0x00000800},
+        {0x15, 14, 49, 0x000086dd},
+        {0x30, 0, 0, 0x00000009},
+        {0x15, 0, 47, 0x00000006},
+        {0x28, 0, 0, 0x00000006},
+        {0x45, 45, 0, 0x00001fff},
+        {0xb1, 0, 0, 0x00000000},
+        {0x48, 0, 0, 0x00000002},
+        {0x02, 0, 0, 0x00000000},
+        {0x60, 0, 0, 0x00000000},
+        {0x15, 39, 0, 0x00000050},
+        {0x20, 0, 0, 0x00000010},
+        {0x15, 0, 2, 0x0a000001},
+        {0x60, 0, 0, 0x00000000},
+        {0x15, 35, 0, 0x00001f90},
+        {0x06, 0, 0, 0x00000000},
+        {0x30, 0, 0, 0x00000006},
+        {0x15, 4, 0, 0x00000006},
+        {0x15, 18, 0, 0x00000000},
+        {0x15, 17, 0, 0x0000002b},
+        {0x15, 16, 0, 0x0000002c},
+        {0x15, 15, 29, 0x0000003c},
+        {0x28, 0, 0, 0x0000002a},
+        {0x02, 0, 0, 0x00000000},
+        {0x60, 0, 0, 0x00000000},
+        {0x15, 24, 0, 0x000001bb},
+        {0x20, 0, 0, 0x00000018},
+        {0x15, 0, 8, 0xfd000200},
+        {0x20, 0, 0, 0x0000001c},
+        {0x15, 0, 6, 0x00000000},
+        {0x20, 0, 0, 0x00000020},
+        {0x15, 0, 4, 0x00000000},
+        {0x20, 0, 0, 0x00000024},
+        {0x15, 0, 2, 0x00000001},
+        {0x60, 0, 0, 0x00000000},
+        {0x15, 14, 0, 0x000020fb},
+        {0x06, 0, 0, 0x00000000},
+        {0x30, 0, 0, 0x00000018},
+        {0x15, 12, 0, 0x000000ff},
+        {0x15, 10, 10, 0x00000000},
+        {0x20, 0, 0, 0x00000018},
+        {0x15, 0, 7, 0xfd000200},
+        {0x20, 0, 0, 0x0000001c},
+        {0x15, 0, 5, 0x00000000},
+        {0x20, 0, 0, 0x00000020},
+        {0x15, 0, 3, 0x00000000},
+        {0x20, 0, 0, 0x00000024},
+        {0x15, 0, 1, 0x00000001},
+        {0x15, 1, 1, 0x00000000},
+        {0x06, 0, 0, 0x00000000},
+        {0x06, 0, 0, 0x00040000},
+        {0x06, 0, 0, 0x00000000}
+    };
 
     private static InetSocketAddress at(String host, int port) throws Exception {
         return new InetSocketAddress(InetAddress.getByName(host), port);
+    }
+
+    private static List<int[]> program(InetSocketAddress... listens) {
+        List<int[]> p = Bpf.instructions(List.of(listens));
+        check(p);
+        return p;
     }
 
     private static byte[] v4(String dst, int port) throws Exception {
@@ -55,8 +125,18 @@ class BpfTest {
     }
 
     @Test
+    void shouldGenerateTheProgramItDid() throws Exception {
+        List<int[]> now = program(at("0.0.0.0", 80), at("::", 443), at("10.0.0.1", 8080),
+            at("fd00:200::1", 8443));
+        assertEquals(DUAL_STACK_PROGRAM.length, now.size());
+        for (int i = 0; i < now.size(); i++) {
+            assertArrayEquals(DUAL_STACK_PROGRAM[i], now.get(i), "instruction " + i);
+        }
+    }
+
+    @Test
     void shouldKeepTheIpv4OnlyFilterAsItWas() throws Exception {
-        List<int[]> prog = Bpf.instructions(List.of(at("10.0.0.1", 8080)));
+        List<int[]> prog = program(at("10.0.0.1", 8080));
         assertTrue(run(prog, v4("10.0.0.1", 8080), IPV4) > 0);
         assertEquals(0, run(prog, v4("10.0.0.1", 8081), IPV4));
         assertEquals(0, run(prog, v4("10.0.0.9", 8080), IPV4));
@@ -70,19 +150,19 @@ class BpfTest {
 
     @Test
     void shouldMatchSpecificAndWildcardIpv6Listens() throws Exception {
-        List<int[]> specific = Bpf.instructions(List.of(at("fd00:200::1", 8080)));
+        List<int[]> specific = program(at("fd00:200::1", 8080));
         assertTrue(run(specific, v6("fd00:200::1", 8080), IPV6) > 0);
         assertEquals(0, run(specific, v6("fd00:200::1", 80), IPV6));
         assertEquals(0, run(specific, v6("fd00:200::2", 8080), IPV6));
         assertEquals(0, run(specific, v6("fd01:200::1", 8080), IPV6));
-        List<int[]> any = Bpf.instructions(List.of(at("::", 8080)));
+        List<int[]> any = program(at("::", 8080));
         assertTrue(run(any, v6("2001:db8::77", 8080), IPV6) > 0);
         assertEquals(0, run(any, v6("2001:db8::77", 8081), IPV6));
     }
 
     @Test
     void shouldPassIpv6ExtensionHeadersToOurAddressForUserSpaceToCount() throws Exception {
-        List<int[]> specific = Bpf.instructions(List.of(at("fd00:200::1", 8080)));
+        List<int[]> specific = program(at("fd00:200::1", 8080));
         for (int type : new int[] {0, 43, 44, 60}) {
             assertTrue(run(specific, withExtension(v6("fd00:200::1", 8080), type), IPV6) > 0, "type " + type);
             assertEquals(0, run(specific, withExtension(v6("fd00:200::9", 8080), type), IPV6), "type " + type);
@@ -90,15 +170,15 @@ class BpfTest {
         byte[] esp = v6("fd00:200::1", 8080);
         esp[6] = 50;
         assertEquals(0, run(specific, esp, IPV6));
-        List<int[]> any = Bpf.instructions(List.of(at("::", 8080)));
+        List<int[]> any = program(at("::", 8080));
         assertTrue(run(any, withExtension(v6("fd00:200::1", 8080), 0), IPV6) > 0);
         assertEquals(0, run(any, withExtension(v6("ff02::16", 8080), 0), IPV6), "multicast (MLD reports)");
     }
 
     @Test
     void shouldTellTheFamiliesApartWhenBothAreProtected() throws Exception {
-        List<int[]> both = Bpf.instructions(List.of(at("0.0.0.0", 80), at("::", 443), at("10.0.0.1", 8080),
-            at("fd00:200::1", 8443)));
+        List<int[]> both = program(at("0.0.0.0", 80), at("::", 443), at("10.0.0.1", 8080),
+            at("fd00:200::1", 8443));
         assertTrue(run(both, v4("10.9.9.9", 80), IPV4) > 0);
         assertTrue(run(both, v4("10.0.0.1", 8080), IPV4) > 0);
         assertEquals(0, run(both, v4("10.0.0.2", 8080), IPV4));
@@ -112,12 +192,77 @@ class BpfTest {
 
     @Test
     void shouldDropTruncatedPacketsLikeTheKernel() throws Exception {
-        List<int[]> both = Bpf.instructions(List.of(at("0.0.0.0", 80), at("::", 80)));
+        List<int[]> both = program(at("0.0.0.0", 80), at("::", 80));
         assertEquals(0, run(both, Arrays.copyOf(v6("fd00::1", 80), 41), IPV6));
         assertEquals(0, run(both, Arrays.copyOf(v4("10.0.0.1", 80), 21), IPV4));
     }
 
-    /** Classic BPF, the subset the filter uses. Returns the accepted length (0: drop). */
+    /** bpf_check_classic: what the kernel refuses at SO_ATTACH_FILTER. */
+    static void check(List<int[]> program) {
+        int n = program.size();
+        assertTrue(n > 0 && n <= BPF_MAXINSNS, "length " + n);
+        for (int pc = 0; pc < n; pc++) {
+            int[] insn = program.get(pc);
+            int code = insn[0];
+            int jt = insn[1];
+            int jf = insn[2];
+            int k = insn[3];
+            assertTrue(jt >= 0 && jt <= 255 && jf >= 0 && jf <= 255, "offsets of " + pc);
+            switch (code) {
+                case 0x00, 0x01, 0x80, 0x81, 0xb1, 0x07, 0x87, 0x06, 0x16 -> {
+                }
+                case 0x20, 0x28, 0x30 -> assertTrue(k >= 0 || k == -0x1000, "load at " + pc);
+                case 0x40, 0x48, 0x50 -> {
+                }
+                case 0x60, 0x61, 0x02, 0x03 -> assertTrue(k >= 0 && k < 16, "memory slot at " + pc);
+                case 0x04, 0x0c, 0x14, 0x1c, 0x24, 0x2c, 0x34, 0x3c, 0x44, 0x4c, 0x54, 0x5c, 0x64, 0x6c, 0x74, 0x7c,
+                     0x84, 0x94, 0x9c, 0xa4, 0xac -> {
+                    if (code == 0x34 || code == 0x94) {
+                        assertTrue(k != 0, "division by zero at " + pc);
+                    }
+                    if (code == 0x64 || code == 0x74) {
+                        assertTrue(k >= 0 && k < 32, "shift at " + pc);
+                    }
+                }
+                case 0x05 -> assertTrue(k >= 0 && k < n - pc - 1, "ja at " + pc);
+                case 0x15, 0x1d, 0x25, 0x2d, 0x35, 0x3d, 0x45, 0x4d ->
+                    assertTrue(pc + jt + 1 < n && pc + jf + 1 < n, "jump out of the program at " + pc);
+                default -> fail("opcode 0x" + Integer.toHexString(code) + " at " + pc);
+            }
+        }
+        int last = program.get(n - 1)[0];
+        assertTrue(last == 0x06 || last == 0x16, "the last instruction returns");
+        // check_load_and_stores: no path reads a memory slot before writing it.
+        int[] masks = new int[n];
+        Arrays.fill(masks, -1);
+        int valid = 0;
+        for (int pc = 0; pc < n; pc++) {
+            int[] insn = program.get(pc);
+            valid &= masks[pc];
+            switch (insn[0]) {
+                case 0x02, 0x03 -> valid |= 1 << insn[3];
+                case 0x60, 0x61 -> assertTrue((valid & 1 << insn[3]) != 0, "M[" + insn[3] + "] unset at " + pc);
+                case 0x05 -> {
+                    masks[pc + 1 + insn[3]] &= valid;
+                    valid = -1;
+                }
+                case 0x15, 0x1d, 0x25, 0x2d, 0x35, 0x3d, 0x45, 0x4d -> {
+                    masks[pc + 1 + insn[1]] &= valid;
+                    masks[pc + 1 + insn[2]] &= valid;
+                    valid = -1;
+                }
+                default -> {
+                }
+            }
+        }
+    }
+
+    /**
+     * Classic BPF as the kernel runs it over a SOCK_DGRAM capture (offsets from the IP header): every opcode
+     * bpf_check_classic allows, unsigned 32-bit arithmetic and comparisons, a load past either end or a division by
+     * a zero X ends the program with 0. Of the ancillary loads only the frame's protocol. Returns the accepted
+     * length (0: drop).
+     */
     static int run(List<int[]> program, byte[] p, int protocol) {
         int a = 0;
         int x = 0;
@@ -126,49 +271,115 @@ class BpfTest {
         ByteBuffer b = ByteBuffer.wrap(p);
         while (true) {
             int[] insn = program.get(pc++);
+            int code = insn[0];
             int k = insn[3];
-            switch (insn[0]) {
-                case 0x20 -> {
-                    if (k == -0x1000) {
-                        a = protocol;
-                    } else if (k + 4 > p.length) {
-                        return 0;
+            switch (code & 0x07) {
+                case 0x00, 0x01 -> { // LD, LDX
+                    boolean toX = (code & 0x07) == 0x01;
+                    int size = switch (code & 0x18) {
+                        case 0x00 -> 4;
+                        case 0x08 -> 2;
+                        case 0x10 -> 1;
+                        default -> throw new AssertionError("size of 0x" + Integer.toHexString(code));
+                    };
+                    long at;
+                    int v;
+                    switch (code & 0xe0) {
+                        case 0x00 -> v = k; // IMM
+                        case 0x80 -> v = p.length; // LEN
+                        case 0x60 -> v = mem[k]; // MEM
+                        case 0x20, 0x40 -> { // ABS, IND
+                            if (code == 0x20 && k == -0x1000) {
+                                v = protocol;
+                                break;
+                            }
+                            if (k < 0) {
+                                throw new AssertionError("ancillary or negative load " + k + " at " + (pc - 1));
+                            }
+                            at = (code & 0xe0) == 0x40 ? (x & 0xFFFFFFFFL) + k : k;
+                            if (at + size > p.length) {
+                                return 0;
+                            }
+                            v = size == 4 ? b.getInt((int) at) : size == 2 ? b.getShort((int) at) & 0xFFFF
+                                : p[(int) at] & 0xFF;
+                        }
+                        case 0xa0 -> { // MSH: ldxb 4*([k]&0xf)
+                            if (k < 0 || k + 1 > p.length) {
+                                return 0;
+                            }
+                            v = (p[k] & 0x0F) << 2;
+                        }
+                        default -> throw new AssertionError("mode of 0x" + Integer.toHexString(code));
+                    }
+                    if (toX) {
+                        x = v;
                     } else {
-                        a = b.getInt(k);
+                        a = v;
                     }
                 }
-                case 0x28 -> {
-                    if (k + 2 > p.length) {
-                        return 0;
-                    }
-                    a = b.getShort(k) & 0xFFFF;
-                }
-                case 0x30 -> {
-                    if (k + 1 > p.length) {
-                        return 0;
-                    }
-                    a = p[k] & 0xFF;
-                }
-                case 0x48 -> {
-                    if (x + k + 2 > p.length) {
-                        return 0;
-                    }
-                    a = b.getShort(x + k) & 0xFFFF;
-                }
-                case 0xb1 -> {
-                    if (k + 1 > p.length) {
-                        return 0;
-                    }
-                    x = (p[k] & 0x0F) << 2;
-                }
-                case 0x60 -> a = mem[k];
                 case 0x02 -> mem[k] = a;
-                case 0x15 -> pc += a == k ? insn[1] : insn[2];
-                case 0x45 -> pc += (a & k) != 0 ? insn[1] : insn[2];
-                case 0x06 -> {
-                    return k;
+                case 0x03 -> mem[k] = x;
+                case 0x04 -> { // ALU
+                    int operand = (code & 0x08) != 0 ? x : k;
+                    switch (code & 0xf0) {
+                        case 0x00 -> a += operand;
+                        case 0x10 -> a -= operand;
+                        case 0x20 -> a *= operand;
+                        case 0x30 -> {
+                            if (operand == 0) {
+                                return 0;
+                            }
+                            a = Integer.divideUnsigned(a, operand);
+                        }
+                        case 0x90 -> {
+                            if (operand == 0) {
+                                return 0;
+                            }
+                            a = Integer.remainderUnsigned(a, operand);
+                        }
+                        case 0x40 -> a |= operand;
+                        case 0x50 -> a &= operand;
+                        case 0xa0 -> a ^= operand;
+                        case 0x60 -> a = operand >= 32 || operand < 0 ? 0 : a << operand;
+                        case 0x70 -> a = operand >= 32 || operand < 0 ? 0 : a >>> operand;
+                        case 0x80 -> a = -a;
+                        default -> throw new AssertionError("ALU 0x" + Integer.toHexString(code));
+                    }
                 }
-                default -> throw new AssertionError("opcode " + insn[0]);
+                case 0x05 -> { // JMP
+                    int operand = (code & 0x08) != 0 ? x : k;
+                    boolean taken = switch (code & 0xf0) {
+                        case 0x00 -> {
+                            pc += k;
+                            yield false;
+                        }
+                        case 0x10 -> a == operand;
+                        case 0x20 -> Integer.compareUnsigned(a, operand) > 0;
+                        case 0x30 -> Integer.compareUnsigned(a, operand) >= 0;
+                        case 0x40 -> (a & operand) != 0;
+                        default -> throw new AssertionError("JMP 0x" + Integer.toHexString(code));
+                    };
+                    if ((code & 0xf0) != 0x00) {
+                        pc += taken ? insn[1] : insn[2];
+                    }
+                }
+                case 0x06 -> { // RET
+                    return switch (code & 0x18) {
+                        case 0x00 -> k;
+                        case 0x10 -> a;
+                        default -> throw new AssertionError("RET 0x" + Integer.toHexString(code));
+                    };
+                }
+                case 0x07 -> { // MISC
+                    if ((code & 0xf8) == 0x00) {
+                        x = a;
+                    } else if ((code & 0xf8) == 0x80) {
+                        a = x;
+                    } else {
+                        throw new AssertionError("MISC 0x" + Integer.toHexString(code));
+                    }
+                }
+                default -> throw new AssertionError("opcode 0x" + Integer.toHexString(code));
             }
         }
     }
