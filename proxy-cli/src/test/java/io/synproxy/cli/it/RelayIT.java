@@ -87,6 +87,7 @@ class RelayIT {
         byte[] sent = new byte[size];
         new Random(42).nextBytes(sent);
         byte[] expectedDigest = Clients.sha256(sent);
+        Map<String, Long> statsBefore = proxy.nextStats(Duration.ofSeconds(5));
         byte[] received = net.inClientNow(() -> {
             try (Socket s = new Socket()) {
                 s.setSoTimeout(30_000);
@@ -114,6 +115,9 @@ class RelayIT {
             System.out.println("RelayIT: short by " + (size + 32 - received.length) + " backendDigestMatchesEcho=" + consistent
                 + " echoIsPrefixOfSent=" + Arrays.equals(p.digest(), Arrays.copyOfRange(received, received.length - 32, received.length)));
         }
+        Map<String, Long> statsAfter = proxy.nextStats(Duration.ofSeconds(5));
+        System.out.printf("RelayIT: 10 MB each way; segments of the live connection that reached the proxy: "
+                + "ack_live +%d%n", statsAfter.get("ack_live") - statsBefore.get("ack_live"));
         assertEquals(size + 32, received.length, "bytes back");
         MessageDigest echoed = MessageDigest.getInstance("SHA-256");
         echoed.update(received, 0, size);
