@@ -18,58 +18,114 @@ import java.util.Map;
  * layer is. With both families the socket is bound to ETH_P_ALL and the program starts on the frame's
  * protocol (the {@code SKF_AD_PROTOCOL} ancillary load); with one family it is bound to that family alone.
  *
+ * <p>With {@code headersOnly} a matching segment must also be a SYN (data or not: TFO) or carry no payload: the
+ * data segments of live connections, which user space only counts, stay in the kernel. That is right only with
+ * the zero-window SYN/ACK, where the segments the front end acts on (SYN, final ACK and its probe form, their
+ * replays, RST, FIN) carry no data; with a window open at the SYN/ACK the final ACK may carry the first request,
+ * which the handoff queues. A segment too short for its whole TCP header is passed, for user space to reject and
+ * count. Packets with IPv6 extension headers are passed as before. The early drops then go to their family's
+ * {@code ret #0} (N4, N6) and each check ends in its own returns, so that no jump crosses more than one
+ * family's listens. Without {@code headersOnly}: no H4 and H6, a match jumps to accept, every drop to drop.
+ *
  * <pre>
  *         ld  #proto              ; both families only
  *         jeq #0x0800, V4, L0
- * L0:     jeq #0x86dd, V6, drop
+ * L0:     jeq #0x86dd, V6, drop   ; headersOnly: N4
  * V4:     ldb [9]                 ; protocol
- *         jeq #6, L1, drop
+ *         jeq #6, L1, drop        ; headersOnly: N4, as the next one
  * L1:     ldh [6]                 ; flags + fragment offset: later fragments carry no TCP header
  *         jset #0x1fff, drop, L2
  * L2:     ldxb 4*([0]&amp;0xf)       ; IP header length
  *         ldh [x+2]               ; TCP destination port
  *         st  M[0]
- *         ; per IPv4 listen: ld [16]; jeq #addr (skipped for 0.0.0.0); ld M[0]; jeq #port, accept
- *         ret #0
+ *         ; per IPv4 listen: ld [16]; jeq #addr (skipped for 0.0.0.0); ld M[0]; jeq #port, accept (headersOnly: H4)
+ * N4:     ret #0
+ * H4:     ld  #len                ; headersOnly only; x still holds the IP header length
+ *         sub x
+ *         jge #20, L3, P4         ; not a whole TCP header: user space rejects it
+ * L3:     ldb [x+13]              ; TCP flags
+ *         jset #0x02, P4, L4      ; a SYN
+ * L4:     ldb [x+12]              ; data offset
+ *         and #0xf0
+ *         rsh #2                  ; TCP header length
+ *         add x
+ *         tax                     ; IP + TCP header length
+ *         ldh [2]                 ; total length
+ *         jgt x, D4, P4           ; payload: a data segment
+ * D4:     ret #0
+ * P4:     ret #262144
  * V6:     ldb [6]                 ; next header
  *         jeq #6, T6              ; TCP right after the fixed header
- *         jeq #0 / #43 / #44 / #60, E6, drop   ; extension headers: user space skips or rejects (and counts) them
+ *         jeq #0 / #43 / #44 / #60, E6, drop   ; extension headers: user space skips or rejects (and counts) them;
+ *                                              ; headersOnly: N6
  * T6:     ldh [42]                ; TCP destination port
  *         st  M[0]
  *         ; per IPv6 listen: ld [24], [28], [32], [36]: jeq the four address words (skipped for ::);
- *         ;                  ld M[0]; jeq #port, accept
- *         ret #0
+ *         ;                  ld M[0]; jeq #port, accept (headersOnly: H6)
+ * N6:     ret #0
+ * H6:     ld  #len                ; headersOnly only
+ *         jge #60, L5, P6         ; not a whole TCP header: user space rejects it
+ * L5:     ldb [53]                ; TCP flags
+ *         jset #0x02, P6, L6      ; a SYN
+ * L6:     ldb [52]                ; data offset
+ *         and #0xf0
+ *         rsh #2
+ *         tax                     ; TCP header length
+ *         ldh [4]                 ; payload length
+ *         jgt x, D6, P6           ; TCP payload: a data segment
+ * D6:     ret #0
+ * P6:     ret #262144
  * E6:     ldb [24]; jeq #0xff, drop   ; never multicast (MLD reports carry a hop-by-hop header)
  *         ; per IPv6 listen: the four address words (any for ::), accept; the port is checked in user space
  *         ret #0
  * accept: ret #262144
+ * drop:   ret #0
  * </pre>
  */
 final class Bpf {
     private static final int LD_W_ABS = 0x20;
     private static final int LD_H_ABS = 0x28;
     private static final int LD_B_ABS = 0x30;
+    private static final int LD_W_LEN = 0x80;
     private static final int LD_MEM = 0x60;
     private static final int ST = 0x02;
     private static final int LDX_B_MSH = 0xb1;
     private static final int LD_H_IND = 0x48;
+    private static final int LD_B_IND = 0x50;
+    private static final int ADD_X = 0x0c;
+    private static final int SUB_X = 0x1c;
+    private static final int AND_K = 0x54;
+    private static final int RSH_K = 0x74;
+    private static final int TAX = 0x07;
     private static final int JEQ_K = 0x15;
+    private static final int JGT_X = 0x2d;
+    private static final int JGE_K = 0x35;
     private static final int JSET_K = 0x45;
     private static final int RET_K = 0x06;
     /** SKF_AD_OFF + SKF_AD_PROTOCOL: the frame's protocol, host order. */
     private static final int AD_PROTOCOL = -0x1000;
     private static final int INSTRUCTION_SIZE = 8;
     private static final int SNAP_LENGTH = 262144;
+    /** BPF_MAXINSNS: the kernel refuses a longer classic program. */
+    private static final int MAX_INSTRUCTIONS = 4096;
+    private static final int TCP_SYN = 0x02;
+    private static final int TCP_HEADER = 20;
+    private static final int IPV6_HEADER = 40;
 
     private Bpf() {
     }
 
-    /** Builds the program for every listen in {@code listens} (IPv4 and IPv6; wildcard addresses match any). */
-    static MemorySegment tcpToListens(Arena arena, List<InetSocketAddress> listens) {
-        return toFprog(arena, instructions(listens));
+    /**
+     * Builds the program for every listen in {@code listens} (IPv4 and IPv6; wildcard addresses match any).
+     *
+     * @param headersOnly drop the segments that are not SYNs and carry payload (safe only with the zero-window
+     *                    SYN/ACK: see the class comment)
+     */
+    static MemorySegment tcpToListens(Arena arena, List<InetSocketAddress> listens, boolean headersOnly) {
+        return toFprog(arena, instructions(listens, headersOnly));
     }
 
-    static List<int[]> instructions(List<InetSocketAddress> listens) {
+    static List<int[]> instructions(List<InetSocketAddress> listens, boolean headersOnly) {
         List<int[]> v4 = new ArrayList<>();
         List<InetSocketAddress> v6 = new ArrayList<>();
         for (InetSocketAddress l : listens) {
@@ -81,13 +137,14 @@ final class Bpf {
         }
         Program p = new Program();
         if (!v4.isEmpty() && !v6.isEmpty()) {
-            p.op(LD_W_ABS, AD_PROTOCOL).jump(JEQ_K, 0x0800, "v4", null).jump(JEQ_K, 0x86dd, "v6", "drop");
+            p.op(LD_W_ABS, AD_PROTOCOL).jump(JEQ_K, 0x0800, "v4", null)
+                    .jump(JEQ_K, 0x86dd, "v6", headersOnly ? "n4" : "drop");
         }
         if (!v4.isEmpty()) {
-            p.label("v4").ipv4Block(v4);
+            p.label("v4").ipv4Block(v4, headersOnly);
         }
         if (!v6.isEmpty()) {
-            p.label("v6").ipv6Block(v6);
+            p.label("v6").ipv6Block(v6, headersOnly);
         }
         return p.finish();
     }
@@ -135,32 +192,51 @@ final class Bpf {
             return "l" + unique++;
         }
 
-        Program ipv4Block(List<int[]> listens) {
-            jump(LD_B_ABS, 9, null, null).jump(JEQ_K, 6, null, "drop");
-            jump(LD_H_ABS, 6, null, null).jump(JSET_K, 0x1fff, "drop", null);
+        Program ipv4Block(List<int[]> listens, boolean headersOnly) {
+            String drop = headersOnly ? "n4" : "drop";
+            String matched = headersOnly ? "h4" : "accept";
+            jump(LD_B_ABS, 9, null, null).jump(JEQ_K, 6, null, drop);
+            jump(LD_H_ABS, 6, null, null).jump(JSET_K, 0x1fff, drop, null);
             op(LDX_B_MSH, 0).op(LD_H_IND, 2).op(ST, 0);
             for (int[] l : listens) {
                 String next = fresh();
                 if (l[0] != 0) {
                     op(LD_W_ABS, 16).jump(JEQ_K, l[0], null, next);
                 }
-                op(LD_MEM, 0).jump(JEQ_K, l[1], "accept", next);
+                op(LD_MEM, 0).jump(JEQ_K, l[1], matched, next);
                 label(next);
             }
-            return op(RET_K, 0);
+            label("n4").op(RET_K, 0);
+            if (headersOnly) {
+                // X still holds the IP header length.
+                label("h4").op(LD_W_LEN, 0).op(SUB_X, 0).jump(JGE_K, TCP_HEADER, null, "p4");
+                op(LD_B_IND, 13).jump(JSET_K, TCP_SYN, "p4", null);
+                op(LD_B_IND, 12).op(AND_K, 0xf0).op(RSH_K, 2).op(ADD_X, 0).op(TAX, 0);
+                op(LD_H_ABS, 2).jump(JGT_X, 0, null, "p4");
+                op(RET_K, 0).label("p4").op(RET_K, SNAP_LENGTH);
+            }
+            return this;
         }
 
-        Program ipv6Block(List<InetSocketAddress> listens) {
+        Program ipv6Block(List<InetSocketAddress> listens, boolean headersOnly) {
+            String matched = headersOnly ? "h6" : "accept";
             op(LD_B_ABS, 6).jump(JEQ_K, 6, "t6", null).jump(JEQ_K, 0, "e6", null).jump(JEQ_K, 43, "e6", null)
-                    .jump(JEQ_K, 44, "e6", null).jump(JEQ_K, 60, "e6", "drop");
+                    .jump(JEQ_K, 44, "e6", null).jump(JEQ_K, 60, "e6", headersOnly ? "n6" : "drop");
             label("t6").op(LD_H_ABS, 42).op(ST, 0);
             for (InetSocketAddress l : listens) {
                 String next = fresh();
                 address6(l, next);
-                op(LD_MEM, 0).jump(JEQ_K, l.getPort(), "accept", next);
+                op(LD_MEM, 0).jump(JEQ_K, l.getPort(), matched, next);
                 label(next);
             }
-            op(RET_K, 0);
+            label("n6").op(RET_K, 0);
+            if (headersOnly) {
+                label("h6").op(LD_W_LEN, 0).jump(JGE_K, IPV6_HEADER + TCP_HEADER, null, "p6");
+                op(LD_B_ABS, IPV6_HEADER + 13).jump(JSET_K, TCP_SYN, "p6", null);
+                op(LD_B_ABS, IPV6_HEADER + 12).op(AND_K, 0xf0).op(RSH_K, 2).op(TAX, 0);
+                op(LD_H_ABS, 4).jump(JGT_X, 0, null, "p6");
+                op(RET_K, 0).label("p6").op(RET_K, SNAP_LENGTH);
+            }
             label("e6").op(LD_B_ABS, 24).jump(JEQ_K, 0xff, "drop", null); // never multicast (MLD)
             for (InetSocketAddress l : listens) {
                 String next = fresh();
@@ -184,6 +260,10 @@ final class Bpf {
         List<int[]> finish() {
             label("accept").op(RET_K, SNAP_LENGTH);
             label("drop").op(RET_K, 0);
+            if (code.size() > MAX_INSTRUCTIONS) {
+                throw new IllegalStateException("BPF program of " + code.size() + " instructions, at most "
+                        + MAX_INSTRUCTIONS);
+            }
             for (int i = 0; i < code.size(); i++) {
                 code.get(i)[1] = offset(i, targets.get(i)[0]);
                 code.get(i)[2] = offset(i, targets.get(i)[1]);

@@ -85,16 +85,18 @@ public final class PacketRing implements AutoCloseable {
      * (a wildcard address matches every destination). Bound to ETH_P_IP or ETH_P_IPV6 when the listens are of one
      * family, to ETH_P_ALL with a filter that tells the families apart when both are protected.
      *
+     * @param headersOnly keep the data segments (not SYNs, with payload) out of the ring; only for the zero-window
+     *                    SYN/ACK, where no segment the front end acts on carries data
      * @param fanoutGroup the PACKET_FANOUT group id joining the rings of all loops, or -1 for none
      * @param retireMillis how long a partly filled block waits before it is handed to user space
      */
-    public static PacketRing open(int ifindex, List<InetSocketAddress> listens, int blockSize, int blockCount,
-                                  int retireMillis, int fanoutGroup) throws LinuxException {
+    public static PacketRing open(int ifindex, List<InetSocketAddress> listens, boolean headersOnly, int blockSize,
+                                  int blockCount, int retireMillis, int fanoutGroup) throws LinuxException {
         boolean v4 = listens.stream().anyMatch(l -> l.getAddress() instanceof Inet4Address);
         boolean v6 = listens.stream().anyMatch(l -> !(l.getAddress() instanceof Inet4Address));
         int protocol = v4 && v6 ? ETH_P_ALL : v6 ? ETH_P_IPV6 : ETH_P_IP;
         try (Arena setup = Arena.ofConfined()) {
-            return open(ifindex, protocol, Bpf.tcpToListens(setup, listens), blockSize, blockCount, retireMillis,
+            return open(ifindex, protocol, Bpf.tcpToListens(setup, listens, headersOnly), blockSize, blockCount, retireMillis,
                     fanoutGroup);
         }
     }

@@ -133,8 +133,9 @@ public final class ProxyServer implements AutoCloseable {
         try {
             for (EventExecutor executor : group) {
                 IoEventLoop loop = (IoEventLoop) executor;
-                PacketRing ring = PacketRing.open(ifindex, config.listens(), config.ringBlockSize(),
-                        config.ringBlocks(), config.ringRetireMillis(), fanout);
+                // Data segments reach the ring only when a final ACK may carry data (--no-zero-window).
+                PacketRing ring = PacketRing.open(ifindex, config.listens(), config.zeroWindow(),
+                        config.ringBlockSize(), config.ringBlocks(), config.ringRetireMillis(), fanout);
                 RawSender sender = null;
                 RawSender sender6 = null;
                 RepairHandoff handoff;

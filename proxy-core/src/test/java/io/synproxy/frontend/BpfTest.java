@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.synproxy.config.ProxyConfig;
 import io.synproxy.packet.Ipv4TcpWriter;
 import io.synproxy.packet.Ipv6TcpWriter;
 import io.synproxy.packet.TcpFlyweight;
@@ -13,23 +14,31 @@ import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
  * The capture filter, checked as the kernel checks a classic program (bpf_check_classic) and run by a classic-BPF
- * interpreter (kernel semantics: a load past the end drops the packet) over packets of both families.
+ * interpreter (kernel semantics: a load past the end drops the packet) over packets of both families, with and
+ * without {@code headersOnly}.
  */
 class BpfTest {
     private static final int IPV4 = 0x0800;
     private static final int IPV6 = 0x86dd;
     /** The kernel's limit on a classic program's length. */
     private static final int BPF_MAXINSNS = 4096;
+    private static final int SYN = TcpFlyweight.SYN;
+    private static final int ACK = TcpFlyweight.ACK;
+    private static final int FIN = TcpFlyweight.FIN;
+    private static final int RST = TcpFlyweight.RST;
+    private static final int PSH = TcpFlyweight.PSH;
+    private static final boolean[] BOTH_MODES = {false, true};
 
     /**
-     * The program for {@code 0.0.0.0:80, [::]:443, 10.0.0.1:8080, [fd00:200::1]:8443} ({@code tcpdump -dd}
-     * form), as it is: a change of the generator shows here first.
+     * The program for {@code 0.0.0.0:80, [::]:443, 10.0.0.1:8080, [fd00:200::1]:8443} before {@code headersOnly}
+     * existed ({@code tcpdump -dd} form): without it, the program must stay exactly this.
      */
     private static final int[][] DUAL_STACK_PROGRAM = {
         {0x20, 0, 0, 0xfffff000},
@@ -91,8 +100,8 @@ class BpfTest {
         return new InetSocketAddress(InetAddress.getByName(host), port);
     }
 
-    private static List<int[]> program(InetSocketAddress... listens) {
-        List<int[]> p = Bpf.instructions(List.of(listens));
+    private static List<int[]> program(boolean headersOnly, InetSocketAddress... listens) {
+        List<int[]> p = Bpf.instructions(List.of(listens), headersOnly);
         check(p);
         return p;
     }
@@ -113,6 +122,43 @@ class BpfTest {
         return Arrays.copyOf(b, len);
     }
 
+    /**
+     * A TCP segment to {@code dst:port} with {@code flags}, {@code ipOptionWords} 4-byte words of IPv4 options
+     * (NOPs; ignored for IPv6), {@code tcpOptionWords} words of TCP options (NOPs) and {@code payload} bytes.
+     * Checksums are left zero: the filter does not look at them.
+     */
+    private static byte[] segment(String dst, int port, int flags, int ipOptionWords, int tcpOptionWords, int payload)
+            throws Exception {
+        byte[] address = InetAddress.getByName(dst).getAddress();
+        boolean v6 = address.length == 16;
+        int ip = v6 ? 40 : 20 + 4 * ipOptionWords;
+        int tcp = 20 + 4 * tcpOptionWords;
+        ByteBuffer b = ByteBuffer.allocate(ip + tcp + payload);
+        if (v6) {
+            b.putInt(0x6000_0000).putShort((short) (tcp + payload)).put((byte) 6).put((byte) 64);
+            b.put(InetAddress.getByName("fd00:200::2").getAddress()).put(address);
+        } else {
+            b.put((byte) (0x40 | ip / 4)).put((byte) 0).putShort((short) (ip + tcp + payload)).putInt(0x4000)
+                    .put((byte) 64).put((byte) 6).putShort((short) 0).putInt(0x0a000002).put(address);
+            for (int i = 20; i < ip; i++) {
+                b.put((byte) 1);
+            }
+        }
+        b.putShort((short) 40000).putShort((short) port).putInt(1000).putInt((flags & ACK) != 0 ? 2000 : 0)
+                .put((byte) (tcp / 4 << 4)).put((byte) flags).putShort((short) 1000).putInt(0);
+        for (int i = 20; i < tcp; i++) {
+            b.put((byte) 1);
+        }
+        for (int i = 0; i < payload; i++) {
+            b.put((byte) 'x');
+        }
+        return b.array();
+    }
+
+    private static int protocolOf(byte[] p) {
+        return (p[0] & 0xf0) == 0x60 ? IPV6 : IPV4;
+    }
+
     /** Prepends an 8-byte extension header of {@code type} (the TCP port then sits 8 bytes later). */
     private static byte[] withExtension(byte[] p, int type) {
         byte[] out = new byte[p.length + 8];
@@ -125,8 +171,8 @@ class BpfTest {
     }
 
     @Test
-    void shouldGenerateTheProgramItDid() throws Exception {
-        List<int[]> now = program(at("0.0.0.0", 80), at("::", 443), at("10.0.0.1", 8080),
+    void shouldKeepTheProgramWithoutHeadersOnlyAsItWas() throws Exception {
+        List<int[]> now = program(false, at("0.0.0.0", 80), at("::", 443), at("10.0.0.1", 8080),
             at("fd00:200::1", 8443));
         assertEquals(DUAL_STACK_PROGRAM.length, now.size());
         for (int i = 0; i < now.size(); i++) {
@@ -136,65 +182,199 @@ class BpfTest {
 
     @Test
     void shouldKeepTheIpv4OnlyFilterAsItWas() throws Exception {
-        List<int[]> prog = program(at("10.0.0.1", 8080));
-        assertTrue(run(prog, v4("10.0.0.1", 8080), IPV4) > 0);
-        assertEquals(0, run(prog, v4("10.0.0.1", 8081), IPV4));
-        assertEquals(0, run(prog, v4("10.0.0.9", 8080), IPV4));
-        byte[] later = v4("10.0.0.1", 8080);
-        later[7] = 1; // fragment offset 1: no TCP header here
-        assertEquals(0, run(prog, later, IPV4));
-        byte[] udp = v4("10.0.0.1", 8080);
-        udp[9] = 17;
-        assertEquals(0, run(prog, udp, IPV4));
+        for (boolean headersOnly : BOTH_MODES) {
+            List<int[]> prog = program(headersOnly, at("10.0.0.1", 8080));
+            assertTrue(run(prog, v4("10.0.0.1", 8080), IPV4) > 0);
+            assertEquals(0, run(prog, v4("10.0.0.1", 8081), IPV4));
+            assertEquals(0, run(prog, v4("10.0.0.9", 8080), IPV4));
+            byte[] later = v4("10.0.0.1", 8080);
+            later[7] = 1; // fragment offset 1: no TCP header here
+            assertEquals(0, run(prog, later, IPV4));
+            byte[] udp = v4("10.0.0.1", 8080);
+            udp[9] = 17;
+            assertEquals(0, run(prog, udp, IPV4));
+        }
     }
 
     @Test
     void shouldMatchSpecificAndWildcardIpv6Listens() throws Exception {
-        List<int[]> specific = program(at("fd00:200::1", 8080));
-        assertTrue(run(specific, v6("fd00:200::1", 8080), IPV6) > 0);
-        assertEquals(0, run(specific, v6("fd00:200::1", 80), IPV6));
-        assertEquals(0, run(specific, v6("fd00:200::2", 8080), IPV6));
-        assertEquals(0, run(specific, v6("fd01:200::1", 8080), IPV6));
-        List<int[]> any = program(at("::", 8080));
-        assertTrue(run(any, v6("2001:db8::77", 8080), IPV6) > 0);
-        assertEquals(0, run(any, v6("2001:db8::77", 8081), IPV6));
+        for (boolean headersOnly : BOTH_MODES) {
+            List<int[]> specific = program(headersOnly, at("fd00:200::1", 8080));
+            assertTrue(run(specific, v6("fd00:200::1", 8080), IPV6) > 0);
+            assertEquals(0, run(specific, v6("fd00:200::1", 80), IPV6));
+            assertEquals(0, run(specific, v6("fd00:200::2", 8080), IPV6));
+            assertEquals(0, run(specific, v6("fd01:200::1", 8080), IPV6));
+            List<int[]> any = program(headersOnly, at("::", 8080));
+            assertTrue(run(any, v6("2001:db8::77", 8080), IPV6) > 0);
+            assertEquals(0, run(any, v6("2001:db8::77", 8081), IPV6));
+        }
     }
 
     @Test
     void shouldPassIpv6ExtensionHeadersToOurAddressForUserSpaceToCount() throws Exception {
-        List<int[]> specific = program(at("fd00:200::1", 8080));
-        for (int type : new int[] {0, 43, 44, 60}) {
-            assertTrue(run(specific, withExtension(v6("fd00:200::1", 8080), type), IPV6) > 0, "type " + type);
-            assertEquals(0, run(specific, withExtension(v6("fd00:200::9", 8080), type), IPV6), "type " + type);
+        for (boolean headersOnly : BOTH_MODES) {
+            List<int[]> specific = program(headersOnly, at("fd00:200::1", 8080));
+            for (int type : new int[] {0, 43, 44, 60}) {
+                assertTrue(run(specific, withExtension(v6("fd00:200::1", 8080), type), IPV6) > 0, "type " + type);
+                assertEquals(0, run(specific, withExtension(v6("fd00:200::9", 8080), type), IPV6), "type " + type);
+            }
+            byte[] esp = v6("fd00:200::1", 8080);
+            esp[6] = 50;
+            assertEquals(0, run(specific, esp, IPV6));
+            List<int[]> any = program(headersOnly, at("::", 8080));
+            assertTrue(run(any, withExtension(v6("fd00:200::1", 8080), 0), IPV6) > 0);
+            assertEquals(0, run(any, withExtension(v6("ff02::16", 8080), 0), IPV6), "multicast (MLD reports)");
         }
-        byte[] esp = v6("fd00:200::1", 8080);
-        esp[6] = 50;
-        assertEquals(0, run(specific, esp, IPV6));
-        List<int[]> any = program(at("::", 8080));
-        assertTrue(run(any, withExtension(v6("fd00:200::1", 8080), 0), IPV6) > 0);
-        assertEquals(0, run(any, withExtension(v6("ff02::16", 8080), 0), IPV6), "multicast (MLD reports)");
     }
 
     @Test
     void shouldTellTheFamiliesApartWhenBothAreProtected() throws Exception {
-        List<int[]> both = program(at("0.0.0.0", 80), at("::", 443), at("10.0.0.1", 8080),
-            at("fd00:200::1", 8443));
-        assertTrue(run(both, v4("10.9.9.9", 80), IPV4) > 0);
-        assertTrue(run(both, v4("10.0.0.1", 8080), IPV4) > 0);
-        assertEquals(0, run(both, v4("10.0.0.2", 8080), IPV4));
-        assertEquals(0, run(both, v4("10.0.0.1", 443), IPV4), "443 is protected for IPv6 only");
-        assertTrue(run(both, v6("2001:db8::5", 443), IPV6) > 0);
-        assertTrue(run(both, v6("fd00:200::1", 8443), IPV6) > 0);
-        assertEquals(0, run(both, v6("fd00:200::2", 8443), IPV6));
-        assertEquals(0, run(both, v6("2001:db8::5", 80), IPV6), "80 is protected for IPv4 only");
-        assertEquals(0, run(both, new byte[] {0, 1, 8, 0, 6, 4, 0, 1}, 0x0806), "ARP");
+        for (boolean headersOnly : BOTH_MODES) {
+            List<int[]> both = program(headersOnly, at("0.0.0.0", 80), at("::", 443), at("10.0.0.1", 8080),
+                at("fd00:200::1", 8443));
+            assertTrue(run(both, v4("10.9.9.9", 80), IPV4) > 0);
+            assertTrue(run(both, v4("10.0.0.1", 8080), IPV4) > 0);
+            assertEquals(0, run(both, v4("10.0.0.2", 8080), IPV4));
+            assertEquals(0, run(both, v4("10.0.0.1", 443), IPV4), "443 is protected for IPv6 only");
+            assertTrue(run(both, v6("2001:db8::5", 443), IPV6) > 0);
+            assertTrue(run(both, v6("fd00:200::1", 8443), IPV6) > 0);
+            assertEquals(0, run(both, v6("fd00:200::2", 8443), IPV6));
+            assertEquals(0, run(both, v6("2001:db8::5", 80), IPV6), "80 is protected for IPv4 only");
+            assertEquals(0, run(both, new byte[] {0, 1, 8, 0, 6, 4, 0, 1}, 0x0806), "ARP");
+        }
     }
 
     @Test
     void shouldDropTruncatedPacketsLikeTheKernel() throws Exception {
-        List<int[]> both = program(at("0.0.0.0", 80), at("::", 80));
-        assertEquals(0, run(both, Arrays.copyOf(v6("fd00::1", 80), 41), IPV6));
-        assertEquals(0, run(both, Arrays.copyOf(v4("10.0.0.1", 80), 21), IPV4));
+        for (boolean headersOnly : BOTH_MODES) {
+            List<int[]> both = program(headersOnly, at("0.0.0.0", 80), at("::", 80));
+            assertEquals(0, run(both, Arrays.copyOf(v6("fd00::1", 80), 41), IPV6));
+            assertEquals(0, run(both, Arrays.copyOf(v4("10.0.0.1", 80), 21), IPV4));
+        }
+    }
+
+    @Test
+    void shouldDropOnlyDataSegmentsThatAreNoSynWithHeadersOnly() throws Exception {
+        for (String dst : new String[] {"10.0.0.1", "fd00:200::1"}) {
+            InetSocketAddress listen = at(dst, 8080);
+            List<int[]> all = program(false, listen);
+            List<int[]> headers = program(true, listen);
+            Object[][] cases = {
+                // name, segment, passed with headersOnly
+                {"SYN", segment(dst, 8080, SYN, 0, 5, 0), true},
+                {"SYN with data (TFO)", segment(dst, 8080, SYN, 0, 5, 100), true},
+                {"SYN/ACK with data", segment(dst, 8080, SYN | ACK, 0, 0, 100), true},
+                {"pure ACK", segment(dst, 8080, ACK, 0, 0, 0), true},
+                {"ACK, 1 byte", segment(dst, 8080, ACK, 0, 0, 1), false},
+                {"ACK, 1000 bytes", segment(dst, 8080, ACK | PSH, 0, 0, 1000), false},
+                {"ACK, no flags but data", segment(dst, 8080, 0, 0, 0, 10), false},
+                {"FIN", segment(dst, 8080, FIN | ACK, 0, 0, 0), true},
+                {"FIN with data", segment(dst, 8080, FIN | ACK | PSH, 0, 0, 10), false},
+                {"RST", segment(dst, 8080, RST, 0, 0, 0), true},
+                {"RST/ACK", segment(dst, 8080, RST | ACK, 0, 0, 0), true},
+                {"ACK with timestamps (doff 8)", segment(dst, 8080, ACK, 0, 3, 0), true},
+                {"ACK, doff 8, 1 byte", segment(dst, 8080, ACK, 0, 3, 1), false},
+                {"ACK, doff 15", segment(dst, 8080, ACK, 0, 10, 0), true},
+                {"ACK, doff 15, 1 byte", segment(dst, 8080, ACK, 0, 10, 1), false},
+                {"IP options (IHL 6), doff 8, ACK", segment(dst, 8080, ACK, 1, 3, 0), true},
+                {"IP options (IHL 6), doff 8, ACK, 1 byte", segment(dst, 8080, ACK, 1, 3, 1), false},
+                {"IP options (IHL 6), doff 8, ACK, 1000 bytes", segment(dst, 8080, ACK, 1, 3, 1000), false},
+                {"IP options (IHL 15), ACK", segment(dst, 8080, ACK, 10, 0, 0), true},
+                {"IP options (IHL 15), ACK, 1 byte", segment(dst, 8080, ACK, 10, 0, 1), false},
+                {"IP options (IHL 6), doff 8, SYN, data", segment(dst, 8080, SYN, 1, 3, 100), true},
+            };
+            for (Object[] c : cases) {
+                byte[] p = (byte[]) c[1];
+                String name = dst + " " + c[0];
+                assertTrue(run(all, p, protocolOf(p)) > 0, name + ": passed without headersOnly");
+                assertEquals((boolean) c[2], run(headers, p, protocolOf(p)) > 0, name + ": with headersOnly");
+                byte[] elsewhere = segment(dst, 8081, ACK, 0, 0, 0);
+                assertEquals(0, run(headers, elsewhere, protocolOf(elsewhere)), name + ": another port");
+            }
+        }
+    }
+
+    @Test
+    void shouldReadTheLengthsFromTheHeadersNotFromTheFrame() throws Exception {
+        // Ethernet pads a 40-byte IPv4 ACK to 46 bytes: trailing bytes are no payload. A payload the header claims
+        // counts, however short the frame (the kernel's IP layer drops such a packet anyway).
+        for (String dst : new String[] {"10.0.0.1", "fd00:200::1"}) {
+            List<int[]> headers = program(true, at(dst, 8080));
+            byte[] ack = segment(dst, 8080, ACK, 0, 0, 0);
+            byte[] padded = Arrays.copyOf(ack, ack.length + 6);
+            assertTrue(run(headers, padded, protocolOf(padded)) > 0, dst + " padded ACK");
+            byte[] claimed = segment(dst, 8080, ACK, 0, 0, 0);
+            claimed[dst.contains(":") ? 5 : 3] += 1;
+            assertEquals(0, run(headers, claimed, protocolOf(claimed)), dst + " a byte more than the frame");
+        }
+    }
+
+    @Test
+    void shouldPassSegmentsTooShortForTheirTcpHeaderForUserSpaceToReject() throws Exception {
+        for (String dst : new String[] {"10.0.0.1", "fd00:200::1"}) {
+            List<int[]> headers = program(true, at(dst, 8080));
+            byte[] whole = segment(dst, 8080, ACK, 0, 0, 100);
+            int ip = dst.contains(":") ? 40 : 20;
+            for (int tcp = 4; tcp < 20; tcp++) {
+                byte[] p = Arrays.copyOf(whole, ip + tcp);
+                assertTrue(run(headers, p, protocolOf(p)) > 0, dst + " " + tcp + " bytes of TCP");
+            }
+            assertEquals(0, run(headers, Arrays.copyOf(whole, ip + 20), protocolOf(whole)), dst + " 20 bytes of TCP");
+        }
+    }
+
+    @Test
+    void shouldKeepIpv6ExtensionHeadersWithDataAsTheyWereWithHeadersOnly() throws Exception {
+        List<int[]> headers = program(true, at("fd00:200::1", 8080));
+        for (int type : new int[] {0, 43, 44, 60}) {
+            byte[] data = withExtension(segment("fd00:200::1", 8080, ACK, 0, 0, 1000), type);
+            assertTrue(run(headers, data, IPV6) > 0, "type " + type + ": user space looks at it");
+            byte[] other = withExtension(segment("fd00:200::2", 8080, ACK, 0, 0, 1000), type);
+            assertEquals(0, run(headers, other, IPV6), "type " + type + ": not our address");
+        }
+    }
+
+    @Test
+    void shouldDropDataSegmentsOfBothFamiliesInOneProgram() throws Exception {
+        List<int[]> both = program(true, at("0.0.0.0", 80), at("::", 443), at("10.0.0.1", 8080),
+            at("fd00:200::1", 8443));
+        for (String[] c : new String[][] {{"10.9.9.9", "80"}, {"10.0.0.1", "8080"}, {"2001:db8::5", "443"},
+            {"fd00:200::1", "8443"}}) {
+            int port = Integer.parseInt(c[1]);
+            byte[] ack = segment(c[0], port, ACK, 0, 3, 0);
+            assertTrue(run(both, ack, protocolOf(ack)) > 0, c[0] + " ACK");
+            byte[] data = segment(c[0], port, ACK, 0, 3, 500);
+            assertEquals(0, run(both, data, protocolOf(data)), c[0] + " data");
+            byte[] tfo = segment(c[0], port, SYN, 0, 3, 500);
+            assertTrue(run(both, tfo, protocolOf(tfo)) > 0, c[0] + " SYN with data");
+        }
+        byte[] wrongFamily = segment("10.0.0.1", 443, ACK, 0, 0, 0);
+        assertEquals(0, run(both, wrongFamily, IPV4), "443 is protected for IPv6 only");
+    }
+
+    @Test
+    void shouldFitTheKernelForEveryMixOfTheMostListensWithHeadersOnly() throws Exception {
+        for (int v6 = 0; v6 <= ProxyConfig.MAX_LISTENS; v6++) {
+            List<InetSocketAddress> listens = new ArrayList<>();
+            for (int i = 0; i < ProxyConfig.MAX_LISTENS - v6; i++) {
+                listens.add(at("10.0.0." + (i + 1), 8080));
+            }
+            for (int i = 0; i < v6; i++) {
+                listens.add(at("fd00:200::" + Integer.toHexString(i + 1), 8080));
+            }
+            List<int[]> p = Bpf.instructions(listens, true); // throws on a jump beyond 255 or too many instructions
+            check(p);
+            String mix = (ProxyConfig.MAX_LISTENS - v6) + " IPv4 + " + v6 + " IPv6";
+            for (InetSocketAddress l : List.of(listens.getFirst(), listens.getLast())) {
+                String dst = l.getAddress().getHostAddress();
+                byte[] ack = segment(dst, 8080, ACK, 0, 0, 0);
+                assertTrue(run(p, ack, protocolOf(ack)) > 0, mix + ": ACK to " + dst);
+                byte[] data = segment(dst, 8080, ACK, 0, 0, 10);
+                assertEquals(0, run(p, data, protocolOf(data)), mix + ": data to " + dst);
+                byte[] elsewhere = segment(dst, 8081, SYN, 0, 0, 0);
+                assertEquals(0, run(p, elsewhere, protocolOf(elsewhere)), mix + ": SYN to port 8081 of " + dst);
+            }
+        }
     }
 
     /** bpf_check_classic: what the kernel refuses at SO_ATTACH_FILTER. */
