@@ -174,6 +174,11 @@ public final class FrontendHandle implements EpollIoHandle {
      * live connection (the kernel's; a repeat of its final ACK is counted as a replay), a segment of a
      * recently closed one (late, unless it completes a new handshake on that tuple), a final ACK to
      * verify, or anything else. IPv4 addresses come in their mapped form.
+     *
+     * <p>With the zero-window SYN/ACK the capture filter passes no segment with payload but SYNs and those behind
+     * IPv6 extension headers ({@code headersOnly} in {@link Bpf}): the live connections' data segments, and any
+     * data to a closed or unknown tuple, stay in the kernel, so {@code ack_live} counts their segments without
+     * payload only (ACKs, window updates, probes, FIN, RST). With {@code --no-zero-window} it counts them all.
      */
     private void onSegment(boolean v6, int flags, long cHi, long cLo, int cPort, long lHi, long lLo, int seq, int ack,
                            int payloadLength, MemorySegment mem, int tsNow, long nowMillis) {

@@ -10,7 +10,8 @@ public enum Counter {
     SYNACK_SEND_FAILED("synack_failed", "SYN/ACKs the raw socket refused"),
     ACK_VALID("ack_valid", "final ACKs with a valid cookie"),
     ACK_INVALID("ack_invalid", "ACKs with no live connection and a wrong cookie"),
-    ACK_LIVE("ack_live", "segments of live connections (the kernel handles them)"),
+    ACK_LIVE("ack_live", "segments of live connections (the kernel handles them); with the zero window only those "
+            + "without payload: the capture filter keeps data segments in the kernel"),
     SEGMENTS_AFTER_CLOSE("late", "segments of connections the proxy already closed (the kernel handles them)"),
     OTHER_SEGMENTS("other", "RST, FIN and other segments with no live connection"),
     HANDOFFS("handoffs", "sockets built with TCP_REPAIR"),
