@@ -104,28 +104,23 @@ public final class FrontendHandle implements EpollIoHandle {
         drain();
     }
 
-    /** Processes every block the kernel has handed over. */
+    /** Processes every frame the kernel has handed over. */
     public void drain() {
         MemorySegment mem = ring.memory();
         long nowMillis = System.nanoTime() / 1_000_000L;
         int tsNow = (int) nowMillis & ~1;
-        long block;
-        while ((block = ring.nextBlock()) >= 0) {
-            if (ring.blockLosing(block)) {
+        long frame;
+        while ((frame = ring.nextFrame()) >= 0) {
+            int status = ring.status(frame);
+            if ((status & PacketRing.TP_STATUS_LOSING) != 0) {
                 counters.add(Counter.RING_DROPS, ring.takeDrops());
             }
-            int packets = mem.get(ValueLayout.JAVA_INT, block + PacketRing.BLOCK_NUM_PKTS);
-            long pkt = block + Integer.toUnsignedLong(mem.get(ValueLayout.JAVA_INT, block + PacketRing.BLOCK_FIRST_PKT));
-            for (int i = 0; i < packets; i++) {
-                int snaplen = mem.get(ValueLayout.JAVA_INT, pkt + PacketRing.PKT_SNAPLEN);
-                int status = mem.get(ValueLayout.JAVA_INT, pkt + PacketRing.PKT_STATUS);
-                int net = Short.toUnsignedInt(mem.get(ValueLayout.JAVA_SHORT, pkt + PacketRing.PKT_NET));
-                // Offloaded (veth, loopback) or already verified checksums are not recomputed.
-                boolean verify = (status & (PacketRing.TP_STATUS_CSUMNOTREADY | PacketRing.TP_STATUS_CSUM_VALID)) == 0;
-                onPacket(mem, pkt + net, snaplen, verify, tsNow, nowMillis);
-                pkt += Integer.toUnsignedLong(mem.get(ValueLayout.JAVA_INT, pkt + PacketRing.PKT_NEXT));
-            }
-            ring.releaseBlock(block);
+            int snaplen = mem.get(ValueLayout.JAVA_INT, frame + PacketRing.FRAME_SNAPLEN);
+            int net = Short.toUnsignedInt(mem.get(ValueLayout.JAVA_SHORT, frame + PacketRing.FRAME_NET));
+            // Offloaded (veth, loopback) or already verified checksums are not recomputed.
+            boolean verify = (status & (PacketRing.TP_STATUS_CSUMNOTREADY | PacketRing.TP_STATUS_CSUM_VALID)) == 0;
+            onPacket(mem, frame + net, snaplen, verify, tsNow, nowMillis);
+            ring.releaseFrame(frame);
         }
         liveCount = live.size();
     }

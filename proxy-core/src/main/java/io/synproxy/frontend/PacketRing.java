@@ -31,22 +31,24 @@ import static io.synproxy.linux.Constants.SOCK_NONBLOCK;
 import static io.synproxy.linux.Constants.SOL_PACKET;
 import static io.synproxy.linux.Constants.SOL_SOCKET;
 import static io.synproxy.linux.Constants.SO_ATTACH_FILTER;
-import static io.synproxy.linux.Constants.TPACKET_V3;
+import static io.synproxy.linux.Constants.TPACKET_V2;
 
 /**
- * An AF_PACKET socket with a TPACKET_V3 receive ring mapped into this process.
+ * An AF_PACKET socket with a TPACKET_V2 receive ring mapped into this process: fixed-size frames, and
+ * the kernel wakes the reader for every frame.
  *
- * <p>Block descriptor (struct tpacket_block_desc, offsets in bytes):
+ * <p>Why V2 and not V3: a V3 block reaches user space only when it is full or when its retire timer
+ * (at least 1 ms) fires, and a handshake crosses the ring twice (SYN, final ACK), so V3 added about
+ * 2 ms to every connection at low rates. Under a flood the reader is awake anyway and drains every
+ * frame the kernel has filled per wake-up, so the per-frame wake-up costs little there.
+ *
+ * <p>Frame header (struct tpacket2_hdr, offsets in bytes):
  * <pre>
- *  0 version | 4 offset_to_priv | 8 block_status | 12 num_pkts | 16 offset_to_first_pkt | 20 blk_len | 24 seq_num ...
- * </pre>
- * Packet header (struct tpacket3_hdr):
- * <pre>
- *  0 tp_next_offset | 4 tp_sec | 8 tp_nsec | 12 tp_snaplen | 16 tp_len | 20 tp_status | 24 tp_mac (u16) | 26 tp_net (u16)
+ *  0 tp_status | 4 tp_len | 8 tp_snaplen | 12 tp_mac (u16) | 14 tp_net (u16) | 16 tp_sec | 20 tp_nsec ...
  * </pre>
  * The socket is SOCK_DGRAM bound to ETH_P_IP, ETH_P_IPV6 or (both families) ETH_P_ALL, so frames start at the IP
- * header on every link type.
- * The filter is attached before bind so that nothing unfiltered is ever queued.
+ * header on every link type. A packet longer than a frame holds is truncated by the kernel (the parser
+ * then rejects it as truncated). The filter is attached before bind so that nothing unfiltered is ever queued.
  */
 public final class PacketRing implements AutoCloseable {
     static final int TP_STATUS_KERNEL = 0;
@@ -55,29 +57,33 @@ public final class PacketRing implements AutoCloseable {
     static final int TP_STATUS_CSUMNOTREADY = 8;
     static final int TP_STATUS_CSUM_VALID = 0x80;
 
-    static final long BLOCK_STATUS = 8;
-    static final long BLOCK_NUM_PKTS = 12;
-    static final long BLOCK_FIRST_PKT = 16;
-    static final long PKT_NEXT = 0;
-    static final long PKT_SNAPLEN = 12;
-    static final long PKT_STATUS = 20;
-    static final long PKT_NET = 26;
+    static final long FRAME_STATUS = 0;
+    static final long FRAME_SNAPLEN = 8;
+    static final long FRAME_NET = 14;
+
+    /**
+     * Frame size when the filter passes headers only (zero-window mode): the IP header starts 80 bytes
+     * into a frame, which leaves 176 bytes, more than the longest IPv4 + TCP header (120).
+     */
+    public static final int HEADER_FRAME_SIZE = 256;
+    /** Frame size when segments with payload reach user space: an Ethernet MTU of 1500 and then some. */
+    public static final int FULL_FRAME_SIZE = 2048;
 
     private static final VarHandle STATUS = ValueLayout.JAVA_INT.varHandle();
 
     private final int fd;
     private final MemorySegment ring;
-    private final int blockSize;
-    private final int blockCount;
+    private final int frameSize;
+    private final int frameCount;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment stats = arena.allocate(12, 4);
     private int current;
 
-    private PacketRing(int fd, MemorySegment ring, int blockSize, int blockCount) {
+    private PacketRing(int fd, MemorySegment ring, int frameSize, int frameCount) {
         this.fd = fd;
         this.ring = ring;
-        this.blockSize = blockSize;
-        this.blockCount = blockCount;
+        this.frameSize = frameSize;
+        this.frameCount = frameCount;
     }
 
     /**
@@ -85,38 +91,38 @@ public final class PacketRing implements AutoCloseable {
      * (a wildcard address matches every destination). Bound to ETH_P_IP or ETH_P_IPV6 when the listens are of one
      * family, to ETH_P_ALL with a filter that tells the families apart when both are protected.
      *
-     * @param headersOnly keep the data segments (not SYNs, with payload) out of the ring; only for the zero-window
-     *                    SYN/ACK, where no segment the front end acts on carries data
+     * @param headersOnly the filter drops non-SYN segments that carry payload, and frames are
+     *                    {@link #HEADER_FRAME_SIZE} instead of {@link #FULL_FRAME_SIZE}
+     * @param ringBytes   the ring's size; rounded down to whole 64 KiB blocks
      * @param fanoutGroup the PACKET_FANOUT group id joining the rings of all loops, or -1 for none
-     * @param retireMillis how long a partly filled block waits before it is handed to user space
      */
-    public static PacketRing open(int ifindex, List<InetSocketAddress> listens, boolean headersOnly, int blockSize,
-                                  int blockCount, int retireMillis, int fanoutGroup) throws LinuxException {
+    public static PacketRing open(int ifindex, List<InetSocketAddress> listens, boolean headersOnly, int ringBytes,
+                                  int fanoutGroup) throws LinuxException {
         boolean v4 = listens.stream().anyMatch(l -> l.getAddress() instanceof Inet4Address);
         boolean v6 = listens.stream().anyMatch(l -> !(l.getAddress() instanceof Inet4Address));
         int protocol = v4 && v6 ? ETH_P_ALL : v6 ? ETH_P_IPV6 : ETH_P_IP;
         try (Arena setup = Arena.ofConfined()) {
-            return open(ifindex, protocol, Bpf.tcpToListens(setup, listens, headersOnly), blockSize, blockCount, retireMillis,
-                    fanoutGroup);
+            return open(ifindex, protocol, Bpf.tcpToListens(setup, listens, headersOnly),
+                    headersOnly ? HEADER_FRAME_SIZE : FULL_FRAME_SIZE, ringBytes, fanoutGroup);
         }
     }
 
-    private static PacketRing open(int ifindex, int protocol, MemorySegment filter, int blockSize, int blockCount,
-                                   int retireMillis, int fanoutGroup) throws LinuxException {
+    private static PacketRing open(int ifindex, int protocol, MemorySegment filter, int frameSize, int ringBytes,
+                                   int fanoutGroup) throws LinuxException {
+        // Frames never straddle blocks: a block is a whole number of frames.
+        int blockSize = 1 << 16;
+        int blockCount = Math.max(2, ringBytes / blockSize);
+        int frameCount = blockSize / frameSize * blockCount;
         int fd = Native.socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         try (Arena setup = Arena.ofConfined()) {
             Native.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, filter, "SO_ATTACH_FILTER");
-            Native.setsockopt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3, "PACKET_VERSION");
+            Native.setsockopt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2, "PACKET_VERSION");
             Native.setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING");
-            int frameSize = 2048;
-            MemorySegment req = setup.allocate(28, 4);
+            MemorySegment req = setup.allocate(16, 4);
             req.set(ValueLayout.JAVA_INT, 0, blockSize);
             req.set(ValueLayout.JAVA_INT, 4, blockCount);
             req.set(ValueLayout.JAVA_INT, 8, frameSize);
-            req.set(ValueLayout.JAVA_INT, 12, (int) ((long) blockSize * blockCount / frameSize));
-            req.set(ValueLayout.JAVA_INT, 16, retireMillis);
-            req.set(ValueLayout.JAVA_INT, 20, 0);
-            req.set(ValueLayout.JAVA_INT, 24, 0);
+            req.set(ValueLayout.JAVA_INT, 12, frameCount);
             Native.setsockopt(fd, SOL_PACKET, PACKET_RX_RING, req, "PACKET_RX_RING");
             MemorySegment ring = Native.mmap((long) blockSize * blockCount, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
             try {
@@ -129,7 +135,7 @@ public final class PacketRing implements AutoCloseable {
                 Native.munmap(ring);
                 throw e;
             }
-            return new PacketRing(fd, ring, blockSize, blockCount);
+            return new PacketRing(fd, ring, frameSize, frameCount);
         } catch (LinuxException | RuntimeException e) {
             Native.close(fd);
             throw e;
@@ -144,21 +150,27 @@ public final class PacketRing implements AutoCloseable {
         return ring;
     }
 
-    /** Offset of the next block owned by user space, or -1 when the kernel still owns it. */
-    long nextBlock() {
-        long base = (long) current * blockSize;
-        int status = (int) STATUS.getAcquire(ring, base + BLOCK_STATUS);
+    /** Frames in the ring. */
+    public int frames() {
+        return frameCount;
+    }
+
+    /** Offset of the next frame owned by user space, or -1 when the kernel still owns it. */
+    long nextFrame() {
+        long base = (long) current * frameSize;
+        int status = (int) STATUS.getAcquire(ring, base + FRAME_STATUS);
         return (status & TP_STATUS_USER) != 0 ? base : -1;
     }
 
-    boolean blockLosing(long base) {
-        return (ring.get(ValueLayout.JAVA_INT, base + BLOCK_STATUS) & TP_STATUS_LOSING) != 0;
+    /** The frame's tp_status as the kernel wrote it (USER, LOSING, checksum flags). */
+    int status(long frame) {
+        return ring.get(ValueLayout.JAVA_INT, frame + FRAME_STATUS);
     }
 
-    /** Gives the block back to the kernel and moves on. */
-    void releaseBlock(long base) {
-        STATUS.setRelease(ring, base + BLOCK_STATUS, TP_STATUS_KERNEL);
-        current = current + 1 == blockCount ? 0 : current + 1;
+    /** Gives the frame back to the kernel and moves on. */
+    void releaseFrame(long frame) {
+        STATUS.setRelease(ring, frame + FRAME_STATUS, TP_STATUS_KERNEL);
+        current = current + 1 == frameCount ? 0 : current + 1;
     }
 
     /** Frames the kernel dropped for lack of ring space since the last call (the kernel resets its count). */

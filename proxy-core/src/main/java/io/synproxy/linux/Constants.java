@@ -30,7 +30,7 @@ public final class Constants {
     public static final int PACKET_VERSION = 10;
     public static final int PACKET_FANOUT = 18;
     public static final int PACKET_IGNORE_OUTGOING = 23;
-    public static final int TPACKET_V3 = 2;
+    public static final int TPACKET_V2 = 1;
     public static final int PACKET_FANOUT_HASH = 0;
 
     public static final int ETH_P_ALL = 0x0003;

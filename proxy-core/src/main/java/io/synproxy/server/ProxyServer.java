@@ -135,7 +135,7 @@ public final class ProxyServer implements AutoCloseable {
                 IoEventLoop loop = (IoEventLoop) executor;
                 // Data segments reach the ring only when a final ACK may carry data (--no-zero-window).
                 PacketRing ring = PacketRing.open(ifindex, config.listens(), config.zeroWindow(),
-                        config.ringBlockSize(), config.ringBlocks(), config.ringRetireMillis(), fanout);
+                        config.ringBytes(), fanout);
                 RawSender sender = null;
                 RawSender sender6 = null;
                 RepairHandoff handoff;
