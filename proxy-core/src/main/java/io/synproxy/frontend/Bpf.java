@@ -18,10 +18,11 @@ import java.util.Map;
  * layer is. With both families the socket is bound to ETH_P_ALL and the program starts on the frame's
  * protocol (the {@code SKF_AD_PROTOCOL} ancillary load); with one family it is bound to that family alone.
  *
- * <p>With {@code headersOnly} a matching segment must also be a SYN (data or not: TFO) or carry no payload: the
+ * <p>With {@code headersOnly} a matching segment must also be a SYN (data or not: TFO) or carry at most one byte: the
  * data segments of live connections, which user space only counts, stay in the kernel. That is right only with
  * the zero-window SYN/ACK, where the segments the front end acts on (SYN, final ACK and its probe form, their
- * replays, RST, FIN) carry no data; with a window open at the SYN/ACK the final ACK may carry the first request,
+ * replays, RST, FIN) carry no data, except the zero-window probe of stacks that probe with one byte (BSD,
+ * macOS, Windows), which completes the handshake when the final ACK was lost; with a window open at the SYN/ACK the final ACK may carry the first request,
  * which the handoff queues. A segment too short for its whole TCP header is passed, for user space to reject and
  * count. Packets with IPv6 extension headers are passed as before. The early drops then go to their family's
  * {@code ret #0} (N4, N6) and each check ends in its own returns, so that no jump crosses more than one
@@ -49,9 +50,10 @@ import java.util.Map;
  *         and #0xf0
  *         rsh #2                  ; TCP header length
  *         add x
- *         tax                     ; IP + TCP header length
+ *         add #1                  ; one byte of payload passes: the zero-window probe of BSD, macOS, Windows
+ *         tax                     ; IP + TCP header length + 1
  *         ldh [2]                 ; total length
- *         jgt x, D4, P4           ; payload: a data segment
+ *         jgt x, D4, P4           ; two bytes of payload or more: a data segment
  * D4:     ret #0
  * P4:     ret #262144
  * V6:     ldb [6]                 ; next header
@@ -70,9 +72,10 @@ import java.util.Map;
  * L6:     ldb [52]                ; data offset
  *         and #0xf0
  *         rsh #2
- *         tax                     ; TCP header length
+ *         add #1                  ; one byte of payload passes, as for IPv4
+ *         tax                     ; TCP header length + 1
  *         ldh [4]                 ; payload length
- *         jgt x, D6, P6           ; TCP payload: a data segment
+ *         jgt x, D6, P6           ; two bytes of TCP payload or more: a data segment
  * D6:     ret #0
  * P6:     ret #262144
  * E6:     ldb [24]; jeq #0xff, drop   ; never multicast (MLD reports carry a hop-by-hop header)
@@ -93,6 +96,7 @@ final class Bpf {
     private static final int LD_H_IND = 0x48;
     private static final int LD_B_IND = 0x50;
     private static final int ADD_X = 0x0c;
+    private static final int ADD_K = 0x04;
     private static final int SUB_X = 0x1c;
     private static final int AND_K = 0x54;
     private static final int RSH_K = 0x74;
@@ -211,7 +215,7 @@ final class Bpf {
                 // X still holds the IP header length.
                 label("h4").op(LD_W_LEN, 0).op(SUB_X, 0).jump(JGE_K, TCP_HEADER, null, "p4");
                 op(LD_B_IND, 13).jump(JSET_K, TCP_SYN, "p4", null);
-                op(LD_B_IND, 12).op(AND_K, 0xf0).op(RSH_K, 2).op(ADD_X, 0).op(TAX, 0);
+                op(LD_B_IND, 12).op(AND_K, 0xf0).op(RSH_K, 2).op(ADD_X, 0).op(ADD_K, 1).op(TAX, 0);
                 op(LD_H_ABS, 2).jump(JGT_X, 0, null, "p4");
                 op(RET_K, 0).label("p4").op(RET_K, SNAP_LENGTH);
             }
@@ -233,7 +237,7 @@ final class Bpf {
             if (headersOnly) {
                 label("h6").op(LD_W_LEN, 0).jump(JGE_K, IPV6_HEADER + TCP_HEADER, null, "p6");
                 op(LD_B_ABS, IPV6_HEADER + 13).jump(JSET_K, TCP_SYN, "p6", null);
-                op(LD_B_ABS, IPV6_HEADER + 12).op(AND_K, 0xf0).op(RSH_K, 2).op(TAX, 0);
+                op(LD_B_ABS, IPV6_HEADER + 12).op(AND_K, 0xf0).op(RSH_K, 2).op(ADD_K, 1).op(TAX, 0);
                 op(LD_H_ABS, 4).jump(JGT_X, 0, null, "p6");
                 op(RET_K, 0).label("p6").op(RET_K, SNAP_LENGTH);
             }
