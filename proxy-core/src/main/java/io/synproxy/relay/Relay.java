@@ -279,7 +279,7 @@ public final class Relay implements ConnectionSink {
             if (msg instanceof ByteBuf buf) {
                 counters.add(bytes, buf.readableBytes());
             }
-            outbound.writeAndFlush(msg).addListener((ChannelFutureListener) f -> {
+            outbound.write(msg).addListener((ChannelFutureListener) f -> {
                 if (f.isSuccess()) {
                     ctx.channel().read();
                 } else {
@@ -289,14 +289,41 @@ public final class Relay implements ConnectionSink {
             });
         }
 
+        /**
+         * Flushes after this turn of the event loop rather than now. Netty reports a FIN read together with the
+         * data only after channelReadComplete; flushed here, the data would leave without it, a client that
+         * closes on the last response byte (wrk, curl, any HTTP/1.0 client) would close first and keep the
+         * TIME_WAIT the backend took on a direct connection: thousands of them exhaust a busy client's ports.
+         */
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            if (!flushScheduled) {
+                flushScheduled = true;
+                ctx.channel().eventLoop().execute(flush);
+            }
+        }
+
+        private boolean flushScheduled;
+        private final Runnable flush = this::flushNow;
+
+        private void flushNow() {
+            flushScheduled = false;
+            outbound.flush();
+        }
+
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof ChannelInputShutdownEvent) {
                 inputDone = true;
-                // Pass the FIN on after everything read so far has been written.
+                // Pass the FIN on after everything read so far, corked so that the last data and the FIN
+                // leave in one segment, as they arrived.
+                boolean corked = cork(outbound, true);
                 outbound.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
                     if (outbound instanceof DuplexChannel duplex && outbound.isActive()) {
                         duplex.shutdownOutput();
+                    }
+                    if (corked) {
+                        cork(outbound, false);
                     }
                     if (peerPump != null && peerPump.inputDone) {
                         ctx.channel().close();
@@ -321,6 +348,19 @@ public final class Relay implements ConnectionSink {
             // The relay is broken: no flush first (a peer that does not read would hold it open forever);
             // what already reached the kernel is still sent before the FIN.
             outbound.close();
+        }
+    }
+
+    /** Sets TCP_CORK; false when the channel is no open epoll socket or the kernel refused. */
+    private static boolean cork(Channel ch, boolean on) {
+        if (!(ch instanceof EpollSocketChannel epoll) || !epoll.isActive()) {
+            return false;
+        }
+        try {
+            epoll.config().setTcpCork(on);
+            return true;
+        } catch (io.netty.channel.ChannelException e) {
+            return false;
         }
     }
 
