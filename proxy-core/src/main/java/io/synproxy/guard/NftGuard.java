@@ -14,12 +14,18 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Keeps the kernel out of the handshake: every packet to the protected port that has no socket
- * is dropped in prerouting, so the kernel neither answers SYNs (it would RST) nor the final ACK
+ * is dropped on input, so the kernel neither answers SYNs (it would RST) nor the final ACK
  * before the handoff. Packets of handed-off connections find their socket and pass.
+ *
+ * <p>Input, not prerouting: on a host with br_netfilter (every Docker host sets
+ * {@code bridge-nf-call-iptables=1}), a packet to an address on a bridge runs the prerouting hooks
+ * while it is still being bridged, before the bridge passes it up to the bridge device, where the
+ * capture ring sees it. Dropped in prerouting, it never reached the ring and nothing was answered.
+ * The input hook runs after the packet has passed the bridge device's taps, and before TCP.
  *
  * <pre>
  * table inet synproxy_10_0_0_1_8080 {
- *   chain pre { type filter hook prerouting priority -150; policy accept;
+ *   chain input { type filter hook input priority -150; policy accept;
  *     ip daddr 10.0.0.1 tcp dport 8080 socket transparent 0 accept
  *     ip daddr 10.0.0.1 tcp dport 8080 socket transparent 1 accept
  *     ip daddr 10.0.0.1 tcp dport 8080 drop
@@ -78,8 +84,8 @@ public final class NftGuard implements AutoCloseable {
         return "table inet " + table + "\n"
                 + "delete table inet " + table + "\n"
                 + "table inet " + table + " {\n"
-                + "  chain pre {\n"
-                + "    type filter hook prerouting priority -150; policy accept;\n"
+                + "  chain input {\n"
+                + "    type filter hook input priority -150; policy accept;\n"
                 + "    " + match + " socket transparent 0 accept\n"
                 + "    " + match + " socket transparent 1 accept\n"
                 + "    " + match + " counter drop\n"
