@@ -26,21 +26,23 @@ import java.util.Map;
  * which the handoff queues. A segment too short for its whole TCP header is passed, for user space to reject and
  * count. Packets with IPv6 extension headers are passed as before. The early drops then go to their family's
  * {@code ret #0} (N4, N6) and each check ends in its own returns, so that no jump crosses more than one
- * family's listens. Without {@code headersOnly}: no H4 and H6, a match jumps to accept, every drop to drop.
+ * family's listens. Without {@code headersOnly}: no H4 and H6, a match jumps to its family's accept (P4, P6).
+ * Every jump stays within one family's block, so any mix of 16 listens fits the 8-bit jump offsets.
  *
  * <pre>
  *         ld  #proto              ; both families only
  *         jeq #0x0800, V4, L0
- * L0:     jeq #0x86dd, V6, drop   ; headersOnly: N4
+ * L0:     jeq #0x86dd, V6, N4
  * V4:     ldb [9]                 ; protocol
- *         jeq #6, L1, drop        ; headersOnly: N4, as the next one
+ *         jeq #6, L1, N4
  * L1:     ldh [6]                 ; flags + fragment offset: later fragments carry no TCP header
- *         jset #0x1fff, drop, L2
+ *         jset #0x1fff, N4, L2
  * L2:     ldxb 4*([0]&amp;0xf)       ; IP header length
  *         ldh [x+2]               ; TCP destination port
  *         st  M[0]
- *         ; per IPv4 listen: ld [16]; jeq #addr (skipped for 0.0.0.0); ld M[0]; jeq #port, accept (headersOnly: H4)
+ *         ; per IPv4 listen: ld [16]; jeq #addr (skipped for 0.0.0.0); ld M[0]; jeq #port, P4 (headersOnly: H4)
  * N4:     ret #0
+ * P4:     ret #262144             ; without headersOnly only
  * H4:     ld  #len                ; headersOnly only; x still holds the IP header length
  *         sub x
  *         jge #20, L3, P4         ; not a whole TCP header: user space rejects it
@@ -58,13 +60,13 @@ import java.util.Map;
  * P4:     ret #262144
  * V6:     ldb [6]                 ; next header
  *         jeq #6, T6              ; TCP right after the fixed header
- *         jeq #0 / #43 / #44 / #60, E6, drop   ; extension headers: user space skips or rejects (and counts) them;
- *                                              ; headersOnly: N6
+ *         jeq #0 / #43 / #44 / #60, E6, N6   ; extension headers: user space skips or rejects (and counts) them
  * T6:     ldh [42]                ; TCP destination port
  *         st  M[0]
  *         ; per IPv6 listen: ld [24], [28], [32], [36]: jeq the four address words (skipped for ::);
- *         ;                  ld M[0]; jeq #port, accept (headersOnly: H6)
+ *         ;                  ld M[0]; jeq #port, P6 (headersOnly: H6)
  * N6:     ret #0
+ * P6:     ret #262144             ; without headersOnly only
  * H6:     ld  #len                ; headersOnly only
  *         jge #60, L5, P6         ; not a whole TCP header: user space rejects it
  * L5:     ldb [53]                ; TCP flags
@@ -78,11 +80,10 @@ import java.util.Map;
  *         jgt x, D6, P6           ; two bytes of TCP payload or more: a data segment
  * D6:     ret #0
  * P6:     ret #262144
- * E6:     ldb [24]; jeq #0xff, drop   ; never multicast (MLD reports carry a hop-by-hop header)
+ * E6:     ldb [24]; jeq #0xff, D6E   ; never multicast (MLD reports carry a hop-by-hop header)
  *         ; per IPv6 listen: the four address words (any for ::), accept; the port is checked in user space
- *         ret #0
+ * D6E:    ret #0
  * accept: ret #262144
- * drop:   ret #0
  * </pre>
  */
 final class Bpf {
@@ -142,7 +143,7 @@ final class Bpf {
         Program p = new Program();
         if (!v4.isEmpty() && !v6.isEmpty()) {
             p.op(LD_W_ABS, AD_PROTOCOL).jump(JEQ_K, 0x0800, "v4", null)
-                    .jump(JEQ_K, 0x86dd, "v6", headersOnly ? "n4" : "drop");
+                    .jump(JEQ_K, 0x86dd, "v6", "n4");
         }
         if (!v4.isEmpty()) {
             p.label("v4").ipv4Block(v4, headersOnly);
@@ -197,8 +198,8 @@ final class Bpf {
         }
 
         Program ipv4Block(List<int[]> listens, boolean headersOnly) {
-            String drop = headersOnly ? "n4" : "drop";
-            String matched = headersOnly ? "h4" : "accept";
+            String drop = "n4";
+            String matched = headersOnly ? "h4" : "p4";
             jump(LD_B_ABS, 9, null, null).jump(JEQ_K, 6, null, drop);
             jump(LD_H_ABS, 6, null, null).jump(JSET_K, 0x1fff, drop, null);
             op(LDX_B_MSH, 0).op(LD_H_IND, 2).op(ST, 0);
@@ -211,7 +212,9 @@ final class Bpf {
                 label(next);
             }
             label("n4").op(RET_K, 0);
-            if (headersOnly) {
+            if (!headersOnly) {
+                label("p4").op(RET_K, SNAP_LENGTH);
+            } else {
                 // X still holds the IP header length.
                 label("h4").op(LD_W_LEN, 0).op(SUB_X, 0).jump(JGE_K, TCP_HEADER, null, "p4");
                 op(LD_B_IND, 13).jump(JSET_K, TCP_SYN, "p4", null);
@@ -223,9 +226,9 @@ final class Bpf {
         }
 
         Program ipv6Block(List<InetSocketAddress> listens, boolean headersOnly) {
-            String matched = headersOnly ? "h6" : "accept";
+            String matched = headersOnly ? "h6" : "p6";
             op(LD_B_ABS, 6).jump(JEQ_K, 6, "t6", null).jump(JEQ_K, 0, "e6", null).jump(JEQ_K, 43, "e6", null)
-                    .jump(JEQ_K, 44, "e6", null).jump(JEQ_K, 60, "e6", headersOnly ? "n6" : "drop");
+                    .jump(JEQ_K, 44, "e6", null).jump(JEQ_K, 60, "e6", "n6");
             label("t6").op(LD_H_ABS, 42).op(ST, 0);
             for (InetSocketAddress l : listens) {
                 String next = fresh();
@@ -234,21 +237,23 @@ final class Bpf {
                 label(next);
             }
             label("n6").op(RET_K, 0);
-            if (headersOnly) {
+            if (!headersOnly) {
+                label("p6").op(RET_K, SNAP_LENGTH);
+            } else {
                 label("h6").op(LD_W_LEN, 0).jump(JGE_K, IPV6_HEADER + TCP_HEADER, null, "p6");
                 op(LD_B_ABS, IPV6_HEADER + 13).jump(JSET_K, TCP_SYN, "p6", null);
                 op(LD_B_ABS, IPV6_HEADER + 12).op(AND_K, 0xf0).op(RSH_K, 2).op(ADD_K, 1).op(TAX, 0);
                 op(LD_H_ABS, 4).jump(JGT_X, 0, null, "p6");
                 op(RET_K, 0).label("p6").op(RET_K, SNAP_LENGTH);
             }
-            label("e6").op(LD_B_ABS, 24).jump(JEQ_K, 0xff, "drop", null); // never multicast (MLD)
+            label("e6").op(LD_B_ABS, 24).jump(JEQ_K, 0xff, "d6", null); // never multicast (MLD)
             for (InetSocketAddress l : listens) {
                 String next = fresh();
                 address6(l, next);
                 jump(JEQ_K, 0, "accept", "accept"); // unconditional: the address matched
                 label(next);
             }
-            return op(RET_K, 0);
+            return label("d6").op(RET_K, 0);
         }
 
         private void address6(InetSocketAddress l, String mismatch) {
@@ -263,7 +268,6 @@ final class Bpf {
 
         List<int[]> finish() {
             label("accept").op(RET_K, SNAP_LENGTH);
-            label("drop").op(RET_K, 0);
             if (code.size() > MAX_INSTRUCTIONS) {
                 throw new IllegalStateException("BPF program of " + code.size() + " instructions, at most "
                         + MAX_INSTRUCTIONS);
