@@ -239,8 +239,14 @@ public final class Relay implements ConnectionSink {
                 }
                 // What arrived before the backend was connected goes first, in order, then the FIN if it came.
                 Object msg;
+                boolean replayed = false;
                 while ((msg = early.poll()) != null) {
                     client.pipeline().fireChannelRead(msg);
+                    replayed = true;
+                }
+                if (replayed) {
+                    // The pump writes on channelRead and flushes on channelReadComplete.
+                    client.pipeline().fireChannelReadComplete();
                 }
                 if (earlyInputShutdown) {
                     client.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);

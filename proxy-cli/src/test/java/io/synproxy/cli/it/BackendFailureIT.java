@@ -20,6 +20,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -245,6 +246,41 @@ class BackendFailureIT {
                 assertEquals(n, stats.get("closed"));
                 assertEquals(fdsBefore, openFds(proxy), "no descriptor left open");
                 assertTrue(!proxy.output().contains("Exception"), "no stack trace in the output:\n" + proxy.output());
+            } finally {
+                if (!ruleRemoved) {
+                    net.exec(net.serverNs(), "nft", "delete table inet slowbackend");
+                }
+            }
+        }
+    }
+
+    @Test
+    void shouldRelayARequestThatArrivedWhileTheBackendWasStillConnecting() throws Exception {
+        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+            // The backend's first SYN is lost: its connect completes on the retransmission, a second later, and the
+            // client's request, sent at once, waits in the proxy meanwhile. It must go out when the backend is
+            // there, though no more data and no FIN follow it (a relay that only flushed on a later read or on
+            // the FIN left it queued: the client waited forever).
+            net.exec(net.serverNs(), "nft", "add table inet slowbackend { chain out { type filter hook output priority 0; "
+                    + "tcp dport " + EchoBackend.PORT + " tcp flags syn drop; }; }");
+            boolean ruleRemoved = false;
+            try (ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
+                    "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
+                proxy.awaitStarted();
+                byte[] msg = "early request\n".getBytes(StandardCharsets.US_ASCII);
+                java.util.concurrent.Future<byte[]> echo = net.inClient(() -> {
+                    try (Socket s = new Socket()) {
+                        s.setSoTimeout(8000);
+                        s.connect(Clients.PROXY, 5000);
+                        s.getOutputStream().write(msg);
+                        return s.getInputStream().readNBytes(msg.length);
+                    }
+                });
+                Thread.sleep(300);
+                net.exec(net.serverNs(), "nft", "delete table inet slowbackend");
+                ruleRemoved = true;
+                assertArrayEquals(msg, echo.get(), "the echo of the request sent before the backend was connected");
+                assertEquals(1, backend.accepted(), "backend connections");
             } finally {
                 if (!ruleRemoved) {
                     net.exec(net.serverNs(), "nft", "delete table inet slowbackend");
