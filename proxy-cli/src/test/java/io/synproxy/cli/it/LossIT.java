@@ -195,7 +195,12 @@ class LossIT {
             int first = w;
             workers.add(net.inClient(() -> {
                 for (int i = first; i < n; i += WORKERS) {
-                    long[] r = timedEcho(port, i);
+                    long[] r;
+                    try {
+                        r = timedEcho(port, i);
+                    } catch (IOException e) {
+                        throw new IOException("connection " + i + " to port " + port + ": " + e, e);
+                    }
                     ms[0][i] = r[0];
                     ms[1][i] = r[1];
                 }
@@ -212,9 +217,12 @@ class LossIT {
     private static long[] timedEcho(int port, int id) throws IOException {
         byte[] msg = ("request " + id + "\n").getBytes(StandardCharsets.US_ASCII);
         try (Socket s = new Socket()) {
-            s.setSoTimeout(20_000);
+            // 5% lost each way: one exchange in about a thousand loses its SYN/ACK and then its data or answer
+            // three times in a row (after a SYN retransmission Linux starts the data RTO at 3 s: 3 + 6 + 12 s).
+            // That takes over 20 s on any path, the direct one too; a stuck connection still fails at 60 s.
+            s.setSoTimeout(60_000);
             long start = System.nanoTime();
-            s.connect(new InetSocketAddress(TestNet.SERVER_IP, port), 20_000);
+            s.connect(new InetSocketAddress(TestNet.SERVER_IP, port), 60_000);
             long connected = System.nanoTime();
             OutputStream out = s.getOutputStream();
             InputStream in = s.getInputStream();
