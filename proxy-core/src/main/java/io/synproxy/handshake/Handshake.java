@@ -164,17 +164,14 @@ public final class Handshake {
     /** IPv6 counterpart of {@link #verifyAck(Ipv4TcpParser, AckVerdict)}. */
     public boolean verifyAck(Ipv6TcpParser ack, AckVerdict out) {
         int isn = ack.ack() - 1;
-        int clientIsn = ack.seq() - 1;
-        int bits = cookies.verify6(ack.srcHi(), ack.srcLo(), ack.dstHi(), ack.dstLo(), ack.srcPort(), ack.dstPort(),
-                clientIsn, isn);
-        if (bits < 0 && ack.payloadLength() == 0) {
-            clientIsn = ack.seq();
-            bits = cookies.verify6(ack.srcHi(), ack.srcLo(), ack.dstHi(), ack.dstLo(), ack.srcPort(),
-                    ack.dstPort(), clientIsn, isn);
-        }
-        if (bits < 0) {
+        // One hash for both forms, as for IPv4.
+        int result = cookies.verifyAck6(ack.srcHi(), ack.srcLo(), ack.dstHi(), ack.dstLo(), ack.srcPort(),
+                ack.dstPort(), ack.seq(), isn, ack.payloadLength() == 0);
+        if (result < 0) {
             return false;
         }
+        int bits = result & 0xff;
+        int clientIsn = (result & SynCookie.PROBE) != 0 ? ack.seq() : ack.seq() - 1;
         out.ipv6 = true;
         out.clientHi = ack.srcHi();
         out.clientLo = ack.srcLo();
