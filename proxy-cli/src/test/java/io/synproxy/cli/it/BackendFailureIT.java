@@ -208,17 +208,14 @@ class BackendFailureIT {
         return -1;
     }
 
-    /** Connects through the proxy, sends a line, reads until the end; returns ms from the send to the end. */
     @Test
     void shouldCloseTheBackendQuietlyWhenTheClientLeftWhileItWasConnecting() throws Exception {
         try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
             // The backend's first SYNs are lost: each backend connect completes only on a retransmission,
             // after the client has already gone.
-            net.exec(net.serverNs(), "nft", "add table inet slowbackend { chain out { type filter hook output priority 0; "
-                    + "tcp dport " + EchoBackend.PORT + " tcp flags syn drop; }; }");
-            boolean ruleRemoved = false;
-            try (ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
-                    "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
+            try (SlowBackend slowBackend = new SlowBackend(net);
+                 ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
+                         "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
                 proxy.awaitStarted();
                 long fdsBefore = openFds(proxy);
                 int n = 5;
@@ -234,8 +231,7 @@ class BackendFailureIT {
                     });
                 }
                 Thread.sleep(300);
-                net.exec(net.serverNs(), "nft", "delete table inet slowbackend");
-                ruleRemoved = true;
+                slowBackend.lift();
                 Map<String, Long> stats = settled(proxy);
                 for (int i = 0; i < 20 && backend.accepted() < n; i++) {
                     stats = proxy.nextStats(Duration.ofSeconds(5));
@@ -246,10 +242,6 @@ class BackendFailureIT {
                 assertEquals(n, stats.get("closed"));
                 assertEquals(fdsBefore, openFds(proxy), "no descriptor left open");
                 assertTrue(!proxy.output().contains("Exception"), "no stack trace in the output:\n" + proxy.output());
-            } finally {
-                if (!ruleRemoved) {
-                    net.exec(net.serverNs(), "nft", "delete table inet slowbackend");
-                }
             }
         }
     }
@@ -261,11 +253,9 @@ class BackendFailureIT {
             // client's request, sent at once, waits in the proxy meanwhile. It must go out when the backend is
             // there, though no more data and no FIN follow it (a relay that only flushed on a later read or on
             // the FIN left it queued: the client waited forever).
-            net.exec(net.serverNs(), "nft", "add table inet slowbackend { chain out { type filter hook output priority 0; "
-                    + "tcp dport " + EchoBackend.PORT + " tcp flags syn drop; }; }");
-            boolean ruleRemoved = false;
-            try (ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
-                    "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
+            try (SlowBackend slowBackend = new SlowBackend(net);
+                 ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
+                         "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
                 proxy.awaitStarted();
                 byte[] msg = "early request\n".getBytes(StandardCharsets.US_ASCII);
                 java.util.concurrent.Future<byte[]> echo = net.inClient(() -> {
@@ -277,18 +267,38 @@ class BackendFailureIT {
                     }
                 });
                 Thread.sleep(300);
-                net.exec(net.serverNs(), "nft", "delete table inet slowbackend");
-                ruleRemoved = true;
+                slowBackend.lift();
                 assertArrayEquals(msg, echo.get(), "the echo of the request sent before the backend was connected");
                 assertEquals(1, backend.accepted(), "backend connections");
-            } finally {
-                if (!ruleRemoved) {
-                    net.exec(net.serverNs(), "nft", "delete table inet slowbackend");
-                }
             }
         }
     }
 
+    /** Drops the proxy's SYNs to the echo backend until {@link #lift()}: its connects complete on a retransmission. */
+    private static final class SlowBackend implements AutoCloseable {
+        private final TestNet net;
+        private boolean lifted;
+
+        SlowBackend(TestNet net) throws IOException {
+            this.net = net;
+            net.exec(net.serverNs(), "nft", "add table inet slowbackend { chain out { type filter hook output priority 0; "
+                    + "tcp dport " + EchoBackend.PORT + " tcp flags syn drop; }; }");
+        }
+
+        void lift() throws IOException {
+            if (!lifted) {
+                lifted = true;
+                net.exec(net.serverNs(), "nft", "delete table inet slowbackend");
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            lift();
+        }
+    }
+
+    /** Connects through the proxy, sends a line, reads until the end; returns ms from the send to the end. */
     private static long connectAndAwaitEnd() throws IOException {
         try (Socket s = new Socket()) {
             s.setSoTimeout(5000);
