@@ -4,6 +4,7 @@ import io.netty.channel.IoEvent;
 import io.netty.channel.IoRegistration;
 import io.netty.channel.epoll.EpollIoHandle;
 import io.netty.channel.unix.FileDescriptor;
+import io.synproxy.handoff.ConnectionSink;
 import io.synproxy.handoff.RepairHandoff;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.handshake.Handshake;
