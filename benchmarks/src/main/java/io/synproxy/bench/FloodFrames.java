@@ -1,8 +1,8 @@
 package io.synproxy.bench;
 
 import io.synproxy.linux.Constants;
-import io.synproxy.packet.Ipv4TcpWriter;
 import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.packet.TcpSegmentWriter;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -11,7 +11,7 @@ import java.util.SplittableRandom;
 
 /**
  * Builds one flood frame (Ethernet + IPv4 + TCP with options, both checksums) at a time, in place, with
- * proxy-core's own {@link Ipv4TcpWriter} (its option layout is Linux's: MSS, SACK-permitted + timestamps,
+ * proxy-core's own {@link TcpSegmentWriter} (its option layout is Linux's: MSS, SACK-permitted + timestamps,
  * NOP + window scale). Nothing is allocated per frame.
  */
 final class FloodFrames {
@@ -19,7 +19,7 @@ final class FloodFrames {
     private static final ValueLayout.OfShort NET_SHORT =
             ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
 
-    private final Ipv4TcpWriter writer = new Ipv4TcpWriter();
+    private final TcpSegmentWriter writer = new TcpSegmentWriter();
     private final byte[] srcMac;
     private final byte[] dstMac;
     private final int dst;
@@ -47,11 +47,13 @@ final class FloodFrames {
         int sport = 1024 + random.nextInt(64512);
         int len;
         if (kind == TxRingFlood.Kind.SYN) {
-            len = writer.write(seg, off + ETH_LEN, src, dst, sport, dstPort, random.nextInt(), 0, TcpFlyweight.SYN,
-                    64240, 1460, 7, true, true, random.nextInt(), 0);
+            len = writer.from(src, sport).to(dst, dstPort).seq(random.nextInt()).ack(0).flags(TcpFlyweight.SYN)
+                    .window(64240).mss(1460).wscale(7).sackPermitted(true).timestamps(random.nextInt(), 0)
+                    .write(seg, off + ETH_LEN);
         } else {
-            len = writer.write(seg, off + ETH_LEN, src, dst, sport, dstPort, random.nextInt(), random.nextInt(),
-                    TcpFlyweight.ACK, 502, -1, -1, false, true, random.nextInt(), random.nextInt());
+            len = writer.from(src, sport).to(dst, dstPort).seq(random.nextInt()).ack(random.nextInt())
+                    .flags(TcpFlyweight.ACK).window(502).timestamps(random.nextInt(), random.nextInt())
+                    .write(seg, off + ETH_LEN);
         }
         return ETH_LEN + len;
     }

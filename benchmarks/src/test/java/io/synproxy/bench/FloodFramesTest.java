@@ -1,8 +1,8 @@
 package io.synproxy.bench;
 
 import io.synproxy.handshake.Handshake;
-import io.synproxy.packet.Ipv4TcpParser;
 import io.synproxy.packet.Reject;
+import io.synproxy.packet.TcpSegment;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
@@ -25,7 +25,7 @@ class FloodFramesTest {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment seg = arena.allocate(128);
             FloodFrames frames = new FloodFrames(SRC_MAC, DST_MAC, DST, 80, TxRingFlood.Kind.SYN, new SplittableRandom(1));
-            Ipv4TcpParser parser = new Ipv4TcpParser();
+            TcpSegment parser = new TcpSegment();
             Set<Integer> sources = new HashSet<>();
             for (int i = 0; i < 10_000; i++) {
                 int len = frames.write(seg, 0);
@@ -51,7 +51,7 @@ class FloodFramesTest {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment seg = arena.allocate(128);
             FloodFrames frames = new FloodFrames(SRC_MAC, DST_MAC, DST, 80, TxRingFlood.Kind.ACK, new SplittableRandom(2));
-            Ipv4TcpParser parser = new Ipv4TcpParser();
+            TcpSegment parser = new TcpSegment();
             Set<Integer> acks = new HashSet<>();
             for (int i = 0; i < 1000; i++) {
                 int len = frames.write(seg, 0);

@@ -14,9 +14,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 
 /** {@code synproxy run}: protect a port and relay proven clients to the backend until SIGINT/SIGTERM. */
 @Command(name = "run", mixinStandardHelpOptions = true, versionProvider = ManifestVersion.class,
@@ -114,34 +111,10 @@ final class RunCommand implements Callable<Integer> {
         var out = spec.commandLine().getOut();
         out.println(server.describe());
         out.flush();
-
+        server.printStats(out);
         CountDownLatch stopped = new CountDownLatch(1);
-        ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "synproxy-stats");
-            t.setDaemon(true);
-            return t;
-        });
-        if (!statsInterval.isZero()) {
-            long ms = statsInterval.toMillis();
-            ticker.scheduleAtFixedRate(() -> {
-                out.println(server.stats().line());
-                out.flush();
-            }, ms, ms, TimeUnit.MILLISECONDS);
-        }
         Thread hook = new Thread(() -> {
-            if (!config.drainTimeout().isZero()) {
-                out.println("synproxy: draining: no new connections, " + server.stats().live()
-                        + " live get up to " + config.drainTimeout().toMillis() + " ms");
-                out.flush();
-                int cut = server.drain(config.drainTimeout());
-                out.println("synproxy: drained, " + cut + " still open at the deadline closed");
-                out.flush();
-            }
-            ticker.shutdownNow();
-            server.close();
-            out.println(server.stats().line());
-            out.println("synproxy: stopped, guard removed");
-            out.flush();
+            server.shutdown(out);
             stopped.countDown();
         }, "synproxy-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);

@@ -54,8 +54,10 @@ public final class PacketRing implements AutoCloseable {
     static final int TP_STATUS_KERNEL = 0;
     static final int TP_STATUS_USER = 1;
     static final int TP_STATUS_LOSING = 4;
-    static final int TP_STATUS_CSUMNOTREADY = 8;
-    static final int TP_STATUS_CSUM_VALID = 0x80;
+    /** Frame status: the checksum is not computed yet (offloaded, e.g. veth); nothing to verify. */
+    public static final int TP_STATUS_CSUMNOTREADY = 8;
+    /** Frame status: the kernel or the NIC already verified the checksum. */
+    public static final int TP_STATUS_CSUM_VALID = 0x80;
 
     static final long FRAME_STATUS = 0;
     static final long FRAME_SNAPLEN = 8;

@@ -10,11 +10,11 @@ import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SynCookie;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.handshake.Handshake;
-import io.synproxy.packet.Ipv4TcpParser;
-import io.synproxy.packet.Ipv4TcpWriter;
 import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpOptions;
+import io.synproxy.packet.TcpSegment;
+import io.synproxy.packet.TcpSegmentWriter;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
@@ -37,9 +37,9 @@ class HandshakeFuzzTest {
     private final SynCookie cookies = new SynCookie(new KeyRing(SECRET, 60_000, () -> now));
     private final Handshake zeroWindow = new Handshake(cookies, OUR_MSS, OUR_WSCALE, true);
     private final Handshake openWindow = new Handshake(cookies, OUR_MSS, OUR_WSCALE, false);
-    private final Ipv4TcpParser in = new Ipv4TcpParser();
-    private final Ipv4TcpParser out = new Ipv4TcpParser();
-    private final Ipv4TcpWriter writer = new Ipv4TcpWriter();
+    private final TcpSegment in = new TcpSegment();
+    private final TcpSegment out = new TcpSegment();
+    private final TcpSegmentWriter writer = new TcpSegmentWriter();
     private final AckVerdict verdict = new AckVerdict();
     private final MemorySegment buf = MemorySegment.ofArray(new byte[128]);
 
@@ -97,7 +97,7 @@ class HandshakeFuzzTest {
         int clientWindow = d.consumeInt(0, 0xffff);
         int clientTsVal = d.consumeInt();
         byte[] syn = segment(d, TcpFlyweight.SYN);
-        if (in.parse(MemorySegment.ofArray(syn), 0, syn.length, false) != Reject.NONE || !Handshake.isSyn(in.flags())) {
+        if (in.parse4(MemorySegment.ofArray(syn), 0, syn.length, false) != Reject.NONE || !Handshake.isSyn(in.flags())) {
             return;
         }
         TcpOptions o = in.options();
@@ -113,7 +113,7 @@ class HandshakeFuzzTest {
         int clientIsn = in.seq();
 
         int len = handshake.synAck(in, buf, 0, tsNow);
-        assertEquals(Reject.NONE, out.parse(buf, 0, len, true), "our SYN/ACK parses with both checksums");
+        assertEquals(Reject.NONE, out.parse4(buf, 0, len, true), "our SYN/ACK parses with both checksums");
         assertEquals(TcpFlyweight.SYN | TcpFlyweight.ACK, out.flags());
         assertEquals(local, out.src());
         assertEquals(client, out.dst());
@@ -141,9 +141,10 @@ class HandshakeFuzzTest {
         // The final ACK the client sends, then its zero-window probe (seq one lower).
         for (int probe = 0; probe < 2; probe++) {
             int seq = clientIsn + 1 - probe;
-            int alen = writer.write(buf, 0, client, local, clientPort, localPort, seq, isn + 1, TcpFlyweight.ACK,
-                    clientWindow, -1, -1, false, clientTs, clientTsVal, ourTsVal);
-            assertEquals(Reject.NONE, in.parse(buf, 0, alen, true));
+            int alen = writer.from(client, clientPort).to(local, localPort).seq(seq).ack(isn + 1)
+                    .flags(TcpFlyweight.ACK).window(clientWindow).timestamps(clientTs, clientTsVal, ourTsVal)
+                    .write(buf, 0);
+            assertEquals(Reject.NONE, in.parse4(buf, 0, alen, true));
             assertTrue(Handshake.isAck(in.flags()));
             assertTrue(handshake.verifyAck(in, verdict), "the cookie verifies" + (probe == 1 ? " (probe)" : ""));
             assertEquals(client, verdict.clientAddress());
@@ -163,7 +164,7 @@ class HandshakeFuzzTest {
             assertEquals(clientTs, verdict.timestamps());
             assertEquals(clientWindow, verdict.clientWindow());
             int wlen = handshake.windowUpdate(verdict, 1 << 20, buf, 0);
-            assertEquals(Reject.NONE, out.parse(buf, 0, wlen, true), "the window update parses");
+            assertEquals(Reject.NONE, out.parse4(buf, 0, wlen, true), "the window update parses");
             assertEquals(isn + 1, out.seq());
             assertEquals(clientIsn + 1, out.ack());
         }
@@ -172,7 +173,7 @@ class HandshakeFuzzTest {
     @FuzzTest(maxDuration = "5m")
     void anyAck(FuzzedDataProvider d) {
         byte[] seg = segment(d, -1);
-        if (in.parse(MemorySegment.ofArray(seg), 0, seg.length, false) != Reject.NONE) {
+        if (in.parse4(MemorySegment.ofArray(seg), 0, seg.length, false) != Reject.NONE) {
             return;
         }
         if (!Handshake.isAck(in.flags())) {

@@ -9,10 +9,10 @@ import io.synproxy.handshake.AckVerdict;
 import io.synproxy.handshake.Handshake;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
-import io.synproxy.packet.Ipv4TcpParser;
-import io.synproxy.packet.Ipv4TcpWriter;
 import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.packet.TcpSegment;
+import io.synproxy.packet.TcpSegmentWriter;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
@@ -35,7 +35,7 @@ class RandomPacketTest {
     private static final long SEED = 0x5eed_2026L;
     private static final int PACKETS = 300_000;
 
-    private final Ipv4TcpParser parser = new Ipv4TcpParser();
+    private final TcpSegment parser = new TcpSegment();
     private final Counters counters = new Counters();
     private final Handshake handshake = new Handshake(new SynCookie(new KeyRing(
             "random packet test secret bytes!".getBytes(StandardCharsets.US_ASCII), 60_000, () -> 1_000_000L)),
@@ -163,7 +163,7 @@ class RandomPacketTest {
     /** What the front end does with a frame, minus the sockets. */
     private Reject onFrame(byte[] p, int captured, boolean verify) {
         counters.increment(Counter.RING_PACKETS);
-        Reject reject = parser.parse(MemorySegment.ofArray(p), 0, captured, verify);
+        Reject reject = parser.parse4(MemorySegment.ofArray(p), 0, captured, verify);
         if (reject != Reject.NONE) {
             counters.reject(reject);
             return reject;
@@ -182,11 +182,12 @@ class RandomPacketTest {
 
     /** A valid SYN with options (60 bytes) or a bare ACK (40 bytes), random addresses, ports and numbers. */
     private static byte[] base(Random r) {
-        MemorySegment buf = MemorySegment.ofArray(new byte[Ipv4TcpWriter.MAX_LENGTH]);
+        MemorySegment buf = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH_IPV4]);
         boolean syn = r.nextBoolean();
-        int len = new Ipv4TcpWriter().write(buf, 0, r.nextInt(), r.nextInt(), r.nextInt(65536), 8080, r.nextInt(),
-                syn ? 0 : r.nextInt(), syn ? TcpFlyweight.SYN : TcpFlyweight.ACK, r.nextInt(65536), syn ? 1460 : -1,
-                syn ? 7 : -1, syn, syn, syn ? r.nextInt() : 0, 0);
+        int len = new TcpSegmentWriter().from(r.nextInt(), r.nextInt(65536)).to(r.nextInt(), 8080).seq(r.nextInt())
+                .ack(syn ? 0 : r.nextInt()).flags(syn ? TcpFlyweight.SYN : TcpFlyweight.ACK)
+                .window(r.nextInt(65536)).mss(syn ? 1460 : -1).wscale(syn ? 7 : -1).sackPermitted(syn)
+                .timestamps(syn, syn ? r.nextInt() : 0, 0).write(buf, 0);
         byte[] p = new byte[len];
         MemorySegment.copy(buf, 0, MemorySegment.ofArray(p), 0, len);
         return p;

@@ -4,12 +4,10 @@ import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SynCookie;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.handshake.Handshake;
-import io.synproxy.packet.Ipv4TcpParser;
-import io.synproxy.packet.Ipv4TcpWriter;
-import io.synproxy.packet.Ipv6TcpParser;
-import io.synproxy.packet.Ipv6TcpWriter;
-import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.Reject;
+import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.packet.TcpSegment;
+import io.synproxy.packet.TcpSegmentWriter;
 
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -46,7 +44,7 @@ import java.util.concurrent.TimeUnit;
 @Fork(1)
 public class HandshakeBench {
     private static final int N = 1024;
-    private static final long SLOT = Ipv4TcpWriter.MAX_LENGTH;
+    private static final long SLOT = TcpSegmentWriter.MAX_LENGTH_IPV4;
     private static final ValueLayout.OfInt NET_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
 
     /** Whether the TCP checksum is verified in software (false: the NIC or veth reported it valid/offloaded). */
@@ -55,7 +53,7 @@ public class HandshakeBench {
 
     private Arena arena;
     private Handshake handshake;
-    private final Ipv4TcpParser parser = new Ipv4TcpParser();
+    private final TcpSegment parser = new TcpSegment();
     private final AckVerdict verdict = new AckVerdict();
     private MemorySegment syns;
     private final int[] synLengths = new int[N];
@@ -63,7 +61,7 @@ public class HandshakeBench {
     private final int[] validLengths = new int[N];
     private MemorySegment forgedAcks;
     private final int[] forgedLengths = new int[N];
-    private final Ipv6TcpParser parser6 = new Ipv6TcpParser();
+    private final TcpSegment parser6 = new TcpSegment();
     private MemorySegment forgedAcks6;
     private final int[] forgedLengths6 = new int[N];
     private MemorySegment out;
@@ -81,7 +79,7 @@ public class HandshakeBench {
         SplittableRandom r = new SplittableRandom(7);
         for (int k = 0; k < N; k++) {
             long off = k * SLOT;
-            if (parser.parse(syns, off, synLengths[k], true) != Reject.NONE) {
+            if (parser.parse4(syns, off, synLengths[k], true) != Reject.NONE) {
                 throw new IllegalStateException("bad SYN " + k);
             }
             int src = parser.src();
@@ -94,19 +92,19 @@ public class HandshakeBench {
             validLengths[k] = Packets.ack(validAcks, off, src, sport, clientIsn + 1, isn + 1, clientTs + 1, ourTs);
             forgedLengths[k] = Packets.ack(forgedAcks, off, r.nextInt(), 1024 + r.nextInt(60000), r.nextInt(),
                     r.nextInt(), r.nextInt(), r.nextInt());
-            if (parser.parse(validAcks, off, validLengths[k], true) != Reject.NONE
+            if (parser.parse4(validAcks, off, validLengths[k], true) != Reject.NONE
                     || !handshake.verifyAck(parser, verdict)) {
                 throw new IllegalStateException("ACK " + k + " does not verify");
             }
         }
-        forgedAcks6 = arena.allocate(N * (long) Ipv6TcpWriter.MAX_LENGTH, 8);
-        Ipv6TcpWriter writer6 = new Ipv6TcpWriter();
+        forgedAcks6 = arena.allocate(N * (long) TcpSegmentWriter.MAX_LENGTH, 8);
+        TcpSegmentWriter writer6 = new TcpSegmentWriter();
         for (int k = 0; k < N; k++) {
-            long off = k * (long) Ipv6TcpWriter.MAX_LENGTH;
-            forgedLengths6[k] = writer6.write(forgedAcks6, off, r.nextLong(), r.nextLong(), 0xfd00_0000_0000_0000L, 1,
-                    1024 + r.nextInt(60000), 8080, r.nextInt(), r.nextInt(), TcpFlyweight.ACK, 500, -1, -1, false, true,
-                    r.nextInt(), r.nextInt());
-            if (parser6.parse(forgedAcks6, off, forgedLengths6[k], true) != Reject.NONE) {
+            long off = k * (long) TcpSegmentWriter.MAX_LENGTH;
+            forgedLengths6[k] = writer6.from(r.nextLong(), r.nextLong(), 1024 + r.nextInt(60000))
+                    .to(0xfd00_0000_0000_0000L, 1, 8080).seq(r.nextInt()).ack(r.nextInt()).flags(TcpFlyweight.ACK)
+                    .window(500).timestamps(r.nextInt(), r.nextInt()).write(forgedAcks6, off);
+            if (parser6.parse6(forgedAcks6, off, forgedLengths6[k], true) != Reject.NONE) {
                 throw new IllegalStateException("bad IPv6 ACK " + k);
             }
         }
@@ -122,7 +120,7 @@ public class HandshakeBench {
     @Benchmark
     public int synToSynAck() {
         int k = i++ & (N - 1);
-        if (parser.parse(syns, k * SLOT, synLengths[k], verifyChecksum) != Reject.NONE) {
+        if (parser.parse4(syns, k * SLOT, synLengths[k], verifyChecksum) != Reject.NONE) {
             return -1;
         }
         return handshake.synAck(parser, out, 0, tsNow);
@@ -132,7 +130,7 @@ public class HandshakeBench {
     @Benchmark
     public boolean ackValid() {
         int k = i++ & (N - 1);
-        return parser.parse(validAcks, k * SLOT, validLengths[k], verifyChecksum) == Reject.NONE
+        return parser.parse4(validAcks, k * SLOT, validLengths[k], verifyChecksum) == Reject.NONE
                 && handshake.verifyAck(parser, verdict);
     }
 
@@ -140,7 +138,7 @@ public class HandshakeBench {
     @Benchmark
     public boolean ackForged() {
         int k = i++ & (N - 1);
-        return parser.parse(forgedAcks, k * SLOT, forgedLengths[k], verifyChecksum) == Reject.NONE
+        return parser.parse4(forgedAcks, k * SLOT, forgedLengths[k], verifyChecksum) == Reject.NONE
                 && handshake.verifyAck(parser, verdict);
     }
 
@@ -148,7 +146,7 @@ public class HandshakeBench {
     @Benchmark
     public boolean ackForged6() {
         int k = i++ & (N - 1);
-        return parser6.parse(forgedAcks6, k * (long) Ipv6TcpWriter.MAX_LENGTH, forgedLengths6[k], verifyChecksum)
+        return parser6.parse6(forgedAcks6, k * (long) TcpSegmentWriter.MAX_LENGTH, forgedLengths6[k], verifyChecksum)
                 == Reject.NONE && handshake.verifyAck(parser6, verdict);
     }
 }

@@ -1,7 +1,7 @@
 package io.synproxy.bench.jmh;
 
-import io.synproxy.packet.Ipv4TcpWriter;
 import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.packet.TcpSegmentWriter;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -20,20 +20,20 @@ final class Packets {
 
     /** {@code n} SYNs from random sources, each in its own 64-byte slot of the returned segment. */
     static MemorySegment syns(Arena arena, int n, long seed, int[] lengths) {
-        MemorySegment seg = arena.allocate((long) n * Ipv4TcpWriter.MAX_LENGTH, 8);
-        Ipv4TcpWriter w = new Ipv4TcpWriter();
+        MemorySegment seg = arena.allocate((long) n * TcpSegmentWriter.MAX_LENGTH_IPV4, 8);
+        TcpSegmentWriter w = new TcpSegmentWriter();
         SplittableRandom r = new SplittableRandom(seed);
         for (int i = 0; i < n; i++) {
-            lengths[i] = w.write(seg, (long) i * Ipv4TcpWriter.MAX_LENGTH, r.nextInt(), SERVER,
-                    1024 + r.nextInt(60000), PORT, r.nextInt(), 0, TcpFlyweight.SYN, 64240,
-                    CLIENT_MSS, CLIENT_WSCALE, true, true, r.nextInt(), 0);
+            lengths[i] = w.from(r.nextInt(), 1024 + r.nextInt(60000)).to(SERVER, PORT).seq(r.nextInt()).ack(0)
+                    .flags(TcpFlyweight.SYN).window(64240).mss(CLIENT_MSS).wscale(CLIENT_WSCALE).sackPermitted(true)
+                    .timestamps(r.nextInt(), 0).write(seg, (long) i * TcpSegmentWriter.MAX_LENGTH_IPV4);
         }
         return seg;
     }
 
     /** Writes a final ACK (timestamps on) at {@code off}; returns its length. */
     static int ack(MemorySegment seg, long off, int src, int srcPort, int seq, int ack, int tsVal, int tsEcr) {
-        return new Ipv4TcpWriter().write(seg, off, src, SERVER, srcPort, PORT, seq, ack, TcpFlyweight.ACK, 502,
-                -1, -1, false, true, tsVal, tsEcr);
+        return new TcpSegmentWriter().from(src, srcPort).to(SERVER, PORT).seq(seq).ack(ack).flags(TcpFlyweight.ACK)
+                .window(502).timestamps(tsVal, tsEcr).write(seg, off);
     }
 }

@@ -3,8 +3,8 @@ package io.synproxy.cli.it;
 import io.synproxy.linux.Constants;
 import io.synproxy.linux.Native;
 import io.synproxy.linux.SockAddr;
-import io.synproxy.packet.Ipv4TcpWriter;
 import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.packet.TcpSegmentWriter;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 
@@ -61,37 +61,37 @@ class HostileInputIT {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(128, 8);
             MemorySegment to = SockAddr.in(SockAddr.allocateIn(arena), dst, 0);
-            Ipv4TcpWriter writer = new Ipv4TcpWriter();
+            TcpSegmentWriter writer = new TcpSegmentWriter();
             for (int i = 0; i < EACH; i++) {
                 int sport = 20000 + i;
                 // Truncated TCP header: 12 of its 20 bytes (the kernel fixes the IP total length).
-                int len = writer.write(buf, 0, src, dst, sport, 8080, random.nextInt(), 0, TcpFlyweight.SYN,
-                        64240, 1460, 7, true, false, 0, 0);
+                int len = writer.from(src, sport).to(dst, 8080).seq(random.nextInt()).ack(0).flags(TcpFlyweight.SYN)
+                        .window(64240).mss(1460).wscale(7).sackPermitted(true).write(buf, 0);
                 malformed += send(fd, buf, 32, to);
                 // Data offset 15 (60 bytes) in a 20-byte header.
-                len = writer.write(buf, 0, src, dst, sport, 8080, random.nextInt(), 0, TcpFlyweight.SYN,
-                        64240, -1, -1, false, false, 0, 0);
+                len = writer.from(src, sport).to(dst, 8080).seq(random.nextInt()).ack(0).flags(TcpFlyweight.SYN)
+                        .window(64240).write(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 32, (byte) 0xF0);
                 malformed += send(fd, buf, len, to);
                 // MSS option with length 0.
-                len = writer.write(buf, 0, src, dst, sport, 8080, random.nextInt(), 0, TcpFlyweight.SYN,
-                        64240, 1460, -1, false, false, 0, 0);
+                len = writer.from(src, sport).to(dst, 8080).seq(random.nextInt()).ack(0).flags(TcpFlyweight.SYN)
+                        .window(64240).mss(1460).write(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 41, (byte) 0);
                 malformed += send(fd, buf, len, to);
                 // Window-scale option running past the end of the header.
-                len = writer.write(buf, 0, src, dst, sport, 8080, random.nextInt(), 0, TcpFlyweight.SYN,
-                        64240, 1460, 7, false, false, 0, 0);
+                len = writer.from(src, sport).to(dst, 8080).seq(random.nextInt()).ack(0).flags(TcpFlyweight.SYN)
+                        .window(64240).mss(1460).wscale(7).write(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, len - 2, (byte) 40);
                 malformed += send(fd, buf, len, to);
                 // First fragment (more-fragments flag set).
-                len = writer.write(buf, 0, src, dst, sport, 8080, random.nextInt(), 0, TcpFlyweight.SYN,
-                        64240, 1460, 7, true, false, 0, 0);
+                len = writer.from(src, sport).to(dst, 8080).seq(random.nextInt()).ack(0).flags(TcpFlyweight.SYN)
+                        .window(64240).mss(1460).wscale(7).sackPermitted(true).write(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 6, (byte) 0x20);
                 malformed += send(fd, buf, len, to);
                 // Well-formed ACKs whose acknowledgment number is no cookie of ours.
                 for (int k = 0; k < 10; k++) {
-                    len = writer.write(buf, 0, src, dst, 30000 + i * 10 + k, 8080, random.nextInt(), random.nextInt(),
-                            TcpFlyweight.ACK, 502, -1, -1, false, false, 0, 0);
+                    len = writer.from(src, 30000 + i * 10 + k).to(dst, 8080).seq(random.nextInt())
+                            .ack(random.nextInt()).flags(TcpFlyweight.ACK).window(502).write(buf, 0);
                     forged += send(fd, buf, len, to);
                 }
             }

@@ -2,8 +2,8 @@ package io.synproxy.cli.it;
 
 import io.synproxy.linux.Constants;
 import io.synproxy.linux.Native;
-import io.synproxy.packet.Ipv6TcpWriter;
 import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.packet.TcpSegmentWriter;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 
@@ -85,52 +85,58 @@ class Ipv6HostileInputIT {
             byte[] mac = HexFormat.ofDelimiter(":").parseHex(serverMac);
             MemorySegment.copy(MemorySegment.ofArray(mac), 0, to, 12, 6);
             MemorySegment buf = arena.allocate(256, 8);
-            Ipv6TcpWriter writer = new Ipv6TcpWriter();
+            TcpSegmentWriter writer = new TcpSegmentWriter();
             for (int i = 0; i < EACH; i++) {
                 int sport = 20000 + i;
                 // A SYN that is fine but for its extension header chain, in front of the TCP header.
-                int len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, 1440, 7, true, true, 1, 0);
+                int len = writer.from(sHi, sLo, sport).to(dHi, dLo, 8080).seq(random.nextInt()).ack(0)
+                        .flags(TcpFlyweight.SYN).window(64800).mss(1440).wscale(7).sackPermitted(true)
+                        .timestamps(1, 0).write(buf, 0);
                 send(fd, buf, withExtension(buf, len, 44, 0, 1), to, counts, "ip_fragment");
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, 1440, 7, true, true, 1, 0);
+                len = writer.from(sHi, sLo, sport).to(dHi, dLo, 8080).seq(random.nextInt()).ack(0)
+                        .flags(TcpFlyweight.SYN).window(64800).mss(1440).wscale(7).sackPermitted(true)
+                        .timestamps(1, 0).write(buf, 0);
                 send(fd, buf, withExtension(buf, len, 43, 3, 1), to, counts, "bad_ipv6_extension"); // segments left 1
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, 1440, 7, true, true, 1, 0);
+                len = writer.from(sHi, sLo, sport).to(dHi, dLo, 8080).seq(random.nextInt()).ack(0)
+                        .flags(TcpFlyweight.SYN).window(64800).mss(1440).wscale(7).sackPermitted(true)
+                        .timestamps(1, 0).write(buf, 0);
                 send(fd, buf, withExtension(buf, len, 0, 0, 0), to, counts, "ok_hop_by_hop_syn");
                 // Hop-by-hop, then ESP: the filter lets it through (our address), the parser says not TCP.
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, 1440, 7, true, true, 1, 0);
+                len = writer.from(sHi, sLo, sport).to(dHi, dLo, 8080).seq(random.nextInt()).ack(0)
+                        .flags(TcpFlyweight.SYN).window(64800).mss(1440).wscale(7).sackPermitted(true)
+                        .timestamps(1, 0).write(buf, 0);
                 len = withExtension(buf, len, 0, 0, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 40, (byte) 50);
                 send(fd, buf, len, to, counts, "not_tcp");
                 // Hop-by-hop in front of TCP to a port that is not ours.
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8081, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, 1440, 7, true, true, 1, 0);
+                len = writer.from(sHi, sLo, sport).to(dHi, dLo, 8081).seq(random.nextInt()).ack(0)
+                        .flags(TcpFlyweight.SYN).window(64800).mss(1440).wscale(7).sackPermitted(true)
+                        .timestamps(1, 0).write(buf, 0);
                 send(fd, buf, withExtension(buf, len, 0, 0, 0), to, counts, "not_our_port");
                 // Payload length one byte beyond the frame.
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, 1440, 7, true, true, 1, 0);
+                len = writer.from(sHi, sLo, sport).to(dHi, dLo, 8080).seq(random.nextInt()).ack(0)
+                        .flags(TcpFlyweight.SYN).window(64800).mss(1440).wscale(7).sackPermitted(true)
+                        .timestamps(1, 0).write(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 5, (byte) (len - 40 + 1));
                 send(fd, buf, len, to, counts, "bad_ipv6_length");
                 // Data offset 15 in a 20-byte header.
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, -1, -1, false, false, 0, 0);
+                len = writer.from(sHi, sLo, sport).to(dHi, dLo, 8080).seq(random.nextInt()).ack(0)
+                        .flags(TcpFlyweight.SYN).window(64800).write(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 40 + 12, (byte) 0xF0);
                 send(fd, buf, len, to, counts, "bad_data_offset");
                 // MSS option with length 0.
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, 1440, -1, false, false, 0, 0);
+                len = writer.from(sHi, sLo, sport).to(dHi, dLo, 8080).seq(random.nextInt()).ack(0)
+                        .flags(TcpFlyweight.SYN).window(64800).mss(1440).write(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 40 + 21, (byte) 0);
                 send(fd, buf, len, to, counts, "bad_tcp_option");
                 // Twelve bytes of TCP.
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, -1, -1, false, false, 0, 0);
+                len = writer.from(sHi, sLo, sport).to(dHi, dLo, 8080).seq(random.nextInt()).ack(0)
+                        .flags(TcpFlyweight.SYN).window(64800).write(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 5, (byte) 12);
                 send(fd, buf, 52, to, counts, "truncated_tcp");
                 // Well-formed ACKs whose acknowledgment number is no cookie of ours.
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, 30000 + i, 8080, random.nextInt(), random.nextInt(),
-                        TcpFlyweight.ACK, 502, -1, -1, false, false, 0, 0);
+                len = writer.from(sHi, sLo, 30000 + i).to(dHi, dLo, 8080).seq(random.nextInt())
+                        .ack(random.nextInt()).flags(TcpFlyweight.ACK).window(502).write(buf, 0);
                 send(fd, buf, len, to, counts, "ok_forged_ack");
             }
         } finally {

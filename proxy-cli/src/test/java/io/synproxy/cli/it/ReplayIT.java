@@ -3,8 +3,9 @@ package io.synproxy.cli.it;
 import io.synproxy.linux.Constants;
 import io.synproxy.linux.Native;
 import io.synproxy.linux.SockAddr;
-import io.synproxy.packet.Ipv4TcpWriter;
+import io.synproxy.packet.TcpChecksum;
 import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.packet.TcpSegmentWriter;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 
@@ -169,7 +170,7 @@ class ReplayIT {
         int tcp = Capture.ihl(p);
         p[tcp + 16] = 0;
         p[tcp + 17] = 0;
-        int sum = Ipv4TcpWriter.tcpChecksumIpv4(MemorySegment.ofArray(p), 0);
+        int sum = TcpChecksum.ipv4(MemorySegment.ofArray(p), 0);
         p[tcp + 16] = (byte) (sum >>> 8);
         p[tcp + 17] = (byte) sum;
     }
@@ -218,9 +219,10 @@ class ReplayIT {
 
     private static byte[] segment(int port, int seq, int ack, int flags, boolean options) throws Exception {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buf = arena.allocate(Ipv4TcpWriter.MAX_LENGTH);
-            int len = new Ipv4TcpWriter().write(buf, 0, address(TestNet.CLIENT_IP), address(TestNet.SERVER_IP), port,
-                    8080, seq, ack, flags, 64240, options ? 1460 : -1, options ? 7 : -1, options, false, 0, 0);
+            MemorySegment buf = arena.allocate(TcpSegmentWriter.MAX_LENGTH_IPV4);
+            int len = new TcpSegmentWriter().from(address(TestNet.CLIENT_IP), port)
+                    .to(address(TestNet.SERVER_IP), 8080).seq(seq).ack(ack).flags(flags).window(64240)
+                    .mss(options ? 1460 : -1).wscale(options ? 7 : -1).sackPermitted(options).write(buf, 0);
             return buf.asSlice(0, len).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
         }
     }
