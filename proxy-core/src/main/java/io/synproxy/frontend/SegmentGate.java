@@ -99,30 +99,33 @@ public final class SegmentGate {
      * @param ringStatus the frame's TPACKET status (its checksum flags say whether to verify, see
      *                   {@link #mustVerifyChecksum})
      * @param nowMillis {@link #monotonicMillis()}, read once per drain; our timestamp clock derives from it
+     * @return why the packet was rejected (counted), or {@link Reject#NONE} when it was taken
      */
-    public void onPacket(MemorySegment mem, long ipOffset, int length, int ringStatus, long nowMillis) {
+    public Reject onPacket(MemorySegment mem, long ipOffset, int length, int ringStatus, long nowMillis) {
         counters.increment(Counter.RING_PACKETS);
         // An unprotected family is refused before any parsing: it only reaches us on a wildcard capture.
         boolean v6 = TcpSegment.isIpv6(mem, ipOffset, length);
         if (v6 ? !settings.ipv6() : !settings.ipv4()) {
-            counters.reject(v6 ? Reject.NOT_IPV4 : Reject.NOT_IPV6);
-            return;
+            Reject wrongFamily = v6 ? Reject.NOT_IPV4 : Reject.NOT_IPV6;
+            counters.reject(wrongFamily);
+            return wrongFamily;
         }
         Reject reject = segment.parse(mem, ipOffset, length, mustVerifyChecksum(ringStatus));
         if (reject != Reject.NONE) {
             counters.reject(reject);
-            return;
+            return reject;
         }
         if (segment.extensionHeaders() != 0 && !protectedPort6(segment.dstPort())) {
             counters.reject(Reject.NOT_OUR_PORT);
-            return;
+            return Reject.NOT_OUR_PORT;
         }
         Counter refused = admission.refuse(segment);
         if (refused != null) {
             counters.increment(refused);
-            return;
+        } else {
+            onSegment(mem, nowMillis);
         }
-        onSegment(mem, nowMillis);
+        return Reject.NONE;
     }
 
     /** The end of a ring drain: batched replies go out, the live gauge is refreshed. */
