@@ -13,7 +13,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-class Ipv4TcpWriterTest {
+class TcpSegmentWriterTest {
 
     private static final int SRC = 0x5db8d822;
     private static final int DST = 0xc0a8010a;

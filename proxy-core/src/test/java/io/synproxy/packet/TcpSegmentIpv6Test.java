@@ -13,7 +13,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
-class Ipv6TcpParserTest {
+class TcpSegmentIpv6Test {
     /**
      * A Linux-style IPv6 SYN built by hand, TCP checksum computed independently in Python (RFC 8200 pseudo-header):
      * 2001:db8::10 -> 2001:db8::1, traffic class 0, flow label 0x12345, payload 40, next header 6, hop limit 64;

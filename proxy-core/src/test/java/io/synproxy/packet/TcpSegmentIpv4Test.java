@@ -20,7 +20,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
-class Ipv4TcpParserTest {
+class TcpSegmentIpv4Test {
 
     private static final int FUZZ_ITERATIONS = 100_000;
     private static final int IP = ETH;
@@ -86,7 +86,7 @@ class Ipv4TcpParserTest {
                 f[TCP + 20 + 8] ^= 0x01; // TSval changed, checksum not updated
                 yield new Case(f);
             }
-            // Reasons only the IPv6 parser or the front end give: see Ipv6TcpParserTest.
+            // Reasons only the IPv6 parser or the front end give: see TcpSegmentIpv6Test.
             case NOT_IPV6, BAD_IPV6_LENGTH, BAD_IPV6_EXTENSION, NOT_OUR_PORT ->
                 throw new IllegalArgumentException(reason + " is not an IPv4 parser reason");
         };
