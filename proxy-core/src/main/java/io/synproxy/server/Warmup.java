@@ -137,6 +137,8 @@ final class Warmup {
                     .handler(new ChannelInboundHandlerAdapter())
                     .connect(new InetSocketAddress(listener.getInetAddress(), listener.getLocalPort()));
             try (Socket accepted = listener.accept()) {
+                // Best effort: a write that never comes must not hold up the start.
+                accepted.setSoTimeout(2000);
                 if (f.awaitUninterruptibly(2000) && f.isSuccess()) {
                     f.channel().writeAndFlush(Unpooled.wrappedBuffer(new byte[] {1})).awaitUninterruptibly(2000);
                     accepted.getInputStream().read();
