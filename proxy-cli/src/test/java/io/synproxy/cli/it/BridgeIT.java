@@ -1,7 +1,9 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,13 +23,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * packet taps: a guard in prerouting dropped every SYN before the capture ring could see it, and nothing
  * connected.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "ss", "modprobe"})
 class BridgeIT {
     private static final int CONNECTIONS = 50;
 
     @Test
     void shouldServeClientsWhenTheProtectedAddressIsOnABridge() throws Exception {
-        try (TestNet net = new TestNet()) {
+        try (TestNet net = TestNet.pair()) {
             String ns = net.serverNs();
             net.exec(ns, "ip", "addr", "del", TestNet.SERVER_IP + "/24", "dev", net.serverDev());
             net.exec(ns, "ip", "link", "add", "spbr0", "type", "bridge");

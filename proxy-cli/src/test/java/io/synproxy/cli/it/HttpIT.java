@@ -1,7 +1,8 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -18,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * on 0.0.0.0 (the sidecar mode) and the server host has two addresses, so each handoff must bind
  * to the address its SYN was sent to.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "curl", "nginx", "ss", "wrk"})
 class HttpIT {
     private static final String SECOND_IP = "10.200.0.3";
     private static final int REQUESTS = 50;
@@ -26,7 +27,7 @@ class HttpIT {
     @Test
     void shouldServeCurlThroughTheProxyOnEveryLocalAddressFromNginx() throws Exception {
         Path dir = Files.createTempDirectory("synproxy-nginx-");
-        try (TestNet net = new TestNet()) {
+        try (TestNet net = TestNet.pair()) {
             net.exec(net.serverNs(), "ip", "addr", "add", SECOND_IP + "/24", "dev", net.serverDev());
             String body = "synproxy-http-it " + System.nanoTime();
             Files.writeString(dir.resolve("index.html"), body);

@@ -1,11 +1,13 @@
 package io.synproxy.cli.it;
 
-import org.junit.jupiter.api.condition.EnabledIf;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import io.synproxy.linux.Constants;
 import io.synproxy.linux.SockAddr;
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -39,7 +41,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * on both paths. The {@code ss} of iproute2 6.1 here prints no {@code ts}/{@code sack} flags on Linux
  * 6.18, hence {@code TCP_INFO}.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "ss"})
 class Ipv6OptionsIT {
     private static final int DIRECT_PORT = 8081;
     private static final int TCP_INFO = 11;
@@ -55,7 +57,7 @@ class Ipv6OptionsIT {
     @ParameterizedTest(name = "timestamps={0}")
     @ValueSource(booleans = {true, false})
     void shouldNegotiateTheSameOptionsOverIpv6AsADirectConnection(boolean timestamps) throws Exception {
-        try (TestNet net = TestNet.withIpv6(); EchoBackend backend = EchoBackend.start(net, "::1");
+        try (TestNet net = TestNet.pairWithIpv6(); EchoBackend backend = EchoBackend.start(net, "::1");
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run",
                      "--listen", "[" + TestNet.SERVER_IP6 + "]:8080",
                      "--backend", "[::1]:" + EchoBackend.PORT, "--stats-interval", "0");

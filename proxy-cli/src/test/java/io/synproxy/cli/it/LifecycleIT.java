@@ -1,7 +1,9 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
 import java.net.Socket;
@@ -19,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Start, stop, kill and bad input: the host is always left as it was (or fail-closed, said and fixable). */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "ss", "hping3"})
 class LifecycleIT {
     private static final String TABLE = "synproxy_10_200_0_1_8080";
 
@@ -32,7 +34,7 @@ class LifecycleIT {
 
     @Test
     void shouldExitPromptlyOnSigtermAndRemoveTheGuard() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net)) {
             ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), runArgs());
             proxy.awaitStarted();
             assertTrue(tables(net).contains(TABLE), "guard installed");
@@ -50,7 +52,7 @@ class LifecycleIT {
 
     @Test
     void shouldFailClosedAfterKillAndReplaceOrRemoveTheStaleGuard() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net)) {
             ProxyProcess first = ProxyProcess.start(net, net.serverNs(), runArgs());
             first.awaitStarted();
             first.process().destroyForcibly().waitFor(10, TimeUnit.SECONDS);
@@ -81,7 +83,7 @@ class LifecycleIT {
 
     @Test
     void shouldDrainOnSigtermLettingTransfersFinishAndClosingWhatOutlivesTheGracePeriod() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net)) {
             ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), runArgs("--drain-timeout", "3s"));
             try (proxy) {
                 proxy.awaitStarted();
@@ -153,7 +155,7 @@ class LifecycleIT {
 
     @Test
     void shouldFailClosedAfterKillDuringAFloodAndRecoverOnTheNextStart() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net)) {
             ProxyProcess first = ProxyProcess.start(net, net.serverNs(), runArgs());
             first.awaitStarted();
             try (Hping flood = Hping.flood(net, "-S", 60)) {
@@ -209,7 +211,7 @@ class LifecycleIT {
 
     @Test
     void shouldRefuseBadInputWithOneSentenceAndLeaveNothingBehind() throws Exception {
-        try (TestNet net = new TestNet()) {
+        try (TestNet net = TestNet.pair()) {
             expectFailure(net, 1, "interface nosuch0 does not exist", runArgs("--interface", "nosuch0"));
             expectFailure(net, 1, "is not an address of this host",
                     "run", "--listen", "10.200.0.99:8080", "--backend", "127.0.0.1:9000");
@@ -233,7 +235,7 @@ class LifecycleIT {
 
     @Test
     void shouldExplainMissingCapabilities() throws Exception {
-        try (TestNet net = new TestNet()) {
+        try (TestNet net = TestNet.pair()) {
             List<String> cmd = new ArrayList<>(List.of("setpriv", "--bounding-set=-net_raw,-net_admin",
                     "--inh-caps=-net_raw,-net_admin", ProxyProcess.java(), "-jar", ProxyProcess.jar().toString()));
             cmd.addAll(List.of(runArgs()));

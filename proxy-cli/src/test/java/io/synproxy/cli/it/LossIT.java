@@ -1,7 +1,9 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -39,7 +41,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * differently; and the proxy host cannot drop them, since its capture ring sees frames before any
  * hook there.) Incoming packets are dropped in the client's input hook: lost before TCP sees them.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft"})
 class LossIT {
     private static final Pattern PACKETS = Pattern.compile("counter packets (\\d+)");
     private static final int DIRECT_PORT = 9001;
@@ -48,7 +50,7 @@ class LossIT {
     @Test
     @SuppressWarnings("try") // the backend only needs to exist
     void shouldRecoverALostFinalAckALostWindowUpdateAndALostFirstDataSegment() throws Exception {
-        try (TestNet net = new TestNet();
+        try (TestNet net = TestNet.pair();
              EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
@@ -105,7 +107,7 @@ class LossIT {
     @Test
     @SuppressWarnings("try") // the backend only needs to exist
     void shouldCompleteAServerSpeaksFirstConnectionWithALostFinalAckOnTheClientsFirstKeepaliveProbe() throws Exception {
-        try (TestNet net = new TestNet();
+        try (TestNet net = TestNet.pair();
              BannerIT.BannerBackend backend = BannerIT.BannerBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--backend", "127.0.0.1:9025", "--stats-interval", "500ms")) {
@@ -136,7 +138,7 @@ class LossIT {
     @SuppressWarnings("try") // the backends only need to exist
     void shouldServeEveryConnectionAt5PercentLossAndReportTheLatencyCost() throws Exception {
         int connections = 200;
-        try (TestNet net = new TestNet();
+        try (TestNet net = TestNet.pair();
              EchoBackend backend = EchoBackend.start(net);
              EchoBackend direct = EchoBackend.start(net, TestNet.SERVER_IP, DIRECT_PORT);
              ProxyProcess zeroWindow = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",

@@ -1,8 +1,10 @@
 package io.synproxy.cli.it;
 
 import io.synproxy.cookie.CookieTables;
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -25,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * equal; the MSS equal up to the cookie table's rounding; ECN is the one documented difference
  * (a repaired socket cannot be switched to ECN, so synproxy declines it and both ends agree on "off").
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "ss"})
 class OptionFidelityIT {
     private static final int DIRECT_PORT = 8090;
 
@@ -89,7 +91,7 @@ class OptionFidelityIT {
                 "direct:cli", "proxy:cli", "direct:srv", "proxy:srv"));
         List<String> failures = new ArrayList<>();
         int port = 42000;
-        try (TestNet net = new TestNet();
+        try (TestNet net = TestNet.pair();
              EchoBackend backend = EchoBackend.start(net);
              EchoBackend direct = EchoBackend.start(net, TestNet.SERVER_IP, DIRECT_PORT);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
