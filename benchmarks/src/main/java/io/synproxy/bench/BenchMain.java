@@ -1,5 +1,6 @@
 package io.synproxy.bench;
 
+import io.synproxy.testsupport.Shell;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -137,7 +138,7 @@ public final class BenchMain implements Callable<Integer> {
             return "must run as root: it creates network namespaces, veth pairs and nftables tables";
         }
         for (String tool : List.of("ip", "nft", "nginx", "sysctl")) {
-            if (!Tools.has(tool)) {
+            if (!Shell.has(tool)) {
                 return "'" + tool + "' is not installed (the bench needs iproute2, nftables, nginx and procps, e.g. "
                         + "apt-get install iproute2 nftables nginx-light procps)";
             }

@@ -19,7 +19,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Future;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -78,11 +77,7 @@ class LossIT {
             Map<String, Long> after = net.tcpCounters(net.clientNs());
             String rules = net.exec(net.clientNs(), "nft", "list", "table", "netdev", "loss")
                     + net.exec(net.clientNs(), "nft", "list", "table", "inet", "loss");
-            Matcher m = PACKETS.matcher(rules);
-            List<Long> drops = new ArrayList<>();
-            while (m.find()) {
-                drops.add(Long.parseLong(m.group(1)));
-            }
+            List<Long> drops = counters(rules);
             long probes = delta(before, after, "TcpExt:TCPWinProbe");
             long retrans = delta(before, after, "Tcp:RetransSegs");
             System.out.printf("LossIT: lost once each (final ACK, first data, window update): %s; the client sent "
@@ -130,6 +125,8 @@ class LossIT {
             assertEquals(BannerIT.BannerBackend.BANNER, banner);
             Map<String, Long> stats = proxy.nextStats(Duration.ofSeconds(5));
             System.out.println("LossIT: lost final ACK + server speaks first: banner received after the client's keepalive probe; " + stats);
+            String rule = net.exec(net.clientNs(), "nft", "list", "table", "netdev", "loss");
+            assertEquals(List.of(1L), counters(rule), "the final ACK was lost (and only it):\n" + rule);
             assertEquals(1, stats.get("handoffs"), stats.toString());
         }
     }
@@ -173,13 +170,19 @@ class LossIT {
                             summary(ms[0]), summary(ms[1]), delta(before, after, "Tcp:RetransSegs"),
                             delta(before, after, "TcpExt:TCPSynRetrans")));
                 }
+                String rules = net.exec(net.clientNs(), "nft", "list", "table", "netdev", "rloss")
+                        + net.exec(net.clientNs(), "nft", "list", "table", "inet", "rloss");
+                List<Long> lost = counters(rules);
+                table.append(String.format("%-6s packets lost: %s (client to server, server to client)%n", loss + "%", lost));
+                assertEquals(2, lost.size(), rules);
+                for (long dropped : lost) {
+                    // At 5% of several thousand packets each way, none lost would mean the rules lost nothing and the
+                    // round measured a clean link; at 0% any loss would mean a stale rule.
+                    assertTrue(loss == 0 ? dropped == 0 : dropped > 0, loss + "% round, packets lost: " + lost + "\n" + rules);
+                }
             }
-            String lost = net.exec(net.clientNs(), "nft", "list", "table", "netdev", "rloss")
-                    + net.exec(net.clientNs(), "nft", "list", "table", "inet", "rloss");
             System.out.print("LossIT: " + connections + " connections per row, " + WORKERS + " at a time, the given share of packets "
-                    + "lost each way (nftables numgen; no delay: this kernel has no netem)\n" + table
-                    + "LossIT: packets lost in the 5% round: " + PACKETS.matcher(lost).results().map(r -> r.group(1)).toList()
-                    + " (client to server, server to client)\n");
+                    + "lost each way (nftables numgen; no delay: this kernel has no netem)\n" + table);
         }
     }
 
@@ -249,6 +252,11 @@ class LossIT {
             s.getOutputStream().write(msg);
             assertArrayEquals(msg, s.getInputStream().readNBytes(msg.length), "echo on port " + clientPort);
         }
+    }
+
+    /** The packet counts of the counters in an {@code nft list} output, in rule order. */
+    private static List<Long> counters(String rules) {
+        return PACKETS.matcher(rules).results().map(r -> Long.parseLong(r.group(1))).toList();
     }
 
     private static String summary(long[] values) {
