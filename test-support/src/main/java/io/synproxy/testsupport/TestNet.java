@@ -120,11 +120,6 @@ public final class TestNet implements AutoCloseable {
         return new TestNet(true, false);
     }
 
-    /** True when this JVM may create namespaces: root, with {@code ip} installed. */
-    public static boolean canRun() {
-        return "root".equals(System.getProperty("user.name")) && Shell.has("ip");
-    }
-
     public String serverNs() {
         return server;
     }
