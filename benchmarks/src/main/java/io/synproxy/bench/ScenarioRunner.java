@@ -6,9 +6,12 @@ import io.synproxy.testsupport.TestNet;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -243,7 +246,7 @@ final class ScenarioRunner {
                             .filter(l -> l.startsWith("TCP:")).findFirst().orElse("");
                     Files.writeString(log, String.format(Locale.ROOT, "--- %.1f s %s%n%s",
                             (System.nanoTime() - start) / 1e9, summary, ss), StandardCharsets.UTF_8,
-                            java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+                            StandardOpenOption.CREATE, StandardOpenOption.APPEND);
                     Thread.sleep(1000);
                 } catch (InterruptedException e) {
                     return;
@@ -281,7 +284,7 @@ final class ScenarioRunner {
     }
 
     static void awaitHttp(TestNet net, String url, Process nginx, Process proxy) throws Exception {
-        java.net.URI uri = java.net.URI.create(url);
+        URI uri = URI.create(url);
         InetSocketAddress addr = new InetSocketAddress(uri.getHost(), uri.getPort() < 0 ? 80 : uri.getPort());
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         String last = "";
@@ -303,7 +306,7 @@ final class ScenarioRunner {
 
     /** One blocking GET; returns the status line, or the error. Call it on a thread in the client's namespace. */
     static String httpGet(InetSocketAddress addr) {
-        try (java.net.Socket s = new java.net.Socket()) {
+        try (Socket s = new Socket()) {
             s.connect(addr, 1000);
             s.setSoTimeout(2000);
             s.getOutputStream().write(("GET / HTTP/1.1\r\nHost: " + addr.getHostString()

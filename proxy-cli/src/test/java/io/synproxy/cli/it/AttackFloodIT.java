@@ -6,6 +6,8 @@ import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -106,7 +108,7 @@ class AttackFloodIT {
     /** Packets the kernel dropped from its per-CPU input backlogs (all namespaces): /proc/net/softnet_stat column 2. */
     static long softnetDrops() throws IOException {
         long drops = 0;
-        for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/net/softnet_stat"))) {
+        for (String line : Files.readAllLines(Path.of("/proc/net/softnet_stat"))) {
             String[] f = line.trim().split("\\s+");
             if (f.length > 1) {
                 drops += Long.parseLong(f[1], 16);

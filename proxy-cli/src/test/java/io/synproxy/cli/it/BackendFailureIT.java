@@ -260,7 +260,7 @@ class BackendFailureIT {
                          "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
                 proxy.awaitStarted();
                 byte[] msg = "early request\n".getBytes(StandardCharsets.US_ASCII);
-                java.util.concurrent.Future<byte[]> echo = net.inClient(() -> {
+                Future<byte[]> echo = net.inClient(() -> {
                     try (Socket s = new Socket()) {
                         s.setSoTimeout(8000);
                         s.connect(Clients.PROXY, 5000);

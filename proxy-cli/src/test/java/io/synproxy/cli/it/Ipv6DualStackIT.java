@@ -6,6 +6,7 @@ import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
+import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
@@ -96,7 +97,7 @@ class Ipv6DualStackIT {
             assertTrue(removed.output().contains("removed table inet " + TABLE4), removed.output());
             assertFalse(tables(net).contains("synproxy"), "guard --remove clears both");
             // Now the kernel answers again: refused, not a timeout.
-            assertThrows(java.net.ConnectException.class, () -> net.inClientNow(() -> {
+            assertThrows(ConnectException.class, () -> net.inClientNow(() -> {
                 try (Socket s = new Socket()) {
                     s.connect(new InetSocketAddress(TestNet.SERVER_IP6, 8080), 1500);
                 }

@@ -6,13 +6,18 @@ import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -91,9 +96,9 @@ class LifecycleIT {
                 Socket lingering = connect(net);
                 // A transfer in progress when SIGTERM arrives: 12 chunks, 150 ms apart, then the digest.
                 byte[] chunk = new byte[16 * 1024];
-                java.util.Arrays.fill(chunk, (byte) 'x');
-                java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
-                var done = new java.util.concurrent.CompletableFuture<Boolean>();
+                Arrays.fill(chunk, (byte) 'x');
+                MessageDigest sha = MessageDigest.getInstance("SHA-256");
+                var done = new CompletableFuture<Boolean>();
                 Thread.ofPlatform().daemon().start(() -> {
                     try {
                         var in = transfer.getInputStream();
@@ -112,7 +117,7 @@ class LifecycleIT {
                         reader.join(5000);
                         transfer.shutdownOutput();
                         byte[] digest = in.readNBytes(32);
-                        done.complete(java.util.Arrays.equals(digest, sha.digest()) && in.read() == -1);
+                        done.complete(Arrays.equals(digest, sha.digest()) && in.read() == -1);
                     } catch (Exception e) {
                         done.completeExceptionally(e);
                     }
@@ -223,8 +228,8 @@ class LifecycleIT {
             expectFailure(net, 2, "Missing required option", "run", "--listen", TestNet.SERVER_IP + ":8080");
             // Something already listening on the port would answer SYNs itself.
             try (var listener = net.inServerNow(() -> {
-                java.net.ServerSocket ss = new java.net.ServerSocket();
-                ss.bind(new java.net.InetSocketAddress(TestNet.SERVER_IP, 8080));
+                ServerSocket ss = new ServerSocket();
+                ss.bind(new InetSocketAddress(TestNet.SERVER_IP, 8080));
                 return ss;
             })) {
                 assertTrue(listener.isBound());

@@ -32,6 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Connection limit (RST), idle timeout, and nothing that grows with traffic: descriptors, live tuples, heap. */
 @RequiresRoot(tools = {"nft", "trafgen"})
 class LimitsIT {
+    private static final Pattern USED = Pattern.compile("used (\\d+)K");
 
     private static String[] run(String... extra) {
         List<String> a = new ArrayList<>(List.of("run", "--listen", TestNet.SERVER_IP + ":8080",
@@ -205,8 +206,6 @@ class LimitsIT {
             assertEquals(2, backend.accepted(), "no flood SYN reached the backend");
         }
     }
-
-    private static final Pattern USED = Pattern.compile("used (\\d+)K");
 
     /** Forces a full GC in the proxy (jcmd GC.run) and returns the heap in use after it, in KB. */
     static long heapAfterGc(ProxyProcess proxy) throws IOException, InterruptedException {

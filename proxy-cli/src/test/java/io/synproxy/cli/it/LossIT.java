@@ -3,6 +3,7 @@ package io.synproxy.cli.it;
 import io.synproxy.testsupport.EchoBackend;
 import io.synproxy.testsupport.RequiresRoot;
 import io.synproxy.testsupport.TestNet;
+import jdk.net.ExtendedSocketOptions;
 import org.junit.jupiter.api.Test;
 
 import java.io.BufferedReader;
@@ -42,6 +43,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @RequiresRoot(tools = {"nft"})
 class LossIT {
+    /** Clients connecting at once: few, so that queueing for the two shared cores stays out of the figures. */
+    private static final int WORKERS = 4;
     private static final Pattern PACKETS = Pattern.compile("counter packets (\\d+)");
     private static final int DIRECT_PORT = 9001;
     private static final int NO_ZERO_WINDOW_PORT = 8083;
@@ -115,8 +118,8 @@ class LossIT {
                 try (Socket s = new Socket()) {
                     s.bind(new InetSocketAddress(TestNet.CLIENT_IP, 41101));
                     s.setKeepAlive(true);
-                    s.setOption(jdk.net.ExtendedSocketOptions.TCP_KEEPIDLE, 1);
-                    s.setOption(jdk.net.ExtendedSocketOptions.TCP_KEEPINTERVAL, 1);
+                    s.setOption(ExtendedSocketOptions.TCP_KEEPIDLE, 1);
+                    s.setOption(ExtendedSocketOptions.TCP_KEEPINTERVAL, 1);
                     s.setSoTimeout(10_000);
                     s.connect(Clients.PROXY, 5000);
                     return new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII)).readLine();
@@ -185,9 +188,6 @@ class LossIT {
                     + "lost each way (nftables numgen; no delay: this kernel has no netem)\n" + table);
         }
     }
-
-    /** Clients connecting at once: few, so that queueing for the two shared cores stays out of the figures. */
-    private static final int WORKERS = 4;
 
     /**
      * Runs {@code n} connect + request + first-byte exchanges, {@link #WORKERS} clients each doing its share

@@ -12,6 +12,7 @@ import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,6 +30,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @RequiresRoot(tools = {"nft", "ss"})
 class OptionFidelityIT {
+    /** Enough full-sized segments each way that rcvmss shows the segment size each end really sends. */
+    private static final int BULK = 64 * 1024;
     private static final int DIRECT_PORT = 8090;
 
     /** A client profile: sysctls of the client namespace and an optional route advmss. */
@@ -125,9 +128,6 @@ class OptionFidelityIT {
         assertTrue(failures.isEmpty(), String.join("\n", failures) + "\n" + table);
     }
 
-    /** Enough full-sized segments each way that rcvmss shows the segment size each end really sends. */
-    private static final int BULK = 64 * 1024;
-
     /**
      * Opens a connection from a fixed client port, echoes {@link #BULK} bytes through it (so each end's rcvmss
      * is the size of the segments the other end really sends), reads ss on both ends, closes.
@@ -144,7 +144,7 @@ class OptionFidelityIT {
             OutputStream out = s.getOutputStream();
             InputStream in = s.getInputStream();
             byte[] data = new byte[BULK];
-            java.util.Arrays.fill(data, (byte) 'x');
+            Arrays.fill(data, (byte) 'x');
             out.write(data);
             out.flush();
             if (in.readNBytes(BULK).length != BULK) {

@@ -10,6 +10,7 @@ import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -132,7 +133,7 @@ class ProxyProtocolIT {
                                     }
                                     all.write(b);
                                 }
-                            } catch (java.net.SocketTimeoutException e) {
+                            } catch (SocketTimeoutException e) {
                                 // return what came: the assertion below shows it
                             }
                             return all.toByteArray();
