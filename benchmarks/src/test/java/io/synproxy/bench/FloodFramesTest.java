@@ -3,6 +3,7 @@ package io.synproxy.bench;
 import io.synproxy.handshake.Handshake;
 import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpSegment;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
@@ -18,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class FloodFramesTest {
     private static final byte[] SRC_MAC = {2, 0, 0, 0, 0, 1};
     private static final byte[] DST_MAC = {2, 0, 0, 0, 0, 2};
-    private static final int DST = TxRingFlood.ipv4("10.201.0.1");
+    private static final int DST = TxRingFlood.ipv4(TestNet.SERVER_IP);
 
     @Test
     void shouldBuildValidSynsWithLinuxOptionsFromRandomSources() {

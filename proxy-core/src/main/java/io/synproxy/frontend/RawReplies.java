@@ -1,14 +1,5 @@
 package io.synproxy.frontend;
 
-import static io.synproxy.linux.Constants.AF_INET;
-import static io.synproxy.linux.Constants.AF_INET6;
-import static io.synproxy.linux.Constants.IPPROTO_RAW;
-import static io.synproxy.linux.Constants.SOCK_CLOEXEC;
-import static io.synproxy.linux.Constants.SOCK_NONBLOCK;
-import static io.synproxy.linux.Constants.SOCK_RAW;
-import static io.synproxy.linux.Constants.SOL_SOCKET;
-import static io.synproxy.linux.Constants.SO_SNDBUFFORCE;
-
 import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Native;
 import io.synproxy.linux.SockAddr;
@@ -17,6 +8,15 @@ import io.synproxy.packet.TcpSegmentWriter;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+
+import static io.synproxy.linux.Constants.AF_INET;
+import static io.synproxy.linux.Constants.AF_INET6;
+import static io.synproxy.linux.Constants.IPPROTO_RAW;
+import static io.synproxy.linux.Constants.SOCK_CLOEXEC;
+import static io.synproxy.linux.Constants.SOCK_NONBLOCK;
+import static io.synproxy.linux.Constants.SOCK_RAW;
+import static io.synproxy.linux.Constants.SOL_SOCKET;
+import static io.synproxy.linux.Constants.SO_SNDBUFFORCE;
 
 /**
  * Sends the gate's replies at once, one {@code sendto} each, on a raw socket per protected family. IPPROTO_RAW

@@ -34,7 +34,7 @@ import static io.synproxy.linux.Constants.TCP_TIMESTAMP;
 
 /**
  * Turns a verdict into an ESTABLISHED kernel socket with TCP_REPAIR, in the order proven in
- * ARCHITECTURE.md: SO_REUSEADDR before repair mode, both queue sequence numbers, MSS before
+ * docs/ARCHITECTURE.md: SO_REUSEADDR before repair mode, both queue sequence numbers, MSS before
  * connect, bind + connect (silent in repair mode), the negotiated options (window scaling is
  * essential: without it the socket scales while the client does not), the timestamp clock,
  * data that rode on the final ACK, the client's window, then repair off without a window probe.
