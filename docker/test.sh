@@ -151,6 +151,9 @@ cleanup() {
     sleep 1
     nft list ruleset | grep -qi netavark || break
   done
+  for _ in $(seq 1 50); do pgrep -f -- "$work/" >/dev/null || break; sleep 0.2; done
+  sleep 2
+  restore_host
   local v
   for v in iptables ip6tables; do
     if [ -s "$work/nft/$v.before" ] && ! dump "$v" | cmp -s - "$work/nft/$v.rules"; then
@@ -354,7 +357,13 @@ if command -v docker-compose >/dev/null; then
   ok=$(clients 20 "http://$host_ip:$compose_port/")
   echo "    served $ok/20 through the published port $host_ip:$compose_port"
   [ "$ok" = 20 ] || fail "only $ok of 20 connections through compose"
-  compose down -t 15 >>"$work/compose.log" 2>&1 || { tail -5 "$work/compose.log"; fail "docker-compose down failed"; }
+  # Stop synproxy first (SIGTERM: drain, guard removed), then the rest: podman 4.3 refuses to remove
+  # the app while it still counts the sidecar that shares its namespace as a dependent.
+  compose stop -t 20 synproxy >>"$work/compose.log" 2>&1 || { tail -5 "$work/compose.log"; fail "docker-compose stop failed"; }
+  compose logs synproxy 2>&1 | grep -q 'guard removed' || { compose logs synproxy | tail -5; fail "compose: no 'guard removed' after stop"; }
+  compose rm -f synproxy >>"$work/compose.log" 2>&1 || { tail -5 "$work/compose.log"; fail "docker-compose rm failed"; }
+  compose down -t 5 >>"$work/compose.log" 2>&1 || { tail -5 "$work/compose.log"; fail "docker-compose down failed"; }
+  echo "    stopped: synproxy drained and removed its guard; down"
   compose_up=""
   kill "$service_pid" && { wait "$service_pid" 2>/dev/null || true; }; service_pid=""
 else
