@@ -106,6 +106,12 @@ public record HostFacts(int ifindex, String interfaceDescription, int mtu, int o
                 probe.setReuseAddress(true);
                 probe.bind(l);
             } catch (IOException e) {
+                if (String.valueOf(e.getMessage()).contains("Permission denied")) {
+                    // EACCES: a port below 1024 without CAP_NET_BIND_SERVICE (a container that dropped it).
+                    throw new StartupException("port " + ProxyConfig.text(l) + " is privileged and synproxy is missing "
+                            + "CAP_NET_BIND_SERVICE: grant it too (docker --cap-add NET_BIND_SERVICE) or protect a port "
+                            + "above 1023");
+                }
                 throw new StartupException("port " + ProxyConfig.text(l) + " is already in use by another socket: "
                         + "stop what listens there (the kernel would answer SYNs itself) or choose another port");
             }
