@@ -11,7 +11,7 @@ import java.util.Objects;
  * <p>The 128-bit key is passed as two longs: for the reference key bytes {@code 00 01 .. 0f},
  * {@code k0} is the little-endian long of bytes 0..7 and {@code k1} that of bytes 8..15.
  *
- * <p>The fixed-width variants ({@link #hash24}, {@link #hash40}, {@link #hash48}) hash a message made
+ * <p>The fixed-width variants ({@link #hash24}, {@link #hash48}) hash a message made
  * of whole little-endian words, so they equal {@link #hash} over the same bytes while taking the words
  * straight from registers: no array, no allocation, suitable for per-packet use.
  */
@@ -76,33 +76,6 @@ public final class SipHash {
                 case 1 -> m1;
                 case 2 -> m2;
                 default -> 24L << 56;
-            };
-            v3 ^= m;
-            for (int r = 0; r < 2; r++) {
-                v0 += v1; v1 = Long.rotateLeft(v1, 13); v1 ^= v0; v0 = Long.rotateLeft(v0, 32);
-                v2 += v3; v3 = Long.rotateLeft(v3, 16); v3 ^= v2;
-                v0 += v3; v3 = Long.rotateLeft(v3, 21); v3 ^= v0;
-                v2 += v1; v1 = Long.rotateLeft(v1, 17); v1 ^= v2; v2 = Long.rotateLeft(v2, 32);
-            }
-            v0 ^= m;
-        }
-        return finish(v0, v1, v2, v3);
-    }
-
-    /** SipHash-2-4 of the 40-byte message {@code LE(m0) || .. || LE(m4)}. Allocation-free. */
-    public static long hash40(long k0, long k1, long m0, long m1, long m2, long m3, long m4) {
-        long v0 = k0 ^ INIT0;
-        long v1 = k1 ^ INIT1;
-        long v2 = k0 ^ INIT2;
-        long v3 = k1 ^ INIT3;
-        for (int w = 0; w < 6; w++) {
-            long m = switch (w) {
-                case 0 -> m0;
-                case 1 -> m1;
-                case 2 -> m2;
-                case 3 -> m3;
-                case 4 -> m4;
-                default -> 40L << 56;
             };
             v3 ^= m;
             for (int r = 0; r < 2; r++) {
