@@ -28,10 +28,17 @@ import java.lang.foreign.ValueLayout;
 public final class FrontendHandle implements EpollIoHandle {
     /** How long a closed connection's tuple is remembered: Linux's TIME_WAIT length. */
     static final long CLOSED_TUPLE_MILLIS = 60_000;
+    /**
+     * Frames handled per loop turn: under a flood the ring never empties, and the relays and handoffs on this
+     * loop (whose sockets are ready in the same epoll turn) must not wait for it to. The ring's descriptor is
+     * level-triggered, so epoll reports it again at once.
+     */
+    static final int FRAMES_PER_TURN = 256;
 
     private final PacketRing ring;
     private final RawSender sender;
     private final RawSender sender6;
+    private final Replies replies;
     private final int[] ports6;
     private final Handshake handshake;
     private final RepairHandoff handoff;
@@ -44,18 +51,22 @@ public final class FrontendHandle implements EpollIoHandle {
     private final Ipv4TcpParser parser = new Ipv4TcpParser();
     private final Ipv6TcpParser parser6 = new Ipv6TcpParser();
     private final AckVerdict verdict = new AckVerdict();
+    private long rxFrame;
 
     /**
      * @param sender the IPv4 raw sender, or null when no IPv4 address is protected
      * @param sender6 the IPv6 raw sender, or null when no IPv6 address is protected
+     * @param replies where replies leave (the TX ring, else these raw senders); flushed at the end of each drain
      * @param ports6 the protected IPv6 ports: checked here for IPv6 packets with extension headers, which the
      *               filter passes without looking at their port
      */
-    public FrontendHandle(PacketRing ring, RawSender sender, RawSender sender6, int[] ports6, Handshake handshake,
-                          RepairHandoff handoff, Counters counters, ConnectionSink sink, int maxConnections) {
+    public FrontendHandle(PacketRing ring, RawSender sender, RawSender sender6, Replies replies, int[] ports6,
+                          Handshake handshake, RepairHandoff handoff, Counters counters, ConnectionSink sink,
+                          int maxConnections) {
         this.ring = ring;
         this.sender = sender;
         this.sender6 = sender6;
+        this.replies = replies;
         this.ports6 = ports6.clone();
         this.handshake = handshake;
         this.handoff = handoff;
@@ -104,13 +115,15 @@ public final class FrontendHandle implements EpollIoHandle {
         drain();
     }
 
-    /** Processes every frame the kernel has handed over. */
+    /** Processes the frames the kernel has handed over, at most {@link #FRAMES_PER_TURN}, then sends the replies. */
     public void drain() {
         MemorySegment mem = ring.memory();
         long nowMillis = System.nanoTime() / 1_000_000L;
         int tsNow = (int) nowMillis & ~1;
         long frame;
-        while ((frame = ring.nextFrame()) >= 0) {
+        int budget = FRAMES_PER_TURN;
+        while (budget-- > 0 && (frame = ring.nextFrame()) >= 0) {
+            rxFrame = frame;
             int status = ring.status(frame);
             if ((status & PacketRing.TP_STATUS_LOSING) != 0) {
                 counters.add(Counter.RING_DROPS, ring.takeDrops());
@@ -122,6 +135,7 @@ public final class FrontendHandle implements EpollIoHandle {
             onPacket(mem, frame + net, snaplen, verify, tsNow, nowMillis);
             ring.releaseFrame(frame);
         }
+        replies.flush();
         liveCount = live.size();
     }
 
@@ -237,9 +251,10 @@ public final class FrontendHandle implements EpollIoHandle {
             counters.increment(Counter.DRAIN_SYN);
             return;
         }
-        boolean sent = v6
-                ? sender6.send6(handshake.synAck(parser6, sender6.buffer(), 0, tsNow), cHi, cLo)
-                : sender.send(handshake.synAck(parser, sender.buffer(), 0, tsNow), (int) cLo);
+        long at = replies.begin(ring.memory(), rxFrame, v6);
+        int length = v6 ? handshake.synAck(parser6, replies.buffer(), at, tsNow)
+                : handshake.synAck(parser, replies.buffer(), at, tsNow);
+        boolean sent = replies.send(length, v6, cHi, cLo);
         counters.increment(sent ? Counter.SYNACK_SENT : Counter.SYNACK_SEND_FAILED);
     }
 
@@ -269,12 +284,9 @@ public final class FrontendHandle implements EpollIoHandle {
         live.put(cHi, cLo, clientPort, lHi, lLo, (long) verdict.isn() << 32 | (verdict.clientIsn() & 0xffffffffL));
         counters.increment(Counter.HANDOFFS);
         // Open the zero window with an in-sequence ACK: the client may now send its request.
-        if (verdict.ipv6()) {
-            sender6.send6(handshake.windowUpdate(verdict, handoff.lastReceiveWindow(), sender6.buffer(), 0), cHi, cLo);
-        } else {
-            sender.send(handshake.windowUpdate(verdict, handoff.lastReceiveWindow(), sender.buffer(), 0),
-                    verdict.clientAddress());
-        }
+        long at = replies.begin(ring.memory(), rxFrame, verdict.ipv6());
+        replies.send(handshake.windowUpdate(verdict, handoff.lastReceiveWindow(), replies.buffer(), at),
+                verdict.ipv6(), cHi, cLo);
         int isn = verdict.isn();
         sink.adopt(fdNum, verdict, () -> {
             live.remove(cHi, cLo, clientPort, lHi, lLo);
@@ -285,11 +297,9 @@ public final class FrontendHandle implements EpollIoHandle {
 
     /** Answers the verified final ACK with an in-sequence RST: no socket, the client fails at once. */
     private void refuse(Counter why) {
-        if (verdict.ipv6()) {
-            sender6.send6(handshake.reset(verdict, sender6.buffer(), 0), verdict.clientHi(), verdict.clientLo());
-        } else {
-            sender.send(handshake.reset(verdict, sender.buffer(), 0), verdict.clientAddress());
-        }
+        long at = replies.begin(ring.memory(), rxFrame, verdict.ipv6());
+        replies.send(handshake.reset(verdict, replies.buffer(), at), verdict.ipv6(), verdict.clientHi(),
+                verdict.clientLo());
         counters.increment(why);
     }
 

@@ -14,6 +14,8 @@ import io.synproxy.cookie.SynCookie;
 import io.synproxy.frontend.FrontendHandle;
 import io.synproxy.frontend.PacketRing;
 import io.synproxy.frontend.RawSender;
+import io.synproxy.frontend.Replies;
+import io.synproxy.frontend.TxRing;
 import io.synproxy.guard.NftGuard;
 import io.synproxy.handoff.RepairHandoff;
 import io.synproxy.handshake.Handshake;
@@ -45,6 +47,9 @@ import java.util.concurrent.TimeUnit;
  * throws {@link StartupException} having released everything it took.
  */
 public final class ProxyServer implements AutoCloseable {
+    /** TX ring frames per loop: 16 batches of replies, 1 MiB. */
+    private static final int TX_FRAMES = 4096;
+
     private final ProxyConfig config;
     private final String interfaceDescription;
     private final MultiThreadIoEventLoopGroup group;
@@ -53,7 +58,7 @@ public final class ProxyServer implements AutoCloseable {
     private final Stats stats;
     private volatile boolean closed;
 
-    private record Loop(PacketRing ring, RawSender sender, RawSender sender6, RepairHandoff handoff,
+    private record Loop(PacketRing ring, RawSender sender, RawSender sender6, Replies replies, RepairHandoff handoff,
                         FrontendHandle handle, Counters counters, Relay relay) {
     }
 
@@ -98,6 +103,8 @@ public final class ProxyServer implements AutoCloseable {
         int ifindex;
         String ifaceText;
         int mtu;
+        String noRing;
+        byte[] txMac = null;
         try {
             NetworkInterface nif;
             if (config.interfaceName() != null) {
@@ -111,6 +118,12 @@ public final class ProxyServer implements AutoCloseable {
             ifindex = nif == null ? 0 : nif.getIndex();
             ifaceText = nif == null ? "all interfaces" : "interface " + nif.getName();
             mtu = nif == null ? smallestMtu() : nif.getMTU();
+            // SYN/ACKs through a TX ring where frames are Ethernet; -Dsynproxy.txRing=false keeps the raw socket.
+            noRing = Boolean.parseBoolean(System.getProperty("synproxy.txRing", "true"))
+                    ? TxRing.unsuitable(nif) : "-Dsynproxy.txRing=false";
+            if (noRing == null) {
+                txMac = nif.getHardwareAddress();
+            }
         } catch (SocketException e) {
             throw new StartupException("cannot read the network interfaces: " + e.getMessage());
         }
@@ -149,8 +162,17 @@ public final class ProxyServer implements AutoCloseable {
                     }
                     throw e;
                 }
+                TxRing tx = null;
+                if (noRing == null) {
+                    try {
+                        tx = TxRing.open(ifindex, txMac, TX_FRAMES);
+                    } catch (LinuxException e) {
+                        noRing = "no TX ring: " + e.getMessage();
+                    }
+                }
                 handoff = new RepairHandoff();
                 Counters counters = new Counters();
+                Replies replies = new Replies(tx, sender, sender6, counters);
                 KeyRing keys = new KeyRing(master, config.keyRotation().toMillis(), System::currentTimeMillis);
                 Handshake handshake = new Handshake(new SynCookie(keys), ourMss, ourMss6, ourWscale,
                         config.zeroWindow());
@@ -158,11 +180,11 @@ public final class ProxyServer implements AutoCloseable {
                         (int) config.backendConnectTimeout().toMillis());
                 relay.idleTimeout(config.idleTimeout().toMillis());
                 relay.proxyProtocol(config.proxyProtocol()).keepalive(config.keepalive());
-                FrontendHandle handle = new FrontendHandle(ring, sender, sender6, ports6, handshake, handoff, counters,
-                        relay, config.maxConnections());
+                FrontendHandle handle = new FrontendHandle(ring, sender, sender6, replies, ports6, handshake, handoff,
+                        counters, relay, config.maxConnections());
                 // A cookie verifies for up to two key periods: remember closed tuples at least that long.
                 handle.rememberClosedTuplesFor(2 * config.keyRotation().toMillis() + 1000);
-                loops.add(new Loop(ring, sender, sender6, handoff, handle, counters, relay));
+                loops.add(new Loop(ring, sender, sender6, replies, handoff, handle, counters, relay));
                 IoRegistration registration = loop.register(handle).syncUninterruptibly().getNow();
                 loop.submit(() -> registration.submit(EpollIoOps.EPOLLIN)).syncUninterruptibly();
             }
@@ -184,7 +206,8 @@ public final class ProxyServer implements AutoCloseable {
                 guard.install();
             }
             started = true;
-            return new ProxyServer(config, ifaceText, group, loops, guards);
+            return new ProxyServer(config, ifaceText + ", " + Replies.describe(noRing == null, noRing), group, loops,
+                    guards);
         } catch (LinuxException e) {
             throw new StartupException("cannot open the capture and raw sockets: " + e.getMessage());
         } catch (NftGuard.GuardException e) {
@@ -271,6 +294,7 @@ public final class ProxyServer implements AutoCloseable {
             if (l.sender6() != null) {
                 l.sender6().close();
             }
+            l.replies().close();
             l.handoff().close();
         }
         for (NftGuard guard : guards) {
