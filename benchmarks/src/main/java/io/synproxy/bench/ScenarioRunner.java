@@ -28,7 +28,10 @@ final class ScenarioRunner {
     private static final Pattern COUNTER = Pattern.compile("counter packets (\\d+)");
 
     record Settings(double legitRate, long legitMillis, long timeoutMillis, long settleMillis,
-                    TxRingFlood.Kind floodKind, Path workDir, Path jar, String java) {
+                    TxRingFlood.Kind floodKind, FloodGenerator generator, Path workDir, Path jar, String java) {
+        Settings with(FloodGenerator g) {
+            return new Settings(legitRate, legitMillis, timeoutMillis, settleMillis, floodKind, g, workDir, jar, java);
+        }
     }
 
     private final Settings settings;
@@ -40,8 +43,9 @@ final class ScenarioRunner {
     }
 
     Measurement run(Scenario scenario, long pps) throws Exception {
-        String tag = scenario.label + (pps > 0 ? "@" + pps : "@max");
-        Path dir = settings.workDir().resolve(scenario.label + "-" + (pps > 0 ? pps : "max"));
+        String tag = scenario.label + (pps > 0 ? "@" + pps : "@max") + "/" + settings.generator().label;
+        Path dir = settings.workDir().resolve(scenario.label + "-" + (pps > 0 ? pps : "max") + "-"
+                + settings.generator().label);
         Files.createDirectories(dir);
         try (Net net = new Net()) {
             configureServer(net, scenario);
@@ -51,6 +55,10 @@ final class ScenarioRunner {
                 nginx = Nginx.start(net, net.srv, dir.resolve("nginx"), BACKLOG, List.of("127.0.0.1:" + BACKEND_PORT));
                 proxy = startProxy(net, dir.resolve("synproxy.log"), Net.SERVER_IP + ":" + PORT,
                         "127.0.0.1:" + BACKEND_PORT);
+            } else if (scenario == Scenario.HAPROXY_SYNCOOKIES) {
+                nginx = Nginx.start(net, net.srv, dir.resolve("nginx"), BACKLOG, List.of("127.0.0.1:" + BACKEND_PORT));
+                proxy = HaproxyFront.start(net, net.srv, dir.resolve("haproxy"), Net.SERVER_IP + ":" + PORT,
+                        "127.0.0.1:" + BACKEND_PORT, BACKLOG);
             } else {
                 nginx = Nginx.start(net, net.srv, dir.resolve("nginx"), BACKLOG, List.of(Net.SERVER_IP + ":" + PORT));
             }
@@ -74,18 +82,25 @@ final class ScenarioRunner {
             String srvMac = net.mac(net.srv);
             String atkMac = net.mac(net.atk);
             ExecutorService atk = net.threads(net.atk, 1);
-            CompletableFuture<TxRingFlood> started = new CompletableFuture<>();
-            Future<?> floodDone = atk.submit(() -> {
-                try (TxRingFlood flood = new TxRingFlood(Net.DEV, atkMac, srvMac, Net.SERVER_IP, PORT,
-                        settings.floodKind())) {
-                    started.complete(flood);
-                    flood.run(pps);
-                } catch (Throwable t) {
-                    started.completeExceptionally(t);
-                }
-                return null;
-            });
-            TxRingFlood flood = started.get(30, TimeUnit.SECONDS);
+            CompletableFuture<Flood> started = new CompletableFuture<>();
+            Future<?> floodDone;
+            if (settings.generator() == FloodGenerator.TXRING) {
+                floodDone = atk.submit(() -> {
+                    try (TxRingFlood flood = new TxRingFlood(Net.DEV, atkMac, srvMac, Net.SERVER_IP, PORT,
+                            settings.floodKind())) {
+                        started.complete(flood);
+                        flood.run(pps);
+                    } catch (Throwable t) {
+                        started.completeExceptionally(t);
+                    }
+                    return null;
+                });
+            } else {
+                started.complete(ExternalFlood.start(net, settings.generator(), settings.floodKind(), atkMac, srvMac,
+                        Net.SERVER_IP, PORT, pps, dir));
+                floodDone = CompletableFuture.completedFuture(null);
+            }
+            Flood flood = started.get(30, TimeUnit.SECONDS);
             LegitClients.Result legit;
             double seconds;
             long sent0;
@@ -98,6 +113,8 @@ final class ScenarioRunner {
             Map<String, Long> tcp1;
             double proc0;
             double proc1;
+            double proxy0;
+            double proxy1;
             double[] host0;
             double[] host1;
             try {
@@ -107,7 +124,8 @@ final class ScenarioRunner {
                 synAck0 = synAcks(net);
                 rx0 = rxPackets(net);
                 tcp0 = tcpCounters(net);
-                proc0 = Probe.processCpuSeconds(nginx.pid()) + (proxy != null ? Probe.processCpuSeconds(proxy.pid()) : 0);
+                proxy0 = proxy != null ? Probe.processCpuSeconds(proxy.pid()) : 0;
+                proc0 = Probe.processCpuSeconds(nginx.pid()) + proxy0;
                 host0 = Probe.hostCpuSeconds();
                 progress.accept(String.format(Locale.ROOT, "%s: flooding (%s), %.0f legit connections/s for %d s",
                         tag, settings.floodKind(), settings.legitRate(), settings.legitMillis() / 1000));
@@ -118,7 +136,8 @@ final class ScenarioRunner {
                 synAck1 = synAcks(net);
                 rx1 = rxPackets(net);
                 tcp1 = tcpCounters(net);
-                proc1 = Probe.processCpuSeconds(nginx.pid()) + (proxy != null ? Probe.processCpuSeconds(proxy.pid()) : 0);
+                proxy1 = proxy != null ? Probe.processCpuSeconds(proxy.pid()) : 0;
+                proc1 = Probe.processCpuSeconds(nginx.pid()) + proxy1;
                 host1 = Probe.hostCpuSeconds();
             } finally {
                 flood.stop();
@@ -132,7 +151,7 @@ final class ScenarioRunner {
                     - tcp0.getOrDefault("TcpExtListenOverflows", 0L);
             String note = "";
             if (proxy != null && !proxy.isAlive()) {
-                note = "synproxy exited " + proxy.exitValue();
+                note = scenario.label + " exited " + proxy.exitValue();
             } else if (!nginx.isAlive()) {
                 note = "nginx exited";
             } else if (warm.succeeded() < warm.attempted()) {
@@ -145,15 +164,18 @@ final class ScenarioRunner {
             if (flood.wrongFormat() > 0) {
                 note = (note.isEmpty() ? "" : note + "; ") + flood.wrongFormat() + " frames refused by the TX ring";
             }
-            Measurement m = new Measurement(scenario, settings.floodKind().name(), pps, (sent1 - sent0) / seconds,
-                    (rx1 - rx0) / seconds, (synAck1 - synAck0) / seconds, legit, (proc1 - proc0) / seconds,
+            Measurement m = new Measurement(scenario, settings.floodKind().name(), settings.generator().label, pps,
+                    (sent1 - sent0) / seconds, (rx1 - rx0) / seconds, (synAck1 - synAck0) / seconds, legit,
+                    (proc1 - proc0) / seconds, proxy != null ? (proxy1 - proxy0) / seconds : Double.NaN,
                     (host1[0] - host0[0]) / seconds, (host1[1] - host0[1]) / seconds,
                     proxy != null ? rssBefore : Double.NaN, proxy != null ? rssAfter : Double.NaN,
                     warm.firstByte().getValueAtPercentile(50), note);
             progress.accept(String.format(Locale.ROOT,
-                    "%s: flood %.0f pps sent, %.0f arrived, %.0f SYN/ACK/s; legit %d/%d ok (%.2f%%), first byte p99 %.2f ms%s",
+                    "%s: flood %.0f pps sent, %.0f arrived, %.0f SYN/ACK/s; legit %d/%d ok (%.2f%%), first byte p99 %.2f ms;"
+                            + " proxy CPU %s ns per SYN/ACK%s",
                     tag, m.achievedPps(), m.arrivedPps(), m.synAckPps(), legit.succeeded(), legit.attempted(),
                     legit.successPercent(), legit.firstByte().getValueAtPercentile(99) / 1000.0,
+                    Report.nanos(m.proxyNsPerSynAck()),
                     note.isEmpty() ? "" : " (" + note + ")"));
             return m;
         }
