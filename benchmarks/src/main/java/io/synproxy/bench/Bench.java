@@ -195,6 +195,8 @@ final class Bench {
                   at the attacker. **host softirq ns / SYN/ACK**: the whole host's softirq time over the same window
                   divided the same way; for kernel-syncookies that is where the cookies are made, but it also holds
                   the generator's and the clients' packets, so read it as an upper bound.
+                * **proxy CPU ns / packet**: the same CPU divided by the packets that arrived at the server: the
+                  figure to compare between a SYN flood and an ACK flood (an ACK flood gets no SYN/ACK).
                 * **x kernel**: the scenario's SYN/ACKs per second and first-byte p99 divided by kernel-syncookies' in
                   the same run (same generator, same rate): on a shared host the ratios mean more than the figures.
                 """;

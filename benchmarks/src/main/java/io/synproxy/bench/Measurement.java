@@ -14,6 +14,11 @@ record Measurement(Scenario scenario, String floodKind, String generator, long t
         return synAckPps > 0 ? proxyCores * 1e9 / synAckPps : Double.NaN;
     }
 
+    /** The proxy process's CPU nanoseconds per packet that arrived at the server (SYN or ACK flood alike). */
+    double proxyNsPerPacket() {
+        return arrivedPps > 0 ? proxyCores * 1e9 / arrivedPps : Double.NaN;
+    }
+
     /**
      * The whole host's softirq nanoseconds per SYN/ACK: where the kernel's own cookies run, but also the
      * generator's and the clients' packets, so an upper bound for any scenario.

@@ -17,7 +17,7 @@ final class Report {
     static Table table(List<Measurement> ms) {
         Table t = new Table("scenario", "no-flood first byte p50 ms", "flood pps sent", "arrived pps", "SYN/ACK/s", "legit ok",
                 "connect ms p50 / p99 / p99.9 / max", "first byte ms p50 / p99 / p99.9 / max",
-                "server procs CPU", "proxy CPU ns / SYN/ACK", "host softirq ns / SYN/ACK", "host CPU busy / softirq",
+                "server procs CPU", "proxy CPU ns / SYN/ACK", "proxy CPU ns / packet", "host softirq ns / SYN/ACK", "host CPU busy / softirq",
                 "proxy RSS MiB before / after");
         for (Measurement m : ms) {
             LegitClients.Result r = m.legit();
@@ -25,7 +25,7 @@ final class Report {
                     String.format(Locale.ROOT, "%.2f%% (%d/%d)", r.successPercent(), r.succeeded(), r.attempted()),
                     percentiles(r.connect()), percentiles(r.firstByte()),
                     String.format(Locale.ROOT, "%.2f", m.serverProcCores()), nanos(m.proxyNsPerSynAck()),
-                    nanos(m.softirqNsPerSynAck()),
+                    nanos(m.proxyNsPerPacket()), nanos(m.softirqNsPerSynAck()),
                     String.format(Locale.ROOT, "%.2f / %.2f", m.hostBusyCores(), m.hostSoftirqCores()),
                     Double.isNaN(m.rssBeforeMiB()) ? "-"
                             : String.format(Locale.ROOT, "%.0f / %.0f", m.rssBeforeMiB(), m.rssAfterMiB()));
@@ -67,12 +67,12 @@ final class Report {
                 + "success_percent,connect_p50_ms,connect_p99_ms,connect_p999_ms,connect_max_ms,first_byte_p50_ms,"
                 + "first_byte_p99_ms,first_byte_p999_ms,first_byte_max_ms,no_flood_first_byte_p50_ms,"
                 + "server_procs_cores,host_busy_cores,host_softirq_cores,rss_before_mib,rss_after_mib,"
-                + "generator,proxy_cores,proxy_ns_per_synack,host_softirq_ns_per_synack\n");
+                + "generator,proxy_cores,proxy_ns_per_synack,proxy_ns_per_packet,host_softirq_ns_per_synack\n");
         for (Measurement m : ms) {
             LegitClients.Result r = m.legit();
             b.append(String.format(Locale.ROOT,
                     "%s,%d,%.0f,%.0f,%.0f,%d,%d,%.2f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.2f,%.2f,%.2f,%.1f,%.1f,"
-                            + "%s,%.3f,%.0f,%.0f%n",
+                            + "%s,%.3f,%.0f,%.0f,%.0f%n",
                     m.scenario().label, m.targetPps(), m.achievedPps(), m.arrivedPps(), m.synAckPps(), r.attempted(),
                     r.succeeded(), r.successPercent(), r.connect().getValueAtPercentile(50) / 1e3,
                     r.connect().getValueAtPercentile(99) / 1e3, r.connect().getValueAtPercentile(99.9) / 1e3,
@@ -80,7 +80,7 @@ final class Report {
                     r.firstByte().getValueAtPercentile(99) / 1e3, r.firstByte().getValueAtPercentile(99.9) / 1e3,
                     r.firstByte().getMaxValue() / 1e3, m.noFloodFirstByteP50Micros() / 1e3, m.serverProcCores(),
                     m.hostBusyCores(), m.hostSoftirqCores(), m.rssBeforeMiB(), m.rssAfterMiB(), m.generator(),
-                    m.proxyCores(), m.proxyNsPerSynAck(), m.softirqNsPerSynAck()));
+                    m.proxyCores(), m.proxyNsPerSynAck(), m.proxyNsPerPacket(), m.softirqNsPerSynAck()));
         }
         return b.toString();
     }
