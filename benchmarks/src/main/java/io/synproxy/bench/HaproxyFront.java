@@ -19,7 +19,7 @@ final class HaproxyFront {
         Path cfg = dir.resolve("haproxy.cfg");
         Files.writeString(cfg, """
                 global
-                    maxconn 50000
+                    maxconn 8000
                 defaults
                     mode tcp
                     timeout connect 5s

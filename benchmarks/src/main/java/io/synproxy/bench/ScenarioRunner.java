@@ -308,7 +308,7 @@ final class ScenarioRunner {
                 throw new IOException("nginx exited " + nginx.exitValue());
             }
             if (proxy != null && !proxy.isAlive()) {
-                throw new IOException("synproxy exited " + proxy.exitValue());
+                throw new IOException("the proxy in front of nginx exited " + proxy.exitValue());
             }
             last = net.in(net.cli, () -> httpGet(addr));
             if (last.startsWith("HTTP/1.1 200")) {
