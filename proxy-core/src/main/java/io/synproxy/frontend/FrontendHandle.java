@@ -41,6 +41,12 @@ public final class FrontendHandle implements EpollIoHandle {
      * microseconds each; a loop that is awake costs neither. 0 turns it off.
      */
     static final long SPIN_NANOS = Long.getLong("synproxy.spinMicros", 50) * 1000;
+    /**
+     * The wait is only worth it when frames come faster than the loop wakes up, which a drain shows by finding
+     * several at once; at a few thousand frames per second a drain finds one, and waiting would cost more CPU
+     * than the wake-up it saves.
+     */
+    static final int SPIN_AFTER_FRAMES = 4;
     /** No waiting for frames once a turn has lasted this long: the relays on this loop are served in between. */
     static final long TURN_NANOS = 500_000;
 
@@ -124,7 +130,10 @@ public final class FrontendHandle implements EpollIoHandle {
         drain();
     }
 
-    /** Processes the frames the kernel has handed over, at most {@link #FRAMES_PER_TURN}, then sends the replies. */
+    /**
+     * Processes the frames the kernel has handed over, at most {@link #FRAMES_PER_TURN}, then sends the replies.
+     * A drain that found several frames waits up to {@link #SPIN_NANOS} for the next one before it returns.
+     */
     public void drain() {
         MemorySegment mem = ring.memory();
         long started = System.nanoTime();
@@ -135,7 +144,7 @@ public final class FrontendHandle implements EpollIoHandle {
         while (budget > 0) {
             long frame = ring.nextFrame();
             if (frame < 0) {
-                if (budget == FRAMES_PER_TURN) {
+                if (FRAMES_PER_TURN - budget < SPIN_AFTER_FRAMES) {
                     break;
                 }
                 long now = System.nanoTime();
