@@ -1,11 +1,14 @@
 package io.synproxy.bench;
 
+import io.synproxy.testsupport.Shell;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -61,7 +64,7 @@ final class Bench {
                 String what = "spoofed " + settings.floodKind() + " flood at " + rate + " from " + generator.label;
                 List<Measurement> main = new ArrayList<>();
                 for (Scenario s : scenarios) {
-                    if (s == Scenario.HAPROXY_SYNCOOKIES && !Tools.has("haproxy")) {
+                    if (s == Scenario.HAPROXY_SYNCOOKIES && !Shell.has("haproxy")) {
                         progress("haproxy-syncookies: skipped, haproxy is not installed");
                         md.append("* haproxy-syncookies: skipped, haproxy is not installed\n\n");
                         continue;
@@ -106,7 +109,7 @@ final class Bench {
         md.append(legend());
         Files.writeString(dir.resolve("results.md"), md.toString(), StandardCharsets.UTF_8);
         progress(String.format(Locale.ROOT, "done in %s; wrote %s", Duration.ofNanos(System.nanoTime() - started)
-                .truncatedTo(java.time.temporal.ChronoUnit.SECONDS), dir.resolve("results.md").toAbsolutePath()));
+                .truncatedTo(ChronoUnit.SECONDS), dir.resolve("results.md").toAbsolutePath()));
         return 0;
     }
 

@@ -1,5 +1,8 @@
 package io.synproxy.bench;
 
+import io.synproxy.testsupport.Shell;
+import io.synproxy.testsupport.TestNet;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,19 +19,19 @@ import java.util.concurrent.TimeUnit;
  * {@code --flood --rand-source} (or {@code -i u<gap>} at a fixed rate), through the attacker's IP stack.
  */
 final class ExternalFlood implements Flood {
-    private final Net net;
+    private final TestNet net;
     private final Process process;
     private final Path config;
     private final long sent0;
 
-    private ExternalFlood(Net net, Process process, Path config, long sent0) {
+    private ExternalFlood(TestNet net, Process process, Path config, long sent0) {
         this.net = net;
         this.process = process;
         this.config = config;
         this.sent0 = sent0;
     }
 
-    static ExternalFlood start(Net net, FloodGenerator generator, TxRingFlood.Kind kind, String atkMac,
+    static ExternalFlood start(TestNet net, FloodGenerator generator, TxRingFlood.Kind kind, String atkMac,
                                String srvMac, String dstIp, int port, long pps, Path workDir) throws IOException {
         long sent0 = txPackets(net);
         List<String> cmd = new ArrayList<>();
@@ -36,17 +39,17 @@ final class ExternalFlood implements Flood {
         if (generator == FloodGenerator.TRAFGEN) {
             config = Files.createTempFile(workDir, "trafgen-", ".cfg");
             Files.writeString(config, trafgenConfig(kind, atkMac, srvMac, dstIp, port));
-            cmd.addAll(List.of(Tools.bin("trafgen"), "-o", Net.DEV, "-i", config.toString(), "-P", "1", "-q", "-C"));
+            cmd.addAll(List.of(Shell.bin("trafgen"), "-o", TestNet.SWITCHED_DEV, "-i", config.toString(), "-P", "1", "-q", "-C"));
             if (pps > 0) {
                 cmd.addAll(List.of("-b", pps + "pps"));
             }
         } else {
-            cmd.addAll(List.of(Tools.bin("hping3"), "-q", kind == TxRingFlood.Kind.SYN ? "-S" : "-A", "-p",
+            cmd.addAll(List.of(Shell.bin("hping3"), "-q", kind == TxRingFlood.Kind.SYN ? "-S" : "-A", "-p",
                     Integer.toString(port), "--rand-source"));
             cmd.addAll(pps > 0 ? List.of("-i", "u" + Math.max(1, 1_000_000 / pps)) : List.of("--flood"));
             cmd.add(dstIp);
         }
-        Process p = net.start(net.atk, ProcessBuilder.Redirect.DISCARD, cmd.toArray(String[]::new));
+        Process p = net.start(net.attackerNs(), ProcessBuilder.Redirect.DISCARD, cmd.toArray(String[]::new));
         return new ExternalFlood(net, p, config, sent0);
     }
 
@@ -66,8 +69,8 @@ final class ExternalFlood implements Flood {
         return "0x" + mac.trim().replace(":", ", 0x");
     }
 
-    private static long txPackets(Net net) throws IOException {
-        return Long.parseLong(net.exec(net.atk, Tools.bin("cat"), "/sys/class/net/" + Net.DEV
+    private static long txPackets(TestNet net) throws IOException {
+        return Long.parseLong(net.exec(net.attackerNs(), Shell.bin("cat"), "/sys/class/net/" + TestNet.SWITCHED_DEV
                 + "/statistics/tx_packets").trim());
     }
 

@@ -1,5 +1,8 @@
 package io.synproxy.bench;
 
+import io.synproxy.testsupport.Shell;
+import io.synproxy.testsupport.TestNet;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,7 +16,7 @@ final class HaproxyFront {
     private HaproxyFront() {
     }
 
-    static Process start(Net net, String ns, Path dir, String listen, String backend, int backlog)
+    static Process start(TestNet net, String ns, Path dir, String listen, String backend, int backlog)
             throws IOException {
         Files.createDirectories(dir);
         Path cfg = dir.resolve("haproxy.cfg");
@@ -32,6 +35,6 @@ final class HaproxyFront {
                     server nginx %s
                 """.formatted(listen, backlog, backend));
         return net.start(ns, ProcessBuilder.Redirect.appendTo(dir.resolve("haproxy.log").toFile()),
-                Tools.bin("haproxy"), "-db", "-f", cfg.toString());
+                Shell.bin("haproxy"), "-db", "-f", cfg.toString());
     }
 }

@@ -1,5 +1,19 @@
 package io.synproxy.frontend;
 
+import io.synproxy.linux.LinuxException;
+import io.synproxy.linux.Native;
+import io.synproxy.linux.SockAddr;
+import io.synproxy.packet.Bits;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+import java.net.NetworkInterface;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
 import static io.synproxy.linux.Constants.AF_PACKET;
 import static io.synproxy.linux.Constants.EAGAIN;
 import static io.synproxy.linux.Constants.ETH_P_IP;
@@ -17,20 +31,6 @@ import static io.synproxy.linux.Constants.SOCK_NONBLOCK;
 import static io.synproxy.linux.Constants.SOCK_RAW;
 import static io.synproxy.linux.Constants.SOL_PACKET;
 import static io.synproxy.linux.Constants.TPACKET_V2;
-
-import io.synproxy.linux.LinuxException;
-import io.synproxy.linux.Native;
-import io.synproxy.linux.SockAddr;
-import io.synproxy.packet.Bits;
-
-import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.VarHandle;
-import java.net.NetworkInterface;
-import java.nio.file.Files;
-import java.nio.file.Path;
 
 /**
  * An AF_PACKET TPACKET_V2 transmit ring on one Ethernet interface: replies are written in place into its
