@@ -12,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -287,10 +288,14 @@ final class ScenarioRunner {
     }
 
     private Process startProxy(TestNet net, Path log, String listen, String backend) throws Exception {
-        Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), settings.java(),
-                "--enable-native-access=ALL-UNNAMED", "-Xlog:gc*,safepoint:file=" + log.resolveSibling("synproxy-gc.log"),
-                "-cp", settings.jar().toString(), "io.synproxy.cli.Main",
-                "run", "--listen", listen, "--backend", backend, "--stats-interval", "1s");
+        List<String> cmd = new ArrayList<>(List.of(settings.java(), "--enable-native-access=ALL-UNNAMED",
+                "-Xlog:gc*,safepoint:file=" + log.resolveSibling("synproxy-gc.log")));
+        // The proxy's tuning properties (-Dsynproxy.txRing=false, -Dsynproxy.spinMicros=0) given to the bench.
+        System.getProperties().stringPropertyNames().stream().filter(k -> k.startsWith("synproxy.")).sorted()
+                .forEach(k -> cmd.add("-D" + k + "=" + System.getProperty(k)));
+        cmd.addAll(List.of("-cp", settings.jar().toString(), "io.synproxy.cli.Main",
+                "run", "--listen", listen, "--backend", backend, "--stats-interval", "1s"));
+        Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), cmd.toArray(String[]::new));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (System.nanoTime() < deadline) {
             String out = Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8) : "";
