@@ -1,5 +1,7 @@
 package io.synproxy.bench;
 
+import io.synproxy.testsupport.Shell;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -18,20 +20,22 @@ final class Bench {
     private final ScenarioRunner.Settings settings;
     private final List<Scenario> scenarios;
     private final List<Long> sweep;
-    private final long floodRate;
+    private final List<Long> floodRates;
+    private final List<FloodGenerator> generators;
     private final boolean relay;
     private final int relaySeconds;
     private final Path dir;
     private final long started = System.nanoTime();
     private final StringBuilder md = new StringBuilder();
 
-    Bench(ScenarioRunner.Settings settings, List<Scenario> scenarios, List<Long> sweep, long floodRate, boolean relay,
-          int relaySeconds, Path dir) {
+    Bench(ScenarioRunner.Settings settings, List<Scenario> scenarios, List<Long> sweep, List<Long> floodRates,
+          List<FloodGenerator> generators, boolean relay, int relaySeconds, Path dir) {
         this.relaySeconds = relaySeconds;
         this.settings = settings;
         this.scenarios = scenarios;
         this.sweep = sweep;
-        this.floodRate = floodRate;
+        this.floodRates = floodRates;
+        this.generators = generators;
         this.relay = relay;
         this.dir = dir;
     }
@@ -43,38 +47,58 @@ final class Bench {
 
     int run() throws Exception {
         progress("results in " + dir.toAbsolutePath());
-        ScenarioRunner runner = new ScenarioRunner(settings, this::progress);
-        String rate = floodRate > 0 ? Report.num(floodRate) + " pps" : "maximum rate";
         md.append("# synproxy-bench results\n\n")
                 .append("Run ").append(Instant.now()).append(" on ").append(Runtime.getRuntime().availableProcessors())
                 .append(" CPUs, kernel ").append(System.getProperty("os.version")).append(", Java ")
                 .append(Runtime.version()).append(".\n\n")
-                .append("Spoofed ").append(settings.floodKind()).append(" flood from an AF_PACKET TX ring at ")
-                .append(rate).append("; ").append(String.format(Locale.ROOT, "%.0f", settings.legitRate()))
+                .append(String.format(Locale.ROOT, "%.0f", settings.legitRate()))
                 .append(" legitimate HTTP connections/s (open model) for ").append(settings.legitMillis() / 1000)
                 .append(" s per scenario, timeout ").append(settings.timeoutMillis()).append(" ms.\n\n");
-
-        List<Measurement> main = new ArrayList<>();
-        for (Scenario s : scenarios) {
-            Measurement m = runner.run(s, floodRate);
-            main.add(m);
-            Report.writeHlog(dir.resolve(s.label + ".hlog"), m);
+        List<Measurement> all = new ArrayList<>();
+        boolean one = generators.size() == 1 && floodRates.size() == 1;
+        for (FloodGenerator generator : generators) {
+            ScenarioRunner runner = new ScenarioRunner(settings.with(generator), this::progress);
+            for (long floodRate : floodRates) {
+                String rate = floodRate > 0 ? Report.num(floodRate) + " pps" : "maximum rate";
+                String suffix = one ? "" : "-" + (floodRate > 0 ? floodRate : "max") + "-" + generator.label;
+                String what = "spoofed " + settings.floodKind() + " flood at " + rate + " from " + generator.label;
+                List<Measurement> main = new ArrayList<>();
+                for (Scenario s : scenarios) {
+                    if (s == Scenario.HAPROXY_SYNCOOKIES && !Shell.has("haproxy")) {
+                        progress("haproxy-syncookies: skipped, haproxy is not installed");
+                        md.append("* haproxy-syncookies: skipped, haproxy is not installed\n\n");
+                        continue;
+                    }
+                    Measurement m = runner.run(s, floodRate);
+                    main.add(m);
+                    all.add(m);
+                    Report.writeHlog(dir.resolve(s.label + suffix + ".hlog"), m);
+                }
+                Table table = Report.table(main);
+                System.out.println();
+                System.out.println("Under a " + what + ":");
+                System.out.print(table.text());
+                System.out.println();
+                md.append("## Under a ").append(what).append("\n\n").append(table.markdown()).append('\n');
+                Table versus = Report.versusKernel(main);
+                if (versus != null) {
+                    System.out.println("Against kernel-syncookies of the same run:");
+                    System.out.print(versus.text());
+                    System.out.println();
+                    md.append("Against kernel-syncookies of the same run:\n\n").append(versus.markdown()).append('\n');
+                }
+                notes(main);
+                List<Chart.Series> series = new ArrayList<>();
+                for (Measurement m : main) {
+                    series.add(new Chart.Series(m.scenario().label, m.legit().firstByte()));
+                }
+                Chart.write(dir.resolve("latency-under-flood" + suffix + ".png"), "Time to first byte under a " + what,
+                        series);
+                md.append("![first-byte latency percentiles](latency-under-flood").append(suffix).append(".png)\n\n");
+            }
         }
-        Files.writeString(dir.resolve("results.csv"), Report.csv(main), StandardCharsets.UTF_8);
-        Table table = Report.table(main);
-        System.out.println();
-        System.out.println("Under a spoofed " + settings.floodKind() + " flood at " + rate + ":");
-        System.out.print(table.text());
-        System.out.println();
-        md.append("## Under flood (").append(rate).append(")\n\n").append(table.markdown()).append('\n');
-        notes(main);
-        List<Chart.Series> series = new ArrayList<>();
-        for (Measurement m : main) {
-            series.add(new Chart.Series(m.scenario().label, m.legit().firstByte()));
-        }
-        Chart.write(dir.resolve("latency-under-flood.png"),
-                "Time to first byte under a " + rate + " spoofed " + settings.floodKind() + " flood", series);
-        md.append("![first-byte latency percentiles](latency-under-flood.png)\n\n");
+        Files.writeString(dir.resolve("results.csv"), Report.csv(all), StandardCharsets.UTF_8);
+        ScenarioRunner runner = new ScenarioRunner(settings.with(generators.getFirst()), this::progress);
 
         if (!sweep.isEmpty()) {
             sweep(runner);
@@ -169,6 +193,15 @@ final class Bench {
                   softirq (where the kernel defences run) is not attributable to a namespace: **host CPU busy /
                   softirq** is the whole machine's, flood generator and clients included, in cores.
                 * **proxy RSS**: resident memory of the synproxy process before the flood and after it.
+                * **proxy CPU ns / SYN/ACK**: user + system CPU of the proxy process (synproxy, or HAProxy, which
+                  answers no SYN itself) from `/proc/PID/stat` over the flood window, divided by the SYN/ACKs counted
+                  at the attacker. **host softirq ns / SYN/ACK**: the whole host's softirq time over the same window
+                  divided the same way; for kernel-syncookies that is where the cookies are made, but it also holds
+                  the generator's and the clients' packets, so read it as an upper bound.
+                * **proxy CPU ns / packet**: the same CPU divided by the packets that arrived at the server: the
+                  figure to compare between a SYN flood and an ACK flood (an ACK flood gets no SYN/ACK).
+                * **x kernel**: the scenario's SYN/ACKs per second and first-byte p99 divided by kernel-syncookies' in
+                  the same run (same generator, same rate): on a shared host the ratios mean more than the figures.
                 """;
     }
 

@@ -37,9 +37,15 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", description = "results folder (default: results/<timestamp>)")
     Path out;
 
-    @Option(names = "--flood-rate", paramLabel = "PPS",
-            description = "flood rate of the comparison run in packets/s, 0 = as fast as possible (default: ${DEFAULT-VALUE})")
-    long floodRate = 10_000;
+    @Option(names = "--flood-rate", split = ",", paramLabel = "PPS,...",
+            description = "flood rate(s) of the comparison run in packets/s, 0 = as fast as possible; each rate is one "
+                    + "comparison (default: ${DEFAULT-VALUE})")
+    List<Long> floodRates = List.of(10_000L);
+
+    @Option(names = "--generator", split = ",", paramLabel = "txring|trafgen|hping3,...",
+            description = "who floods: the bench's own TX ring writer (Linux SYN options), trafgen (one core), "
+                    + "hping3 --flood --rand-source; each one is a comparison (default: ${DEFAULT-VALUE})")
+    List<String> generatorNames = List.of("txring");
 
     @Option(names = "--flood", paramLabel = "syn|ack", description = "flood kind (default: ${DEFAULT-VALUE})")
     String floodKind = "syn";
@@ -58,7 +64,8 @@ public final class BenchMain implements Callable<Integer> {
     List<Long> sweep = List.of(5_000L, 20_000L, 50_000L, 100_000L, 200_000L, 0L);
 
     @Option(names = "--scenarios", split = ",", paramLabel = "NAME,...",
-            description = "subset of: unprotected, kernel-syncookies, nft-synproxy, synproxy")
+            description = "subset of: unprotected, kernel-syncookies, nft-synproxy, synproxy, haproxy-syncookies "
+                    + "(default: the first four; --full adds haproxy-syncookies)")
     List<String> scenarios;
 
     @Option(names = "--no-relay", description = "skip the iperf3/wrk relay throughput section")
@@ -77,7 +84,7 @@ public final class BenchMain implements Callable<Integer> {
         if (quick && full) {
             return fail("choose one of --quick and --full");
         }
-        if (floodRate < 0 || sweep.stream().anyMatch(r -> r == null || r < 0)) {
+        if (floodRates.stream().anyMatch(r -> r == null || r < 0) || sweep.stream().anyMatch(r -> r == null || r < 0)) {
             return fail("flood rates are packets per second, 0 or more (0 = as fast as possible)");
         }
         if (legitRate <= 0 || (duration != null && duration < 1) || timeoutMillis < 1) {
@@ -93,6 +100,18 @@ public final class BenchMain implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             return fail("--flood must be syn or ack, not " + floodKind);
         }
+        List<FloodGenerator> generators = new ArrayList<>();
+        try {
+            for (String g : generatorNames) {
+                FloodGenerator generator = FloodGenerator.byLabel(g);
+                if (generator.tool != null && !Shell.has(generator.tool)) {
+                    return fail("--generator " + g + " needs '" + generator.tool + "', which is not installed");
+                }
+                generators.add(generator);
+            }
+        } catch (IllegalArgumentException e) {
+            return fail(e.getMessage());
+        }
         List<Scenario> chosen = new ArrayList<>();
         try {
             for (String s : scenarios != null ? scenarios : List.<String>of()) {
@@ -102,7 +121,7 @@ public final class BenchMain implements Callable<Integer> {
             return fail(e.getMessage());
         }
         if (chosen.isEmpty()) {
-            chosen.addAll(List.of(Scenario.values()));
+            chosen.addAll(full ? List.of(Scenario.values()) : Scenario.QUICK);
         }
         Path dir = out != null ? out
                 : Path.of("results", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
@@ -115,9 +134,10 @@ public final class BenchMain implements Callable<Integer> {
         Path jar = ownJar();
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         ScenarioRunner.Settings settings = new ScenarioRunner.Settings(legitRate, seconds * 1000L, timeoutMillis,
-                1000, kind, dir.toAbsolutePath(), jar, java);
+                1000, kind, generators.getFirst(), dir.toAbsolutePath(), jar, java);
         try {
-            return new Bench(settings, chosen, full ? sweep : List.of(), floodRate, !noRelay, full ? 5 : 2, dir).run();
+            return new Bench(settings, chosen, full ? sweep : List.of(), floodRates, generators, !noRelay, full ? 5 : 2,
+                    dir).run();
         } catch (Exception e) {
             System.err.println("synproxy-bench: stopped: " + e.getMessage()
                     + " (namespaces removed; partial results in " + dir.toAbsolutePath() + ")");

@@ -17,13 +17,15 @@ final class Report {
     static Table table(List<Measurement> ms) {
         Table t = new Table("scenario", "no-flood first byte p50 ms", "flood pps sent", "arrived pps", "SYN/ACK/s", "legit ok",
                 "connect ms p50 / p99 / p99.9 / max", "first byte ms p50 / p99 / p99.9 / max",
-                "server procs CPU", "host CPU busy / softirq", "proxy RSS MiB before / after");
+                "server procs CPU", "proxy CPU ns / SYN/ACK", "proxy CPU ns / packet", "host softirq ns / SYN/ACK", "host CPU busy / softirq",
+                "proxy RSS MiB before / after");
         for (Measurement m : ms) {
             LegitClients.Result r = m.legit();
             t.row(m.scenario().label, ms(m.noFloodFirstByteP50Micros()), num(m.achievedPps()), num(m.arrivedPps()), num(m.synAckPps()),
                     String.format(Locale.ROOT, "%.2f%% (%d/%d)", r.successPercent(), r.succeeded(), r.attempted()),
                     percentiles(r.connect()), percentiles(r.firstByte()),
-                    String.format(Locale.ROOT, "%.2f", m.serverProcCores()),
+                    String.format(Locale.ROOT, "%.2f", m.serverProcCores()), nanos(m.proxyNsPerSynAck()),
+                    nanos(m.proxyNsPerPacket()), nanos(m.softirqNsPerSynAck()),
                     String.format(Locale.ROOT, "%.2f / %.2f", m.hostBusyCores(), m.hostSoftirqCores()),
                     Double.isNaN(m.rssBeforeMiB()) ? "-"
                             : String.format(Locale.ROOT, "%.0f / %.0f", m.rssBeforeMiB(), m.rssAfterMiB()));
@@ -31,23 +33,54 @@ final class Report {
         return t;
     }
 
+    /**
+     * Every scenario against kernel-syncookies of the same run (null when the run has no kernel-syncookies): the
+     * ratios the front end is judged by, which survive a noisy host better than the absolute figures.
+     */
+    static Table versusKernel(List<Measurement> ms) {
+        Measurement kernel = ms.stream().filter(m -> m.scenario() == Scenario.KERNEL_SYNCOOKIES).findFirst()
+                .orElse(null);
+        if (kernel == null) {
+            return null;
+        }
+        double kernelP99 = kernel.legit().firstByte().getValueAtPercentile(99);
+        Table t = new Table("scenario", "SYN/ACK/s", "x kernel", "legit ok", "first byte p99 ms", "x kernel p99",
+                "proxy CPU ns / SYN/ACK");
+        for (Measurement m : ms) {
+            double p99 = m.legit().firstByte().getValueAtPercentile(99);
+            t.row(m.scenario().label, num(m.synAckPps()),
+                    String.format(Locale.ROOT, "%.2f", m.synAckPps() / kernel.synAckPps()),
+                    String.format(Locale.ROOT, "%.2f%%", m.legit().successPercent()), ms((long) p99),
+                    String.format(Locale.ROOT, "%.2f", p99 / kernelP99), nanos(m.proxyNsPerSynAck()));
+        }
+        return t;
+    }
+
+    /** Nanoseconds, or "-" for NaN (no proxy process, nothing answered). */
+    static String nanos(double ns) {
+        return Double.isNaN(ns) || Double.isInfinite(ns) ? "-" : String.format(Locale.ROOT, "%.0f", ns);
+    }
+
     /** One line per measurement, for scripts (and the smoke test). */
     static String csv(List<Measurement> ms) {
         StringBuilder b = new StringBuilder("scenario,target_pps,sent_pps,arrived_pps,synack_pps,attempted,succeeded,"
                 + "success_percent,connect_p50_ms,connect_p99_ms,connect_p999_ms,connect_max_ms,first_byte_p50_ms,"
                 + "first_byte_p99_ms,first_byte_p999_ms,first_byte_max_ms,no_flood_first_byte_p50_ms,"
-                + "server_procs_cores,host_busy_cores,host_softirq_cores,rss_before_mib,rss_after_mib\n");
+                + "server_procs_cores,host_busy_cores,host_softirq_cores,rss_before_mib,rss_after_mib,"
+                + "generator,proxy_cores,proxy_ns_per_synack,proxy_ns_per_packet,host_softirq_ns_per_synack\n");
         for (Measurement m : ms) {
             LegitClients.Result r = m.legit();
             b.append(String.format(Locale.ROOT,
-                    "%s,%d,%.0f,%.0f,%.0f,%d,%d,%.2f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.2f,%.2f,%.2f,%.1f,%.1f%n",
+                    "%s,%d,%.0f,%.0f,%.0f,%d,%d,%.2f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.2f,%.2f,%.2f,%.1f,%.1f,"
+                            + "%s,%.3f,%.0f,%.0f,%.0f%n",
                     m.scenario().label, m.targetPps(), m.achievedPps(), m.arrivedPps(), m.synAckPps(), r.attempted(),
                     r.succeeded(), r.successPercent(), r.connect().getValueAtPercentile(50) / 1e3,
                     r.connect().getValueAtPercentile(99) / 1e3, r.connect().getValueAtPercentile(99.9) / 1e3,
                     r.connect().getMaxValue() / 1e3, r.firstByte().getValueAtPercentile(50) / 1e3,
                     r.firstByte().getValueAtPercentile(99) / 1e3, r.firstByte().getValueAtPercentile(99.9) / 1e3,
                     r.firstByte().getMaxValue() / 1e3, m.noFloodFirstByteP50Micros() / 1e3, m.serverProcCores(),
-                    m.hostBusyCores(), m.hostSoftirqCores(), m.rssBeforeMiB(), m.rssAfterMiB()));
+                    m.hostBusyCores(), m.hostSoftirqCores(), m.rssBeforeMiB(), m.rssAfterMiB(), m.generator(),
+                    m.proxyCores(), m.proxyNsPerSynAck(), m.proxyNsPerPacket(), m.softirqNsPerSynAck()));
         }
         return b.toString();
     }

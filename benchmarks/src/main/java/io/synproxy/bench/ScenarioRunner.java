@@ -12,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -35,7 +36,10 @@ final class ScenarioRunner {
     private static final Pattern COUNTER = Pattern.compile("counter packets (\\d+)");
 
     record Settings(double legitRate, long legitMillis, long timeoutMillis, long settleMillis,
-                    TxRingFlood.Kind floodKind, Path workDir, Path jar, String java) {
+                    TxRingFlood.Kind floodKind, FloodGenerator generator, Path workDir, Path jar, String java) {
+        Settings with(FloodGenerator g) {
+            return new Settings(legitRate, legitMillis, timeoutMillis, settleMillis, floodKind, g, workDir, jar, java);
+        }
     }
 
     private final Settings settings;
@@ -47,8 +51,9 @@ final class ScenarioRunner {
     }
 
     Measurement run(Scenario scenario, long pps) throws Exception {
-        String tag = scenario.label + (pps > 0 ? "@" + pps : "@max");
-        Path dir = settings.workDir().resolve(scenario.label + "-" + (pps > 0 ? pps : "max"));
+        String tag = scenario.label + (pps > 0 ? "@" + pps : "@max") + "/" + settings.generator().label;
+        Path dir = settings.workDir().resolve(scenario.label + "-" + (pps > 0 ? pps : "max") + "-"
+                + settings.generator().label);
         Files.createDirectories(dir);
         try (TestNet net = TestNet.switched()) {
             configureServer(net, scenario);
@@ -58,6 +63,10 @@ final class ScenarioRunner {
                 nginx = Nginx.start(net, net.serverNs(), dir.resolve("nginx"), BACKLOG, List.of("127.0.0.1:" + BACKEND_PORT));
                 proxy = startProxy(net, dir.resolve("synproxy.log"), TestNet.SERVER_IP + ":" + PORT,
                         "127.0.0.1:" + BACKEND_PORT);
+            } else if (scenario == Scenario.HAPROXY_SYNCOOKIES) {
+                nginx = Nginx.start(net, net.serverNs(), dir.resolve("nginx"), BACKLOG, List.of("127.0.0.1:" + BACKEND_PORT));
+                proxy = HaproxyFront.start(net, net.serverNs(), dir.resolve("haproxy"), TestNet.SERVER_IP + ":" + PORT,
+                        "127.0.0.1:" + BACKEND_PORT, BACKLOG);
             } else {
                 nginx = Nginx.start(net, net.serverNs(), dir.resolve("nginx"), BACKLOG, List.of(TestNet.SERVER_IP + ":" + PORT));
             }
@@ -81,18 +90,25 @@ final class ScenarioRunner {
             String srvMac = net.mac(net.serverNs(), TestNet.SWITCHED_DEV);
             String atkMac = net.mac(net.attackerNs(), TestNet.SWITCHED_DEV);
             ExecutorService atk = net.threads(net.attackerNs(), 1);
-            CompletableFuture<TxRingFlood> started = new CompletableFuture<>();
-            Future<?> floodDone = atk.submit(() -> {
-                try (TxRingFlood flood = new TxRingFlood(TestNet.SWITCHED_DEV, atkMac, srvMac, TestNet.SERVER_IP, PORT,
-                        settings.floodKind())) {
-                    started.complete(flood);
-                    flood.run(pps);
-                } catch (Throwable t) {
-                    started.completeExceptionally(t);
-                }
-                return null;
-            });
-            TxRingFlood flood = started.get(30, TimeUnit.SECONDS);
+            CompletableFuture<Flood> started = new CompletableFuture<>();
+            Future<?> floodDone;
+            if (settings.generator() == FloodGenerator.TXRING) {
+                floodDone = atk.submit(() -> {
+                    try (TxRingFlood flood = new TxRingFlood(TestNet.SWITCHED_DEV, atkMac, srvMac, TestNet.SERVER_IP, PORT,
+                            settings.floodKind())) {
+                        started.complete(flood);
+                        flood.run(pps);
+                    } catch (Throwable t) {
+                        started.completeExceptionally(t);
+                    }
+                    return null;
+                });
+            } else {
+                started.complete(ExternalFlood.start(net, settings.generator(), settings.floodKind(), atkMac, srvMac,
+                        TestNet.SERVER_IP, PORT, pps, dir));
+                floodDone = CompletableFuture.completedFuture(null);
+            }
+            Flood flood = started.get(30, TimeUnit.SECONDS);
             LegitClients.Result legit;
             double seconds;
             long sent0;
@@ -105,6 +121,8 @@ final class ScenarioRunner {
             Map<String, Long> tcp1;
             double proc0;
             double proc1;
+            double proxy0;
+            double proxy1;
             double[] host0;
             double[] host1;
             try {
@@ -114,7 +132,8 @@ final class ScenarioRunner {
                 synAck0 = synAcks(net);
                 rx0 = rxPackets(net);
                 tcp0 = tcpCounters(net);
-                proc0 = Probe.processCpuSeconds(nginx.pid()) + (proxy != null ? Probe.processCpuSeconds(proxy.pid()) : 0);
+                proxy0 = proxy != null ? Probe.processCpuSeconds(proxy.pid()) : 0;
+                proc0 = Probe.processCpuSeconds(nginx.pid()) + proxy0;
                 host0 = Probe.hostCpuSeconds();
                 progress.accept(String.format(Locale.ROOT, "%s: flooding (%s), %.0f legit connections/s for %d s",
                         tag, settings.floodKind(), settings.legitRate(), settings.legitMillis() / 1000));
@@ -125,7 +144,8 @@ final class ScenarioRunner {
                 synAck1 = synAcks(net);
                 rx1 = rxPackets(net);
                 tcp1 = tcpCounters(net);
-                proc1 = Probe.processCpuSeconds(nginx.pid()) + (proxy != null ? Probe.processCpuSeconds(proxy.pid()) : 0);
+                proxy1 = proxy != null ? Probe.processCpuSeconds(proxy.pid()) : 0;
+                proc1 = Probe.processCpuSeconds(nginx.pid()) + proxy1;
                 host1 = Probe.hostCpuSeconds();
             } finally {
                 flood.stop();
@@ -139,7 +159,7 @@ final class ScenarioRunner {
                     - tcp0.getOrDefault("TcpExtListenOverflows", 0L);
             String note = "";
             if (proxy != null && !proxy.isAlive()) {
-                note = "synproxy exited " + proxy.exitValue();
+                note = scenario.label + " exited " + proxy.exitValue();
             } else if (!nginx.isAlive()) {
                 note = "nginx exited";
             } else if (warm.succeeded() < warm.attempted()) {
@@ -152,15 +172,18 @@ final class ScenarioRunner {
             if (flood.wrongFormat() > 0) {
                 note = (note.isEmpty() ? "" : note + "; ") + flood.wrongFormat() + " frames refused by the TX ring";
             }
-            Measurement m = new Measurement(scenario, settings.floodKind().name(), pps, (sent1 - sent0) / seconds,
-                    (rx1 - rx0) / seconds, (synAck1 - synAck0) / seconds, legit, (proc1 - proc0) / seconds,
+            Measurement m = new Measurement(scenario, settings.floodKind().name(), settings.generator().label, pps,
+                    (sent1 - sent0) / seconds, (rx1 - rx0) / seconds, (synAck1 - synAck0) / seconds, legit,
+                    (proc1 - proc0) / seconds, proxy != null ? (proxy1 - proxy0) / seconds : Double.NaN,
                     (host1[0] - host0[0]) / seconds, (host1[1] - host0[1]) / seconds,
                     proxy != null ? rssBefore : Double.NaN, proxy != null ? rssAfter : Double.NaN,
                     warm.firstByte().getValueAtPercentile(50), note);
             progress.accept(String.format(Locale.ROOT,
-                    "%s: flood %.0f pps sent, %.0f arrived, %.0f SYN/ACK/s; legit %d/%d ok (%.2f%%), first byte p99 %.2f ms%s",
+                    "%s: flood %.0f pps sent, %.0f arrived, %.0f SYN/ACK/s; legit %d/%d ok (%.2f%%), first byte p99 %.2f ms;"
+                            + " proxy CPU %s ns per SYN/ACK%s",
                     tag, m.achievedPps(), m.arrivedPps(), m.synAckPps(), legit.succeeded(), legit.attempted(),
                     legit.successPercent(), legit.firstByte().getValueAtPercentile(99) / 1000.0,
+                    Report.nanos(m.proxyNsPerSynAck()),
                     note.isEmpty() ? "" : " (" + note + ")"));
             return m;
         }
@@ -265,10 +288,14 @@ final class ScenarioRunner {
     }
 
     private Process startProxy(TestNet net, Path log, String listen, String backend) throws Exception {
-        Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), settings.java(),
-                "--enable-native-access=ALL-UNNAMED", "-Xlog:gc*,safepoint:file=" + log.resolveSibling("synproxy-gc.log"),
-                "-cp", settings.jar().toString(), "io.synproxy.cli.Main",
-                "run", "--listen", listen, "--backend", backend, "--stats-interval", "1s");
+        List<String> cmd = new ArrayList<>(List.of(settings.java(), "--enable-native-access=ALL-UNNAMED",
+                "-Xlog:gc*,safepoint:file=" + log.resolveSibling("synproxy-gc.log")));
+        // The proxy's tuning properties (-Dsynproxy.txRing=false, -Dsynproxy.spinMicros=0) given to the bench.
+        System.getProperties().stringPropertyNames().stream().filter(k -> k.startsWith("synproxy.")).sorted()
+                .forEach(k -> cmd.add("-D" + k + "=" + System.getProperty(k)));
+        cmd.addAll(List.of("-cp", settings.jar().toString(), "io.synproxy.cli.Main",
+                "run", "--listen", listen, "--backend", backend, "--stats-interval", "1s"));
+        Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), cmd.toArray(String[]::new));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (System.nanoTime() < deadline) {
             String out = Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8) : "";
@@ -293,7 +320,7 @@ final class ScenarioRunner {
                 throw new IOException("nginx exited " + nginx.exitValue());
             }
             if (proxy != null && !proxy.isAlive()) {
-                throw new IOException("synproxy exited " + proxy.exitValue());
+                throw new IOException("the proxy in front of nginx exited " + proxy.exitValue());
             }
             last = net.in(net.clientNs(), () -> httpGet(addr));
             if (last.startsWith("HTTP/1.1 200")) {

@@ -30,7 +30,7 @@ import java.util.concurrent.locks.LockSupport;
  * <p>tpacket2_hdr: 0 tp_status, 4 tp_len, 8 tp_snaplen, 12 tp_mac, 14 tp_net, ...; without
  * PACKET_TX_HAS_OFF the frame data starts at TPACKET2_HDRLEN - sizeof(sockaddr_ll) = 32.
  */
-final class TxRingFlood implements AutoCloseable {
+final class TxRingFlood implements AutoCloseable, Flood {
     static final int SOL_PACKET = Constants.SOL_PACKET;
     static final int PACKET_VERSION = Constants.PACKET_VERSION;
     static final int PACKET_TX_RING = 13;
@@ -93,11 +93,13 @@ final class TxRingFlood implements AutoCloseable {
     }
 
     /** Packets handed to the driver so far. */
-    long sent() {
+    @Override
+    public long sent() {
         return sent.sum();
     }
 
-    void stop() {
+    @Override
+    public void stop() {
         running.set(false);
     }
 
@@ -166,7 +168,8 @@ final class TxRingFlood implements AutoCloseable {
     }
 
     /** Frames the kernel refused as malformed (should stay 0). */
-    int wrongFormat() {
+    @Override
+    public long wrongFormat() {
         return wrongFormat;
     }
 

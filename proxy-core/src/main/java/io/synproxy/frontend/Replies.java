@@ -9,6 +9,14 @@ import java.lang.foreign.MemorySegment;
  * at the end of every ring drain. Used on one loop thread; nothing may be allocated per reply.
  */
 public interface Replies {
+    /**
+     * The capture frame at {@code frame} of {@code ring} (its {@code tpacket2_hdr} and {@code sockaddr_ll}) is the
+     * one the next replies answer: a sink that writes link-level frames takes the link facts (interface, source MAC)
+     * from it. Called before each frame goes to the gate; nothing to do for a sink that sends IP packets.
+     */
+    default void replyTo(MemorySegment ring, long frame) {
+    }
+
     /** Where to write the next reply: at least {@code TcpSegmentWriter.MAX_LENGTH} bytes from offset 0. */
     MemorySegment buffer();
 

@@ -29,9 +29,15 @@ public final class Constants {
     public static final int PACKET_STATISTICS = 6;
     public static final int PACKET_VERSION = 10;
     public static final int PACKET_FANOUT = 18;
+    public static final int PACKET_TX_RING = 13;
+    public static final int PACKET_LOSS = 14;
+    public static final int PACKET_QDISC_BYPASS = 20;
     public static final int PACKET_IGNORE_OUTGOING = 23;
     public static final int TPACKET_V2 = 1;
     public static final int PACKET_FANOUT_HASH = 0;
+
+    public static final int ARPHRD_ETHER = 1;
+    public static final int MSG_DONTWAIT = 0x40;
 
     public static final int ETH_P_ALL = 0x0003;
     public static final int ETH_P_IP = 0x0800;

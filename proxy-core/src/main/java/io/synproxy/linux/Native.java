@@ -181,6 +181,21 @@ public final class Native {
         return rc;
     }
 
+    /**
+     * Hot path for a packet mmap TX ring: {@code send(fd, NULL, 0, flags)} makes the kernel transmit every frame
+     * marked for sending. Returns bytes sent, or {@code -errno}. Never throws, never allocates.
+     */
+    public static long flushTxRing(int fd, int flags) {
+        MemorySegment capture = CAPTURE.get();
+        long rc;
+        try {
+            rc = (long) SEND.invokeExact(capture, fd, MemorySegment.NULL, 0L, flags);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        return rc < 0 ? -errno(capture) : rc;
+    }
+
     /** Hot path: returns bytes sent, or {@code -errno}. Never throws, never allocates. */
     public static long sendto(int fd, MemorySegment buf, long len, int flags, MemorySegment sockaddr) {
         MemorySegment capture = CAPTURE.get();

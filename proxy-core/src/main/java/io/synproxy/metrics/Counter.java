@@ -29,7 +29,10 @@ public enum Counter {
     REPLAY_LIVE("replay_live", "final ACKs (or probes) repeated for a live connection: replays, never a second socket"),
     DRAIN_SYN("drain_syn", "SYNs left unanswered while draining"),
     DRAIN_RST("drain_rst", "valid final ACKs answered with RST while draining"),
-    DRAIN_CLOSED("drain_closed", "relays still open when the drain period ended, closed");
+    DRAIN_CLOSED("drain_closed", "relays still open when the drain period ended, closed"),
+    TX_RING("tx_ring", "replies (SYN/ACK, window update, RST) written into the AF_PACKET TX ring"),
+    TX_FALLBACK("tx_fallback", "replies sent on the raw socket because the TX ring was full"),
+    TX_DROPS("tx_drops", "TX ring frames the kernel or the driver refused (wrong format, send error)");
 
     private final String label;
     private final String description;

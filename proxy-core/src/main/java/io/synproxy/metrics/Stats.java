@@ -63,7 +63,10 @@ public final class Stats {
                 .append(" closed=").append(get(Counter.CONNECTIONS_CLOSED))
                 .append(" drain_syn=").append(get(Counter.DRAIN_SYN))
                 .append(" drain_rst=").append(get(Counter.DRAIN_RST))
-                .append(" drain_closed=").append(get(Counter.DRAIN_CLOSED));
+                .append(" drain_closed=").append(get(Counter.DRAIN_CLOSED))
+                .append(" tx_ring=").append(get(Counter.TX_RING))
+                .append(" tx_fallback=").append(get(Counter.TX_FALLBACK))
+                .append(" tx_drops=").append(get(Counter.TX_DROPS));
         return b.toString();
     }
 

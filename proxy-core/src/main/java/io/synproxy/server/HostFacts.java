@@ -1,6 +1,7 @@
 package io.synproxy.server;
 
 import io.synproxy.config.ProxyConfig;
+import io.synproxy.frontend.TxRing;
 import io.synproxy.handshake.Handshake;
 import io.synproxy.linux.Native;
 
@@ -28,11 +29,19 @@ import java.util.Collections;
  * @param ipv4 whether an IPv4 address is protected
  * @param ipv6 whether an IPv6 address is protected
  * @param ports6 the protected IPv6 ports
+ * @param txMac the interface's Ethernet address when replies may leave through a TX ring, else null
+ * @param noTxRing why replies cannot use a TX ring (for the start line), or null when they can
  */
 public record HostFacts(int ifindex, String interfaceDescription, int mtu, int ourMss, int ourMss6, int windowScale,
-                        boolean ipv4, boolean ipv6, int[] ports6) {
+                        boolean ipv4, boolean ipv6, int[] ports6, byte[] txMac, String noTxRing) {
     public HostFacts {
         ports6 = ports6.clone();
+        txMac = txMac == null ? null : txMac.clone();
+    }
+
+    @Override
+    public byte[] txMac() {
+        return txMac == null ? null : txMac.clone();
     }
 
     @Override
@@ -45,6 +54,8 @@ public record HostFacts(int ifindex, String interfaceDescription, int mtu, int o
         int ifindex;
         String description;
         int mtu;
+        String noTxRing;
+        byte[] txMac;
         try {
             NetworkInterface nif;
             if (config.interfaceName() != null) {
@@ -58,6 +69,10 @@ public record HostFacts(int ifindex, String interfaceDescription, int mtu, int o
             ifindex = nif == null ? 0 : nif.getIndex();
             description = nif == null ? "all interfaces" : "interface " + nif.getName();
             mtu = nif == null ? smallestMtu() : nif.getMTU();
+            // Replies through a TX ring where frames are Ethernet; -Dsynproxy.txRing=false keeps the raw socket.
+            noTxRing = Boolean.parseBoolean(System.getProperty("synproxy.txRing", "true"))
+                    ? TxRing.unsuitable(nif) : "-Dsynproxy.txRing=false";
+            txMac = noTxRing == null ? nif.getHardwareAddress() : null;
         } catch (SocketException e) {
             throw new StartupException("cannot read the network interfaces: " + e.getMessage());
         }
@@ -69,7 +84,7 @@ public record HostFacts(int ifindex, String interfaceDescription, int mtu, int o
         int ourMss = Math.max(536, Math.min(mtu, 65535) - 40);
         int ourMss6 = Math.max(Handshake.IPV6_DEFAULT_MSS, Math.min(mtu, 65535) - 60);
         return new HostFacts(ifindex, description, mtu, ourMss, ourMss6, kernelReceiveWindowScale(), ipv4, ipv6,
-                ports6);
+                ports6, txMac, noTxRing);
     }
 
     /**

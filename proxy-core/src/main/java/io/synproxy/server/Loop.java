@@ -12,7 +12,10 @@ import io.synproxy.frontend.FrontendHandle;
 import io.synproxy.frontend.GateSettings;
 import io.synproxy.frontend.PacketRing;
 import io.synproxy.frontend.RawReplies;
+import io.synproxy.frontend.Replies;
 import io.synproxy.frontend.SegmentGate;
+import io.synproxy.frontend.TxRing;
+import io.synproxy.frontend.TxRingReplies;
 import io.synproxy.handoff.RepairHandoff;
 import io.synproxy.handshake.Handshake;
 import io.synproxy.linux.LinuxException;
@@ -25,17 +28,24 @@ import io.synproxy.relay.Relay;
  * registered with epoll or throws having closed what it opened.
  */
 final class Loop implements AutoCloseable {
+    /** TX ring frames per loop: 32 batches of replies, 1 MiB. */
+    private static final int TX_FRAMES = 4096;
+
     private final PacketRing ring;
     private final RawReplies replies;
+    private final TxRingReplies txReplies;
+    private final String replyPath;
     private final RepairHandoff handoff;
     private final SegmentGate gate;
     private final Counters counters;
     private final Relay relay;
 
-    private Loop(PacketRing ring, RawReplies replies, RepairHandoff handoff, SegmentGate gate, Counters counters,
-                 Relay relay) {
+    private Loop(PacketRing ring, RawReplies replies, TxRingReplies txReplies, String replyPath,
+                 RepairHandoff handoff, SegmentGate gate, Counters counters, Relay relay) {
         this.ring = ring;
         this.replies = replies;
+        this.txReplies = txReplies;
+        this.replyPath = replyPath;
         this.handoff = handoff;
         this.gate = gate;
         this.counters = counters;
@@ -60,8 +70,18 @@ final class Loop implements AutoCloseable {
             ring.close();
             throw e;
         }
-        RepairHandoff handoff = new RepairHandoff();
         Counters counters = new Counters();
+        String noTxRing = host.noTxRing();
+        TxRingReplies txReplies = null;
+        if (noTxRing == null) {
+            try {
+                txReplies = new TxRingReplies(TxRing.open(host.ifindex(), host.txMac(), TX_FRAMES), replies, counters);
+            } catch (LinuxException e) {
+                noTxRing = "no TX ring: " + e.getMessage();
+            }
+        }
+        Replies sink = txReplies == null ? replies : txReplies;
+        RepairHandoff handoff = new RepairHandoff();
         KeyRing keys = new KeyRing(master, config.keyRotation().toMillis(), System::currentTimeMillis);
         Handshake handshake = new Handshake(new SynCookie(keys), host.ourMss(), host.ourMss6(), host.windowScale(),
                 config.zeroWindow());
@@ -72,11 +92,12 @@ final class Loop implements AutoCloseable {
         // A cookie verifies for up to two key periods: closed tuples are remembered at least that long.
         GateSettings settings = GateSettings.forKeyRotation(host.ipv4(), host.ipv6(), host.ports6(),
                 config.maxConnections(), config.keyRotation().toMillis());
-        SegmentGate gate = new SegmentGate(settings, handshake, handoff, replies, relay, Admission.ALL, counters,
+        SegmentGate gate = new SegmentGate(settings, handshake, handoff, sink, relay, Admission.ALL, counters,
                 SegmentGate::monotonicMillis);
-        Loop opened = new Loop(ring, replies, handoff, gate, counters, relay);
+        Loop opened = new Loop(ring, replies, txReplies, TxRingReplies.describe(txReplies != null, noTxRing), handoff,
+                gate, counters, relay);
         try {
-            FrontendHandle handle = new FrontendHandle(ring, gate, counters);
+            FrontendHandle handle = new FrontendHandle(ring, gate, sink, counters);
             IoRegistration registration = loop.register(handle).syncUninterruptibly().getNow();
             loop.submit(() -> registration.submit(EpollIoOps.EPOLLIN)).syncUninterruptibly();
         } catch (RuntimeException e) {
@@ -88,6 +109,11 @@ final class Loop implements AutoCloseable {
 
     SegmentGate gate() {
         return gate;
+    }
+
+    /** Which path this loop's replies take, for the start line. */
+    String replyPath() {
+        return replyPath;
     }
 
     Counters counters() {
@@ -102,6 +128,9 @@ final class Loop implements AutoCloseable {
     @Override
     public void close() {
         ring.close();
+        if (txReplies != null) {
+            txReplies.close();
+        }
         replies.close();
         handoff.close();
     }

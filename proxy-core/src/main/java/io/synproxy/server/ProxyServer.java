@@ -135,6 +135,7 @@ public final class ProxyServer implements AutoCloseable {
     /** The one line that says what is protected, through which interface, to which backend. */
     public String describe() {
         return "synproxy: protecting " + config.listenText() + " on " + host.interfaceDescription()
+                + ", " + loops.get(0).replyPath()
                 + ", backend " + config.backend().getHostString() + ":" + config.backend().getPort()
                 + ", " + loops.size() + " thread(s), guard table"
                 + (guards.size() > 1 ? "s" : "") + " inet " + String.join(", inet ", guards.stream().map(NftGuard::table).toList());
