@@ -268,19 +268,20 @@ public final class FrontendHandle implements EpollIoHandle {
         long lLo = verdict.localLo();
         live.put(cHi, cLo, clientPort, lHi, lLo, (long) verdict.isn() << 32 | (verdict.clientIsn() & 0xffffffffL));
         counters.increment(Counter.HANDOFFS);
-        // Open the zero window with an in-sequence ACK: the client may now send its request.
-        if (verdict.ipv6()) {
-            sender6.send6(handshake.windowUpdate(verdict, handoff.lastReceiveWindow(), sender6.buffer(), 0), cHi, cLo);
-        } else {
-            sender.send(handshake.windowUpdate(verdict, handoff.lastReceiveWindow(), sender.buffer(), 0),
-                    verdict.clientAddress());
-        }
         int isn = verdict.isn();
+        int receiveWindow = handoff.lastReceiveWindow();
+        // Adopted first: the sink starts the backend connect, whose handshake then runs while the window opens.
         sink.adopt(fdNum, verdict, () -> {
             live.remove(cHi, cLo, clientPort, lHi, lLo);
             closed.add(cHi, cLo, clientPort, lHi, lLo, isn, System.nanoTime() / 1_000_000L);
             liveCount = live.size();
         });
+        // Open the zero window with an in-sequence ACK: the client may now send its request.
+        if (verdict.ipv6()) {
+            sender6.send6(handshake.windowUpdate(verdict, receiveWindow, sender6.buffer(), 0), cHi, cLo);
+        } else {
+            sender.send(handshake.windowUpdate(verdict, receiveWindow, sender.buffer(), 0), verdict.clientAddress());
+        }
     }
 
     /** Answers the verified final ACK with an in-sequence RST: no socket, the client fails at once. */

@@ -61,6 +61,10 @@ public final class Constants {
     public static final int CLONE_NEWNET = 0x40000000;
     public static final int O_RDONLY = 0;
     public static final int O_CLOEXEC = 0x80000;
+    public static final int O_NONBLOCK = 0x800;
+    public static final int F_DUPFD_CLOEXEC = 1030;
+    public static final int SPLICE_F_MOVE = 1;
+    public static final int SPLICE_F_NONBLOCK = 2;
 
     public static final int EADDRINUSE = 98;
     public static final int EADDRNOTAVAIL = 99;

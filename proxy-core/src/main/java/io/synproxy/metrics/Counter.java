@@ -29,7 +29,9 @@ public enum Counter {
     REPLAY_LIVE("replay_live", "final ACKs (or probes) repeated for a live connection: replays, never a second socket"),
     DRAIN_SYN("drain_syn", "SYNs left unanswered while draining"),
     DRAIN_RST("drain_rst", "valid final ACKs answered with RST while draining"),
-    DRAIN_CLOSED("drain_closed", "relays still open when the drain period ended, closed");
+    DRAIN_CLOSED("drain_closed", "relays still open when the drain period ended, closed"),
+    SPLICED("spliced", "relay directions moved to splice(2) (bulk streams, or every one with relay mode splice)"),
+    SPLICE_FALLBACK("splice_fallback", "relay directions that went back to copying after a splice(2) error");
 
     private final String label;
     private final String description;

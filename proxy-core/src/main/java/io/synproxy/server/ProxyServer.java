@@ -23,6 +23,7 @@ import io.synproxy.linux.Platform;
 import io.synproxy.metrics.Counters;
 import io.synproxy.metrics.Stats;
 import io.synproxy.relay.Relay;
+import io.synproxy.relay.RelaySettings;
 
 import java.io.IOException;
 import java.net.Inet4Address;
@@ -125,6 +126,12 @@ public final class ProxyServer implements AutoCloseable {
         int ourWscale = kernelReceiveWindowScale();
         byte[] master = new byte[32];
         new SecureRandom().nextBytes(master);
+        RelaySettings relaySettings;
+        try {
+            relaySettings = RelaySettings.of(config);
+        } catch (IllegalArgumentException e) {
+            throw new StartupException(e.getMessage());
+        }
         int fanout = config.threads() > 1 ? (int) (ProcessHandle.current().pid() & 0xffff) : -1;
 
         MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(config.threads(), EpollIoHandler.newFactory());
@@ -154,10 +161,7 @@ public final class ProxyServer implements AutoCloseable {
                 KeyRing keys = new KeyRing(master, config.keyRotation().toMillis(), System::currentTimeMillis);
                 Handshake handshake = new Handshake(new SynCookie(keys), ourMss, ourMss6, ourWscale,
                         config.zeroWindow());
-                Relay relay = new Relay((EventLoop) loop, config.backend(), counters,
-                        (int) config.backendConnectTimeout().toMillis());
-                relay.idleTimeout(config.idleTimeout().toMillis());
-                relay.proxyProtocol(config.proxyProtocol()).keepalive(config.keepalive());
+                Relay relay = new Relay((EventLoop) loop, relaySettings, counters);
                 FrontendHandle handle = new FrontendHandle(ring, sender, sender6, ports6, handshake, handoff, counters,
                         relay, config.maxConnections());
                 // A cookie verifies for up to two key periods: remember closed tuples at least that long.
@@ -272,6 +276,7 @@ public final class ProxyServer implements AutoCloseable {
                 l.sender6().close();
             }
             l.handoff().close();
+            l.relay().close();
         }
         for (NftGuard guard : guards) {
             try {
