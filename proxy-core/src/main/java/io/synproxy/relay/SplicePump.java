@@ -129,6 +129,11 @@ final class SplicePump extends ChannelInboundHandlerAdapter {
         if (stopped) {
             return;
         }
+        if (src.isClosed() || dst.isClosed()) {
+            // A leg has closed and its second descriptor with it: that number may already name another socket.
+            stop();
+            return;
+        }
         boolean moved;
         do {
             moved = false;

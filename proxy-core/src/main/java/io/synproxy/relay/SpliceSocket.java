@@ -78,6 +78,11 @@ final class SpliceSocket implements EpollIoHandle {
         }
     }
 
+    /** True once the descriptor is closed: its number must not be used again. */
+    boolean isClosed() {
+        return closed;
+    }
+
     @Override
     public void close() {
         if (closed) {
