@@ -255,7 +255,7 @@ final class Relay {
         Files.writeString(cfg, """
                 global
                     nbthread 1
-                    maxconn 20000
+                    maxconn 4000
                 defaults
                     mode tcp
                     timeout connect 5s
