@@ -86,8 +86,9 @@ public final class ProxyProcess implements AutoCloseable {
         }
     }
 
+    /** Waits for the start line; 90 s because a JVM start took up to 60 s on a host with load 30 on 2 cores. */
     public void awaitStarted() throws InterruptedException {
-        if (await("synproxy: protecting", Duration.ofSeconds(30)) == null) {
+        if (await("synproxy: protecting", Duration.ofSeconds(90)) == null) {
             throw new AssertionError("proxy did not start; output:\n" + output());
         }
     }
