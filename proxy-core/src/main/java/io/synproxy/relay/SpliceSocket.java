@@ -1,6 +1,7 @@
 package io.synproxy.relay;
 
 import io.netty.channel.Channel;
+import io.netty.channel.EventLoop;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoRegistration;
@@ -14,6 +15,8 @@ import io.netty.util.concurrent.Future;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Native;
 
+import java.util.concurrent.RejectedExecutionException;
+
 /**
  * A relayed socket's second descriptor (a dup), registered with the channel's event loop on its own so that the
  * splice pumps learn when it is readable or writable: Netty's registration of the original descriptor stays
@@ -26,6 +29,7 @@ final class SpliceSocket implements EpollIoHandle {
             EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLOUT).with(EpollIoOps.EPOLLRDHUP).with(EpollIoOps.EPOLLET);
 
     private final FileDescriptor fd;
+    private final EventLoop loop;
     private IoRegistration registration;
     private boolean closed;
     /** The pump reading this socket, if it splices. */
@@ -33,8 +37,9 @@ final class SpliceSocket implements EpollIoHandle {
     /** The pump writing this socket, if it splices. */
     SplicePump writer;
 
-    private SpliceSocket(int fd) {
+    private SpliceSocket(int fd, EventLoop loop) {
         this.fd = new FileDescriptor(fd);
+        this.loop = loop;
     }
 
     /** The channel's splice socket, registered on first use. Call on the channel's loop. */
@@ -46,7 +51,7 @@ final class SpliceSocket implements EpollIoHandle {
         if (!(ch instanceof EpollSocketChannel epoll) || !(ch.eventLoop() instanceof IoEventLoop loop)) {
             throw new IllegalStateException("not an epoll channel");
         }
-        s = new SpliceSocket(Native.dup(epoll.fd().intValue()));
+        s = new SpliceSocket(Native.dup(epoll.fd().intValue()), epoll.eventLoop());
         Future<IoRegistration> f = loop.register(s);
         IoRegistration r = f.getNow();
         if (r == null) {
@@ -94,6 +99,14 @@ final class SpliceSocket implements EpollIoHandle {
         if (registration != null) {
             registration.cancel();
         }
-        Native.close(fd.intValue());
+        // Closed after the loop has handled the rest of this epoll batch: a number freed now could be taken by a
+        // socket opened in the same batch (a backend connect), and an event still queued for the old socket would
+        // then be delivered to the new one's registration.
+        int number = fd.intValue();
+        try {
+            loop.execute(() -> Native.close(number));
+        } catch (RejectedExecutionException e) {
+            Native.close(number);
+        }
     }
 }
