@@ -50,6 +50,7 @@ public final class Native {
     private static final MethodHandle OPEN = errnoCall("open", JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle IF_NAMETOINDEX = plainCall("if_nametoindex", JAVA_INT, ADDRESS);
     private static final MethodHandle STRERROR = plainCall("strerror", ADDRESS, JAVA_INT);
+    private static final MethodHandle SHUTDOWN = errnoCall("shutdown", JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle PIPE2 = errnoCall("pipe2", JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle SPLICE =
             errnoCall("splice", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
@@ -285,6 +286,18 @@ public final class Native {
         long rc;
         try {
             rc = (long) SPLICE.invokeExact(capture, in, MemorySegment.NULL, out, MemorySegment.NULL, len, flags);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        return rc < 0 ? -errno(capture) : rc;
+    }
+
+    /** shutdown(2) of {@code fd} ({@code how}: SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2); 0 or {@code -errno}, never throws. */
+    public static int shutdown(int fd, int how) {
+        MemorySegment capture = CAPTURE.get();
+        int rc;
+        try {
+            rc = (int) SHUTDOWN.invokeExact(capture, fd, how);
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

@@ -7,7 +7,6 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
-import io.netty.channel.socket.DuplexChannel;
 import io.synproxy.metrics.Counters;
 
 /**
@@ -100,9 +99,8 @@ final class Pump extends ChannelInboundHandlerAdapter {
         Channel out = dir.out;
         boolean corked = Closing.cork(out, true);
         out.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
-            if (out instanceof DuplexChannel duplex && out.isActive() && !duplex.isOutputShutdown()) {
-                duplex.shutdownOutput();
-            }
+            // Everything written before it has left Netty's queue: the FIN follows it.
+            Closing.shutdownOutput(out);
             if (corked) {
                 Closing.cork(out, false);
             }
