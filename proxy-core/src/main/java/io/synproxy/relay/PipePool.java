@@ -8,7 +8,9 @@ import java.util.ArrayDeque;
 /**
  * One event loop's spare splice pipes (HAProxy keeps such a pool): a direction takes one when it starts
  * splicing and gives it back empty when it ends. A pipe that may still hold bytes is closed, never returned,
- * or the next connection would receive the previous one's data. Used on one loop thread only.
+ * or the next connection would receive the previous one's data. The idle pipes are kept only while some
+ * direction on the loop still splices (a burst of bulk streams reuses them); when the last one ends they are
+ * closed, so that an idle proxy holds no pipe descriptors. Used on one loop thread only.
  */
 final class PipePool {
     /** Idle pipes kept per loop; more are closed (two descriptors and a 64 KiB buffer each at most). */
@@ -17,6 +19,7 @@ final class PipePool {
     private final int pipeBytes;
     private final ArrayDeque<Pipe> idle = new ArrayDeque<>();
     private int open;
+    private int inUse;
 
     PipePool(int pipeBytes) {
         this.pipeBytes = pipeBytes;
@@ -30,21 +33,26 @@ final class PipePool {
     /** A pipe known to be empty: an idle one, or a new one. */
     Pipe acquire() throws LinuxException {
         Pipe p = idle.pollFirst();
-        if (p != null) {
-            return p;
+        if (p == null) {
+            int[] fds = Native.pipe();
+            open++;
+            p = new Pipe(fds[0], fds[1]);
         }
-        int[] fds = Native.pipe();
-        open++;
-        return new Pipe(fds[0], fds[1]);
+        inUse++;
+        return p;
     }
 
     /** Gives a pipe back: kept when {@code empty} and there is room, closed otherwise. */
     void release(Pipe p, boolean empty) {
-        if (empty && idle.size() < MAX_IDLE) {
+        inUse--;
+        if (empty && idle.size() < MAX_IDLE && inUse > 0) {
             idle.addFirst(p);
         } else {
             p.close();
             open--;
+        }
+        if (inUse == 0) {
+            close();
         }
     }
 
