@@ -1,5 +1,9 @@
 package io.synproxy.bench;
 
+import io.synproxy.testsupport.Nginx;
+import io.synproxy.testsupport.Shell;
+import io.synproxy.testsupport.TestNet;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -77,9 +81,9 @@ final class Relay {
     }
 
     void run(StringBuilder md) throws Exception {
-        boolean iperf = Tools.has("iperf3");
-        boolean wrk = Tools.has("wrk");
-        boolean haproxy = Tools.has("haproxy");
+        boolean iperf = Shell.has("iperf3");
+        boolean wrk = Shell.has("wrk");
+        boolean haproxy = Shell.has("haproxy");
         List<String> skipped = new ArrayList<>();
         if (!iperf) {
             skipped.add("iperf3 is not installed: bulk transfer skipped");
@@ -93,14 +97,14 @@ final class Relay {
         Map<String, Result> results = new LinkedHashMap<>();
         Path dir = settings.workDir().resolve("relay");
         Files.createDirectories(dir);
-        try (Net net = new Net()) {
-            net.sysctl(net.srv, "net.core.somaxconn", "4096");
-            Process nginx = Nginx.start(net, net.srv, dir.resolve("nginx"), 4096,
-                    List.of("127.0.0.1:" + HTTP_BACKEND, Net.SERVER_IP + ":8081"));
+        try (TestNet net = TestNet.switched()) {
+            net.sysctl(net.serverNs(), "net.core.somaxconn", "4096");
+            Process nginx = Nginx.start(net, net.serverNs(), dir.resolve("nginx"), 4096,
+                    List.of("127.0.0.1:" + HTTP_BACKEND, TestNet.SERVER_IP + ":8081"));
             if (iperf) {
-                net.start(net.srv, ProcessBuilder.Redirect.DISCARD, Tools.bin("iperf3"), "-s", "-B", "127.0.0.1",
+                net.start(net.serverNs(), ProcessBuilder.Redirect.DISCARD, Shell.bin("iperf3"), "-s", "-B", "127.0.0.1",
                         "-p", Integer.toString(IPERF_BACKEND));
-                net.start(net.srv, ProcessBuilder.Redirect.DISCARD, Tools.bin("iperf3"), "-s", "-B", Net.SERVER_IP,
+                net.start(net.serverNs(), ProcessBuilder.Redirect.DISCARD, Shell.bin("iperf3"), "-s", "-B", TestNet.SERVER_IP,
                         "-p", "5202");
             }
             List<Route> routes = new ArrayList<>();
@@ -123,7 +127,7 @@ final class Relay {
                         IPERF_BACKEND) : null));
             }
             for (Route r : routes) {
-                ScenarioRunner.awaitHttp(net, "http://" + Net.SERVER_IP + ":" + r.httpPort() + "/", nginx, r.http());
+                ScenarioRunner.awaitHttp(net, "http://" + TestNet.SERVER_IP + ":" + r.httpPort() + "/", nginx, r.http());
                 results.put(r.label(), new Result());
             }
             Thread.sleep(500);
@@ -249,7 +253,7 @@ final class Relay {
     }
 
     /** HAProxy as a user would put it in front of the server: mode tcp, one thread, foreground. */
-    private Process startHaproxy(Net net, Path dir, String name, int httpPort, int iperfPort, boolean splice)
+    private Process startHaproxy(TestNet net, Path dir, String name, int httpPort, int iperfPort, boolean splice)
             throws Exception {
         Path cfg = dir.resolve(name + ".cfg");
         Files.writeString(cfg, """
@@ -272,10 +276,10 @@ final class Relay {
                     default_backend iperf
                 backend iperf
                     server iperf3 127.0.0.1:%d
-                """.formatted(splice ? "    option splice-auto" : "", Net.SERVER_IP, httpPort, HTTP_BACKEND,
-                Net.SERVER_IP, iperfPort, IPERF_BACKEND));
+                """.formatted(splice ? "    option splice-auto" : "", TestNet.SERVER_IP, httpPort, HTTP_BACKEND,
+                TestNet.SERVER_IP, iperfPort, IPERF_BACKEND));
         Path log = dir.resolve(name + ".log");
-        Process p = net.start(net.srv, ProcessBuilder.Redirect.appendTo(log.toFile()), Tools.bin("haproxy"), "-db",
+        Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), Shell.bin("haproxy"), "-db",
                 "-f", cfg.toString());
         Thread.sleep(300);
         if (!p.isAlive()) {
@@ -284,7 +288,7 @@ final class Relay {
         return p;
     }
 
-    private Process startProxy(Net net, Path jar, Path log, int port, int backendPort) throws Exception {
+    private Process startProxy(TestNet net, Path jar, Path log, int port, int backendPort) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(settings.java()));
         cmd.addAll(DAEMON_JVM_FLAGS);
         String mode = System.getProperty("synproxy.relay.mode", "");
@@ -292,9 +296,9 @@ final class Relay {
             cmd.add("-Dsynproxy.relay.mode=" + mode);
         }
         cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-cp", jar.toString(), "io.synproxy.cli.Main",
-                "run", "--listen", Net.SERVER_IP + ":" + port, "--backend", "127.0.0.1:" + backendPort,
+                "run", "--listen", TestNet.SERVER_IP + ":" + port, "--backend", "127.0.0.1:" + backendPort,
                 "--stats-interval", "0"));
-        Process p = net.start(net.srv, ProcessBuilder.Redirect.appendTo(log.toFile()), cmd.toArray(String[]::new));
+        Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), cmd.toArray(String[]::new));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
         while (System.nanoTime() < deadline) {
             if (Files.exists(log) && Files.readString(log, StandardCharsets.UTF_8).contains("synproxy: protecting")) {
@@ -309,13 +313,13 @@ final class Relay {
     }
 
     /** {bytes received, bits per second} from iperf3's JSON summary. */
-    private double[] iperf(Net net, int port, boolean reverse) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(Tools.bin("iperf3"), "-c", Net.SERVER_IP, "-p", Integer.toString(port),
+    private double[] iperf(TestNet net, int port, boolean reverse) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(Shell.bin("iperf3"), "-c", TestNet.SERVER_IP, "-p", Integer.toString(port),
                 "-t", Integer.toString(seconds), "-J"));
         if (reverse) {
             cmd.add("-R");
         }
-        String json = net.exec(net.cli, cmd.toArray(String[]::new));
+        String json = net.exec(net.clientNs(), cmd.toArray(String[]::new));
         Matcher m = RECEIVED.matcher(json);
         if (!m.find()) {
             throw new IOException("no iperf3 summary: " + json.substring(0, Math.min(400, json.length())));
@@ -324,13 +328,13 @@ final class Relay {
     }
 
     /** {requests/s, requests} from wrk; errors go to {@code notes}. */
-    private double[] wrk(Net net, int port, boolean close, List<String> notes) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(Tools.bin("wrk"), "-t", "2", "-c", close ? "8" : "32", "-d", seconds + "s"));
+    private double[] wrk(TestNet net, int port, boolean close, List<String> notes) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(Shell.bin("wrk"), "-t", "2", "-c", close ? "8" : "32", "-d", seconds + "s"));
         if (close) {
             cmd.addAll(List.of("-H", "Connection: close"));
         }
-        cmd.add("http://" + Net.SERVER_IP + ":" + port + "/");
-        String out = net.exec(net.cli, cmd.toArray(String[]::new));
+        cmd.add("http://" + TestNet.SERVER_IP + ":" + port + "/");
+        String out = net.exec(net.clientNs(), cmd.toArray(String[]::new));
         Matcher m = RPS.matcher(out);
         Matcher n = REQUESTS.matcher(out);
         if (!m.find() || !n.find()) {
@@ -348,10 +352,10 @@ final class Relay {
     }
 
     /** {p50, p99} in ms of connect + request + first response byte, one connection after another. */
-    private static double[] firstByte(Net net, int port) throws Exception {
-        InetSocketAddress addr = new InetSocketAddress(Net.SERVER_IP, port);
+    private static double[] firstByte(TestNet net, int port) throws Exception {
+        InetSocketAddress addr = new InetSocketAddress(TestNet.SERVER_IP, port);
         byte[] request = "GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
-        double[] ms = net.in(net.cli, () -> {
+        double[] ms = net.in(net.clientNs(), () -> {
             double[] t = new double[SEQUENTIAL_CONNECTIONS];
             for (int i = 0; i < t.length; i++) {
                 long start = System.nanoTime();

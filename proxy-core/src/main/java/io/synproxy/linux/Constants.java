@@ -58,8 +58,6 @@ public final class Constants {
     public static final int MAP_SHARED = 1;
     public static final int MAP_LOCKED = 0x2000;
 
-    public static final int CLONE_NEWNET = 0x40000000;
-    public static final int O_RDONLY = 0;
     public static final int O_CLOEXEC = 0x80000;
     public static final int O_NONBLOCK = 0x800;
     public static final int F_DUPFD_CLOEXEC = 1030;

@@ -12,9 +12,9 @@ import java.util.concurrent.TimeUnit;
 
 /** Ending a relay's legs: flush what is queued then close, and TCP_CORK around a FIN. */
 final class Closing {
-    private static final int SHUT_WR = 1;
     /** How long a closing side may take to accept what is still queued for it before it is closed anyway. */
     static final long CLOSE_FLUSH_LINGER_SECONDS = 10;
+    private static final int SHUT_WR = 1;
 
     private Closing() {
     }

@@ -14,7 +14,7 @@ import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.resolver.NoopAddressResolverGroup;
 import io.netty.util.concurrent.Future;
 import io.synproxy.config.Keepalive;
-import io.synproxy.frontend.ConnectionSink;
+import io.synproxy.handoff.ConnectionSink;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.linux.Native;
 import io.synproxy.metrics.Counter;

@@ -28,14 +28,14 @@ final class SpliceSocket implements EpollIoHandle {
     private static final EpollIoOps INTEREST =
             EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLOUT).with(EpollIoOps.EPOLLRDHUP).with(EpollIoOps.EPOLLET);
 
-    private final FileDescriptor fd;
-    private final EventLoop loop;
-    private IoRegistration registration;
-    private boolean closed;
     /** The pump reading this socket, if it splices. */
     SplicePump reader;
     /** The pump writing this socket, if it splices. */
     SplicePump writer;
+    private final FileDescriptor fd;
+    private final EventLoop loop;
+    private IoRegistration registration;
+    private boolean closed;
 
     private SpliceSocket(int fd, EventLoop loop) {
         this.fd = new FileDescriptor(fd);
