@@ -113,6 +113,15 @@ final class Bench {
         return 0;
     }
 
+    /** Only the relay section ({@code --relay-only}): no flood scenario. */
+    int runRelayOnly() throws Exception {
+        progress("results in " + dir.toAbsolutePath());
+        md.append("# synproxy-bench results (relay only)\n\n");
+        new Relay(settings, this::progress, relaySeconds).run(md);
+        Files.writeString(dir.resolve("results.md"), md.toString(), StandardCharsets.UTF_8);
+        return 0;
+    }
+
     private void notes(List<Measurement> ms) {
         for (Measurement m : ms) {
             if (!m.note().isEmpty()) {

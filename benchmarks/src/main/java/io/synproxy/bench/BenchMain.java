@@ -71,6 +71,13 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--no-relay", description = "skip the iperf3/wrk relay throughput section")
     boolean noRelay;
 
+    @Option(names = "--relay-only", description = "only the relay section: direct, HAProxy and synproxy, no flood")
+    boolean relayOnly;
+
+    @Option(names = "--relay-seconds", paramLabel = "SECONDS",
+            description = "length of each relay test (default: 2 quick, 5 full)")
+    Integer relaySeconds;
+
     public static void main(String[] args) throws Exception {
         if (args.length > 0 && args[0].equals("jmh")) {
             org.openjdk.jmh.Main.main(Arrays.copyOfRange(args, 1, args.length));
@@ -136,8 +143,10 @@ public final class BenchMain implements Callable<Integer> {
         ScenarioRunner.Settings settings = new ScenarioRunner.Settings(legitRate, seconds * 1000L, timeoutMillis,
                 1000, kind, generators.getFirst(), dir.toAbsolutePath(), jar, java);
         try {
-            return new Bench(settings, chosen, full ? sweep : List.of(), floodRates, generators, !noRelay, full ? 5 : 2,
-                    dir).run();
+            int relayTest = relaySeconds != null ? Math.max(1, relaySeconds) : full ? 5 : 2;
+            Bench bench = new Bench(settings, chosen, full ? sweep : List.of(), floodRates, generators, !noRelay,
+                    relayTest, dir);
+            return relayOnly ? bench.runRelayOnly() : bench.run();
         } catch (Exception e) {
             System.err.println("synproxy-bench: stopped: " + e.getMessage()
                     + " (namespaces removed; partial results in " + dir.toAbsolutePath() + ")");

@@ -5,32 +5,47 @@ import io.synproxy.testsupport.Shell;
 import io.synproxy.testsupport.TestNet;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import java.util.function.ToDoubleFunction;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Throughput through the relay, as a ratio to the direct connection on the same hosts and no flood:
- * bulk transfer with iperf3 (upload and download) and HTTP request rate with wrk (keep-alive, and one
- * new connection per request). Tools that are not installed are skipped with a note.
+ * The relay compared, no flood, every path in the same run on the same nginx and iperf3 backends: direct, HAProxy
+ * ({@code mode tcp}, one thread, with and without {@code option splice-auto}) and synproxy (and, when
+ * {@value #BASELINE_PROPERTY} names another synproxy jar, that build too: before and after in one run). Bulk
+ * transfer with iperf3 both ways, HTTP requests with wrk (keep-alive, and one new connection per request),
+ * connect + first byte of sequential connections, each proxy's CPU per connection and per GB and its resident
+ * memory (VmHWM). Tools that are not installed are skipped with a note.
  */
 final class Relay {
-    static final int HTTP_DIRECT = 8081;
+    /** A system property naming a second synproxy jar to measure beside this one (e.g. main's build). */
+    static final String BASELINE_PROPERTY = "synproxy.bench.baselineJar";
+    /** The JVM flags of the ./synproxy launcher, so that memory is measured as users run it. */
+    static final List<String> DAEMON_JVM_FLAGS = List.of("-XX:+UseSerialGC", "-Xms16m", "-Xmx128m",
+            "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=30", "-XX:MaxMetaspaceSize=64m",
+            "-XX:ReservedCodeCacheSize=32m", "-XX:CICompilerCount=2", "-Xss512k", "-XX:+UseCompactObjectHeaders");
     static final int HTTP_BACKEND = 8080;
-    static final int HTTP_PROXY = 80;
-    static final int IPERF_DIRECT = 5202;
     static final int IPERF_BACKEND = 5201;
-    static final int IPERF_PROXY = 5201;
+    private static final int SEQUENTIAL_CONNECTIONS = 300;
     private static final Pattern RECEIVED = Pattern.compile(
-            "\"sum_received\"\\s*:\\s*\\{[^}]*?\"bits_per_second\"\\s*:\\s*([0-9.eE+-]+)");
+            "\"sum_received\"\\s*:\\s*\\{[^}]*?\"bytes\"\\s*:\\s*([0-9.eE+-]+)[^}]*?\"bits_per_second\"\\s*:\\s*([0-9.eE+-]+)");
     private static final Pattern RPS = Pattern.compile("Requests/sec:\\s+([0-9.]+)");
+    private static final Pattern REQUESTS = Pattern.compile("(\\d+) requests in");
     private static final Pattern SOCKET_ERRORS = Pattern.compile("Socket errors: ([^\\n]+)");
     private static final Pattern NON_2XX = Pattern.compile("Non-2xx or 3xx responses: (\\d+)");
 
@@ -44,99 +59,247 @@ final class Relay {
         this.seconds = seconds;
     }
 
-    /** {@code proxyCores}: CPU of the synproxy process during the proxied run, in cores. */
-    record Row(String test, double direct, double proxied, String unit, double proxyCores, String note) {
+    /** One way to the backends: its ports, and the proxy processes to charge CPU and memory to (none: direct). */
+    private record Route(String label, int httpPort, int iperfPort, Process http, Process iperf) {
+        boolean proxied() {
+            return http != null;
+        }
     }
 
-    List<Row> run(StringBuilder md) throws Exception {
+    /** What one route measured; NaN where a tool was missing. */
+    private static final class Result {
+        double upload = Double.NaN;
+        double download = Double.NaN;
+        double cpuPerGb = Double.NaN;
+        double keepAlive = Double.NaN;
+        double close = Double.NaN;
+        double cpuPerConnection = Double.NaN;
+        double p50 = Double.NaN;
+        double p99 = Double.NaN;
+        double hwm = Double.NaN;
+        final List<String> notes = new ArrayList<>();
+    }
+
+    void run(StringBuilder md) throws Exception {
         boolean iperf = Shell.has("iperf3");
         boolean wrk = Shell.has("wrk");
-        List<Row> rows = new ArrayList<>();
+        boolean haproxy = Shell.has("haproxy");
         List<String> skipped = new ArrayList<>();
         if (!iperf) {
             skipped.add("iperf3 is not installed: bulk transfer skipped");
         }
         if (!wrk) {
-            skipped.add("wrk is not installed: request rate skipped");
+            skipped.add("wrk is not installed: request rates skipped");
         }
-        if (iperf || wrk) {
-            Path dir = settings.workDir().resolve("relay");
-            Files.createDirectories(dir);
-            try (TestNet net = TestNet.switched()) {
-                net.sysctl(net.serverNs(), "net.core.somaxconn", "4096");
-                Process nginx = Nginx.start(net, net.serverNs(), dir.resolve("nginx"), 4096,
-                        List.of("127.0.0.1:" + HTTP_BACKEND, TestNet.SERVER_IP + ":" + HTTP_DIRECT));
-                Process httpProxy = startProxy(net, dir.resolve("synproxy-http.log"), HTTP_PROXY, HTTP_BACKEND);
-                ScenarioRunner.awaitHttp(net, "http://" + TestNet.SERVER_IP + ":" + HTTP_DIRECT + "/", nginx, null);
-                ScenarioRunner.awaitHttp(net, "http://" + TestNet.SERVER_IP + ":" + HTTP_PROXY + "/", nginx, httpProxy);
-                if (iperf) {
-                    net.start(net.serverNs(), ProcessBuilder.Redirect.DISCARD, Shell.bin("iperf3"), "-s", "-B", "127.0.0.1",
-                            "-p", Integer.toString(IPERF_BACKEND));
-                    net.start(net.serverNs(), ProcessBuilder.Redirect.DISCARD, Shell.bin("iperf3"), "-s", "-B", TestNet.SERVER_IP,
-                            "-p", Integer.toString(IPERF_DIRECT));
-                    Process iperfProxy = startProxy(net, dir.resolve("synproxy-iperf.log"), IPERF_PROXY, IPERF_BACKEND);
-                    Thread.sleep(500);
-                    for (boolean reverse : new boolean[] {false, true}) {
-                        String name = reverse ? "iperf3 download (server to client)" : "iperf3 upload (client to server)";
-                        double d = iperf(net, IPERF_DIRECT, reverse);
-                        double[] cpu = {Probe.processCpuSeconds(iperfProxy.pid()), System.nanoTime()};
-                        double p = iperf(net, IPERF_PROXY, reverse);
-                        rows.add(new Row(name, d / 1e9, p / 1e9, "Gbit/s", cores(iperfProxy, cpu), ""));
-                        progress.accept(String.format(Locale.ROOT, "relay: %s: direct %.2f, through synproxy %.2f Gbit/s",
-                                name, d / 1e9, p / 1e9));
-                    }
-                }
-                if (wrk) {
-                    for (boolean close : new boolean[] {false, true}) {
-                        String name = close ? "wrk, new connection per request" : "wrk, keep-alive (32 connections)";
-                        String[] d = wrk(net, HTTP_DIRECT, close);
-                        double[] cpu = {Probe.processCpuSeconds(httpProxy.pid()), System.nanoTime()};
-                        String[] p = wrk(net, HTTP_PROXY, close);
-                        double proxyCores = cores(httpProxy, cpu);
-                        String note = (d[1].isEmpty() ? "" : "direct: " + d[1]) + (p[1].isEmpty() ? ""
-                                : (d[1].isEmpty() ? "" : "; ") + "synproxy: " + p[1]);
-                        rows.add(new Row(name, Double.parseDouble(d[0]), Double.parseDouble(p[0]), "requests/s",
-                                proxyCores, note));
-                        progress.accept(String.format(Locale.ROOT, "relay: %s: direct %s, through synproxy %s requests/s%s",
-                                name, d[0], p[0], note.isEmpty() ? "" : " (" + note + ")"));
+        if (!haproxy) {
+            skipped.add("haproxy is not installed: the HAProxy columns are skipped (apt-get install haproxy)");
+        }
+        Map<String, Result> results = new LinkedHashMap<>();
+        Path dir = settings.workDir().resolve("relay");
+        Files.createDirectories(dir);
+        try (TestNet net = TestNet.switched()) {
+            net.sysctl(net.serverNs(), "net.core.somaxconn", "4096");
+            Process nginx = Nginx.start(net, net.serverNs(), dir.resolve("nginx"), 4096,
+                    List.of("127.0.0.1:" + HTTP_BACKEND, TestNet.SERVER_IP + ":8081"));
+            if (iperf) {
+                net.start(net.serverNs(), ProcessBuilder.Redirect.DISCARD, Shell.bin("iperf3"), "-s", "-B", "127.0.0.1",
+                        "-p", Integer.toString(IPERF_BACKEND));
+                net.start(net.serverNs(), ProcessBuilder.Redirect.DISCARD, Shell.bin("iperf3"), "-s", "-B", TestNet.SERVER_IP,
+                        "-p", "5202");
+            }
+            List<Route> routes = new ArrayList<>();
+            routes.add(new Route("direct", 8081, 5202, null, null));
+            if (haproxy) {
+                Process h = startHaproxy(net, dir, "haproxy", 81, 5203, false);
+                routes.add(new Route("HAProxy (1 thread)", 81, 5203, h, h));
+                Process s = startHaproxy(net, dir, "haproxy-splice", 82, 5204, true);
+                routes.add(new Route("HAProxy splice-auto", 82, 5204, s, s));
+            }
+            Path jar = settings.jar();
+            routes.add(new Route("synproxy", 80, 5201, startProxy(net, jar, dir.resolve("synproxy-http.log"), 80,
+                    HTTP_BACKEND), iperf ? startProxy(net, jar, dir.resolve("synproxy-iperf.log"), 5201, IPERF_BACKEND)
+                    : null));
+            String baseline = System.getProperty(BASELINE_PROPERTY, "");
+            if (!baseline.isBlank()) {
+                Path b = Path.of(baseline);
+                routes.add(new Route("synproxy (baseline)", 85, 5205, startProxy(net, b, dir.resolve("baseline-http.log"),
+                        85, HTTP_BACKEND), iperf ? startProxy(net, b, dir.resolve("baseline-iperf.log"), 5205,
+                        IPERF_BACKEND) : null));
+            }
+            for (Route r : routes) {
+                ScenarioRunner.awaitHttp(net, "http://" + TestNet.SERVER_IP + ":" + r.httpPort() + "/", nginx, r.http());
+                results.put(r.label(), new Result());
+            }
+            Thread.sleep(500);
+            // Each test runs on every route back to back, so that a busy host slows them alike.
+            if (iperf) {
+                for (boolean reverse : new boolean[] {false, true}) {
+                    for (Route r : routes) {
+                        Result res = results.get(r.label());
+                        double cpu = cpu(r.iperf());
+                        double[] bytesAndBits = iperf(net, r.iperfPort(), reverse);
+                        cpu = cpu(r.iperf()) - cpu;
+                        if (reverse) {
+                            res.download = bytesAndBits[1] / 1e9;
+                        } else {
+                            res.upload = bytesAndBits[1] / 1e9;
+                        }
+                        if (r.proxied()) {
+                            double perGb = cpu / (bytesAndBits[0] / 1e9);
+                            res.cpuPerGb = Double.isNaN(res.cpuPerGb) ? perGb : (res.cpuPerGb + perGb) / 2;
+                        }
+                        progress.accept(String.format(Locale.ROOT, "relay: iperf3 %s via %s: %.2f Gbit/s",
+                                reverse ? "download" : "upload", r.label(), bytesAndBits[1] / 1e9));
                     }
                 }
             }
+            if (wrk) {
+                for (boolean close : new boolean[] {false, true}) {
+                    for (Route r : routes) {
+                        Result res = results.get(r.label());
+                        double cpu = cpu(r.http());
+                        double[] w = wrk(net, r.httpPort(), close, res.notes);
+                        cpu = cpu(r.http()) - cpu;
+                        if (close) {
+                            res.close = w[0];
+                            if (r.proxied() && w[1] > 0) {
+                                res.cpuPerConnection = cpu / w[1] * 1e6;
+                            }
+                        } else {
+                            res.keepAlive = w[0];
+                        }
+                        progress.accept(String.format(Locale.ROOT, "relay: wrk %s via %s: %.0f requests/s",
+                                close ? "new connection per request" : "keep-alive", r.label(), w[0]));
+                    }
+                }
+            }
+            for (Route r : routes) {
+                Result res = results.get(r.label());
+                double[] p = firstByte(net, r.httpPort());
+                res.p50 = p[0];
+                res.p99 = p[1];
+                if (r.proxied()) {
+                    res.hwm = Math.max(hwmMiB(r.http().pid()), r.iperf() == null ? 0 : hwmMiB(r.iperf().pid()));
+                }
+                progress.accept(String.format(Locale.ROOT, "relay: connect + first byte via %s: p50 %.2f ms, p99 %.2f ms",
+                        r.label(), p[0], p[1]));
+            }
         }
-        Table t = new Table("test (no flood)", "direct", "through synproxy", "unit", "ratio", "synproxy CPU (cores)",
-                "note");
-        for (Row r : rows) {
-            t.row(r.test(), fmt(r.direct()), fmt(r.proxied()), r.unit(),
-                    r.direct() > 0 ? String.format(Locale.ROOT, "%.2f", r.proxied() / r.direct()) : "-",
-                    String.format(Locale.ROOT, "%.2f", r.proxyCores()), r.note());
+        print(md, results, skipped);
+    }
+
+    /** The issue's table: one row per measure, one column per route, and synproxy / HAProxy (1 thread). */
+    private void print(StringBuilder md, Map<String, Result> results, List<String> skipped) {
+        List<String> header = new ArrayList<>(List.of("measure (no flood)"));
+        header.addAll(results.keySet());
+        boolean ratio = results.containsKey("HAProxy (1 thread)");
+        if (ratio) {
+            header.add("synproxy / HAProxy");
         }
+        Table t = new Table(header.toArray(String[]::new));
+        row(t, results, ratio, "iperf3 upload, Gbit/s", r -> r.upload, 2);
+        row(t, results, ratio, "iperf3 download, Gbit/s", r -> r.download, 2);
+        row(t, results, ratio, "wrk keep-alive, 32 connections, req/s", r -> r.keepAlive, 0);
+        row(t, results, ratio, "wrk, new connection per request, req/s", r -> r.close, 0);
+        row(t, results, ratio, "proxy CPU per proxied connection, us", r -> r.cpuPerConnection, 0);
+        row(t, results, ratio, "proxy CPU per GB relayed (iperf3), s", r -> r.cpuPerGb, 2);
+        row(t, results, ratio, "connect + first byte, sequential, p50 ms", r -> r.p50, 2);
+        row(t, results, ratio, "connect + first byte, sequential, p99 ms", r -> r.p99, 2);
+        row(t, results, ratio, "resident memory (VmHWM) of the proxy, MiB", r -> r.hwm, 0);
         System.out.println();
-        System.out.println("Relay throughput, " + seconds + " s per test:");
+        System.out.println("Relay compared (no flood, " + seconds + " s per test, every route in this run):");
         System.out.print(t.text());
-        skipped.forEach(s -> System.out.println("note: " + s));
+        List<String> notes = new ArrayList<>(skipped);
+        results.forEach((k, r) -> r.notes.forEach(n -> notes.add(k + ": " + n)));
+        notes.forEach(s -> System.out.println("note: " + s));
         System.out.println();
-        md.append("## Relay throughput (no flood, ").append(seconds).append(" s per test)\n\n").append(t.markdown())
+        md.append("## Relay compared (no flood, ").append(seconds).append(" s per test)\n\n").append(t.markdown())
                 .append('\n');
-        skipped.forEach(s -> md.append("* ").append(s).append('\n'));
+        notes.forEach(s -> md.append("* ").append(s).append('\n'));
         md.append('\n');
-        return rows;
     }
 
-    /** CPU cores the process used since {@code start = {cpu seconds, nanoTime}}. */
-    private static double cores(Process p, double[] start) {
-        return (Probe.processCpuSeconds(p.pid()) - start[0]) / ((System.nanoTime() - start[1]) / 1e9);
+    private static void row(Table t, Map<String, Result> results, boolean ratio, String name,
+                            ToDoubleFunction<Result> f, int decimals) {
+        List<String> cells = new ArrayList<>(List.of(name));
+        for (Result r : results.values()) {
+            double v = f.applyAsDouble(r);
+            cells.add(Double.isNaN(v) ? "" : String.format(Locale.ROOT, "%,." + decimals + "f", v));
+        }
+        if (ratio) {
+            double s = f.applyAsDouble(results.get("synproxy"));
+            double h = f.applyAsDouble(results.get("HAProxy (1 thread)"));
+            cells.add(Double.isNaN(s) || Double.isNaN(h) || h == 0 ? "" : String.format(Locale.ROOT, "%.2f", s / h));
+        }
+        t.row(cells.toArray(String[]::new));
     }
 
-    private static String fmt(double v) {
-        return v >= 100 ? String.format(Locale.ROOT, "%.0f", v) : String.format(Locale.ROOT, "%.2f", v);
+    private static double cpu(Process p) {
+        return p == null ? 0 : Probe.processCpuSeconds(p.pid());
     }
 
-    private Process startProxy(TestNet net, Path log, int port, int backendPort) throws Exception {
-        Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), settings.java(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", settings.jar().toString(), "io.synproxy.cli.Main",
+    /** VmHWM (peak resident set) of {@code pid} in MiB, or NaN if it is gone. */
+    static double hwmMiB(long pid) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // gone
+        }
+        return Double.NaN;
+    }
+
+    /** HAProxy as a user would put it in front of the server: mode tcp, one thread, foreground. */
+    private Process startHaproxy(TestNet net, Path dir, String name, int httpPort, int iperfPort, boolean splice)
+            throws Exception {
+        Path cfg = dir.resolve(name + ".cfg");
+        Files.writeString(cfg, """
+                global
+                    nbthread 1
+                    maxconn 4000
+                defaults
+                    mode tcp
+                    timeout connect 5s
+                    timeout client 60s
+                    timeout server 60s
+                %s
+                frontend http
+                    bind %s:%d
+                    default_backend http
+                backend http
+                    server nginx 127.0.0.1:%d
+                frontend iperf
+                    bind %s:%d
+                    default_backend iperf
+                backend iperf
+                    server iperf3 127.0.0.1:%d
+                """.formatted(splice ? "    option splice-auto" : "", TestNet.SERVER_IP, httpPort, HTTP_BACKEND,
+                TestNet.SERVER_IP, iperfPort, IPERF_BACKEND));
+        Path log = dir.resolve(name + ".log");
+        Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), Shell.bin("haproxy"), "-db",
+                "-f", cfg.toString());
+        Thread.sleep(300);
+        if (!p.isAlive()) {
+            throw new IOException("haproxy did not start: " + Files.readString(log).trim());
+        }
+        return p;
+    }
+
+    private Process startProxy(TestNet net, Path jar, Path log, int port, int backendPort) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(settings.java()));
+        cmd.addAll(DAEMON_JVM_FLAGS);
+        String mode = System.getProperty("synproxy.relay.mode", "");
+        if (!mode.isBlank()) {
+            cmd.add("-Dsynproxy.relay.mode=" + mode);
+        }
+        cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-cp", jar.toString(), "io.synproxy.cli.Main",
                 "run", "--listen", TestNet.SERVER_IP + ":" + port, "--backend", "127.0.0.1:" + backendPort,
-                "--stats-interval", "0");
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                "--stats-interval", "0"));
+        Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), cmd.toArray(String[]::new));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
         while (System.nanoTime() < deadline) {
             if (Files.exists(log) && Files.readString(log, StandardCharsets.UTF_8).contains("synproxy: protecting")) {
                 return p;
@@ -146,11 +309,11 @@ final class Relay {
             }
             Thread.sleep(50);
         }
-        throw new IOException("synproxy did not start within 30 s");
+        throw new IOException("synproxy did not start within 90 s");
     }
 
-    /** Bits per second received, from iperf3's JSON summary. */
-    private double iperf(TestNet net, int port, boolean reverse) throws IOException {
+    /** {bytes received, bits per second} from iperf3's JSON summary. */
+    private double[] iperf(TestNet net, int port, boolean reverse) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(Shell.bin("iperf3"), "-c", TestNet.SERVER_IP, "-p", Integer.toString(port),
                 "-t", Integer.toString(seconds), "-J"));
         if (reverse) {
@@ -161,11 +324,11 @@ final class Relay {
         if (!m.find()) {
             throw new IOException("no iperf3 summary: " + json.substring(0, Math.min(400, json.length())));
         }
-        return Double.parseDouble(m.group(1));
+        return new double[] {Double.parseDouble(m.group(1)), Double.parseDouble(m.group(2))};
     }
 
-    /** {requests/s, error note} from wrk. */
-    private String[] wrk(TestNet net, int port, boolean close) throws IOException {
+    /** {requests/s, requests} from wrk; errors go to {@code notes}. */
+    private double[] wrk(TestNet net, int port, boolean close, List<String> notes) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(Shell.bin("wrk"), "-t", "2", "-c", close ? "8" : "32", "-d", seconds + "s"));
         if (close) {
             cmd.addAll(List.of("-H", "Connection: close"));
@@ -173,18 +336,45 @@ final class Relay {
         cmd.add("http://" + TestNet.SERVER_IP + ":" + port + "/");
         String out = net.exec(net.clientNs(), cmd.toArray(String[]::new));
         Matcher m = RPS.matcher(out);
-        if (!m.find()) {
+        Matcher n = REQUESTS.matcher(out);
+        if (!m.find() || !n.find()) {
             throw new IOException("no wrk summary: " + out);
         }
-        String note = "";
         Matcher e = SOCKET_ERRORS.matcher(out);
         if (e.find()) {
-            note = "socket errors " + e.group(1).trim();
+            notes.add((close ? "new connection per request" : "keep-alive") + ": socket errors " + e.group(1).trim());
         }
-        Matcher n = NON_2XX.matcher(out);
-        if (n.find()) {
-            note += (note.isEmpty() ? "" : ", ") + n.group(1) + " non-2xx";
+        Matcher x = NON_2XX.matcher(out);
+        if (x.find()) {
+            notes.add(x.group(1) + " non-2xx responses");
         }
-        return new String[] {m.group(1), note};
+        return new double[] {Double.parseDouble(m.group(1)), Double.parseDouble(n.group(1))};
+    }
+
+    /** {p50, p99} in ms of connect + request + first response byte, one connection after another. */
+    private static double[] firstByte(TestNet net, int port) throws Exception {
+        InetSocketAddress addr = new InetSocketAddress(TestNet.SERVER_IP, port);
+        byte[] request = "GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
+        double[] ms = net.in(net.clientNs(), () -> {
+            double[] t = new double[SEQUENTIAL_CONNECTIONS];
+            for (int i = 0; i < t.length; i++) {
+                long start = System.nanoTime();
+                try (Socket s = new Socket()) {
+                    s.setSoTimeout(5000);
+                    s.connect(addr, 5000);
+                    OutputStream out = s.getOutputStream();
+                    out.write(request);
+                    InputStream in = s.getInputStream();
+                    if (in.read() < 0) {
+                        throw new IOException("no response from port " + port);
+                    }
+                    t[i] = (System.nanoTime() - start) / 1e6;
+                    in.readAllBytes();
+                }
+            }
+            return t;
+        });
+        Arrays.sort(ms);
+        return new double[] {ms[ms.length / 2], ms[ms.length * 99 / 100]};
     }
 }

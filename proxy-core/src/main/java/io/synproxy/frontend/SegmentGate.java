@@ -202,7 +202,7 @@ public final class SegmentGate {
         counters.increment(sent ? Counter.SYNACK_SENT : Counter.SYNACK_SEND_FAILED);
     }
 
-    /** A verified final ACK (in {@link #verdict}): build the socket, open the window, adopt. */
+    /** A verified final ACK (in {@link #verdict}): build the socket, adopt it, open the window. */
     private void handOff(MemorySegment mem) {
         counters.increment(Counter.ACK_VALID);
         if (draining) {
@@ -227,14 +227,16 @@ public final class SegmentGate {
         long lLo = verdict.localLo();
         live.put(cHi, cLo, clientPort, lHi, lLo, (long) verdict.isn() << 32 | (verdict.clientIsn() & 0xffffffffL));
         counters.increment(Counter.HANDOFFS);
-        // Open the zero window with an in-sequence ACK: the client may now send its request.
-        replies.send(handshake.windowUpdate(verdict, handoff.lastReceiveWindow(), replies.buffer(), 0), cHi, cLo);
         int isn = verdict.isn();
+        int receiveWindow = handoff.lastReceiveWindow();
+        // Adopted first: the sink starts the backend connect, whose handshake then runs while the window opens.
         sink.adopt(fd, verdict, () -> {
             live.remove(cHi, cLo, clientPort, lHi, lLo);
             closed.add(cHi, cLo, clientPort, lHi, lLo, isn, clockMillis.getAsLong());
             liveCount = live.size();
         });
+        // Open the zero window with an in-sequence ACK: the client may now send its request.
+        replies.send(handshake.windowUpdate(verdict, receiveWindow, replies.buffer(), 0), cHi, cLo);
     }
 
     /** Answers the verified final ACK with an in-sequence RST: no socket, the client fails at once. */

@@ -64,6 +64,12 @@ public final class Constants {
     public static final int MAP_SHARED = 1;
     public static final int MAP_LOCKED = 0x2000;
 
+    public static final int O_CLOEXEC = 0x80000;
+    public static final int O_NONBLOCK = 0x800;
+    public static final int F_DUPFD_CLOEXEC = 1030;
+    public static final int SPLICE_F_MOVE = 1;
+    public static final int SPLICE_F_NONBLOCK = 2;
+
     public static final int EADDRINUSE = 98;
     public static final int EADDRNOTAVAIL = 99;
     public static final int EAGAIN = 11;

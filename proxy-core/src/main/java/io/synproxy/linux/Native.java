@@ -49,6 +49,13 @@ public final class Native {
     private static final MethodHandle MUNMAP = errnoCall("munmap", JAVA_INT, ADDRESS, JAVA_LONG);
     private static final MethodHandle IF_NAMETOINDEX = plainCall("if_nametoindex", JAVA_INT, ADDRESS);
     private static final MethodHandle STRERROR = plainCall("strerror", ADDRESS, JAVA_INT);
+    private static final MethodHandle SHUTDOWN = errnoCall("shutdown", JAVA_INT, JAVA_INT, JAVA_INT);
+    private static final MethodHandle PIPE2 = errnoCall("pipe2", JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle SPLICE =
+            errnoCall("splice", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
+    private static final MethodHandle FCNTL = LINKER.downcallHandle(LIBC.findOrThrow("fcntl"),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
+            Linker.Option.firstVariadicArg(2), Linker.Option.captureCallState("errno"));
 
     private Native() {
     }
@@ -239,7 +246,67 @@ public final class Native {
         }
     }
 
+    /** A non-blocking, close-on-exec pipe: {read end, write end}. */
+    public static int[] pipe() throws LinuxException {
+        MemorySegment capture = CAPTURE.get();
+        MemorySegment fds = Scratch.PAIR.get();
+        int rc;
+        try {
+            rc = (int) PIPE2.invokeExact(capture, fds, Constants.O_NONBLOCK | Constants.O_CLOEXEC);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        if (rc < 0) {
+            throw new LinuxException("pipe2", errno(capture));
+        }
+        return new int[] {fds.get(JAVA_INT, 0), fds.get(JAVA_INT, 4)};
+    }
+
+    /**
+     * Hot path: splice(2) of up to {@code len} bytes from {@code in} to {@code out} (one of them a pipe) with
+     * {@code flags}; returns the bytes moved (0: end of input), or {@code -errno}. Never throws, never allocates.
+     */
+    public static long splice(int in, int out, long len, int flags) {
+        MemorySegment capture = CAPTURE.get();
+        long rc;
+        try {
+            rc = (long) SPLICE.invokeExact(capture, in, MemorySegment.NULL, out, MemorySegment.NULL, len, flags);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        return rc < 0 ? -errno(capture) : rc;
+    }
+
+    /** shutdown(2) of {@code fd} ({@code how}: SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2); 0 or {@code -errno}, never throws. */
+    public static int shutdown(int fd, int how) {
+        MemorySegment capture = CAPTURE.get();
+        int rc;
+        try {
+            rc = (int) SHUTDOWN.invokeExact(capture, fd, how);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        return rc < 0 ? -errno(capture) : rc;
+    }
+
+    /** A close-on-exec duplicate of {@code fd}: the same open socket under a second number. */
+    public static int dup(int fd) throws LinuxException {
+        MemorySegment capture = CAPTURE.get();
+        int rc;
+        try {
+            rc = (int) FCNTL.invokeExact(capture, fd, Constants.F_DUPFD_CLOEXEC, 0);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        if (rc < 0) {
+            throw new LinuxException("fcntl(F_DUPFD_CLOEXEC)", errno(capture));
+        }
+        return rc;
+    }
+
     private static final class Scratch {
+        static final ThreadLocal<MemorySegment> PAIR =
+                ThreadLocal.withInitial(() -> Arena.global().allocate(JAVA_INT, 2));
         static final ThreadLocal<MemorySegment> INT = ThreadLocal.withInitial(() -> Arena.global().allocate(JAVA_INT));
         static final ThreadLocal<MemorySegment> LEN = ThreadLocal.withInitial(() -> Arena.global().allocate(JAVA_INT));
     }

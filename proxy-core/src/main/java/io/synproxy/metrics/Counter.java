@@ -32,7 +32,9 @@ public enum Counter {
     DRAIN_CLOSED("drain_closed", "relays still open when the drain period ended, closed"),
     TX_RING("tx_ring", "replies (SYN/ACK, window update, RST) written into the AF_PACKET TX ring"),
     TX_FALLBACK("tx_fallback", "replies sent on the raw socket because the TX ring was full"),
-    TX_DROPS("tx_drops", "TX ring frames the kernel or the driver refused (wrong format, send error)");
+    TX_DROPS("tx_drops", "TX ring frames the kernel or the driver refused (wrong format, send error)"),
+    SPLICED("spliced", "relay directions moved to splice(2) (bulk streams, or every one with relay mode splice)"),
+    SPLICE_FALLBACK("splice_fallback", "relay directions that went back to copying after a splice(2) error");
 
     private final String label;
     private final String description;

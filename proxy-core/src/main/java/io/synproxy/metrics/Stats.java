@@ -66,7 +66,9 @@ public final class Stats {
                 .append(" drain_closed=").append(get(Counter.DRAIN_CLOSED))
                 .append(" tx_ring=").append(get(Counter.TX_RING))
                 .append(" tx_fallback=").append(get(Counter.TX_FALLBACK))
-                .append(" tx_drops=").append(get(Counter.TX_DROPS));
+                .append(" tx_drops=").append(get(Counter.TX_DROPS))
+                .append(" spliced=").append(get(Counter.SPLICED))
+                .append(" splice_fallback=").append(get(Counter.SPLICE_FALLBACK));
         return b.toString();
     }
 

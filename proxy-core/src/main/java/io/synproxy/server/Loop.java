@@ -21,6 +21,7 @@ import io.synproxy.handshake.Handshake;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.metrics.Counters;
 import io.synproxy.relay.Relay;
+import io.synproxy.relay.RelaySettings;
 
 /**
  * Everything one event loop runs, assembled as a unit and closed as a unit: its capture ring, raw replies, cookie
@@ -55,10 +56,12 @@ final class Loop implements AutoCloseable {
     /**
      * Opens and wires one loop's parts and registers its ring with {@code loop}'s epoll.
      *
+     * @param relaySettings the relay's settings, checked once for every loop
      * @param master the cookie master key, shared by every loop so that any loop verifies any loop's cookie
      * @param fanout the PACKET_FANOUT group id, or -1 for a single loop
      */
-    static Loop open(IoEventLoop loop, ProxyConfig config, HostFacts host, byte[] master, int fanout)
+    static Loop open(IoEventLoop loop, ProxyConfig config, RelaySettings relaySettings, HostFacts host, byte[] master,
+                     int fanout)
             throws LinuxException {
         // Data segments reach the ring only when a final ACK may carry data (--no-zero-window).
         PacketRing ring = PacketRing.open(host.ifindex(), config.listens(), config.zeroWindow(), config.ringBytes(),
@@ -85,10 +88,7 @@ final class Loop implements AutoCloseable {
         KeyRing keys = new KeyRing(master, config.keyRotation().toMillis(), System::currentTimeMillis);
         Handshake handshake = new Handshake(new SynCookie(keys), host.ourMss(), host.ourMss6(), host.windowScale(),
                 config.zeroWindow());
-        Relay relay = new Relay((EventLoop) loop, config.backend(), counters,
-                (int) config.backendConnectTimeout().toMillis());
-        relay.idleTimeout(config.idleTimeout().toMillis());
-        relay.proxyProtocol(config.proxyProtocol()).keepalive(config.keepalive());
+        Relay relay = new Relay((EventLoop) loop, relaySettings, counters);
         // A cookie verifies for up to two key periods: closed tuples are remembered at least that long.
         GateSettings settings = GateSettings.forKeyRotation(host.ipv4(), host.ipv6(), host.ports6(),
                 config.maxConnections(), config.keyRotation().toMillis());
@@ -133,5 +133,6 @@ final class Loop implements AutoCloseable {
         }
         replies.close();
         handoff.close();
+        relay.close();
     }
 }

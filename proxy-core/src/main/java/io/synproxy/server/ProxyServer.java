@@ -13,6 +13,7 @@ import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Platform;
 import io.synproxy.metrics.Counters;
 import io.synproxy.metrics.Stats;
+import io.synproxy.relay.RelaySettings;
 
 import java.io.PrintWriter;
 import java.net.InetAddress;
@@ -89,6 +90,12 @@ public final class ProxyServer implements AutoCloseable {
         HostFacts host = HostFacts.discover(config);
         byte[] master = new byte[32];
         new SecureRandom().nextBytes(master);
+        RelaySettings relaySettings;
+        try {
+            relaySettings = RelaySettings.of(config);
+        } catch (IllegalArgumentException e) {
+            throw new StartupException(e.getMessage());
+        }
         int fanout = config.threads() > 1 ? (int) (ProcessHandle.current().pid() & 0xffff) : -1;
 
         MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(config.threads(), EpollIoHandler.newFactory());
@@ -96,7 +103,7 @@ public final class ProxyServer implements AutoCloseable {
         boolean started = false;
         try {
             for (EventExecutor executor : group) {
-                loops.add(Loop.open((IoEventLoop) executor, config, host, master, fanout));
+                loops.add(Loop.open((IoEventLoop) executor, config, relaySettings, host, master, fanout));
             }
             warmUp(host, group);
             for (NftGuard guard : guards) {

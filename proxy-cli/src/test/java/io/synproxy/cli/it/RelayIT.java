@@ -121,6 +121,7 @@ class RelayIT {
         System.out.printf("RelayIT: 10 MB each way; segments of the live connection that reached the proxy: "
                 + "ack_live +%d%n", statsAfter.get("ack_live") - statsBefore.get("ack_live"));
         assertEquals(size + 32, received.length, "bytes back");
+        ProxyProcess.assertBulkRelayMode(statsBefore, statsAfter, 2);
         MessageDigest echoed = MessageDigest.getInstance("SHA-256");
         echoed.update(received, 0, size);
         assertArrayEquals(expectedDigest, echoed.digest(), "client to backend to client: 10 MB echoed intact");

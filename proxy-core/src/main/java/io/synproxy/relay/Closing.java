@@ -1,0 +1,73 @@
+package io.synproxy.relay;
+
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelException;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.socket.DuplexChannel;
+import io.synproxy.linux.Native;
+
+import java.util.concurrent.TimeUnit;
+
+/** Ending a relay's legs: flush what is queued then close, and TCP_CORK around a FIN. */
+final class Closing {
+    /** How long a closing side may take to accept what is still queued for it before it is closed anyway. */
+    static final long CLOSE_FLUSH_LINGER_SECONDS = 10;
+    private static final int SHUT_WR = 1;
+
+    private Closing() {
+    }
+
+    /**
+     * Closes {@code ch} once what is queued for it has been written. A channel whose output is already shut down
+     * has nothing left to write: it is closed at once, because a write would fail with an exception (and its stack
+     * trace) on every connection that ended with two FINs, the common case.
+     */
+    static void closeOnFlush(Channel ch) {
+        if (!ch.isActive()) {
+            if (ch.isOpen()) {
+                ch.close();
+            }
+            return;
+        }
+        if (ch instanceof DuplexChannel duplex && duplex.isOutputShutdown()) {
+            ch.close();
+            return;
+        }
+        ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        if (!ch.closeFuture().isDone()) {
+            // A peer that stopped reading would keep the flush, and the descriptor, forever.
+            var forced = ch.eventLoop().schedule(() -> {
+                ch.close();
+            }, CLOSE_FLUSH_LINGER_SECONDS, TimeUnit.SECONDS);
+            ch.closeFuture().addListener(f -> forced.cancel(false));
+        }
+    }
+
+    /**
+     * Sends the FIN on {@code ch} (shutdown(2) SHUT_WR), what Netty's {@code shutdownOutput()} does minus the
+     * exception it builds, stack trace and all, to fail writes that could still be queued: measured, one per
+     * relayed connection was most of the exceptions the relay made. Call only with nothing queued.
+     */
+    static void shutdownOutput(Channel ch) {
+        if (ch instanceof EpollSocketChannel epoll && epoll.isActive() && !epoll.isOutputShutdown()) {
+            Native.shutdown(epoll.fd().intValue(), SHUT_WR);
+        } else if (ch instanceof DuplexChannel duplex && ch.isActive() && !duplex.isOutputShutdown()) {
+            duplex.shutdownOutput();
+        }
+    }
+
+    /** Sets TCP_CORK; false when the channel is no open epoll socket or the kernel refused. */
+    static boolean cork(Channel ch, boolean on) {
+        if (!(ch instanceof EpollSocketChannel epoll) || !epoll.isActive()) {
+            return false;
+        }
+        try {
+            epoll.config().setTcpCork(on);
+            return true;
+        } catch (ChannelException e) {
+            return false;
+        }
+    }
+}

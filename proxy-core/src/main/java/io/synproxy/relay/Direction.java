@@ -1,0 +1,45 @@
+package io.synproxy.relay;
+
+import io.netty.channel.Channel;
+import io.synproxy.metrics.Counter;
+
+/**
+ * One direction of a relayed connection: bytes read from {@code in} are written to {@code out}. Whichever pump
+ * moves them (copy or splice) marks the input done when the FIN has been passed on; the relay closes both legs
+ * when both directions are done.
+ */
+final class Direction {
+    final Channel in;
+    final Channel out;
+    /** The byte counter of this direction. */
+    final Counter bytes;
+    /** The counter of a reset on {@code in}. */
+    final Counter reset;
+    final IdleWatch idle;
+    Direction peer;
+    boolean inputDone;
+
+    Direction(Channel in, Channel out, Counter bytes, Counter reset, IdleWatch idle) {
+        this.in = in;
+        this.out = out;
+        this.bytes = bytes;
+        this.reset = reset;
+        this.idle = idle;
+    }
+
+    /** Bytes moved in this direction. */
+    void touch() {
+        if (idle != null) {
+            idle.touch();
+        }
+    }
+
+    /** This direction's FIN has been passed on: when the other one's has too, the relay is over. */
+    void finished() {
+        inputDone = true;
+        if (peer.inputDone) {
+            in.close();
+            out.close();
+        }
+    }
+}

@@ -1,0 +1,52 @@
+package io.synproxy.relay;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.handler.codec.haproxy.HAProxyCommand;
+import io.netty.handler.codec.haproxy.HAProxyMessage;
+import io.netty.handler.codec.haproxy.HAProxyMessageEncoder;
+import io.netty.handler.codec.haproxy.HAProxyProtocolVersion;
+import io.netty.handler.codec.haproxy.HAProxyProxiedProtocol;
+import io.synproxy.config.ProxyProtocol;
+
+import java.net.Inet4Address;
+import java.net.InetSocketAddress;
+
+/** The PROXY protocol header that starts a backend connection: the client's address and the one it connected to. */
+final class ProxyHeader {
+    private ProxyHeader() {
+    }
+
+    /** The header for a client at {@code src} that connected to {@code dst}; null when the protocol is off. */
+    static HAProxyMessage of(ProxyProtocol protocol, InetSocketAddress src, InetSocketAddress dst) {
+        if (protocol == ProxyProtocol.OFF) {
+            return null;
+        }
+        HAProxyProxiedProtocol family = src.getAddress() instanceof Inet4Address
+                ? HAProxyProxiedProtocol.TCP4 : HAProxyProxiedProtocol.TCP6;
+        return new HAProxyMessage(protocol == ProxyProtocol.V1 ? HAProxyProtocolVersion.V1 : HAProxyProtocolVersion.V2,
+                HAProxyCommand.PROXY, family, src.getAddress().getHostAddress(), dst.getAddress().getHostAddress(),
+                src.getPort(), dst.getPort());
+    }
+
+    /**
+     * Writes the header before any relayed byte (the client is not read until this has been queued). The
+     * encoder is in the pipeline only for this one write: written from the event loop, it has run when write
+     * returns. A failed write closes both sides.
+     */
+    static void send(ProxyProtocol protocol, Channel client, Channel server) {
+        HAProxyMessage header = of(protocol, (InetSocketAddress) client.remoteAddress(),
+                (InetSocketAddress) client.localAddress());
+        if (header == null) {
+            return;
+        }
+        server.pipeline().addFirst("proxy-protocol", HAProxyMessageEncoder.INSTANCE);
+        server.writeAndFlush(header).addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                f.channel().close();
+                client.close();
+            }
+        });
+        server.pipeline().remove("proxy-protocol");
+    }
+}

@@ -1,0 +1,131 @@
+package io.synproxy.relay;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.synproxy.metrics.Counters;
+
+/**
+ * The copy pump: moves Netty buffers from the channel it is installed on to the direction's output, reading the
+ * next chunk only after the previous one was written (back-pressure). In {@link RelayMode#AUTO} it hands the
+ * direction over to splice(2) once reads keep filling their buffers, at a moment no write is in flight.
+ */
+final class Pump extends ChannelInboundHandlerAdapter {
+    /** A read at least this big that filled its buffer is a sign of a bulk stream. */
+    static final int FULL_READ_BYTES = 16 << 10;
+    /** Consecutive full reads before a direction switches to splice. */
+    static final int FULL_READS_TO_SPLICE = 8;
+
+    private final Direction dir;
+    private final Counters counters;
+    private final Splicer splicer;
+    private final Runnable flush = this::flushNow;
+    private boolean flushScheduled;
+    private int fullReads;
+    private int writesInFlight;
+
+    /** @param splicer switches this direction to splice, or null to stay a copy pump */
+    Pump(Direction dir, Counters counters, Splicer splicer) {
+        this.dir = dir;
+        this.counters = counters;
+        this.splicer = splicer;
+    }
+
+    /** True when a run of reads says this direction streams (pure, for tests). */
+    static boolean streaming(int fullReads) {
+        return fullReads >= FULL_READS_TO_SPLICE;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (msg instanceof ByteBuf buf) {
+            int n = buf.readableBytes();
+            counters.add(dir.bytes, n);
+            fullReads = n >= FULL_READ_BYTES && buf.writableBytes() == 0 ? fullReads + 1 : 0;
+        }
+        dir.touch();
+        writesInFlight++;
+        dir.out.write(msg).addListener((ChannelFutureListener) f -> {
+            writesInFlight--;
+            if (!f.isSuccess()) {
+                f.channel().close();
+                ctx.channel().close();
+            } else if (splicer != null && streaming(fullReads) && writesInFlight == 0 && !dir.inputDone
+                    && ctx.channel().isActive()) {
+                splicer.splice(dir, ctx);
+            } else {
+                ctx.channel().read();
+            }
+        });
+    }
+
+    /**
+     * Flushes after this turn of the event loop rather than now. Netty reports a FIN read together with the
+     * data only after channelReadComplete; flushed here, the data would leave without it, a client that
+     * closes on the last response byte (wrk, curl, any HTTP/1.0 client) would close first and keep the
+     * TIME_WAIT the backend took on a direct connection: thousands of them exhaust a busy client's ports.
+     */
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        if (!flushScheduled) {
+            flushScheduled = true;
+            ctx.channel().eventLoop().execute(flush);
+        }
+    }
+
+    private void flushNow() {
+        flushScheduled = false;
+        dir.out.flush();
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof ChannelInputShutdownEvent) {
+            passFin(dir);
+            return;
+        }
+        ctx.fireUserEventTriggered(evt);
+    }
+
+    /**
+     * Passes the FIN on after everything written so far, corked so that the last data and the FIN leave in one
+     * segment, as they arrived.
+     */
+    static void passFin(Direction dir) {
+        Channel out = dir.out;
+        boolean corked = Closing.cork(out, true);
+        out.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
+            // Everything written before it has left Netty's queue: the FIN follows it.
+            Closing.shutdownOutput(out);
+            if (corked) {
+                Closing.cork(out, false);
+            }
+            dir.finished();
+        });
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        Closing.closeOnFlush(dir.out);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        counters.increment(dir.reset);
+        ctx.close();
+        // The relay is broken: no flush first (a peer that does not read would hold it open forever);
+        // what already reached the kernel is still sent before the FIN.
+        dir.out.close();
+    }
+
+    /** Takes a direction over from the copy pump once it streams. */
+    @FunctionalInterface
+    interface Splicer {
+        /** Called on the loop with no write in flight and no read requested; {@code ctx} is the copy pump's. */
+        void splice(Direction dir, ChannelHandlerContext ctx);
+    }
+}

@@ -1,0 +1,112 @@
+package io.synproxy.relay;
+
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoop;
+import io.netty.channel.IoEvent;
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.IoRegistration;
+import io.netty.channel.epoll.EpollIoEvent;
+import io.netty.channel.epoll.EpollIoHandle;
+import io.netty.channel.epoll.EpollIoOps;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.unix.FileDescriptor;
+import io.netty.util.AttributeKey;
+import io.netty.util.concurrent.Future;
+import io.synproxy.linux.LinuxException;
+import io.synproxy.linux.Native;
+
+import java.util.concurrent.RejectedExecutionException;
+
+/**
+ * A relayed socket's second descriptor (a dup), registered with the channel's event loop on its own so that the
+ * splice pumps learn when it is readable or writable: Netty's registration of the original descriptor stays
+ * Netty's, and one descriptor can be in an epoll set only once. Edge-triggered with a fixed interest, so no
+ * epoll_ctl call after the first; closed with the channel (the socket lives until both descriptors are closed).
+ */
+final class SpliceSocket implements EpollIoHandle {
+    private static final AttributeKey<SpliceSocket> KEY = AttributeKey.valueOf("synproxy.spliceSocket");
+    private static final EpollIoOps INTEREST =
+            EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLOUT).with(EpollIoOps.EPOLLRDHUP).with(EpollIoOps.EPOLLET);
+
+    /** The pump reading this socket, if it splices. */
+    SplicePump reader;
+    /** The pump writing this socket, if it splices. */
+    SplicePump writer;
+    private final FileDescriptor fd;
+    private final EventLoop loop;
+    private IoRegistration registration;
+    private boolean closed;
+
+    private SpliceSocket(int fd, EventLoop loop) {
+        this.fd = new FileDescriptor(fd);
+        this.loop = loop;
+    }
+
+    /** The channel's splice socket, registered on first use. Call on the channel's loop. */
+    static SpliceSocket of(Channel ch) throws LinuxException {
+        SpliceSocket s = ch.attr(KEY).get();
+        if (s != null) {
+            return s;
+        }
+        if (!(ch instanceof EpollSocketChannel epoll) || !(ch.eventLoop() instanceof IoEventLoop loop)) {
+            throw new IllegalStateException("not an epoll channel");
+        }
+        s = new SpliceSocket(Native.dup(epoll.fd().intValue()), epoll.eventLoop());
+        Future<IoRegistration> f = loop.register(s);
+        IoRegistration r = f.getNow();
+        if (r == null) {
+            s.close();
+            throw new IllegalStateException("the loop did not register the splice socket at once");
+        }
+        s.registration = r;
+        r.submit(INTEREST);
+        ch.attr(KEY).set(s);
+        SpliceSocket registered = s;
+        ch.closeFuture().addListener(x -> registered.close());
+        return s;
+    }
+
+    @Override
+    public FileDescriptor fd() {
+        return fd;
+    }
+
+    @Override
+    public void handle(IoRegistration r, IoEvent event) {
+        EpollIoOps ops = ((EpollIoEvent) event).ops();
+        boolean error = ops.contains(EpollIoOps.EPOLLERR);
+        if (writer != null && (error || ops.contains(EpollIoOps.EPOLLOUT))) {
+            writer.writable();
+        }
+        if (reader != null && (error || ops.contains(EpollIoOps.EPOLLIN) || ops.contains(EpollIoOps.EPOLLRDHUP))) {
+            reader.readable();
+        }
+    }
+
+    /** True once the descriptor is closed: its number must not be used again. */
+    boolean isClosed() {
+        return closed;
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        reader = null;
+        writer = null;
+        if (registration != null) {
+            registration.cancel();
+        }
+        // Closed after the loop has handled the rest of this epoll batch: a number freed now could be taken by a
+        // socket opened in the same batch (a backend connect), and an event still queued for the old socket would
+        // then be delivered to the new one's registration.
+        int number = fd.intValue();
+        try {
+            loop.execute(() -> Native.close(number));
+        } catch (RejectedExecutionException e) {
+            Native.close(number);
+        }
+    }
+}

@@ -1,0 +1,150 @@
+package io.synproxy.relay;
+
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.EventLoop;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.synproxy.config.ProxyProtocol;
+import io.synproxy.linux.Native;
+import io.synproxy.metrics.Counter;
+import io.synproxy.metrics.Counters;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.condition.EnabledIf;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.security.MessageDigest;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The relay on loopback, no root needed: a socket accepted by Netty stands in for the handed-off one (its
+ * descriptor is duplicated and adopted), the backend echoes what it reads and then its SHA-256, after the client's
+ * FIN. Each mode must carry megabytes intact both ways across the half-close.
+ */
+@EnabledIf("io.netty.channel.epoll.Epoll#isAvailable")
+class RelayTest {
+    private static final int SIZE = 4 << 20;
+    private static MultiThreadIoEventLoopGroup group;
+    private static ServerSocket backend;
+    private static Thread backendThread;
+
+    @BeforeAll
+    static void start() throws Exception {
+        group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+        backend = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        backendThread = Thread.ofVirtual().start(() -> {
+            while (!backend.isClosed()) {
+                try {
+                    Socket s = backend.accept();
+                    Thread.ofVirtual().start(() -> echoThenDigest(s));
+                } catch (Exception e) {
+                    return;
+                }
+            }
+        });
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        backend.close();
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+    }
+
+    /** Echoes everything until the FIN, then writes the SHA-256 of what it read and closes. */
+    private static void echoThenDigest(Socket s) {
+        try (s) {
+            MessageDigest d = MessageDigest.getInstance("SHA-256");
+            InputStream in = s.getInputStream();
+            OutputStream out = s.getOutputStream();
+            byte[] buf = new byte[65536];
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                d.update(buf, 0, n);
+                out.write(buf, 0, n);
+            }
+            out.write(d.digest());
+        } catch (Exception e) {
+            // The test reports what it did not receive.
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(RelayMode.class)
+    void shouldCarryMegabytesEachWayIntactAcrossAHalfCloseInEveryMode(RelayMode mode) throws Exception {
+        assertTrue(Epoll.isAvailable());
+        EventLoop loop = group.next();
+        Counters counters = new Counters();
+        Relay relay = new Relay(loop, new RelaySettings(
+                new InetSocketAddress(InetAddress.getLoopbackAddress(), backend.getLocalPort()), 2000, 0,
+                ProxyProtocol.OFF, null, mode, RelaySettings.DEFAULT_PIPE_BYTES), counters);
+        CountDownLatch closed = new CountDownLatch(1);
+        Channel listener = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) throws Exception {
+                        // The accepted socket under a second descriptor, as the handoff would give it.
+                        int fd = Native.dup(((EpollSocketChannel) ctx.channel()).fd().intValue());
+                        ctx.channel().close().addListener(f -> relay.adopt(fd, null, closed::countDown));
+                    }
+                }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
+        try {
+            byte[] sent = new byte[SIZE];
+            new Random(7).nextBytes(sent);
+            byte[] received;
+            try (Socket s = new Socket()) {
+                s.setSoTimeout(20_000);
+                s.connect(listener.localAddress(), 2000);
+                OutputStream out = s.getOutputStream();
+                CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
+                    try {
+                        out.write(sent);
+                        s.shutdownOutput();
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                });
+                received = s.getInputStream().readNBytes(SIZE + 64);
+                writer.get(20, TimeUnit.SECONDS);
+            }
+            assertEquals(SIZE + 32, received.length, "the echo, the digest, then the FIN");
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest(sent);
+            assertArrayEquals(digest, MessageDigest.getInstance("SHA-256").digest(Arrays.copyOf(received, SIZE)),
+                    "backend to client intact");
+            assertArrayEquals(digest, Arrays.copyOfRange(received, SIZE, SIZE + 32), "client to backend intact");
+            assertTrue(closed.await(10, TimeUnit.SECONDS), "the relay closed both legs");
+            long spliced = loop.submit(() -> counters.get(Counter.SPLICED)).get();
+            switch (mode) {
+                case SPLICE -> assertEquals(2, spliced, "both directions spliced");
+                case COPY -> assertEquals(0, spliced, "nothing spliced");
+                case AUTO -> assertTrue(spliced >= 1, "a megabyte stream spliced");
+                default -> throw new AssertionError(mode);
+            }
+            assertEquals(2L * SIZE + 32, loop.submit(() -> counters.get(Counter.BYTES_TO_BACKEND)
+                    + counters.get(Counter.BYTES_TO_CLIENT)).get(), "bytes counted");
+        } finally {
+            listener.close().sync();
+            loop.submit(relay::close).get();
+        }
+    }
+}
