@@ -78,6 +78,7 @@ public final class PacketRing implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment stats = arena.allocate(12, 4);
     private int current;
+    private boolean closed;
 
     private PacketRing(int fd, MemorySegment ring, int frameSize, int frameCount) {
         this.fd = fd;
@@ -183,8 +184,32 @@ public final class PacketRing implements AutoCloseable {
         }
     }
 
+    /**
+     * Frames the kernel has filled and user space not yet taken, from the current position on: what closing the
+     * ring now would lose. Loop thread.
+     */
+    public int pendingFrames() {
+        int pending = 0;
+        for (int i = 0; i < frameCount; i++) {
+            long base = (long) ((current + i) % frameCount) * frameSize;
+            if (((int) STATUS.getAcquire(ring, base + FRAME_STATUS) & TP_STATUS_USER) == 0) {
+                break;
+            }
+            pending++;
+        }
+        return pending;
+    }
+
+    /**
+     * Closes the socket and unmaps the ring; only then does the kernel take the socket out of its fanout group
+     * (the mapping holds the socket). Idempotent: a ring left early (upgrade in place) is closed again at shutdown.
+     */
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         Native.close(fd);
         Native.munmap(ring);
         arena.close();

@@ -29,7 +29,9 @@ public enum Counter {
     REPLAY_LIVE("replay_live", "final ACKs (or probes) repeated for a live connection: replays, never a second socket"),
     DRAIN_SYN("drain_syn", "SYNs left unanswered while draining"),
     DRAIN_RST("drain_rst", "valid final ACKs answered with RST while draining"),
-    DRAIN_CLOSED("drain_closed", "relays still open when the drain period ended, closed");
+    DRAIN_CLOSED("drain_closed", "relays still open when the drain period ended, closed"),
+    HANDOVER_UNREAD("handover_unread", "frames still unread in a ring when it left a capture shared with another "
+            + "instance (upgrade in place): lost between the rings");
 
     private final String label;
     private final String description;

@@ -63,7 +63,8 @@ public final class Stats {
                 .append(" closed=").append(get(Counter.CONNECTIONS_CLOSED))
                 .append(" drain_syn=").append(get(Counter.DRAIN_SYN))
                 .append(" drain_rst=").append(get(Counter.DRAIN_RST))
-                .append(" drain_closed=").append(get(Counter.DRAIN_CLOSED));
+                .append(" drain_closed=").append(get(Counter.DRAIN_CLOSED))
+                .append(" handover_unread=").append(get(Counter.HANDOVER_UNREAD));
         return b.toString();
     }
 

@@ -10,16 +10,21 @@ import io.netty.channel.epoll.EpollIoOps;
 import io.netty.util.concurrent.EventExecutor;
 import io.synproxy.config.ProxyConfig;
 import io.synproxy.cookie.KeyRing;
+import io.synproxy.cookie.SecretSource;
 import io.synproxy.cookie.SynCookie;
+import io.synproxy.frontend.FanoutGroup;
 import io.synproxy.frontend.FrontendHandle;
 import io.synproxy.frontend.PacketRing;
 import io.synproxy.frontend.RawSender;
+import io.synproxy.guard.GuardShare;
 import io.synproxy.guard.NftGuard;
 import io.synproxy.handoff.RepairHandoff;
 import io.synproxy.handshake.Handshake;
+import io.synproxy.linux.Constants;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Native;
 import io.synproxy.linux.Platform;
+import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 import io.synproxy.metrics.Stats;
 import io.synproxy.relay.Relay;
@@ -32,12 +37,13 @@ import java.net.Socket;
 import java.net.SocketException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * One running proxy: a capture ring, raw sender, handshake and handoff per event loop, the relay
@@ -49,21 +55,27 @@ public final class ProxyServer implements AutoCloseable {
     private final String interfaceDescription;
     private final MultiThreadIoEventLoopGroup group;
     private final List<Loop> loops;
+    /** How far ahead another instance's clock may run and its cookies still verify (capped at a quarter period). */
+    private static final long CLOCK_SKEW_MILLIS = 5_000;
+
     private final List<NftGuard> guards;
+    private final GuardShare share;
     private final Stats stats;
     private volatile boolean closed;
 
     private record Loop(PacketRing ring, RawSender sender, RawSender sender6, RepairHandoff handoff,
-                        FrontendHandle handle, Counters counters, Relay relay) {
+                        FrontendHandle handle, Counters counters, Relay relay, IoEventLoop loop,
+                        IoRegistration registration) {
     }
 
     private ProxyServer(ProxyConfig config, String interfaceDescription, MultiThreadIoEventLoopGroup group,
-                        List<Loop> loops, List<NftGuard> guards) {
+                        List<Loop> loops, List<NftGuard> guards, GuardShare share) {
         this.config = config;
         this.interfaceDescription = interfaceDescription;
         this.group = group;
         this.loops = loops;
         this.guards = guards;
+        this.share = share;
         List<Counters> counters = new ArrayList<>();
         for (Loop l : loops) {
             counters.add(l.counters());
@@ -77,7 +89,16 @@ public final class ProxyServer implements AutoCloseable {
         });
     }
 
+    /** A proxy with a random cookie secret of its own, as without {@code --secret-file}. */
     public static ProxyServer start(ProxyConfig config) throws StartupException {
+        return start(config, SecretSource.random());
+    }
+
+    /**
+     * A proxy whose cookie keys come from {@code secrets}: instances with the same secret file validate each
+     * other's cookies, and a second instance with the same listens shares this one's capture and guard.
+     */
+    public static ProxyServer start(ProxyConfig config, SecretSource secrets) throws StartupException {
         try {
             Platform.ensureAvailable();
         } catch (Platform.UnavailableException e) {
@@ -123,9 +144,10 @@ public final class ProxyServer implements AutoCloseable {
         int[] ports6 = config.listens().stream().filter(l -> !(l.getAddress() instanceof Inet4Address))
                 .mapToInt(InetSocketAddress::getPort).distinct().toArray();
         int ourWscale = kernelReceiveWindowScale();
-        byte[] master = new byte[32];
-        new SecureRandom().nextBytes(master);
-        int fanout = config.threads() > 1 ? (int) (ProcessHandle.current().pid() & 0xffff) : -1;
+        // Always in a fanout group, one per listen set: a second instance (upgrade in place) joins it.
+        int fanout = FanoutGroup.id(ifindex, config.listens());
+        long skew = Math.min(CLOCK_SKEW_MILLIS, config.keyRotation().toMillis() / 4);
+        GuardShare share = null;
 
         MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(config.threads(), EpollIoHandler.newFactory());
         List<Loop> loops = new ArrayList<>();
@@ -134,8 +156,15 @@ public final class ProxyServer implements AutoCloseable {
             for (EventExecutor executor : group) {
                 IoEventLoop loop = (IoEventLoop) executor;
                 // Data segments reach the ring only when a final ACK may carry data (--no-zero-window).
-                PacketRing ring = PacketRing.open(ifindex, config.listens(), config.zeroWindow(),
-                        config.ringBytes(), fanout);
+                PacketRing ring;
+                try {
+                    ring = PacketRing.open(ifindex, config.listens(), config.zeroWindow(), config.ringBytes(), fanout);
+                } catch (LinuxException e) {
+                    if (e.errno() == Constants.EINVAL) {
+                        throw new StartupException(FanoutGroup.refusal(fanout));
+                    }
+                    throw e;
+                }
                 RawSender sender = null;
                 RawSender sender6 = null;
                 RepairHandoff handoff;
@@ -151,7 +180,7 @@ public final class ProxyServer implements AutoCloseable {
                 }
                 handoff = new RepairHandoff();
                 Counters counters = new Counters();
-                KeyRing keys = new KeyRing(master, config.keyRotation().toMillis(), System::currentTimeMillis);
+                KeyRing keys = new KeyRing(secrets, config.keyRotation().toMillis(), skew, System::currentTimeMillis);
                 Handshake handshake = new Handshake(new SynCookie(keys), ourMss, ourMss6, ourWscale,
                         config.zeroWindow());
                 Relay relay = new Relay((EventLoop) loop, config.backend(), counters,
@@ -162,8 +191,8 @@ public final class ProxyServer implements AutoCloseable {
                         relay, config.maxConnections());
                 // A cookie verifies for up to two key periods: remember closed tuples at least that long.
                 handle.rememberClosedTuplesFor(2 * config.keyRotation().toMillis() + 1000);
-                loops.add(new Loop(ring, sender, sender6, handoff, handle, counters, relay));
                 IoRegistration registration = loop.register(handle).syncUninterruptibly().getNow();
+                loops.add(new Loop(ring, sender, sender6, handoff, handle, counters, relay, loop, registration));
                 loop.submit(() -> registration.submit(EpollIoOps.EPOLLIN)).syncUninterruptibly();
             }
             Warmup.handshake(ourMss, ourWscale);
@@ -180,18 +209,16 @@ public final class ProxyServer implements AutoCloseable {
             for (EventExecutor executor : group) {
                 Warmup.relay((EventLoop) executor);
             }
-            for (NftGuard guard : guards) {
-                guard.install();
-            }
+            share = GuardShare.join(guards);
             started = true;
-            return new ProxyServer(config, ifaceText, group, loops, guards);
+            return new ProxyServer(config, ifaceText, group, loops, guards, share);
         } catch (LinuxException e) {
             throw new StartupException("cannot open the capture and raw sockets: " + e.getMessage());
         } catch (NftGuard.GuardException e) {
             throw new StartupException(e.getMessage());
         } finally {
             if (!started) {
-                shutdown(group, loops, guards);
+                shutdown(group, loops, guards, share);
             }
         }
     }
@@ -216,6 +243,9 @@ public final class ProxyServer implements AutoCloseable {
      * @return the relays still open at the end of the grace period, which were closed
      */
     public int drain(Duration grace) {
+        if (share.othersPresent()) {
+            leaveCapture();
+        }
         for (Loop l : loops) {
             l.handle().startDraining();
         }
@@ -229,7 +259,7 @@ public final class ProxyServer implements AutoCloseable {
                 cut += l.relay().closeAll().get(2, TimeUnit.SECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            } catch (ExecutionException | TimeoutException e) {
                 // The loop is gone or stuck: close() shuts it down anyway.
             }
         }
@@ -258,10 +288,33 @@ public final class ProxyServer implements AutoCloseable {
             return;
         }
         closed = true;
-        shutdown(group, loops, guards);
+        shutdown(group, loops, guards, share);
     }
 
-    private static void shutdown(MultiThreadIoEventLoopGroup group, List<Loop> loops, List<NftGuard> guards) {
+    /**
+     * Upgrade in place: another instance shares the capture, so this one leaves the fanout group at once (its
+     * rings closed on their loops, after a last read) and the kernel hashes every new flow to the other's rings;
+     * the other validates the cookies this one sent, as they share the secret. Live relays carry on.
+     */
+    private void leaveCapture() {
+        for (Loop l : loops) {
+            try {
+                l.loop().submit(() -> {
+                    l.registration().cancel();
+                    l.handle().drain();
+                    l.counters().add(Counter.HANDOVER_UNREAD, l.ring().pendingFrames());
+                    l.ring().close();
+                }).get(2, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (ExecutionException | TimeoutException e) {
+                // The loop is stuck or gone: shutdown closes the ring anyway.
+            }
+        }
+    }
+
+    private static void shutdown(MultiThreadIoEventLoopGroup group, List<Loop> loops, List<NftGuard> guards,
+                                 GuardShare share) {
         group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
         for (Loop l : loops) {
             l.ring().close();
@@ -273,12 +326,17 @@ public final class ProxyServer implements AutoCloseable {
             }
             l.handoff().close();
         }
-        for (NftGuard guard : guards) {
-            try {
-                guard.remove();
-            } catch (NftGuard.GuardException e) {
-                System.err.println("synproxy: " + e.getMessage());
+        try {
+            if (share != null) {
+                // Removes the tables only when no other instance shares them.
+                share.leave();
+            } else {
+                for (NftGuard guard : guards) {
+                    guard.remove();
+                }
             }
+        } catch (NftGuard.GuardException e) {
+            System.err.println("synproxy: " + e.getMessage());
         }
     }
 
