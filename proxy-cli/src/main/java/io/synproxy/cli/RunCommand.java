@@ -158,7 +158,8 @@ final class RunCommand implements Callable<Integer> {
             ticker.shutdownNow();
             server.close();
             out.println(server.stats().line());
-            out.println("synproxy: stopped, guard removed");
+            out.println(server.guardRemoved() ? "synproxy: stopped, guard removed"
+                    : "synproxy: stopped, guard left to the other instance");
             out.flush();
             stopped.countDown();
         }, "synproxy-shutdown");

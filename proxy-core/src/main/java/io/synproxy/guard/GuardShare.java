@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -23,8 +24,8 @@ import java.util.List;
  * is held shared by every running instance. An instance leaving takes the mutex, drops its shared lock and tries
  * an exclusive one: it succeeds only when no other instance holds byte 1, and then removes the tables. A killed
  * instance's locks vanish with it, so the survivors still count right; when every instance was killed, the tables
- * stay (fail-closed) until {@code synproxy guard --remove}. The file itself stays, a few bytes in a tmpfs, so a
- * newcomer never locks a file a leaver just unlinked.
+ * stay (fail-closed) until {@code synproxy guard --remove}. The last instance out unlinks the file; a newcomer
+ * that opened it just before checks, once it holds the mutex, that its file is still the one at the path.
  */
 public final class GuardShare implements AutoCloseable {
     /** Where the lock files live unless {@code SYNPROXY_RUN_DIR} says otherwise. */
@@ -37,6 +38,7 @@ public final class GuardShare implements AutoCloseable {
     private final Path file;
     private final FileChannel channel;
     private FileLock member;
+    private boolean removedGuards;
 
     private GuardShare(List<NftGuard> guards, Path file, FileChannel channel) {
         this.guards = guards;
@@ -51,36 +53,68 @@ public final class GuardShare implements AutoCloseable {
     @SuppressWarnings("try") // the mutex is held for the block's duration, never referenced
     public static GuardShare join(List<NftGuard> guards) throws NftGuard.GuardException {
         Path file = lockFile(guards);
-        FileChannel channel;
-        try {
-            Path dir = file.getParent();
-            if (!Files.isDirectory(dir)) {
-                Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        for (int attempt = 0; ; attempt++) {
+            FileChannel channel;
+            try {
+                Path dir = file.getParent();
+                if (!Files.isDirectory(dir)) {
+                    Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(
+                            PosixFilePermissions.fromString("rwx------")));
+                }
+                channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                        StandardOpenOption.WRITE);
+            } catch (IOException e) {
+                throw new NftGuard.GuardException("cannot open the guard lock file " + file + ": " + e.getMessage());
             }
-            channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                    StandardOpenOption.WRITE);
-        } catch (IOException e) {
-            throw new NftGuard.GuardException("cannot open the guard lock file " + file + ": " + e.getMessage());
-        }
-        GuardShare share = new GuardShare(guards, file, channel);
-        try (FileLock mutex = channel.lock(MUTEX, 1, false)) {
-            for (NftGuard guard : guards) {
-                guard.install();
+            GuardShare share = new GuardShare(guards, file, channel);
+            try (FileLock mutex = channel.lock(MUTEX, 1, false)) {
+                // The last instance out unlinks the file under the mutex: a lock on the unlinked one counts nobody.
+                if (unlinked(file) && attempt < 10) {
+                    share.closeQuietly();
+                    continue;
+                }
+                for (NftGuard guard : guards) {
+                    guard.install();
+                }
+                share.member = channel.lock(MEMBERS, 1, true);
+            } catch (IOException e) {
+                share.closeQuietly();
+                throw new NftGuard.GuardException("cannot lock the guard lock file " + file + ": " + e.getMessage());
+            } catch (NftGuard.GuardException e) {
+                share.closeQuietly();
+                throw e;
             }
-            share.member = channel.lock(MEMBERS, 1, true);
-        } catch (IOException e) {
-            share.closeQuietly();
-            throw new NftGuard.GuardException("cannot lock the guard lock file " + file + ": " + e.getMessage());
-        } catch (NftGuard.GuardException e) {
-            share.closeQuietly();
-            throw e;
+            return share;
         }
-        return share;
+    }
+
+    /** Whether a descriptor of this process holds {@code file} after it was unlinked. */
+    private static boolean unlinked(Path file) {
+        String deleted = file + " (deleted)";
+        try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
+            for (Path fd : fds) {
+                try {
+                    if (Files.readSymbolicLink(fd).toString().equals(deleted)) {
+                        return true;
+                    }
+                } catch (IOException ignored) {
+                    // A descriptor closed meanwhile.
+                }
+            }
+        } catch (IOException e) {
+            return false;
+        }
+        return false;
     }
 
     /** The lock file that counts the instances sharing these guards in this network namespace. */
     public Path file() {
         return file;
+    }
+
+    /** Whether this instance was the last out and removed the guards. */
+    public synchronized boolean removedGuards() {
+        return removedGuards;
     }
 
     /** Whether another running instance shares the guards (and so the capture); any thread. */
@@ -124,6 +158,7 @@ public final class GuardShare implements AutoCloseable {
                         guard.remove();
                     }
                     removed = true;
+                    Files.deleteIfExists(file);
                 } finally {
                     last.release();
                 }
@@ -137,6 +172,7 @@ public final class GuardShare implements AutoCloseable {
         } finally {
             closeQuietly();
         }
+        removedGuards = removed;
         return removed;
     }
 

@@ -271,6 +271,11 @@ public final class ProxyServer implements AutoCloseable {
         return cut;
     }
 
+    /** After {@link #close}: false when another instance still runs and keeps the shared guard. */
+    public boolean guardRemoved() {
+        return share == null || share.removedGuards();
+    }
+
     /** Sleeps; false when interrupted (the flag is kept), so that a wait loop ends instead of spinning. */
     private static boolean sleepMillis(long ms) {
         try {

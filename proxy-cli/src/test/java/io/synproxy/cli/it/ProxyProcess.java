@@ -42,12 +42,35 @@ public final class ProxyProcess implements AutoCloseable {
 
     /** Starts {@code synproxy ARGS} in {@code ns}. */
     public static ProxyProcess start(TestNet net, String ns, String... args) throws IOException {
+        return start((out, command) -> net.start(ns, out, command), args);
+    }
+
+    /** Starts {@code synproxy ARGS} through {@code launcher} (another topology's namespace). */
+    public static ProxyProcess start(Launcher launcher, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(java(), "-jar", jar().toString()));
         cmd.addAll(List.of(args));
         Path log = Files.createTempFile("synproxy-it-", ".log");
         // Also for a proxy a test killed and never closed: the file goes when the test JVM ends.
         log.toFile().deleteOnExit();
-        return new ProxyProcess(net.start(ns, ProcessBuilder.Redirect.to(log.toFile()), cmd.toArray(String[]::new)), log);
+        return new ProxyProcess(launcher.start(ProcessBuilder.Redirect.to(log.toFile()), cmd.toArray(String[]::new)),
+                log);
+    }
+
+    /** The counters of the last stats line printed (the final one once the proxy has stopped). */
+    public Map<String, Long> lastStats() {
+        List<String> all = lines();
+        for (int i = all.size() - 1; i >= 0; i--) {
+            if (all.get(i).startsWith("stats:")) {
+                return parse(all.get(i));
+            }
+        }
+        throw new AssertionError("no stats line; output:\n" + output());
+    }
+
+    /** Starts a command in some namespace, its output to {@code out}. */
+    @FunctionalInterface
+    public interface Launcher {
+        Process start(ProcessBuilder.Redirect out, String... command) throws IOException;
     }
 
     private List<String> lines() {
@@ -76,7 +99,12 @@ public final class ProxyProcess implements AutoCloseable {
     }
 
     public void awaitStarted() throws InterruptedException {
-        if (await("synproxy: protecting", Duration.ofSeconds(30)) == null) {
+        awaitStarted(Duration.ofSeconds(30));
+    }
+
+    /** Waits up to {@code timeout} for the start line (a busy machine may start a JVM slowly). */
+    public void awaitStarted(Duration timeout) throws InterruptedException {
+        if (await("synproxy: protecting", timeout) == null) {
             throw new AssertionError("proxy did not start; output:\n" + output());
         }
     }

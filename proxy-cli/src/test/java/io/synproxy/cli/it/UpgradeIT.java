@@ -1,0 +1,181 @@
+package io.synproxy.cli.it;
+
+import io.synproxy.cookie.SecretFile;
+import io.synproxy.linux.LinuxException;
+import io.synproxy.linux.NetNamespace;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIf;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Upgrade in place under load: while an open-model client load (100 new connections a second) and a spoofed SYN
+ * flood run, a second instance with the same arguments starts beside the first, then the first gets SIGTERM. Every
+ * client is served, quickly (no SYN retransmission), the guard never leaves, and it goes with the last instance.
+ */
+@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+class UpgradeIT {
+    private static final String TABLE = "synproxy_10_200_0_1_8080";
+    private static final long INTERVAL_MICROS = 10_000;
+
+    @Test
+    void upgradeUnderLoadServesEveryClient() throws Exception {
+        Path dir = Files.createTempDirectory("synproxy-upgrade-");
+        Path secret = dir.resolve("secret");
+        Files.writeString(secret, SecretFile.newFileText());
+        Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("rw-------"));
+        String[] args = {"run", "--listen", TestNet.SERVER_IP + ":8080", "--backend", "127.0.0.1:" + EchoBackend.PORT,
+            "--secret-file", secret.toString(), "--threads", "2", "--stats-interval", "0", "--drain-timeout", "5s"};
+        ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor();
+        ExecutorService clients = null;
+        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+            clients = Executors.newCachedThreadPool(r -> inNamespace(r, net.clientNs()));
+            ProxyProcess a = ProxyProcess.start(net, net.serverNs(), args);
+            a.awaitStarted(Duration.ofSeconds(90));
+
+            AtomicBoolean running = new AtomicBoolean(true);
+            AtomicInteger guardChecks = new AtomicInteger();
+            AtomicInteger guardMissing = new AtomicInteger();
+            Thread watcher = new Thread(() -> {
+                while (running.get()) {
+                    try {
+                        if (!net.exec(net.serverNs(), "nft", "list", "tables").contains(TABLE)) {
+                            guardMissing.incrementAndGet();
+                        }
+                        guardChecks.incrementAndGet();
+                        Thread.sleep(100);
+                    } catch (IOException | InterruptedException e) {
+                        return;
+                    }
+                }
+            }, "guard-watcher");
+            watcher.start();
+
+            long synRetransBefore = net.tcpCounters(net.clientNs()).getOrDefault("TcpExt:TCPSynRetrans", 0L);
+            Process flood = net.start(net.clientNs(), ProcessBuilder.Redirect.DISCARD, "timeout", "-s", "INT", "40",
+                    "hping3", "-i", "u200", "--rand-source", "-S", "-p", "8080", TestNet.SERVER_IP);
+
+            ConcurrentLinkedQueue<Future<Long>> results = new ConcurrentLinkedQueue<>();
+            AtomicLong tick = new AtomicLong();
+            long t0 = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(50);
+            ExecutorService pool = clients;
+            ticker.scheduleAtFixedRate(() -> {
+                long k = tick.getAndIncrement();
+                long due = t0 + k * TimeUnit.MICROSECONDS.toNanos(INTERVAL_MICROS);
+                int id = (int) k;
+                // Open model: latency counts from when the connection was due, queueing included.
+                results.add(pool.submit(() -> {
+                    try {
+                        Clients.echoOnce(id, 5_000);
+                        return System.nanoTime() - due;
+                    } catch (IOException e) {
+                        return -1L;
+                    }
+                }));
+            }, t0 - System.nanoTime(), INTERVAL_MICROS, TimeUnit.MICROSECONDS);
+
+            Thread.sleep(2_000);
+            ProxyProcess b = ProxyProcess.start(net, net.serverNs(), args);
+            b.awaitStarted(Duration.ofSeconds(90));
+            Thread.sleep(1_000);
+            long termAt = System.nanoTime();
+            int codeA = a.terminate(Duration.ofSeconds(30));
+            long aExitMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - termAt);
+            Thread.sleep(2_000);
+            ticker.shutdown();
+            ticker.awaitTermination(5, TimeUnit.SECONDS);
+
+            List<Long> latencies = new ArrayList<>();
+            int failed = 0;
+            for (Future<Long> f : results) {
+                long ns = f.get(30, TimeUnit.SECONDS);
+                if (ns < 0) {
+                    failed++;
+                } else {
+                    latencies.add(ns);
+                }
+            }
+            flood.toHandle().descendants().forEach(ProcessHandle::destroy);
+            flood.destroy();
+            flood.waitFor(10, TimeUnit.SECONDS);
+            boolean guardAfterA = net.exec(net.serverNs(), "nft", "list", "tables").contains(TABLE);
+            running.set(false);
+            watcher.join(5_000);
+            long synRetrans = net.tcpCounters(net.clientNs()).getOrDefault("TcpExt:TCPSynRetrans", 0L)
+                    - synRetransBefore;
+
+            int codeB = b.terminate(Duration.ofSeconds(30));
+            boolean guardAfterB = net.exec(net.serverNs(), "nft", "list", "tables").contains(TABLE);
+            Map<String, Long> sa = a.lastStats();
+            Map<String, Long> sb = b.lastStats();
+
+            long[] sorted = latencies.stream().mapToLong(Long::longValue).sorted().toArray();
+            long p50 = sorted.length == 0 ? -1 : sorted[sorted.length / 2] / 1_000_000;
+            long p99 = sorted.length == 0 ? -1 : sorted[Math.min(sorted.length - 1, (int) (sorted.length * 0.99))] / 1_000_000;
+            long max = sorted.length == 0 ? -1 : sorted[sorted.length - 1] / 1_000_000;
+            System.out.printf("UpgradeIT: %d/%d served, failed %d; connect+first byte p50 %d ms p99 %d ms max %d ms; "
+                    + "client SYN retransmissions %d; A exited %d ms after SIGTERM (code %d): syn=%d handoffs=%d "
+                    + "handover_unread=%d ring_drops=%d; B syn=%d handoffs=%d ack_invalid=%d ring_drops=%d; guard "
+                    + "checks %d, missing %d; guard after A %s, after B %s%n",
+                    latencies.size(), results.size(), failed, p50, p99, max, synRetrans, aExitMillis, codeA,
+                    sa.get("syn"), sa.get("handoffs"), sa.get("handover_unread"), sa.get("ring_drops"),
+                    sb.get("syn"), sb.get("handoffs"), sb.get("ack_invalid"), sb.get("ring_drops"),
+                    guardChecks.get(), guardMissing.get(), guardAfterA, guardAfterB);
+
+            assertEquals(0, failed, "every client served\n" + a.output() + "\n" + b.output());
+            assertTrue(results.size() > 400, "the load ran: " + results.size());
+            assertTrue(p99 < 200, "p99 " + p99 + " ms; sorted tail " + Arrays.toString(
+                    Arrays.copyOfRange(sorted, Math.max(0, sorted.length - 10), sorted.length)));
+            assertEquals(0, synRetrans, "no client waited for a SYN retransmission");
+            assertTrue(sa.get("handoffs") > 0 && sb.get("handoffs") > 0, "both instances served: " + sa + sb);
+            assertTrue(codeA == 0 || codeA == 143, a.output());
+            assertTrue(codeB == 0 || codeB == 143, b.output());
+            assertTrue(a.output().contains("guard left to the other instance"), a.output());
+            assertTrue(guardChecks.get() > 10);
+            assertEquals(0, guardMissing.get(), "the guard stayed while an instance ran");
+            assertTrue(guardAfterA, "the guard stays after the first instance exits");
+            assertFalse(guardAfterB, "the last instance out removes the guard");
+        } finally {
+            ticker.shutdownNow();
+            if (clients != null) {
+                clients.shutdownNow();
+            }
+            Files.deleteIfExists(secret);
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    private static Thread inNamespace(Runnable r, String ns) {
+        Thread t = new Thread(() -> {
+            try {
+                NetNamespace.enter(ns);
+            } catch (LinuxException e) {
+                throw new IllegalStateException("cannot enter namespace " + ns, e);
+            }
+            r.run();
+        }, "upgrade-client");
+        t.setDaemon(true);
+        return t;
+    }
+}
