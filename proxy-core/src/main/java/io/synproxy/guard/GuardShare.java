@@ -50,13 +50,18 @@ public final class GuardShare implements AutoCloseable {
      * Installs {@code guards} (replacing identical tables another instance installed) and counts this instance
      * in. Blocks while another instance installs or removes them.
      */
-    @SuppressWarnings("try") // the mutex is held for the block's duration, never referenced
     public static GuardShare join(List<NftGuard> guards) throws NftGuard.GuardException {
-        Path file = lockFile(guards);
+        String dir = System.getenv("SYNPROXY_RUN_DIR");
+        return join(guards, dir == null || dir.isBlank() ? DEFAULT_DIR : Path.of(dir));
+    }
+
+    /** {@link #join(List)} with the lock file in {@code dir}. */
+    @SuppressWarnings("try") // the mutex is held for the block's duration, never referenced
+    static GuardShare join(List<NftGuard> guards, Path dir) throws NftGuard.GuardException {
+        Path file = lockFile(guards, dir);
         for (int attempt = 0; ; attempt++) {
             FileChannel channel;
             try {
-                Path dir = file.getParent();
                 if (!Files.isDirectory(dir)) {
                     Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(
                             PosixFilePermissions.fromString("rwx------")));
@@ -190,8 +195,7 @@ public final class GuardShare implements AutoCloseable {
     }
 
     /** One lock file per network namespace and set of guard tables. */
-    static Path lockFile(List<NftGuard> guards) {
-        String dir = System.getenv("SYNPROXY_RUN_DIR");
+    static Path lockFile(List<NftGuard> guards, Path dir) {
         StringBuilder key = new StringBuilder();
         for (NftGuard g : guards.stream().sorted((a, b) -> a.table().compareTo(b.table())).toList()) {
             key.append(g.table()).append('\n');
@@ -204,7 +208,7 @@ public final class GuardShare implements AutoCloseable {
             throw new AssertionError("SHA-256 unavailable", e);
         }
         String name = "net" + netnsInode() + "-" + HexFormat.of().formatHex(digest, 0, 8) + ".lock";
-        return (dir == null || dir.isBlank() ? DEFAULT_DIR : Path.of(dir)).resolve(name);
+        return dir.resolve(name);
     }
 
     /** The inode of this process's network namespace ("net:[4026531840]"), or 0 when /proc does not say. */

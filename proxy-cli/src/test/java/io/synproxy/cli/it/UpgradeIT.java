@@ -144,6 +144,7 @@ class UpgradeIT {
                     guardChecks.get(), guardMissing.get(), guardAfterA, guardAfterB);
 
             assertEquals(0, failed, "every client served\n" + a.output() + "\n" + b.output());
+            assertEquals(latencies.size(), backend.accepted(), "one backend connection per client");
             assertTrue(results.size() > 400, "the load ran: " + results.size());
             assertTrue(p99 < 200, "p99 " + p99 + " ms; sorted tail " + Arrays.toString(
                     Arrays.copyOfRange(sorted, Math.max(0, sorted.length - 10), sorted.length)));
