@@ -50,7 +50,7 @@ class UpgradeIT {
         ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor();
         ExecutorService clients = null;
         try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
-            clients = Executors.newCachedThreadPool(r -> inNamespace(r, net.clientNs()));
+            clients = Executors.newFixedThreadPool(256, r -> inNamespace(r, net.clientNs()));
             ProxyProcess a = ProxyProcess.start(net, net.serverNs(), args);
             a.awaitStarted(Duration.ofSeconds(90));
 
@@ -74,9 +74,10 @@ class UpgradeIT {
 
             long synRetransBefore = net.tcpCounters(net.clientNs()).getOrDefault("TcpExt:TCPSynRetrans", 0L);
             Process flood = net.start(net.clientNs(), ProcessBuilder.Redirect.DISCARD, "timeout", "-s", "INT", "40",
-                    "hping3", "-i", "u200", "--rand-source", "-S", "-p", "8080", TestNet.SERVER_IP);
+                    "hping3", "-i", "u500", "--rand-source", "-S", "-p", "8080", TestNet.SERVER_IP);
 
             ConcurrentLinkedQueue<Future<Long>> results = new ConcurrentLinkedQueue<>();
+            ConcurrentLinkedQueue<String> failures = new ConcurrentLinkedQueue<>();
             AtomicLong tick = new AtomicLong();
             long t0 = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(50);
             ExecutorService pool = clients;
@@ -90,14 +91,19 @@ class UpgradeIT {
                         Clients.echoOnce(id, 5_000);
                         return System.nanoTime() - due;
                     } catch (IOException e) {
+                        failures.add("t=" + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + "ms due "
+                                + TimeUnit.NANOSECONDS.toMillis(due - t0) + "ms: " + e);
                         return -1L;
                     }
                 }));
-            }, t0 - System.nanoTime(), INTERVAL_MICROS, TimeUnit.MICROSECONDS);
+            }, TimeUnit.NANOSECONDS.toMicros(Math.max(0, t0 - System.nanoTime())), INTERVAL_MICROS,
+                    TimeUnit.MICROSECONDS);
 
             Thread.sleep(2_000);
+            long bStart = System.nanoTime();
             ProxyProcess b = ProxyProcess.start(net, net.serverNs(), args);
             b.awaitStarted(Duration.ofSeconds(90));
+            long bUpMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - bStart);
             Thread.sleep(1_000);
             long termAt = System.nanoTime();
             int codeA = a.terminate(Duration.ofSeconds(30));
@@ -134,15 +140,16 @@ class UpgradeIT {
             long p50 = sorted.length == 0 ? -1 : sorted[sorted.length / 2] / 1_000_000;
             long p99 = sorted.length == 0 ? -1 : sorted[Math.min(sorted.length - 1, (int) (sorted.length * 0.99))] / 1_000_000;
             long max = sorted.length == 0 ? -1 : sorted[sorted.length - 1] / 1_000_000;
-            System.out.printf("UpgradeIT: %d/%d served, failed %d; connect+first byte p50 %d ms p99 %d ms max %d ms; "
+            System.out.printf("UpgradeIT: B up %d ms after its start; %d/%d served, failed %d; connect+first byte p50 %d ms p99 %d ms max %d ms; "
                     + "client SYN retransmissions %d; A exited %d ms after SIGTERM (code %d): syn=%d handoffs=%d "
                     + "handover_unread=%d ring_drops=%d; B syn=%d handoffs=%d ack_invalid=%d ring_drops=%d; guard "
                     + "checks %d, missing %d; guard after A %s, after B %s%n",
-                    latencies.size(), results.size(), failed, p50, p99, max, synRetrans, aExitMillis, codeA,
+                    bUpMillis, latencies.size(), results.size(), failed, p50, p99, max, synRetrans, aExitMillis, codeA,
                     sa.get("syn"), sa.get("handoffs"), sa.get("handover_unread"), sa.get("ring_drops"),
                     sb.get("syn"), sb.get("handoffs"), sb.get("ack_invalid"), sb.get("ring_drops"),
                     guardChecks.get(), guardMissing.get(), guardAfterA, guardAfterB);
 
+            failures.stream().limit(10).forEach(System.out::println);
             assertEquals(0, failed, "every client served\n" + a.output() + "\n" + b.output());
             assertEquals(latencies.size(), backend.accepted(), "one backend connection per client");
             assertTrue(results.size() > 400, "the load ran: " + results.size());
