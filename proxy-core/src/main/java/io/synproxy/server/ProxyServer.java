@@ -156,15 +156,9 @@ public final class ProxyServer implements AutoCloseable {
             for (EventExecutor executor : group) {
                 IoEventLoop loop = (IoEventLoop) executor;
                 // Data segments reach the ring only when a final ACK may carry data (--no-zero-window).
-                PacketRing ring;
-                try {
-                    ring = PacketRing.open(ifindex, config.listens(), config.zeroWindow(), config.ringBytes(), fanout);
-                } catch (LinuxException e) {
-                    if (e.errno() == Constants.EINVAL) {
-                        throw new StartupException(FanoutGroup.refusal(fanout));
-                    }
-                    throw e;
-                }
+                // Idle until the warm-up is done: see the join below.
+                PacketRing ring = PacketRing.openIdle(ifindex, config.listens(), config.zeroWindow(),
+                        config.ringBytes(), fanout);
                 RawSender sender = null;
                 RawSender sender6 = null;
                 RepairHandoff handoff;
@@ -208,6 +202,17 @@ public final class ProxyServer implements AutoCloseable {
             }
             for (EventExecutor executor : group) {
                 Warmup.relay((EventLoop) executor);
+            }
+            // Capture only now, warmed up: a second instance takes its share of the flows when it can serve them.
+            for (Loop l : loops) {
+                try {
+                    l.ring().join();
+                } catch (LinuxException e) {
+                    if (e.errno() == Constants.EINVAL) {
+                        throw new StartupException(FanoutGroup.refusal(fanout));
+                    }
+                    throw e;
+                }
             }
             share = GuardShare.join(guards);
             started = true;
