@@ -90,7 +90,8 @@ class UpgradeIT {
                 dueTimes.add(due);
                 results.add(pool.submit(() -> {
                     try {
-                        Clients.echoOnce(id, 5_000);
+                        // Long enough that "served" says whether a connection completed, the latency how fast.
+                        Clients.echoOnce(id, 20_000);
                         return System.nanoTime() - due;
                     } catch (IOException e) {
                         failures.add("t=" + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + "ms due "
@@ -107,6 +108,7 @@ class UpgradeIT {
             b.awaitStarted(Duration.ofSeconds(90));
             long bUpMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - bStart);
             Thread.sleep(1_000);
+            long bUp = System.nanoTime();
             long termAt = System.nanoTime();
             int codeA = a.terminate(Duration.ofSeconds(30));
             long aExitMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - termAt);
@@ -117,13 +119,17 @@ class UpgradeIT {
             List<Long> latencies = new ArrayList<>();
             List<Long> alone = new ArrayList<>();
             int failed = 0;
+            // Failures by when they were due: A alone, B starting, both up, after A's SIGTERM.
+            int[] failedIn = new int[4];
             List<Long> dues = new ArrayList<>(dueTimes);
             int index = 0;
             for (Future<Long> f : results) {
                 long ns = f.get(30, TimeUnit.SECONDS);
                 long due = dues.get(index++);
+                int phase = due < bStart ? 0 : due < bUp ? 1 : due < termAt ? 2 : 3;
                 if (ns < 0) {
                     failed++;
+                    failedIn[phase]++;
                 } else {
                     latencies.add(ns);
                     if (due < bStart) {
@@ -163,6 +169,8 @@ class UpgradeIT {
                     guardChecks.get(), guardMissing.get(), guardAfterA, guardAfterB);
 
             failures.stream().limit(10).forEach(System.out::println);
+            System.out.println("UpgradeIT: failed by phase (A alone, B starting, both, after SIGTERM to A): "
+                    + Arrays.toString(failedIn));
             assertEquals(0, failed, "every client served\n" + a.output() + "\n" + b.output());
             assertEquals(latencies.size(), backend.accepted(), "one backend connection per client");
             assertTrue(results.size() > 400, "the load ran: " + results.size());
