@@ -12,6 +12,7 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 
 /**
  * The packaged jar run as a user runs it: {@code java -jar synproxy.jar ...} inside the server
@@ -20,12 +21,32 @@ import java.util.regex.Pattern;
  */
 public final class ProxyProcess implements AutoCloseable {
     private static final Pattern STAT = Pattern.compile("(\\w+)=(\\d+)");
+    private static Path runDir;
     private final Process process;
     private final Path log;
 
     private ProxyProcess(Process process, Path log) {
         this.process = process;
         this.log = log;
+    }
+
+    /** The lock-file directory shared by every proxy this JVM starts (so that two instances count each other). */
+    static synchronized Path runDir() throws IOException {
+        if (runDir == null) {
+            Path dir = Files.createTempDirectory("synproxy-run-");
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                try (Stream<Path> files = Files.list(dir)) {
+                    for (Path f : files.toList()) {
+                        Files.deleteIfExists(f);
+                    }
+                    Files.deleteIfExists(dir);
+                } catch (IOException ignored) {
+                    // Gone already.
+                }
+            }));
+            runDir = dir;
+        }
+        return runDir;
     }
 
     public static Path jar() {
@@ -47,7 +68,10 @@ public final class ProxyProcess implements AutoCloseable {
 
     /** Starts {@code synproxy ARGS} through {@code launcher} (another topology's namespace). */
     public static ProxyProcess start(Launcher launcher, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(java(), "-jar", jar().toString()));
+        // The guard's lock files go to this JVM's own directory, not the host's /run/synproxy: a proxy a test kills
+        // leaves its file behind, and the directory goes when the test JVM ends.
+        List<String> cmd = new ArrayList<>(List.of("env", "SYNPROXY_RUN_DIR=" + runDir(), java(), "-jar",
+                jar().toString()));
         cmd.addAll(List.of(args));
         Path log = Files.createTempFile("synproxy-it-", ".log");
         // Also for a proxy a test killed and never closed: the file goes when the test JVM ends.
