@@ -1,7 +1,8 @@
 package io.synproxy.cli.it;
 
-import io.synproxy.linux.LinuxException;
-import io.synproxy.linux.NetNamespace;
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.Netns;
+import io.synproxy.testsupport.Shell;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -57,28 +58,28 @@ final class Fleet implements AutoCloseable {
         dir = Files.createTempDirectory("synproxy-fleet-");
         try {
             for (String ns : List.of(c, r, a, b)) {
-                TestNet.sh("ip", "netns", "add", ns);
+                Shell.sh("ip", "netns", "add", ns);
                 namespaces.add(ns);
-                TestNet.sh("ip", "-n", ns, "link", "set", "lo", "up");
+                Shell.sh("ip", "-n", ns, "link", "set", "lo", "up");
             }
             link(c, "fc" + tail, "10.201.0.2/24", r, "fcr" + tail, "10.201.0.1/24");
             link(a, "fa" + tail, "10.201.1.2/24", r, "far" + tail, "10.201.1.1/24");
             link(b, "fb" + tail, "10.201.2.2/24", r, "fbr" + tail, "10.201.2.1/24");
-            TestNet.sh("ip", "-n", a, "addr", "add", VIP + "/32", "dev", "fa" + tail);
-            TestNet.sh("ip", "-n", b, "addr", "add", VIP + "/32", "dev", "fb" + tail);
-            TestNet.sh("ip", "-n", c, "route", "add", "default", "via", "10.201.0.1");
-            TestNet.sh("ip", "-n", a, "route", "add", "default", "via", "10.201.1.1");
-            TestNet.sh("ip", "-n", b, "route", "add", "default", "via", "10.201.2.1");
+            Shell.sh("ip", "-n", a, "addr", "add", VIP + "/32", "dev", "fa" + tail);
+            Shell.sh("ip", "-n", b, "addr", "add", VIP + "/32", "dev", "fb" + tail);
+            Shell.sh("ip", "-n", c, "route", "add", "default", "via", "10.201.0.1");
+            Shell.sh("ip", "-n", a, "route", "add", "default", "via", "10.201.1.1");
+            Shell.sh("ip", "-n", b, "route", "add", "default", "via", "10.201.2.1");
             // The router: forwarding, no reverse-path filter (in the split path the SYN/ACK comes back from A while
             // the VIP's route points to B), and an L4 multipath hash so that each connection picks a next hop.
-            TestNet.sh("ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1",
+            Shell.sh("ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1",
                     "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0",
                     "net.ipv4.fib_multipath_hash_policy=1");
             for (String dev : List.of("fcr" + tail, "far" + tail, "fbr" + tail)) {
-                TestNet.sh("ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.conf." + dev + ".rp_filter=0");
+                Shell.sh("ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.conf." + dev + ".rp_filter=0");
             }
             // Spoofed flood sources are routed back to C, which drops them, as on a real network.
-            TestNet.sh("ip", "-n", r, "route", "add", "10.0.0.0/8", "via", "10.201.0.2");
+            Shell.sh("ip", "-n", r, "route", "add", "10.0.0.0/8", "via", "10.201.0.2");
         } catch (IOException | RuntimeException e) {
             deleteQuietly();
             throw e;
@@ -87,26 +88,26 @@ final class Fleet implements AutoCloseable {
     }
 
     private void link(String ns1, String dev1, String ip1, String ns2, String dev2, String ip2) throws IOException {
-        TestNet.sh("ip", "link", "add", dev1, "type", "veth", "peer", "name", dev2);
-        TestNet.sh("ip", "link", "set", dev1, "netns", ns1);
-        TestNet.sh("ip", "link", "set", dev2, "netns", ns2);
-        TestNet.sh("ip", "-n", ns1, "addr", "add", ip1, "dev", dev1);
-        TestNet.sh("ip", "-n", ns2, "addr", "add", ip2, "dev", dev2);
-        TestNet.sh("ip", "-n", ns1, "link", "set", dev1, "up");
-        TestNet.sh("ip", "-n", ns2, "link", "set", dev2, "up");
+        Shell.sh("ip", "link", "add", dev1, "type", "veth", "peer", "name", dev2);
+        Shell.sh("ip", "link", "set", dev1, "netns", ns1);
+        Shell.sh("ip", "link", "set", dev2, "netns", ns2);
+        Shell.sh("ip", "-n", ns1, "addr", "add", ip1, "dev", dev1);
+        Shell.sh("ip", "-n", ns2, "addr", "add", ip2, "dev", dev2);
+        Shell.sh("ip", "-n", ns1, "link", "set", dev1, "up");
+        Shell.sh("ip", "-n", ns2, "link", "set", dev2, "up");
     }
 
     /** The VIP over both instances, one next hop per connection (fib_multipath_hash_policy=1). */
     void ecmp() throws IOException {
-        TestNet.sh("ip", "-n", r, "route", "add", VIP + "/32", "nexthop", "via", "10.201.1.2", "nexthop", "via",
+        Shell.sh("ip", "-n", r, "route", "add", VIP + "/32", "nexthop", "via", "10.201.1.2", "nexthop", "via",
                 "10.201.2.2");
     }
 
     /** SYN-only segments to A (mark 1, table 100), every other segment to B. */
     void splitPath() throws IOException {
-        TestNet.sh("ip", "-n", r, "route", "add", VIP + "/32", "via", "10.201.2.2");
-        TestNet.sh("ip", "-n", r, "route", "add", VIP + "/32", "via", "10.201.1.2", "table", "100");
-        TestNet.sh("ip", "-n", r, "rule", "add", "fwmark", "1", "table", "100");
+        Shell.sh("ip", "-n", r, "route", "add", VIP + "/32", "via", "10.201.2.2");
+        Shell.sh("ip", "-n", r, "route", "add", VIP + "/32", "via", "10.201.1.2", "table", "100");
+        Shell.sh("ip", "-n", r, "rule", "add", "fwmark", "1", "table", "100");
         exec(r, "table ip split {\n"
                 + "  chain pre {\n"
                 + "    type filter hook prerouting priority mangle; policy accept;\n"
@@ -199,11 +200,7 @@ final class Fleet implements AutoCloseable {
 
     private static Thread namespaced(Runnable rn, String ns) {
         Thread t = new Thread(() -> {
-            try {
-                NetNamespace.enter(ns);
-            } catch (LinuxException e) {
-                throw new IllegalStateException("cannot enter namespace " + ns, e);
-            }
+            Netns.enter(ns);
             rn.run();
         }, "ns-" + ns);
         t.setDaemon(true);
@@ -239,7 +236,7 @@ final class Fleet implements AutoCloseable {
         }
         for (String ns : namespaces) {
             try {
-                TestNet.sh("ip", "netns", "del", ns);
+                Shell.sh("ip", "netns", "del", ns);
             } catch (IOException ignored) {
                 // Already gone.
             }

@@ -1,8 +1,8 @@
 package io.synproxy.cli.it;
 
 import io.synproxy.cookie.SecretFile;
+import io.synproxy.testsupport.RequiresRoot;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * it, and when a router sends the SYN to one and the rest to the other, the other completes every handshake
  * (cross-instance cookies). With different secrets, the split path completes none.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "ip", "sysctl"})
 class FleetIT {
     private static final int CLIENTS = 120;
 

@@ -1,10 +1,11 @@
 package io.synproxy.cli.it;
 
 import io.synproxy.cookie.SecretFile;
-import io.synproxy.linux.LinuxException;
-import io.synproxy.linux.NetNamespace;
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.Netns;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -34,7 +35,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * flood run, a second instance with the same arguments starts beside the first, then the first gets SIGTERM. Every
  * client is served, quickly (no SYN retransmission), the guard never leaves, and it goes with the last instance.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "ip", "hping3", "timeout"})
 class UpgradeIT {
     private static final String TABLE = "synproxy_10_200_0_1_8080";
     private static final long INTERVAL_MICROS = 10_000;
@@ -49,7 +50,7 @@ class UpgradeIT {
             "--secret-file", secret.toString(), "--threads", "2", "--stats-interval", "0", "--drain-timeout", "5s"};
         ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor();
         ExecutorService clients = null;
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net)) {
             clients = Executors.newFixedThreadPool(256, r -> inNamespace(r, net.clientNs()));
             ProxyProcess a = ProxyProcess.start(net, net.serverNs(), args);
             a.awaitStarted(Duration.ofSeconds(90));
@@ -200,11 +201,7 @@ class UpgradeIT {
 
     private static Thread inNamespace(Runnable r, String ns) {
         Thread t = new Thread(() -> {
-            try {
-                NetNamespace.enter(ns);
-            } catch (LinuxException e) {
-                throw new IllegalStateException("cannot enter namespace " + ns, e);
-            }
+            Netns.enter(ns);
             r.run();
         }, "upgrade-client");
         t.setDaemon(true);
