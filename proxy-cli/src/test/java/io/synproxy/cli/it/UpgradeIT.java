@@ -170,6 +170,9 @@ class UpgradeIT {
                     guardChecks.get(), guardMissing.get(), guardAfterA, guardAfterB);
 
             failures.stream().limit(10).forEach(System.out::println);
+            System.out.println("UpgradeIT: B started at t=" + TimeUnit.NANOSECONDS.toMillis(bStart - t0) + " ms, up at t="
+                    + TimeUnit.NANOSECONDS.toMillis(bUp - t0) + " ms, SIGTERM to A at t="
+                    + TimeUnit.NANOSECONDS.toMillis(termAt - t0) + " ms; slowest (due at t, took): " + slowest(results, dues, t0));
             System.out.println("UpgradeIT: failed by phase (A alone, B starting, both, after SIGTERM to A): "
                     + Arrays.toString(failedIn));
             assertEquals(0, failed, "every client served\n" + a.output() + "\n" + b.output());
@@ -197,6 +200,22 @@ class UpgradeIT {
             Files.deleteIfExists(secret);
             Files.deleteIfExists(dir);
         }
+    }
+
+    /** The 15 slowest connections as "t=due ms: latency ms", to tell start-up, B's start and A's leave apart. */
+    private static String slowest(ConcurrentLinkedQueue<Future<Long>> results, List<Long> dues, long t0)
+            throws Exception {
+        List<long[]> byDue = new ArrayList<>();
+        int i = 0;
+        for (Future<Long> f : results) {
+            byDue.add(new long[] {TimeUnit.NANOSECONDS.toMillis(dues.get(i++) - t0), f.get() / 1_000_000});
+        }
+        byDue.sort((x, y) -> Long.compare(y[1], x[1]));
+        StringBuilder sb = new StringBuilder();
+        for (long[] d : byDue.subList(0, Math.min(15, byDue.size()))) {
+            sb.append(" t=").append(d[0]).append(':').append(d[1]);
+        }
+        return sb.toString();
     }
 
     private static Thread inNamespace(Runnable r, String ns) {
