@@ -10,7 +10,7 @@ import java.time.Duration;
         mixinStandardHelpOptions = true,
         versionProvider = ManifestVersion.class,
         description = "SYN-flood mitigation proxy: stateless SYN cookies, TCP_REPAIR handoff, Netty relay.",
-        subcommands = {RunCommand.class, GuardCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {RunCommand.class, GuardCommand.class, SecretCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     public static final int EXIT_OK = 0;
     public static final int EXIT_FAILURE = 1;
@@ -21,7 +21,7 @@ public final class Main implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required: run or guard");
+        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required: run, guard or secret");
     }
 
     public static void main(String[] args) {

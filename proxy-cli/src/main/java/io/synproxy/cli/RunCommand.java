@@ -4,12 +4,15 @@ import io.synproxy.config.ConfigException;
 import io.synproxy.config.Keepalive;
 import io.synproxy.config.ProxyConfig;
 import io.synproxy.config.ProxyProtocol;
+import io.synproxy.cookie.SecretFile;
+import io.synproxy.cookie.SecretSource;
 import io.synproxy.server.ProxyServer;
 import io.synproxy.server.StartupException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -85,6 +88,13 @@ final class RunCommand implements Callable<Integer> {
                     + "drop after COUNT unanswered probes (e.g. 60s,10s,6; whole seconds). Default: off.")
     Keepalive keepalive = ProxyConfig.DEFAULT_KEEPALIVE;
 
+    @Option(names = "--secret-file", paramLabel = "PATH",
+            description = "Cookie master secret shared by a fleet ('synproxy secret new' makes one; mode 600): "
+                    + "instances with the same file and NTP time accept each other's cookies, and an upgrade in "
+                    + "place loses no handshake. A second line only validates (rotation). SIGHUP re-reads it. "
+                    + "Default: a random secret per process.")
+    Path secretFile;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -104,9 +114,16 @@ final class RunCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("synproxy: " + e.getMessage());
             return Main.EXIT_USAGE;
         }
+        SecretSource secrets;
+        try {
+            secrets = secretFile == null ? SecretSource.random() : SecretSource.fromFile(secretFile);
+        } catch (SecretFile.SecretFileException e) {
+            spec.commandLine().getErr().println("synproxy: " + e.getMessage());
+            return Main.EXIT_USAGE;
+        }
         ProxyServer server;
         try {
-            server = ProxyServer.start(config);
+            server = ProxyServer.start(config, secrets);
         } catch (StartupException e) {
             spec.commandLine().getErr().println("synproxy: " + e.getMessage());
             return Main.EXIT_FAILURE;
@@ -115,6 +132,7 @@ final class RunCommand implements Callable<Integer> {
         out.println(server.describe());
         out.flush();
         server.printStats(out);
+        new Reloads().add(secrets::reload).onHangup(out);
         CountDownLatch stopped = new CountDownLatch(1);
         Thread hook = new Thread(() -> {
             server.shutdown(out);

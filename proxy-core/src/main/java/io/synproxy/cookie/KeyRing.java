@@ -1,17 +1,12 @@
 package io.synproxy.cookie;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
-import java.util.Arrays;
 import java.util.Objects;
 import java.util.function.LongSupplier;
 
 /**
- * Two rotating 128-bit SipHash keys for SYN cookies, selected by a one-bit parity.
+ * Two rotating 128-bit SipHash keys for SYN cookies, selected by a one-bit parity, plus the same two slots
+ * under the validate-only master key when {@link CookieSecrets} has one.
  *
  * <p>Time is cut into generations {@code g = floor(clock / period)}. The key of generation {@code g}
  * lives in slot {@code g & 1}; while the clock is in generation {@code g} the slots hold
@@ -25,13 +20,16 @@ import java.util.function.LongSupplier;
  *   slot 1:                key(g-1)   key(g-1)   key(g+1)   key(g+1)
  * </pre>
  *
- * <p>Keys are a pure function of the master secret and the generation, not of when or where the ring was
- * created: proxies (or threads) that share a master secret and a clock accept each other's cookies, and with a
- * configured (not {@link #random random}) secret a restart does not invalidate cookies in flight.
+ * <p>Clock skew between instances that share a secret: in the last {@code skew} milliseconds of generation
+ * {@code g} the other slot already holds {@code key(g + 1)} instead of {@code key(g - 1)}, so an instance whose
+ * clock runs up to {@code skew} ahead, already minting with {@code key(g + 1)}, is understood; one whose clock
+ * lags is understood anyway, its generation being our previous one. The price is that cookies of {@code g - 1}
+ * expire {@code skew} earlier; still one hash per key.
  *
- * <p>Derivation: the master key {@code (mk0, mk1)} is the first 16 bytes of
- * {@code SHA-256("synproxy cookie master v1" || 0x00 || masterSecret)}, computed once;
- * then {@code key(g) = (SipHash24(mk, KDF_LABEL, g, 0), SipHash24(mk, KDF_LABEL, g, 1))}.
+ * <p>Keys are a pure function of the master secret and the generation (see {@link MasterKey}), not of when or
+ * where the ring was created: proxies (or threads) that share a master secret and a clock accept each other's
+ * cookies, and with a configured (not {@link #random random}) secret a restart does not invalidate cookies in
+ * flight. The secrets come from a {@link SecretSource}; a reload there is picked up at the next refresh.
  *
  * <p><strong>Not thread-safe.</strong> {@link #currentParity()} and {@link #refresh()} rewrite the slots
  * without synchronisation, so an instance must be confined to one thread, typically one per event loop.
@@ -40,60 +38,63 @@ import java.util.function.LongSupplier;
 public final class KeyRing {
 
     /** Shortest accepted master secret: the key it protects is 128 bits. */
-    public static final int MIN_SECRET_BYTES = 16;
+    public static final int MIN_SECRET_BYTES = MasterKey.MIN_SECRET_BYTES;
     /** Longest accepted master secret. */
-    public static final int MAX_SECRET_BYTES = 64;
+    public static final int MAX_SECRET_BYTES = MasterKey.MAX_SECRET_BYTES;
 
-    private static final byte[] MASTER_LABEL = "synproxy cookie master v1\0".getBytes(StandardCharsets.US_ASCII);
-    /** "synKDFv1" as a little-endian word; keeps generation keys apart from any other use of the master key. */
-    private static final long KDF_LABEL = 0x3176_4644_4b6e_7973L;
-    private static final int RANDOM_SECRET_BYTES = 32;
-
-    private final long mk0;
-    private final long mk1;
+    private final SecretSource source;
     private final long periodMillis;
+    private final long skewMillis;
     private final LongSupplier clockMillis;
 
     private final long[] k0 = new long[2];
     private final long[] k1 = new long[2];
+    private final long[] v0 = new long[2];
+    private final long[] v1 = new long[2];
+    private boolean validateOnly;
+    /** Secrets the slots were last filled from. */
+    private CookieSecrets secrets;
     /** Generation the slots were last filled for. */
     private long generation;
+    /** Whether the other slot was last filled with the next generation's key (the skew window). */
+    private boolean next;
 
     /**
+     * A ring over one fixed secret and no skew allowance.
+     *
      * @param masterSecret 16..64 secret bytes; only a digest is kept, the caller may wipe the array afterwards
      * @param periodMillis generation length in milliseconds, > 0
      * @param clockMillis  wall-clock milliseconds; must agree between proxies that share the secret
      */
     public KeyRing(byte[] masterSecret, long periodMillis, LongSupplier clockMillis) {
-        Objects.requireNonNull(masterSecret, "masterSecret");
-        if (masterSecret.length < MIN_SECRET_BYTES || masterSecret.length > MAX_SECRET_BYTES) {
-            throw new IllegalArgumentException("master secret must be " + MIN_SECRET_BYTES + ".."
-                    + MAX_SECRET_BYTES + " bytes, got " + masterSecret.length);
-        }
+        this(SecretSource.fixed(CookieSecrets.of(masterSecret)), periodMillis, 0, clockMillis);
+    }
+
+    /**
+     * @param source       the master keys, read again at each refresh (a volatile read)
+     * @param periodMillis generation length in milliseconds, > 0
+     * @param skewMillis   how far ahead another instance's clock may run, 0..period/2
+     * @param clockMillis  wall-clock milliseconds; must agree within {@code skewMillis} between proxies that
+     *                     share the secret
+     */
+    public KeyRing(SecretSource source, long periodMillis, long skewMillis, LongSupplier clockMillis) {
+        this.source = Objects.requireNonNull(source, "source");
         if (periodMillis <= 0) {
             throw new IllegalArgumentException("period must be positive: " + periodMillis);
         }
+        if (skewMillis < 0 || skewMillis > periodMillis / 2) {
+            throw new IllegalArgumentException("skew must be 0.." + periodMillis / 2 + " ms: " + skewMillis);
+        }
         this.periodMillis = periodMillis;
+        this.skewMillis = skewMillis;
         this.clockMillis = Objects.requireNonNull(clockMillis, "clockMillis");
-
-        byte[] digest = sha256(MASTER_LABEL, masterSecret);
-        ByteBuffer le = ByteBuffer.wrap(digest).order(ByteOrder.LITTLE_ENDIAN);
-        this.mk0 = le.getLong(0);
-        this.mk1 = le.getLong(8);
-        Arrays.fill(digest, (byte) 0);
-
-        fill(generationAt(clockMillis.getAsLong()));
+        long now = clockMillis.getAsLong();
+        fill(source.current(), generationAt(now), inSkewWindow(now));
     }
 
     /** A ring with a fresh 32-byte master secret from {@link SecureRandom}; its cookies are private to it. */
     public static KeyRing random(long periodMillis, LongSupplier clockMillis) {
-        byte[] secret = new byte[RANDOM_SECRET_BYTES];
-        new SecureRandom().nextBytes(secret);
-        try {
-            return new KeyRing(secret, periodMillis, clockMillis);
-        } finally {
-            Arrays.fill(secret, (byte) 0);
-        }
+        return new KeyRing(SecretSource.random(), periodMillis, 0, clockMillis);
     }
 
     /**
@@ -105,11 +106,14 @@ public final class KeyRing {
         return (int) (generation & 1);
     }
 
-    /** Brings the slots up to date with the clock. */
+    /** Brings the slots up to date with the clock and the secret source. */
     public void refresh() {
-        long g = generationAt(clockMillis.getAsLong());
-        if (g != generation) {
-            fill(g);
+        long now = clockMillis.getAsLong();
+        long g = generationAt(now);
+        boolean n = inSkewWindow(now);
+        CookieSecrets s = source.current();
+        if (g != generation || n != next || s != secrets) {
+            fill(s, g, n);
         }
     }
 
@@ -123,34 +127,52 @@ public final class KeyRing {
         return k1[parity];
     }
 
+    /** Whether a validate-only secret is in force, as of the last refresh. */
+    public boolean hasValidateOnly() {
+        return validateOnly;
+    }
+
+    /** First half of the validate-only key in slot {@code parity}; meaningful only if {@link #hasValidateOnly}. */
+    public long v0(int parity) {
+        return v0[parity];
+    }
+
+    /** Second half of the validate-only key in slot {@code parity}. */
+    public long v1(int parity) {
+        return v1[parity];
+    }
+
     private long generationAt(long nowMillis) {
         return Math.floorDiv(nowMillis, periodMillis);
+    }
+
+    private boolean inSkewWindow(long nowMillis) {
+        return skewMillis > 0 && Math.floorMod(nowMillis, periodMillis) >= periodMillis - skewMillis;
     }
 
     /**
      * Rewrites both slots, not just the new one: after a jump of several generations (or the clock
      * stepping back) the other slot must hold key(g - 1), not whatever was there before.
      */
-    private void fill(long g) {
+    private void fill(CookieSecrets s, long g, boolean n) {
         int cur = (int) (g & 1);
-        int prev = cur ^ 1;
-        k0[cur] = SipHash.hash24(mk0, mk1, KDF_LABEL, g, 0);
-        k1[cur] = SipHash.hash24(mk0, mk1, KDF_LABEL, g, 1);
-        k0[prev] = SipHash.hash24(mk0, mk1, KDF_LABEL, g - 1, 0);
-        k1[prev] = SipHash.hash24(mk0, mk1, KDF_LABEL, g - 1, 1);
-        generation = g;
-    }
-
-    private static byte[] sha256(byte[] label, byte[] secret) {
-        MessageDigest md;
-        try {
-            md = MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            // Every Java SE implementation must provide SHA-256.
-            throw new AssertionError("SHA-256 unavailable", e);
+        int other = cur ^ 1;
+        long otherGeneration = n ? g + 1 : g - 1;
+        MasterKey a = s.active();
+        k0[cur] = a.k0(g);
+        k1[cur] = a.k1(g);
+        k0[other] = a.k0(otherGeneration);
+        k1[other] = a.k1(otherGeneration);
+        MasterKey v = s.validateOnly();
+        validateOnly = v != null;
+        if (v != null) {
+            v0[cur] = v.k0(g);
+            v1[cur] = v.k1(g);
+            v0[other] = v.k0(otherGeneration);
+            v1[other] = v.k1(otherGeneration);
         }
-        md.update(label);
-        md.update(secret);
-        return md.digest();
+        secrets = s;
+        generation = g;
+        next = n;
     }
 }

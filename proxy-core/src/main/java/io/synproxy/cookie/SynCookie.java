@@ -94,7 +94,14 @@ public final class SynCookie {
     public int verify(int saddr, int daddr, int sport, int dport, int clientIsn, int isn) {
         ring.refresh();
         int bits = isn & OPTION_BITS;
-        return mac4(saddr, daddr, sport, dport, clientIsn, bits) == isn >>> MAC_SHIFT ? bits : -1;
+        int p = bits & 1;
+        int bound = bindIsn(clientIsn);
+        if ((hash4(ring.k0(p), ring.k1(p), saddr, daddr, sport, dport, bits) ^ bound) == isn >>> MAC_SHIFT) {
+            return bits;
+        }
+        return ring.hasValidateOnly()
+                && (hash4(ring.v0(p), ring.v1(p), saddr, daddr, sport, dport, bits) ^ bound) == isn >>> MAC_SHIFT
+                ? bits : -1;
     }
 
     /**
@@ -109,7 +116,13 @@ public final class SynCookie {
     public int verifyAck(int saddr, int daddr, int sport, int dport, int seq, int isn, boolean probeAllowed) {
         ring.refresh();
         int bits = isn & OPTION_BITS;
-        return match(hash4(saddr, daddr, sport, dport, bits), seq, isn, probeAllowed);
+        int p = bits & 1;
+        int r = match(hash4(ring.k0(p), ring.k1(p), saddr, daddr, sport, dport, bits), seq, isn, probeAllowed);
+        if (r >= 0 || !ring.hasValidateOnly()) {
+            return r;
+        }
+        // The validate-only secret of a rotation: one more hash, only for ACKs the active secret refused.
+        return match(hash4(ring.v0(p), ring.v1(p), saddr, daddr, sport, dport, bits), seq, isn, probeAllowed);
     }
 
     /** IPv6 counterpart of {@link #verifyAck}. */
@@ -117,7 +130,13 @@ public final class SynCookie {
                           boolean probeAllowed) {
         ring.refresh();
         int bits = isn & OPTION_BITS;
-        return match(hash6(sHi, sLo, dHi, dLo, sport, dport, bits), seq, isn, probeAllowed);
+        int p = bits & 1;
+        int r = match(hash6(ring.k0(p), ring.k1(p), sHi, sLo, dHi, dLo, sport, dport, bits), seq, isn,
+                probeAllowed);
+        if (r >= 0 || !ring.hasValidateOnly()) {
+            return r;
+        }
+        return match(hash6(ring.v0(p), ring.v1(p), sHi, sLo, dHi, dLo, sport, dport, bits), seq, isn, probeAllowed);
     }
 
     private static int match(int hash, int seq, int isn, boolean probeAllowed) {
@@ -143,7 +162,14 @@ public final class SynCookie {
     public int verify6(long sHi, long sLo, long dHi, long dLo, int sport, int dport, int clientIsn, int isn) {
         ring.refresh();
         int bits = isn & OPTION_BITS;
-        return mac6(sHi, sLo, dHi, dLo, sport, dport, clientIsn, bits) == isn >>> MAC_SHIFT ? bits : -1;
+        int p = bits & 1;
+        int bound = bindIsn(clientIsn);
+        if ((hash6(ring.k0(p), ring.k1(p), sHi, sLo, dHi, dLo, sport, dport, bits) ^ bound) == isn >>> MAC_SHIFT) {
+            return bits;
+        }
+        return ring.hasValidateOnly()
+                && (hash6(ring.v0(p), ring.v1(p), sHi, sLo, dHi, dLo, sport, dport, bits) ^ bound) == isn >>> MAC_SHIFT
+                ? bits : -1;
     }
 
     /** MSS index (0..7) from option bits or a whole ISN. */
@@ -174,25 +200,25 @@ public final class SynCookie {
     }
 
     private int mac4(int saddr, int daddr, int sport, int dport, int clientIsn, int bits) {
-        return hash4(saddr, daddr, sport, dport, bits) ^ bindIsn(clientIsn);
+        int p = bits & 1;
+        return hash4(ring.k0(p), ring.k1(p), saddr, daddr, sport, dport, bits) ^ bindIsn(clientIsn);
     }
 
     private int mac6(long sHi, long sLo, long dHi, long dLo, int sport, int dport, int clientIsn, int bits) {
-        return hash6(sHi, sLo, dHi, dLo, sport, dport, bits) ^ bindIsn(clientIsn);
+        int p = bits & 1;
+        return hash6(ring.k0(p), ring.k1(p), sHi, sLo, dHi, dLo, sport, dport, bits) ^ bindIsn(clientIsn);
     }
 
-    /** Top 24 bits of SipHash over the 4-tuple and the option bits, under the key the parity bit selects. */
-    private int hash4(int saddr, int daddr, int sport, int dport, int bits) {
-        int parity = bits & 1;
+    /** Top 24 bits of SipHash over the 4-tuple and the option bits, under key {@code (k0, k1)}. */
+    private static int hash4(long k0, long k1, int saddr, int daddr, int sport, int dport, int bits) {
         long m0 = (saddr & 0xffffffffL) << 32 | (daddr & 0xffffffffL);
         long m1 = ports(sport, dport);
-        return (int) (SipHash.hash24(ring.k0(parity), ring.k1(parity), m0, m1, bits) >>> TAG_TO_MAC_SHIFT);
+        return (int) (SipHash.hash24(k0, k1, m0, m1, bits) >>> TAG_TO_MAC_SHIFT);
     }
 
-    private int hash6(long sHi, long sLo, long dHi, long dLo, int sport, int dport, int bits) {
-        int parity = bits & 1;
-        return (int) (SipHash.hash48(ring.k0(parity), ring.k1(parity), sHi, sLo, dHi, dLo, ports(sport, dport), bits)
-                >>> TAG_TO_MAC_SHIFT);
+    private static int hash6(long k0, long k1, long sHi, long sLo, long dHi, long dLo, int sport, int dport,
+                             int bits) {
+        return (int) (SipHash.hash48(k0, k1, sHi, sLo, dHi, dLo, ports(sport, dport), bits) >>> TAG_TO_MAC_SHIFT);
     }
 
     /**

@@ -79,13 +79,21 @@ public final class PacketRing implements AutoCloseable {
     private final int frameCount;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment stats = arena.allocate(12, 4);
+    private final int protocol;
+    private final int ifindex;
+    private final int fanoutGroup;
     private int current;
+    private boolean closed;
 
-    private PacketRing(int fd, MemorySegment ring, int frameSize, int frameCount) {
+    private PacketRing(int fd, MemorySegment ring, int frameSize, int frameCount, int protocol, int ifindex,
+                       int fanoutGroup) {
         this.fd = fd;
         this.ring = ring;
         this.frameSize = frameSize;
         this.frameCount = frameCount;
+        this.protocol = protocol;
+        this.ifindex = ifindex;
+        this.fanoutGroup = fanoutGroup;
     }
 
     /**
@@ -100,6 +108,23 @@ public final class PacketRing implements AutoCloseable {
      */
     public static PacketRing open(int ifindex, List<InetSocketAddress> listens, boolean headersOnly, int ringBytes,
                                   int fanoutGroup) throws LinuxException {
+        PacketRing ring = openIdle(ifindex, listens, headersOnly, ringBytes, fanoutGroup);
+        try {
+            ring.join();
+        } catch (LinuxException e) {
+            ring.close();
+            throw e;
+        }
+        return ring;
+    }
+
+    /**
+     * {@link #open}, but the ring captures nothing until {@link #join}: a second instance (upgrade in place)
+     * joins the first one's fanout group only once it is warmed up and ready, so the kernel hashes no flow to
+     * a ring that a cold process would serve late.
+     */
+    public static PacketRing openIdle(int ifindex, List<InetSocketAddress> listens, boolean headersOnly,
+                                      int ringBytes, int fanoutGroup) throws LinuxException {
         boolean v4 = listens.stream().anyMatch(l -> l.getAddress() instanceof Inet4Address);
         boolean v6 = listens.stream().anyMatch(l -> !(l.getAddress() instanceof Inet4Address));
         int protocol = v4 && v6 ? ETH_P_ALL : v6 ? ETH_P_IPV6 : ETH_P_IP;
@@ -127,20 +152,26 @@ public final class PacketRing implements AutoCloseable {
             req.set(ValueLayout.JAVA_INT, 12, frameCount);
             Native.setsockopt(fd, SOL_PACKET, PACKET_RX_RING, req, "PACKET_RX_RING");
             MemorySegment ring = Native.mmap((long) blockSize * blockCount, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
-            try {
-                Native.bind(fd, SockAddr.ll(setup, protocol, ifindex));
-                if (fanoutGroup >= 0) {
-                    Native.setsockopt(fd, SOL_PACKET, PACKET_FANOUT, (fanoutGroup & 0xffff) | PACKET_FANOUT_HASH << 16,
-                            "PACKET_FANOUT");
-                }
-            } catch (LinuxException e) {
-                Native.munmap(ring);
-                throw e;
-            }
-            return new PacketRing(fd, ring, frameSize, frameCount);
+            // Created with protocol 0, the socket receives nothing until join() binds it.
+            return new PacketRing(fd, ring, frameSize, frameCount, protocol, ifindex, fanoutGroup);
         } catch (LinuxException | RuntimeException e) {
             Native.close(fd);
             throw e;
+        }
+    }
+
+    /**
+     * Starts capturing: binds the socket to its protocol and interface, then joins the fanout group (the kernel
+     * adds a ring to a group only once it is bound). EINVAL from PACKET_FANOUT: the group has another mode,
+     * protocol or device.
+     */
+    public void join() throws LinuxException {
+        try (Arena setup = Arena.ofConfined()) {
+            Native.bind(fd, SockAddr.ll(setup, protocol, ifindex));
+        }
+        if (fanoutGroup >= 0) {
+            Native.setsockopt(fd, SOL_PACKET, PACKET_FANOUT, (fanoutGroup & 0xffff) | PACKET_FANOUT_HASH << 16,
+                    "PACKET_FANOUT");
         }
     }
 
@@ -185,8 +216,32 @@ public final class PacketRing implements AutoCloseable {
         }
     }
 
+    /**
+     * Frames the kernel has filled and user space not yet taken, from the current position on: what closing the
+     * ring now would lose. Loop thread.
+     */
+    public int pendingFrames() {
+        int pending = 0;
+        for (int i = 0; i < frameCount; i++) {
+            long base = (long) ((current + i) % frameCount) * frameSize;
+            if (((int) STATUS.getAcquire(ring, base + FRAME_STATUS) & TP_STATUS_USER) == 0) {
+                break;
+            }
+            pending++;
+        }
+        return pending;
+    }
+
+    /**
+     * Closes the socket and unmaps the ring; only then does the kernel take the socket out of its fanout group
+     * (the mapping holds the socket). Idempotent: a ring left early (upgrade in place) is closed again at shutdown.
+     */
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         Native.close(fd);
         Native.munmap(ring);
         arena.close();

@@ -121,6 +121,11 @@ public final class NftGuard implements AutoCloseable {
                 "table inet " + table + "\ndelete table inet " + table + "\n", "remove the nftables guard");
     }
 
+    /** Leaves the table to the other instances that share it (see {@link GuardShare}): {@link #remove} keeps it. */
+    synchronized void forget() {
+        installed = false;
+    }
+
     /** Removes a table by name whoever installed it (for {@code synproxy guard --remove}). */
     public static boolean removeStale(InetAddress address, int port) throws GuardException {
         NftGuard guard = forListen(address, port);

@@ -2,6 +2,8 @@ package io.synproxy.linux;
 
 /** Linux ABI numbers (x86_64 and aarch64 agree on all of these). */
 public final class Constants {
+    /** errno: invalid argument (for PACKET_FANOUT: a group with another mode, protocol or device). */
+    public static final int EINVAL = 22;
     public static final int AF_INET = 2;
     public static final int AF_INET6 = 10;
     public static final int AF_PACKET = 17;

@@ -34,7 +34,9 @@ public enum Counter {
     TX_FALLBACK("tx_fallback", "replies sent on the raw socket because the TX ring was full"),
     TX_DROPS("tx_drops", "TX ring frames the kernel or the driver refused (wrong format, send error)"),
     SPLICED("spliced", "relay directions moved to splice(2) (bulk streams, or every one with relay mode splice)"),
-    SPLICE_FALLBACK("splice_fallback", "relay directions that went back to copying after a splice(2) error");
+    SPLICE_FALLBACK("splice_fallback", "relay directions that went back to copying after a splice(2) error"),
+    HANDOVER_UNREAD("handover_unread", "frames still unread in a ring when it left a capture shared with another "
+            + "instance (upgrade in place): lost between the rings");
 
     private final String label;
     private final String description;

@@ -68,7 +68,8 @@ public final class Stats {
                 .append(" tx_fallback=").append(get(Counter.TX_FALLBACK))
                 .append(" tx_drops=").append(get(Counter.TX_DROPS))
                 .append(" spliced=").append(get(Counter.SPLICED))
-                .append(" splice_fallback=").append(get(Counter.SPLICE_FALLBACK));
+                .append(" splice_fallback=").append(get(Counter.SPLICE_FALLBACK))
+                .append(" handover_unread=").append(get(Counter.HANDOVER_UNREAD));
         return b.toString();
     }
 

@@ -6,6 +6,7 @@ import io.netty.channel.IoRegistration;
 import io.netty.channel.epoll.EpollIoOps;
 import io.synproxy.config.ProxyConfig;
 import io.synproxy.cookie.KeyRing;
+import io.synproxy.cookie.SecretSource;
 import io.synproxy.cookie.SynCookie;
 import io.synproxy.frontend.Admission;
 import io.synproxy.frontend.FrontendHandle;
@@ -19,9 +20,14 @@ import io.synproxy.frontend.TxRingReplies;
 import io.synproxy.handoff.RepairHandoff;
 import io.synproxy.handshake.Handshake;
 import io.synproxy.linux.LinuxException;
+import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 import io.synproxy.relay.Relay;
 import io.synproxy.relay.RelaySettings;
+
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Everything one event loop runs, assembled as a unit and closed as a unit: its capture ring, raw replies, cookie
@@ -40,9 +46,12 @@ final class Loop implements AutoCloseable {
     private final SegmentGate gate;
     private final Counters counters;
     private final Relay relay;
+    private final IoEventLoop loop;
+    private FrontendHandle handle;
+    private IoRegistration registration;
 
     private Loop(PacketRing ring, RawReplies replies, TxRingReplies txReplies, String replyPath,
-                 RepairHandoff handoff, SegmentGate gate, Counters counters, Relay relay) {
+                 RepairHandoff handoff, SegmentGate gate, Counters counters, Relay relay, IoEventLoop loop) {
         this.ring = ring;
         this.replies = replies;
         this.txReplies = txReplies;
@@ -51,20 +60,23 @@ final class Loop implements AutoCloseable {
         this.gate = gate;
         this.counters = counters;
         this.relay = relay;
+        this.loop = loop;
     }
 
     /**
      * Opens and wires one loop's parts and registers its ring with {@code loop}'s epoll.
      *
+     * The ring captures nothing until {@link #join}.
+     *
      * @param relaySettings the relay's settings, checked once for every loop
-     * @param master the cookie master key, shared by every loop so that any loop verifies any loop's cookie
-     * @param fanout the PACKET_FANOUT group id, or -1 for a single loop
+     * @param secrets the cookie secrets, shared by every loop (and a fleet) so that any loop verifies any cookie
+     * @param skewMillis how close to a period boundary the next period's key is also accepted
+     * @param fanout the PACKET_FANOUT group id (one per listen set, so that a second instance joins it)
      */
-    static Loop open(IoEventLoop loop, ProxyConfig config, RelaySettings relaySettings, HostFacts host, byte[] master,
-                     int fanout)
-            throws LinuxException {
+    static Loop open(IoEventLoop loop, ProxyConfig config, RelaySettings relaySettings, HostFacts host,
+                     SecretSource secrets, long skewMillis, int fanout) throws LinuxException {
         // Data segments reach the ring only when a final ACK may carry data (--no-zero-window).
-        PacketRing ring = PacketRing.open(host.ifindex(), config.listens(), config.zeroWindow(), config.ringBytes(),
+        PacketRing ring = PacketRing.openIdle(host.ifindex(), config.listens(), config.zeroWindow(), config.ringBytes(),
                 fanout);
         RawReplies replies;
         try {
@@ -85,7 +97,8 @@ final class Loop implements AutoCloseable {
         }
         Replies sink = txReplies == null ? replies : txReplies;
         RepairHandoff handoff = new RepairHandoff();
-        KeyRing keys = new KeyRing(master, config.keyRotation().toMillis(), System::currentTimeMillis);
+        KeyRing keys = new KeyRing(secrets, config.keyRotation().toMillis(), skewMillis,
+                System::currentTimeMillis);
         Handshake handshake = new Handshake(new SynCookie(keys), host.ourMss(), host.ourMss6(), host.windowScale(),
                 config.zeroWindow());
         Relay relay = new Relay((EventLoop) loop, relaySettings, counters);
@@ -95,16 +108,42 @@ final class Loop implements AutoCloseable {
         SegmentGate gate = new SegmentGate(settings, handshake, handoff, sink, relay, Admission.ALL, counters,
                 SegmentGate::monotonicMillis);
         Loop opened = new Loop(ring, replies, txReplies, TxRingReplies.describe(txReplies != null, noTxRing), handoff,
-                gate, counters, relay);
+                gate, counters, relay, loop);
         try {
-            FrontendHandle handle = new FrontendHandle(ring, gate, sink, counters);
-            IoRegistration registration = loop.register(handle).syncUninterruptibly().getNow();
+            opened.handle = new FrontendHandle(ring, gate, sink, counters);
+            IoRegistration registration = loop.register(opened.handle).syncUninterruptibly().getNow();
+            opened.registration = registration;
             loop.submit(() -> registration.submit(EpollIoOps.EPOLLIN)).syncUninterruptibly();
         } catch (RuntimeException e) {
             opened.close();
             throw e;
         }
         return opened;
+    }
+
+    /** Starts capturing (binds the ring and joins its fanout group), once the process is warmed up. */
+    void join() throws LinuxException {
+        ring.join();
+    }
+
+    /**
+     * Upgrade in place: leaves the fanout group at once (the ring closed on its loop after a last read, the frames
+     * the kernel had still queued counted as HANDOVER_UNREAD), so the kernel hashes every new flow to the other
+     * instance's rings. Live relays carry on.
+     */
+    void leaveCapture() {
+        try {
+            loop.submit(() -> {
+                registration.cancel();
+                handle.drain();
+                counters.add(Counter.HANDOVER_UNREAD, ring.pendingFrames());
+                ring.close();
+            }).get(2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            // The loop is stuck or gone: close() closes the ring anyway.
+        }
     }
 
     SegmentGate gate() {

@@ -7,8 +7,12 @@ import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.util.concurrent.EventExecutor;
 import io.synproxy.config.ProxyConfig;
+import io.synproxy.cookie.SecretSource;
+import io.synproxy.frontend.FanoutGroup;
+import io.synproxy.guard.GuardShare;
 import io.synproxy.guard.NftGuard;
 import io.synproxy.handoff.RepairHandoff;
+import io.synproxy.linux.Constants;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Platform;
 import io.synproxy.metrics.Counters;
@@ -19,7 +23,6 @@ import java.io.PrintWriter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
-import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,11 +39,15 @@ import java.util.concurrent.TimeoutException;
  * took; {@link #shutdown} drains and stops it.
  */
 public final class ProxyServer implements AutoCloseable {
+    /** How far ahead another instance's clock may run and its cookies still verify (capped at a quarter period). */
+    private static final long CLOCK_SKEW_MILLIS = 5_000;
+
     private final ProxyConfig config;
     private final HostFacts host;
     private final MultiThreadIoEventLoopGroup group;
     private final List<Loop> loops;
     private final List<NftGuard> guards;
+    private final GuardShare share;
     private final Stats stats;
     private final ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "synproxy-stats");
@@ -50,12 +57,13 @@ public final class ProxyServer implements AutoCloseable {
     private volatile boolean closed;
 
     private ProxyServer(ProxyConfig config, HostFacts host, MultiThreadIoEventLoopGroup group, List<Loop> loops,
-                        List<NftGuard> guards) {
+                        List<NftGuard> guards, GuardShare share) {
         this.config = config;
         this.host = host;
         this.group = group;
         this.loops = loops;
         this.guards = guards;
+        this.share = share;
         List<Counters> counters = new ArrayList<>();
         for (Loop l : loops) {
             counters.add(l.counters());
@@ -69,7 +77,16 @@ public final class ProxyServer implements AutoCloseable {
         });
     }
 
+    /** A proxy with a random cookie secret of its own, as without {@code --secret-file}. */
     public static ProxyServer start(ProxyConfig config) throws StartupException {
+        return start(config, SecretSource.random());
+    }
+
+    /**
+     * A proxy whose cookie keys come from {@code secrets}: instances with the same secret file validate each
+     * other's cookies, and a second instance with the same listens shares this one's capture and guard.
+     */
+    public static ProxyServer start(ProxyConfig config, SecretSource secrets) throws StartupException {
         try {
             Platform.ensureAvailable();
         } catch (Platform.UnavailableException e) {
@@ -88,36 +105,46 @@ public final class ProxyServer implements AutoCloseable {
             throw new StartupException(e.getMessage());
         }
         HostFacts host = HostFacts.discover(config);
-        byte[] master = new byte[32];
-        new SecureRandom().nextBytes(master);
         RelaySettings relaySettings;
         try {
             relaySettings = RelaySettings.of(config);
         } catch (IllegalArgumentException e) {
             throw new StartupException(e.getMessage());
         }
-        int fanout = config.threads() > 1 ? (int) (ProcessHandle.current().pid() & 0xffff) : -1;
+        // Always in a fanout group, one per listen set: a second instance (upgrade in place) joins it.
+        int fanout = FanoutGroup.id(host.ifindex(), config.listens());
+        long skew = Math.min(CLOCK_SKEW_MILLIS, config.keyRotation().toMillis() / 4);
+        GuardShare share = null;
 
         MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(config.threads(), EpollIoHandler.newFactory());
         List<Loop> loops = new ArrayList<>();
         boolean started = false;
         try {
             for (EventExecutor executor : group) {
-                loops.add(Loop.open((IoEventLoop) executor, config, relaySettings, host, master, fanout));
+                loops.add(Loop.open((IoEventLoop) executor, config, relaySettings, host, secrets, skew, fanout));
             }
             warmUp(host, group);
-            for (NftGuard guard : guards) {
-                guard.install();
+            // Capture only now, warmed up: a second instance takes its share of the flows when it can serve them.
+            for (Loop l : loops) {
+                try {
+                    l.join();
+                } catch (LinuxException e) {
+                    if (e.errno() == Constants.EINVAL) {
+                        throw new StartupException(FanoutGroup.refusal(fanout));
+                    }
+                    throw e;
+                }
             }
+            share = GuardShare.join(guards);
             started = true;
-            return new ProxyServer(config, host, group, loops, guards);
+            return new ProxyServer(config, host, group, loops, guards, share);
         } catch (LinuxException e) {
             throw new StartupException("cannot open the capture and raw sockets: " + e.getMessage());
         } catch (NftGuard.GuardException e) {
             throw new StartupException(e.getMessage());
         } finally {
             if (!started) {
-                shutdown(group, loops, guards);
+                shutdown(group, loops, guards, share);
             }
         }
     }
@@ -180,7 +207,8 @@ public final class ProxyServer implements AutoCloseable {
         ticker.shutdownNow();
         close();
         out.println(stats.line());
-        out.println("synproxy: stopped, guard removed");
+        out.println(guardRemoved() ? "synproxy: stopped, guard removed"
+                : "synproxy: stopped, guard left to the other instance");
         out.flush();
     }
 
@@ -192,6 +220,9 @@ public final class ProxyServer implements AutoCloseable {
      * @return the relays still open at the end of the grace period, which were closed
      */
     public int drain(Duration grace) {
+        if (share.othersPresent()) {
+            leaveCapture();
+        }
         for (Loop l : loops) {
             l.gate().startDraining();
         }
@@ -217,6 +248,11 @@ public final class ProxyServer implements AutoCloseable {
         return cut;
     }
 
+    /** After {@link #close}: false when another instance still runs and keeps the shared guard. */
+    public boolean guardRemoved() {
+        return share == null || share.removedGuards();
+    }
+
     /** Sleeps; false when interrupted (the flag is kept), so that a wait loop ends instead of spinning. */
     private static boolean sleepMillis(long ms) {
         try {
@@ -235,20 +271,37 @@ public final class ProxyServer implements AutoCloseable {
         }
         closed = true;
         ticker.shutdownNow();
-        shutdown(group, loops, guards);
+        shutdown(group, loops, guards, share);
     }
 
-    private static void shutdown(MultiThreadIoEventLoopGroup group, List<Loop> loops, List<NftGuard> guards) {
+    /**
+     * Upgrade in place: another instance shares the capture, so this one leaves the fanout group at once (its
+     * rings closed on their loops, after a last read) and the kernel hashes every new flow to the other's rings;
+     * the other validates the cookies this one sent, as they share the secret. Live relays carry on.
+     */
+    private void leaveCapture() {
+        for (Loop l : loops) {
+            l.leaveCapture();
+        }
+    }
+
+    private static void shutdown(MultiThreadIoEventLoopGroup group, List<Loop> loops, List<NftGuard> guards,
+                                 GuardShare share) {
         group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
         for (Loop l : loops) {
             l.close();
         }
-        for (NftGuard guard : guards) {
-            try {
-                guard.remove();
-            } catch (NftGuard.GuardException e) {
-                System.err.println("synproxy: " + e.getMessage());
+        try {
+            if (share != null) {
+                // Removes the tables only when no other instance shares them.
+                share.leave();
+            } else {
+                for (NftGuard guard : guards) {
+                    guard.remove();
+                }
             }
+        } catch (NftGuard.GuardException e) {
+            System.err.println("synproxy: " + e.getMessage());
         }
     }
 }

@@ -54,6 +54,11 @@ public final class EchoBackend implements AutoCloseable {
         return new EchoBackend(s);
     }
 
+    /** Serves on a socket bound elsewhere (another test topology's namespace). */
+    public static EchoBackend on(ServerSocket bound) {
+        return new EchoBackend(bound);
+    }
+
     public int accepted() {
         return accepted.get();
     }

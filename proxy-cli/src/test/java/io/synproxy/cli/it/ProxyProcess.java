@@ -14,6 +14,7 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -27,12 +28,32 @@ public final class ProxyProcess implements AutoCloseable {
     /** The test JVM's property naming the relay mode the proxies under test run in (unset: their default). */
     public static final String RELAY_MODE_PROPERTY = "it.relay.mode";
     private static final Pattern STAT = Pattern.compile("(\\w+)=(\\d+)");
+    private static Path runDir;
     private final Process process;
     private final Path log;
 
     private ProxyProcess(Process process, Path log) {
         this.process = process;
         this.log = log;
+    }
+
+    /** The lock-file directory shared by every proxy this JVM starts (so that two instances count each other). */
+    static synchronized Path runDir() throws IOException {
+        if (runDir == null) {
+            Path dir = Files.createTempDirectory("synproxy-run-");
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                try (Stream<Path> files = Files.list(dir)) {
+                    for (Path f : files.toList()) {
+                        Files.deleteIfExists(f);
+                    }
+                    Files.deleteIfExists(dir);
+                } catch (IOException ignored) {
+                    // Gone already.
+                }
+            }));
+            runDir = dir;
+        }
+        return runDir;
     }
 
     public static Path jar() {
@@ -49,7 +70,14 @@ public final class ProxyProcess implements AutoCloseable {
 
     /** Starts {@code synproxy ARGS} in {@code ns}. */
     public static ProxyProcess start(TestNet net, String ns, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(java()));
+        return start((out, command) -> net.start(ns, out, command), args);
+    }
+
+    /** Starts {@code synproxy ARGS} through {@code launcher} (another topology's namespace). */
+    public static ProxyProcess start(Launcher launcher, String... args) throws IOException {
+        // The guard's lock files go to this JVM's own directory, not the host's /run/synproxy: a proxy a test kills
+        // leaves its file behind, and the directory goes when the test JVM ends.
+        List<String> cmd = new ArrayList<>(List.of("env", "SYNPROXY_RUN_DIR=" + runDir(), java()));
         String mode = System.getProperty(RELAY_MODE_PROPERTY, "");
         if (!mode.isBlank()) {
             // The relay ITs run once per relay mode (failsafe executions in pom.xml); data is checked by digest.
@@ -60,7 +88,25 @@ public final class ProxyProcess implements AutoCloseable {
         Path log = Files.createTempFile("synproxy-it-", ".log");
         // Also for a proxy a test killed and never closed: the file goes when the test JVM ends.
         log.toFile().deleteOnExit();
-        return new ProxyProcess(net.start(ns, ProcessBuilder.Redirect.to(log.toFile()), cmd.toArray(String[]::new)), log);
+        return new ProxyProcess(launcher.start(ProcessBuilder.Redirect.to(log.toFile()), cmd.toArray(String[]::new)),
+                log);
+    }
+
+    /** The counters of the last stats line printed (the final one once the proxy has stopped). */
+    public Map<String, Long> lastStats() {
+        List<String> all = lines();
+        for (int i = all.size() - 1; i >= 0; i--) {
+            if (all.get(i).startsWith("stats:")) {
+                return parse(all.get(i));
+            }
+        }
+        throw new AssertionError("no stats line; output:\n" + output());
+    }
+
+    /** Starts a command in some namespace, its output to {@code out}. */
+    @FunctionalInterface
+    public interface Launcher {
+        Process start(ProcessBuilder.Redirect out, String... command) throws IOException;
     }
 
     private List<String> lines() {
@@ -90,7 +136,12 @@ public final class ProxyProcess implements AutoCloseable {
 
     /** Waits for the start line; 90 s because a JVM start took up to 60 s on a host with load 30 on 2 cores. */
     public void awaitStarted() throws InterruptedException {
-        if (await("synproxy: protecting", Duration.ofSeconds(90)) == null) {
+        awaitStarted(Duration.ofSeconds(90));
+    }
+
+    /** Waits up to {@code timeout} for the start line (a busy machine may start a JVM slowly). */
+    public void awaitStarted(Duration timeout) throws InterruptedException {
+        if (await("synproxy: protecting", timeout) == null) {
             throw new AssertionError("proxy did not start; output:\n" + output());
         }
     }

@@ -1,0 +1,47 @@
+package io.synproxy.frontend;
+
+import io.synproxy.config.ProxyConfig;
+
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.List;
+import java.util.TreeSet;
+
+/**
+ * The PACKET_FANOUT group id of a proxy's capture rings, derived from what it captures (the interface and the
+ * set of listens), not from the process: a second {@code synproxy run} with the same arguments in the same
+ * network namespace joins the first one's group, so the kernel hashes every flow to exactly one ring of the
+ * two processes and no frame falls between them while one starts or the other leaves.
+ *
+ * <p>The kernel refuses (EINVAL) to add a ring whose fanout mode, flags, protocol or device differ from the
+ * group's; {@link #refusal} turns that into the sentence to show.
+ */
+public final class FanoutGroup {
+    private FanoutGroup() {
+    }
+
+    /** A 16-bit group id for rings on {@code ifindex} (0: every interface) capturing {@code listens}. */
+    public static int id(int ifindex, List<InetSocketAddress> listens) {
+        TreeSet<String> sorted = new TreeSet<>();
+        for (InetSocketAddress l : listens) {
+            sorted.add(ProxyConfig.text(l));
+        }
+        String key = "synproxy fanout v1|" + ifindex + "|" + String.join(",", sorted);
+        byte[] digest;
+        try {
+            digest = MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.US_ASCII));
+        } catch (NoSuchAlgorithmException e) {
+            // Every Java SE implementation must provide SHA-256.
+            throw new AssertionError("SHA-256 unavailable", e);
+        }
+        return (digest[0] & 0xff) << 8 | digest[1] & 0xff;
+    }
+
+    /** The sentence for a ring the kernel would not add to group {@code id}. */
+    public static String refusal(int id) {
+        return "cannot join PACKET_FANOUT group " + id + " of another synproxy on the same listens: it captures with "
+                + "another mode, family or interface; start the new instance with the same --listen and --interface";
+    }
+}
