@@ -7,12 +7,15 @@ import io.netty.channel.unix.FileDescriptor;
 import io.synproxy.handoff.RepairHandoff;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.handshake.Handshake;
+import io.synproxy.handshake.UnacceptableAckReset;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 import io.synproxy.packet.Ipv4TcpParser;
 import io.synproxy.packet.Ipv6TcpParser;
 import io.synproxy.packet.Reject;
+import io.synproxy.policy.Policy;
+import io.synproxy.policy.SourceLimits;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -44,6 +47,8 @@ public final class FrontendHandle implements EpollIoHandle {
     private final Ipv4TcpParser parser = new Ipv4TcpParser();
     private final Ipv6TcpParser parser6 = new Ipv6TcpParser();
     private final AckVerdict verdict = new AckVerdict();
+    private final UnacceptableAckReset invalidAckReset = new UnacceptableAckReset();
+    private Policy policy = Policy.none();
 
     /**
      * @param sender the IPv4 raw sender, or null when no IPv4 address is protected
@@ -74,6 +79,11 @@ public final class FrontendHandle implements EpollIoHandle {
      */
     public void rememberClosedTuplesFor(long millis) {
         closed = new RecentlyClosed(maxConnections, Math.max(CLOSED_TUPLE_MILLIS, millis));
+    }
+
+    /** Deny and allow lists, per-source limits, RSTs to invalid final ACKs; call before the handle is registered. */
+    public void policy(Policy p) {
+        policy = p;
     }
 
     /**
@@ -185,6 +195,8 @@ public final class FrontendHandle implements EpollIoHandle {
             if (Handshake.isAck(flags) && payloadLength == 0) {
                 countReplay(live.valueOf(cHi, cLo, cPort, lHi, lLo, 0L), seq, ack);
             }
+        } else if (Handshake.isAck(flags) && !policy.access().permits(cHi, cLo)) {
+            counters.increment(Counter.ACK_DENIED);
         } else if ((closedIsn = closed.isnOf(cHi, cLo, cPort, lHi, lLo, nowMillis)) >= 0) {
             // A new handshake on a recently closed tuple carries a new cookie; anything acknowledging the old
             // ISN is a late segment or a replay of the old final ACK.
@@ -199,6 +211,7 @@ public final class FrontendHandle implements EpollIoHandle {
                 handOff(mem);
             } else {
                 counters.increment(Counter.ACK_INVALID);
+                answerInvalidAck(v6, nowMillis);
             }
         } else {
             counters.increment(Counter.OTHER_SEGMENTS);
@@ -237,6 +250,10 @@ public final class FrontendHandle implements EpollIoHandle {
             counters.increment(Counter.DRAIN_SYN);
             return;
         }
+        if (!policy.access().permits(cHi, cLo)) {
+            counters.increment(Counter.SYN_DENIED);
+            return;
+        }
         boolean sent = v6
                 ? sender6.send6(handshake.synAck(parser6, sender6.buffer(), 0, tsNow), cHi, cLo)
                 : sender.send(handshake.synAck(parser, sender.buffer(), 0, tsNow), (int) cLo);
@@ -254,15 +271,28 @@ public final class FrontendHandle implements EpollIoHandle {
             refuse(Counter.LIMIT_RST);
             return;
         }
+        long cHi = verdict.clientHi();
+        long cLo = verdict.clientLo();
+        SourceLimits limits = policy.limits();
+        int admitted = limits == null ? SourceLimits.TABLE_FULL : limits.acquire(cHi, cLo, System.nanoTime());
+        if (admitted == SourceLimits.OVER_CONNECTIONS || admitted == SourceLimits.OVER_RATE) {
+            refuse(admitted == SourceLimits.OVER_RATE ? Counter.SOURCE_RATE_RST : Counter.SOURCE_LIMIT_RST);
+            return;
+        }
+        if (limits != null && admitted == SourceLimits.TABLE_FULL) {
+            counters.increment(Counter.SOURCE_TABLE_FULL);
+        }
+        boolean tracked = admitted == SourceLimits.ADMITTED;
         int fdNum;
         try {
             fdNum = handoff.handoff(verdict, mem);
         } catch (LinuxException e) {
             counters.increment(Counter.HANDOFF_FAILED);
+            if (tracked) {
+                limits.release(cHi, cLo);
+            }
             return;
         }
-        long cHi = verdict.clientHi();
-        long cLo = verdict.clientLo();
         int clientPort = verdict.clientPort();
         long lHi = verdict.localHi();
         long lLo = verdict.localLo();
@@ -277,10 +307,28 @@ public final class FrontendHandle implements EpollIoHandle {
         }
         int isn = verdict.isn();
         sink.adopt(fdNum, verdict, () -> {
+            if (tracked) {
+                limits.release(cHi, cLo);
+            }
             live.remove(cHi, cLo, clientPort, lHi, lLo);
             closed.add(cHi, cLo, clientPort, lHi, lLo, isn, System.nanoTime() / 1_000_000L);
             liveCount = live.size();
         });
+    }
+
+    /** Answers an ACK that completes no handshake with {@code RST seq=SEG.ACK}, as the kernel would, rate-limited. */
+    private void answerInvalidAck(boolean v6, long nowMillis) {
+        // The drain's clock, read once per batch: no clock read per packet on the flood path.
+        if (!policy.invalidAckResets().tryTake(nowMillis * 1_000_000L)) {
+            counters.increment(Counter.INVALID_ACK_RST_LIMITED);
+            return;
+        }
+        if (v6) {
+            sender6.send6(invalidAckReset.write(parser6, sender6.buffer(), 0), parser6.srcHi(), parser6.srcLo());
+        } else {
+            sender.send(invalidAckReset.write(parser, sender.buffer(), 0), parser.src());
+        }
+        counters.increment(Counter.INVALID_ACK_RST);
     }
 
     /** Answers the verified final ACK with an in-sequence RST: no socket, the client fails at once. */
