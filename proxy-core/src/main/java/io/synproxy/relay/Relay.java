@@ -27,6 +27,7 @@ import io.synproxy.config.ProxyProtocol;
 import io.synproxy.frontend.ConnectionSink;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.linux.Native;
+import io.synproxy.metrics.BackendTimings;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 
@@ -53,6 +54,7 @@ public final class Relay implements ConnectionSink {
     private final int connectTimeoutMillis;
     private ProxyProtocol proxyProtocol = ProxyProtocol.OFF;
     private Keepalive keepalive;
+    private BackendTimings timings = BackendTimings.NONE;
 
     public Relay(EventLoop loop, InetSocketAddress backend, Counters counters, int connectTimeoutMillis) {
         this.loop = loop;
@@ -160,6 +162,7 @@ public final class Relay implements ConnectionSink {
      */
     private final class ClientSide extends ChannelInboundHandlerAdapter {
         private Pump pump;
+        private final long adoptedNanos = System.nanoTime();
         private final java.util.ArrayDeque<Object> early = new java.util.ArrayDeque<>();
         private boolean earlyInputShutdown;
 
@@ -209,6 +212,7 @@ public final class Relay implements ConnectionSink {
                         .option(EpollChannelOption.TCP_KEEPINTVL, keepalive.intervalSeconds())
                         .option(EpollChannelOption.TCP_KEEPCNT, keepalive.count());
             }
+            long connectNanos = System.nanoTime();
             b.connect(backend).addListener((ChannelFutureListener) f -> {
                 if (!f.isSuccess()) {
                     counters.increment(Counter.BACKEND_CONNECT_FAILED);
@@ -225,6 +229,8 @@ public final class Relay implements ConnectionSink {
                     server.close();
                     return;
                 }
+                long readyNanos = System.nanoTime();
+                timings.backendReady(readyNanos - connectNanos, readyNanos - adoptedNanos);
                 EpollRegistrationPin.pin(server);
                 pump = new Pump(server, Counter.BYTES_TO_BACKEND);
                 Pump back = new Pump(client, Counter.BYTES_TO_CLIENT);
@@ -386,6 +392,12 @@ public final class Relay implements ConnectionSink {
         } else if (ch.isOpen()) {
             ch.close();
         }
+    }
+
+    /** Where backend connect times are reported (the metrics histograms). */
+    public Relay timings(BackendTimings t) {
+        timings = t;
+        return this;
     }
 
     /** Starts every backend connection with a PROXY protocol header carrying the client's address. */

@@ -8,6 +8,8 @@ import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollIoOps;
 import io.netty.util.concurrent.EventExecutor;
+import io.synproxy.config.ConfigException;
+import io.synproxy.config.Operations;
 import io.synproxy.config.ProxyConfig;
 import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SynCookie;
@@ -20,8 +22,15 @@ import io.synproxy.handshake.Handshake;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Native;
 import io.synproxy.linux.Platform;
+import io.synproxy.metrics.BackendTimings;
 import io.synproxy.metrics.Counters;
+import io.synproxy.metrics.PrometheusEndpoint;
+import io.synproxy.metrics.PrometheusMetrics;
 import io.synproxy.metrics.Stats;
+import io.synproxy.policy.Policy;
+import io.synproxy.policy.SourceAccess;
+import io.synproxy.policy.SourceLimits;
+import io.synproxy.policy.TokenBucket;
 import io.synproxy.relay.Relay;
 
 import java.io.IOException;
@@ -51,6 +60,9 @@ public final class ProxyServer implements AutoCloseable {
     private final List<Loop> loops;
     private final List<NftGuard> guards;
     private final Stats stats;
+    private final Policy policy;
+    private final PrometheusMetrics metrics;
+    private PrometheusEndpoint endpoint;
     private volatile boolean closed;
 
     private record Loop(PacketRing ring, RawSender sender, RawSender sender6, RepairHandoff handoff,
@@ -58,8 +70,10 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     private ProxyServer(ProxyConfig config, String interfaceDescription, MultiThreadIoEventLoopGroup group,
-                        List<Loop> loops, List<NftGuard> guards) {
+                        List<Loop> loops, List<NftGuard> guards, Policy policy, PrometheusMetrics metrics) {
         this.config = config;
+        this.policy = policy;
+        this.metrics = metrics;
         this.interfaceDescription = interfaceDescription;
         this.group = group;
         this.loops = loops;
@@ -75,6 +89,9 @@ public final class ProxyServer implements AutoCloseable {
             }
             return live;
         });
+        if (metrics != null) {
+            metrics.stats(stats);
+        }
     }
 
     public static ProxyServer start(ProxyConfig config) throws StartupException {
@@ -126,6 +143,8 @@ public final class ProxyServer implements AutoCloseable {
         byte[] master = new byte[32];
         new SecureRandom().nextBytes(master);
         int fanout = config.threads() > 1 ? (int) (ProcessHandle.current().pid() & 0xffff) : -1;
+        Policy policy = policy(config);
+        PrometheusMetrics metrics = config.operations().metrics() != null ? new PrometheusMetrics() : null;
 
         MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(config.threads(), EpollIoHandler.newFactory());
         List<Loop> loops = new ArrayList<>();
@@ -158,10 +177,12 @@ public final class ProxyServer implements AutoCloseable {
                         (int) config.backendConnectTimeout().toMillis());
                 relay.idleTimeout(config.idleTimeout().toMillis());
                 relay.proxyProtocol(config.proxyProtocol()).keepalive(config.keepalive());
+                relay.timings(metrics != null ? metrics : BackendTimings.NONE);
                 FrontendHandle handle = new FrontendHandle(ring, sender, sender6, ports6, handshake, handoff, counters,
                         relay, config.maxConnections());
                 // A cookie verifies for up to two key periods: remember closed tuples at least that long.
                 handle.rememberClosedTuplesFor(2 * config.keyRotation().toMillis() + 1000);
+                handle.policy(policy);
                 loops.add(new Loop(ring, sender, sender6, handoff, handle, counters, relay));
                 IoRegistration registration = loop.register(handle).syncUninterruptibly().getNow();
                 loop.submit(() -> registration.submit(EpollIoOps.EPOLLIN)).syncUninterruptibly();
@@ -183,8 +204,10 @@ public final class ProxyServer implements AutoCloseable {
             for (NftGuard guard : guards) {
                 guard.install();
             }
+            ProxyServer server = new ProxyServer(config, ifaceText, group, loops, guards, policy, metrics);
+            server.serveMetrics();
             started = true;
-            return new ProxyServer(config, ifaceText, group, loops, guards);
+            return server;
         } catch (LinuxException e) {
             throw new StartupException("cannot open the capture and raw sockets: " + e.getMessage());
         } catch (NftGuard.GuardException e) {
@@ -194,6 +217,55 @@ public final class ProxyServer implements AutoCloseable {
                 shutdown(group, loops, guards);
             }
         }
+    }
+
+    /** The deny and allow lists, per-source limits and invalid-ACK RST bucket every loop shares. */
+    private static Policy policy(ProxyConfig config) throws StartupException {
+        Operations ops = config.operations();
+        SourceAccess access;
+        try {
+            access = SourceAccess.load(ops.deny(), ops.allow(), ops.denyFiles(), ops.allowFiles());
+        } catch (ConfigException e) {
+            throw new StartupException(e.getMessage());
+        }
+        // A live connection belongs to one source, so twice the connection limit of all loops leaves room for
+        // sources that hold no connection but have not refilled their bucket yet.
+        SourceLimits limits = ops.limitsSources() ? new SourceLimits(ops.maxConnectionsPerSource(),
+                ops.maxRatePerSource(), ops.sourcePrefix4(), ops.sourcePrefix6(),
+                (int) Math.min(1 << 24, 2L * config.maxConnections() * config.threads())) : null;
+        long rate = ops.invalidAckRstRate();
+        return new Policy(access, limits, new TokenBucket(rate, Math.max(1, rate / 10), System.nanoTime()));
+    }
+
+    /** Starts {@code /metrics} when {@code --metrics} is given; a bound port is a startup failure. */
+    private void serveMetrics() throws StartupException {
+        if (metrics == null) {
+            return;
+        }
+        InetSocketAddress at = config.operations().metrics();
+        try {
+            endpoint = PrometheusEndpoint.start(at, metrics);
+        } catch (IOException e) {
+            // start() releases the loops and guards.
+            throw new StartupException("cannot serve metrics on " + ProxyConfig.text(at) + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * Re-reads the deny and allow list files (SIGHUP); live connections are untouched.
+     *
+     * @return what is now in force
+     * @throws ConfigException naming the file and line of a bad line; the old lists stay in force
+     */
+    public String reloadAccessLists() throws ConfigException {
+        return policy.access().reload();
+    }
+
+    /** What the deny and allow lists and per-source limits are, in one line. */
+    public String describePolicy() {
+        SourceLimits limits = policy.limits();
+        return "synproxy: " + policy.access().describe() + (limits == null ? ", no per-source limit"
+                : ", per-source table of " + limits.capacity() + " sources (" + (limits.bytes() >> 10) + " KiB)");
     }
 
     /** The one line that says what is protected, through which interface, to which backend. */
@@ -258,6 +330,9 @@ public final class ProxyServer implements AutoCloseable {
             return;
         }
         closed = true;
+        if (endpoint != null) {
+            endpoint.close();
+        }
         shutdown(group, loops, guards);
     }
 
