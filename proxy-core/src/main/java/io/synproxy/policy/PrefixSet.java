@@ -82,7 +82,8 @@ public final class PrefixSet {
         boolean v6Text = address.indexOf(':') >= 0;
         InetAddress parsed;
         try {
-            if (!v6Text && !address.matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}")) {
+            // Literals only (no name lookup), and no IPv6 scope: a scope is not part of a source address.
+            if (!v6Text && !address.matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}") || address.indexOf('%') >= 0) {
                 throw new IllegalArgumentException();
             }
             parsed = InetAddress.ofLiteral(address);

@@ -69,8 +69,8 @@ public final class SourceLimits {
         this.maskLo4 = prefix4 == 32 ? -1L : -1L << (32 - prefix4);
         this.maskHi6 = prefix6 >= 64 ? -1L : -1L << (64 - prefix6);
         this.maskLo6 = prefix6 <= 64 ? 0 : prefix6 == 128 ? -1L : -1L << (128 - prefix6);
-        int sets = Integer.highestOneBit(Math.max(1, (capacity + WAYS - 1) / WAYS - 1)) << 1;
-        sets = Math.min(sets, 1 << 24);
+        int wanted = Math.min((capacity + WAYS - 1) / WAYS, 1 << 24);
+        int sets = wanted <= 1 ? 1 : Integer.highestOneBit(wanted - 1) << 1;
         this.setMask = sets - 1;
         this.seed = new SecureRandom().nextLong() | 1;
         this.keyHi = new long[sets * WAYS];
