@@ -144,6 +144,44 @@ class PrefixSetTest {
     }
 
     @Test
+    void shouldAgreeWithALinearScanWhenWidePrefixesSpanManyBucketsOfTheIndex() {
+        SplittableRandom random = new SplittableRandom(99);
+        List<long[]> ranges = new ArrayList<>();
+        PrefixSet.Builder b = new PrefixSet.Builder();
+        for (int i = 0; i < PrefixSet.INDEXED_RANGES + 50; i++) {
+            long[] a = randomAddress(random);
+            int bits = i % 10 == 0 ? random.nextInt(129) : a[0] == 0 ? 96 + random.nextInt(33) : random.nextInt(129);
+            long maskHi = bits >= 64 ? -1L : bits == 0 ? 0 : -1L << (64 - bits);
+            long maskLo = bits <= 64 ? 0 : bits == 128 ? -1L : -1L << (128 - bits);
+            long[] r = {a[0] & maskHi, a[1] & maskLo, a[0] | ~maskHi, a[1] | ~maskLo};
+            ranges.add(r);
+            b.add(r);
+        }
+        PrefixSet s = b.build();
+        for (int i = 0; i < 50_000; i++) {
+            long[] probe = i % 3 == 0 ? new long[] {random.nextLong(), random.nextLong()} : randomAddress(random);
+            boolean expected = false;
+            for (long[] r : ranges) {
+                expected |= between(r, probe[0], probe[1]);
+            }
+            assertEquals(expected, s.contains(probe[0], probe[1]), "seed 99, probe " + i);
+        }
+    }
+
+    @Test
+    void shouldGiveBucketsThatGrowWithAddresses() {
+        String[] ordered = {"::", "::1:0:0", "0.0.0.0", "0.1.0.0", "255.255.255.255", "::1:0:0:0", "1::", "2001:db8::",
+            "ffff::"};
+        int previous = -1;
+        for (String a : ordered) {
+            long[] k = key(a);
+            int bucket = PrefixSet.bucket(k[0], k[1]);
+            assertTrue(bucket >= previous, a + " in bucket " + bucket + " after " + previous);
+            previous = bucket;
+        }
+    }
+
+    @Test
     void shouldNotAllocateOnLookupWithAHundredThousandPrefixes() {
         var bean = ManagementFactory.getThreadMXBean();
         Assumptions.assumeTrue(bean instanceof com.sun.management.ThreadMXBean);
