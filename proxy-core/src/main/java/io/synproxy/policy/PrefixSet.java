@@ -12,7 +12,8 @@ import java.util.List;
  * An immutable set of IPv4 and IPv6 prefixes, looked up by a 128-bit address as the front end holds it (an IPv6
  * address as its two halves, an IPv4 address in its mapped form {@code ::ffff:a.b.c.d}, high half 0).
  *
- * <p>The prefixes are kept as sorted, merged, disjoint ranges {@code [start, end]} in four parallel arrays; a lookup
+ * <p>The prefixes are kept as sorted, merged, disjoint ranges {@code [start, end]}, each range's four longs side by
+ * side in one array (32 bytes: a probe and the final end check touch one cache line); a lookup
  * is a binary search for the last range starting at or below the address. Above {@link #INDEXED_RANGES} ranges a
  * first-level index narrows the search to the ranges that start in the address's bucket (its /16 for IPv4, the
  * top 16 bits for IPv6), so that 100,000 prefixes cost one or two probes instead of 17 cache-missing ones. No
@@ -32,19 +33,20 @@ public final class PrefixSet {
      */
     private static final int BUCKETS = 1 + 65_536 + 65_536;
 
-    private final long[] startHi;
-    private final long[] startLo;
-    private final long[] endHi;
-    private final long[] endLo;
+    /** Range {@code i} is {@code ranges[4i..4i+3]}: start high, start low, end high, end low. */
+    private final long[] ranges;
     private final int prefixes;
     /** {@code index[b]}: the first range whose start falls in bucket {@code b} or later; null for small sets. */
     private final int[] index;
 
     private PrefixSet(long[] startHi, long[] startLo, long[] endHi, long[] endLo, int prefixes) {
-        this.startHi = startHi;
-        this.startLo = startLo;
-        this.endHi = endHi;
-        this.endLo = endLo;
+        this.ranges = new long[4 * startHi.length];
+        for (int i = 0; i < startHi.length; i++) {
+            ranges[4 * i] = startHi[i];
+            ranges[4 * i + 1] = startLo[i];
+            ranges[4 * i + 2] = endHi[i];
+            ranges[4 * i + 3] = endLo[i];
+        }
         this.prefixes = prefixes;
         this.index = startHi.length < INDEXED_RANGES ? null : index(startHi, startLo);
     }
@@ -52,7 +54,7 @@ public final class PrefixSet {
     /** True when the address lies in one of the prefixes. */
     public boolean contains(long hi, long lo) {
         int low = 0;
-        int high = startHi.length - 1;
+        int high = (ranges.length >> 2) - 1;
         if (index != null) {
             // Ranges starting in earlier buckets start below the address, those in later ones above it: the last
             // range starting at or below it is in this bucket, or is the one just before it.
@@ -63,19 +65,19 @@ public final class PrefixSet {
         int found = low - 1;
         while (low <= high) {
             int mid = (low + high) >>> 1;
-            if (compare(startHi[mid], startLo[mid], hi, lo) <= 0) {
+            if (compare(ranges[4 * mid], ranges[4 * mid + 1], hi, lo) <= 0) {
                 found = mid;
                 low = mid + 1;
             } else {
                 high = mid - 1;
             }
         }
-        return found >= 0 && compare(hi, lo, endHi[found], endLo[found]) <= 0;
+        return found >= 0 && compare(hi, lo, ranges[4 * found + 2], ranges[4 * found + 3]) <= 0;
     }
 
     /** True when the set holds no prefix. */
     public boolean isEmpty() {
-        return startHi.length == 0;
+        return ranges.length == 0;
     }
 
     /** How many prefixes were given (before overlapping ones were merged). */
@@ -85,7 +87,7 @@ public final class PrefixSet {
 
     /** How many disjoint ranges the prefixes merged into. */
     public int ranges() {
-        return startHi.length;
+        return ranges.length >> 2;
     }
 
     /**
