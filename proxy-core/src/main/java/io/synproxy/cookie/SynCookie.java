@@ -55,6 +55,8 @@ import java.util.Objects;
  * use one {@code SynCookie} per ring, one ring per thread.
  */
 public final class SynCookie {
+    /** Set in {@link #verifyAck}'s result when the segment matched as a zero-window probe. */
+    public static final int PROBE = 0x100;
 
     private static final int OPTION_BITS = 0xff;
     private static final int MAC_SHIFT = 8;
@@ -94,9 +96,6 @@ public final class SynCookie {
         int bits = isn & OPTION_BITS;
         return mac4(saddr, daddr, sport, dport, clientIsn, bits) == isn >>> MAC_SHIFT ? bits : -1;
     }
-
-    /** Set in {@link #verifyAck}'s result when the segment matched as a zero-window probe. */
-    public static final int PROBE = 0x100;
 
     /**
      * Checks a segment that completes a handshake, with one SipHash: the final ACK ({@code clientIsn = seq - 1})

@@ -23,10 +23,10 @@ public final class PrefixSet {
     /** The set that holds nothing. */
     public static final PrefixSet EMPTY = new PrefixSet(new long[0], new long[0], new long[0], new long[0], 0);
 
-    private static final long MAPPED_PREFIX = 0x0000_FFFF_0000_0000L;
-    private static final int IPV4_IN_MAPPED = 96;
     /** Below this many ranges the plain binary search over the arrays is as fast as the index. */
     static final int INDEXED_RANGES = 256;
+    private static final long MAPPED_PREFIX = 0x0000_FFFF_0000_0000L;
+    private static final int IPV4_IN_MAPPED = 96;
     /**
      * Buckets of the index, in address order: below the IPv4-mapped block, its 65,536 /16s, above it up to the
      * top 16 bits of IPv6, and those 65,536 values.

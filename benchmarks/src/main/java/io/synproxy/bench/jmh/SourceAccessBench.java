@@ -2,13 +2,12 @@ package io.synproxy.bench.jmh;
 
 import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SynCookie;
-import io.synproxy.handshake.AckVerdict;
+import io.synproxy.frontend.AccessAdmission;
 import io.synproxy.handshake.Handshake;
-import io.synproxy.packet.Ipv4TcpParser;
-import io.synproxy.packet.Ipv4TcpWriter;
 import io.synproxy.packet.Reject;
+import io.synproxy.packet.TcpSegment;
+import io.synproxy.packet.TcpSegmentWriter;
 import io.synproxy.policy.SourceAccess;
-
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -33,7 +32,8 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The SYN path with the deny list asked first, as {@code FrontendHandle.onSyn} does: parse, look the source up,
+ * The SYN path with the deny list asked first, as {@code SegmentGate} does through {@link AccessAdmission}: parse,
+ * look the source up,
  * answer with a cookie SYN/ACK. {@code prefixes} deny prefixes are loaded (0: the lists are empty, the path as it was
  * before lists existed), half IPv4 half IPv6, random lengths; the flood's random sources almost never match, so
  * nearly every SYN is answered and the lookup is pure added cost. {@code lookup} measures the lookup alone.
@@ -47,7 +47,7 @@ import java.util.concurrent.TimeUnit;
 @Fork(1)
 public class SourceAccessBench {
     private static final int N = 1024;
-    private static final long SLOT = Ipv4TcpWriter.MAX_LENGTH;
+    private static final long SLOT = Packets.SLOT;
 
     @Param({"0", "100000"})
     public int prefixes;
@@ -55,7 +55,8 @@ public class SourceAccessBench {
     private Arena arena;
     private Handshake handshake;
     private SourceAccess access;
-    private final Ipv4TcpParser parser = new Ipv4TcpParser();
+    private AccessAdmission admission;
+    private final TcpSegment parser = new TcpSegment();
     private MemorySegment syns;
     private final int[] synLengths = new int[N];
     private MemorySegment out;
@@ -66,13 +67,13 @@ public class SourceAccessBench {
     public void setup() throws Exception {
         arena = Arena.ofShared();
         handshake = new Handshake(new SynCookie(KeyRing.random(60_000, System::currentTimeMillis)), 1460, 7, true);
-        out = arena.allocate(SLOT, 8);
+        out = arena.allocate(TcpSegmentWriter.MAX_LENGTH, 8);
         syns = Packets.syns(arena, N, 42, synLengths);
         SplittableRandom r = new SplittableRandom(11);
         for (int k = 0; k < N; k++) {
             boolean v4 = (k & 1) == 0;
             sources[2 * k] = v4 ? 0 : 0x2000_0000_0000_0000L | r.nextLong() >>> 4;
-            sources[2 * k + 1] = v4 ? AckVerdict.mapped(r.nextInt()) : r.nextLong();
+            sources[2 * k + 1] = v4 ? TcpSegment.mapped(r.nextInt()) : r.nextLong();
         }
         List<String> lines = new ArrayList<>(prefixes);
         for (int k = 0; k < prefixes; k++) {
@@ -93,6 +94,7 @@ public class SourceAccessBench {
         } finally {
             Files.delete(file);
         }
+        admission = new AccessAdmission(access);
     }
 
     @TearDown(Level.Trial)
@@ -104,10 +106,10 @@ public class SourceAccessBench {
     @Benchmark
     public int synWithLookup() {
         int k = i++ & (N - 1);
-        if (parser.parse(syns, k * SLOT, synLengths[k], false) != Reject.NONE) {
+        if (parser.parse4(syns, k * SLOT, synLengths[k], false) != Reject.NONE) {
             return -1;
         }
-        if (!access.permits(0, AckVerdict.mapped(parser.src()))) {
+        if (admission.refuse(parser) != null) {
             return -2;
         }
         return handshake.synAck(parser, out, 0, 1000);

@@ -1,7 +1,10 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.Shell;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -33,7 +36,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * SIGHUP reload, per-source connection and rate limits, and the RST to a final ACK whose cookie went stale. Every
  * counter is read from the Prometheus endpoint.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft"})
 class OperationsIT {
     /** Three more client addresses beside {@link TestNet#CLIENT_IP}, on the same link. */
     static final String A = "10.200.0.3";
@@ -51,9 +54,9 @@ class OperationsIT {
 
     /** Gives the client namespace the extra source addresses; the server routes them all back to the client host. */
     static void addSources(TestNet net) throws IOException {
-        TestNet.sh("ip", "-n", net.clientNs(), "addr", "add", A + "/24", "dev", net.clientDev());
-        TestNet.sh("ip", "-n", net.clientNs(), "addr", "add", B + "/24", "dev", net.clientDev());
-        TestNet.sh("ip", "-n", net.clientNs(), "addr", "add", C + "/24", "dev", net.clientDev());
+        Shell.sh("ip", "-n", net.clientNs(), "addr", "add", A + "/24", "dev", net.clientDev());
+        Shell.sh("ip", "-n", net.clientNs(), "addr", "add", B + "/24", "dev", net.clientDev());
+        Shell.sh("ip", "-n", net.clientNs(), "addr", "add", C + "/24", "dev", net.clientDev());
     }
 
     /** One echo exchange from {@code source}; throws when the proxy does not serve it within two seconds. */
@@ -142,7 +145,7 @@ class OperationsIT {
 
     @Test
     void shouldNotAnswerDeniedSourcesAndServeTheOthers() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run("--deny", A + "/32",
                      "--deny", "2001:db8::/32"))) {
             addSources(net);
@@ -159,7 +162,7 @@ class OperationsIT {
 
     @Test
     void shouldAnswerOnlyAllowedSources() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run("--allow", "10.200.0.0/24",
                      "--deny", B))) {
             addSources(net);
@@ -179,7 +182,7 @@ class OperationsIT {
         Path deny = dir.resolve("deny.txt");
         try {
             Files.writeString(deny, "# test\n" + A + "\n");
-            try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+            try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
                  ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run("--deny-file", deny.toString()))) {
                 addSources(net);
                 proxy.awaitStarted();
@@ -213,7 +216,7 @@ class OperationsIT {
 
     @Test
     void shouldResetASourceBeyondItsConnectionsAndCountANetworkAsOneSource() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run("--max-connections-per-source", "2",
                      "--source-prefix", "/24,/64"))) {
             addSources(net);
@@ -239,7 +242,7 @@ class OperationsIT {
     void shouldResetASourceBeyondItsRate() throws Exception {
         int rate = 2;
         int attempts = 10;
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run("--max-rate-per-source", rate + "/s"))) {
             addSources(net);
             proxy.awaitStarted();
@@ -285,7 +288,7 @@ class OperationsIT {
      * listener; with --invalid-ack-rst-rate 0 it waits behind the zero window.
      */
     private static void staleCookie(boolean answer) throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run("--key-rotation", "1s",
                      "--invalid-ack-rst-rate", answer ? "100/s" : "0"))) {
             proxy.awaitStarted();

@@ -1,7 +1,9 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
 import java.net.URI;
@@ -28,19 +30,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * endpoint during echo traffic and SYN and ACK floods; its HTTP API then returns the proxy's counters, and
  * {@code promtool check metrics} accepts the exposition.
  */
-@EnabledIf("io.synproxy.cli.it.PrometheusIT#canRun")
+@RequiresRoot(tools = {"nft", "hping3", "prometheus", "promtool"})
 class PrometheusIT {
     private static final Pattern VALUE = Pattern.compile("\"value\":\\[[0-9.]+,\"([0-9.eE+-]+)\"\\]");
-
-    static boolean canRun() {
-        return TestNet.canRun() && io.synproxy.linux.Platform.findExecutable("prometheus") != null
-                && io.synproxy.linux.Platform.findExecutable("promtool") != null;
-    }
 
     @Test
     void shouldServeCountersThatPrometheusScrapesAndPromtoolAccepts() throws Exception {
         Path dir = Files.createTempDirectory("synproxy-prometheus-");
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), OperationsIT.run(
                      "--invalid-ack-rst-rate", "100/s"))) {
             proxy.awaitStarted();
