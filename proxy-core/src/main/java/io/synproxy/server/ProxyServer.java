@@ -7,7 +7,6 @@ import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.util.concurrent.EventExecutor;
 import io.synproxy.config.ConfigException;
-import io.synproxy.config.Operations;
 import io.synproxy.config.ProxyConfig;
 import io.synproxy.frontend.SegmentGate;
 import io.synproxy.guard.NftGuard;
@@ -20,9 +19,7 @@ import io.synproxy.metrics.PrometheusEndpoint;
 import io.synproxy.metrics.PrometheusMetrics;
 import io.synproxy.metrics.Stats;
 import io.synproxy.policy.Policy;
-import io.synproxy.policy.SourceAccess;
 import io.synproxy.policy.SourceLimits;
-import io.synproxy.policy.TokenBucket;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -141,21 +138,12 @@ public final class ProxyServer implements AutoCloseable {
 
     /** The deny and allow lists, per-source limits and invalid-ACK RST bucket every loop shares. */
     private static Policy policy(ProxyConfig config) throws StartupException {
-        Operations ops = config.operations();
-        SourceAccess access;
         try {
-            access = SourceAccess.load(ops.deny(), ops.allow(), ops.denyFiles(), ops.allowFiles());
+            return Policy.of(config.operations(), (long) config.maxConnections() * config.threads(),
+                    SegmentGate.monotonicMillis() * 1_000_000L);
         } catch (ConfigException e) {
             throw new StartupException(e.getMessage());
         }
-        // A live connection belongs to one source, so twice the connection limit of all loops leaves room for
-        // sources that hold no connection but have not refilled their bucket yet.
-        SourceLimits limits = ops.limitsSources() ? new SourceLimits(ops.maxConnectionsPerSource(),
-                ops.maxRatePerSource(), ops.sourcePrefix4(), ops.sourcePrefix6(),
-                (int) Math.min(1 << 24, 2L * config.maxConnections() * config.threads())) : null;
-        long rate = ops.invalidAckRstRate();
-        return new Policy(access, limits, new TokenBucket(rate, Math.max(1, rate / 10),
-                SegmentGate.monotonicMillis() * 1_000_000L));
     }
 
     /** Starts {@code /metrics} when {@code --metrics} is given; a bound port is a startup failure. */
