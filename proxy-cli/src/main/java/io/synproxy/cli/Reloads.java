@@ -1,60 +1,89 @@
 package io.synproxy.cli;
 
+import io.synproxy.config.ConfigException;
+
 import java.io.PrintWriter;
-import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Constructor;
+import java.lang.reflect.Method;
 import java.lang.reflect.Proxy;
+import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.function.Supplier;
 
 /**
- * What SIGHUP does: each registered action re-reads one file (cookie secrets, ...) and returns the sentence to
- * log; an action whose file is bad keeps what is in force. Actions run in registration order on the signal thread.
+ * What SIGHUP re-reads: each component registers one named action, and one signal handler runs them all in order.
+ * An action that fails says why in one line and leaves the old state in force; the others still run.
+ *
+ * <p>The handler is {@code sun.misc.Signal} (jdk.unsupported, the JDK's own way to catch a signal), reached by
+ * reflection because javac warns on any direct use and the build fails on warnings.
  */
 final class Reloads {
-    private final List<Supplier<String>> actions = new CopyOnWriteArrayList<>();
+    private final PrintWriter out;
+    private final PrintWriter err;
+    private final List<Action> actions = new ArrayList<>();
 
-    /** Adds an action run at every SIGHUP. */
-    Reloads add(Supplier<String> action) {
-        actions.add(action);
+    /** Re-reads something; returns one line saying what is now in force. */
+    @FunctionalInterface
+    interface Reload {
+        String reload() throws ConfigException;
+    }
+
+    private record Action(String what, Reload reload) {
+    }
+
+    Reloads(PrintWriter out, PrintWriter err) {
+        this.out = out;
+        this.err = err;
+    }
+
+    /** Adds an action run on every SIGHUP. */
+    Reloads add(String what, Reload reload) {
+        actions.add(new Action(what, reload));
         return this;
     }
 
-    /** Runs every action now, logging each sentence. */
-    void reload(PrintWriter out) {
-        for (Supplier<String> action : actions) {
-            out.println("synproxy: " + action.get());
+    /** Runs every action now (the SIGHUP handler's body). */
+    synchronized void runAll() {
+        for (Action a : actions) {
+            try {
+                out.println("synproxy: SIGHUP: " + a.what() + " reloaded: " + a.reload().reload());
+                out.flush();
+            } catch (ConfigException e) {
+                err.println("synproxy: SIGHUP: " + a.what() + " not reloaded, the old one stays: " + e.getMessage());
+                err.flush();
+            }
         }
-        out.flush();
     }
 
     /**
-     * Installs the SIGHUP handler (without one SIGHUP ends the process) through jdk.unsupported's sun.misc.Signal,
-     * the JDK's only signal API. Reached reflectively: javac warns about it at every direct use, which the build
-     * treats as an error.
+     * Installs the SIGHUP handler when there is something to reload; without one SIGHUP keeps its default.
+     *
+     * @return false (with one line on stderr) when this JVM cannot catch signals
      */
-    void onHangup(PrintWriter out) {
+    boolean install() {
+        if (actions.isEmpty()) {
+            return true;
+        }
         try {
-            Class<?> signalClass = Class.forName("sun.misc.Signal");
-            Class<?> handlerClass = Class.forName("sun.misc.SignalHandler");
-            Object hup = signalClass.getConstructor(String.class).newInstance("HUP");
-            Object handler = Proxy.newProxyInstance(Reloads.class.getClassLoader(), new Class<?>[] {handlerClass},
-                    (proxy, method, args) -> {
-                        if ("handle".equals(method.getName())) {
-                            reload(out);
-                            return null;
+            Class<?> signal = Class.forName("sun.misc.Signal");
+            Class<?> handler = Class.forName("sun.misc.SignalHandler");
+            Constructor<?> named = signal.getConstructor(String.class);
+            Method handle = signal.getMethod("handle", signal, handler);
+            Object onHup = Proxy.newProxyInstance(Reloads.class.getClassLoader(), new Class<?>[] {handler},
+                    (proxy, method, args) -> switch (method.getName()) {
+                        case "handle" -> {
+                            runAll();
+                            yield null;
                         }
-                        return switch (method.getName()) {
-                            case "hashCode" -> System.identityHashCode(proxy);
-                            case "equals" -> proxy == args[0];
-                            default -> "synproxy SIGHUP handler";
-                        };
+                        case "hashCode" -> System.identityHashCode(proxy);
+                        case "equals" -> proxy == args[0];
+                        default -> "SIGHUP reload handler";
                     });
-            signalClass.getMethod("handle", signalClass, handlerClass).invoke(null, hup, handler);
-        } catch (ReflectiveOperationException | IllegalArgumentException e) {
-            Throwable cause = e instanceof InvocationTargetException ite ? ite.getCause() : e;
-            out.println("synproxy: SIGHUP cannot be handled on this JVM (" + cause + "): restart to re-read files");
-            out.flush();
+            handle.invoke(null, named.newInstance("HUP"), onHup);
+            return true;
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            err.println("synproxy: SIGHUP cannot be caught in this JVM, lists are read at start only: " + e);
+            err.flush();
+            return false;
         }
     }
 }

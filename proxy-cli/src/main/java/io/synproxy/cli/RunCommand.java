@@ -2,6 +2,7 @@ package io.synproxy.cli;
 
 import io.synproxy.config.ConfigException;
 import io.synproxy.config.Keepalive;
+import io.synproxy.config.Operations;
 import io.synproxy.config.ProxyConfig;
 import io.synproxy.config.ProxyProtocol;
 import io.synproxy.cookie.SecretFile;
@@ -12,6 +13,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -95,6 +97,47 @@ final class RunCommand implements Callable<Integer> {
                     + "Default: a random secret per process.")
     Path secretFile;
 
+    @Option(names = "--metrics", paramLabel = "IP:PORT",
+            description = "Serve Prometheus metrics at http://IP:PORT/metrics (text format; OpenMetrics when asked). "
+                    + "Default: off.")
+    String metrics;
+
+    @Option(names = "--deny", paramLabel = "CIDR",
+            description = "Never answer sources in CIDR (IPv4 or IPv6, e.g. 192.0.2.0/24, 2001:db8::/32); repeatable.")
+    List<String> deny = List.of();
+
+    @Option(names = "--allow", paramLabel = "CIDR",
+            description = "Answer only sources in these CIDRs (repeatable, with --allow-file); --deny still wins.")
+    List<String> allow = List.of();
+
+    @Option(names = "--deny-file", paramLabel = "FILE",
+            description = "Deny the CIDRs in FILE (one a line, # comments); repeatable; re-read on SIGHUP.")
+    List<Path> denyFiles = List.of();
+
+    @Option(names = "--allow-file", paramLabel = "FILE",
+            description = "Allow only the CIDRs in FILE (one a line, # comments); repeatable; re-read on SIGHUP.")
+    List<Path> allowFiles = List.of();
+
+    @Option(names = "--max-connections-per-source", paramLabel = "N",
+            description = "Live connections one source (see --source-prefix) may hold; more get an in-sequence RST. "
+                    + "Default: 0 (no limit).")
+    int maxConnectionsPerSource;
+
+    @Option(names = "--max-rate-per-source", paramLabel = "N/s",
+            description = "New connections one source may open a second (a token bucket, burst N); more get an "
+                    + "in-sequence RST. Default: 0 (no limit).")
+    String maxRatePerSource = "0";
+
+    @Option(names = "--source-prefix", paramLabel = "/V4,/V6",
+            description = "What one source is for the per-source limits: the address (/32,/128, the default) or "
+                    + "its network, e.g. /24,/64.")
+    String sourcePrefix = "/32,/128";
+
+    @Option(names = "--invalid-ack-rst-rate", paramLabel = "N/s",
+            description = "Answer ACKs that complete no handshake (an expired cookie) with RST, at most N a second "
+                    + "over all threads; 0 never answers. Default: " + Operations.DEFAULT_INVALID_ACK_RST_RATE + "/s.")
+    String invalidAckRstRate = Operations.DEFAULT_INVALID_ACK_RST_RATE + "/s";
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -102,6 +145,11 @@ final class RunCommand implements Callable<Integer> {
     public Integer call() {
         ProxyConfig config;
         try {
+            InetSocketAddress metricsAt = metrics == null ? null : ProxyConfig.parseHostPort("--metrics", metrics);
+            int[] prefix = Operations.parseSourcePrefix(sourcePrefix);
+            Operations operations = new Operations(metricsAt, deny, allow, denyFiles, allowFiles,
+                    maxConnectionsPerSource, Operations.parseRate("--max-rate-per-source", maxRatePerSource),
+                    prefix[0], prefix[1], Operations.parseRate("--invalid-ack-rst-rate", invalidAckRstRate));
             config = ProxyConfig.builder()
                     .listens(listen).backend(backend).interfaceName(interfaceName).threads(threads)
                     .statsInterval(statsInterval).keyRotation(keyRotation)
@@ -109,6 +157,7 @@ final class RunCommand implements Callable<Integer> {
                     .zeroWindow(zeroWindow)
                     .idleTimeout(idleTimeout).drainTimeout(drainTimeout)
                     .proxyProtocol(proxyProtocol).keepalive(keepalive)
+                    .operations(operations)
                     .build();
         } catch (ConfigException e) {
             spec.commandLine().getErr().println("synproxy: " + e.getMessage());
@@ -130,9 +179,23 @@ final class RunCommand implements Callable<Integer> {
         }
         var out = spec.commandLine().getOut();
         out.println(server.describe());
+        out.println(server.describePolicy());
         out.flush();
+        Reloads reloads = new Reloads(out, spec.commandLine().getErr());
+        if (!denyFiles.isEmpty() || !allowFiles.isEmpty()) {
+            reloads.add("deny and allow lists", server::reloadAccessLists);
+        }
+        if (secretFile != null) {
+            reloads.add("cookie secrets", () -> {
+                try {
+                    return secrets.reloadOrThrow();
+                } catch (SecretFile.SecretFileException e) {
+                    throw new ConfigException(e.getMessage());
+                }
+            });
+        }
+        reloads.install();
         server.printStats(out);
-        new Reloads().add(secrets::reload).onHangup(out);
         CountDownLatch stopped = new CountDownLatch(1);
         Thread hook = new Thread(() -> {
             server.shutdown(out);

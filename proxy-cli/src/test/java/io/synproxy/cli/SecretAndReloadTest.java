@@ -81,10 +81,11 @@ class SecretAndReloadTest {
         CookieSecrets before = source.current();
         CountDownLatch reloaded = new CountDownLatch(2);
         StringWriter log = new StringWriter();
-        new Reloads().add(source::reload).add(() -> {
+        PrintWriter logWriter = new PrintWriter(log, true);
+        new Reloads(logWriter, logWriter).add("cookie secrets", source::reload).add("second", () -> {
             reloaded.countDown();
             return "second action";
-        }).onHangup(new PrintWriter(log, true));
+        }).install();
 
         Files.writeString(f, "not a secret\n");
         new ProcessBuilder("kill", "-HUP", Long.toString(ProcessHandle.current().pid())).start().waitFor();

@@ -27,7 +27,8 @@ public record ProxyConfig(
         Duration idleTimeout,
         Duration drainTimeout,
         ProxyProtocol proxyProtocol,
-        Keepalive keepalive) {
+        Keepalive keepalive,
+        Operations operations) {
 
     public static final int DEFAULT_THREADS = Math.max(1, Runtime.getRuntime().availableProcessors());
     public static final Duration DEFAULT_STATS_INTERVAL = Duration.ofSeconds(10);
@@ -166,6 +167,7 @@ public record ProxyConfig(
         private Duration drainTimeout = DEFAULT_DRAIN_TIMEOUT;
         private ProxyProtocol proxyProtocol = ProxyProtocol.OFF;
         private Keepalive keepalive = DEFAULT_KEEPALIVE;
+        private Operations operations = Operations.defaults();
 
         /** One address to protect (replaces earlier ones). */
         public Builder listen(String v) {
@@ -246,6 +248,12 @@ public record ProxyConfig(
             return this;
         }
 
+        /** Metrics endpoint, deny and allow lists, per-source limits, invalid-ACK RST rate. */
+        public Builder operations(Operations v) {
+            operations = v == null ? Operations.defaults() : v;
+            return this;
+        }
+
         public ProxyConfig build() throws ConfigException {
             List<InetSocketAddress> ls = parseListens(listens);
             InetSocketAddress b = parseHostPort("--backend", backend);
@@ -282,6 +290,7 @@ public record ProxyConfig(
             if (keepalive != null) {
                 keepalive.validate();
             }
+            operations.validate();
             for (InetSocketAddress l : ls) {
                 if (b.getAddress().equals(l.getAddress()) && b.getPort() == l.getPort()) {
                     throw new ConfigException("--backend must differ from --listen, or the proxy would connect to itself");
@@ -289,7 +298,7 @@ public record ProxyConfig(
             }
             return new ProxyConfig(ls, b, interfaceName, threads, statsInterval, keyRotation,
                     zeroWindow, backendConnectTimeout, maxConnections, ringBytes,
-                    idleTimeout, drainTimeout, proxyProtocol, keepalive);
+                    idleTimeout, drainTimeout, proxyProtocol, keepalive, operations);
         }
     }
 }

@@ -52,16 +52,24 @@ public final class SecretSource {
      * @return one sentence saying what happened, for the log
      */
     public String reload() {
-        if (file == null) {
-            return "no --secret-file: the cookie secret stays the random one of this process";
-        }
         try {
-            CookieSecrets fresh = SecretFile.read(file);
-            secrets = fresh;
-            return "cookie secrets re-read from " + file
-                    + (fresh.validateOnly() != null ? " (with a validate-only secret)" : "");
+            return reloadOrThrow();
         } catch (SecretFile.SecretFileException e) {
             return e.getMessage() + "; the secrets in force stay";
         }
+    }
+
+    /**
+     * Re-reads the secret file; when it is unusable the secrets in force stay and the reason is thrown.
+     *
+     * @return one sentence saying what is now in force, for the log
+     */
+    public String reloadOrThrow() throws SecretFile.SecretFileException {
+        if (file == null) {
+            return "no --secret-file: the cookie secret stays the random one of this process";
+        }
+        CookieSecrets fresh = SecretFile.read(file);
+        secrets = fresh;
+        return "cookie secrets re-read from " + file + (fresh.validateOnly() != null ? " (with a validate-only secret)" : "");
     }
 }

@@ -1,5 +1,7 @@
 package io.synproxy.frontend;
 
+import io.synproxy.policy.Policy;
+
 /**
  * What a {@link SegmentGate} is told at construction.
  *
@@ -12,8 +14,11 @@ package io.synproxy.frontend;
  *                          {@link #TIME_WAIT_MILLIS}. It must cover the cookie lifetime (up to two key periods), or a
  *                          final ACK replayed after the tuple was forgotten but while its cookie still verifies would
  *                          build a socket again
+ * @param policy the per-source limits on proven clients and the bucket of RSTs to invalid final ACKs (its deny and
+ *               allow lists reach the gate as an {@link Admission}, {@link AccessAdmission})
  */
-public record GateSettings(boolean ipv4, boolean ipv6, int[] ports6, int maxConnections, long closedTupleMillis) {
+public record GateSettings(boolean ipv4, boolean ipv6, int[] ports6, int maxConnections, long closedTupleMillis,
+                           Policy policy) {
     /** Linux's TIME_WAIT length: the least a closed tuple is remembered. */
     public static final long TIME_WAIT_MILLIS = 60_000;
 
@@ -22,10 +27,15 @@ public record GateSettings(boolean ipv4, boolean ipv6, int[] ports6, int maxConn
         closedTupleMillis = Math.max(TIME_WAIT_MILLIS, closedTupleMillis);
     }
 
+    /** Without per-source limits and without RSTs to invalid final ACKs. */
+    public GateSettings(boolean ipv4, boolean ipv6, int[] ports6, int maxConnections, long closedTupleMillis) {
+        this(ipv4, ipv6, ports6, maxConnections, closedTupleMillis, Policy.none());
+    }
+
     /** The settings for cookies that rotate every {@code keyRotationMillis}: closed tuples outlive two periods. */
     public static GateSettings forKeyRotation(boolean ipv4, boolean ipv6, int[] ports6, int maxConnections,
-                                              long keyRotationMillis) {
-        return new GateSettings(ipv4, ipv6, ports6, maxConnections, 2 * keyRotationMillis + 1000);
+                                              long keyRotationMillis, Policy policy) {
+        return new GateSettings(ipv4, ipv6, ports6, maxConnections, 2 * keyRotationMillis + 1000, policy);
     }
 
     @Override

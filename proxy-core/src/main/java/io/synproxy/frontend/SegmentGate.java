@@ -9,6 +9,7 @@ import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpSegment;
+import io.synproxy.policy.SourceLimits;
 
 import java.lang.foreign.MemorySegment;
 import java.util.function.LongSupplier;
@@ -119,12 +120,7 @@ public final class SegmentGate {
             counters.reject(Reject.NOT_OUR_PORT);
             return Reject.NOT_OUR_PORT;
         }
-        Counter refused = admission.refuse(segment);
-        if (refused != null) {
-            counters.increment(refused);
-        } else {
-            onSegment(mem, nowMillis);
-        }
+        onSegment(mem, nowMillis);
         return Reject.NONE;
     }
 
@@ -143,13 +139,16 @@ public final class SegmentGate {
         long lHi = s.dstHi();
         long lLo = s.dstLo();
         long closedIsn;
-        if (Handshake.isSyn(flags)) {
-            onSyn(nowMillis);
-        } else if (live.contains(cHi, cLo, cPort, lHi, lLo)) {
+        Counter refused;
+        if (!Handshake.isSyn(flags) && live.contains(cHi, cLo, cPort, lHi, lLo)) {
             counters.increment(Counter.ACK_LIVE);
             if (Handshake.isAck(flags) && s.payloadLength() == 0) {
                 countReplay(live.valueOf(cHi, cLo, cPort, lHi, lLo, 0L), s.seq(), s.ack());
             }
+        } else if ((refused = admission.refuse(s)) != null) {
+            counters.increment(refused);
+        } else if (Handshake.isSyn(flags)) {
+            onSyn(nowMillis);
         } else if ((closedIsn = closed.isnOf(cHi, cLo, cPort, lHi, lLo, nowMillis)) >= 0) {
             // A new handshake on a recently closed tuple carries a new cookie; anything acknowledging the old
             // ISN is a late segment or a replay of the old final ACK.
@@ -164,6 +163,7 @@ public final class SegmentGate {
                 handOff(mem);
             } else {
                 counters.increment(Counter.ACK_INVALID);
+                answerInvalidAck(nowMillis);
             }
         } else {
             counters.increment(Counter.OTHER_SEGMENTS);
@@ -213,15 +213,29 @@ public final class SegmentGate {
             refuse(Counter.LIMIT_RST);
             return;
         }
+        long cHi = verdict.clientHi();
+        long cLo = verdict.clientLo();
+        SourceLimits limits = settings.policy().limits();
+        int admitted = limits == null ? SourceLimits.TABLE_FULL
+                : limits.acquire(cHi, cLo, clockMillis.getAsLong() * 1_000_000L);
+        if (admitted == SourceLimits.OVER_CONNECTIONS || admitted == SourceLimits.OVER_RATE) {
+            refuse(admitted == SourceLimits.OVER_RATE ? Counter.SOURCE_RATE_RST : Counter.SOURCE_LIMIT_RST);
+            return;
+        }
+        if (limits != null && admitted == SourceLimits.TABLE_FULL) {
+            counters.increment(Counter.SOURCE_TABLE_FULL);
+        }
+        boolean tracked = admitted == SourceLimits.ADMITTED;
         int fd;
         try {
             fd = handoff.handoff(verdict, mem);
         } catch (LinuxException e) {
             counters.increment(Counter.HANDOFF_FAILED);
+            if (tracked) {
+                limits.release(cHi, cLo);
+            }
             return;
         }
-        long cHi = verdict.clientHi();
-        long cLo = verdict.clientLo();
         int clientPort = verdict.clientPort();
         long lHi = verdict.localHi();
         long lLo = verdict.localLo();
@@ -231,12 +245,26 @@ public final class SegmentGate {
         int receiveWindow = handoff.lastReceiveWindow();
         // Adopted first: the sink starts the backend connect, whose handshake then runs while the window opens.
         sink.adopt(fd, verdict, () -> {
+            if (tracked) {
+                limits.release(cHi, cLo);
+            }
             live.remove(cHi, cLo, clientPort, lHi, lLo);
             closed.add(cHi, cLo, clientPort, lHi, lLo, isn, clockMillis.getAsLong());
             liveCount = live.size();
         });
         // Open the zero window with an in-sequence ACK: the client may now send its request.
         replies.send(handshake.windowUpdate(verdict, receiveWindow, replies.buffer(), 0), cHi, cLo);
+    }
+
+    /** Answers an ACK that completes no handshake with {@code RST seq=SEG.ACK}, as the kernel would, rate-limited. */
+    private void answerInvalidAck(long nowMillis) {
+        // The drain's clock, read once per batch: no clock read per packet on the flood path.
+        if (!settings.policy().invalidAckResets().tryTake(nowMillis * 1_000_000L)) {
+            counters.increment(Counter.INVALID_ACK_RST_LIMITED);
+            return;
+        }
+        replies.send(handshake.unacceptableAckReset(segment, replies.buffer(), 0), segment.srcHi(), segment.srcLo());
+        counters.increment(Counter.INVALID_ACK_RST);
     }
 
     /** Answers the verified final ACK with an in-sequence RST: no socket, the client fails at once. */

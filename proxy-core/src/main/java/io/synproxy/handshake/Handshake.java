@@ -168,6 +168,17 @@ public final class Handshake {
         return replyTo(v).flags(TcpFlyweight.RST | TcpFlyweight.ACK).write(buf, off);
     }
 
+    /**
+     * Writes the answer to an ACK that completes no handshake (a stale or forged cookie):
+     * {@code <SEQ=SEG.ACK><CTL=RST>}, what RFC 9293 (3.10.7.2) has a listener send for an unacceptable ACK, and what
+     * the kernel would send. A real client whose cookie expired then fails at once instead of waiting behind the zero
+     * window. The caller rate-limits it, so that an ACK flood cannot make the proxy a reflector.
+     */
+    public int unacceptableAckReset(TcpSegment ack, MemorySegment buf, long off) {
+        return writer.from(ack.dstHi(), ack.dstLo(), ack.dstPort()).to(ack.srcHi(), ack.srcLo(), ack.srcPort())
+                .seq(ack.ack()).flags(TcpFlyweight.RST).write(buf, off);
+    }
+
     /** The writer filled with the proven connection's tuple and our next in-sequence numbers. */
     private TcpSegmentWriter replyTo(AckVerdict v) {
         return writer.from(v.localHi(), v.localLo(), v.localPort()).to(v.clientHi(), v.clientLo(), v.clientPort())

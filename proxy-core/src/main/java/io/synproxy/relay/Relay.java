@@ -17,6 +17,7 @@ import io.synproxy.config.Keepalive;
 import io.synproxy.handoff.ConnectionSink;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.linux.Native;
+import io.synproxy.metrics.BackendTimings;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 
@@ -39,11 +40,17 @@ public final class Relay implements ConnectionSink {
     private final Counters counters;
     private final Bootstrap backend;
     private final PipePool pipes;
+    private final BackendTimings timings;
     /** Adopted client channels still open; touched only on {@link #loop}. */
     private final Set<Channel> clients = new HashSet<>();
 
-    public Relay(EventLoop loop, RelaySettings settings, Counters counters) {
+    /**
+     * @param timings where each backend connection's connect time is reported (the metrics' histograms), or
+     *                {@link BackendTimings#NONE}
+     */
+    public Relay(EventLoop loop, RelaySettings settings, Counters counters, BackendTimings timings) {
         this.loop = loop;
+        this.timings = timings;
         this.settings = settings;
         this.counters = counters;
         this.pipes = settings.mode() == RelayMode.COPY ? null : new PipePool(settings.pipeBytes());
@@ -95,6 +102,7 @@ public final class Relay implements ConnectionSink {
 
     @Override
     public void adopt(int fd, AckVerdict verdict, Runnable onClose) {
+        long adopted = System.nanoTime();
         EpollSocketChannel client;
         try {
             client = new EpollSocketChannel(fd);
@@ -106,7 +114,16 @@ public final class Relay implements ConnectionSink {
             return;
         }
         // First, so that the backend's handshake runs while the client channel is set up and the window opens.
+        long connecting = System.nanoTime();
         ChannelFuture connect = backend.connect();
+        if (timings != BackendTimings.NONE) {
+            connect.addListener(f -> {
+                if (f.isSuccess()) {
+                    long ready = System.nanoTime();
+                    timings.backendReady(ready - connecting, ready - adopted);
+                }
+            });
+        }
         client.config().setAutoRead(false);
         client.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
         client.config().setTcpNoDelay(true);

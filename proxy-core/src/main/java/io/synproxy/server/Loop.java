@@ -8,7 +8,7 @@ import io.synproxy.config.ProxyConfig;
 import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SecretSource;
 import io.synproxy.cookie.SynCookie;
-import io.synproxy.frontend.Admission;
+import io.synproxy.frontend.AccessAdmission;
 import io.synproxy.frontend.FrontendHandle;
 import io.synproxy.frontend.GateSettings;
 import io.synproxy.frontend.PacketRing;
@@ -20,8 +20,10 @@ import io.synproxy.frontend.TxRingReplies;
 import io.synproxy.handoff.RepairHandoff;
 import io.synproxy.handshake.Handshake;
 import io.synproxy.linux.LinuxException;
+import io.synproxy.metrics.BackendTimings;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
+import io.synproxy.policy.Policy;
 import io.synproxy.relay.Relay;
 import io.synproxy.relay.RelaySettings;
 
@@ -72,9 +74,12 @@ final class Loop implements AutoCloseable {
      * @param secrets the cookie secrets, shared by every loop (and a fleet) so that any loop verifies any cookie
      * @param skewMillis how close to a period boundary the next period's key is also accepted
      * @param fanout the PACKET_FANOUT group id (one per listen set, so that a second instance joins it)
+     * @param policy the deny and allow lists, per-source limits and invalid-ACK RST bucket every loop shares
+     * @param timings where the relay reports backend connect times (the metrics histograms)
      */
     static Loop open(IoEventLoop loop, ProxyConfig config, RelaySettings relaySettings, HostFacts host,
-                     SecretSource secrets, long skewMillis, int fanout) throws LinuxException {
+                     SecretSource secrets, long skewMillis, int fanout, Policy policy, BackendTimings timings)
+            throws LinuxException {
         // Data segments reach the ring only when a final ACK may carry data (--no-zero-window).
         PacketRing ring = PacketRing.openIdle(host.ifindex(), config.listens(), config.zeroWindow(), config.ringBytes(),
                 fanout);
@@ -101,12 +106,12 @@ final class Loop implements AutoCloseable {
                 System::currentTimeMillis);
         Handshake handshake = new Handshake(new SynCookie(keys), host.ourMss(), host.ourMss6(), host.windowScale(),
                 config.zeroWindow());
-        Relay relay = new Relay((EventLoop) loop, relaySettings, counters);
+        Relay relay = new Relay((EventLoop) loop, relaySettings, counters, timings);
         // A cookie verifies for up to two key periods: closed tuples are remembered at least that long.
         GateSettings settings = GateSettings.forKeyRotation(host.ipv4(), host.ipv6(), host.ports6(),
-                config.maxConnections(), config.keyRotation().toMillis());
-        SegmentGate gate = new SegmentGate(settings, handshake, handoff, sink, relay, Admission.ALL, counters,
-                SegmentGate::monotonicMillis);
+                config.maxConnections(), config.keyRotation().toMillis(), policy);
+        SegmentGate gate = new SegmentGate(settings, handshake, handoff, sink, relay,
+                new AccessAdmission(policy.access()), counters, SegmentGate::monotonicMillis);
         Loop opened = new Loop(ring, replies, txReplies, TxRingReplies.describe(txReplies != null, noTxRing), handoff,
                 gate, counters, relay, loop);
         try {

@@ -6,19 +6,27 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.util.concurrent.EventExecutor;
+import io.synproxy.config.ConfigException;
 import io.synproxy.config.ProxyConfig;
 import io.synproxy.cookie.SecretSource;
 import io.synproxy.frontend.FanoutGroup;
+import io.synproxy.frontend.SegmentGate;
 import io.synproxy.guard.GuardShare;
 import io.synproxy.guard.NftGuard;
 import io.synproxy.handoff.RepairHandoff;
 import io.synproxy.linux.Constants;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Platform;
+import io.synproxy.metrics.BackendTimings;
 import io.synproxy.metrics.Counters;
+import io.synproxy.metrics.PrometheusEndpoint;
+import io.synproxy.metrics.PrometheusMetrics;
 import io.synproxy.metrics.Stats;
+import io.synproxy.policy.Policy;
+import io.synproxy.policy.SourceLimits;
 import io.synproxy.relay.RelaySettings;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -49,16 +57,21 @@ public final class ProxyServer implements AutoCloseable {
     private final List<NftGuard> guards;
     private final GuardShare share;
     private final Stats stats;
+    private final Policy policy;
+    private final PrometheusMetrics metrics;
     private final ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "synproxy-stats");
         t.setDaemon(true);
         return t;
     });
+    private PrometheusEndpoint endpoint;
     private volatile boolean closed;
 
     private ProxyServer(ProxyConfig config, HostFacts host, MultiThreadIoEventLoopGroup group, List<Loop> loops,
-                        List<NftGuard> guards, GuardShare share) {
+                        List<NftGuard> guards, GuardShare share, Policy policy, PrometheusMetrics metrics) {
         this.config = config;
+        this.policy = policy;
+        this.metrics = metrics;
         this.host = host;
         this.group = group;
         this.loops = loops;
@@ -75,6 +88,9 @@ public final class ProxyServer implements AutoCloseable {
             }
             return live;
         });
+        if (metrics != null) {
+            metrics.stats(stats);
+        }
     }
 
     /** A proxy with a random cookie secret of its own, as without {@code --secret-file}. */
@@ -115,13 +131,16 @@ public final class ProxyServer implements AutoCloseable {
         int fanout = FanoutGroup.id(host.ifindex(), config.listens());
         long skew = Math.min(CLOCK_SKEW_MILLIS, config.keyRotation().toMillis() / 4);
         GuardShare share = null;
+        Policy policy = policy(config);
+        PrometheusMetrics metrics = config.operations().metrics() != null ? new PrometheusMetrics() : null;
 
         MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(config.threads(), EpollIoHandler.newFactory());
         List<Loop> loops = new ArrayList<>();
         boolean started = false;
         try {
             for (EventExecutor executor : group) {
-                loops.add(Loop.open((IoEventLoop) executor, config, relaySettings, host, secrets, skew, fanout));
+                loops.add(Loop.open((IoEventLoop) executor, config, relaySettings, host, secrets, skew, fanout,
+                        policy, metrics != null ? metrics : BackendTimings.NONE));
             }
             warmUp(host, group);
             // Capture only now, warmed up: a second instance takes its share of the flows when it can serve them.
@@ -136,8 +155,10 @@ public final class ProxyServer implements AutoCloseable {
                 }
             }
             share = GuardShare.join(guards);
+            ProxyServer server = new ProxyServer(config, host, group, loops, guards, share, policy, metrics);
+            server.serveMetrics();
             started = true;
-            return new ProxyServer(config, host, group, loops, guards, share);
+            return server;
         } catch (LinuxException e) {
             throw new StartupException("cannot open the capture and raw sockets: " + e.getMessage());
         } catch (NftGuard.GuardException e) {
@@ -147,6 +168,47 @@ public final class ProxyServer implements AutoCloseable {
                 shutdown(group, loops, guards, share);
             }
         }
+    }
+
+    /** The deny and allow lists, per-source limits and invalid-ACK RST bucket every loop shares. */
+    private static Policy policy(ProxyConfig config) throws StartupException {
+        try {
+            return Policy.of(config.operations(), (long) config.maxConnections() * config.threads(),
+                    SegmentGate.monotonicMillis() * 1_000_000L);
+        } catch (ConfigException e) {
+            throw new StartupException(e.getMessage());
+        }
+    }
+
+    /** Starts {@code /metrics} when {@code --metrics} is given; a bound port is a startup failure. */
+    private void serveMetrics() throws StartupException {
+        if (metrics == null) {
+            return;
+        }
+        InetSocketAddress at = config.operations().metrics();
+        try {
+            endpoint = PrometheusEndpoint.start(at, metrics);
+        } catch (IOException e) {
+            // start() releases the loops and guards.
+            throw new StartupException("cannot serve metrics on " + ProxyConfig.text(at) + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * Re-reads the deny and allow list files (SIGHUP); live connections are untouched.
+     *
+     * @return what is now in force
+     * @throws ConfigException naming the file and line of a bad line; the old lists stay in force
+     */
+    public String reloadAccessLists() throws ConfigException {
+        return policy.access().reload();
+    }
+
+    /** What the deny and allow lists and per-source limits are, in one line. */
+    public String describePolicy() {
+        SourceLimits limits = policy.limits();
+        return "synproxy: " + policy.access().describe() + (limits == null ? ", no per-source limit"
+                : ", per-source table of " + limits.capacity() + " sources (" + (limits.bytes() >> 10) + " KiB)");
     }
 
     /** The cold paths once, before the guard opens the port (see {@link Warmup}). */
@@ -271,6 +333,9 @@ public final class ProxyServer implements AutoCloseable {
         }
         closed = true;
         ticker.shutdownNow();
+        if (endpoint != null) {
+            endpoint.close();
+        }
         shutdown(group, loops, guards, share);
     }
 

@@ -1,10 +1,5 @@
 package io.synproxy.frontend;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SynCookie;
 import io.synproxy.handoff.ConnectionSink;
@@ -18,13 +13,22 @@ import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpSegment;
 import io.synproxy.packet.TcpSegmentWriter;
+import io.synproxy.policy.Policy;
+import io.synproxy.policy.SourceAccess;
+import io.synproxy.policy.SourceLimits;
+import io.synproxy.policy.TokenBucket;
+import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The gate's whole state machine without root, sockets or Netty: real cookies and packets, a handoff that hands out
@@ -140,7 +144,7 @@ class SegmentGateTest {
     void shouldRememberClosedTuplesAtLeastATimeWait() {
         GateSettings settings = new GateSettings(true, false, new int[0], 10, 1000);
         assertEquals(GateSettings.TIME_WAIT_MILLIS, settings.closedTupleMillis());
-        assertEquals(2 * 60_000 + 1000, GateSettings.forKeyRotation(true, false, new int[0], 10, 60_000)
+        assertEquals(2 * 60_000 + 1000, GateSettings.forKeyRotation(true, false, new int[0], 10, 60_000, Policy.none())
                 .closedTupleMillis(), "two key periods: as long as a cookie verifies");
         SegmentGate gate = gate(settings);
         int isn = syn(gate, CLIENT, 40000, 1000);
@@ -279,6 +283,73 @@ class SegmentGateTest {
         assertEquals(1, counters.get(Counter.OTHER_SEGMENTS));
         sendSyn(gate, CLIENT + 1, 40000, 1000);
         assertEquals(1, counters.get(Counter.SYNACK_SENT));
+    }
+
+    @Test
+    void shouldNeitherAnswerNorVerifyADeniedSourceButKeepItsLiveConnection() throws Exception {
+        SegmentGate gate = gate(10);
+        int isn = syn(gate, CLIENT, 40000, 1000);
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        int pendingIsn = syn(gate, CLIENT, 40001, 5000);
+        // A SIGHUP now denies the client's address.
+        admission = new AccessAdmission(SourceAccess.load(List.of("10.0.0.2/32"), List.of(), List.of(), List.of()));
+        int sent = replies.sent.size();
+        sendSyn(gate, CLIENT, 40002, 7000);
+        assertEquals(1, counters.get(Counter.SYN_DENIED));
+        ack(gate, CLIENT, 40001, 5001, pendingIsn + 1, 0);
+        assertEquals(1, counters.get(Counter.ACK_DENIED), "a valid cookie, not even computed");
+        assertEquals(1, counters.get(Counter.ACK_VALID));
+        assertEquals(0, counters.get(Counter.ACK_INVALID));
+        assertEquals(1, handoff.calls);
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        assertEquals(1, counters.get(Counter.ACK_LIVE), "the live connection is the kernel's, not denied");
+        assertEquals(1, counters.get(Counter.ACK_DENIED));
+        assertEquals(sent, replies.sent.size(), "nothing answered");
+        sendSyn(gate, CLIENT + 1, 40000, 1000);
+        assertEquals(3, counters.get(Counter.SYNACK_SENT), "another source is answered");
+    }
+
+    @Test
+    void shouldResetAProvenClientBeyondItsPerSourceLimitUntilOneOfItsConnectionsCloses() {
+        Policy policy = new Policy(SourceAccess.open(), new SourceLimits(1, 0, 32, 128, 64), new TokenBucket(0, 1, 0));
+        SegmentGate gate = gate(new GateSettings(true, true, new int[] {PORT}, 10, 0, policy));
+        int isn = syn(gate, CLIENT, 40000, 1000);
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        assertEquals(1, counters.get(Counter.HANDOFFS));
+        isn = syn(gate, CLIENT, 40001, 2000);
+        ack(gate, CLIENT, 40001, 2001, isn + 1, 0);
+        assertEquals(1, counters.get(Counter.SOURCE_LIMIT_RST));
+        assertEquals(1, handoff.calls);
+        parse(replies.last());
+        assertEquals(TcpFlyweight.RST | TcpFlyweight.ACK, reply.flags());
+        assertEquals(isn + 1, reply.seq(), "in sequence for the client");
+        isn = syn(gate, CLIENT + 1, 40001, 3000);
+        ack(gate, CLIENT + 1, 40001, 3001, isn + 1, 0);
+        assertEquals(2, counters.get(Counter.HANDOFFS), "another source has its own count");
+        sink.adopted.getFirst().run();
+        isn = syn(gate, CLIENT, 40002, 4000);
+        ack(gate, CLIENT, 40002, 4001, isn + 1, 0);
+        assertEquals(3, counters.get(Counter.HANDOFFS), "the closed connection was given back");
+    }
+
+    @Test
+    void shouldAnswerInvalidFinalAcksWithRstAtTheBucketsRate() {
+        Policy policy = new Policy(SourceAccess.open(), null, new TokenBucket(1, 2, now[0] * 1_000_000L));
+        SegmentGate gate = gate(new GateSettings(true, true, new int[] {PORT}, 10, 0, policy));
+        for (int k = 0; k < 3; k++) {
+            ack(gate, CLIENT, 40000 + k, 1001, 0x5eed0000 + k, 0);
+        }
+        assertEquals(3, counters.get(Counter.ACK_INVALID));
+        assertEquals(2, counters.get(Counter.INVALID_ACK_RST), "the burst");
+        assertEquals(1, counters.get(Counter.INVALID_ACK_RST_LIMITED));
+        assertEquals(2, replies.sent.size());
+        parse(replies.last());
+        assertEquals(TcpFlyweight.RST, reply.flags());
+        assertEquals(0x5eed0001, reply.seq(), "seq = SEG.ACK");
+        assertEquals(40001, reply.dstPort());
+        now[0] += 1000;
+        ack(gate, CLIENT, 40003, 1001, 0x5eed0003, 0);
+        assertEquals(3, counters.get(Counter.INVALID_ACK_RST), "a token a second");
     }
 
     @Test

@@ -12,6 +12,7 @@ import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
 import io.synproxy.config.ProxyProtocol;
 import io.synproxy.linux.Native;
+import io.synproxy.metrics.BackendTimings;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 import org.junit.jupiter.api.AfterAll;
@@ -97,7 +98,7 @@ class RelayTest {
         Counters counters = new Counters();
         Relay relay = new Relay(loop, new RelaySettings(
                 new InetSocketAddress(InetAddress.getLoopbackAddress(), backend.getLocalPort()), 2000, 0,
-                ProxyProtocol.OFF, null, mode, RelaySettings.DEFAULT_PIPE_BYTES), counters);
+                ProxyProtocol.OFF, null, mode, RelaySettings.DEFAULT_PIPE_BYTES), counters, BackendTimings.NONE);
         CountDownLatch closed = new CountDownLatch(1);
         Channel listener = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
                 .childHandler(new ChannelInboundHandlerAdapter() {
