@@ -110,7 +110,7 @@ public final class Handshake {
         if (result < 0) {
             return false;
         }
-        int bits = result & 0xff;
+        int bits = result & SynCookie.OPTION_BITS;
         int clientIsn = (result & SynCookie.PROBE) != 0 ? ack.seq() : ack.seq() - 1;
         TcpOptions o = ack.options();
         out.ipv6 = false;
@@ -170,7 +170,7 @@ public final class Handshake {
         if (result < 0) {
             return false;
         }
-        int bits = result & 0xff;
+        int bits = result & SynCookie.OPTION_BITS;
         int clientIsn = (result & SynCookie.PROBE) != 0 ? ack.seq() : ack.seq() - 1;
         out.ipv6 = true;
         out.clientHi = ack.srcHi();

@@ -101,13 +101,25 @@ class Ipv6HandshakeTest {
     }
 
     @ParameterizedTest(name = "client MSS {0} -> {1}")
-    @CsvSource({"1440, 1440", "1500, 1440", "1432, 1432", "1400, 1400", "1300, 1280", "1220, 1220", "536, 1220",
-        "-1, 1220"})
+    @CsvSource({"1440, 1440", "1500, 1440", "1432, 1432", "1400, 1380", "1300, 1280", "1220, 1220", "1000, 536",
+        "536, 536", "200, 48", "-1, 1220"})
     void shouldRoundTheClientsMssDownToTheIpv6TableAndCapItAtOurs(int clientMss, int expected) {
         Ipv6TcpParser s = synAck(clientMss);
         AckVerdict v = new AckVerdict();
         assertTrue(handshake.verifyAck(finalAck(s.seq(), CLIENT_ISN + 1), v));
         assertEquals(expected, v.mss());
+    }
+
+    @Test
+    void shouldNeverTakeAnIpv6ClientMssAboveTheOneItAnnounced() {
+        Handshake big = new Handshake(cookies, 9000, 9000, OUR_WSCALE, true);
+        for (int clientMss = 48; clientMss <= 9000; clientMss++) {
+            MemorySegment out = MemorySegment.ofArray(new byte[Ipv6TcpWriter.MAX_LENGTH]);
+            int len = big.synAck(parse(syn(clientMss)), out, 0, TS_NOW);
+            AckVerdict v = new AckVerdict();
+            assertTrue(big.verifyAck(finalAck(parse(out.asSlice(0, len)).seq(), CLIENT_ISN + 1), v));
+            assertTrue(v.mss() <= clientMss, "RFC 9293 MUST-16: client MSS " + clientMss + ", verdict " + v.mss());
+        }
     }
 
     @Test
