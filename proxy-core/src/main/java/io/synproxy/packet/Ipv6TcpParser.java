@@ -14,7 +14,8 @@ import java.lang.foreign.MemorySegment;
  * <p>Checks, in order: version 6, captured length covers 40 bytes, payload length non-zero (no jumbograms) and within
  * the captured bytes (trailing bytes are ignored), then the extension-header chain: hop-by-hop options (only first),
  * destination options and a routing header with no segments left are skipped (at most {@link #MAX_EXTENSION_HEADERS},
- * each within the payload); a fragment header is {@link Reject#IP_FRAGMENT}; any other next header is
+ * each within the payload); an atomic fragment header (offset 0, M = 0: RFC 6946) is skipped as well, a real
+ * fragment is {@link Reject#IP_FRAGMENT}; any other next header is
  * {@link Reject#NOT_TCP}. Then, as for IPv4: at least 20 bytes of TCP, data offset within [5, TCP length], the TCP
  * checksum over the IPv6 pseudo-header (optional; never zero-optional in IPv6), the TCP options.
  */
@@ -60,10 +61,8 @@ public final class Ipv6TcpParser {
         int remaining = ipPayload;
         int walked = 0;
         while (next != NEXT_TCP) {
-            if (next == NEXT_FRAGMENT) {
-                return Reject.IP_FRAGMENT;
-            }
-            if (next != NEXT_HOP_BY_HOP && next != NEXT_DESTINATION_OPTIONS && next != NEXT_ROUTING) {
+            if (next != NEXT_HOP_BY_HOP && next != NEXT_DESTINATION_OPTIONS && next != NEXT_ROUTING
+                    && next != NEXT_FRAGMENT) {
                 return Reject.NOT_TCP;
             }
             if (walked == MAX_EXTENSION_HEADERS || (next == NEXT_HOP_BY_HOP && walked != 0)) {
@@ -72,7 +71,13 @@ public final class Ipv6TcpParser {
             if (remaining < 8) {
                 return Reject.BAD_IPV6_LENGTH;
             }
-            final int length = ((seg.get(BYTE, header + 1) & 0xFF) + 1) << 3;
+            // An atomic fragment is the whole packet (RFC 6946); a real fragment has no TCP header of its own.
+            if (next == NEXT_FRAGMENT
+                    && !Ipv6Fragment.isAtomic(seg.get(NET_SHORT, header + Ipv6Fragment.OFFSET_AND_FLAGS) & 0xFFFF)) {
+                return Reject.IP_FRAGMENT;
+            }
+            final int length = next == NEXT_FRAGMENT ? Ipv6Fragment.LENGTH
+                    : ((seg.get(BYTE, header + 1) & 0xFF) + 1) << 3;
             if (length > remaining) {
                 return Reject.BAD_IPV6_LENGTH;
             }

@@ -203,6 +203,30 @@ class Ipv6TcpParserTest {
     }
 
     @Test
+    void shouldProcessAnAtomicFragmentAsTheUnfragmentedPacket() {
+        // RFC 6946: a fragment header with offset 0 and M = 0 (identification 7) is no fragment at all.
+        byte[] p = withExtension(syn6(), 44, new byte[] {0, 0, 0, 0, 0, 0, 0, 7});
+        assertEquals(Reject.NONE, parse(p));
+        assertEquals(1, parser.extensionHeaders());
+        assertEquals(443, parser.dstPort());
+        assertEquals(1440, parser.options().mss());
+        // The two reserved bits are ignored on receipt (RFC 8200, 4.5).
+        assertEquals(Reject.NONE, parse(withExtension(syn6(), 44, new byte[] {0, 0, 0, 6, 0, 0, 0, 7})));
+        // Behind a destination options header too.
+        assertEquals(Reject.NONE, parse(withExtension(p, 60, new byte[] {0, 0, 1, 4, 0, 0, 0, 0})));
+    }
+
+    @Test
+    void shouldStillRejectRealFragments() {
+        assertEquals(Reject.IP_FRAGMENT, parse(withExtension(syn6(), 44, new byte[] {0, 0, 0, 1, 0, 0, 0, 7})),
+                "first fragment (M = 1)");
+        assertEquals(Reject.IP_FRAGMENT, parse(withExtension(syn6(), 44, new byte[] {0, 0, 0, 8, 0, 0, 0, 7})),
+                "last fragment (offset 1, M = 0)");
+        assertEquals(Reject.IP_FRAGMENT, parse(withExtension(syn6(), 44, new byte[] {0, 0, (byte) 0xff, (byte) 0xf8,
+            0, 0, 0, 7})), "largest offset");
+    }
+
+    @Test
     void shouldSkipARoutingHeaderWithNoSegmentsLeftAndAChainOfHeaders() {
         byte[] p = withExtension(syn6(), 43, new byte[] {0, 0, 0, 0, 0, 0, 0, 0});
         p = withExtension(p, 60, new byte[] {0, 0, 1, 4, 0, 0, 0, 0});
