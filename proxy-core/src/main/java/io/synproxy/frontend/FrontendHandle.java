@@ -12,6 +12,7 @@ import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 import io.synproxy.packet.Ipv4TcpParser;
 import io.synproxy.packet.Ipv6TcpParser;
+import io.synproxy.packet.MartianSource;
 import io.synproxy.packet.Reject;
 
 import java.lang.foreign.MemorySegment;
@@ -115,21 +116,27 @@ public final class FrontendHandle implements EpollIoHandle {
             if ((status & PacketRing.TP_STATUS_LOSING) != 0) {
                 counters.add(Counter.RING_DROPS, ring.takeDrops());
             }
+            if (!ring.forThisHost(frame)) {
+                counters.increment(Counter.NOT_FOR_HOST);
+                ring.releaseFrame(frame);
+                continue;
+            }
             int snaplen = mem.get(ValueLayout.JAVA_INT, frame + PacketRing.FRAME_SNAPLEN);
             int net = Short.toUnsignedInt(mem.get(ValueLayout.JAVA_SHORT, frame + PacketRing.FRAME_NET));
             // Offloaded (veth, loopback) or already verified checksums are not recomputed.
             boolean verify = (status & (PacketRing.TP_STATUS_CSUMNOTREADY | PacketRing.TP_STATUS_CSUM_VALID)) == 0;
-            onPacket(mem, frame + net, snaplen, verify, tsNow, nowMillis);
+            onPacket(mem, frame + net, snaplen, verify, ring.fromLoopback(frame), tsNow, nowMillis);
             ring.releaseFrame(frame);
         }
         liveCount = live.size();
     }
 
-    private void onPacket(MemorySegment mem, long ipOffset, int length, boolean verifyChecksum, int tsNow,
-                          long nowMillis) {
+    /** @param loopback the frame came in on the loopback device: a local client may have our address or 127/8 */
+    private void onPacket(MemorySegment mem, long ipOffset, int length, boolean verifyChecksum, boolean loopback,
+                          int tsNow, long nowMillis) {
         counters.increment(Counter.RING_PACKETS);
         if (length > 0 && (mem.get(ValueLayout.JAVA_BYTE, ipOffset) & 0xF0) == 0x60) {
-            onPacket6(mem, ipOffset, length, verifyChecksum, tsNow, nowMillis);
+            onPacket6(mem, ipOffset, length, verifyChecksum, loopback, tsNow, nowMillis);
             return;
         }
         if (sender == null) {
@@ -141,12 +148,16 @@ public final class FrontendHandle implements EpollIoHandle {
             counters.reject(reject);
             return;
         }
+        if (!loopback && MartianSource.ipv4(parser.src(), parser.dst())) {
+            counters.increment(Counter.MARTIAN_SOURCE);
+            return;
+        }
         onSegment(false, parser.flags(), 0, AckVerdict.mapped(parser.src()), parser.srcPort(), 0,
                 AckVerdict.mapped(parser.dst()), parser.seq(), parser.ack(), parser.payloadLength(), mem, tsNow, nowMillis);
     }
 
-    private void onPacket6(MemorySegment mem, long ipOffset, int length, boolean verifyChecksum, int tsNow,
-                           long nowMillis) {
+    private void onPacket6(MemorySegment mem, long ipOffset, int length, boolean verifyChecksum, boolean loopback,
+                           int tsNow, long nowMillis) {
         if (sender6 == null) {
             counters.reject(Reject.NOT_IPV4);
             return;
@@ -158,6 +169,10 @@ public final class FrontendHandle implements EpollIoHandle {
         }
         if (parser6.extensionHeaders() != 0 && !protectedPort6(parser6.dstPort())) {
             counters.reject(Reject.NOT_OUR_PORT);
+            return;
+        }
+        if (!loopback && MartianSource.ipv6(parser6.srcHi(), parser6.srcLo(), parser6.dstHi(), parser6.dstLo())) {
+            counters.increment(Counter.MARTIAN_SOURCE);
             return;
         }
         onSegment(true, parser6.flags(), parser6.srcHi(), parser6.srcLo(), parser6.srcPort(), parser6.dstHi(),
