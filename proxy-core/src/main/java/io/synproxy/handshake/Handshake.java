@@ -206,6 +206,30 @@ public final class Handshake {
     }
 
     /**
+     * Writes the client's final ACK again, as the handed-off socket must see it to learn the client's TSval:
+     * from the client to us, {@code seq} at the socket's {@code rcv_wup} (the client ISN + 1, even when the final
+     * ACK carried data: the kernel keeps a TSval only from a segment that starts there), no data, the client's
+     * timestamps. A TCP_REPAIR socket has no way to set ts_recent (TCP_REPAIR_OPTIONS takes TCPOPT_TIMESTAMP
+     * with value 0 only), so without this its first segment carries TSecr 0 (RFC 7323 3.2 wants the latest
+     * TSval echoed). Sent to our own address, it reaches the socket through the loopback device.
+     *
+     * @return the packet length, or 0 when timestamps were not negotiated (nothing to echo)
+     */
+    public int timestampEcho(AckVerdict v, MemorySegment buf, long off) {
+        if (!v.timestamps()) {
+            return 0;
+        }
+        if (v.ipv6()) {
+            return writer6.write(buf, off, v.clientHi(), v.clientLo(), v.localHi(), v.localLo(), v.clientPort(),
+                    v.localPort(), v.clientIsn() + 1, v.isn() + 1, TcpFlyweight.ACK, v.clientWindow(), -1, -1, false,
+                    true, v.clientTsVal(), v.ourTsVal());
+        }
+        return writer.write(buf, off, v.clientAddress(), v.localAddress(), v.clientPort(), v.localPort(),
+                v.clientIsn() + 1, v.isn() + 1, TcpFlyweight.ACK, v.clientWindow(), -1, -1, false,
+                true, v.clientTsVal(), v.ourTsVal());
+    }
+
+    /**
      * Writes the RST that refuses a proven client (connection limit, draining): in sequence for the
      * client ({@code seq = ISN + 1}, what it expects next), so its stack accepts it and fails the
      * connection at once instead of retransmitting into the guard.
