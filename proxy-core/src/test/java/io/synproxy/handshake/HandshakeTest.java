@@ -270,6 +270,37 @@ class HandshakeTest {
     }
 
     @Test
+    void shouldWriteTheTimestampEchoAsTheClientsFinalAckToUs() {
+        Handshake handshake = handshake(true);
+        Ipv4TcpParser synAck = parse(synAck(handshake, LINUX));
+        int isn = synAck.seq();
+        byte[] ack = new Packet().seq(CLIENT_ISN + 1).ack(isn + 1).flags(TcpFlyweight.ACK).window(502)
+            .timestamps(true, CLIENT_TSVAL + 5, synAck.options().tsVal()).build();
+        AckVerdict v = new AckVerdict();
+        assertTrue(handshake.verifyAck(parse(ack), v));
+
+        byte[] out = new byte[Ipv4TcpWriter.MAX_LENGTH];
+        int len = handshake.timestampEcho(v, MemorySegment.ofArray(out), 0);
+        Ipv4TcpParser echo = parse(Arrays.copyOf(out, len));
+        assertEquals(CLIENT, echo.src(), "from the client");
+        assertEquals(LOCAL, echo.dst(), "to us: it reaches the new socket through loopback");
+        assertEquals(CLIENT_PORT, echo.srcPort());
+        assertEquals(LOCAL_PORT, echo.dstPort());
+        assertEquals(TcpFlyweight.ACK, echo.flags());
+        assertEquals(CLIENT_ISN + 1, echo.seq(), "at rcv_wup, where the kernel takes ts_recent from");
+        assertEquals(isn + 1, echo.ack());
+        assertEquals(502, echo.window(), "the client's own window: the socket's snd_wnd stays as repaired");
+        assertEquals(0, echo.payloadLength());
+        assertEquals(CLIENT_TSVAL + 5, echo.options().tsVal(), "the client's latest TSval");
+        assertEquals(TS_NOW & ~1, echo.options().tsEcr());
+
+        AckVerdict noTs = new AckVerdict();
+        Ipv4TcpParser plain = parse(synAck(handshake, new ClientOptions(1460, 7, true, false)));
+        assertTrue(handshake.verifyAck(parse(finalAck(plain.seq() + 1)), noTs));
+        assertEquals(0, handshake.timestampEcho(noTs, MemorySegment.ofArray(out), 0), "no timestamps, no echo");
+    }
+
+    @Test
     void shouldVerifyAFinalAckThatCarriesDataAndLocateThePayload() {
         Handshake handshake = handshake(true);
         Ipv4TcpParser synAck = parse(synAck(handshake, LINUX));
