@@ -105,7 +105,7 @@ class ConformanceIT {
                     {TestNet.SERVER_IP6, TestNet.CLIENT_IP6, "1000"}}) {
                 int port = ++clientPort;
                 int announced = Integer.parseInt(c[2]);
-                String client = net.inClientNow(() -> {
+                String[] ends = net.inClientNow(() -> {
                     try (Socket s = new Socket()) {
                         s.setReuseAddress(true);
                         s.bind(new InetSocketAddress(c[1], port));
@@ -116,12 +116,14 @@ class ConformanceIT {
                         if (s.getInputStream().readNBytes(data.length).length != data.length) {
                             throw new IOException("echo cut short");
                         }
-                        return ss(net, net.clientNs(), "dport = :8080 and sport = :" + port);
+                        // The client's advmss is what its SYN announced; the server end's mss is what the socket
+                        // sends (mss_cache: the MSS minus the 12 bytes of timestamps). Both while it is open.
+                        return new String[] {ss(net, net.clientNs(), "dport = :8080 and sport = :" + port),
+                            awaitSs(net, net.serverNs(), "sport = :8080 and dport = :" + port)};
                     }
                 });
-                // The client's advmss is what its SYN announced; the server end's mss is what the socket sends
-                // (mss_cache: the MSS minus the 12 bytes of timestamps).
-                String server = awaitSs(net, net.serverNs(), "sport = :8080 and dport = :" + port);
+                String client = ends[0];
+                String server = ends[1];
                 int advmss = Integer.parseInt(field(client, "advmss:"));
                 int sends = Integer.parseInt(field(server, "mss:"));
                 int tsOverhead = client.contains(" ts ") ? 12 : 0;
@@ -154,16 +156,20 @@ class ConformanceIT {
                 }
             });
             assertEquals(BannerIT.BannerBackend.BANNER, banner);
-            Thread.sleep(300);
             long latestClientTsVal = -1;
             long[] first = null;
-            for (byte[] p : capture.packets()) {
-                long[] ts = timestamps(p);
-                if (Capture.dstPort(p) == 8080 && ts != null) {
-                    latestClientTsVal = ts[0];
-                } else if (Capture.srcPort(p) == 8080 && Capture.payload(p) > 0) {
-                    first = ts;
-                    break;
+            // tcpdump writes what it captured with a delay: poll the file for up to 5 s.
+            long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+            while (first == null && System.nanoTime() < deadline) {
+                Thread.sleep(200);
+                for (byte[] p : capture.packets()) {
+                    long[] ts = timestamps(p);
+                    if (Capture.dstPort(p) == 8080 && ts != null) {
+                        latestClientTsVal = ts[0];
+                    } else if (Capture.srcPort(p) == 8080 && Capture.payload(p) > 0) {
+                        first = ts;
+                        break;
+                    }
                 }
             }
             assertNotNull(first, "the banner segment with timestamps: " + capture.describe());
