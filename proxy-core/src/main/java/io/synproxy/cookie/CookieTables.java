@@ -9,7 +9,8 @@ import java.util.Objects;
  * family, always rounded <em>down</em>: a segment larger than the client's MSS breaks RFC 9293 (MUST-16),
  * a smaller one only costs throughput. Both tables reach down to 48, the floor below which no Linux socket
  * sends smaller segments anyway ({@code tcp_min_snd_mss}, which a kernel listener applies to the client's MSS
- * too), so a client announcing less than the next entry never gets more than it asked for.
+ * too), so a client announcing less than the next entry never gets more than it asked for. (A handed-off socket
+ * cannot go below 88, TCP_MIN_MSS: see RepairHandoff.)
  */
 public final class CookieTables {
 

@@ -77,7 +77,8 @@ public final class RepairHandoff implements AutoCloseable {
             Native.setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "TCP_REPAIR_QUEUE");
             setU32(fd, TCP_QUEUE_SEQ, v.clientIsn() + 1, "TCP_QUEUE_SEQ recv");
             // Before connect, or the socket falls back to 536-byte segments. TCP_MAXSEG refuses less than
-            // TCP_MIN_MSS; a smaller client MSS is set exactly by TCPOPT_MSS below (the kernel sends down to 48).
+            // TCP_MIN_MSS, so a client below 88 gets 88-byte segments: TCPOPT_MSS below sets the exact value,
+            // but connect() has already sized the segments from this one.
             Native.setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, Math.max(v.mss(), TCP_MIN_MSS), "TCP_MAXSEG");
             if (ipv6) {
                 Native.bind(fd, SockAddr.in6(local6, v.localHi(), v.localLo(), v.localPort()));
