@@ -123,6 +123,27 @@ class Ipv6HandshakeTest {
     }
 
     @Test
+    void shouldWriteTheIpv6TimestampEchoFromTheClientToUs() {
+        int isn = synAck(1440).seq();
+        AckVerdict v = new AckVerdict();
+        assertTrue(handshake.verifyAck(finalAck(isn, CLIENT_ISN + 1), v));
+        MemorySegment out = MemorySegment.ofArray(new byte[Ipv6TcpWriter.MAX_LENGTH]);
+        int len = handshake.timestampEcho(v, out, 0);
+        Ipv6TcpParser echo = parse(out.asSlice(0, len));
+        assertEquals(C_HI, echo.srcHi());
+        assertEquals(C_LO, echo.srcLo());
+        assertEquals(L_HI, echo.dstHi());
+        assertEquals(L_LO, echo.dstLo());
+        assertEquals(C_PORT, echo.srcPort());
+        assertEquals(L_PORT, echo.dstPort());
+        assertEquals(TcpFlyweight.ACK, echo.flags());
+        assertEquals(CLIENT_ISN + 1, echo.seq());
+        assertEquals(isn + 1, echo.ack());
+        assertEquals(CLIENT_TSVAL + 1, echo.options().tsVal(), "the final ACK's TSval");
+        assertEquals(TS_NOW & ~1, echo.options().tsEcr());
+    }
+
+    @Test
     void shouldVerifyTheFinalAckIntoAnIpv6Verdict() {
         int isn = synAck(1440).seq();
         AckVerdict v = new AckVerdict();
