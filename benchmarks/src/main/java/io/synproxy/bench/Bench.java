@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -84,7 +85,7 @@ final class Bench {
         md.append(legend());
         Files.writeString(dir.resolve("results.md"), md.toString(), StandardCharsets.UTF_8);
         progress(String.format(Locale.ROOT, "done in %s; wrote %s", Duration.ofNanos(System.nanoTime() - started)
-                .truncatedTo(java.time.temporal.ChronoUnit.SECONDS), dir.resolve("results.md").toAbsolutePath()));
+                .truncatedTo(ChronoUnit.SECONDS), dir.resolve("results.md").toAbsolutePath()));
         return 0;
     }
 

@@ -1,5 +1,6 @@
 package io.synproxy.bench;
 
+import io.synproxy.testsupport.Shell;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -11,6 +12,7 @@ import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -64,7 +66,7 @@ public final class BenchMain implements Callable<Integer> {
 
     public static void main(String[] args) throws Exception {
         if (args.length > 0 && args[0].equals("jmh")) {
-            org.openjdk.jmh.Main.main(java.util.Arrays.copyOfRange(args, 1, args.length));
+            org.openjdk.jmh.Main.main(Arrays.copyOfRange(args, 1, args.length));
             return;
         }
         System.exit(new CommandLine(new BenchMain()).execute(args));
@@ -137,7 +139,7 @@ public final class BenchMain implements Callable<Integer> {
             return "must run as root: it creates network namespaces, veth pairs and nftables tables";
         }
         for (String tool : List.of("ip", "nft", "nginx", "sysctl")) {
-            if (!Tools.has(tool)) {
+            if (!Shell.has(tool)) {
                 return "'" + tool + "' is not installed (the bench needs iproute2, nftables, nginx and procps, e.g. "
                         + "apt-get install iproute2 nftables nginx-light procps)";
             }

@@ -1,59 +1,46 @@
 package io.synproxy.bench;
 
-import io.synproxy.linux.Constants;
-import io.synproxy.packet.Ipv4TcpWriter;
-import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.testsupport.TcpPacket;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.SplittableRandom;
 
 /**
- * Builds one flood frame (Ethernet + IPv4 + TCP with options, both checksums) at a time, in place, with
- * proxy-core's own {@link Ipv4TcpWriter} (its option layout is Linux's: MSS, SACK-permitted + timestamps,
- * NOP + window scale). Nothing is allocated per frame.
+ * Builds one flood frame (Ethernet + IPv4 + TCP with options, both checksums) at a time, in place, with the tests'
+ * {@link TcpPacket} (Linux's option layout: MSS, SACK-permitted + timestamps, NOP + window scale), not with the
+ * product's writer, so that a writer bug cannot hide itself from the flood. Nothing is allocated per frame.
  */
 final class FloodFrames {
-    static final int ETH_LEN = 14;
-    private static final ValueLayout.OfShort NET_SHORT =
-            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    static final int ETH_LEN = TcpPacket.ETH_LEN;
 
-    private final Ipv4TcpWriter writer = new Ipv4TcpWriter();
+    private final TcpPacket packet;
     private final byte[] srcMac;
     private final byte[] dstMac;
-    private final int dst;
-    private final int dstPort;
     private final TxRingFlood.Kind kind;
     private final SplittableRandom random;
 
     FloodFrames(byte[] srcMac, byte[] dstMac, int dst, int dstPort, TxRingFlood.Kind kind, SplittableRandom random) {
         this.srcMac = srcMac.clone();
         this.dstMac = dstMac.clone();
-        this.dst = dst;
-        this.dstPort = dstPort;
         this.kind = kind;
         this.random = random;
+        this.packet = TcpPacket.ipv4(0, dst).ports(0, dstPort);
+        if (kind == TxRingFlood.Kind.SYN) {
+            packet.flags(TcpPacket.SYN).window(64240).mss(1460).wscale(7).sackPermitted(true);
+        } else {
+            packet.flags(TcpPacket.ACK).window(502);
+        }
     }
 
     /** Writes the next frame at {@code off} (which must have 14 + 60 bytes); returns its length. */
     int write(MemorySegment seg, long off) {
-        for (int i = 0; i < 6; i++) {
-            seg.set(ValueLayout.JAVA_BYTE, off + i, dstMac[i]);
-            seg.set(ValueLayout.JAVA_BYTE, off + 6 + i, srcMac[i]);
-        }
-        seg.set(NET_SHORT, off + 12, (short) Constants.ETH_P_IP);
-        int src = randomSource();
-        int sport = 1024 + random.nextInt(64512);
-        int len;
+        packet.srcIpv4(randomSource()).srcPort(1024 + random.nextInt(64512)).seq(random.nextInt());
         if (kind == TxRingFlood.Kind.SYN) {
-            len = writer.write(seg, off + ETH_LEN, src, dst, sport, dstPort, random.nextInt(), 0, TcpFlyweight.SYN,
-                    64240, 1460, 7, true, true, random.nextInt(), 0);
+            packet.timestamps(random.nextInt(), 0);
         } else {
-            len = writer.write(seg, off + ETH_LEN, src, dst, sport, dstPort, random.nextInt(), random.nextInt(),
-                    TcpFlyweight.ACK, 502, -1, -1, false, true, random.nextInt(), random.nextInt());
+            packet.ack(random.nextInt()).timestamps(random.nextInt(), random.nextInt());
         }
-        return ETH_LEN + len;
+        return packet.writeFrameTo(seg, off, dstMac, srcMac);
     }
 
     /** A random unicast source outside 0/8, 10/8 (the bench's own hosts) and 127/8. */

@@ -1,5 +1,9 @@
 package io.synproxy.bench;
 
+import io.synproxy.testsupport.Nginx;
+import io.synproxy.testsupport.Shell;
+import io.synproxy.testsupport.TestNet;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -45,8 +49,8 @@ final class Relay {
     }
 
     List<Row> run(StringBuilder md) throws Exception {
-        boolean iperf = Tools.has("iperf3");
-        boolean wrk = Tools.has("wrk");
+        boolean iperf = Shell.has("iperf3");
+        boolean wrk = Shell.has("wrk");
         List<Row> rows = new ArrayList<>();
         List<String> skipped = new ArrayList<>();
         if (!iperf) {
@@ -58,17 +62,17 @@ final class Relay {
         if (iperf || wrk) {
             Path dir = settings.workDir().resolve("relay");
             Files.createDirectories(dir);
-            try (Net net = new Net()) {
-                net.sysctl(net.srv, "net.core.somaxconn", "4096");
-                Process nginx = Nginx.start(net, net.srv, dir.resolve("nginx"), 4096,
-                        List.of("127.0.0.1:" + HTTP_BACKEND, Net.SERVER_IP + ":" + HTTP_DIRECT));
+            try (TestNet net = TestNet.switched()) {
+                net.sysctl(net.serverNs(), "net.core.somaxconn", "4096");
+                Process nginx = Nginx.start(net, net.serverNs(), dir.resolve("nginx"), 4096,
+                        List.of("127.0.0.1:" + HTTP_BACKEND, TestNet.SERVER_IP + ":" + HTTP_DIRECT));
                 Process httpProxy = startProxy(net, dir.resolve("synproxy-http.log"), HTTP_PROXY, HTTP_BACKEND);
-                ScenarioRunner.awaitHttp(net, "http://" + Net.SERVER_IP + ":" + HTTP_DIRECT + "/", nginx, null);
-                ScenarioRunner.awaitHttp(net, "http://" + Net.SERVER_IP + ":" + HTTP_PROXY + "/", nginx, httpProxy);
+                ScenarioRunner.awaitHttp(net, "http://" + TestNet.SERVER_IP + ":" + HTTP_DIRECT + "/", nginx, null);
+                ScenarioRunner.awaitHttp(net, "http://" + TestNet.SERVER_IP + ":" + HTTP_PROXY + "/", nginx, httpProxy);
                 if (iperf) {
-                    net.start(net.srv, ProcessBuilder.Redirect.DISCARD, Tools.bin("iperf3"), "-s", "-B", "127.0.0.1",
+                    net.start(net.serverNs(), ProcessBuilder.Redirect.DISCARD, Shell.bin("iperf3"), "-s", "-B", "127.0.0.1",
                             "-p", Integer.toString(IPERF_BACKEND));
-                    net.start(net.srv, ProcessBuilder.Redirect.DISCARD, Tools.bin("iperf3"), "-s", "-B", Net.SERVER_IP,
+                    net.start(net.serverNs(), ProcessBuilder.Redirect.DISCARD, Shell.bin("iperf3"), "-s", "-B", TestNet.SERVER_IP,
                             "-p", Integer.toString(IPERF_DIRECT));
                     Process iperfProxy = startProxy(net, dir.resolve("synproxy-iperf.log"), IPERF_PROXY, IPERF_BACKEND);
                     Thread.sleep(500);
@@ -127,10 +131,10 @@ final class Relay {
         return v >= 100 ? String.format(Locale.ROOT, "%.0f", v) : String.format(Locale.ROOT, "%.2f", v);
     }
 
-    private Process startProxy(Net net, Path log, int port, int backendPort) throws Exception {
-        Process p = net.start(net.srv, ProcessBuilder.Redirect.appendTo(log.toFile()), settings.java(),
+    private Process startProxy(TestNet net, Path log, int port, int backendPort) throws Exception {
+        Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), settings.java(),
                 "--enable-native-access=ALL-UNNAMED", "-cp", settings.jar().toString(), "io.synproxy.cli.Main",
-                "run", "--listen", Net.SERVER_IP + ":" + port, "--backend", "127.0.0.1:" + backendPort,
+                "run", "--listen", TestNet.SERVER_IP + ":" + port, "--backend", "127.0.0.1:" + backendPort,
                 "--stats-interval", "0");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (System.nanoTime() < deadline) {
@@ -146,13 +150,13 @@ final class Relay {
     }
 
     /** Bits per second received, from iperf3's JSON summary. */
-    private double iperf(Net net, int port, boolean reverse) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(Tools.bin("iperf3"), "-c", Net.SERVER_IP, "-p", Integer.toString(port),
+    private double iperf(TestNet net, int port, boolean reverse) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(Shell.bin("iperf3"), "-c", TestNet.SERVER_IP, "-p", Integer.toString(port),
                 "-t", Integer.toString(seconds), "-J"));
         if (reverse) {
             cmd.add("-R");
         }
-        String json = net.exec(net.cli, cmd.toArray(String[]::new));
+        String json = net.exec(net.clientNs(), cmd.toArray(String[]::new));
         Matcher m = RECEIVED.matcher(json);
         if (!m.find()) {
             throw new IOException("no iperf3 summary: " + json.substring(0, Math.min(400, json.length())));
@@ -161,13 +165,13 @@ final class Relay {
     }
 
     /** {requests/s, error note} from wrk. */
-    private String[] wrk(Net net, int port, boolean close) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(Tools.bin("wrk"), "-t", "2", "-c", close ? "8" : "32", "-d", seconds + "s"));
+    private String[] wrk(TestNet net, int port, boolean close) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(Shell.bin("wrk"), "-t", "2", "-c", close ? "8" : "32", "-d", seconds + "s"));
         if (close) {
             cmd.addAll(List.of("-H", "Connection: close"));
         }
-        cmd.add("http://" + Net.SERVER_IP + ":" + port + "/");
-        String out = net.exec(net.cli, cmd.toArray(String[]::new));
+        cmd.add("http://" + TestNet.SERVER_IP + ":" + port + "/");
+        String out = net.exec(net.clientNs(), cmd.toArray(String[]::new));
         Matcher m = RPS.matcher(out);
         if (!m.find()) {
             throw new IOException("no wrk summary: " + out);

@@ -1,14 +1,21 @@
 package io.synproxy.bench;
 
+import io.synproxy.testsupport.Nginx;
+import io.synproxy.testsupport.Shell;
+import io.synproxy.testsupport.TestNet;
+
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
@@ -43,26 +50,26 @@ final class ScenarioRunner {
         String tag = scenario.label + (pps > 0 ? "@" + pps : "@max");
         Path dir = settings.workDir().resolve(scenario.label + "-" + (pps > 0 ? pps : "max"));
         Files.createDirectories(dir);
-        try (Net net = new Net()) {
+        try (TestNet net = TestNet.switched()) {
             configureServer(net, scenario);
             Process nginx;
             Process proxy = null;
             if (scenario == Scenario.SYNPROXY) {
-                nginx = Nginx.start(net, net.srv, dir.resolve("nginx"), BACKLOG, List.of("127.0.0.1:" + BACKEND_PORT));
-                proxy = startProxy(net, dir.resolve("synproxy.log"), Net.SERVER_IP + ":" + PORT,
+                nginx = Nginx.start(net, net.serverNs(), dir.resolve("nginx"), BACKLOG, List.of("127.0.0.1:" + BACKEND_PORT));
+                proxy = startProxy(net, dir.resolve("synproxy.log"), TestNet.SERVER_IP + ":" + PORT,
                         "127.0.0.1:" + BACKEND_PORT);
             } else {
-                nginx = Nginx.start(net, net.srv, dir.resolve("nginx"), BACKLOG, List.of(Net.SERVER_IP + ":" + PORT));
+                nginx = Nginx.start(net, net.serverNs(), dir.resolve("nginx"), BACKLOG, List.of(TestNet.SERVER_IP + ":" + PORT));
             }
             if (scenario == Scenario.NFT_SYNPROXY) {
                 installNftSynproxy(net);
             }
             installSynAckCounter(net);
-            awaitHttp(net, "http://" + Net.SERVER_IP + ":" + PORT + "/", nginx, proxy);
+            awaitHttp(net, "http://" + TestNet.SERVER_IP + ":" + PORT + "/", nginx, proxy);
 
             Thread sampler = startSampler(net, dir.resolve("server-sockets.log"));
-            InetSocketAddress target = new InetSocketAddress(Net.SERVER_IP, PORT);
-            ExecutorService cli = net.threads(net.cli, 1);
+            InetSocketAddress target = new InetSocketAddress(TestNet.SERVER_IP, PORT);
+            ExecutorService cli = net.threads(net.clientNs(), 1);
             // Warm-up without flood: JITs the proxy's paths and the client's, and proves the path works.
             // The first second is thrown away (cold JITs, a just-started JVM); the next 1.5 s are the baseline.
             cli.submit(() -> new LegitClients(target, settings.legitRate(), settings.timeoutMillis()).run(1000)).get();
@@ -71,12 +78,12 @@ final class ScenarioRunner {
             long watched = proxy != null ? proxy.pid() : nginx.pid();
             double rssBefore = Probe.rssMiB(watched);
 
-            String srvMac = net.mac(net.srv);
-            String atkMac = net.mac(net.atk);
-            ExecutorService atk = net.threads(net.atk, 1);
+            String srvMac = net.mac(net.serverNs(), TestNet.SWITCHED_DEV);
+            String atkMac = net.mac(net.attackerNs(), TestNet.SWITCHED_DEV);
+            ExecutorService atk = net.threads(net.attackerNs(), 1);
             CompletableFuture<TxRingFlood> started = new CompletableFuture<>();
             Future<?> floodDone = atk.submit(() -> {
-                try (TxRingFlood flood = new TxRingFlood(Net.DEV, atkMac, srvMac, Net.SERVER_IP, PORT,
+                try (TxRingFlood flood = new TxRingFlood(TestNet.SWITCHED_DEV, atkMac, srvMac, TestNet.SERVER_IP, PORT,
                         settings.floodKind())) {
                     started.complete(flood);
                     flood.run(pps);
@@ -159,19 +166,19 @@ final class ScenarioRunner {
         }
     }
 
-    private static void configureServer(Net net, Scenario scenario) throws IOException {
+    private static void configureServer(TestNet net, Scenario scenario) throws IOException {
         // Same small queue for every kernel listener; Linux must not favour peers it has seen before.
-        net.sysctl(net.srv, "net.core.somaxconn", Integer.toString(BACKLOG));
-        net.sysctl(net.srv, "net.ipv4.tcp_max_syn_backlog", Integer.toString(BACKLOG));
-        net.sysctl(net.srv, "net.ipv4.tcp_no_metrics_save", "1");
-        net.exec(net.srv, Tools.bin("ip"), "tcp_metrics", "flush", "all");
-        net.sysctl(net.srv, "net.ipv4.tcp_timestamps", "1");
-        net.sysctl(net.srv, "net.ipv4.tcp_syncookies", scenario == Scenario.UNPROTECTED ? "0" : "1");
+        net.sysctl(net.serverNs(), "net.core.somaxconn", Integer.toString(BACKLOG));
+        net.sysctl(net.serverNs(), "net.ipv4.tcp_max_syn_backlog", Integer.toString(BACKLOG));
+        net.sysctl(net.serverNs(), "net.ipv4.tcp_no_metrics_save", "1");
+        net.exec(net.serverNs(), Shell.bin("ip"), "tcp_metrics", "flush", "all");
+        net.sysctl(net.serverNs(), "net.ipv4.tcp_timestamps", "1");
+        net.sysctl(net.serverNs(), "net.ipv4.tcp_syncookies", scenario == Scenario.UNPROTECTED ? "0" : "1");
     }
 
     /** SYNPROXY as the nftables wiki and nft(8) describe it, in front of port 80. */
-    private static void installNftSynproxy(Net net) throws IOException {
-        Net.shIn("""
+    private static void installNftSynproxy(TestNet net) throws IOException {
+        net.execIn(net.serverNs(), """
                 table ip spb_synproxy {
                   chain pre {
                     type filter hook prerouting priority raw; policy accept;
@@ -183,33 +190,33 @@ final class ScenarioRunner {
                     ct state invalid drop
                   }
                 }
-                """.formatted(PORT), Tools.bin("ip"), "netns", "exec", net.srv, Tools.bin("nft"), "-f", "-");
+                """.formatted(PORT), Shell.bin("nft"), "-f", "-");
         // Only after conntrack is loaded does the namespace have this sysctl; the wiki sets it to 0.
-        net.sysctl(net.srv, "net.netfilter.nf_conntrack_tcp_loose", "0");
+        net.sysctl(net.serverNs(), "net.netfilter.nf_conntrack_tcp_loose", "0");
     }
 
     /** Counts, on the attacker host, the SYN/ACKs the server sends back to spoofed sources. */
-    private static void installSynAckCounter(Net net) throws IOException {
-        Net.shIn("""
+    private static void installSynAckCounter(TestNet net) throws IOException {
+        net.execIn(net.attackerNs(), """
                 table inet spb_count {
                   chain pre {
                     type filter hook prerouting priority -300; policy accept;
                     tcp flags & (syn | ack) == (syn | ack) counter
                   }
                 }
-                """, Tools.bin("ip"), "netns", "exec", net.atk, Tools.bin("nft"), "-f", "-");
+                """, Shell.bin("nft"), "-f", "-");
     }
 
-    private static long synAcks(Net net) throws IOException {
-        Matcher m = COUNTER.matcher(net.exec(net.atk, Tools.bin("nft"), "list", "chain", "inet", "spb_count", "pre"));
+    private static long synAcks(TestNet net) throws IOException {
+        Matcher m = COUNTER.matcher(net.exec(net.attackerNs(), Shell.bin("nft"), "list", "chain", "inet", "spb_count", "pre"));
         return m.find() ? Long.parseLong(m.group(1)) : 0;
     }
 
     /** The server namespace's TCP counters ("TcpExtListenDrops", ...) from /proc/net/snmp and netstat. */
-    private static Map<String, Long> tcpCounters(Net net) throws IOException {
+    private static Map<String, Long> tcpCounters(TestNet net) throws IOException {
         Map<String, Long> counters = new HashMap<>();
         for (String file : List.of("/proc/net/snmp", "/proc/net/netstat")) {
-            String[] lines = net.exec(net.srv, Tools.bin("cat"), file).split("\n");
+            String[] lines = net.exec(net.serverNs(), Shell.bin("cat"), file).split("\n");
             for (int i = 0; i + 1 < lines.length; i += 2) {
                 String[] names = lines[i].trim().split("\\s+");
                 String[] values = lines[i + 1].trim().split("\\s+");
@@ -229,17 +236,17 @@ final class ScenarioRunner {
      * Every second, the server's listening sockets with their accept-queue depth ({@code ss -ltn}: Recv-Q)
      * and its socket summary, appended to {@code log}: shows a backlog filling while it happens.
      */
-    private static Thread startSampler(Net net, Path log) {
+    private static Thread startSampler(TestNet net, Path log) {
         Thread t = new Thread(() -> {
             long start = System.nanoTime();
             while (!Thread.currentThread().isInterrupted()) {
                 try {
-                    String ss = net.exec(net.srv, Tools.bin("ss"), "-Hltn");
-                    String summary = net.exec(net.srv, Tools.bin("ss"), "-s").lines()
+                    String ss = net.exec(net.serverNs(), Shell.bin("ss"), "-Hltn");
+                    String summary = net.exec(net.serverNs(), Shell.bin("ss"), "-s").lines()
                             .filter(l -> l.startsWith("TCP:")).findFirst().orElse("");
                     Files.writeString(log, String.format(Locale.ROOT, "--- %.1f s %s%n%s",
                             (System.nanoTime() - start) / 1e9, summary, ss), StandardCharsets.UTF_8,
-                            java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+                            StandardOpenOption.CREATE, StandardOpenOption.APPEND);
                     Thread.sleep(1000);
                 } catch (InterruptedException e) {
                     return;
@@ -253,12 +260,12 @@ final class ScenarioRunner {
         return t;
     }
 
-    private static long rxPackets(Net net) throws IOException {
-        return Long.parseLong(net.exec(net.srv, Tools.bin("cat"), "/sys/class/net/" + Net.DEV + "/statistics/rx_packets").trim());
+    private static long rxPackets(TestNet net) throws IOException {
+        return Long.parseLong(net.exec(net.serverNs(), Shell.bin("cat"), "/sys/class/net/" + TestNet.SWITCHED_DEV + "/statistics/rx_packets").trim());
     }
 
-    private Process startProxy(Net net, Path log, String listen, String backend) throws Exception {
-        Process p = net.start(net.srv, ProcessBuilder.Redirect.appendTo(log.toFile()), settings.java(),
+    private Process startProxy(TestNet net, Path log, String listen, String backend) throws Exception {
+        Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), settings.java(),
                 "--enable-native-access=ALL-UNNAMED", "-Xlog:gc*,safepoint:file=" + log.resolveSibling("synproxy-gc.log"),
                 "-cp", settings.jar().toString(), "io.synproxy.cli.Main",
                 "run", "--listen", listen, "--backend", backend, "--stats-interval", "1s");
@@ -276,8 +283,8 @@ final class ScenarioRunner {
         throw new IOException("synproxy did not start within 30 s: " + Files.readString(log).trim());
     }
 
-    static void awaitHttp(Net net, String url, Process nginx, Process proxy) throws Exception {
-        java.net.URI uri = java.net.URI.create(url);
+    static void awaitHttp(TestNet net, String url, Process nginx, Process proxy) throws Exception {
+        URI uri = URI.create(url);
         InetSocketAddress addr = new InetSocketAddress(uri.getHost(), uri.getPort() < 0 ? 80 : uri.getPort());
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         String last = "";
@@ -288,7 +295,7 @@ final class ScenarioRunner {
             if (proxy != null && !proxy.isAlive()) {
                 throw new IOException("synproxy exited " + proxy.exitValue());
             }
-            last = net.in(net.cli, () -> httpGet(addr));
+            last = net.in(net.clientNs(), () -> httpGet(addr));
             if (last.startsWith("HTTP/1.1 200")) {
                 return;
             }
@@ -299,7 +306,7 @@ final class ScenarioRunner {
 
     /** One blocking GET; returns the status line, or the error. Call it on a thread in the client's namespace. */
     static String httpGet(InetSocketAddress addr) {
-        try (java.net.Socket s = new java.net.Socket()) {
+        try (Socket s = new Socket()) {
             s.connect(addr, 1000);
             s.setSoTimeout(2000);
             s.getOutputStream().write(("GET / HTTP/1.1\r\nHost: " + addr.getHostString()

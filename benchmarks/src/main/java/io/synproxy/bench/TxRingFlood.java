@@ -12,6 +12,7 @@ import java.lang.invoke.VarHandle;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * A spoofed SYN (or ACK) flood written straight into an AF_PACKET TPACKET_V2 TX ring: frames are built
@@ -126,7 +127,7 @@ final class TxRingFlood implements AutoCloseable {
                     }
                     long aheadNanos = (slice - allowed) * 1_000_000_000L / ratePps;
                     if (aheadNanos > 20_000) {
-                        java.util.concurrent.locks.LockSupport.parkNanos(aheadNanos);
+                        LockSupport.parkNanos(aheadNanos);
                     } else {
                         Thread.onSpinWait();
                     }

@@ -1,8 +1,9 @@
 package io.synproxy.bench;
 
 import io.synproxy.handshake.Handshake;
-import io.synproxy.packet.Ipv4TcpParser;
 import io.synproxy.packet.Reject;
+import io.synproxy.packet.TcpSegment;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
@@ -18,14 +19,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class FloodFramesTest {
     private static final byte[] SRC_MAC = {2, 0, 0, 0, 0, 1};
     private static final byte[] DST_MAC = {2, 0, 0, 0, 0, 2};
-    private static final int DST = TxRingFlood.ipv4("10.201.0.1");
+    private static final int DST = TxRingFlood.ipv4(TestNet.SERVER_IP);
 
     @Test
     void shouldBuildValidSynsWithLinuxOptionsFromRandomSources() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment seg = arena.allocate(128);
             FloodFrames frames = new FloodFrames(SRC_MAC, DST_MAC, DST, 80, TxRingFlood.Kind.SYN, new SplittableRandom(1));
-            Ipv4TcpParser parser = new Ipv4TcpParser();
+            TcpSegment parser = new TcpSegment();
             Set<Integer> sources = new HashSet<>();
             for (int i = 0; i < 10_000; i++) {
                 int len = frames.write(seg, 0);
@@ -51,7 +52,7 @@ class FloodFramesTest {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment seg = arena.allocate(128);
             FloodFrames frames = new FloodFrames(SRC_MAC, DST_MAC, DST, 80, TxRingFlood.Kind.ACK, new SplittableRandom(2));
-            Ipv4TcpParser parser = new Ipv4TcpParser();
+            TcpSegment parser = new TcpSegment();
             Set<Integer> acks = new HashSet<>();
             for (int i = 0; i < 1000; i++) {
                 int len = frames.write(seg, 0);

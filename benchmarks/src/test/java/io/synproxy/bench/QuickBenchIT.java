@@ -1,7 +1,7 @@
 package io.synproxy.bench;
 
+import io.synproxy.testsupport.RequiresRoot;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -20,12 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The README's quick run, as a user runs it ({@code java -jar target/synproxy-bench.jar --quick}): all four
  * scenarios appear, the flood takes the unprotected listener well below 99% and synproxy stays at or above it.
  */
-@EnabledIf("io.synproxy.bench.QuickBenchIT#canRun")
+@RequiresRoot(tools = {"nft", "nginx", "sysctl"})
 class QuickBenchIT {
-    static boolean canRun() {
-        return BenchMain.effectiveUid() == 0 && BenchMain.preflight() == null;
-    }
-
     @Test
     void shouldKeepLegitimateClientsAbove99PercentOnlyBehindADefence() throws Exception {
         Path jar = Path.of(System.getProperty("bench.jar", "target/synproxy-bench.jar")).toAbsolutePath();

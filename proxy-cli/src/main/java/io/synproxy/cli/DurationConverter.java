@@ -3,12 +3,13 @@ package io.synproxy.cli;
 import picocli.CommandLine;
 
 import java.time.Duration;
+import java.util.Locale;
 
 /** Accepts {@code 10} (seconds), {@code 10s}, {@code 500ms}, {@code 2m}, {@code 1h}. */
 final class DurationConverter implements CommandLine.ITypeConverter<Duration> {
     @Override
     public Duration convert(String value) {
-        String v = value.trim().toLowerCase(java.util.Locale.ROOT);
+        String v = value.trim().toLowerCase(Locale.ROOT);
         try {
             if (v.endsWith("ms")) {
                 return Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2)));

@@ -3,6 +3,8 @@ package io.synproxy.cli;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
+import java.time.Duration;
+
 /** Entry point: {@code synproxy run ...}, {@code synproxy guard --remove ...}. */
 @Command(name = "synproxy",
         mixinStandardHelpOptions = true,
@@ -29,7 +31,7 @@ public final class Main implements Runnable {
     public static int execute(String... args) {
         CommandLine cli = new CommandLine(new Main());
         cli.setCaseInsensitiveEnumValuesAllowed(true);
-        cli.registerConverter(java.time.Duration.class, new DurationConverter());
+        cli.registerConverter(Duration.class, new DurationConverter());
         cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             // Unexpected failures still end in one sentence, never a stack trace.
             commandLine.getErr().println("synproxy: " + ex);

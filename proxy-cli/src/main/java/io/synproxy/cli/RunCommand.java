@@ -14,12 +14,12 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 
 /** {@code synproxy run}: protect a port and relay proven clients to the backend until SIGINT/SIGTERM. */
 @Command(name = "run", mixinStandardHelpOptions = true, versionProvider = ManifestVersion.class,
+        defaultValueProvider = EnvironmentDefaults.class,
+        footer = {"Every option can also be set in the environment, for containers: --listen as SYNPROXY_LISTEN",
+            "(several separated by commas), --stats-interval as SYNPROXY_STATS_INTERVAL, and so on."},
         description = {
             "Protect IP:PORT against SYN floods and relay real clients to the backend.",
             "Needs Linux, CAP_NET_RAW and CAP_NET_ADMIN (root), and nft (nftables).",
@@ -27,8 +27,8 @@ import java.util.concurrent.TimeUnit;
             "it is removed on exit. If the process is killed (-9) the port stays closed (fail-closed)",
             "until the next start or 'synproxy guard --remove --listen IP:PORT'."})
 final class RunCommand implements Callable<Integer> {
-    @Option(names = "--listen", required = true, paramLabel = "IP:PORT",
-            description = "Address and port to protect, IPv4 or IPv6 in brackets ([2001:db8::1]:443); repeat it "
+    @Option(names = "--listen", required = true, paramLabel = "IP:PORT", split = "\\s*,\\s*",
+            description = "Address and port to protect, IPv4 or IPv6 in brackets ([2001:db8::1]:443); repeat it or separate by commas "
                     + "(at most 16) to protect several, both families in one process. 0.0.0.0:PORT protects the port "
                     + "on every local IPv4 address, [::]:PORT on every local IPv6 address (IPv6 only): for both "
                     + "families give both, --listen 0.0.0.0:80 --listen [::]:80.")
@@ -114,34 +114,10 @@ final class RunCommand implements Callable<Integer> {
         var out = spec.commandLine().getOut();
         out.println(server.describe());
         out.flush();
-
+        server.printStats(out);
         CountDownLatch stopped = new CountDownLatch(1);
-        ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "synproxy-stats");
-            t.setDaemon(true);
-            return t;
-        });
-        if (!statsInterval.isZero()) {
-            long ms = statsInterval.toMillis();
-            ticker.scheduleAtFixedRate(() -> {
-                out.println(server.stats().line());
-                out.flush();
-            }, ms, ms, TimeUnit.MILLISECONDS);
-        }
         Thread hook = new Thread(() -> {
-            if (!config.drainTimeout().isZero()) {
-                out.println("synproxy: draining: no new connections, " + server.stats().live()
-                        + " live get up to " + config.drainTimeout().toMillis() + " ms");
-                out.flush();
-                int cut = server.drain(config.drainTimeout());
-                out.println("synproxy: drained, " + cut + " still open at the deadline closed");
-                out.flush();
-            }
-            ticker.shutdownNow();
-            server.close();
-            out.println(server.stats().line());
-            out.println("synproxy: stopped, guard removed");
-            out.flush();
+            server.shutdown(out);
             stopped.countDown();
         }, "synproxy-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);

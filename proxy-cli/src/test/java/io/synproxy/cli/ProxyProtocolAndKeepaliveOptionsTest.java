@@ -3,9 +3,9 @@ package io.synproxy.cli;
 import io.synproxy.config.Keepalive;
 import io.synproxy.config.ProxyConfig;
 import io.synproxy.config.ProxyProtocol;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;

@@ -62,7 +62,6 @@ import java.util.Objects;
  * use one {@code SynCookie} per ring, one ring per thread.
  */
 public final class SynCookie {
-
     /** The low ISN bits that carry the options in plaintext: parity, SACK, MSS index, window-scale index. */
     public static final int OPTION_BITS = 0x1ff;
     /** Set in {@link #verifyAck}'s result when the segment matched as a zero-window probe. */

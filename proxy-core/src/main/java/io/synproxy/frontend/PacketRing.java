@@ -53,11 +53,21 @@ import static io.synproxy.linux.Constants.TPACKET_V2;
  * then rejects it as truncated). The filter is attached before bind so that nothing unfiltered is ever queued.
  */
 public final class PacketRing implements AutoCloseable {
+    /**
+     * Frame size when the filter passes headers only (zero-window mode): the IP header starts 80 bytes
+     * into a frame, which leaves 176 bytes, more than the longest IPv4 + TCP header (120).
+     */
+    public static final int HEADER_FRAME_SIZE = 256;
+    /** Frame size when segments with payload reach user space: an Ethernet MTU of 1500 and then some. */
+    public static final int FULL_FRAME_SIZE = 2048;
+
+    /** Frame status: the checksum is not computed yet (offloaded, e.g. veth); nothing to verify. */
+    public static final int TP_STATUS_CSUMNOTREADY = 8;
+    /** Frame status: the kernel or the NIC already verified the checksum. */
+    public static final int TP_STATUS_CSUM_VALID = 0x80;
     static final int TP_STATUS_KERNEL = 0;
     static final int TP_STATUS_USER = 1;
     static final int TP_STATUS_LOSING = 4;
-    static final int TP_STATUS_CSUMNOTREADY = 8;
-    static final int TP_STATUS_CSUM_VALID = 0x80;
 
     static final long FRAME_STATUS = 0;
     static final long FRAME_SNAPLEN = 8;
@@ -70,14 +80,6 @@ public final class PacketRing implements AutoCloseable {
     static final long LL_PKTTYPE = FRAME_LL + 10;
     static final int PACKET_HOST = 0;
     static final int ARPHRD_LOOPBACK = 772;
-
-    /**
-     * Frame size when the filter passes headers only (zero-window mode): the IP header starts 80 bytes
-     * into a frame, which leaves 176 bytes, more than the longest IPv4 + TCP header (120).
-     */
-    public static final int HEADER_FRAME_SIZE = 256;
-    /** Frame size when segments with payload reach user space: an Ethernet MTU of 1500 and then some. */
-    public static final int FULL_FRAME_SIZE = 2048;
 
     private static final VarHandle STATUS = ValueLayout.JAVA_INT.varHandle();
 

@@ -5,6 +5,7 @@ import io.synproxy.linux.Platform;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.Serial;
 import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
@@ -167,7 +168,7 @@ public final class NftGuard implements AutoCloseable {
 
     /** The guard could not be installed or removed; the message is the sentence to show. */
     public static final class GuardException extends Exception {
-        @java.io.Serial
+        @Serial
         private static final long serialVersionUID = 1L;
 
         public GuardException(String message) {

@@ -34,7 +34,7 @@ import static io.synproxy.linux.Constants.TCP_TIMESTAMP;
 
 /**
  * Turns a verdict into an ESTABLISHED kernel socket with TCP_REPAIR, in the order proven in
- * ARCHITECTURE.md: SO_REUSEADDR before repair mode, both queue sequence numbers, MSS before
+ * docs/ARCHITECTURE.md: SO_REUSEADDR before repair mode, both queue sequence numbers, MSS before
  * connect, bind + connect (silent in repair mode), the negotiated options (window scaling is
  * essential: without it the socket scales while the client does not), the timestamp clock,
  * data that rode on the final ACK, the client's window, then repair off without a window probe.
@@ -44,7 +44,7 @@ import static io.synproxy.linux.Constants.TCP_TIMESTAMP;
  *
  * <p>One instance per event-loop thread: its native scratch memory is reused for every handoff.
  */
-public final class RepairHandoff implements AutoCloseable {
+public final class RepairHandoff implements Handoff, AutoCloseable {
     private static final int REPAIR_WINDOW_SIZE = 20;
     /** The kernel's TCP_MIN_MSS: the smallest value TCP_MAXSEG accepts. */
     private static final int TCP_MIN_MSS = 88;
@@ -59,12 +59,7 @@ public final class RepairHandoff implements AutoCloseable {
     private final MemorySegment u32 = arena.allocate(4, 4);
     private int lastReceiveWindow;
 
-    /**
-     * Creates the socket for a verified handshake.
-     *
-     * @param payload the memory holding the final ACK (its payload, if any, is queued as received data)
-     * @return the file descriptor of the established, non-blocking socket
-     */
+    @Override
     public int handoff(AckVerdict v, MemorySegment payload) throws LinuxException {
         boolean ipv6 = v.ipv6();
         int fd = Native.socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -135,7 +130,7 @@ public final class RepairHandoff implements AutoCloseable {
         }
     }
 
-    /** The receive window (bytes) of the socket built by the last {@link #handoff}, for the window update. */
+    @Override
     public int lastReceiveWindow() {
         return lastReceiveWindow;
     }

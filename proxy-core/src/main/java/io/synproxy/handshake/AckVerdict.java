@@ -1,5 +1,7 @@
 package io.synproxy.handshake;
 
+import io.synproxy.packet.TcpSegment;
+
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -14,15 +16,13 @@ import java.net.UnknownHostException;
  */
 public final class AckVerdict {
     /** The high 64 bits of an IPv4-mapped IPv6 address are 0; the low 64 are this prefix or the IPv4 address. */
-    public static final long MAPPED_PREFIX = 0x0000_FFFF_0000_0000L;
+    public static final long MAPPED_PREFIX = TcpSegment.MAPPED_PREFIX;
 
     boolean ipv6;
     long clientHi;
     long clientLo;
     long localHi;
     long localLo;
-    int clientAddress;
-    int localAddress;
     int clientPort;
     int localPort;
     int isn;
@@ -40,7 +40,7 @@ public final class AckVerdict {
 
     /** The low half of the IPv4-mapped IPv6 form of an IPv4 address (the high half is 0). */
     public static long mapped(int ipv4) {
-        return MAPPED_PREFIX | (ipv4 & 0xFFFF_FFFFL);
+        return TcpSegment.mapped(ipv4);
     }
 
     /** True when the handshake was IPv6 (the 128-bit addresses apply), false for IPv4. */
@@ -92,12 +92,14 @@ public final class AckVerdict {
         }
     }
 
+    /** The client's IPv4 address (IPv4 only). */
     public int clientAddress() {
-        return clientAddress;
+        return (int) clientLo;
     }
 
+    /** The local IPv4 address (IPv4 only). */
     public int localAddress() {
-        return localAddress;
+        return (int) localLo;
     }
 
     public int clientPort() {

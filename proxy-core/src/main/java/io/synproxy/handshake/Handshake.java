@@ -2,12 +2,10 @@ package io.synproxy.handshake;
 
 import io.synproxy.cookie.CookieTables;
 import io.synproxy.cookie.SynCookie;
-import io.synproxy.packet.Ipv4TcpParser;
-import io.synproxy.packet.Ipv4TcpWriter;
-import io.synproxy.packet.Ipv6TcpParser;
-import io.synproxy.packet.Ipv6TcpWriter;
 import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpOptions;
+import io.synproxy.packet.TcpSegment;
+import io.synproxy.packet.TcpSegmentWriter;
 
 import java.lang.foreign.MemorySegment;
 
@@ -23,8 +21,7 @@ public final class Handshake {
     public static final int IPV6_DEFAULT_MSS = 1220;
 
     private final SynCookie cookies;
-    private final Ipv4TcpWriter writer = new Ipv4TcpWriter();
-    private final Ipv6TcpWriter writer6 = new Ipv6TcpWriter();
+    private final TcpSegmentWriter writer = new TcpSegmentWriter();
     private final int ourMss;
     private final int ourMss6;
     private final int ourWscale;
@@ -68,25 +65,33 @@ public final class Handshake {
     }
 
     /**
-     * Writes the cookie SYN/ACK answering the parsed SYN into {@code buf} at {@code off}.
+     * Writes the cookie SYN/ACK answering the parsed SYN of either family into {@code buf} at {@code off}. The cookie
+     * and the MSS table follow the family (an IPv6 SYN without MSS counts as {@link #IPV6_DEFAULT_MSS}).
      *
      * @param tsNow our timestamp clock (must be even: the low bit selects microsecond timestamps on Linux 6.7+)
-     * @return the IPv4 packet length
+     * @return the packet length
      */
-    public int synAck(Ipv4TcpParser syn, MemorySegment buf, long off, int tsNow) {
+    public int synAck(TcpSegment syn, MemorySegment buf, long off, int tsNow) {
         TcpOptions o = syn.options();
-        int mssIdx = CookieTables.mssIndex(o.mss() < 0 ? 536 : o.mss());
+        boolean v6 = syn.ipv6();
+        int mssIdx = v6 ? CookieTables.mssIndex6(o.mss() < 0 ? IPV6_DEFAULT_MSS : o.mss())
+                : CookieTables.mssIndex(o.mss() < 0 ? 536 : o.mss());
         int wsIdx = CookieTables.wscaleIndex(o.wscale());
         boolean sack = o.sackPermitted();
-        int isn = cookies.encode(syn.src(), syn.dst(), syn.srcPort(), syn.dstPort(), syn.seq(), mssIdx, wsIdx, sack);
-        boolean ts = o.hasTimestamps();
-        return writer.write(buf, off, syn.dst(), syn.src(), syn.dstPort(), syn.srcPort(), isn, syn.seq() + 1,
-                TcpFlyweight.SYN | TcpFlyweight.ACK, synAckWindow, ourMss, wsIdx == 0 ? -1 : ourWscale, sack,
-                ts, ts ? tsNow & ~1 : 0, ts ? o.tsVal() : 0);
+        // The IPv4 cookie hashes the 32-bit addresses: a shorter SipHash message than the 128-bit form.
+        int isn = v6
+                ? cookies.encode6(syn.srcHi(), syn.srcLo(), syn.dstHi(), syn.dstLo(), syn.srcPort(), syn.dstPort(),
+                        syn.seq(), mssIdx, wsIdx, sack)
+                : cookies.encode(syn.src(), syn.dst(), syn.srcPort(), syn.dstPort(), syn.seq(), mssIdx, wsIdx, sack);
+        return writer.from(syn.dstHi(), syn.dstLo(), syn.dstPort()).to(syn.srcHi(), syn.srcLo(), syn.srcPort())
+                .seq(isn).ack(syn.seq() + 1).flags(TcpFlyweight.SYN | TcpFlyweight.ACK).window(synAckWindow)
+                .mss(v6 ? ourMss6 : ourMss).wscale(wsIdx == 0 ? -1 : ourWscale).sackPermitted(sack)
+                .timestamps(o.hasTimestamps(), tsNow & ~1, o.tsVal())
+                .write(buf, off);
     }
 
     /**
-     * Checks whether a parsed ACK completes a cookie handshake and fills {@code out} if it does.
+     * Checks whether a parsed ACK of either family completes a cookie handshake and fills {@code out} if it does.
      * Also accepts the client's zero-window probe (sequence number one below the final ACK's); either way
      * the check costs one SipHash, so an invalid ACK costs one hash.
      *
@@ -102,34 +107,32 @@ public final class Handshake {
      * skips the ECN setup), so accepting it would leave the client marking ECT for a socket that
      * ignores CE marks and never echoes ECE.
      */
-    public boolean verifyAck(Ipv4TcpParser ack, AckVerdict out) {
+    public boolean verifyAck(TcpSegment ack, AckVerdict out) {
         int isn = ack.ack() - 1;
+        boolean v6 = ack.ipv6();
         // One hash for both forms; a zero-window probe after a lost final ACK carries seq = client ISN.
-        int result = cookies.verifyAck(ack.src(), ack.dst(), ack.srcPort(), ack.dstPort(), ack.seq(), isn,
-                ack.payloadLength() == 0);
+        int result = v6
+                ? cookies.verifyAck6(ack.srcHi(), ack.srcLo(), ack.dstHi(), ack.dstLo(), ack.srcPort(),
+                        ack.dstPort(), ack.seq(), isn, ack.payloadLength() == 0)
+                : cookies.verifyAck(ack.src(), ack.dst(), ack.srcPort(), ack.dstPort(), ack.seq(), isn,
+                        ack.payloadLength() == 0);
         if (result < 0) {
             return false;
         }
         int bits = result & SynCookie.OPTION_BITS;
-        int clientIsn = (result & SynCookie.PROBE) != 0 ? ack.seq() : ack.seq() - 1;
+        int seq = ack.seq();
+        int clientIsn = (result & SynCookie.PROBE) != 0 ? seq : seq - 1;
+        int wsIdx = SynCookie.wscaleIndexOf(bits);
         TcpOptions o = ack.options();
-        out.ipv6 = false;
-        out.clientHi = 0;
-        out.clientLo = AckVerdict.mapped(ack.src());
-        out.localHi = 0;
-        out.localLo = AckVerdict.mapped(ack.dst());
-        out.clientAddress = ack.src();
-        out.localAddress = ack.dst();
+        out.ipv6 = v6;
+        out.clientHi = ack.srcHi();
+        out.clientLo = ack.srcLo();
+        out.localHi = ack.dstHi();
+        out.localLo = ack.dstLo();
         out.clientPort = ack.srcPort();
         out.localPort = ack.dstPort();
-        out.mss = Math.min(CookieTables.mss(SynCookie.mssIndexOf(bits)), ourMss);
-        fill(out, bits, isn, clientIsn, o, ack.window(), ack.seq(), ack.payloadOffset(), ack.payloadLength());
-        return true;
-    }
-
-    private void fill(AckVerdict out, int bits, int isn, int clientIsn, TcpOptions o, int window, int seq,
-                      long payloadOffset, int payloadLength) {
-        int wsIdx = SynCookie.wscaleIndexOf(bits);
+        out.mss = v6 ? Math.min(CookieTables.mss6(SynCookie.mssIndexOf(bits)), ourMss6)
+                : Math.min(CookieTables.mss(SynCookie.mssIndexOf(bits)), ourMss);
         out.isn = isn;
         out.clientIsn = clientIsn;
         out.clientWscale = CookieTables.wscale(wsIdx);
@@ -138,52 +141,9 @@ public final class Handshake {
         out.timestamps = o.hasTimestamps();
         out.clientTsVal = o.tsVal();
         out.ourTsVal = o.tsEcr();
-        out.clientWindow = window;
-        out.payloadOffset = payloadOffset;
-        out.payloadLength = clientIsn == seq ? 0 : payloadLength;
-    }
-
-    /**
-     * Writes the cookie SYN/ACK answering the parsed IPv6 SYN (IPv6 MSS table; a SYN without MSS counts as 1220).
-     *
-     * @return the IPv6 packet length (header included)
-     */
-    public int synAck(Ipv6TcpParser syn, MemorySegment buf, long off, int tsNow) {
-        TcpOptions o = syn.options();
-        int mssIdx = CookieTables.mssIndex6(o.mss() < 0 ? IPV6_DEFAULT_MSS : o.mss());
-        int wsIdx = CookieTables.wscaleIndex(o.wscale());
-        boolean sack = o.sackPermitted();
-        int isn = cookies.encode6(syn.srcHi(), syn.srcLo(), syn.dstHi(), syn.dstLo(), syn.srcPort(), syn.dstPort(),
-                syn.seq(), mssIdx, wsIdx, sack);
-        boolean ts = o.hasTimestamps();
-        return writer6.write(buf, off, syn.dstHi(), syn.dstLo(), syn.srcHi(), syn.srcLo(), syn.dstPort(),
-                syn.srcPort(), isn, syn.seq() + 1, TcpFlyweight.SYN | TcpFlyweight.ACK, synAckWindow, ourMss6,
-                wsIdx == 0 ? -1 : ourWscale, sack, ts, ts ? tsNow & ~1 : 0, ts ? o.tsVal() : 0);
-    }
-
-    /** IPv6 counterpart of {@link #verifyAck(Ipv4TcpParser, AckVerdict)}. */
-    public boolean verifyAck(Ipv6TcpParser ack, AckVerdict out) {
-        int isn = ack.ack() - 1;
-        // One hash for both forms, as for IPv4.
-        int result = cookies.verifyAck6(ack.srcHi(), ack.srcLo(), ack.dstHi(), ack.dstLo(), ack.srcPort(),
-                ack.dstPort(), ack.seq(), isn, ack.payloadLength() == 0);
-        if (result < 0) {
-            return false;
-        }
-        int bits = result & SynCookie.OPTION_BITS;
-        int clientIsn = (result & SynCookie.PROBE) != 0 ? ack.seq() : ack.seq() - 1;
-        out.ipv6 = true;
-        out.clientHi = ack.srcHi();
-        out.clientLo = ack.srcLo();
-        out.localHi = ack.dstHi();
-        out.localLo = ack.dstLo();
-        out.clientAddress = 0;
-        out.localAddress = 0;
-        out.clientPort = ack.srcPort();
-        out.localPort = ack.dstPort();
-        out.mss = Math.min(CookieTables.mss6(SynCookie.mssIndexOf(bits)), ourMss6);
-        fill(out, bits, isn, clientIsn, ack.options(), ack.window(), ack.seq(), ack.payloadOffset(),
-                ack.payloadLength());
+        out.clientWindow = ack.window();
+        out.payloadOffset = ack.payloadOffset();
+        out.payloadLength = clientIsn == seq ? 0 : ack.payloadLength();
         return true;
     }
 
@@ -194,15 +154,9 @@ public final class Handshake {
      */
     public int windowUpdate(AckVerdict v, int windowBytes, MemorySegment buf, long off) {
         int shift = Math.max(v.ourWscale(), 0);
-        int window = Math.min(65535, windowBytes >>> shift);
-        if (v.ipv6()) {
-            return writer6.write(buf, off, v.localHi(), v.localLo(), v.clientHi(), v.clientLo(), v.localPort(),
-                    v.clientPort(), v.isn() + 1, v.clientNextSeq(), TcpFlyweight.ACK, window, -1, -1, false,
-                    v.timestamps(), v.ourTsVal(), v.clientTsVal());
-        }
-        return writer.write(buf, off, v.localAddress(), v.clientAddress(), v.localPort(), v.clientPort(),
-                v.isn() + 1, v.clientNextSeq(), TcpFlyweight.ACK, window, -1, -1, false,
-                v.timestamps(), v.ourTsVal(), v.clientTsVal());
+        return replyTo(v).flags(TcpFlyweight.ACK).window(Math.min(65535, windowBytes >>> shift))
+                .timestamps(v.timestamps(), v.ourTsVal(), v.clientTsVal())
+                .write(buf, off);
     }
 
     /**
@@ -219,14 +173,10 @@ public final class Handshake {
         if (!v.timestamps()) {
             return 0;
         }
-        if (v.ipv6()) {
-            return writer6.write(buf, off, v.clientHi(), v.clientLo(), v.localHi(), v.localLo(), v.clientPort(),
-                    v.localPort(), v.clientIsn() + 1, v.isn() + 1, TcpFlyweight.ACK, v.clientWindow(), -1, -1, false,
-                    true, v.clientTsVal(), v.ourTsVal());
-        }
-        return writer.write(buf, off, v.clientAddress(), v.localAddress(), v.clientPort(), v.localPort(),
-                v.clientIsn() + 1, v.isn() + 1, TcpFlyweight.ACK, v.clientWindow(), -1, -1, false,
-                true, v.clientTsVal(), v.ourTsVal());
+        return writer.from(v.clientHi(), v.clientLo(), v.clientPort()).to(v.localHi(), v.localLo(), v.localPort())
+                .seq(v.clientIsn() + 1).ack(v.isn() + 1).flags(TcpFlyweight.ACK).window(v.clientWindow())
+                .timestamps(v.clientTsVal(), v.ourTsVal())
+                .write(buf, off);
     }
 
     /**
@@ -235,13 +185,12 @@ public final class Handshake {
      * connection at once instead of retransmitting into the guard.
      */
     public int reset(AckVerdict v, MemorySegment buf, long off) {
-        if (v.ipv6()) {
-            return writer6.write(buf, off, v.localHi(), v.localLo(), v.clientHi(), v.clientLo(), v.localPort(),
-                    v.clientPort(), v.isn() + 1, v.clientNextSeq(), TcpFlyweight.RST | TcpFlyweight.ACK, 0, -1, -1,
-                    false, false, 0, 0);
-        }
-        return writer.write(buf, off, v.localAddress(), v.clientAddress(), v.localPort(), v.clientPort(),
-                v.isn() + 1, v.clientNextSeq(), TcpFlyweight.RST | TcpFlyweight.ACK, 0, -1, -1, false,
-                false, 0, 0);
+        return replyTo(v).flags(TcpFlyweight.RST | TcpFlyweight.ACK).write(buf, off);
+    }
+
+    /** The writer filled with the proven connection's tuple and our next in-sequence numbers. */
+    private TcpSegmentWriter replyTo(AckVerdict v) {
+        return writer.from(v.localHi(), v.localLo(), v.localPort()).to(v.clientHi(), v.clientLo(), v.clientPort())
+                .seq(v.isn() + 1).ack(v.clientNextSeq());
     }
 }

@@ -58,10 +58,6 @@ public final class Constants {
     public static final int MAP_SHARED = 1;
     public static final int MAP_LOCKED = 0x2000;
 
-    public static final int CLONE_NEWNET = 0x40000000;
-    public static final int O_RDONLY = 0;
-    public static final int O_CLOEXEC = 0x80000;
-
     public static final int EADDRINUSE = 98;
     public static final int EADDRNOTAVAIL = 99;
     public static final int EAGAIN = 11;

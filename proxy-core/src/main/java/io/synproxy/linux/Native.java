@@ -3,6 +3,7 @@ package io.synproxy.linux;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout.PathElement;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
@@ -28,7 +29,7 @@ public final class Native {
     private static final SymbolLookup LIBC = LINKER.defaultLookup();
     private static final StructLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CAPTURE_LAYOUT.varHandle(
-            java.lang.foreign.MemoryLayout.PathElement.groupElement("errno"));
+            PathElement.groupElement("errno"));
     private static final ThreadLocal<MemorySegment> CAPTURE =
             ThreadLocal.withInitial(() -> Arena.global().allocate(CAPTURE_LAYOUT));
 
@@ -46,8 +47,6 @@ public final class Native {
     private static final MethodHandle MMAP =
             errnoCall("mmap", ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG);
     private static final MethodHandle MUNMAP = errnoCall("munmap", JAVA_INT, ADDRESS, JAVA_LONG);
-    private static final MethodHandle SETNS = errnoCall("setns", JAVA_INT, JAVA_INT, JAVA_INT);
-    private static final MethodHandle OPEN = errnoCall("open", JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle IF_NAMETOINDEX = plainCall("if_nametoindex", JAVA_INT, ADDRESS);
     private static final MethodHandle STRERROR = plainCall("strerror", ADDRESS, JAVA_INT);
 
@@ -214,35 +213,6 @@ public final class Native {
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
-    }
-
-    /** Moves the calling thread (only) into the namespace behind {@code fd}. */
-    public static void setns(int fd, int nstype) throws LinuxException {
-        MemorySegment capture = CAPTURE.get();
-        int rc;
-        try {
-            rc = (int) SETNS.invokeExact(capture, fd, nstype);
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
-        if (rc < 0) {
-            throw new LinuxException("setns", errno(capture));
-        }
-    }
-
-    /** open(2) with {@code flags} (no O_CREAT, so no mode). */
-    public static int open(String path, int flags) throws LinuxException {
-        MemorySegment capture = CAPTURE.get();
-        int fd;
-        try (Arena arena = Arena.ofConfined()) {
-            fd = (int) OPEN.invokeExact(capture, arena.allocateFrom(path), flags);
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
-        if (fd < 0) {
-            throw new LinuxException("open " + path, errno(capture));
-        }
-        return fd;
     }
 
     /** The interface index of {@code name}, or 0 when no such interface exists. */

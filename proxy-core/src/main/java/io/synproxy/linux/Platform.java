@@ -1,8 +1,10 @@
 package io.synproxy.linux;
 
 import java.io.IOException;
+import java.io.Serial;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Locale;
 
 /**
  * Checks once, at start, that this host can run synproxy, and says why not in one sentence
@@ -18,7 +20,7 @@ public final class Platform {
     /** Throws {@link UnavailableException} with a user-facing sentence when a requirement is missing. */
     public static void ensureAvailable() throws UnavailableException {
         String os = System.getProperty("os.name", "");
-        if (!os.toLowerCase(java.util.Locale.ROOT).contains("linux")) {
+        if (!os.toLowerCase(Locale.ROOT).contains("linux")) {
             throw new UnavailableException("synproxy runs on Linux only (this is " + os + ")");
         }
         long caps = effectiveCapabilities();
@@ -63,7 +65,7 @@ public final class Platform {
 
     /** A requirement of the host is missing; the message is the one sentence to show the user. */
     public static final class UnavailableException extends Exception {
-        @java.io.Serial
+        @Serial
         private static final long serialVersionUID = 1L;
 
         public UnavailableException(String message) {

@@ -14,6 +14,11 @@ public final class MartianSource {
     private MartianSource() {
     }
 
+    /** Whether the parsed segment's source is martian, for its family. */
+    public static boolean of(TcpSegment s) {
+        return s.ipv6() ? ipv6(s.srcHi(), s.srcLo(), s.dstHi(), s.dstLo()) : ipv4(s.src(), s.dst());
+    }
+
     /**
      * IPv4: 0.0.0.0/8 ("this network"), 127.0.0.0/8 (loopback), 224.0.0.0/4 (multicast), 240.0.0.0/4 (class E,
      * with 255.255.255.255, the limited broadcast), or the address the segment was sent to (ours).

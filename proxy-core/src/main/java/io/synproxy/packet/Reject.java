@@ -1,7 +1,7 @@
 package io.synproxy.packet;
 
 /**
- * Why a frame was rejected by {@link Ipv4TcpParser}, {@link Ipv6TcpParser} or {@link TcpOptions}; {@link #NONE} means it was accepted.
+ * Why a frame was rejected by {@link TcpSegment} or {@link TcpOptions}; {@link #NONE} means it was accepted.
  * Parsing never throws on bad input: it returns one of these.
  */
 public enum Reject {

@@ -24,7 +24,7 @@ import io.netty.handler.codec.haproxy.HAProxyProtocolVersion;
 import io.netty.handler.codec.haproxy.HAProxyProxiedProtocol;
 import io.synproxy.config.Keepalive;
 import io.synproxy.config.ProxyProtocol;
-import io.synproxy.frontend.ConnectionSink;
+import io.synproxy.handoff.ConnectionSink;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.linux.Native;
 import io.synproxy.metrics.Counter;

@@ -2,65 +2,56 @@ package io.synproxy.server;
 
 import io.netty.channel.EventLoop;
 import io.netty.channel.IoEventLoop;
-import io.netty.channel.IoRegistration;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.channel.epoll.EpollIoOps;
 import io.netty.util.concurrent.EventExecutor;
 import io.synproxy.config.ProxyConfig;
-import io.synproxy.cookie.KeyRing;
-import io.synproxy.cookie.SynCookie;
-import io.synproxy.frontend.FrontendHandle;
-import io.synproxy.frontend.PacketRing;
-import io.synproxy.frontend.RawSender;
 import io.synproxy.guard.NftGuard;
 import io.synproxy.handoff.RepairHandoff;
-import io.synproxy.handshake.Handshake;
 import io.synproxy.linux.LinuxException;
-import io.synproxy.linux.Native;
 import io.synproxy.linux.Platform;
 import io.synproxy.metrics.Counters;
 import io.synproxy.metrics.Stats;
-import io.synproxy.relay.Relay;
 
-import java.io.IOException;
-import java.net.Inet4Address;
+import java.io.PrintWriter;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.NetworkInterface;
-import java.net.Socket;
-import java.net.SocketException;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import java.net.UnknownHostException;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
- * One running proxy: a capture ring, raw sender, handshake and handoff per event loop, the relay
- * on the same loops, and the nftables guard. {@link #start} either returns a running proxy or
- * throws {@link StartupException} having released everything it took.
+ * One running proxy, the composition root: the host facts found once ({@link HostFacts}), one {@link Loop} per event
+ * loop (ring, replies, handshake, gate, handoff and relay, wired through their constructors), and the nftables guard.
+ * {@link #start} either returns a running proxy or throws {@link StartupException} having released everything it
+ * took; {@link #shutdown} drains and stops it.
  */
 public final class ProxyServer implements AutoCloseable {
     private final ProxyConfig config;
-    private final String interfaceDescription;
+    private final HostFacts host;
     private final MultiThreadIoEventLoopGroup group;
     private final List<Loop> loops;
     private final List<NftGuard> guards;
     private final Stats stats;
+    private final ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "synproxy-stats");
+        t.setDaemon(true);
+        return t;
+    });
     private volatile boolean closed;
 
-    private record Loop(PacketRing ring, RawSender sender, RawSender sender6, RepairHandoff handoff,
-                        FrontendHandle handle, Counters counters, Relay relay) {
-    }
-
-    private ProxyServer(ProxyConfig config, String interfaceDescription, MultiThreadIoEventLoopGroup group,
-                        List<Loop> loops, List<NftGuard> guards) {
+    private ProxyServer(ProxyConfig config, HostFacts host, MultiThreadIoEventLoopGroup group, List<Loop> loops,
+                        List<NftGuard> guards) {
         this.config = config;
-        this.interfaceDescription = interfaceDescription;
+        this.host = host;
         this.group = group;
         this.loops = loops;
         this.guards = guards;
@@ -71,7 +62,7 @@ public final class ProxyServer implements AutoCloseable {
         this.stats = new Stats(counters, () -> {
             long live = 0;
             for (Loop l : loops) {
-                live += l.handle().liveConnections();
+                live += l.gate().liveConnections();
             }
             return live;
         });
@@ -95,34 +86,7 @@ public final class ProxyServer implements AutoCloseable {
         } catch (NftGuard.GuardException e) {
             throw new StartupException(e.getMessage());
         }
-        int ifindex;
-        String ifaceText;
-        int mtu;
-        try {
-            NetworkInterface nif;
-            if (config.interfaceName() != null) {
-                nif = NetworkInterface.getByName(config.interfaceName());
-                if (nif == null || Native.ifNameToIndex(config.interfaceName()) == 0) {
-                    throw new StartupException("interface " + config.interfaceName() + " does not exist");
-                }
-            } else {
-                nif = listenInterface(config);
-            }
-            ifindex = nif == null ? 0 : nif.getIndex();
-            ifaceText = nif == null ? "all interfaces" : "interface " + nif.getName();
-            mtu = nif == null ? smallestMtu() : nif.getMTU();
-        } catch (SocketException e) {
-            throw new StartupException("cannot read the network interfaces: " + e.getMessage());
-        }
-        ensurePortFree(config);
-
-        int ourMss = Math.max(536, Math.min(mtu, 65535) - 40);
-        int ourMss6 = Math.max(Handshake.IPV6_DEFAULT_MSS, Math.min(mtu, 65535) - 60);
-        boolean v4 = config.listens().stream().anyMatch(l -> l.getAddress() instanceof Inet4Address);
-        boolean v6 = config.listens().stream().anyMatch(l -> !(l.getAddress() instanceof Inet4Address));
-        int[] ports6 = config.listens().stream().filter(l -> !(l.getAddress() instanceof Inet4Address))
-                .mapToInt(InetSocketAddress::getPort).distinct().toArray();
-        int ourWscale = kernelReceiveWindowScale();
+        HostFacts host = HostFacts.discover(config);
         byte[] master = new byte[32];
         new SecureRandom().nextBytes(master);
         int fanout = config.threads() > 1 ? (int) (ProcessHandle.current().pid() & 0xffff) : -1;
@@ -132,59 +96,14 @@ public final class ProxyServer implements AutoCloseable {
         boolean started = false;
         try {
             for (EventExecutor executor : group) {
-                IoEventLoop loop = (IoEventLoop) executor;
-                // Data segments reach the ring only when a final ACK may carry data (--no-zero-window).
-                PacketRing ring = PacketRing.open(ifindex, config.listens(), config.zeroWindow(),
-                        config.ringBytes(), fanout);
-                RawSender sender = null;
-                RawSender sender6 = null;
-                RepairHandoff handoff;
-                try {
-                    sender = v4 ? new RawSender() : null;
-                    sender6 = v6 ? RawSender.ipv6() : null;
-                } catch (LinuxException e) {
-                    ring.close();
-                    if (sender != null) {
-                        sender.close();
-                    }
-                    throw e;
-                }
-                handoff = new RepairHandoff();
-                Counters counters = new Counters();
-                KeyRing keys = new KeyRing(master, config.keyRotation().toMillis(), System::currentTimeMillis);
-                Handshake handshake = new Handshake(new SynCookie(keys), ourMss, ourMss6, ourWscale,
-                        config.zeroWindow());
-                Relay relay = new Relay((EventLoop) loop, config.backend(), counters,
-                        (int) config.backendConnectTimeout().toMillis());
-                relay.idleTimeout(config.idleTimeout().toMillis());
-                relay.proxyProtocol(config.proxyProtocol()).keepalive(config.keepalive());
-                FrontendHandle handle = new FrontendHandle(ring, sender, sender6, ports6, handshake, handoff, counters,
-                        relay, config.maxConnections());
-                // A cookie verifies for up to two key periods: remember closed tuples at least that long.
-                handle.rememberClosedTuplesFor(2 * config.keyRotation().toMillis() + 1000);
-                loops.add(new Loop(ring, sender, sender6, handoff, handle, counters, relay));
-                IoRegistration registration = loop.register(handle).syncUninterruptibly().getNow();
-                loop.submit(() -> registration.submit(EpollIoOps.EPOLLIN)).syncUninterruptibly();
+                loops.add(Loop.open((IoEventLoop) executor, config, host, master, fanout));
             }
-            Warmup.handshake(ourMss, ourWscale);
-            if (v6) {
-                Warmup.handshake6(ourMss, ourMss6, ourWscale);
-            }
-            // Its own scratch memory: the loops' handoffs may already be busy on their threads.
-            try (RepairHandoff scratch = new RepairHandoff()) {
-                Warmup.repair(scratch, ourMss, ourWscale);
-                if (v6) {
-                    Warmup.repair6(scratch, ourMss, ourMss6, ourWscale);
-                }
-            }
-            for (EventExecutor executor : group) {
-                Warmup.relay((EventLoop) executor);
-            }
+            warmUp(host, group);
             for (NftGuard guard : guards) {
                 guard.install();
             }
             started = true;
-            return new ProxyServer(config, ifaceText, group, loops, guards);
+            return new ProxyServer(config, host, group, loops, guards);
         } catch (LinuxException e) {
             throw new StartupException("cannot open the capture and raw sockets: " + e.getMessage());
         } catch (NftGuard.GuardException e) {
@@ -196,9 +115,26 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
+    /** The cold paths once, before the guard opens the port (see {@link Warmup}). */
+    private static void warmUp(HostFacts host, MultiThreadIoEventLoopGroup group) {
+        Warmup.handshake(host.ourMss(), host.ourMss6(), host.windowScale(), host.ipv4(), host.ipv6());
+        // Its own scratch memory: the loops' handoffs may already be busy on their threads.
+        try (RepairHandoff scratch = new RepairHandoff()) {
+            Warmup.repair(scratch, host.ourMss(), host.ourMss6(), host.windowScale(), InetAddress.getLoopbackAddress());
+            if (host.ipv6()) {
+                Warmup.repair(scratch, host.ourMss(), host.ourMss6(), host.windowScale(), InetAddress.getByName("::1"));
+            }
+        } catch (UnknownHostException e) {
+            // A literal never needs a lookup; the IPv6 handoff is then linked by its first client.
+        }
+        for (EventExecutor executor : group) {
+            Warmup.relay((EventLoop) executor);
+        }
+    }
+
     /** The one line that says what is protected, through which interface, to which backend. */
     public String describe() {
-        return "synproxy: protecting " + config.listenText() + " on " + interfaceDescription
+        return "synproxy: protecting " + config.listenText() + " on " + host.interfaceDescription()
                 + ", backend " + config.backend().getHostString() + ":" + config.backend().getPort()
                 + ", " + loops.size() + " thread(s), guard table"
                 + (guards.size() > 1 ? "s" : "") + " inet " + String.join(", inet ", guards.stream().map(NftGuard::table).toList());
@@ -206,6 +142,38 @@ public final class ProxyServer implements AutoCloseable {
 
     public Stats stats() {
         return stats;
+    }
+
+    /** Prints the stats line to {@code out} every {@code statsInterval} of the config (never when it is 0). */
+    public void printStats(PrintWriter out) {
+        if (config.statsInterval().isZero()) {
+            return;
+        }
+        long ms = config.statsInterval().toMillis();
+        ticker.scheduleAtFixedRate(() -> {
+            out.println(stats.line());
+            out.flush();
+        }, ms, ms, TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * The whole stop sequence, saying what it does on {@code out}: drains for the config's drain timeout (none when
+     * 0, see {@link #drain}), stops the stats, closes the proxy and the guard, prints the final stats line.
+     */
+    public void shutdown(PrintWriter out) {
+        if (!config.drainTimeout().isZero()) {
+            out.println("synproxy: draining: no new connections, " + stats.live()
+                    + " live get up to " + config.drainTimeout().toMillis() + " ms");
+            out.flush();
+            int cut = drain(config.drainTimeout());
+            out.println("synproxy: drained, " + cut + " still open at the deadline closed");
+            out.flush();
+        }
+        ticker.shutdownNow();
+        close();
+        out.println(stats.line());
+        out.println("synproxy: stopped, guard removed");
+        out.flush();
     }
 
     /**
@@ -217,7 +185,7 @@ public final class ProxyServer implements AutoCloseable {
      */
     public int drain(Duration grace) {
         for (Loop l : loops) {
-            l.handle().startDraining();
+            l.gate().startDraining();
         }
         long deadline = System.nanoTime() + grace.toNanos();
         while (stats.live() > 0 && System.nanoTime() < deadline && sleepMillis(20)) {
@@ -229,7 +197,7 @@ public final class ProxyServer implements AutoCloseable {
                 cut += l.relay().closeAll().get(2, TimeUnit.SECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            } catch (ExecutionException | TimeoutException e) {
                 // The loop is gone or stuck: close() shuts it down anyway.
             }
         }
@@ -258,20 +226,14 @@ public final class ProxyServer implements AutoCloseable {
             return;
         }
         closed = true;
+        ticker.shutdownNow();
         shutdown(group, loops, guards);
     }
 
     private static void shutdown(MultiThreadIoEventLoopGroup group, List<Loop> loops, List<NftGuard> guards) {
         group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
         for (Loop l : loops) {
-            l.ring().close();
-            if (l.sender() != null) {
-                l.sender().close();
-            }
-            if (l.sender6() != null) {
-                l.sender6().close();
-            }
-            l.handoff().close();
+            l.close();
         }
         for (NftGuard guard : guards) {
             try {
@@ -280,71 +242,5 @@ public final class ProxyServer implements AutoCloseable {
                 System.err.println("synproxy: " + e.getMessage());
             }
         }
-    }
-
-    /**
-     * The interface holding every listen address, or null (every interface) when a listen is a wildcard or the
-     * addresses live on different interfaces.
-     */
-    private static NetworkInterface listenInterface(ProxyConfig config) throws SocketException, StartupException {
-        NetworkInterface common = null;
-        boolean any = false;
-        for (InetSocketAddress l : config.listens()) {
-            if (l.getAddress().isAnyLocalAddress()) {
-                any = true;
-                continue;
-            }
-            NetworkInterface nif = NetworkInterface.getByInetAddress(l.getAddress());
-            if (nif == null) {
-                throw new StartupException(l.getAddress().getHostAddress()
-                        + " is not an address of this host: give --listen an address assigned to a local interface");
-            }
-            if (common != null && !common.equals(nif)) {
-                any = true;
-            }
-            common = nif;
-        }
-        return any ? null : common;
-    }
-
-    /** A listener already on the port would answer SYNs itself: refuse to start. */
-    private static void ensurePortFree(ProxyConfig config) throws StartupException {
-        for (InetSocketAddress l : config.listens()) {
-            try (Socket probe = new Socket()) {
-                // SO_REUSEADDR as any server uses: a listener still fails the bind, our own TIME_WAIT sockets from a
-                // previous run (the handed-off sockets are bound to this port) do not.
-                probe.setReuseAddress(true);
-                probe.bind(l);
-            } catch (IOException e) {
-                throw new StartupException("port " + ProxyConfig.text(l) + " is already in use by another socket: "
-                        + "stop what listens there (the kernel would answer SYNs itself) or choose another port");
-            }
-        }
-    }
-
-    private static int smallestMtu() throws SocketException {
-        int mtu = Integer.MAX_VALUE;
-        for (NetworkInterface nif : Collections.list(NetworkInterface.getNetworkInterfaces())) {
-            if (nif.isUp() && !nif.isLoopback() && nif.getMTU() > 0) {
-                mtu = Math.min(mtu, nif.getMTU());
-            }
-        }
-        return mtu == Integer.MAX_VALUE ? 1500 : mtu;
-    }
-
-    /** The receive window shift Linux would announce itself: ilog2(max(tcp_rmem[2], rmem_max)) - 15. */
-    static int kernelReceiveWindowScale() {
-        long space = 6L << 20;
-        try {
-            // Not Files.readString: on JDK 25 it returned only the first byte ("4") of these procfs files.
-            String[] rmem = Files.readAllLines(Path.of("/proc/sys/net/ipv4/tcp_rmem")).getFirst().trim().split("\\s+");
-            space = Long.parseLong(rmem[2]);
-            space = Math.max(space,
-                    Long.parseLong(Files.readAllLines(Path.of("/proc/sys/net/core/rmem_max")).getFirst().trim()));
-        } catch (IOException | RuntimeException e) {
-            // Keep the default of a stock kernel.
-        }
-        int log = 63 - Long.numberOfLeadingZeros(Math.max(space, 1));
-        return Math.max(0, Math.min(14, log - 15));
     }
 }

@@ -1,14 +1,9 @@
 package io.synproxy.frontend;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
-
 import io.synproxy.config.ProxyConfig;
-import io.synproxy.packet.Ipv4TcpWriter;
-import io.synproxy.packet.Ipv6TcpWriter;
 import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.packet.TcpSegmentWriter;
+import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
@@ -17,7 +12,11 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The capture filter, checked as the kernel checks a classic program (bpf_check_classic) and run by a classic-BPF
@@ -52,18 +51,18 @@ class BpfTest {
     }
 
     private static byte[] v4(String dst, int port) throws Exception {
-        byte[] b = new byte[Ipv4TcpWriter.MAX_LENGTH];
-        int len = new Ipv4TcpWriter().write(MemorySegment.ofArray(b), 0, 0x0a000002,
-            ByteBuffer.wrap(InetAddress.getByName(dst).getAddress()).getInt(), 40000, port, 1, 0, TcpFlyweight.SYN,
-            1000, 1460, -1, false, false, 0, 0);
+        byte[] b = new byte[TcpSegmentWriter.MAX_LENGTH_IPV4];
+        int len = new TcpSegmentWriter().from(0x0a000002, 40000)
+                .to(ByteBuffer.wrap(InetAddress.getByName(dst).getAddress()).getInt(), port).seq(1).ack(0)
+                .flags(TcpFlyweight.SYN).window(1000).mss(1460).write(MemorySegment.ofArray(b), 0);
         return Arrays.copyOf(b, len);
     }
 
     private static byte[] v6(String dst, int port) throws Exception {
         ByteBuffer d = ByteBuffer.wrap(InetAddress.getByName(dst).getAddress());
-        byte[] b = new byte[Ipv6TcpWriter.MAX_LENGTH];
-        int len = new Ipv6TcpWriter().write(MemorySegment.ofArray(b), 0, 0xfd00_0200_0000_0000L, 2, d.getLong(),
-            d.getLong(), 40000, port, 1, 0, TcpFlyweight.SYN, 1000, 1440, -1, false, false, 0, 0);
+        byte[] b = new byte[TcpSegmentWriter.MAX_LENGTH];
+        int len = new TcpSegmentWriter().from(0xfd00_0200_0000_0000L, 2, 40000).to(d.getLong(), d.getLong(), port)
+                .seq(1).ack(0).flags(TcpFlyweight.SYN).window(1000).mss(1440).write(MemorySegment.ofArray(b), 0);
         return Arrays.copyOf(b, len);
     }
 

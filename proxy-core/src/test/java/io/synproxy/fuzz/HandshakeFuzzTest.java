@@ -1,6 +1,7 @@
 package io.synproxy.fuzz;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
@@ -8,19 +9,28 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.synproxy.cookie.CookieTables;
 import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SynCookie;
+import io.synproxy.frontend.Admission;
+import io.synproxy.frontend.GateSettings;
+import io.synproxy.frontend.PacketRing;
+import io.synproxy.frontend.Replies;
+import io.synproxy.frontend.SegmentGate;
+import io.synproxy.handoff.Handoff;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.handshake.Handshake;
-import io.synproxy.packet.Ipv4TcpParser;
-import io.synproxy.packet.Ipv4TcpWriter;
+import io.synproxy.metrics.Counters;
 import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpOptions;
+import io.synproxy.packet.TcpSegment;
+import io.synproxy.packet.TcpSegmentWriter;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 
 /**
- * Coverage-guided fuzzing of the handshake decisions (Jazzer): any SYN the parser accepts gets a
+ * Coverage-guided fuzzing of the handshake decisions (Jazzer), through the front end's own
+ * {@link SegmentGate}: any SYN the parser accepts gets a
  * well-formed SYN/ACK whose cookie the matching final ACK (and its zero-window probe) verifies
  * with options that never exceed what the client offered; any other segment offered as a final
  * ACK either fails or yields a verdict consistent with the cookie it carries. Nothing throws.
@@ -37,10 +47,9 @@ class HandshakeFuzzTest {
     private final SynCookie cookies = new SynCookie(new KeyRing(SECRET, 60_000, () -> now));
     private final Handshake zeroWindow = new Handshake(cookies, OUR_MSS, OUR_WSCALE, true);
     private final Handshake openWindow = new Handshake(cookies, OUR_MSS, OUR_WSCALE, false);
-    private final Ipv4TcpParser in = new Ipv4TcpParser();
-    private final Ipv4TcpParser out = new Ipv4TcpParser();
-    private final Ipv4TcpWriter writer = new Ipv4TcpWriter();
-    private final AckVerdict verdict = new AckVerdict();
+    private final TcpSegment in = new TcpSegment();
+    private final TcpSegment out = new TcpSegment();
+    private final TcpSegmentWriter writer = new TcpSegmentWriter();
     private final MemorySegment buf = MemorySegment.ofArray(new byte[128]);
 
     /** A segment with fuzzed header fields and a fuzzed option block, as the proxy would receive it. */
@@ -97,7 +106,7 @@ class HandshakeFuzzTest {
         int clientWindow = d.consumeInt(0, 0xffff);
         int clientTsVal = d.consumeInt();
         byte[] syn = segment(d, TcpFlyweight.SYN);
-        if (in.parse(MemorySegment.ofArray(syn), 0, syn.length, false) != Reject.NONE || !Handshake.isSyn(in.flags())) {
+        if (in.parse4(MemorySegment.ofArray(syn), 0, syn.length, false) != Reject.NONE || !Handshake.isSyn(in.flags())) {
             return;
         }
         TcpOptions o = in.options();
@@ -112,8 +121,12 @@ class HandshakeFuzzTest {
         int localPort = in.dstPort();
         int clientIsn = in.seq();
 
-        int len = handshake.synAck(in, buf, 0, tsNow);
-        assertEquals(Reject.NONE, out.parse(buf, 0, len, true), "our SYN/ACK parses with both checksums");
+        // The fuzzed segments carry no valid TCP checksum: offered to the gate as the kernel had verified them.
+        BufferReplies replies = new BufferReplies();
+        Handed handed = new Handed();
+        assertEquals(Reject.NONE, gate(handshake, replies, handed).onPacket(MemorySegment.ofArray(syn), 0, syn.length,
+                PacketRing.TP_STATUS_CSUM_VALID, tsNow & 0xFFFF_FFFFL));
+        assertEquals(Reject.NONE, out.parse4(buf, 0, replies.length, true), "our SYN/ACK parses with both checksums");
         assertEquals(TcpFlyweight.SYN | TcpFlyweight.ACK, out.flags());
         assertEquals(local, out.src());
         assertEquals(client, out.dst());
@@ -141,11 +154,17 @@ class HandshakeFuzzTest {
         // The final ACK the client sends, then its zero-window probe (seq one lower).
         for (int probe = 0; probe < 2; probe++) {
             int seq = clientIsn + 1 - probe;
-            int alen = writer.write(buf, 0, client, local, clientPort, localPort, seq, isn + 1, TcpFlyweight.ACK,
-                    clientWindow, -1, -1, false, clientTs, clientTsVal, ourTsVal);
-            assertEquals(Reject.NONE, in.parse(buf, 0, alen, true));
+            int alen = writer.from(client, clientPort).to(local, localPort).seq(seq).ack(isn + 1)
+                    .flags(TcpFlyweight.ACK).window(clientWindow).timestamps(clientTs, clientTsVal, ourTsVal)
+                    .write(buf, 0);
+            assertEquals(Reject.NONE, in.parse4(buf, 0, alen, true));
             assertTrue(Handshake.isAck(in.flags()));
-            assertTrue(handshake.verifyAck(in, verdict), "the cookie verifies" + (probe == 1 ? " (probe)" : ""));
+            // A gate of its own for each form: after the first handoff the tuple would be live.
+            Handed acked = new Handed();
+            byte[] ack = buf.asSlice(0, alen).toArray(ValueLayout.JAVA_BYTE);
+            gate(handshake, replies, acked).onPacket(MemorySegment.ofArray(ack), 0, alen, 0, 0);
+            assertNotNull(acked.verdict, "the cookie verifies" + (probe == 1 ? " (probe)" : ""));
+            AckVerdict verdict = acked.verdict;
             assertEquals(client, verdict.clientAddress());
             assertEquals(local, verdict.localAddress());
             assertEquals(clientPort, verdict.clientPort());
@@ -162,8 +181,7 @@ class HandshakeFuzzTest {
             assertTrue(!verdict.sack() || clientSack, "sack");
             assertEquals(clientTs, verdict.timestamps());
             assertEquals(clientWindow, verdict.clientWindow());
-            int wlen = handshake.windowUpdate(verdict, 1 << 20, buf, 0);
-            assertEquals(Reject.NONE, out.parse(buf, 0, wlen, true), "the window update parses");
+            assertEquals(Reject.NONE, out.parse4(buf, 0, replies.length, true), "the window update parses");
             assertEquals(isn + 1, out.seq());
             assertEquals(clientIsn + 1, out.ack());
         }
@@ -172,21 +190,57 @@ class HandshakeFuzzTest {
     @FuzzTest(maxDuration = "5m")
     void anyAck(FuzzedDataProvider d) {
         byte[] seg = segment(d, -1);
-        if (in.parse(MemorySegment.ofArray(seg), 0, seg.length, false) != Reject.NONE) {
+        Handed handed = new Handed();
+        Reject r = gate(zeroWindow, new BufferReplies(), handed).onPacket(MemorySegment.ofArray(seg), 0, seg.length,
+                PacketRing.TP_STATUS_CSUM_VALID, 0);
+        assertEquals(r, in.parse4(MemorySegment.ofArray(seg), 0, seg.length, false), "the gate rejects as the parser");
+        if (handed.verdict == null) {
             return;
         }
-        if (!Handshake.isAck(in.flags())) {
-            return;
-        }
-        if (!zeroWindow.verifyAck(in, verdict)) {
-            return;
-        }
+        assertTrue(Handshake.isAck(in.flags()), "only an ACK is handed off");
+        AckVerdict verdict = handed.verdict;
         // Accepted (the fuzzer can learn a MAC from the comparison): the verdict must be what the cookie says.
         int bits = verdict.isn() & 0xff;
         assertEquals(bits, cookies.verify(verdict.clientAddress(), verdict.localAddress(), verdict.clientPort(),
                 verdict.localPort(), verdict.clientIsn(), verdict.isn()), "verdict and cookie agree");
         assertTrue(verdict.clientIsn() == in.seq() - 1 || verdict.clientIsn() == in.seq());
         assertTrue(verdict.payloadLength() >= 0 && verdict.payloadLength() <= in.payloadLength());
-        zeroWindow.windowUpdate(verdict, 1 << 20, buf, 0);
+    }
+
+    private SegmentGate gate(Handshake handshake, Replies replies, Handed handed) {
+        return new SegmentGate(new GateSettings(true, false, new int[0], 16, 0), handshake, handed, replies,
+                (fd, v, onClose) -> { }, Admission.ALL, new Counters(), () -> 0L);
+    }
+
+    /** Replies written into {@link #buf}; keeps the last one's length. */
+    private final class BufferReplies implements Replies {
+        int length;
+
+        @Override
+        public MemorySegment buffer() {
+            return buf;
+        }
+
+        @Override
+        public boolean send(int length, long hi, long lo) {
+            this.length = length;
+            return true;
+        }
+    }
+
+    /** Keeps the verdict of the handoff (the gate's own, read before its next packet). */
+    private static final class Handed implements Handoff {
+        AckVerdict verdict;
+
+        @Override
+        public int handoff(AckVerdict v, MemorySegment packet) {
+            verdict = v;
+            return 1;
+        }
+
+        @Override
+        public int lastReceiveWindow() {
+            return 1 << 20;
+        }
     }
 }

@@ -6,9 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
-import io.synproxy.packet.Ipv4TcpParser;
 import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpOptions;
+import io.synproxy.packet.TcpSegment;
 
 import java.lang.foreign.MemorySegment;
 
@@ -22,7 +22,7 @@ import java.lang.foreign.MemorySegment;
  * length; option values are within their wire ranges.
  */
 class PacketParserFuzzTest {
-    private final Ipv4TcpParser parser = new Ipv4TcpParser();
+    private final TcpSegment parser = new TcpSegment();
 
     @FuzzTest(maxDuration = "5m")
     void parse(FuzzedDataProvider data) {
@@ -38,7 +38,7 @@ class PacketParserFuzzTest {
         MemorySegment seg = MemorySegment.ofArray(bytes);
         // The captured length may claim more than the segment holds, or nothing at all.
         int captured = bytes.length - offset + claim;
-        Reject r = ethernet ? parser.parseFrame(seg, offset, captured, verify) : parser.parse(seg, offset, captured, verify);
+        Reject r = ethernet ? parser.parseFrame(seg, offset, captured, verify) : parser.parse4(seg, offset, captured, verify);
         assertNotNull(r);
         if (r != Reject.NONE) {
             return;

@@ -5,10 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SynCookie;
-import io.synproxy.packet.Ipv4TcpParser;
-import io.synproxy.packet.Ipv4TcpWriter;
 import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.packet.TcpSegment;
+import io.synproxy.packet.TcpSegmentWriter;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
@@ -25,23 +25,23 @@ class HandshakeRefuseTest {
                 "refuse test secret, 32 bytes!!!!".getBytes(StandardCharsets.US_ASCII), 60_000, () -> 5_000_000L)),
                 1460, 7, true);
         MemorySegment buf = MemorySegment.ofArray(new byte[128]);
-        Ipv4TcpWriter w = new Ipv4TcpWriter();
-        Ipv4TcpParser p = new Ipv4TcpParser();
+        TcpSegmentWriter w = new TcpSegmentWriter();
+        TcpSegment p = new TcpSegment();
         int clientIsn = 0xfedcba98;
-        int len = w.write(buf, 0, CLIENT, LOCAL, 40000, 8080, clientIsn, 0, TcpFlyweight.SYN, 64240, 1460, 7, true,
-                false, 0, 0);
-        assertEquals(Reject.NONE, p.parse(buf, 0, len, true));
+        int len = w.from(CLIENT, 40000).to(LOCAL, 8080).seq(clientIsn).ack(0).flags(TcpFlyweight.SYN).window(64240)
+                .mss(1460).wscale(7).sackPermitted(true).write(buf, 0);
+        assertEquals(Reject.NONE, p.parse4(buf, 0, len, true));
         len = hs.synAck(p, buf, 0, 0);
-        assertEquals(Reject.NONE, p.parse(buf, 0, len, true));
+        assertEquals(Reject.NONE, p.parse4(buf, 0, len, true));
         int isn = p.seq();
-        len = w.write(buf, 0, CLIENT, LOCAL, 40000, 8080, clientIsn + 1, isn + 1, TcpFlyweight.ACK, 502, -1, -1, false,
-                false, 0, 0);
-        assertEquals(Reject.NONE, p.parse(buf, 0, len, true));
+        len = w.from(CLIENT, 40000).to(LOCAL, 8080).seq(clientIsn + 1).ack(isn + 1).flags(TcpFlyweight.ACK)
+                .window(502).write(buf, 0);
+        assertEquals(Reject.NONE, p.parse4(buf, 0, len, true));
         AckVerdict v = new AckVerdict();
         assertTrue(hs.verifyAck(p, v));
 
         len = hs.reset(v, buf, 0);
-        assertEquals(Reject.NONE, p.parse(buf, 0, len, true), "both checksums");
+        assertEquals(Reject.NONE, p.parse4(buf, 0, len, true), "both checksums");
         assertEquals(TcpFlyweight.RST | TcpFlyweight.ACK, p.flags());
         assertEquals(LOCAL, p.src());
         assertEquals(CLIENT, p.dst());

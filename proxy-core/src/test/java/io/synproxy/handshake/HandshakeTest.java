@@ -1,23 +1,12 @@
 package io.synproxy.handshake;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SynCookie;
-import io.synproxy.packet.Ipv4TcpParser;
-import io.synproxy.packet.Ipv4TcpWriter;
 import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpOptions;
-
-import java.lang.foreign.MemorySegment;
-import java.lang.management.ManagementFactory;
-import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
-import java.util.stream.Stream;
+import io.synproxy.packet.TcpSegment;
+import io.synproxy.packet.TcpSegmentWriter;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -25,6 +14,17 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class HandshakeTest {
 
@@ -65,7 +65,7 @@ class HandshakeTest {
         Handshake handshake = handshake(zeroWindow);
 
         byte[] synAck = synAck(handshake, LINUX);
-        Ipv4TcpParser p = parse(synAck);
+        TcpSegment p = parse(synAck);
 
         assertTrue(checksumsVerify(synAck), "independently recomputed IPv4 and TCP checksums");
         assertEquals(LOCAL, p.src());
@@ -112,9 +112,9 @@ class HandshakeTest {
     void shouldDeclineEcnBecauseARepairedSocketCannotUseIt() {
         byte[] syn = new Packet().seq(CLIENT_ISN).ack(0).flags(TcpFlyweight.SYN | TcpFlyweight.ECE | TcpFlyweight.CWR)
             .window(CLIENT_WINDOW).mss(1460).wscale(7).sack(true).timestamps(true, CLIENT_TSVAL, 0).build();
-        byte[] out = new byte[Ipv4TcpWriter.MAX_LENGTH];
+        byte[] out = new byte[TcpSegmentWriter.MAX_LENGTH_IPV4];
         int len = handshake(true).synAck(parse(syn), MemorySegment.ofArray(out), 0, TS_NOW);
-        Ipv4TcpParser synAck = parse(Arrays.copyOf(out, len));
+        TcpSegment synAck = parse(Arrays.copyOf(out, len));
         assertEquals(TcpFlyweight.SYN | TcpFlyweight.ACK, synAck.flags(), "no ECE: the client falls back to not-ECT");
     }
 
@@ -122,7 +122,7 @@ class HandshakeTest {
     void shouldTakeTimestampsFromTheFinalAckWhichCarriesThemExactlyWhenTheSynAndSynAckDid() {
         Handshake handshake = handshake(true);
         ClientOptions noTs = new ClientOptions(1460, 10, true, false);
-        Ipv4TcpParser synAck = parse(synAck(handshake, noTs));
+        TcpSegment synAck = parse(synAck(handshake, noTs));
         AckVerdict v = new AckVerdict();
         // RFC 7323 3.2: without TSopt in both SYN and SYN/ACK the client sends none afterwards.
         assertTrue(handshake.verifyAck(parse(finalAck(synAck.seq() + 1)), v));
@@ -158,7 +158,7 @@ class HandshakeTest {
     void shouldStillAnnounceOurMssWhenTheSynHadNone() {
         Handshake handshake = handshake(true);
         byte[] synAck = synAck(handshake, new ClientOptions(-1, -1, false, false));
-        Ipv4TcpParser p = parse(synAck);
+        TcpSegment p = parse(synAck);
         TcpOptions o = p.options();
         // RFC 9293 3.7.1: the MSS option may be sent in every SYN; only the options the client must offer first are left out.
         assertEquals(OUR_MSS, o.mss());
@@ -172,8 +172,8 @@ class HandshakeTest {
     @Test
     void shouldWriteTheSynAckAtTheGivenOffset() {
         Handshake handshake = handshake(true);
-        Ipv4TcpParser syn = parse(syn(LINUX));
-        byte[] buf = new byte[14 + Ipv4TcpWriter.MAX_LENGTH + 7];
+        TcpSegment syn = parse(syn(LINUX));
+        byte[] buf = new byte[14 + TcpSegmentWriter.MAX_LENGTH_IPV4 + 7];
         Arrays.fill(buf, (byte) 0x5a);
 
         int len = handshake.synAck(syn, MemorySegment.ofArray(buf), 14, TS_NOW);
@@ -184,8 +184,8 @@ class HandshakeTest {
         for (int i = 14 + len; i < buf.length; i++) {
             assertEquals((byte) 0x5a, buf[i], "byte " + i + " after the packet is untouched");
         }
-        Ipv4TcpParser p = new Ipv4TcpParser();
-        assertEquals(Reject.NONE, p.parse(MemorySegment.ofArray(buf), 14, len, true));
+        TcpSegment p = new TcpSegment();
+        assertEquals(Reject.NONE, p.parse4(MemorySegment.ofArray(buf), 14, len, true));
         assertEquals(CLIENT_ISN + 1, p.ack());
     }
 
@@ -215,7 +215,7 @@ class HandshakeTest {
     void shouldVerifyTheFinalAckOfARoundTripAndReportTheNegotiatedOptions(
             ClientOptions client, int mss, int clientWscale, int ourWscale) {
         Handshake handshake = handshake(true);
-        Ipv4TcpParser synAck = parse(synAck(handshake, client));
+        TcpSegment synAck = parse(synAck(handshake, client));
         int isn = synAck.seq();
         int ourTsVal = synAck.options().tsVal();
         assertEquals(client.timestamps(), synAck.options().hasTimestamps());
@@ -251,7 +251,7 @@ class HandshakeTest {
     void shouldKeepTheClientsWindowScaleExactlyThroughTheCookie(int clientShift, int expected) {
         Handshake handshake = handshake(true);
         for (boolean timestamps : new boolean[] {true, false}) {
-            Ipv4TcpParser synAck = parse(synAck(handshake, new ClientOptions(1460, clientShift, true, timestamps)));
+            TcpSegment synAck = parse(synAck(handshake, new ClientOptions(1460, clientShift, true, timestamps)));
             AckVerdict v = new AckVerdict();
             assertTrue(handshake.verifyAck(parse(finalAck(synAck.seq() + 1)), v));
             assertEquals(expected, v.clientWscale(), "RFC 7323 2.3: the exact shift, 15 and above taken as 14");
@@ -262,7 +262,7 @@ class HandshakeTest {
     void shouldNeverTakeAClientMssAboveTheOneItAnnounced() {
         Handshake handshake = new Handshake(cookies, 9000, OUR_WSCALE, true);
         for (int clientMss = 48; clientMss <= 9000; clientMss++) {
-            Ipv4TcpParser synAck = parse(synAck(handshake, new ClientOptions(clientMss, 7, true, true)));
+            TcpSegment synAck = parse(synAck(handshake, new ClientOptions(clientMss, 7, true, true)));
             AckVerdict v = new AckVerdict();
             assertTrue(handshake.verifyAck(parse(finalAck(synAck.seq() + 1)), v));
             assertTrue(v.mss() <= clientMss, "RFC 9293 MUST-16: client MSS " + clientMss + ", verdict " + v.mss());
@@ -272,16 +272,16 @@ class HandshakeTest {
     @Test
     void shouldWriteTheTimestampEchoAsTheClientsFinalAckToUs() {
         Handshake handshake = handshake(true);
-        Ipv4TcpParser synAck = parse(synAck(handshake, LINUX));
+        TcpSegment synAck = parse(synAck(handshake, LINUX));
         int isn = synAck.seq();
         byte[] ack = new Packet().seq(CLIENT_ISN + 1).ack(isn + 1).flags(TcpFlyweight.ACK).window(502)
             .timestamps(true, CLIENT_TSVAL + 5, synAck.options().tsVal()).build();
         AckVerdict v = new AckVerdict();
         assertTrue(handshake.verifyAck(parse(ack), v));
 
-        byte[] out = new byte[Ipv4TcpWriter.MAX_LENGTH];
+        byte[] out = new byte[TcpSegmentWriter.MAX_LENGTH_IPV4];
         int len = handshake.timestampEcho(v, MemorySegment.ofArray(out), 0);
-        Ipv4TcpParser echo = parse(Arrays.copyOf(out, len));
+        TcpSegment echo = parse(Arrays.copyOf(out, len));
         assertEquals(CLIENT, echo.src(), "from the client");
         assertEquals(LOCAL, echo.dst(), "to us: it reaches the new socket through loopback");
         assertEquals(CLIENT_PORT, echo.srcPort());
@@ -295,7 +295,7 @@ class HandshakeTest {
         assertEquals(TS_NOW & ~1, echo.options().tsEcr());
 
         AckVerdict noTs = new AckVerdict();
-        Ipv4TcpParser plain = parse(synAck(handshake, new ClientOptions(1460, 7, true, false)));
+        TcpSegment plain = parse(synAck(handshake, new ClientOptions(1460, 7, true, false)));
         assertTrue(handshake.verifyAck(parse(finalAck(plain.seq() + 1)), noTs));
         assertEquals(0, handshake.timestampEcho(noTs, MemorySegment.ofArray(out), 0), "no timestamps, no echo");
     }
@@ -303,7 +303,7 @@ class HandshakeTest {
     @Test
     void shouldVerifyAFinalAckThatCarriesDataAndLocateThePayload() {
         Handshake handshake = handshake(true);
-        Ipv4TcpParser synAck = parse(synAck(handshake, LINUX));
+        TcpSegment synAck = parse(synAck(handshake, LINUX));
         int isn = synAck.seq();
         byte[] payload = "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
 
@@ -323,7 +323,7 @@ class HandshakeTest {
     @Test
     void shouldVerifyTheZeroWindowProbeWhoseSequenceNumberIsTheClientIsn() {
         Handshake handshake = handshake(true);
-        Ipv4TcpParser synAck = parse(synAck(handshake, LINUX));
+        TcpSegment synAck = parse(synAck(handshake, LINUX));
         int isn = synAck.seq();
 
         // Linux probes a zero window with seq = snd_una - 1, i.e. the client ISN, and no data.
@@ -423,14 +423,14 @@ class HandshakeTest {
         "2147483647, 65535"})
     void shouldOpenTheWindowWithAnInSequenceAckEchoingTimestamps(int windowBytes, int window) {
         Handshake handshake = handshake(true);
-        Ipv4TcpParser synAck = parse(synAck(handshake, LINUX));
+        TcpSegment synAck = parse(synAck(handshake, LINUX));
         int isn = synAck.seq();
         AckVerdict v = new AckVerdict();
         assertTrue(handshake.verifyAck(parse(finalAck(isn + 1)
             .timestamps(true, CLIENT_TSVAL + 3, synAck.options().tsVal()).build()), v));
 
         byte[] update = windowUpdate(handshake, v, windowBytes);
-        Ipv4TcpParser p = parse(update);
+        TcpSegment p = parse(update);
 
         assertTrue(checksumsVerify(update));
         assertEquals(LOCAL, p.src());
@@ -460,7 +460,7 @@ class HandshakeTest {
         assertTrue(handshake.verifyAck(parse(finalAck(isn + 1)), v));
         assertEquals(-1, v.ourWscale());
 
-        Ipv4TcpParser p = parse(windowUpdate(handshake, v, windowBytes));
+        TcpSegment p = parse(windowUpdate(handshake, v, windowBytes));
 
         assertEquals(window, p.window());
         assertEquals(TcpFlyweight.ACK, p.flags());
@@ -475,7 +475,7 @@ class HandshakeTest {
         AckVerdict v = new AckVerdict();
         assertTrue(handshake.verifyAck(parse(finalAck(isn + 1).payload(new byte[100]).build()), v));
 
-        Ipv4TcpParser p = parse(windowUpdate(handshake, v, 1 << 20));
+        TcpSegment p = parse(windowUpdate(handshake, v, 1 << 20));
 
         assertEquals(isn + 1, p.seq());
         assertEquals(CLIENT_ISN + 1 + 100, p.ack());
@@ -490,7 +490,7 @@ class HandshakeTest {
         AckVerdict v = new AckVerdict();
         assertTrue(handshake.verifyAck(parse(finalAck(isn + 1).seq(CLIENT_ISN).build()), v));
 
-        Ipv4TcpParser p = parse(windowUpdate(handshake, v, 1 << 20));
+        TcpSegment p = parse(windowUpdate(handshake, v, 1 << 20));
         assertEquals(isn + 1, p.seq());
         assertEquals(CLIENT_ISN + 1, p.ack());
     }
@@ -533,12 +533,12 @@ class HandshakeTest {
         Assumptions.assumeTrue(threads.isThreadAllocatedMemorySupported() && threads.isThreadAllocatedMemoryEnabled());
 
         Handshake handshake = handshake(true);
-        Ipv4TcpParser syn = parse(syn(LINUX));
+        TcpSegment syn = parse(syn(LINUX));
         int isn = parse(synAck(handshake, LINUX)).seq();
         // Wrong ack number and no payload: both the final-ACK and the probe interpretation are tried and fail.
-        Ipv4TcpParser badAck = parse(finalAck(isn + 2));
+        TcpSegment badAck = parse(finalAck(isn + 2));
         AckVerdict verdict = new AckVerdict();
-        MemorySegment out = MemorySegment.ofArray(new byte[Ipv4TcpWriter.MAX_LENGTH]);
+        MemorySegment out = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH_IPV4]);
 
         long sink = run(WARM_UP, handshake, syn, badAck, verdict, out);
         long best = Long.MAX_VALUE;
@@ -552,7 +552,7 @@ class HandshakeTest {
             + " SYN/ACKs + invalid ACKs (sink " + sink + ")");
     }
 
-    private static long run(int n, Handshake handshake, Ipv4TcpParser syn, Ipv4TcpParser badAck, AckVerdict verdict,
+    private static long run(int n, Handshake handshake, TcpSegment syn, TcpSegment badAck, AckVerdict verdict,
                             MemorySegment out) {
         long sink = 0;
         for (int i = 0; i < n; i++) {
@@ -575,13 +575,13 @@ class HandshakeTest {
     }
 
     private static byte[] synAck(Handshake handshake, ClientOptions o) {
-        byte[] out = new byte[Ipv4TcpWriter.MAX_LENGTH];
+        byte[] out = new byte[TcpSegmentWriter.MAX_LENGTH_IPV4];
         int len = handshake.synAck(parse(syn(o)), MemorySegment.ofArray(out), 0, TS_NOW);
         return Arrays.copyOf(out, len);
     }
 
     private static byte[] windowUpdate(Handshake handshake, AckVerdict v, int windowBytes) {
-        byte[] out = new byte[Ipv4TcpWriter.MAX_LENGTH];
+        byte[] out = new byte[TcpSegmentWriter.MAX_LENGTH_IPV4];
         int len = handshake.windowUpdate(v, windowBytes, MemorySegment.ofArray(out), 0);
         return Arrays.copyOf(out, len);
     }
@@ -591,14 +591,14 @@ class HandshakeTest {
         return new Packet().seq(CLIENT_ISN + 1).ack(ackNumber).flags(TcpFlyweight.ACK).window(502);
     }
 
-    private static Ipv4TcpParser parse(Packet packet) {
+    private static TcpSegment parse(Packet packet) {
         return parse(packet.build());
     }
 
     /** Parses an IPv4/TCP packet, both checksums verified; fails the test if it does not parse. */
-    private static Ipv4TcpParser parse(byte[] packet) {
-        Ipv4TcpParser p = new Ipv4TcpParser();
-        assertEquals(Reject.NONE, p.parse(MemorySegment.ofArray(packet), 0, packet.length, true));
+    private static TcpSegment parse(byte[] packet) {
+        TcpSegment p = new TcpSegment();
+        assertEquals(Reject.NONE, p.parse4(MemorySegment.ofArray(packet), 0, packet.length, true));
         return p;
     }
 
@@ -620,7 +620,7 @@ class HandshakeTest {
         return flags;
     }
 
-    /** A client segment, written with {@link Ipv4TcpWriter}; a payload is appended and the checksums redone here. */
+    /** A client segment, written with {@link TcpSegmentWriter}; a payload is appended and the checksums redone here. */
     private static final class Packet {
         private int src = CLIENT;
         private int dst = LOCAL;
@@ -706,9 +706,10 @@ class HandshakeTest {
         }
 
         byte[] build() {
-            byte[] buf = new byte[Ipv4TcpWriter.MAX_LENGTH + payload.length];
-            int headers = new Ipv4TcpWriter().write(MemorySegment.ofArray(buf), 0, src, dst, srcPort, dstPort, seq,
-                ack, flags, window, mss, wscale, sack, timestamps, tsVal, tsEcr);
+            byte[] buf = new byte[TcpSegmentWriter.MAX_LENGTH_IPV4 + payload.length];
+            int headers = new TcpSegmentWriter().from(src, srcPort).to(dst, dstPort).seq(seq).ack(ack).flags(flags)
+                    .window(window).mss(mss).wscale(wscale).sackPermitted(sack).timestamps(timestamps, tsVal, tsEcr)
+                    .write(MemorySegment.ofArray(buf), 0);
             byte[] packet = Arrays.copyOf(buf, headers + payload.length);
             if (payload.length > 0) {
                 System.arraycopy(payload, 0, packet, headers, payload.length);

@@ -1,27 +1,27 @@
 package io.synproxy.handshake;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import io.synproxy.cookie.CookieTables;
 import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SynCookie;
-import io.synproxy.packet.Ipv6TcpParser;
-import io.synproxy.packet.Ipv6TcpWriter;
 import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpOptions;
+import io.synproxy.packet.TcpSegment;
+import io.synproxy.packet.TcpSegmentWriter;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The handshake over IPv6: SYN to cookie SYN/ACK (IPv6 MSS table), final ACK to verdict, window update. */
 class Ipv6HandshakeTest {
@@ -44,19 +44,19 @@ class Ipv6HandshakeTest {
     private final long nowMillis = 28_000_000L * PERIOD + 12_345;
     private final SynCookie cookies = new SynCookie(new KeyRing(SECRET, PERIOD, () -> nowMillis));
     private final Handshake handshake = new Handshake(cookies, OUR_MSS, OUR_MSS6, OUR_WSCALE, true);
-    private final Ipv6TcpWriter writer = new Ipv6TcpWriter();
+    private final TcpSegmentWriter writer = new TcpSegmentWriter();
 
     private MemorySegment packet(long sHi, long sLo, long dHi, long dLo, int sport, int dport, int seq, int ack,
                                  int flags, int mss, int ws, boolean sack, boolean ts, int tsVal, int tsEcr) {
-        MemorySegment seg = MemorySegment.ofArray(new byte[Ipv6TcpWriter.MAX_LENGTH]);
-        int len = writer.write(seg, 0, sHi, sLo, dHi, dLo, sport, dport, seq, ack, flags, 64800, mss, ws, sack, ts,
-            tsVal, tsEcr);
+        MemorySegment seg = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
+        int len = writer.from(sHi, sLo, sport).to(dHi, dLo, dport).seq(seq).ack(ack).flags(flags).window(64800)
+                .mss(mss).wscale(ws).sackPermitted(sack).timestamps(ts, tsVal, tsEcr).write(seg, 0);
         return seg.asSlice(0, len);
     }
 
-    private static Ipv6TcpParser parse(MemorySegment p) {
-        Ipv6TcpParser parser = new Ipv6TcpParser();
-        assertEquals(Reject.NONE, parser.parse(p, 0, (int) p.byteSize(), true));
+    private static TcpSegment parse(MemorySegment p) {
+        TcpSegment parser = new TcpSegment();
+        assertEquals(Reject.NONE, parser.parse6(p, 0, (int) p.byteSize(), true));
         return parser;
     }
 
@@ -65,20 +65,20 @@ class Ipv6HandshakeTest {
             CLIENT_TSVAL, 0);
     }
 
-    private Ipv6TcpParser synAck(int clientMss) {
-        MemorySegment out = MemorySegment.ofArray(new byte[Ipv6TcpWriter.MAX_LENGTH]);
+    private TcpSegment synAck(int clientMss) {
+        MemorySegment out = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
         int len = handshake.synAck(parse(syn(clientMss)), out, 0, TS_NOW);
         return parse(out.asSlice(0, len));
     }
 
-    private Ipv6TcpParser finalAck(int isn, int seq) {
+    private TcpSegment finalAck(int isn, int seq) {
         return parse(packet(C_HI, C_LO, L_HI, L_LO, C_PORT, L_PORT, seq, isn + 1, TcpFlyweight.ACK, -1, -1, false,
             true, CLIENT_TSVAL + 1, TS_NOW & ~1));
     }
 
     @Test
     void shouldAnswerAnIpv6SynWithACookieSynAckFromTheAddressItWasSentTo() {
-        Ipv6TcpParser p = synAck(1440);
+        TcpSegment p = synAck(1440);
         assertEquals(L_HI, p.srcHi());
         assertEquals(L_LO, p.srcLo());
         assertEquals(C_HI, p.dstHi());
@@ -104,7 +104,7 @@ class Ipv6HandshakeTest {
     @CsvSource({"1440, 1440", "1500, 1440", "1432, 1432", "1400, 1380", "1300, 1280", "1220, 1220", "1000, 536",
         "536, 536", "200, 48", "-1, 1220"})
     void shouldRoundTheClientsMssDownToTheIpv6TableAndCapItAtOurs(int clientMss, int expected) {
-        Ipv6TcpParser s = synAck(clientMss);
+        TcpSegment s = synAck(clientMss);
         AckVerdict v = new AckVerdict();
         assertTrue(handshake.verifyAck(finalAck(s.seq(), CLIENT_ISN + 1), v));
         assertEquals(expected, v.mss());
@@ -114,7 +114,7 @@ class Ipv6HandshakeTest {
     void shouldNeverTakeAnIpv6ClientMssAboveTheOneItAnnounced() {
         Handshake big = new Handshake(cookies, 9000, 9000, OUR_WSCALE, true);
         for (int clientMss = 48; clientMss <= 9000; clientMss++) {
-            MemorySegment out = MemorySegment.ofArray(new byte[Ipv6TcpWriter.MAX_LENGTH]);
+            MemorySegment out = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
             int len = big.synAck(parse(syn(clientMss)), out, 0, TS_NOW);
             AckVerdict v = new AckVerdict();
             assertTrue(big.verifyAck(finalAck(parse(out.asSlice(0, len)).seq(), CLIENT_ISN + 1), v));
@@ -127,9 +127,9 @@ class Ipv6HandshakeTest {
         int isn = synAck(1440).seq();
         AckVerdict v = new AckVerdict();
         assertTrue(handshake.verifyAck(finalAck(isn, CLIENT_ISN + 1), v));
-        MemorySegment out = MemorySegment.ofArray(new byte[Ipv6TcpWriter.MAX_LENGTH]);
+        MemorySegment out = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
         int len = handshake.timestampEcho(v, out, 0);
-        Ipv6TcpParser echo = parse(out.asSlice(0, len));
+        TcpSegment echo = parse(out.asSlice(0, len));
         assertEquals(C_HI, echo.srcHi());
         assertEquals(C_LO, echo.srcLo());
         assertEquals(L_HI, echo.dstHi());
@@ -175,11 +175,11 @@ class Ipv6HandshakeTest {
         assertFalse(handshake.verifyAck(finalAck(isn + 1, CLIENT_ISN + 1), new AckVerdict()));
         for (long[] other : new long[][] {{C_HI ^ 1, C_LO, L_HI, L_LO}, {C_HI, C_LO ^ (1L << 63), L_HI, L_LO},
             {C_HI, C_LO, L_HI ^ (1L << 40), L_LO}, {C_HI, C_LO, L_HI, L_LO + 1}}) {
-            Ipv6TcpParser ack = parse(packet(other[0], other[1], other[2], other[3], C_PORT, L_PORT, CLIENT_ISN + 1,
+            TcpSegment ack = parse(packet(other[0], other[1], other[2], other[3], C_PORT, L_PORT, CLIENT_ISN + 1,
                 isn + 1, TcpFlyweight.ACK, -1, -1, false, false, 0, 0));
             assertFalse(handshake.verifyAck(ack, new AckVerdict()), "another address pair");
         }
-        Ipv6TcpParser otherPort = parse(packet(C_HI, C_LO, L_HI, L_LO, C_PORT + 1, L_PORT, CLIENT_ISN + 1, isn + 1,
+        TcpSegment otherPort = parse(packet(C_HI, C_LO, L_HI, L_LO, C_PORT + 1, L_PORT, CLIENT_ISN + 1, isn + 1,
             TcpFlyweight.ACK, -1, -1, false, false, 0, 0));
         assertFalse(handshake.verifyAck(otherPort, new AckVerdict()));
     }
@@ -189,9 +189,9 @@ class Ipv6HandshakeTest {
         int isn = synAck(1440).seq();
         AckVerdict v = new AckVerdict();
         assertTrue(handshake.verifyAck(finalAck(isn, CLIENT_ISN + 1), v));
-        MemorySegment out = MemorySegment.ofArray(new byte[Ipv6TcpWriter.MAX_LENGTH]);
+        MemorySegment out = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
         int len = handshake.windowUpdate(v, 65536 << 3, out, 0);
-        Ipv6TcpParser w = parse(out.asSlice(0, len));
+        TcpSegment w = parse(out.asSlice(0, len));
         assertEquals(L_LO, w.srcLo());
         assertEquals(C_LO, w.dstLo());
         assertEquals(TcpFlyweight.ACK, w.flags());
@@ -218,12 +218,12 @@ class Ipv6HandshakeTest {
         com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) bean;
         Assumptions.assumeTrue(threads.isThreadAllocatedMemorySupported() && threads.isThreadAllocatedMemoryEnabled());
         MemorySegment synPacket = syn(1440);
-        Ipv6TcpParser parser = new Ipv6TcpParser();
+        TcpSegment parser = new TcpSegment();
         int isn = synAck(1440).seq();
         MemorySegment badAck = packet(C_HI, C_LO, L_HI, L_LO, C_PORT, L_PORT, CLIENT_ISN + 1, isn + 2,
             TcpFlyweight.ACK, -1, -1, false, true, 1, 2);
         AckVerdict verdict = new AckVerdict();
-        MemorySegment out = MemorySegment.ofArray(new byte[Ipv6TcpWriter.MAX_LENGTH]);
+        MemorySegment out = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
         long sink = run(WARM_UP, parser, synPacket, badAck, verdict, out);
         long best = Long.MAX_VALUE;
         for (int round = 0; round < 5; round++) {
@@ -234,13 +234,13 @@ class Ipv6HandshakeTest {
         assertEquals(0, best, "bytes allocated per " + MEASURED + " IPv6 SYNs + invalid ACKs (sink " + sink + ")");
     }
 
-    private long run(int n, Ipv6TcpParser parser, MemorySegment syn, MemorySegment badAck, AckVerdict verdict,
+    private long run(int n, TcpSegment parser, MemorySegment syn, MemorySegment badAck, AckVerdict verdict,
                      MemorySegment out) {
         long sink = 0;
         for (int i = 0; i < n; i++) {
-            parser.parse(syn, 0, (int) syn.byteSize(), true);
+            parser.parse6(syn, 0, (int) syn.byteSize(), true);
             sink += handshake.synAck(parser, out, 0, i << 1);
-            parser.parse(badAck, 0, (int) badAck.byteSize(), true);
+            parser.parse6(badAck, 0, (int) badAck.byteSize(), true);
             sink += handshake.verifyAck(parser, verdict) ? 1 : 0;
         }
         return sink;

@@ -16,8 +16,8 @@ class NoAllocationTest {
     private static final int MEASURED = 100_000;
     private static final int ROUNDS = 5;
 
-    private final Ipv4TcpParser parser = new Ipv4TcpParser();
-    private final Ipv4TcpWriter writer = new Ipv4TcpWriter();
+    private final TcpSegment parser = new TcpSegment();
+    private final TcpSegmentWriter writer = new TcpSegmentWriter();
 
     @Test
     void shouldNotAllocateWhenParsingAndWritingNativeFrames() {
@@ -30,7 +30,7 @@ class NoAllocationTest {
         try (Arena arena = Arena.ofConfined()) {
             final MemorySegment rx = arena.allocate(syn.length);
             MemorySegment.copy(Frames.seg(syn), 0, rx, 0, syn.length);
-            final MemorySegment tx = arena.allocate(Ipv4TcpWriter.MAX_LENGTH);
+            final MemorySegment tx = arena.allocate(TcpSegmentWriter.MAX_LENGTH_IPV4);
 
             long sink = run(WARM_UP, rx, syn.length, tx);
             long best = Long.MAX_VALUE;
@@ -52,10 +52,11 @@ class NoAllocationTest {
         for (int i = 0; i < rounds; i++) {
             final Reject r = parser.parseFrame(rx, 0, length, true);
             sink += r.ordinal() + parser.options().tsVal();
-            sink += writer.write(tx, 0, parser.dst(), parser.src(), parser.dstPort(), parser.srcPort(), i,
-                parser.seq() + 1, TcpFlyweight.SYN | TcpFlyweight.ACK, 65535, parser.options().mss(),
-                parser.options().wscale(), parser.options().sackPermitted(), parser.options().hasTimestamps(),
-                i, parser.options().tsVal());
+            sink += writer.from(parser.dst(), parser.dstPort()).to(parser.src(), parser.srcPort()).seq(i)
+                    .ack(parser.seq() + 1).flags(TcpFlyweight.SYN | TcpFlyweight.ACK).window(65535)
+                    .mss(parser.options().mss()).wscale(parser.options().wscale())
+                    .sackPermitted(parser.options().sackPermitted())
+                    .timestamps(parser.options().hasTimestamps(), i, parser.options().tsVal()).write(tx, 0);
         }
         return sink;
     }

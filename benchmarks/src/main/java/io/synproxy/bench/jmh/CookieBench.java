@@ -3,7 +3,6 @@ package io.synproxy.bench.jmh;
 import io.synproxy.cookie.CookieTables;
 import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SynCookie;
-
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;

@@ -1,7 +1,6 @@
 package io.synproxy.bench.jmh;
 
 import io.synproxy.cookie.SipHash;
-
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;

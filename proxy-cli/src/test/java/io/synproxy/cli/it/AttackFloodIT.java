@@ -1,9 +1,13 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -18,14 +22,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * hping3 sends: the proxy keeps answering SYNs and serving real clients, counts every flood packet
  * it reads (invalid ACK, or "other" for RST/FIN) and never builds a socket for one.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "hping3"})
 class AttackFloodIT {
     private static final int CLIENTS = 40;
     private static final int SECONDS = 8;
 
     @Test
     void shouldServeRealClientsAndCountEveryPacketOfAckRstAndFinFloods() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
             proxy.awaitStarted();
@@ -104,7 +108,7 @@ class AttackFloodIT {
     /** Packets the kernel dropped from its per-CPU input backlogs (all namespaces): /proc/net/softnet_stat column 2. */
     static long softnetDrops() throws IOException {
         long drops = 0;
-        for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/net/softnet_stat"))) {
+        for (String line : Files.readAllLines(Path.of("/proc/net/softnet_stat"))) {
             String[] f = line.trim().split("\\s+");
             if (f.length > 1) {
                 drops += Long.parseLong(f[1], 16);

@@ -1,7 +1,9 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -25,13 +27,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A backend that refuses or dies: the client's connection ends promptly and nothing stays open. */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft"})
 class BackendFailureIT {
     private static final int CONNECTIONS = 20;
 
     @Test
     void shouldEndClientConnectionsPromptlyWhenTheBackendRefuses() throws Exception {
-        try (TestNet net = new TestNet();
+        try (TestNet net = TestNet.pair();
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--backend", "127.0.0.1:9", "--stats-interval", "500ms")) {
             proxy.awaitStarted();
@@ -52,7 +54,7 @@ class BackendFailureIT {
 
     @Test
     void shouldEndClientConnectionsPromptlyWhenTheBackendDiesMidStream() throws Exception {
-        try (TestNet net = new TestNet()) {
+        try (TestNet net = TestNet.pair()) {
             ServerSocket dying = net.inServerNow(() -> {
                 ServerSocket ss = new ServerSocket();
                 ss.setReuseAddress(true);
@@ -92,7 +94,7 @@ class BackendFailureIT {
 
     @Test
     void shouldEndClientConnectionsPromptlyWhenTheBackendNeverAnswers() throws Exception {
-        try (TestNet net = new TestNet()) {
+        try (TestNet net = TestNet.pair()) {
             // The backend port swallows SYNs: the proxy's connect can only time out.
             net.exec(net.serverNs(), "nft", "add table inet blackhole { chain out { type filter hook output priority 0; "
                     + "tcp dport 9002 drop; }; }");
@@ -124,7 +126,7 @@ class BackendFailureIT {
 
     @Test
     void shouldHoldBackAClientWhoseBackendDoesNotReadWithBoundedMemory() throws Exception {
-        try (TestNet net = new TestNet()) {
+        try (TestNet net = TestNet.pair()) {
             ServerSocket slow = net.inServerNow(() -> {
                 ServerSocket ss = new ServerSocket();
                 ss.setReuseAddress(true);
@@ -210,7 +212,7 @@ class BackendFailureIT {
 
     @Test
     void shouldCloseTheBackendQuietlyWhenTheClientLeftWhileItWasConnecting() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net)) {
             // The backend's first SYNs are lost: each backend connect completes only on a retransmission,
             // after the client has already gone.
             try (SlowBackend slowBackend = new SlowBackend(net);
@@ -248,7 +250,7 @@ class BackendFailureIT {
 
     @Test
     void shouldRelayARequestThatArrivedWhileTheBackendWasStillConnecting() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net)) {
             // The backend's first SYN is lost: its connect completes on the retransmission, a second later, and the
             // client's request, sent at once, waits in the proxy meanwhile. It must go out when the backend is
             // there, though no more data and no FIN follow it (a relay that only flushed on a later read or on
@@ -258,7 +260,7 @@ class BackendFailureIT {
                          "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
                 proxy.awaitStarted();
                 byte[] msg = "early request\n".getBytes(StandardCharsets.US_ASCII);
-                java.util.concurrent.Future<byte[]> echo = net.inClient(() -> {
+                Future<byte[]> echo = net.inClient(() -> {
                     try (Socket s = new Socket()) {
                         s.setSoTimeout(8000);
                         s.connect(Clients.PROXY, 5000);

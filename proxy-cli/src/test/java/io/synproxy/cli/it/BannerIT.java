@@ -1,14 +1,15 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
-import java.io.Writer;
 import java.io.OutputStreamWriter;
+import java.io.Writer;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -28,14 +29,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * synproxy the client's handshake ends with a bare final ACK (no data rides on it), so the handoff,
  * the backend connection and the banner must all follow from that ACK alone.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft"})
 class BannerIT {
     private static final int BANNER_PORT = 9025;
     private static final int CONNECTIONS = 50;
 
     @Test
     void shouldDeliverTheBackendsBannerBeforeTheClientSendsAnything() throws Exception {
-        try (TestNet net = new TestNet();
+        try (TestNet net = TestNet.pair();
              BannerBackend backend = BannerBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--backend", "127.0.0.1:" + BANNER_PORT, "--stats-interval", "500ms")) {

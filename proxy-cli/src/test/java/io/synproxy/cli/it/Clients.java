@@ -1,5 +1,7 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.TestNet;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;

@@ -3,11 +3,13 @@ package io.synproxy.cli.it;
 import io.synproxy.linux.Constants;
 import io.synproxy.linux.Native;
 import io.synproxy.linux.SockAddr;
-import io.synproxy.packet.Ipv4TcpWriter;
-import io.synproxy.packet.Ipv6TcpWriter;
+import io.synproxy.packet.TcpChecksum;
 import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.packet.TcpSegmentWriter;
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -36,7 +38,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * than the client's MSS, the handed-off socket's first segment echoing the client's TSval, martian sources and
  * frames for other hosts dropped unanswered, an IPv6 atomic fragment answered like the plain packet.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "ss", "tcpdump"})
 @SuppressWarnings("try") // backends and the idle client socket only need to exist while the test runs
 class ConformanceIT {
     private static final int DIRECT_PORT = 8090;
@@ -52,7 +54,7 @@ class ConformanceIT {
         Map<Integer, String> rmemFor = Map.of(9, "4096 131072 16777216", 14, "4096 131072 1073741824");
         List<String> failures = new ArrayList<>();
         StringBuilder table = new StringBuilder();
-        try (TestNet net = new TestNet();
+        try (TestNet net = TestNet.pair();
              EchoBackend backend = EchoBackend.start(net);
              EchoBackend direct = EchoBackend.start(net, TestNet.SERVER_IP, DIRECT_PORT);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
@@ -89,7 +91,7 @@ class ConformanceIT {
     void shouldNeverSendSegmentsLargerThanTheClientsMssOfEitherFamily() throws Exception {
         StringBuilder table = new StringBuilder();
         List<String> failures = new ArrayList<>();
-        try (TestNet net = TestNet.withIpv6();
+        try (TestNet net = TestNet.pairWithIpv6();
              EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--listen", "[" + TestNet.SERVER_IP6 + "]:8080", "--backend", "127.0.0.1:" + EchoBackend.PORT,
@@ -141,7 +143,7 @@ class ConformanceIT {
 
     @Test
     void shouldEchoTheClientsLatestTsvalInTheFirstSegmentOfTheHandedOffSocket() throws Exception {
-        try (TestNet net = new TestNet();
+        try (TestNet net = TestNet.pair();
              BannerIT.BannerBackend backend = BannerIT.BannerBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--backend", "127.0.0.1:" + BANNER_PORT, "--stats-interval", "0");
@@ -181,7 +183,7 @@ class ConformanceIT {
 
     @Test
     void shouldDropMartianSourcesAndFramesForOtherHostsAndAnswerAnAtomicFragment() throws Exception {
-        try (TestNet net = TestNet.withIpv6();
+        try (TestNet net = TestNet.pairWithIpv6();
              EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--listen", "[" + TestNet.SERVER_IP6 + "]:8080", "--backend", "127.0.0.1:" + EchoBackend.PORT,
@@ -326,20 +328,26 @@ class ConformanceIT {
         private static int sourcePort = 33000;
 
         static Frame syn4(String dstMac, String srcMac, String src, String dst) throws Exception {
-            byte[] ip = new byte[Ipv4TcpWriter.MAX_LENGTH];
-            int len = new Ipv4TcpWriter().write(MemorySegment.ofArray(ip), 0, v4(src), v4(dst), ++sourcePort, 8080,
-                    0x1000_0000 + sourcePort, 0, TcpFlyweight.SYN, 64240, 1460, 7, true, true, 12345, 0);
+            byte[] ip = new byte[TcpSegmentWriter.MAX_LENGTH_IPV4];
+            int port = ++sourcePort;
+            int len = synTo(new TcpSegmentWriter().from(v4(src), port).to(v4(dst), 8080), 0x1000_0000 + port)
+                    .write(MemorySegment.ofArray(ip), 0);
             return new Frame(ethernet(dstMac, srcMac, 0x0800, ip, len));
         }
 
         /** With {@code atomicFragment} a fragment header with offset 0 and M = 0 sits before the TCP header. */
         static Frame syn6(String dstMac, String srcMac, String src, String dst, boolean atomicFragment)
                 throws Exception {
-            byte[] ip = new byte[Ipv6TcpWriter.MAX_LENGTH];
+            byte[] ip = new byte[TcpSegmentWriter.MAX_LENGTH];
             long[] s = v6(src);
             long[] d = v6(dst);
-            int len = new Ipv6TcpWriter().write(MemorySegment.ofArray(ip), 0, s[0], s[1], d[0], d[1], ++sourcePort,
-                    8080, 0x2000_0000 + sourcePort, 0, TcpFlyweight.SYN, 64240, 1440, 7, true, true, 12345, 0);
+            int port = ++sourcePort;
+            // The writer makes an IPv4 packet of an IPv4-mapped source: write from a stand-in, then put the source.
+            int len = synTo(new TcpSegmentWriter().from(0, 2, port).to(d[0], d[1], 8080), 0x2000_0000 + port)
+                    .write(MemorySegment.ofArray(ip), 0);
+            ByteBuffer.wrap(ip).putLong(8, s[0]).putLong(16, s[1]).putShort(40 + 16, (short) 0);
+            int sum = TcpChecksum.ipv6(MemorySegment.ofArray(ip), 0, 40, len - 40);
+            ByteBuffer.wrap(ip).putShort(40 + 16, (short) sum);
             if (atomicFragment) {
                 byte[] out = new byte[len + 8];
                 System.arraycopy(ip, 0, out, 0, 40);
@@ -354,6 +362,12 @@ class ConformanceIT {
                 len += 8;
             }
             return new Frame(ethernet(dstMac, srcMac, 0x86dd, ip, len));
+        }
+
+        /** A Linux-like SYN's fields, options included. */
+        private static TcpSegmentWriter synTo(TcpSegmentWriter w, int isn) {
+            return w.seq(isn).ack(0).flags(TcpFlyweight.SYN).window(64240).mss(1440).wscale(7).sackPermitted(true)
+                    .timestamps(12345, 0);
         }
 
         /** Sends every frame on the client's veth through an AF_PACKET socket; runs in the client namespace. */

@@ -1,7 +1,9 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
 import java.time.Duration;
@@ -14,11 +16,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A spoofed SYN flood (hping3, random sources, as fast as one core sends) while real clients connect. */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "hping3", "ss"})
 class FloodIT {
     @Test
     void shouldServeRealClientsUnderSpoofedSynFloodWithNoHalfOpenSocket() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "1s")) {
             proxy.awaitStarted();

@@ -3,10 +3,11 @@ package io.synproxy.cli.it;
 import io.synproxy.linux.Constants;
 import io.synproxy.linux.Native;
 import io.synproxy.linux.SockAddr;
-import io.synproxy.packet.Ipv4TcpWriter;
-import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TcpPacket;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -21,13 +22,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Malformed packets and ACKs with wrong cookies, sent raw to the protected port: counted, never fatal. */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft"})
 class HostileInputIT {
     private static final int EACH = 100;
 
     @Test
     void shouldCountMalformedPacketsAndForgedAcksAndKeepServing() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
             proxy.awaitStarted();
@@ -52,7 +53,6 @@ class HostileInputIT {
 
     /** Returns {malformed sent, forged ACKs sent}. Runs on a thread inside the client namespace. */
     private static int[] sendHostilePackets() throws Exception {
-        int src = ByteBuffer.wrap(InetAddress.getByName(TestNet.CLIENT_IP).getAddress()).getInt();
         int dst = ByteBuffer.wrap(InetAddress.getByName(TestNet.SERVER_IP).getAddress()).getInt();
         int fd = Native.socket(Constants.AF_INET, Constants.SOCK_RAW, Constants.IPPROTO_RAW);
         Random random = new Random(7);
@@ -61,37 +61,37 @@ class HostileInputIT {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(128, 8);
             MemorySegment to = SockAddr.in(SockAddr.allocateIn(arena), dst, 0);
-            Ipv4TcpWriter writer = new Ipv4TcpWriter();
+            TcpPacket packet = TcpPacket.between(TestNet.CLIENT_IP, TestNet.SERVER_IP);
             for (int i = 0; i < EACH; i++) {
                 int sport = 20000 + i;
                 // Truncated TCP header: 12 of its 20 bytes (the kernel fixes the IP total length).
-                int len = writer.write(buf, 0, src, dst, sport, 8080, random.nextInt(), 0, TcpFlyweight.SYN,
-                        64240, 1460, 7, true, false, 0, 0);
+                int len = packet.ports(sport, 8080).seq(random.nextInt()).ack(0).flags(TcpPacket.SYN)
+                        .window(64240).mss(1460).wscale(7).sackPermitted(true).noTimestamps().writeTo(buf, 0);
                 malformed += send(fd, buf, 32, to);
                 // Data offset 15 (60 bytes) in a 20-byte header.
-                len = writer.write(buf, 0, src, dst, sport, 8080, random.nextInt(), 0, TcpFlyweight.SYN,
-                        64240, -1, -1, false, false, 0, 0);
+                len = packet.ports(sport, 8080).seq(random.nextInt()).ack(0).flags(TcpPacket.SYN)
+                        .window(64240).mss(-1).wscale(-1).sackPermitted(false).noTimestamps().writeTo(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 32, (byte) 0xF0);
                 malformed += send(fd, buf, len, to);
                 // MSS option with length 0.
-                len = writer.write(buf, 0, src, dst, sport, 8080, random.nextInt(), 0, TcpFlyweight.SYN,
-                        64240, 1460, -1, false, false, 0, 0);
+                len = packet.ports(sport, 8080).seq(random.nextInt()).ack(0).flags(TcpPacket.SYN)
+                        .window(64240).mss(1460).wscale(-1).sackPermitted(false).noTimestamps().writeTo(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 41, (byte) 0);
                 malformed += send(fd, buf, len, to);
                 // Window-scale option running past the end of the header.
-                len = writer.write(buf, 0, src, dst, sport, 8080, random.nextInt(), 0, TcpFlyweight.SYN,
-                        64240, 1460, 7, false, false, 0, 0);
+                len = packet.ports(sport, 8080).seq(random.nextInt()).ack(0).flags(TcpPacket.SYN)
+                        .window(64240).mss(1460).wscale(7).sackPermitted(false).noTimestamps().writeTo(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, len - 2, (byte) 40);
                 malformed += send(fd, buf, len, to);
                 // First fragment (more-fragments flag set).
-                len = writer.write(buf, 0, src, dst, sport, 8080, random.nextInt(), 0, TcpFlyweight.SYN,
-                        64240, 1460, 7, true, false, 0, 0);
+                len = packet.ports(sport, 8080).seq(random.nextInt()).ack(0).flags(TcpPacket.SYN)
+                        .window(64240).mss(1460).wscale(7).sackPermitted(true).noTimestamps().writeTo(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 6, (byte) 0x20);
                 malformed += send(fd, buf, len, to);
                 // Well-formed ACKs whose acknowledgment number is no cookie of ours.
                 for (int k = 0; k < 10; k++) {
-                    len = writer.write(buf, 0, src, dst, 30000 + i * 10 + k, 8080, random.nextInt(), random.nextInt(),
-                            TcpFlyweight.ACK, 502, -1, -1, false, false, 0, 0);
+                    len = packet.ports(30000 + i * 10 + k, 8080).seq(random.nextInt()).ack(random.nextInt())
+                            .flags(TcpPacket.ACK).window(502).mss(-1).wscale(-1).sackPermitted(false).noTimestamps().writeTo(buf, 0);
                     forged += send(fd, buf, len, to);
                 }
             }

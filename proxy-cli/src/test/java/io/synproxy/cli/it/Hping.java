@@ -1,5 +1,7 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.TestNet;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

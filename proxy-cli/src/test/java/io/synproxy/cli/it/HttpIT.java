@@ -1,13 +1,17 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -18,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * on 0.0.0.0 (the sidecar mode) and the server host has two addresses, so each handoff must bind
  * to the address its SYN was sent to.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "curl", "nginx", "ss", "wrk"})
 class HttpIT {
     private static final String SECOND_IP = "10.200.0.3";
     private static final int REQUESTS = 50;
@@ -26,7 +30,7 @@ class HttpIT {
     @Test
     void shouldServeCurlThroughTheProxyOnEveryLocalAddressFromNginx() throws Exception {
         Path dir = Files.createTempDirectory("synproxy-nginx-");
-        try (TestNet net = new TestNet()) {
+        try (TestNet net = TestNet.pair()) {
             net.exec(net.serverNs(), "ip", "addr", "add", SECOND_IP + "/24", "dev", net.serverDev());
             String body = "synproxy-http-it " + System.nanoTime();
             Files.writeString(dir.resolve("index.html"), body);
@@ -65,7 +69,7 @@ class HttpIT {
                 System.out.printf("HttpIT: curl time to first byte p50, %d requests each: direct to nginx %.2f ms, "
                                 + "through synproxy via %s %.2f ms, via %s %.2f ms%n", REQUESTS,
                         median(direct), TestNet.SERVER_IP, median(first), SECOND_IP, median(second));
-                assertEquals(2 * REQUESTS, proxy.nextStats(java.time.Duration.ofSeconds(5)).get("handoffs"));
+                assertEquals(2 * REQUESTS, proxy.nextStats(Duration.ofSeconds(5)).get("handoffs"));
 
                 // nginx closes after a Connection: close response and wrk closes as soon as it has read it. Direct,
                 // nginx's FIN comes with the response, so the server keeps the TIME_WAIT. Through the proxy the FIN
@@ -94,7 +98,7 @@ class HttpIT {
     /** Runs wrk for two seconds with a new connection per request; returns how many requests completed. */
     private static long wrkClose(TestNet net, String url) throws IOException {
         String out = net.exec(net.clientNs(), "wrk", "-t", "1", "-c", "4", "-d", "2s", "-H", "Connection: close", url);
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+) requests in").matcher(out);
+        Matcher m = Pattern.compile("(\\d+) requests in").matcher(out);
         assertTrue(m.find(), out);
         assertTrue(!out.contains("Non-2xx") && !out.contains("Socket errors"), out);
         return Long.parseLong(m.group(1));

@@ -1,9 +1,12 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
+import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
@@ -25,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * families served side by side by one capture ring per loop (ETH_P_ALL with a filter for both), one guard table per
  * family, both removed on SIGTERM, both left fail-closed by kill -9 and removable with {@code guard --remove}.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft"})
 class Ipv6DualStackIT {
     private static final String TABLE4 = "synproxy_any_8080";
     private static final String TABLE6 = "synproxy_any6_8080";
@@ -37,7 +40,7 @@ class Ipv6DualStackIT {
 
     @Test
     void shouldServeIpv4AndIpv6ClientsFromOneProcessAndRemoveBothGuards() throws Exception {
-        try (TestNet net = TestNet.withIpv6(); EchoBackend backend = EchoBackend.start(net);
+        try (TestNet net = TestNet.pairWithIpv6(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), dualStack())) {
             proxy.awaitStarted();
             String tables = tables(net);
@@ -75,7 +78,7 @@ class Ipv6DualStackIT {
 
     @Test
     void shouldFailClosedOverIpv6AfterKillAndRemoveBothStaleGuards() throws Exception {
-        try (TestNet net = TestNet.withIpv6()) {
+        try (TestNet net = TestNet.pairWithIpv6()) {
             try (ProxyProcess first = ProxyProcess.start(net, net.serverNs(), dualStack())) {
                 first.awaitStarted();
                 first.process().destroyForcibly().waitFor(10, TimeUnit.SECONDS);
@@ -94,7 +97,7 @@ class Ipv6DualStackIT {
             assertTrue(removed.output().contains("removed table inet " + TABLE4), removed.output());
             assertFalse(tables(net).contains("synproxy"), "guard --remove clears both");
             // Now the kernel answers again: refused, not a timeout.
-            assertThrows(java.net.ConnectException.class, () -> net.inClientNow(() -> {
+            assertThrows(ConnectException.class, () -> net.inClientNow(() -> {
                 try (Socket s = new Socket()) {
                     s.connect(new InetSocketAddress(TestNet.SERVER_IP6, 8080), 1500);
                 }
@@ -105,7 +108,7 @@ class Ipv6DualStackIT {
 
     @Test
     void shouldRefuseOverlappingOrUnsupportedIpv6Listens() throws Exception {
-        try (TestNet net = TestNet.withIpv6()) {
+        try (TestNet net = TestNet.pairWithIpv6()) {
             expectUsage(net, "overlaps", "--listen", "[::]:8080", "--listen", "[" + TestNet.SERVER_IP6 + "]:8080");
             expectUsage(net, "overlaps", "--listen", "0.0.0.0:8080", "--listen", TestNet.SERVER_IP + ":8080");
             expectUsage(net, "link-local", "--listen", "[fe80::1]:8080");

@@ -1,7 +1,9 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -20,16 +22,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * from the client host: TCP SYNs to [fd00:200::1]:8080 from random sources in fd00:dead::/64 with random ports and
  * sequence numbers, the TCP checksum recomputed per frame ({@code csumtcp6}), on one CPU.
  */
-@EnabledIf("io.synproxy.cli.it.Ipv6FloodIT#canRun")
+@RequiresRoot(tools = {"nft", "ss", "trafgen"})
 class Ipv6FloodIT {
-    static boolean canRun() {
-        return TestNet.canRun() && io.synproxy.linux.Platform.findExecutable("trafgen") != null;
-    }
-
     @Test
     void shouldServeRealIpv6ClientsUnderSpoofedSynFloodWithNoHalfOpenSocket() throws Exception {
         Path config = Files.createTempFile("synproxy-v6flood-", ".cfg");
-        try (TestNet net = TestNet.withIpv6(); EchoBackend backend = EchoBackend.start(net, "::1");
+        try (TestNet net = TestNet.pairWithIpv6(); EchoBackend backend = EchoBackend.start(net, "::1");
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run",
                      "--listen", "[" + TestNet.SERVER_IP6 + "]:8080",
                      "--backend", "[::1]:" + EchoBackend.PORT, "--stats-interval", "1s")) {

@@ -2,16 +2,15 @@ package io.synproxy.cli.it;
 
 import io.synproxy.linux.Constants;
 import io.synproxy.linux.Native;
-import io.synproxy.packet.Ipv6TcpWriter;
-import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TcpPacket;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.net.InetAddress;
-import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Duration;
 import java.util.HexFormat;
@@ -27,13 +26,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the way) to the protected [fd00:200::1]:8080: each counted under its reason, never fatal; a SYN behind a
  * hop-by-hop header is answered like any other.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft"})
 class Ipv6HostileInputIT {
     private static final int EACH = 50;
 
     @Test
     void shouldCountMalformedIpv6PacketsUnderTheirReasonAndKeepServing() throws Exception {
-        try (TestNet net = TestNet.withIpv6(); EchoBackend backend = EchoBackend.start(net, "::1");
+        try (TestNet net = TestNet.pairWithIpv6(); EchoBackend backend = EchoBackend.start(net, "::1");
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run",
                      "--listen", "[" + TestNet.SERVER_IP6 + "]:8080",
                      "--backend", "[::1]:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
@@ -67,12 +66,6 @@ class Ipv6HostileInputIT {
 
     /** Sends each kind {@link #EACH} times; returns how many of each. Runs inside the client namespace. */
     private static Map<String, Integer> sendHostileFrames(int ifindex, String serverMac) throws Exception {
-        ByteBuffer src = ByteBuffer.wrap(InetAddress.getByName(TestNet.CLIENT_IP6).getAddress());
-        ByteBuffer dst = ByteBuffer.wrap(InetAddress.getByName(TestNet.SERVER_IP6).getAddress());
-        long sHi = src.getLong();
-        long sLo = src.getLong();
-        long dHi = dst.getLong();
-        long dLo = dst.getLong();
         Map<String, Integer> counts = new LinkedHashMap<>();
         Random random = new Random(7);
         int fd = Native.socket(Constants.AF_PACKET, Constants.SOCK_DGRAM, 0);
@@ -85,52 +78,52 @@ class Ipv6HostileInputIT {
             byte[] mac = HexFormat.ofDelimiter(":").parseHex(serverMac);
             MemorySegment.copy(MemorySegment.ofArray(mac), 0, to, 12, 6);
             MemorySegment buf = arena.allocate(256, 8);
-            Ipv6TcpWriter writer = new Ipv6TcpWriter();
+            TcpPacket packet = TcpPacket.between(TestNet.CLIENT_IP6, TestNet.SERVER_IP6);
             for (int i = 0; i < EACH; i++) {
                 int sport = 20000 + i;
                 // A SYN that is fine but for its extension header chain, in front of the TCP header.
-                int len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, 1440, 7, true, true, 1, 0);
+                int len = packet.ports(sport, 8080).seq(random.nextInt()).ack(0).flags(TcpPacket.SYN)
+                        .window(64800).mss(1440).wscale(7).sackPermitted(true).timestamps(1, 0).writeTo(buf, 0);
                 send(fd, buf, withExtension(buf, len, 44, 0, 1), to, counts, "ip_fragment");
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, 1440, 7, true, true, 1, 0);
+                len = packet.ports(sport, 8080).seq(random.nextInt()).ack(0).flags(TcpPacket.SYN)
+                        .window(64800).mss(1440).wscale(7).sackPermitted(true).timestamps(1, 0).writeTo(buf, 0);
                 send(fd, buf, withExtension(buf, len, 43, 3, 1), to, counts, "bad_ipv6_extension"); // segments left 1
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, 1440, 7, true, true, 1, 0);
+                len = packet.ports(sport, 8080).seq(random.nextInt()).ack(0).flags(TcpPacket.SYN)
+                        .window(64800).mss(1440).wscale(7).sackPermitted(true).timestamps(1, 0).writeTo(buf, 0);
                 send(fd, buf, withExtension(buf, len, 0, 0, 0), to, counts, "ok_hop_by_hop_syn");
                 // Hop-by-hop, then ESP: the filter lets it through (our address), the parser says not TCP.
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, 1440, 7, true, true, 1, 0);
+                len = packet.ports(sport, 8080).seq(random.nextInt()).ack(0).flags(TcpPacket.SYN)
+                        .window(64800).mss(1440).wscale(7).sackPermitted(true).timestamps(1, 0).writeTo(buf, 0);
                 len = withExtension(buf, len, 0, 0, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 40, (byte) 50);
                 send(fd, buf, len, to, counts, "not_tcp");
                 // Hop-by-hop in front of TCP to a port that is not ours.
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8081, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, 1440, 7, true, true, 1, 0);
+                len = packet.ports(sport, 8081).seq(random.nextInt()).ack(0).flags(TcpPacket.SYN)
+                        .window(64800).mss(1440).wscale(7).sackPermitted(true).timestamps(1, 0).writeTo(buf, 0);
                 send(fd, buf, withExtension(buf, len, 0, 0, 0), to, counts, "not_our_port");
                 // Payload length one byte beyond the frame.
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, 1440, 7, true, true, 1, 0);
+                len = packet.ports(sport, 8080).seq(random.nextInt()).ack(0).flags(TcpPacket.SYN)
+                        .window(64800).mss(1440).wscale(7).sackPermitted(true).timestamps(1, 0).writeTo(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 5, (byte) (len - 40 + 1));
                 send(fd, buf, len, to, counts, "bad_ipv6_length");
                 // Data offset 15 in a 20-byte header.
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, -1, -1, false, false, 0, 0);
+                len = packet.ports(sport, 8080).seq(random.nextInt()).ack(0).flags(TcpPacket.SYN)
+                        .window(64800).mss(-1).wscale(-1).sackPermitted(false).noTimestamps().writeTo(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 40 + 12, (byte) 0xF0);
                 send(fd, buf, len, to, counts, "bad_data_offset");
                 // MSS option with length 0.
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, 1440, -1, false, false, 0, 0);
+                len = packet.ports(sport, 8080).seq(random.nextInt()).ack(0).flags(TcpPacket.SYN)
+                        .window(64800).mss(1440).wscale(-1).sackPermitted(false).noTimestamps().writeTo(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 40 + 21, (byte) 0);
                 send(fd, buf, len, to, counts, "bad_tcp_option");
                 // Twelve bytes of TCP.
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, sport, 8080, random.nextInt(), 0,
-                        TcpFlyweight.SYN, 64800, -1, -1, false, false, 0, 0);
+                len = packet.ports(sport, 8080).seq(random.nextInt()).ack(0).flags(TcpPacket.SYN)
+                        .window(64800).mss(-1).wscale(-1).sackPermitted(false).noTimestamps().writeTo(buf, 0);
                 buf.set(ValueLayout.JAVA_BYTE, 5, (byte) 12);
                 send(fd, buf, 52, to, counts, "truncated_tcp");
                 // Well-formed ACKs whose acknowledgment number is no cookie of ours.
-                len = writer.write(buf, 0, sHi, sLo, dHi, dLo, 30000 + i, 8080, random.nextInt(), random.nextInt(),
-                        TcpFlyweight.ACK, 502, -1, -1, false, false, 0, 0);
+                len = packet.ports(30000 + i, 8080).seq(random.nextInt()).ack(random.nextInt()).flags(TcpPacket.ACK)
+                        .window(502).mss(-1).wscale(-1).sackPermitted(false).noTimestamps().writeTo(buf, 0);
                 send(fd, buf, len, to, counts, "ok_forged_ack");
             }
         } finally {

@@ -1,11 +1,13 @@
 package io.synproxy.cli.it;
 
-import org.junit.jupiter.api.condition.EnabledIf;
+import io.synproxy.linux.Constants;
+import io.synproxy.linux.Native;
+import io.synproxy.linux.SockAddr;
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-
-import io.synproxy.linux.Constants;
-import io.synproxy.linux.SockAddr;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -13,9 +15,9 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.nio.ByteBuffer;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.nio.ByteBuffer;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.regex.Matcher;
@@ -39,7 +41,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * on both paths. The {@code ss} of iproute2 6.1 here prints no {@code ts}/{@code sack} flags on Linux
  * 6.18, hence {@code TCP_INFO}.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "ss"})
 class Ipv6OptionsIT {
     private static final int DIRECT_PORT = 8081;
     private static final int TCP_INFO = 11;
@@ -55,7 +57,7 @@ class Ipv6OptionsIT {
     @ParameterizedTest(name = "timestamps={0}")
     @ValueSource(booleans = {true, false})
     void shouldNegotiateTheSameOptionsOverIpv6AsADirectConnection(boolean timestamps) throws Exception {
-        try (TestNet net = TestNet.withIpv6(); EchoBackend backend = EchoBackend.start(net, "::1");
+        try (TestNet net = TestNet.pairWithIpv6(); EchoBackend backend = EchoBackend.start(net, "::1");
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run",
                      "--listen", "[" + TestNet.SERVER_IP6 + "]:8080",
                      "--backend", "[::1]:" + EchoBackend.PORT, "--stats-interval", "0");
@@ -101,8 +103,8 @@ class Ipv6OptionsIT {
                 assertTrue(mssDelta == 0 || mssDelta == 12, "server MSS within a timestamp option: " + mssDelta);
                 assertEquals(1, backend.accepted(), "the proxied connection reached the backend");
             } finally {
-                io.synproxy.linux.Native.close(viaProxyFd);
-                io.synproxy.linux.Native.close(directFd);
+                Native.close(viaProxyFd);
+                Native.close(directFd);
                 if (accepted != null) {
                     accepted.close();
                 }
@@ -113,14 +115,14 @@ class Ipv6OptionsIT {
     /** A blocking AF_INET6 client socket connected to the server's {@code port}, one byte sent. */
     private static int connect(int port) throws Exception {
         ByteBuffer a = ByteBuffer.wrap(InetAddress.getByName(TestNet.SERVER_IP6).getAddress());
-        int fd = io.synproxy.linux.Native.socket(Constants.AF_INET6, Constants.SOCK_STREAM, 0);
+        int fd = Native.socket(Constants.AF_INET6, Constants.SOCK_STREAM, 0);
         try (Arena arena = Arena.ofConfined()) {
-            io.synproxy.linux.Native.connect(fd, SockAddr.in6(SockAddr.allocateIn6(arena), a.getLong(), a.getLong(),
+            Native.connect(fd, SockAddr.in6(SockAddr.allocateIn6(arena), a.getLong(), a.getLong(),
                     port));
-            io.synproxy.linux.Native.send(fd, arena.allocateFrom("x"), 1, 0);
+            Native.send(fd, arena.allocateFrom("x"), 1, 0);
             return fd;
         } catch (Exception e) {
-            io.synproxy.linux.Native.close(fd);
+            Native.close(fd);
             throw e;
         }
     }
@@ -130,7 +132,7 @@ class Ipv6OptionsIT {
             MemorySegment data = arena.allocate(BULK);
             long sent = 0;
             while (sent < BULK) {
-                sent += io.synproxy.linux.Native.send(fd, data.asSlice(sent), BULK - sent, 0);
+                sent += Native.send(fd, data.asSlice(sent), BULK - sent, 0);
             }
         }
         return null;
@@ -139,7 +141,7 @@ class Ipv6OptionsIT {
     private static ClientView tcpInfo(int fd) throws Exception {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment info = arena.allocate(104, 8);
-            io.synproxy.linux.Native.getsockopt(fd, Constants.IPPROTO_TCP, TCP_INFO, info, "TCP_INFO");
+            Native.getsockopt(fd, Constants.IPPROTO_TCP, TCP_INFO, info, "TCP_INFO");
             int options = info.get(ValueLayout.JAVA_BYTE, 5);
             int wscales = info.get(ValueLayout.JAVA_BYTE, 6) & 0xFF;
             return new ClientView((options & 1) != 0, (options & 2) != 0, (options & 4) != 0, wscales & 0x0F,

@@ -1,10 +1,12 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -26,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@link RelayIT} over IPv6: real Linux TCP clients at fd00:200::2 through the proxy on [fd00:200::1]:8080 to an
  * IPv6 backend on [::1]:9000.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft"})
 class Ipv6RelayIT {
     private static TestNet net;
     private static EchoBackend backend;
@@ -34,7 +36,7 @@ class Ipv6RelayIT {
 
     @BeforeAll
     static void start() throws Exception {
-        net = TestNet.withIpv6();
+        net = TestNet.pairWithIpv6();
         backend = EchoBackend.start(net, "::1");
         proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", "[" + TestNet.SERVER_IP6 + "]:8080",
                 "--backend", "[::1]:" + EchoBackend.PORT, "--stats-interval", "500ms");

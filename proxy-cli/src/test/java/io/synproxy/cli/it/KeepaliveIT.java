@@ -1,7 +1,9 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -25,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * client leg, on the proxy host's loopback for the backend leg), and a client that stops answering
  * them is dropped and its backend connection closed.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft"})
 class KeepaliveIT {
     private static final Pattern PACKETS = Pattern.compile("counter packets (\\d+)");
 
@@ -33,7 +35,7 @@ class KeepaliveIT {
     @SuppressWarnings("try") // the backend only needs to exist
     void shouldKeepAnIdleConnectionWorkingAcrossKeyRotationsWithKeepaliveProbesOnBothLegs() throws Exception {
         int clientPort = 47001;
-        try (TestNet net = new TestNet();
+        try (TestNet net = TestNet.pair();
              EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--backend", "127.0.0.1:" + EchoBackend.PORT, "--key-rotation", "1s", "--keepalive", "1s,1s,3",
@@ -76,7 +78,7 @@ class KeepaliveIT {
     @SuppressWarnings("try") // the backend only needs to exist
     void shouldDropAClientThatStopsAnsweringKeepaliveAndCloseItsBackendConnection() throws Exception {
         int clientPort = 47101;
-        try (TestNet net = new TestNet();
+        try (TestNet net = TestNet.pair();
              EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--backend", "127.0.0.1:" + EchoBackend.PORT, "--keepalive", "1s,1s,2",

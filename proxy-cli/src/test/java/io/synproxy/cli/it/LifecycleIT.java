@@ -1,16 +1,23 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -19,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Start, stop, kill and bad input: the host is always left as it was (or fail-closed, said and fixable). */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "ss", "hping3"})
 class LifecycleIT {
     private static final String TABLE = "synproxy_10_200_0_1_8080";
 
@@ -32,7 +39,7 @@ class LifecycleIT {
 
     @Test
     void shouldExitPromptlyOnSigtermAndRemoveTheGuard() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net)) {
             ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), runArgs());
             proxy.awaitStarted();
             assertTrue(tables(net).contains(TABLE), "guard installed");
@@ -50,7 +57,7 @@ class LifecycleIT {
 
     @Test
     void shouldFailClosedAfterKillAndReplaceOrRemoveTheStaleGuard() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net)) {
             ProxyProcess first = ProxyProcess.start(net, net.serverNs(), runArgs());
             first.awaitStarted();
             first.process().destroyForcibly().waitFor(10, TimeUnit.SECONDS);
@@ -81,7 +88,7 @@ class LifecycleIT {
 
     @Test
     void shouldDrainOnSigtermLettingTransfersFinishAndClosingWhatOutlivesTheGracePeriod() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net)) {
             ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), runArgs("--drain-timeout", "3s"));
             try (proxy) {
                 proxy.awaitStarted();
@@ -89,9 +96,9 @@ class LifecycleIT {
                 Socket lingering = connect(net);
                 // A transfer in progress when SIGTERM arrives: 12 chunks, 150 ms apart, then the digest.
                 byte[] chunk = new byte[16 * 1024];
-                java.util.Arrays.fill(chunk, (byte) 'x');
-                java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
-                var done = new java.util.concurrent.CompletableFuture<Boolean>();
+                Arrays.fill(chunk, (byte) 'x');
+                MessageDigest sha = MessageDigest.getInstance("SHA-256");
+                var done = new CompletableFuture<Boolean>();
                 Thread.ofPlatform().daemon().start(() -> {
                     try {
                         var in = transfer.getInputStream();
@@ -110,7 +117,7 @@ class LifecycleIT {
                         reader.join(5000);
                         transfer.shutdownOutput();
                         byte[] digest = in.readNBytes(32);
-                        done.complete(java.util.Arrays.equals(digest, sha.digest()) && in.read() == -1);
+                        done.complete(Arrays.equals(digest, sha.digest()) && in.read() == -1);
                     } catch (Exception e) {
                         done.completeExceptionally(e);
                     }
@@ -153,7 +160,7 @@ class LifecycleIT {
 
     @Test
     void shouldFailClosedAfterKillDuringAFloodAndRecoverOnTheNextStart() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net)) {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net)) {
             ProxyProcess first = ProxyProcess.start(net, net.serverNs(), runArgs());
             first.awaitStarted();
             try (Hping flood = Hping.flood(net, "-S", 60)) {
@@ -209,7 +216,7 @@ class LifecycleIT {
 
     @Test
     void shouldRefuseBadInputWithOneSentenceAndLeaveNothingBehind() throws Exception {
-        try (TestNet net = new TestNet()) {
+        try (TestNet net = TestNet.pair()) {
             expectFailure(net, 1, "interface nosuch0 does not exist", runArgs("--interface", "nosuch0"));
             expectFailure(net, 1, "is not an address of this host",
                     "run", "--listen", "10.200.0.99:8080", "--backend", "127.0.0.1:9000");
@@ -221,8 +228,8 @@ class LifecycleIT {
             expectFailure(net, 2, "Missing required option", "run", "--listen", TestNet.SERVER_IP + ":8080");
             // Something already listening on the port would answer SYNs itself.
             try (var listener = net.inServerNow(() -> {
-                java.net.ServerSocket ss = new java.net.ServerSocket();
-                ss.bind(new java.net.InetSocketAddress(TestNet.SERVER_IP, 8080));
+                ServerSocket ss = new ServerSocket();
+                ss.bind(new InetSocketAddress(TestNet.SERVER_IP, 8080));
                 return ss;
             })) {
                 assertTrue(listener.isBound());
@@ -233,7 +240,7 @@ class LifecycleIT {
 
     @Test
     void shouldExplainMissingCapabilities() throws Exception {
-        try (TestNet net = new TestNet()) {
+        try (TestNet net = TestNet.pair()) {
             List<String> cmd = new ArrayList<>(List.of("setpriv", "--bounding-set=-net_raw,-net_admin",
                     "--inh-caps=-net_raw,-net_admin", ProxyProcess.java(), "-jar", ProxyProcess.jar().toString()));
             cmd.addAll(List.of(runArgs()));

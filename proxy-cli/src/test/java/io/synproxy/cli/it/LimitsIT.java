@@ -1,7 +1,9 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -28,8 +30,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Connection limit (RST), idle timeout, and nothing that grows with traffic: descriptors, live tuples, heap. */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "trafgen"})
 class LimitsIT {
+    private static final Pattern USED = Pattern.compile("used (\\d+)K");
 
     private static String[] run(String... extra) {
         List<String> a = new ArrayList<>(List.of("run", "--listen", TestNet.SERVER_IP + ":8080",
@@ -40,7 +43,7 @@ class LimitsIT {
 
     @Test
     void shouldAnswerValidAcksBeyondMaxConnectionsWithRst() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run("--threads", "1", "--max-connections", "3"))) {
             proxy.awaitStarted();
             List<Socket> held = new ArrayList<>();
@@ -83,7 +86,7 @@ class LimitsIT {
 
     @Test
     void shouldCloseRelaysIdleInBothDirections() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run("--idle-timeout", "1500ms"))) {
             proxy.awaitStarted();
             Socket idle = echoConnection(net);
@@ -110,7 +113,7 @@ class LimitsIT {
     @Test
     void shouldReturnDescriptorsAndLiveConnectionsToTheStartAfter10000Connections() throws Exception {
         int total = 10_000;
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run())) {
             proxy.awaitStarted();
             net.inClientNow(() -> Clients.echoOnce(0, 5000));
@@ -165,7 +168,7 @@ class LimitsIT {
     void shouldKeepTheHeapWhereItStartedAfterTenMillionSyns() throws Exception {
         long target = Long.getLong("it.synflood.target", 10_000_000);
         long capSeconds = Long.getLong("it.synflood.seconds", 110);
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run())) {
             proxy.awaitStarted();
             net.inClientNow(() -> Clients.echoOnce(0, 5000));
@@ -203,8 +206,6 @@ class LimitsIT {
             assertEquals(2, backend.accepted(), "no flood SYN reached the backend");
         }
     }
-
-    private static final Pattern USED = Pattern.compile("used (\\d+)K");
 
     /** Forces a full GC in the proxy (jcmd GC.run) and returns the heap in use after it, in KB. */
     static long heapAfterGc(ProxyProcess proxy) throws IOException, InterruptedException {

@@ -1,7 +1,10 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
+import jdk.net.ExtendedSocketOptions;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -17,7 +20,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Future;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -39,8 +41,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * differently; and the proxy host cannot drop them, since its capture ring sees frames before any
  * hook there.) Incoming packets are dropped in the client's input hook: lost before TCP sees them.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft"})
 class LossIT {
+    /** Clients connecting at once: few, so that queueing for the two shared cores stays out of the figures. */
+    private static final int WORKERS = 4;
     private static final Pattern PACKETS = Pattern.compile("counter packets (\\d+)");
     private static final int DIRECT_PORT = 9001;
     private static final int NO_ZERO_WINDOW_PORT = 8083;
@@ -48,7 +52,7 @@ class LossIT {
     @Test
     @SuppressWarnings("try") // the backend only needs to exist
     void shouldRecoverALostFinalAckALostWindowUpdateAndALostFirstDataSegment() throws Exception {
-        try (TestNet net = new TestNet();
+        try (TestNet net = TestNet.pair();
              EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
@@ -76,11 +80,7 @@ class LossIT {
             Map<String, Long> after = net.tcpCounters(net.clientNs());
             String rules = net.exec(net.clientNs(), "nft", "list", "table", "netdev", "loss")
                     + net.exec(net.clientNs(), "nft", "list", "table", "inet", "loss");
-            Matcher m = PACKETS.matcher(rules);
-            List<Long> drops = new ArrayList<>();
-            while (m.find()) {
-                drops.add(Long.parseLong(m.group(1)));
-            }
+            List<Long> drops = counters(rules);
             long probes = delta(before, after, "TcpExt:TCPWinProbe");
             long retrans = delta(before, after, "Tcp:RetransSegs");
             System.out.printf("LossIT: lost once each (final ACK, first data, window update): %s; the client sent "
@@ -105,7 +105,7 @@ class LossIT {
     @Test
     @SuppressWarnings("try") // the backend only needs to exist
     void shouldCompleteAServerSpeaksFirstConnectionWithALostFinalAckOnTheClientsFirstKeepaliveProbe() throws Exception {
-        try (TestNet net = new TestNet();
+        try (TestNet net = TestNet.pair();
              BannerIT.BannerBackend backend = BannerIT.BannerBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--backend", "127.0.0.1:9025", "--stats-interval", "500ms")) {
@@ -118,8 +118,8 @@ class LossIT {
                 try (Socket s = new Socket()) {
                     s.bind(new InetSocketAddress(TestNet.CLIENT_IP, 41101));
                     s.setKeepAlive(true);
-                    s.setOption(jdk.net.ExtendedSocketOptions.TCP_KEEPIDLE, 1);
-                    s.setOption(jdk.net.ExtendedSocketOptions.TCP_KEEPINTERVAL, 1);
+                    s.setOption(ExtendedSocketOptions.TCP_KEEPIDLE, 1);
+                    s.setOption(ExtendedSocketOptions.TCP_KEEPINTERVAL, 1);
                     s.setSoTimeout(10_000);
                     s.connect(Clients.PROXY, 5000);
                     return new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII)).readLine();
@@ -128,6 +128,8 @@ class LossIT {
             assertEquals(BannerIT.BannerBackend.BANNER, banner);
             Map<String, Long> stats = proxy.nextStats(Duration.ofSeconds(5));
             System.out.println("LossIT: lost final ACK + server speaks first: banner received after the client's keepalive probe; " + stats);
+            String rule = net.exec(net.clientNs(), "nft", "list", "table", "netdev", "loss");
+            assertEquals(List.of(1L), counters(rule), "the final ACK was lost (and only it):\n" + rule);
             assertEquals(1, stats.get("handoffs"), stats.toString());
         }
     }
@@ -136,7 +138,7 @@ class LossIT {
     @SuppressWarnings("try") // the backends only need to exist
     void shouldServeEveryConnectionAt5PercentLossAndReportTheLatencyCost() throws Exception {
         int connections = 200;
-        try (TestNet net = new TestNet();
+        try (TestNet net = TestNet.pair();
              EchoBackend backend = EchoBackend.start(net);
              EchoBackend direct = EchoBackend.start(net, TestNet.SERVER_IP, DIRECT_PORT);
              ProxyProcess zeroWindow = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
@@ -171,18 +173,21 @@ class LossIT {
                             summary(ms[0]), summary(ms[1]), delta(before, after, "Tcp:RetransSegs"),
                             delta(before, after, "TcpExt:TCPSynRetrans")));
                 }
+                String rules = net.exec(net.clientNs(), "nft", "list", "table", "netdev", "rloss")
+                        + net.exec(net.clientNs(), "nft", "list", "table", "inet", "rloss");
+                List<Long> lost = counters(rules);
+                table.append(String.format("%-6s packets lost: %s (client to server, server to client)%n", loss + "%", lost));
+                assertEquals(2, lost.size(), rules);
+                for (long dropped : lost) {
+                    // At 5% of several thousand packets each way, none lost would mean the rules lost nothing and the
+                    // round measured a clean link; at 0% any loss would mean a stale rule.
+                    assertTrue(loss == 0 ? dropped == 0 : dropped > 0, loss + "% round, packets lost: " + lost + "\n" + rules);
+                }
             }
-            String lost = net.exec(net.clientNs(), "nft", "list", "table", "netdev", "rloss")
-                    + net.exec(net.clientNs(), "nft", "list", "table", "inet", "rloss");
             System.out.print("LossIT: " + connections + " connections per row, " + WORKERS + " at a time, the given share of packets "
-                    + "lost each way (nftables numgen; no delay: this kernel has no netem)\n" + table
-                    + "LossIT: packets lost in the 5% round: " + PACKETS.matcher(lost).results().map(r -> r.group(1)).toList()
-                    + " (client to server, server to client)\n");
+                    + "lost each way (nftables numgen; no delay: this kernel has no netem)\n" + table);
         }
     }
-
-    /** Clients connecting at once: few, so that queueing for the two shared cores stays out of the figures. */
-    private static final int WORKERS = 4;
 
     /**
      * Runs {@code n} connect + request + first-byte exchanges, {@link #WORKERS} clients each doing its share
@@ -247,6 +252,11 @@ class LossIT {
             s.getOutputStream().write(msg);
             assertArrayEquals(msg, s.getInputStream().readNBytes(msg.length), "echo on port " + clientPort);
         }
+    }
+
+    /** The packet counts of the counters in an {@code nft list} output, in rule order. */
+    private static List<Long> counters(String rules) {
+        return PACKETS.matcher(rules).results().map(r -> Long.parseLong(r.group(1))).toList();
     }
 
     private static String summary(long[] values) {

@@ -1,8 +1,10 @@
 package io.synproxy.cli.it;
 
 import io.synproxy.cookie.CookieTables;
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -10,6 +12,7 @@ import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -25,8 +28,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * equal; the MSS equal up to the cookie table's rounding; ECN is the one documented difference
  * (a repaired socket cannot be switched to ECN, so synproxy declines it and both ends agree on "off").
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "ss"})
 class OptionFidelityIT {
+    /** Enough full-sized segments each way that rcvmss shows the segment size each end really sends. */
+    private static final int BULK = 64 * 1024;
     private static final int DIRECT_PORT = 8090;
 
     /** A client profile: sysctls of the client namespace and an optional route advmss. */
@@ -89,7 +94,7 @@ class OptionFidelityIT {
                 "direct:cli", "proxy:cli", "direct:srv", "proxy:srv"));
         List<String> failures = new ArrayList<>();
         int port = 42000;
-        try (TestNet net = new TestNet();
+        try (TestNet net = TestNet.pair();
              EchoBackend backend = EchoBackend.start(net);
              EchoBackend direct = EchoBackend.start(net, TestNet.SERVER_IP, DIRECT_PORT);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
@@ -123,9 +128,6 @@ class OptionFidelityIT {
         assertTrue(failures.isEmpty(), String.join("\n", failures) + "\n" + table);
     }
 
-    /** Enough full-sized segments each way that rcvmss shows the segment size each end really sends. */
-    private static final int BULK = 64 * 1024;
-
     /**
      * Opens a connection from a fixed client port, echoes {@link #BULK} bytes through it (so each end's rcvmss
      * is the size of the segments the other end really sends), reads ss on both ends, closes.
@@ -142,7 +144,7 @@ class OptionFidelityIT {
             OutputStream out = s.getOutputStream();
             InputStream in = s.getInputStream();
             byte[] data = new byte[BULK];
-            java.util.Arrays.fill(data, (byte) 'x');
+            Arrays.fill(data, (byte) 'x');
             out.write(data);
             out.flush();
             if (in.readNBytes(BULK).length != BULK) {

@@ -1,7 +1,8 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -9,6 +10,7 @@ import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -31,13 +33,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * nginx refuses a connection whose first bytes are not a valid header, so a 200 alone proves the
  * header was sent first and well-formed.
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "curl", "nginx"})
 class ProxyProtocolIT {
 
     @Test
     void shouldTellNginxTheRealClientAddressWithProxyProtocolV1AndV2() throws Exception {
         Path dir = Files.createTempDirectory("synproxy-nginx-pp-");
-        try (TestNet net = new TestNet()) {
+        try (TestNet net = TestNet.pair()) {
             Files.writeString(dir.resolve("nginx.conf"), """
                     daemon off;
                     master_process off;
@@ -103,7 +105,7 @@ class ProxyProtocolIT {
     @Test
     void shouldWriteExactlyTheV1AndV2HeadersBeforeTheBytesOfAClientThatClosesAtOnce() throws Exception {
         int backendPort = 9026;
-        try (TestNet net = new TestNet();
+        try (TestNet net = TestNet.pair();
              ServerSocket backend = net.inServerNow(() -> {
                  ServerSocket ss = new ServerSocket();
                  ss.setReuseAddress(true);
@@ -131,7 +133,7 @@ class ProxyProtocolIT {
                                     }
                                     all.write(b);
                                 }
-                            } catch (java.net.SocketTimeoutException e) {
+                            } catch (SocketTimeoutException e) {
                                 // return what came: the assertion below shows it
                             }
                             return all.toByteArray();

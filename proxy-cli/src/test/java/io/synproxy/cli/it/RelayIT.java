@@ -1,10 +1,12 @@
 package io.synproxy.cli.it;
 
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -23,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Real Linux TCP clients through the packaged proxy to a real backend, in two namespaces. */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft"})
 class RelayIT {
     private static TestNet net;
     private static EchoBackend backend;
@@ -31,7 +33,7 @@ class RelayIT {
 
     @BeforeAll
     static void start() throws Exception {
-        net = new TestNet();
+        net = TestNet.pair();
         backend = EchoBackend.start(net);
         proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                 "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms");

@@ -3,10 +3,11 @@ package io.synproxy.cli.it;
 import io.synproxy.linux.Constants;
 import io.synproxy.linux.Native;
 import io.synproxy.linux.SockAddr;
-import io.synproxy.packet.Ipv4TcpWriter;
-import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TcpPacket;
+import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -31,14 +32,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * is live (counted {@code replay_live}, the tuple keeps its one socket), after the connection closed
  * (counted {@code late}, no socket), and a final ACK held back past the cookie lifetime (invalid).
  */
-@EnabledIf("io.synproxy.cli.it.TestNet#canRun")
+@RequiresRoot(tools = {"nft", "ss", "tcpdump"})
 class ReplayIT {
     private static final int ROTATION_SECONDS = 3;
     private static final int REPLAYS = 5;
 
     @Test
     void shouldNeverBuildASecondSocketFromAReplayedFinalAck() throws Exception {
-        try (TestNet net = new TestNet(); EchoBackend backend = EchoBackend.start(net);
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "300ms",
                      "--key-rotation", ROTATION_SECONDS + "s");
@@ -98,7 +99,7 @@ class ReplayIT {
 
             // (b2) A spoofed SYN for the closed tuple, then the replay: the SYN does not make the proxy forget
             // the old connection, so its final ACK is still late.
-            net.inClientNow(() -> send(segment(port, 0x5eed0001, 0, TcpFlyweight.SYN, true)));
+            net.inClientNow(() -> send(segment(port, 0x5eed0001, 0, TcpPacket.SYN, true)));
             int newIsn = synAckTo(capture, port, 0x5eed0001 + 1);
             Map<String, Long> spoofed = settle(proxy);
             replay(net, finalAck, REPLAYS);
@@ -109,7 +110,7 @@ class ReplayIT {
             assertEquals(0, delta(afterSyn, spoofed, "handoffs"), "no socket from a replay behind a spoofed SYN");
 
             // (b3) The new handshake on that tuple completes: its final ACK carries the new cookie.
-            net.inClientNow(() -> send(segment(port, 0x5eed0001 + 1, newIsn + 1, TcpFlyweight.ACK, false)));
+            net.inClientNow(() -> send(segment(port, 0x5eed0001 + 1, newIsn + 1, TcpPacket.ACK, false)));
             Map<String, Long> reconnected = settle(proxy);
             assertEquals(1, delta(reconnected, afterSyn, "handoffs"), "a new connection on a closed tuple is served: "
                     + reconnected);
@@ -119,21 +120,21 @@ class ReplayIT {
             int[] clientIsns = {0x11223344, 0x9abcdef0};
             net.inClientNow(() -> {
                 for (int k = 0; k < 2; k++) {
-                    send(segment(ports[k], clientIsns[k], 0, TcpFlyweight.SYN, true));
+                    send(segment(ports[k], clientIsns[k], 0, TcpPacket.SYN, true));
                 }
                 return null;
             });
             long synSent = System.nanoTime();
             int[] isns = synAcks(capture, ports);
             Map<String, Long> c0 = proxy.nextStats(Duration.ofSeconds(5));
-            net.inClientNow(() -> send(segment(ports[0], clientIsns[0] + 1, isns[0] + 1, TcpFlyweight.ACK, false)));
+            net.inClientNow(() -> send(segment(ports[0], clientIsns[0] + 1, isns[0] + 1, TcpPacket.ACK, false)));
             Map<String, Long> c1 = settle(proxy);
             assertEquals(1, delta(c1, c0, "ack_valid"), "a final ACK within the key lifetime verifies: " + c1);
             assertEquals(1, delta(c1, c0, "handoffs"));
             long wait = Duration.ofSeconds(2L * ROTATION_SECONDS + 1).toMillis()
                     - (System.nanoTime() - synSent) / 1_000_000;
             Thread.sleep(Math.max(0, wait));
-            net.inClientNow(() -> send(segment(ports[1], clientIsns[1] + 1, isns[1] + 1, TcpFlyweight.ACK, false)));
+            net.inClientNow(() -> send(segment(ports[1], clientIsns[1] + 1, isns[1] + 1, TcpPacket.ACK, false)));
             Map<String, Long> c2 = settle(proxy);
             System.out.printf("ReplayIT key lifetime: final ACK at once -> ack_valid +%d handoffs +%d; after %d s -> "
                             + "ack_invalid +%d ack_valid +%d handoffs +%d; %s%n", delta(c1, c0, "ack_valid"),
@@ -153,7 +154,7 @@ class ReplayIT {
     /** The client's final ACK: its first pure ACK to the proxy without payload. */
     private static byte[] finalAck(List<byte[]> packets, int port) {
         for (byte[] p : packets) {
-            if (Capture.srcPort(p) == port && Capture.dstPort(p) == 8080 && Capture.flags(p) == TcpFlyweight.ACK
+            if (Capture.srcPort(p) == port && Capture.dstPort(p) == 8080 && Capture.flags(p) == TcpPacket.ACK
                     && Capture.payload(p) == 0) {
                 return p;
             }
@@ -169,7 +170,7 @@ class ReplayIT {
         int tcp = Capture.ihl(p);
         p[tcp + 16] = 0;
         p[tcp + 17] = 0;
-        int sum = Ipv4TcpWriter.tcpChecksumIpv4(MemorySegment.ofArray(p), 0);
+        int sum = TcpPacket.tcpChecksum(MemorySegment.ofArray(p), 0);
         p[tcp + 16] = (byte) (sum >>> 8);
         p[tcp + 17] = (byte) sum;
     }
@@ -180,7 +181,7 @@ class ReplayIT {
         while (System.nanoTime() < deadline) {
             for (byte[] p : capture.packets()) {
                 if (Capture.srcPort(p) == 8080 && Capture.dstPort(p) == port && Capture.ack(p) == ack
-                        && Capture.flags(p) == (TcpFlyweight.SYN | TcpFlyweight.ACK)) {
+                        && Capture.flags(p) == (TcpPacket.SYN | TcpPacket.ACK)) {
                     return Capture.seq(p);
                 }
             }
@@ -199,7 +200,7 @@ class ReplayIT {
             for (byte[] p : capture.packets()) {
                 for (int k = 0; k < ports.length; k++) {
                     if (Capture.srcPort(p) == 8080 && Capture.dstPort(p) == ports[k]
-                            && Capture.flags(p) == (TcpFlyweight.SYN | TcpFlyweight.ACK)) {
+                            && Capture.flags(p) == (TcpPacket.SYN | TcpPacket.ACK)) {
                         isns[k] = Capture.seq(p);
                         seen[k] = true;
                     }
@@ -217,12 +218,12 @@ class ReplayIT {
     }
 
     private static byte[] segment(int port, int seq, int ack, int flags, boolean options) throws Exception {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buf = arena.allocate(Ipv4TcpWriter.MAX_LENGTH);
-            int len = new Ipv4TcpWriter().write(buf, 0, address(TestNet.CLIENT_IP), address(TestNet.SERVER_IP), port,
-                    8080, seq, ack, flags, 64240, options ? 1460 : -1, options ? 7 : -1, options, false, 0, 0);
-            return buf.asSlice(0, len).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+        TcpPacket packet = TcpPacket.between(TestNet.CLIENT_IP, TestNet.SERVER_IP).ports(port, 8080).seq(seq).ack(ack)
+                .flags(flags).window(64240);
+        if (options) {
+            packet.mss(1460).wscale(7).sackPermitted(true);
         }
+        return packet.bytes();
     }
 
     private static int address(String ip) throws Exception {

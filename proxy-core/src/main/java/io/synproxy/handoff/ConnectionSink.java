@@ -1,8 +1,11 @@
-package io.synproxy.frontend;
+package io.synproxy.handoff;
 
 import io.synproxy.handshake.AckVerdict;
 
-/** Takes an established socket built by the handoff; runs on the event loop that owns the ring. */
+/**
+ * Where the handoff's output goes: takes an established socket built by {@link RepairHandoff}; runs on the
+ * event loop that owns the ring. It lives here so that the packages read frontend -> handoff -> relay.
+ */
 @FunctionalInterface
 public interface ConnectionSink {
     /**

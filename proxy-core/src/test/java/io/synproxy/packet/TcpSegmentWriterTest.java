@@ -13,7 +13,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-class Ipv4TcpWriterTest {
+class TcpSegmentWriterTest {
 
     private static final int SRC = 0x5db8d822;
     private static final int DST = 0xc0a8010a;
@@ -26,12 +26,12 @@ class Ipv4TcpWriterTest {
     private static final int TS_ECR = Frames.TS_VAL;
     private static final int SYN_ACK = TcpFlyweight.SYN | TcpFlyweight.ACK;
 
-    private final Ipv4TcpWriter writer = new Ipv4TcpWriter();
-    private final Ipv4TcpParser parser = new Ipv4TcpParser();
+    private final TcpSegmentWriter writer = new TcpSegmentWriter();
+    private final TcpSegment parser = new TcpSegment();
 
     /** A frame buffer with an Ethernet header, the rest dirty so the writer must set every byte it relies on. */
     private static byte[] frameBuffer() {
-        final byte[] b = new byte[ETH + Ipv4TcpWriter.MAX_LENGTH];
+        final byte[] b = new byte[ETH + TcpSegmentWriter.MAX_LENGTH_IPV4];
         Arrays.fill(b, (byte) 0xFF);
         new EthernetFlyweight().wrap(Frames.seg(b), 0)
             .dstMac(0x0200_0000_0002L).srcMac(0x0200_0000_0001L).etherType(EthernetFlyweight.ETHERTYPE_IPV4);
@@ -39,8 +39,8 @@ class Ipv4TcpWriterTest {
     }
 
     private int write(byte[] b, int mss, int wscale, boolean sack, boolean ts) {
-        return writer.write(Frames.seg(b), ETH, SRC, DST, SRC_PORT, DST_PORT, SEQ, ACK, SYN_ACK, WINDOW,
-            mss, wscale, sack, ts, TS_VAL, TS_ECR);
+        return writer.from(SRC, SRC_PORT).to(DST, DST_PORT).seq(SEQ).ack(ACK).flags(SYN_ACK).window(WINDOW).mss(mss)
+                .wscale(wscale).sackPermitted(sack).timestamps(ts, TS_VAL, TS_ECR).write(Frames.seg(b), ETH);
     }
 
     static Stream<Arguments> everyOptionCombination() {
@@ -66,7 +66,7 @@ class Ipv4TcpWriterTest {
         final String options = expectedOptionsHex(mss, wscale, sack, ts);
         assertEquals(40 + options.length() / 2, length);
         assertEquals(0, length % 4);
-        assertTrue(length <= Ipv4TcpWriter.MAX_LENGTH);
+        assertTrue(length <= TcpSegmentWriter.MAX_LENGTH_IPV4);
 
         assertEquals(Reject.NONE, parser.parseFrame(Frames.seg(b), 0, ETH + length, true));
         assertTrue(Frames.checksumsVerify(b, ETH), "checksums verify under the independent implementation");
@@ -152,8 +152,8 @@ class Ipv4TcpWriterTest {
     @Test
     void shouldWriteABareWindowUpdate() {
         final byte[] b = frameBuffer();
-        final int length = writer.write(Frames.seg(b), ETH, SRC, DST, SRC_PORT, DST_PORT, SEQ, ACK,
-            TcpFlyweight.ACK, 1024, -1, -1, false, false, 0, 0);
+        final int length = writer.from(SRC, SRC_PORT).to(DST, DST_PORT).seq(SEQ).ack(ACK).flags(TcpFlyweight.ACK)
+                .window(1024).write(Frames.seg(b), ETH);
         assertEquals(40, length);
         assertEquals(Reject.NONE, parser.parseFrame(Frames.seg(b), 0, ETH + length, true));
         assertEquals(TcpFlyweight.ACK, parser.flags());
@@ -163,9 +163,10 @@ class Ipv4TcpWriterTest {
 
     @Test
     void shouldReproduceTheLinuxSynTcpSegmentByteForByte() {
-        final byte[] b = new byte[Ipv4TcpWriter.MAX_LENGTH];
-        final int length = writer.write(Frames.seg(b), 0, Frames.SRC, Frames.DST, Frames.SRC_PORT, Frames.DST_PORT,
-            Frames.SEQ, 0, TcpFlyweight.SYN, 64240, 1460, 7, true, true, Frames.TS_VAL, 0);
+        final byte[] b = new byte[TcpSegmentWriter.MAX_LENGTH_IPV4];
+        final int length = writer.from(Frames.SRC, Frames.SRC_PORT).to(Frames.DST, Frames.DST_PORT).seq(Frames.SEQ)
+                .ack(0).flags(TcpFlyweight.SYN).window(64240).mss(1460).wscale(7).sackPermitted(true)
+                .timestamps(Frames.TS_VAL, 0).write(Frames.seg(b), 0);
         final byte[] syn = Frames.linuxSyn();
         assertEquals(60, length);
         // TCP header and options identical, including the checksum 0x5437 computed elsewhere
@@ -181,23 +182,23 @@ class Ipv4TcpWriterTest {
     void shouldComputeTheTcpChecksumOfTheVector() {
         final byte[] syn = Frames.linuxSyn();
         final MemorySegment seg = Frames.seg(syn);
-        assertEquals(0, Ipv4TcpWriter.tcpChecksumIpv4(seg, ETH), "a filled-in checksum verifies to 0");
+        assertEquals(0, TcpChecksum.ipv4(seg, ETH), "a filled-in checksum verifies to 0");
         Frames.put16(syn, ETH + 20 + 16, 0);
-        assertEquals(Frames.TCP_CHECKSUM, Ipv4TcpWriter.tcpChecksumIpv4(seg, ETH));
+        assertEquals(Frames.TCP_CHECKSUM, TcpChecksum.ipv4(seg, ETH));
     }
 
     @Test
     void shouldComputeTheTcpChecksumOverAnOddLengthPayload() {
         final byte[] frame = Frames.linuxSynWithPayload(new byte[] {'a', 'b', 'c'});
-        assertEquals(0, Ipv4TcpWriter.tcpChecksumIpv4(Frames.seg(frame), ETH));
+        assertEquals(0, TcpChecksum.ipv4(Frames.seg(frame), ETH));
     }
 
     @Test
     void shouldNotTouchBytesOutsideTheWrittenPacket() {
-        final byte[] b = new byte[7 + Ipv4TcpWriter.MAX_LENGTH + 5];
+        final byte[] b = new byte[7 + TcpSegmentWriter.MAX_LENGTH_IPV4 + 5];
         Arrays.fill(b, (byte) 0xAA);
-        final int length = writer.write(Frames.seg(b), 7, SRC, DST, SRC_PORT, DST_PORT, SEQ, ACK,
-            SYN_ACK, WINDOW, 1460, -1, false, false, 0, 0);
+        final int length = writer.from(SRC, SRC_PORT).to(DST, DST_PORT).seq(SEQ).ack(ACK).flags(SYN_ACK)
+                .window(WINDOW).mss(1460).write(Frames.seg(b), 7);
         assertEquals(44, length);
         for (int i = 0; i < 7; i++) {
             assertEquals((byte) 0xAA, b[i], "byte " + i);
@@ -205,14 +206,15 @@ class Ipv4TcpWriterTest {
         for (int i = 7 + length; i < b.length; i++) {
             assertEquals((byte) 0xAA, b[i], "byte " + i);
         }
-        assertEquals(Reject.NONE, parser.parse(Frames.seg(b), 7, length, true));
+        assertEquals(Reject.NONE, parser.parse4(Frames.seg(b), 7, length, true));
     }
 
     @Test
     void shouldWriteExtremeValuesAsGiven() {
         final byte[] b = frameBuffer();
-        final int length = writer.write(Frames.seg(b), ETH, -1, 0, 0xFFFF, 0, -1, Integer.MIN_VALUE,
-            0xFF, 0xFFFF, 0xFFFF, 14, true, true, -1, Integer.MIN_VALUE);
+        final int length = writer.from(-1, 0xFFFF).to(0, 0).seq(-1).ack(Integer.MIN_VALUE).flags(0xFF)
+                .window(0xFFFF).mss(0xFFFF).wscale(14).sackPermitted(true).timestamps(-1, Integer.MIN_VALUE)
+                .write(Frames.seg(b), ETH);
         assertEquals(Reject.NONE, parser.parseFrame(Frames.seg(b), 0, ETH + length, true));
         assertEquals(-1, parser.src());
         assertEquals(0, parser.dst());

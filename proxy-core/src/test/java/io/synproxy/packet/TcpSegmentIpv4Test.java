@@ -20,13 +20,13 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
-class Ipv4TcpParserTest {
+class TcpSegmentIpv4Test {
 
     private static final int FUZZ_ITERATIONS = 100_000;
     private static final int IP = ETH;
     private static final int TCP = ETH + 20;
 
-    private final Ipv4TcpParser parser = new Ipv4TcpParser();
+    private final TcpSegment parser = new TcpSegment();
 
     /** A crafted frame, how many bytes of it count as captured, and whether the TCP checksum is verified. */
     record Case(byte[] frame, int captured, boolean verifyTcpChecksum) {
@@ -86,7 +86,7 @@ class Ipv4TcpParserTest {
                 f[TCP + 20 + 8] ^= 0x01; // TSval changed, checksum not updated
                 yield new Case(f);
             }
-            // Reasons only the IPv6 parser or the front end give: see Ipv6TcpParserTest.
+            // Reasons only the IPv6 parser or the front end give: see TcpSegmentIpv6Test.
             case NOT_IPV6, BAD_IPV6_LENGTH, BAD_IPV6_EXTENSION, NOT_OUR_PORT ->
                 throw new IllegalArgumentException(reason + " is not an IPv4 parser reason");
         };
@@ -149,7 +149,7 @@ class Ipv4TcpParserTest {
     @Test
     void shouldParseAnIpPacketWithoutEthernet() {
         final byte[] frame = Frames.linuxSyn();
-        assertEquals(Reject.NONE, parser.parse(Frames.seg(frame), ETH, frame.length - ETH, true));
+        assertEquals(Reject.NONE, parser.parse4(Frames.seg(frame), ETH, frame.length - ETH, true));
         assertEquals(Frames.SEQ, parser.seq());
         assertEquals(frame.length, parser.payloadOffset());
     }
@@ -263,7 +263,7 @@ class Ipv4TcpParserTest {
         }
         for (int n = 0; n < frame.length - ETH; n++) {
             final MemorySegment exact = Frames.seg(frame).asSlice(ETH, n);
-            assertNotEquals(Reject.NONE, parser.parse(exact, 0, n, true), "IP prefix " + n);
+            assertNotEquals(Reject.NONE, parser.parse4(exact, 0, n, true), "IP prefix " + n);
         }
     }
 
@@ -284,7 +284,7 @@ class Ipv4TcpParserTest {
         assertEquals(Reject.TRUNCATED_ETHERNET, parser.parseFrame(seg, frame.length, 74, true));
         assertEquals(Reject.TRUNCATED_ETHERNET, parser.parseFrame(seg, frame.length + 10, 74, true));
         assertEquals(Reject.TRUNCATED_ETHERNET, parser.parseFrame(seg, -5, 74, true));
-        assertEquals(Reject.TRUNCATED_IP, parser.parse(seg, 500, 60, true));
+        assertEquals(Reject.TRUNCATED_IP, parser.parse4(seg, 500, 60, true));
     }
 
     @Test

@@ -1,19 +1,20 @@
 package io.synproxy.packet;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
-import java.util.HexFormat;
-import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
-class Ipv6TcpParserTest {
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class TcpSegmentIpv6Test {
     /**
      * A Linux-style IPv6 SYN built by hand, TCP checksum computed independently in Python (RFC 8200 pseudo-header):
      * 2001:db8::10 -> 2001:db8::1, traffic class 0, flow label 0x12345, payload 40, next header 6, hop limit 64;
@@ -33,14 +34,14 @@ class Ipv6TcpParserTest {
     static final long DST_LO = 0x1L;
     static final int TCP = 40;
 
-    private final Ipv6TcpParser parser = new Ipv6TcpParser();
+    private final TcpSegment parser = new TcpSegment();
 
     static byte[] syn6() {
         return HexFormat.of().parseHex(SYN6_HEX);
     }
 
     private Reject parse(byte[] packet) {
-        return parser.parse(MemorySegment.ofArray(packet), 0, packet.length, true);
+        return parser.parse6(MemorySegment.ofArray(packet), 0, packet.length, true);
     }
 
     @Test
@@ -72,15 +73,16 @@ class Ipv6TcpParserTest {
         p[TCP + 16] = 0;
         p[TCP + 17] = 0;
         MemorySegment seg = MemorySegment.ofArray(p);
-        assertEquals(0xee25, Ipv6TcpWriter.tcpChecksumIpv6(seg, 0, TCP, 40));
-        assertEquals(0, Ipv6TcpWriter.tcpChecksumIpv6(MemorySegment.ofArray(syn6()), 0, TCP, 40));
+        assertEquals(0xee25, TcpChecksum.ipv6(seg, 0, TCP, 40));
+        assertEquals(0, TcpChecksum.ipv6(MemorySegment.ofArray(syn6()), 0, TCP, 40));
     }
 
     @Test
     void shouldWriteTheVectorByteForByte() {
-        byte[] out = new byte[Ipv6TcpWriter.MAX_LENGTH];
-        int len = new Ipv6TcpWriter().write(MemorySegment.ofArray(out), 0, SRC_HI, SRC_LO, DST_HI, DST_LO, 51234, 443,
-            0x9a3f12c7, 0, TcpFlyweight.SYN, 64800, 1440, 7, true, true, 0x6b2c1f3a, 0);
+        byte[] out = new byte[TcpSegmentWriter.MAX_LENGTH];
+        int len = new TcpSegmentWriter().from(SRC_HI, SRC_LO, 51234).to(DST_HI, DST_LO, 443).seq(0x9a3f12c7).ack(0)
+                .flags(TcpFlyweight.SYN).window(64800).mss(1440).wscale(7).sackPermitted(true)
+                .timestamps(0x6b2c1f3a, 0).write(MemorySegment.ofArray(out), 0);
         byte[] expected = syn6();
         expected[1] = 0; // the writer's flow label and traffic class are 0
         expected[2] = 0;
@@ -92,8 +94,8 @@ class Ipv6TcpParserTest {
     @Test
     void shouldRoundTripRandomSegmentsThroughWriterAndParser() {
         Random r = new Random(6);
-        Ipv6TcpWriter writer = new Ipv6TcpWriter();
-        byte[] buf = new byte[Ipv6TcpWriter.MAX_LENGTH + 16];
+        TcpSegmentWriter writer = new TcpSegmentWriter();
+        byte[] buf = new byte[TcpSegmentWriter.MAX_LENGTH + 16];
         for (int i = 0; i < 2000; i++) {
             long sHi = r.nextLong();
             long sLo = r.nextLong();
@@ -113,9 +115,9 @@ class Ipv6TcpParserTest {
             int tsEcr = r.nextInt();
             int off = r.nextInt(16);
             MemorySegment seg = MemorySegment.ofArray(buf);
-            int len = writer.write(seg, off, sHi, sLo, dHi, dLo, sp, dp, seq, ack, flags, window, mss, ws, sack, ts,
-                tsVal, tsEcr);
-            assertEquals(Reject.NONE, parser.parse(seg, off, len, true), "round " + i);
+            int len = writer.from(sHi, sLo, sp).to(dHi, dLo, dp).seq(seq).ack(ack).flags(flags).window(window)
+                    .mss(mss).wscale(ws).sackPermitted(sack).timestamps(ts, tsVal, tsEcr).write(seg, off);
+            assertEquals(Reject.NONE, parser.parse6(seg, off, len, true), "round " + i);
             assertEquals(sHi, parser.srcHi());
             assertEquals(sLo, parser.srcLo());
             assertEquals(dHi, parser.dstHi());
@@ -250,7 +252,7 @@ class Ipv6TcpParserTest {
     @Test
     void shouldRejectTooLongAChainAndAnExtensionHeaderRunningPastThePayload() {
         byte[] p = syn6();
-        for (int i = 0; i < Ipv6TcpParser.MAX_EXTENSION_HEADERS + 1; i++) {
+        for (int i = 0; i < TcpSegment.MAX_EXTENSION_HEADERS + 1; i++) {
             p = withExtension(p, 60, new byte[] {0, 0, 1, 4, 0, 0, 0, 0});
         }
         assertEquals(Reject.BAD_IPV6_EXTENSION, parse(p));
@@ -275,7 +277,7 @@ class Ipv6TcpParserTest {
     @Test
     void shouldSkipChecksumVerificationOnlyWhenAsked() {
         byte[] p = caseFor(Reject.BAD_TCP_CHECKSUM);
-        assertEquals(Reject.NONE, parser.parse(MemorySegment.ofArray(p), 0, p.length, false));
+        assertEquals(Reject.NONE, parser.parse6(MemorySegment.ofArray(p), 0, p.length, false));
     }
 
     @Test
@@ -304,7 +306,7 @@ class Ipv6TcpParserTest {
             if (p.length > 0 && r.nextBoolean()) {
                 p[0] = (byte) (0x60 | (p[0] & 0x0F));
             }
-            parser.parse(MemorySegment.ofArray(p), 0, r.nextInt(p.length + 2), r.nextBoolean());
+            parser.parse6(MemorySegment.ofArray(p), 0, r.nextInt(p.length + 2), r.nextBoolean());
         }
     }
 

@@ -1,4 +1,4 @@
-package io.synproxy.bench;
+package io.synproxy.testsupport;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -6,18 +6,19 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Collectors;
 
-/** A private nginx (one worker, no master, no access log) serving a small static page from a temp dir. */
-final class Nginx {
-    static final String BODY = "synproxy-bench: hello from nginx behind the defence under test\n";
+/** A private nginx (one worker, no master, no access log) serving a small static page from its own directory. */
+public final class Nginx {
+    public static final String BODY = "synproxy-bench: hello from nginx behind the defence under test\n";
 
     private Nginx() {
     }
 
     /**
-     * Starts nginx in {@code ns} listening on each {@code listens} entry ("IP:PORT"), every one with the
-     * given accept backlog. The process is owned by {@code net}.
+     * Starts nginx in {@code ns} listening on each {@code listens} entry ("IP:PORT"), every one with the given
+     * accept backlog; its config, page and logs go to {@code dir}. The process is owned by {@code net}.
      */
-    static Process start(Net net, String ns, Path dir, int backlog, List<String> listens) throws IOException {
+    public static Process start(TestNet net, String ns, Path dir, int backlog, List<String> listens)
+            throws IOException {
         Files.createDirectories(dir);
         Files.writeString(dir.resolve("index.html"), BODY);
         String listen = listens.stream().map(l -> "        listen " + l + " backlog=" + backlog + ";")
@@ -45,6 +46,6 @@ final class Nginx {
                 }
                 """.formatted(dir, listen));
         return net.start(ns, ProcessBuilder.Redirect.appendTo(dir.resolve("stdout.log").toFile()),
-                Tools.bin("nginx"), "-c", dir.resolve("nginx.conf").toString(), "-p", dir.toString());
+                Shell.bin("nginx"), "-c", dir.resolve("nginx.conf").toString(), "-p", dir.toString());
     }
 }

@@ -1,4 +1,4 @@
-package io.synproxy.cli.it;
+package io.synproxy.testsupport;
 
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,0 +1,411 @@
+package io.synproxy.frontend;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.synproxy.cookie.KeyRing;
+import io.synproxy.cookie.SynCookie;
+import io.synproxy.handoff.ConnectionSink;
+import io.synproxy.handoff.Handoff;
+import io.synproxy.handshake.AckVerdict;
+import io.synproxy.handshake.Handshake;
+import io.synproxy.linux.LinuxException;
+import io.synproxy.metrics.Counter;
+import io.synproxy.metrics.Counters;
+import io.synproxy.packet.Reject;
+import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.packet.TcpSegment;
+import io.synproxy.packet.TcpSegmentWriter;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The gate's whole state machine without root, sockets or Netty: real cookies and packets, a handoff that hands out
+ * numbers, a sink that keeps the close callbacks, replies that keep what was sent.
+ */
+class SegmentGateTest {
+    private static final int CLIENT = 0x0A00_0002;
+    private static final int LOCAL = 0x0A00_0001;
+    private static final long V6_PREFIX = 0xfd00_0000_0000_0000L;
+    private static final int PORT = 80;
+    private static final int WINDOW = 1 << 20;
+
+    private final long[] now = {1_000_000L};
+    private final Counters counters = new Counters();
+    private final Handshake handshake = new Handshake(new SynCookie(new KeyRing(
+            "segment gate test secret bytes!!".getBytes(StandardCharsets.US_ASCII), 60_000, () -> now[0])),
+            1460, 1440, 7, true);
+    private final SentReplies replies = new SentReplies();
+    private final Handed handoff = new Handed();
+    private final Adopted sink = new Adopted();
+    private final TcpSegmentWriter writer = new TcpSegmentWriter();
+    private final TcpSegment reply = new TcpSegment();
+    private final MemorySegment packet = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
+    private Admission admission = Admission.ALL;
+
+    private SegmentGate gate(int maxConnections) {
+        return gate(new GateSettings(true, true, new int[] {PORT}, maxConnections, 0));
+    }
+
+    private SegmentGate gate(GateSettings settings) {
+        return new SegmentGate(settings, handshake, handoff, replies, sink, s -> admission.refuse(s), counters,
+                () -> now[0]);
+    }
+
+    @Test
+    void shouldAnswerASynWithACookieSynAckToItsSource() {
+        SegmentGate gate = gate(10);
+        int isn = syn(gate, CLIENT, 40000, 1000);
+        assertEquals(1, counters.get(Counter.SYN_RECEIVED));
+        assertEquals(1, counters.get(Counter.SYNACK_SENT));
+        Sent s = replies.last();
+        assertEquals(TcpSegment.mapped(CLIENT), s.lo);
+        assertEquals(TcpFlyweight.SYN | TcpFlyweight.ACK, reply.flags());
+        assertEquals(1001, reply.ack());
+        assertEquals(0, reply.window(), "zero window until the handoff");
+        assertTrue(isn != 0);
+    }
+
+    @Test
+    void shouldHandOffAVerifiedFinalAckAndOpenTheWindow() {
+        SegmentGate gate = gate(10);
+        int isn = syn(gate, CLIENT, 40000, 1000);
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        gate.endOfDrain();
+        assertEquals(1, counters.get(Counter.ACK_VALID));
+        assertEquals(1, counters.get(Counter.HANDOFFS));
+        assertEquals(1, handoff.calls);
+        assertEquals(1, sink.adopted.size());
+        assertEquals(1, gate.liveConnections());
+        parse(replies.last());
+        assertEquals(TcpFlyweight.ACK, reply.flags(), "the window update");
+        assertEquals(isn + 1, reply.seq());
+        assertEquals(1001, reply.ack());
+        assertEquals(WINDOW >>> 7, reply.window());
+    }
+
+    @Test
+    void shouldCountAReplayWhileLiveAndKeepTheOneSocket() {
+        SegmentGate gate = gate(10);
+        int isn = syn(gate, CLIENT, 40000, 1000);
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        int sent = replies.sent.size();
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        ack(gate, CLIENT, 40000, 1000, isn + 1, 0); // the zero-window probe form
+        ack(gate, CLIENT, 40000, 1001, isn + 7, 0); // the kernel's, not a replay of the final ACK
+        assertEquals(3, counters.get(Counter.ACK_LIVE));
+        assertEquals(2, counters.get(Counter.REPLAY_LIVE));
+        assertEquals(1, handoff.calls, "one socket per tuple");
+        assertEquals(sent, replies.sent.size(), "the gate answers nothing of a live connection");
+    }
+
+    @Test
+    void shouldCountALateSegmentOfAClosedConnection() {
+        SegmentGate gate = gate(10);
+        int isn = syn(gate, CLIENT, 40000, 1000);
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        sink.adopted.getFirst().run();
+        assertEquals(0, gate.liveConnections());
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        segment(gate, CLIENT, 40000, 1001, isn + 1, TcpFlyweight.FIN | TcpFlyweight.ACK, 0);
+        assertEquals(2, counters.get(Counter.SEGMENTS_AFTER_CLOSE));
+        assertEquals(1, handoff.calls, "the replayed final ACK of a closed connection builds nothing");
+    }
+
+    @Test
+    void shouldAcceptANewHandshakeOnARecentlyClosedTuple() {
+        SegmentGate gate = gate(10);
+        int isn = syn(gate, CLIENT, 40000, 1000);
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        sink.adopted.getFirst().run();
+        int isn2 = syn(gate, CLIENT, 40000, 900_000);
+        assertTrue(isn2 != isn);
+        ack(gate, CLIENT, 40000, 900_001, isn2 + 1, 0);
+        assertEquals(2, counters.get(Counter.HANDOFFS));
+        assertEquals(0, counters.get(Counter.SEGMENTS_AFTER_CLOSE));
+        // The tuple was forgotten as closed: once this connection closes too, its old ACK is late again.
+        sink.adopted.get(1).run();
+        ack(gate, CLIENT, 40000, 900_001, isn2 + 1, 0);
+        assertEquals(1, counters.get(Counter.SEGMENTS_AFTER_CLOSE));
+    }
+
+    @Test
+    void shouldRememberClosedTuplesAtLeastATimeWait() {
+        GateSettings settings = new GateSettings(true, false, new int[0], 10, 1000);
+        assertEquals(GateSettings.TIME_WAIT_MILLIS, settings.closedTupleMillis());
+        assertEquals(2 * 60_000 + 1000, GateSettings.forKeyRotation(true, false, new int[0], 10, 60_000)
+                .closedTupleMillis(), "two key periods: as long as a cookie verifies");
+        SegmentGate gate = gate(settings);
+        int isn = syn(gate, CLIENT, 40000, 1000);
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        sink.adopted.getFirst().run();
+        now[0] += GateSettings.TIME_WAIT_MILLIS - 1;
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        assertEquals(1, counters.get(Counter.SEGMENTS_AFTER_CLOSE));
+        assertEquals(1, handoff.calls);
+    }
+
+    @Test
+    void shouldRefuseWithAnInSequenceRstWhileDraining() {
+        SegmentGate gate = gate(10);
+        int isn = syn(gate, CLIENT, 40000, 1000);
+        gate.startDraining();
+        int sent = replies.sent.size();
+        sendSyn(gate, CLIENT, 40001, 5000);
+        assertEquals(1, counters.get(Counter.DRAIN_SYN));
+        assertEquals(sent, replies.sent.size(), "no SYN/ACK while draining");
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        assertEquals(1, counters.get(Counter.DRAIN_RST));
+        assertEquals(0, handoff.calls);
+        parse(replies.last());
+        assertEquals(TcpFlyweight.RST | TcpFlyweight.ACK, reply.flags());
+        assertEquals(isn + 1, reply.seq());
+        assertEquals(1001, reply.ack());
+    }
+
+    @Test
+    void shouldRefuseWithARstAtTheConnectionLimit() {
+        SegmentGate gate = gate(1);
+        int isn = syn(gate, CLIENT, 40000, 1000);
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        int isn2 = syn(gate, CLIENT + 1, 40000, 2000);
+        ack(gate, CLIENT + 1, 40000, 2001, isn2 + 1, 0);
+        assertEquals(1, counters.get(Counter.LIMIT_RST));
+        assertEquals(1, handoff.calls);
+        Sent s = replies.last();
+        assertEquals(TcpSegment.mapped(CLIENT + 1), s.lo);
+        parse(s);
+        assertEquals(TcpFlyweight.RST | TcpFlyweight.ACK, reply.flags());
+        assertEquals(isn2 + 1, reply.seq());
+        // A slot frees when a connection closes.
+        sink.adopted.getFirst().run();
+        int isn3 = syn(gate, CLIENT + 2, 40000, 3000);
+        ack(gate, CLIENT + 2, 40000, 3001, isn3 + 1, 0);
+        assertEquals(2, handoff.calls);
+    }
+
+    @Test
+    void shouldVerifyTheTcpChecksumOnlyWhenTheKernelDidNot() {
+        assertTrue(SegmentGate.mustVerifyChecksum(0));
+        assertFalse(SegmentGate.mustVerifyChecksum(PacketRing.TP_STATUS_CSUMNOTREADY));
+        assertFalse(SegmentGate.mustVerifyChecksum(PacketRing.TP_STATUS_CSUM_VALID | 1));
+        SegmentGate gate = gate(10);
+        int len = writer.from(CLIENT, 40000).to(LOCAL, PORT).seq(1000).flags(TcpFlyweight.SYN).mss(1460)
+                .write(packet, 0);
+        // Damage the TCP checksum field.
+        packet.set(ValueLayout.JAVA_BYTE, 20 + 16, (byte) (packet.get(ValueLayout.JAVA_BYTE, 20 + 16) ^ 0x5a));
+        gate.onPacket(packet, 0, len, 0, now[0]);
+        assertEquals(1, counters.get(Reject.BAD_TCP_CHECKSUM));
+        assertEquals(0, counters.get(Counter.SYN_RECEIVED));
+        gate.onPacket(packet, 0, len, PacketRing.TP_STATUS_CSUMNOTREADY, now[0]);
+        gate.onPacket(packet, 0, len, PacketRing.TP_STATUS_CSUM_VALID, now[0]);
+        assertEquals(2, counters.get(Counter.SYNACK_SENT), "offloaded or verified: answered");
+        assertEquals(3, counters.get(Counter.RING_PACKETS));
+    }
+
+    @Test
+    void shouldCountAnInvalidAckAndOtherSegments() {
+        SegmentGate gate = gate(10);
+        ack(gate, CLIENT, 40000, 1001, 0x1234_5678, 0);
+        segment(gate, CLIENT, 40000, 1001, 0, TcpFlyweight.RST, 0);
+        assertEquals(1, counters.get(Counter.ACK_INVALID));
+        assertEquals(1, counters.get(Counter.OTHER_SEGMENTS));
+        assertEquals(0, replies.sent.size());
+    }
+
+    @Test
+    void shouldServeIpv6WithOneKeyPerTuple() {
+        SegmentGate gate = gate(10);
+        int len = writer.from(V6_PREFIX, 2, 40000).to(V6_PREFIX, 1, PORT).seq(1000).flags(TcpFlyweight.SYN)
+                .mss(1440).write(packet, 0);
+        gate.onPacket(packet, 0, len, 0, now[0]);
+        Sent s = replies.last();
+        assertEquals(V6_PREFIX, s.hi);
+        assertEquals(2, s.lo);
+        parse(s);
+        assertTrue(reply.ipv6());
+        int isn = reply.seq();
+        len = writer.from(V6_PREFIX, 2, 40000).to(V6_PREFIX, 1, PORT).seq(1001).ack(isn + 1).flags(TcpFlyweight.ACK)
+                .write(packet, 0);
+        gate.onPacket(packet, 0, len, 0, now[0]);
+        gate.onPacket(packet, 0, len, 0, now[0]);
+        assertEquals(1, counters.get(Counter.HANDOFFS));
+        assertEquals(1, counters.get(Counter.REPLAY_LIVE));
+        assertTrue(handoff.last.ipv6());
+        assertEquals(1440, handoff.last.mss());
+    }
+
+    @Test
+    void shouldRejectAFamilyItDoesNotProtectBeforeParsing() {
+        SegmentGate gate = gate(new GateSettings(true, false, new int[0], 10, 0));
+        int len = writer.from(V6_PREFIX, 2, 40000).to(V6_PREFIX, 1, PORT).seq(1000).flags(TcpFlyweight.SYN)
+                .write(packet, 0);
+        gate.onPacket(packet, 0, len, 0, now[0]);
+        assertEquals(1, counters.get(Reject.NOT_IPV4));
+        SegmentGate gate6 = gate(new GateSettings(false, true, new int[] {PORT}, 10, 0));
+        sendSyn(gate6, CLIENT, 40000, 1000);
+        assertEquals(1, counters.get(Reject.NOT_IPV6));
+        assertEquals(0, counters.get(Counter.SYN_RECEIVED));
+        assertEquals(2, counters.get(Counter.PACKETS_REJECTED));
+    }
+
+    @Test
+    void shouldCountAFailedHandoffAndKeepNoTuple() {
+        SegmentGate gate = gate(10);
+        handoff.fail = true;
+        int isn = syn(gate, CLIENT, 40000, 1000);
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        gate.endOfDrain();
+        assertEquals(1, counters.get(Counter.HANDOFF_FAILED));
+        assertEquals(0, counters.get(Counter.HANDOFFS));
+        assertEquals(0, gate.liveConnections());
+        assertEquals(0, sink.adopted.size());
+    }
+
+    @Test
+    void shouldDropWhatAdmissionRefusesUnanswered() {
+        SegmentGate gate = gate(10);
+        admission = s -> s.src() == CLIENT ? Counter.OTHER_SEGMENTS : null;
+        sendSyn(gate, CLIENT, 40000, 1000);
+        assertEquals(0, replies.sent.size());
+        assertEquals(0, counters.get(Counter.SYN_RECEIVED));
+        assertEquals(1, counters.get(Counter.OTHER_SEGMENTS));
+        sendSyn(gate, CLIENT + 1, 40000, 1000);
+        assertEquals(1, counters.get(Counter.SYNACK_SENT));
+    }
+
+    @Test
+    void shouldFlushTheRepliesAtTheEndOfEachDrain() {
+        SegmentGate gate = gate(10);
+        sendSyn(gate, CLIENT, 40000, 1000);
+        assertEquals(0, replies.flushes);
+        gate.endOfDrain();
+        assertEquals(1, replies.flushes);
+    }
+
+    @Test
+    void shouldCountAFailedSendOfASynAck() {
+        SegmentGate gate = gate(10);
+        replies.refuse = true;
+        sendSyn(gate, CLIENT, 40000, 1000);
+        assertEquals(1, counters.get(Counter.SYNACK_SEND_FAILED));
+        assertEquals(0, counters.get(Counter.SYNACK_SENT));
+    }
+
+    @Test
+    void shouldCountEveryMalformedPacketUnderItsReason() {
+        SegmentGate gate = gate(10);
+        writer.from(CLIENT, 40000).to(LOCAL, PORT).seq(1).flags(TcpFlyweight.SYN).write(packet, 0);
+        gate.onPacket(packet, 0, 10, 0, now[0]);
+        assertEquals(1, counters.get(Reject.TRUNCATED_IP));
+        packet.set(ValueLayout.JAVA_BYTE, 0, (byte) 0x35);
+        gate.onPacket(packet, 0, 40, 0, now[0]);
+        assertEquals(1, counters.get(Reject.NOT_IPV4));
+        assertEquals(2, counters.get(Counter.PACKETS_REJECTED));
+        assertEquals(0, counters.get(Counter.SYN_RECEIVED));
+    }
+
+    /** Sends a SYN, returns the ISN of the SYN/ACK answering it (parsed into {@link #reply}). */
+    private int syn(SegmentGate gate, int client, int clientPort, int clientIsn) {
+        int before = replies.sent.size();
+        sendSyn(gate, client, clientPort, clientIsn);
+        assertEquals(before + 1, replies.sent.size(), "a SYN/ACK was sent");
+        parse(replies.last());
+        return reply.seq();
+    }
+
+    private void sendSyn(SegmentGate gate, int client, int clientPort, int clientIsn) {
+        int len = writer.from(client, clientPort).to(LOCAL, PORT).seq(clientIsn).flags(TcpFlyweight.SYN)
+                .window(64240).mss(1460).wscale(7).sackPermitted(true).write(packet, 0);
+        gate.onPacket(packet, 0, len, 0, now[0]);
+    }
+
+    private void ack(SegmentGate gate, int client, int clientPort, int seq, int ack, int status) {
+        segment(gate, client, clientPort, seq, ack, TcpFlyweight.ACK, status);
+    }
+
+    private void segment(SegmentGate gate, int client, int clientPort, int seq, int ack, int flags, int status) {
+        int len = writer.from(client, clientPort).to(LOCAL, PORT).seq(seq).ack(ack).flags(flags).window(502)
+                .write(packet, 0);
+        gate.onPacket(packet, 0, len, status, now[0]);
+    }
+
+    private void parse(Sent s) {
+        MemorySegment m = MemorySegment.ofArray(s.bytes);
+        assertEquals(Reject.NONE, reply.parse(m, 0, s.bytes.length, true), "our reply parses, checksums included");
+    }
+
+    private record Sent(byte[] bytes, long hi, long lo) {
+    }
+
+    /** Keeps a copy of every reply. */
+    private static final class SentReplies implements Replies {
+        final MemorySegment buffer = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
+        final List<Sent> sent = new ArrayList<>();
+        int flushes;
+        boolean refuse;
+
+        @Override
+        public MemorySegment buffer() {
+            return buffer;
+        }
+
+        @Override
+        public boolean send(int length, long hi, long lo) {
+            if (refuse) {
+                return false;
+            }
+            sent.add(new Sent(buffer.asSlice(0, length).toArray(ValueLayout.JAVA_BYTE), hi, lo));
+            return true;
+        }
+
+        @Override
+        public void flush() {
+            flushes++;
+        }
+
+        Sent last() {
+            assertNotNull(sent.isEmpty() ? null : sent.getLast(), "a reply was sent");
+            return sent.getLast();
+        }
+    }
+
+    /** Hands out descriptor numbers instead of sockets. */
+    private static final class Handed implements Handoff {
+        int calls;
+        boolean fail;
+        AckVerdict last;
+
+        @Override
+        public int handoff(AckVerdict verdict, MemorySegment packet) throws LinuxException {
+            if (fail) {
+                throw new LinuxException("socket", 24);
+            }
+            calls++;
+            last = verdict;
+            return 100 + calls;
+        }
+
+        @Override
+        public int lastReceiveWindow() {
+            return WINDOW;
+        }
+    }
+
+    /** Keeps each adopted connection's close callback, for the test to close it. */
+    private static final class Adopted implements ConnectionSink {
+        final List<Runnable> adopted = new ArrayList<>();
+
+        @Override
+        public void adopt(int fd, AckVerdict verdict, Runnable onClose) {
+            adopted.add(onClose);
+        }
+    }
+}

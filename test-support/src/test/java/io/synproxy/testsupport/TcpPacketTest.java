@@ -1,0 +1,54 @@
+package io.synproxy.testsupport;
+
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.HexFormat;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+class TcpPacketTest {
+    /**
+     * A Linux SYN as it appears on the wire, its checksums computed independently in Python (the vector of
+     * proxy-core's packet tests): 192.168.1.10:51234 -> 93.184.216.34:443, id 0x1c46, DF, TTL 64.
+     */
+    private static final String LINUX_SYN = "4500003c1c464000400626e9c0a8010a5db8d822"
+            + "c82201bb9a3f12c700000000a002faf054370000"
+            + "020405b40402080a6b2c1f3a0000000001030307";
+
+    @Test
+    void shouldWriteALinuxSynByteForByte() {
+        byte[] p = TcpPacket.between("192.168.1.10", "93.184.216.34").ipId(0x1c46).ports(51234, 443)
+                .seq(0x9a3f12c7).flags(TcpPacket.SYN).window(64240).mss(1460).sackPermitted(true)
+                .timestamps(0x6b2c1f3a, 0).wscale(7).bytes();
+        assertEquals(LINUX_SYN, HexFormat.of().formatHex(p));
+    }
+
+    @Test
+    void shouldFindTheChecksumItWroteForBothFamiliesWithPayload() {
+        for (TcpPacket t : new TcpPacket[] {TcpPacket.between("10.0.0.2", "10.0.0.1"),
+                TcpPacket.between("fd00::2", "fd00::1")}) {
+            byte[] p = t.ports(40000, 80).seq(1).ack(2).flags(TcpPacket.ACK | TcpPacket.PSH)
+                    .payload(new byte[] {1, 2, 3}).bytes();
+            int tcp = t.ipHeaderLength();
+            int stored = (p[tcp + 16] & 0xFF) << 8 | p[tcp + 17] & 0xFF;
+            assertEquals(stored, TcpPacket.tcpChecksum(MemorySegment.ofArray(p), 0));
+            p[p.length - 1] ^= 1;
+            assertNotEquals(stored, TcpPacket.tcpChecksum(MemorySegment.ofArray(p), 0), "a flipped bit shows");
+        }
+    }
+
+    @Test
+    void shouldPrefixAnEthernetHeader() {
+        byte[] dst = {2, 0, 0, 0, 0, 1};
+        byte[] src = {2, 0, 0, 0, 0, 2};
+        byte[] f = TcpPacket.between("fd00::2", "fd00::1").ports(1, 2).frame(dst, src);
+        assertArrayEquals(dst, Arrays.copyOfRange(f, 0, 6));
+        assertEquals(0x86, f[12] & 0xFF);
+        assertEquals(0xDD, f[13] & 0xFF);
+        assertEquals(14 + 60, f.length);
+    }
+}
