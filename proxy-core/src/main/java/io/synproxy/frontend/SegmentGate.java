@@ -95,7 +95,7 @@ public final class SegmentGate {
         return liveCount;
     }
 
-    /** {@link #onPacket(MemorySegment, long, int, int, boolean, long)} for a packet that did not come in on loopback. */
+    /** {@link #onPacket(MemorySegment, long, int, int, boolean, long)} for a packet not from the loopback device. */
     public Reject onPacket(MemorySegment mem, long ipOffset, int length, int ringStatus, long nowMillis) {
         return onPacket(mem, ipOffset, length, ringStatus, false, nowMillis);
     }
