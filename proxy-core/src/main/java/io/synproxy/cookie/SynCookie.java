@@ -8,20 +8,27 @@ import java.util.Objects;
  *
  * <p>ISN layout (bit 31 on the left):
  * <pre>
- *  31                                         8 7      5 4      2   1     0
- * +--------------------------------------------+--------+--------+------+--------+
- * |                MAC (24 bits)               | wscale |  MSS   | SACK | parity |
- * |                                            |  idx   |  idx   |      |        |
- * +--------------------------------------------+--------+--------+------+--------+
+ *  31                                       9 8        5 4      2   1     0
+ * +------------------------------------------+----------+--------+------+--------+
+ * |               MAC (23 bits)              |  wscale  |  MSS   | SACK | parity |
+ * |                                          | idx (4)  |  idx   |      |        |
+ * +------------------------------------------+----------+--------+------+--------+
  * </pre>
  * <ul>
  *   <li>bit 0: parity, the {@link KeyRing} slot whose key made the MAC;</li>
  *   <li>bit 1: the client sent SACK-permitted;</li>
- *   <li>bits 2..4: {@link CookieTables#mssIndex MSS index}; bits 5..7: {@link CookieTables#wscaleIndex window-scale index};</li>
- *   <li>bits 8..31: the <em>top</em> 24 bits of SipHash-2-4 under the slot's key.</li>
+ *   <li>bits 2..4: {@link CookieTables#mssIndex MSS index}; bits 5..8: {@link CookieTables#wscaleIndex window-scale
+ *   index} (0: no option, 1..15: the client's exact shift 0..14 plus one);</li>
+ *   <li>bits 9..31: the <em>top</em> 23 bits of SipHash-2-4 under the slot's key.</li>
  * </ul>
- * The low byte ("option bits") is plaintext but is itself part of the MACed message, so tampering with it,
- * parity included, invalidates the cookie.
+ * The low nine bits ("option bits") are plaintext but are themselves part of the MACed message, so tampering with
+ * them, parity included, invalidates the cookie.
+ *
+ * <p>Why the exact shift costs a MAC bit: a shift rounded down under-estimates the client's window up to 16
+ * times (RFC 7323 wants the exact shift), and Linux's other place for it, the low bits of our TSval, exists only
+ * when the client offers timestamps (Windows does not by default), which would lose window scaling for exactly
+ * the clients whose cookies keep it here. The MSS index cannot shrink (the table must reach below 536 for
+ * RFC 9293 MUST-16), the parity bit saves a second hash per invalid ACK, so the MAC gives the bit.
  *
  * <p>MAC: SipHash-2-4 of the 4-tuple and the option bits (one hash), bound to the client's ISN by a
  * public bijection: {@code MAC = top24(SipHash(key, message)) XOR top24(clientIsn * 0x9E3779B1)}. The ISN
@@ -36,7 +43,7 @@ import java.util.Objects;
  * <pre>
  * m0 = saddr &lt;&lt; 32 | daddr                          (unsigned 32-bit addresses)
  * m1 = sport &lt;&lt; 48 | dport &lt;&lt; 32                    (unsigned 16-bit ports)
- * m2 = option bits (ISN bits 0..7)
+ * m2 = option bits (ISN bits 0..8)
  * </pre>
  * IPv6 ({@link SipHash#hash48}, 48 bytes; the distinct length keeps the two families' messages apart):
  * <pre>
@@ -47,21 +54,21 @@ import java.util.Objects;
  * </pre>
  * Here {@code s*} is the client (source of the SYN) and {@code d*} is us. Ports are taken modulo 2^16.
  *
- * <p>With 24 MAC bits a blind forger is accepted with probability 2^-24 per guess (2^-23 for a payload-less
- * ACK, which may be either form); the generation
+ * <p>With 23 MAC bits a blind forger is accepted with probability 2^-23 per guess (2^-22 for a payload-less
+ * ACK, which may be either form; Linux's cookies: 2^-24 per guess, the ISN's top 8 bits being a counter); the generation
  * rotation in {@link KeyRing} bounds how long any single cookie stays valid.
  *
  * <p>Neither encoding nor verifying allocates. Thread confinement follows the {@link KeyRing}:
  * use one {@code SynCookie} per ring, one ring per thread.
  */
 public final class SynCookie {
+    /** The low ISN bits that carry the options in plaintext: parity, SACK, MSS index, window-scale index. */
+    public static final int OPTION_BITS = 0x1ff;
     /** Set in {@link #verifyAck}'s result when the segment matched as a zero-window probe. */
-    public static final int PROBE = 0x100;
-
-    private static final int OPTION_BITS = 0xff;
-    private static final int MAC_SHIFT = 8;
-    /** The MAC is the top 24 bits of the 64-bit SipHash tag. */
-    private static final int TAG_TO_MAC_SHIFT = 64 - 24;
+    public static final int PROBE = 0x200;
+    private static final int MAC_SHIFT = 9;
+    /** The MAC is the top 23 bits of the 64-bit SipHash tag. */
+    private static final int TAG_TO_MAC_SHIFT = 64 - 23;
 
     private final KeyRing ring;
 
@@ -74,8 +81,8 @@ public final class SynCookie {
      * minted with the ring's current key.
      *
      * @param mssIdx    0..7, from {@link CookieTables#mssIndex}
-     * @param wscaleIdx 0..7, from {@link CookieTables#wscaleIndex}
-     * @throws IllegalArgumentException if an index is outside 0..7
+     * @param wscaleIdx 0..15, from {@link CookieTables#wscaleIndex}
+     * @throws IllegalArgumentException if an index is outside its range
      */
     public int encode(int saddr, int daddr, int sport, int dport, int clientIsn,
                       int mssIdx, int wscaleIdx, boolean sack) {
@@ -88,7 +95,7 @@ public final class SynCookie {
      * {@code clientIsn = ack.seq - 1} and {@code isn = ack.ackSeq - 1}, with the same address and port
      * orientation as {@link #encode} (client first).
      *
-     * @return the option bits (ISN bits 0..7, so {@code >= 0}) to decode with {@link #mssIndexOf} and friends,
+     * @return the option bits (ISN bits 0..8, so {@code >= 0}) to decode with {@link #mssIndexOf} and friends,
      *         or {@code -1} if the MAC does not match (forged, altered, or older than the ring's two generations)
      */
     public int verify(int saddr, int daddr, int sport, int dport, int clientIsn, int isn) {
@@ -177,9 +184,9 @@ public final class SynCookie {
         return (bits >>> 2) & 7;
     }
 
-    /** Window-scale index (0..7) from option bits or a whole ISN. */
+    /** Window-scale index (0..15) from option bits or a whole ISN. */
     public static int wscaleIndexOf(int bits) {
-        return (bits >>> 5) & 7;
+        return (bits >>> 5) & 15;
     }
 
     /** Whether the client sent SACK-permitted, from option bits or a whole ISN. */
@@ -193,8 +200,9 @@ public final class SynCookie {
     }
 
     private static int optionBits(int mssIdx, int wscaleIdx, boolean sack, int parity) {
-        if ((mssIdx >>> 3) != 0 || (wscaleIdx >>> 3) != 0) {
-            throw new IllegalArgumentException("indices must be 0..7: mss " + mssIdx + ", wscale " + wscaleIdx);
+        if ((mssIdx >>> 3) != 0 || (wscaleIdx >>> 4) != 0) {
+            throw new IllegalArgumentException("indices must be 0..7 (mss) and 0..15 (wscale): mss " + mssIdx
+                    + ", wscale " + wscaleIdx);
         }
         return wscaleIdx << 5 | mssIdx << 2 | (sack ? 2 : 0) | parity;
     }
@@ -209,7 +217,7 @@ public final class SynCookie {
         return hash6(ring.k0(p), ring.k1(p), sHi, sLo, dHi, dLo, sport, dport, bits) ^ bindIsn(clientIsn);
     }
 
-    /** Top 24 bits of SipHash over the 4-tuple and the option bits, under key {@code (k0, k1)}. */
+    /** Top 23 bits of SipHash over the 4-tuple and the option bits, under key {@code (k0, k1)}. */
     private static int hash4(long k0, long k1, int saddr, int daddr, int sport, int dport, int bits) {
         long m0 = (saddr & 0xffffffffL) << 32 | (daddr & 0xffffffffL);
         long m1 = ports(sport, dport);
@@ -222,8 +230,8 @@ public final class SynCookie {
     }
 
     /**
-     * The client ISN's 24-bit contribution to the MAC: a multiplication by an odd constant (a bijection of
-     * the 32 bits), top 24 bits, so every ISN bit counts. Consecutive ISNs never map to the same value.
+     * The client ISN's 23-bit contribution to the MAC: a multiplication by an odd constant (a bijection of
+     * the 32 bits), top 23 bits, so every ISN bit counts. Consecutive ISNs never map to the same value.
      */
     static int bindIsn(int clientIsn) {
         return (clientIsn * 0x9E3779B1) >>> MAC_SHIFT;

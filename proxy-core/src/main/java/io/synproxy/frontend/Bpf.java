@@ -29,8 +29,14 @@ import java.util.Map;
  * family's listens. Without {@code headersOnly}: no H4 and H6, a match jumps to its family's accept (P4, P6).
  * Every jump stays within one family's block, so any mix of 16 listens fits the 8-bit jump offsets.
  *
+ * <p>Every program first drops frames not addressed to this host at link level (another host's MAC, broadcast,
+ * multicast: the {@code SKF_AD_PKTTYPE} ancillary load), which the kernel's TCP never sees either.
+ *
  * <pre>
- *         ld  #proto              ; both families only
+ *         ld  #pkttype
+ *         jeq #0, L00, D00        ; PACKET_HOST
+ * D00:    ret #0
+ * L00:    ld  #proto              ; both families only
  *         jeq #0x0800, V4, L0
  * L0:     jeq #0x86dd, V6, N4
  * V4:     ldb [9]                 ; protocol
@@ -109,6 +115,10 @@ final class Bpf {
     private static final int RET_K = 0x06;
     /** SKF_AD_OFF + SKF_AD_PROTOCOL: the frame's protocol, host order. */
     private static final int AD_PROTOCOL = -0x1000;
+    /** SKF_AD_OFF + SKF_AD_PKTTYPE: the frame's link-level packet type (sll_pkttype). */
+    private static final int AD_PKTTYPE = -0x1000 + 4;
+    /** PACKET_HOST: a frame addressed to this host at link level (not broadcast, multicast or another host's). */
+    private static final int PACKET_HOST = 0;
     private static final int INSTRUCTION_SIZE = 8;
     private static final int SNAP_LENGTH = 262144;
     /** BPF_MAXINSNS: the kernel refuses a longer classic program. */
@@ -141,6 +151,9 @@ final class Bpf {
             }
         }
         Program p = new Program();
+        // The kernel's TCP never sees a frame for another host, broadcast or multicast (ip_rcv, ipv6_rcv drop
+        // PACKET_OTHERHOST; TCP drops the other two): neither do we.
+        p.op(LD_W_ABS, AD_PKTTYPE).jump(JEQ_K, PACKET_HOST, "host", null).op(RET_K, 0).label("host");
         if (!v4.isEmpty() && !v6.isEmpty()) {
             p.op(LD_W_ABS, AD_PROTOCOL).jump(JEQ_K, 0x0800, "v4", null)
                     .jump(JEQ_K, 0x86dd, "v6", "n4");

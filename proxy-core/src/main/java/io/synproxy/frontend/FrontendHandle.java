@@ -97,10 +97,16 @@ public final class FrontendHandle implements EpollIoHandle {
             if ((status & PacketRing.TP_STATUS_LOSING) != 0) {
                 counters.add(Counter.RING_DROPS, ring.takeDrops());
             }
+            // Another host's MAC, broadcast, multicast: the kernel's TCP never sees them (the filter drops them too).
+            if (!ring.forThisHost(frame)) {
+                counters.increment(Counter.NOT_FOR_HOST);
+                ring.releaseFrame(frame);
+                continue;
+            }
             int snaplen = mem.get(ValueLayout.JAVA_INT, frame + PacketRing.FRAME_SNAPLEN);
             int net = Short.toUnsignedInt(mem.get(ValueLayout.JAVA_SHORT, frame + PacketRing.FRAME_NET));
             replies.replyTo(mem, frame);
-            gate.onPacket(mem, frame + net, snaplen, status, nowMillis);
+            gate.onPacket(mem, frame + net, snaplen, status, ring.fromLoopback(frame), nowMillis);
             ring.releaseFrame(frame);
         }
         gate.endOfDrain();

@@ -46,6 +46,8 @@ import static io.synproxy.linux.Constants.TPACKET_V2;
  * <pre>
  *  0 tp_status | 4 tp_len | 8 tp_snaplen | 12 tp_mac (u16) | 14 tp_net (u16) | 16 tp_sec | 20 tp_nsec ...
  * </pre>
+ * The sockaddr_ll that follows the header at offset 32 says how the frame was addressed at link level
+ * ({@code sll_pkttype}) and on what kind of device it came in ({@code sll_hatype}).
  * The socket is SOCK_DGRAM bound to ETH_P_IP, ETH_P_IPV6 or (both families) ETH_P_ALL, so frames start at the IP
  * header on every link type. A packet longer than a frame holds is truncated by the kernel (the parser
  * then rejects it as truncated). The filter is attached before bind so that nothing unfiltered is ever queued.
@@ -70,6 +72,14 @@ public final class PacketRing implements AutoCloseable {
     static final long FRAME_STATUS = 0;
     static final long FRAME_SNAPLEN = 8;
     static final long FRAME_NET = 14;
+    /** The struct sockaddr_ll after the header: TPACKET_ALIGN(sizeof(struct tpacket2_hdr)). */
+    static final long FRAME_LL = 32;
+    /** sll_hatype (u16, host order): the device type, ARPHRD_*. */
+    static final long LL_HATYPE = FRAME_LL + 8;
+    /** sll_pkttype (u8): PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST. */
+    static final long LL_PKTTYPE = FRAME_LL + 10;
+    static final int PACKET_HOST = 0;
+    static final int ARPHRD_LOOPBACK = 772;
 
     private static final VarHandle STATUS = ValueLayout.JAVA_INT.varHandle();
 
@@ -198,6 +208,23 @@ public final class PacketRing implements AutoCloseable {
     /** The frame's tp_status as the kernel wrote it (USER, LOSING, checksum flags). */
     int status(long frame) {
         return ring.get(ValueLayout.JAVA_INT, frame + FRAME_STATUS);
+    }
+
+    /**
+     * Whether the frame was addressed to this host at link level (PACKET_HOST), not to another host's MAC, a
+     * broadcast or a multicast address: the kernel's TCP drops the others (the capture filter already does).
+     */
+    boolean forThisHost(long frame) {
+        return isForThisHost(ring.get(ValueLayout.JAVA_BYTE, frame + LL_PKTTYPE) & 0xff);
+    }
+
+    static boolean isForThisHost(int packetType) {
+        return packetType == PACKET_HOST;
+    }
+
+    /** Whether the frame came in on a loopback device: sent by this host to itself. */
+    boolean fromLoopback(long frame) {
+        return Short.toUnsignedInt(ring.get(ValueLayout.JAVA_SHORT, frame + LL_HATYPE)) == ARPHRD_LOOPBACK;
     }
 
     /** Gives the frame back to the kernel and moves on. */

@@ -27,6 +27,19 @@ public interface Replies {
      */
     boolean send(int length, long hi, long lo);
 
+    /**
+     * Where to write a packet to one of our own addresses (the timestamp echo to a handed-off socket): it must go
+     * through the host's IP stack, which loops it back, never out of an interface as a link-level frame.
+     */
+    default MemorySegment localBuffer() {
+        return buffer();
+    }
+
+    /** Sends {@code length} bytes of {@link #localBuffer()} to our own address {@code hi:lo}. */
+    default boolean sendLocal(int length, long hi, long lo) {
+        return send(length, hi, lo);
+    }
+
     /** The end of a ring drain: anything still queued goes out now. */
     default void flush() {
     }

@@ -7,6 +7,7 @@ import io.synproxy.handshake.Handshake;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
+import io.synproxy.packet.MartianSource;
 import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpSegment;
 import io.synproxy.policy.SourceLimits;
@@ -46,6 +47,8 @@ public final class SegmentGate {
     private final RecentlyClosed closed;
     private final TcpSegment segment = new TcpSegment();
     private final AckVerdict verdict = new AckVerdict();
+    /** The packet being decided came in on the loopback device (our own timestamp echo, or a local client). */
+    private boolean fromLoopback;
     private volatile boolean draining;
     private volatile int liveCount;
 
@@ -93,17 +96,26 @@ public final class SegmentGate {
         return liveCount;
     }
 
+    /** {@link #onPacket(MemorySegment, long, int, int, boolean, long)} for a packet not from the loopback device. */
+    public Reject onPacket(MemorySegment mem, long ipOffset, int length, int ringStatus, long nowMillis) {
+        return onPacket(mem, ipOffset, length, ringStatus, false, nowMillis);
+    }
+
     /**
      * One captured IP packet of either family.
      *
      * @param length the bytes captured from {@code ipOffset}
      * @param ringStatus the frame's TPACKET status (its checksum flags say whether to verify, see
      *                   {@link #mustVerifyChecksum})
+     * @param loopback the packet came in on the loopback device, where a local client may have our address or
+     *                 127/8 as its source (exempt from the martian check)
      * @param nowMillis {@link #monotonicMillis()}, read once per drain; our timestamp clock derives from it
      * @return why the packet was rejected (counted), or {@link Reject#NONE} when it was taken
      */
-    public Reject onPacket(MemorySegment mem, long ipOffset, int length, int ringStatus, long nowMillis) {
+    public Reject onPacket(MemorySegment mem, long ipOffset, int length, int ringStatus, boolean loopback,
+                           long nowMillis) {
         counters.increment(Counter.RING_PACKETS);
+        fromLoopback = loopback;
         // An unprotected family is refused before any parsing: it only reaches us on a wildcard capture.
         boolean v6 = TcpSegment.isIpv6(mem, ipOffset, length);
         if (v6 ? !settings.ipv6() : !settings.ipv4()) {
@@ -115,6 +127,11 @@ public final class SegmentGate {
         if (reject != Reject.NONE) {
             counters.reject(reject);
             return reject;
+        }
+        // Never answered: a SYN/ACK would go to a multicast group, a broadcast address or ourselves (RFC 1122).
+        if (!loopback && MartianSource.of(segment)) {
+            counters.increment(Counter.MARTIAN_SOURCE);
+            return Reject.NONE;
         }
         if (segment.extensionHeaders() != 0 && !protectedPort6(segment.dstPort())) {
             counters.reject(Reject.NOT_OUR_PORT);
@@ -186,7 +203,8 @@ public final class SegmentGate {
     private void countReplay(long value, int seq, int ack) {
         int isn = (int) (value >>> 32);
         int clientIsn = (int) value;
-        if (ack == isn + 1 && (seq == clientIsn + 1 || seq == clientIsn)) {
+        // On loopback it is our own timestamp echo (see handOff), seen again when every interface is captured.
+        if (!fromLoopback && ack == isn + 1 && (seq == clientIsn + 1 || seq == clientIsn)) {
             counters.increment(Counter.REPLAY_LIVE);
         }
     }
@@ -241,6 +259,12 @@ public final class SegmentGate {
         long lLo = verdict.localLo();
         live.put(cHi, cLo, clientPort, lHi, lLo, (long) verdict.isn() << 32 | (verdict.clientIsn() & 0xffffffffL));
         counters.increment(Counter.HANDOFFS);
+        // The final ACK again, to ourselves through loopback: the new socket learns the client's TSval and echoes
+        // it in its first segment (RFC 7323 3.2). Before the window opens, so before the client sends more.
+        int echo = handshake.timestampEcho(verdict, replies.localBuffer(), 0);
+        if (echo > 0) {
+            replies.sendLocal(echo, lHi, lLo);
+        }
         int isn = verdict.isn();
         int receiveWindow = handoff.lastReceiveWindow();
         // Adopted first: the sink starts the backend connect, whose handshake then runs while the window opens.

@@ -101,6 +101,18 @@ public final class TxRingReplies implements Replies, AutoCloseable {
         return true;
     }
 
+    /** Packets to ourselves take the raw socket: the kernel loops them back (a ring frame would leave the host). */
+    @Override
+    public MemorySegment localBuffer() {
+        viaRing = false;
+        return fallback.buffer();
+    }
+
+    @Override
+    public boolean sendLocal(int length, long hi, long lo) {
+        return fallback.send(length, hi, lo);
+    }
+
     /** Hands the queued ring frames to the driver: one syscall, nothing when none is queued. */
     @Override
     public void flush() {

@@ -46,6 +46,8 @@ import static io.synproxy.linux.Constants.TCP_TIMESTAMP;
  */
 public final class RepairHandoff implements Handoff, AutoCloseable {
     private static final int REPAIR_WINDOW_SIZE = 20;
+    /** The kernel's TCP_MIN_MSS: the smallest value TCP_MAXSEG accepts. */
+    private static final int TCP_MIN_MSS = 88;
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment local = SockAddr.allocateIn(arena);
@@ -69,8 +71,10 @@ public final class RepairHandoff implements Handoff, AutoCloseable {
             setU32(fd, TCP_QUEUE_SEQ, v.isn() + 1, "TCP_QUEUE_SEQ send");
             Native.setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "TCP_REPAIR_QUEUE");
             setU32(fd, TCP_QUEUE_SEQ, v.clientIsn() + 1, "TCP_QUEUE_SEQ recv");
-            // Before connect, or the socket falls back to 536-byte segments.
-            Native.setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, v.mss(), "TCP_MAXSEG");
+            // Before connect, or the socket falls back to 536-byte segments. TCP_MAXSEG refuses less than
+            // TCP_MIN_MSS, so a client below 88 gets 88-byte segments: TCPOPT_MSS below sets the exact value,
+            // but connect() has already sized the segments from this one.
+            Native.setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, Math.max(v.mss(), TCP_MIN_MSS), "TCP_MAXSEG");
             if (ipv6) {
                 Native.bind(fd, SockAddr.in6(local6, v.localHi(), v.localLo(), v.localPort()));
                 Native.connect(fd, SockAddr.in6(remote6, v.clientHi(), v.clientLo(), v.clientPort()));

@@ -119,7 +119,7 @@ public final class Handshake {
         if (result < 0) {
             return false;
         }
-        int bits = result & 0xff;
+        int bits = result & SynCookie.OPTION_BITS;
         int seq = ack.seq();
         int clientIsn = (result & SynCookie.PROBE) != 0 ? seq : seq - 1;
         int wsIdx = SynCookie.wscaleIndexOf(bits);
@@ -156,6 +156,26 @@ public final class Handshake {
         int shift = Math.max(v.ourWscale(), 0);
         return replyTo(v).flags(TcpFlyweight.ACK).window(Math.min(65535, windowBytes >>> shift))
                 .timestamps(v.timestamps(), v.ourTsVal(), v.clientTsVal())
+                .write(buf, off);
+    }
+
+    /**
+     * Writes the client's final ACK again, as the handed-off socket must see it to learn the client's TSval:
+     * from the client to us, {@code seq} at the socket's {@code rcv_wup} (the client ISN + 1, even when the final
+     * ACK carried data: the kernel keeps a TSval only from a segment that starts there), no data, the client's
+     * timestamps. A TCP_REPAIR socket has no way to set ts_recent (TCP_REPAIR_OPTIONS takes TCPOPT_TIMESTAMP
+     * with value 0 only), so without this its first segment carries TSecr 0 (RFC 7323 3.2 wants the latest
+     * TSval echoed). Sent to our own address, it reaches the socket through the loopback device.
+     *
+     * @return the packet length, or 0 when timestamps were not negotiated (nothing to echo)
+     */
+    public int timestampEcho(AckVerdict v, MemorySegment buf, long off) {
+        if (!v.timestamps()) {
+            return 0;
+        }
+        return writer.from(v.clientHi(), v.clientLo(), v.clientPort()).to(v.localHi(), v.localLo(), v.localPort())
+                .seq(v.clientIsn() + 1).ack(v.isn() + 1).flags(TcpFlyweight.ACK).window(v.clientWindow())
+                .timestamps(v.clientTsVal(), v.ourTsVal())
                 .write(buf, off);
     }
 

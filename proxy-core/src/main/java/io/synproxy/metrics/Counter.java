@@ -5,6 +5,10 @@ public enum Counter {
     RING_PACKETS("ring_packets", "frames read from the capture ring"),
     RING_DROPS("ring_drops", "frames the kernel dropped because the ring was full"),
     PACKETS_REJECTED("rejected", "malformed frames (see rejected_<reason>)"),
+    MARTIAN_SOURCE("martian", "segments from a source no TCP peer may have (multicast, broadcast, class E, loopback, "
+            + "0.0.0.0/8, our own address, and the IPv6 equivalents), dropped unanswered"),
+    NOT_FOR_HOST("not_for_host", "frames not addressed to this host at link level (another host's MAC, broadcast, "
+            + "multicast) that reached the ring, dropped; the capture filter drops them before"),
     SYN_RECEIVED("syn", "SYNs seen"),
     SYNACK_SENT("synack", "cookie SYN/ACKs sent"),
     SYNACK_SEND_FAILED("synack_failed", "SYN/ACKs the raw socket refused"),

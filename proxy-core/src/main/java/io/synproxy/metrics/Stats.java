@@ -48,6 +48,8 @@ public final class Stats {
                 .append(" live=").append(live())
                 .append(" bytes=").append(get(Counter.BYTES_TO_BACKEND) + get(Counter.BYTES_TO_CLIENT))
                 .append(" rejected=").append(get(Counter.PACKETS_REJECTED))
+                .append(" martian=").append(get(Counter.MARTIAN_SOURCE))
+                .append(" not_for_host=").append(get(Counter.NOT_FOR_HOST))
                 .append(" handoff_failed=").append(get(Counter.HANDOFF_FAILED))
                 .append(" backend_failed=").append(get(Counter.BACKEND_CONNECT_FAILED))
                 .append(" ring_drops=").append(get(Counter.RING_DROPS))

@@ -1,8 +1,9 @@
 package io.synproxy.packet;
 
-import static io.synproxy.packet.Bits.BYTE;
-
 import java.lang.foreign.MemorySegment;
+
+import static io.synproxy.packet.Bits.BYTE;
+import static io.synproxy.packet.Bits.NET_SHORT;
 
 /**
  * Validates an IPv4/TCP or IPv6/TCP packet and is the view of the last one that passed: one view for both families,
@@ -18,7 +19,8 @@ import java.lang.foreign.MemorySegment;
  * <p>IPv6 checks, in order: version 6, captured length covers 40 bytes, payload length non-zero (no jumbograms) and
  * within the captured bytes, then the extension-header chain: hop-by-hop options (only first), destination options and
  * a routing header with no segments left are skipped (at most {@link #MAX_EXTENSION_HEADERS}, each within the
- * payload); a fragment header is {@link Reject#IP_FRAGMENT}; any other next header is {@link Reject#NOT_TCP}.
+ * payload), and so is an atomic fragment header (offset 0, M = 0: RFC 6946); a real fragment is
+ * {@link Reject#IP_FRAGMENT}; any other next header is {@link Reject#NOT_TCP}.
  *
  * <p>Then for both: at least 20 bytes of TCP, data offset within [5, TCP length], the TCP checksum over the family's
  * pseudo-header (optional: false when the kernel reports it offloaded or verified), the TCP options.
@@ -155,11 +157,8 @@ public final class TcpSegment {
         int remaining = ipPayload;
         int walked = 0;
         while (next != Ipv6Flyweight.NEXT_TCP) {
-            if (next == Ipv6Flyweight.NEXT_FRAGMENT) {
-                return Reject.IP_FRAGMENT;
-            }
             if (next != Ipv6Flyweight.NEXT_HOP_BY_HOP && next != Ipv6Flyweight.NEXT_DESTINATION_OPTIONS
-                && next != Ipv6Flyweight.NEXT_ROUTING) {
+                && next != Ipv6Flyweight.NEXT_ROUTING && next != Ipv6Flyweight.NEXT_FRAGMENT) {
                 return Reject.NOT_TCP;
             }
             if (walked == MAX_EXTENSION_HEADERS || (next == Ipv6Flyweight.NEXT_HOP_BY_HOP && walked != 0)) {
@@ -168,7 +167,13 @@ public final class TcpSegment {
             if (remaining < 8) {
                 return Reject.BAD_IPV6_LENGTH;
             }
-            final int length = ((seg.get(BYTE, header + 1) & 0xFF) + 1) << 3;
+            // An atomic fragment is the whole packet (RFC 6946); a real fragment has no TCP header of its own.
+            if (next == Ipv6Flyweight.NEXT_FRAGMENT
+                && !Ipv6Fragment.isAtomic(seg.get(NET_SHORT, header + Ipv6Fragment.OFFSET_AND_FLAGS) & 0xFFFF)) {
+                return Reject.IP_FRAGMENT;
+            }
+            final int length = next == Ipv6Flyweight.NEXT_FRAGMENT ? Ipv6Fragment.LENGTH
+                : ((seg.get(BYTE, header + 1) & 0xFF) + 1) << 3;
             if (length > remaining) {
                 return Reject.BAD_IPV6_LENGTH;
             }

@@ -1,19 +1,20 @@
 package io.synproxy.cookie;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.lang.management.ManagementFactory;
 import java.util.Random;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.Arguments;
-import org.junit.jupiter.params.provider.MethodSource;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class SynCookieTest {
 
@@ -69,7 +70,7 @@ class SynCookieTest {
         int isn = mint(mssIdx, wscaleIdx, sack);
         int bits = check(isn);
 
-        assertEquals(isn & 0xff, bits);
+        assertEquals(isn & SynCookie.OPTION_BITS, bits);
         assertEquals(mssIdx, SynCookie.mssIndexOf(bits));
         assertEquals(wscaleIdx, SynCookie.wscaleIndexOf(bits));
         assertEquals(sack, SynCookie.sackOf(bits));
@@ -82,10 +83,24 @@ class SynCookieTest {
         int isn = mint6(mssIdx, wscaleIdx, sack);
         int bits = check6(isn);
 
-        assertEquals(isn & 0xff, bits);
+        assertEquals(isn & SynCookie.OPTION_BITS, bits);
         assertEquals(mssIdx, SynCookie.mssIndexOf(bits));
         assertEquals(wscaleIdx, SynCookie.wscaleIndexOf(bits));
         assertEquals(sack, SynCookie.sackOf(bits));
+    }
+
+    @Test
+    void shouldCarrySixteenWindowScaleIndicesAbsentAndZeroToFourteen() {
+        for (int ws = 0; ws < 16; ws++) {
+            int bits = check(mint(7, ws, true));
+            int w = ws;
+            assertTrue(bits >= 0, () -> "wscale index " + w);
+            assertEquals(ws, SynCookie.wscaleIndexOf(bits));
+            assertEquals(7, SynCookie.mssIndexOf(bits));
+            assertTrue(SynCookie.sackOf(bits));
+            int bits6 = check6(mint6(7, ws, true));
+            assertEquals(ws, SynCookie.wscaleIndexOf(bits6));
+        }
     }
 
     @Test
@@ -94,18 +109,18 @@ class SynCookieTest {
         assertEquals(5, SynCookie.mssIndexOf(isn));
         assertEquals(3, SynCookie.wscaleIndexOf(isn));
         assertTrue(SynCookie.sackOf(isn));
-        assertEquals(SynCookie.parityOf(isn & 0xff), SynCookie.parityOf(isn));
+        assertEquals(SynCookie.parityOf(isn & SynCookie.OPTION_BITS), SynCookie.parityOf(isn));
     }
 
     @Test
     void shouldLayOutTheOptionBitsAsDocumented() {
         clock.set((G + (G & 1)) * PERIOD); // an even generation: parity 0
-        int isn = mint(0b101, 0b011, true);
-        assertEquals(0b011_101_1_0, isn & 0xff);
+        int isn = mint(0b101, 0b1011, true);
+        assertEquals(0b1011_101_1_0, isn & SynCookie.OPTION_BITS);
 
         clock.addAndGet(PERIOD); // odd: parity 1
-        isn = mint(0b010, 0b110, false);
-        assertEquals(0b110_010_0_1, isn & 0xff);
+        isn = mint(0b010, 0b0110, false);
+        assertEquals(0b0110_010_0_1, isn & SynCookie.OPTION_BITS);
     }
 
     @Test
@@ -126,7 +141,7 @@ class SynCookieTest {
             int isn = cookie.encode(s, d, sp, dp, cisn, mss, ws, sack);
             int bits = cookie.verify(s, d, sp, dp, cisn, isn);
             int n = i;
-            assertEquals(isn & 0xff, bits, () -> "seed " + seed + ", iteration " + n);
+            assertEquals(isn & SynCookie.OPTION_BITS, bits, () -> "seed " + seed + ", iteration " + n);
         }
     }
 
@@ -137,8 +152,8 @@ class SynCookieTest {
         int second = mint(7, 7, true);
 
         assertNotEquals(SynCookie.parityOf(first), SynCookie.parityOf(second));
-        assertEquals(first & 0xff, check(first));
-        assertEquals(second & 0xff, check(second));
+        assertEquals(first & SynCookie.OPTION_BITS, check(first));
+        assertEquals(second & SynCookie.OPTION_BITS, check(second));
     }
 
     // ---- rejection --------------------------------------------------------------------------------
@@ -146,7 +161,7 @@ class SynCookieTest {
     @Test
     void shouldRejectAckWithAnyMacBitFlipped() {
         int isn = mint(4, 2, true);
-        for (int bit = 8; bit < 32; bit++) {
+        for (int bit = 9; bit < 32; bit++) {
             int b = bit;
             assertEquals(-1, check(isn ^ (1 << bit)), () -> "MAC bit " + b);
         }
@@ -155,7 +170,7 @@ class SynCookieTest {
     @Test
     void shouldRejectAckWithTamperedOptionBits() {
         int isn = mint(1, 1, false);
-        for (int bit = 0; bit < 8; bit++) {
+        for (int bit = 0; bit < 9; bit++) {
             int b = bit;
             assertEquals(-1, check(isn ^ (1 << bit)), () -> "option bit " + b);
         }
@@ -164,10 +179,10 @@ class SynCookieTest {
     @Test
     void shouldRejectAnyOtherOptionByteUnderTheSameMac() {
         int isn = mint(3, 4, true);
-        for (int other = 0; other < 256; other++) {
-            if (other != (isn & 0xff)) {
+        for (int other = 0; other <= SynCookie.OPTION_BITS; other++) {
+            if (other != (isn & SynCookie.OPTION_BITS)) {
                 int o = other;
-                assertEquals(-1, check((isn & ~0xff) | other), () -> "option byte " + o);
+                assertEquals(-1, check((isn & ~SynCookie.OPTION_BITS) | other), () -> "option bits " + o);
             }
         }
     }
@@ -193,7 +208,7 @@ class SynCookieTest {
     @Test
     void shouldTreatPortsModulo65536() {
         int isn = mint(2, 2, false);
-        assertEquals(isn & 0xff, cookie.verify(SADDR, DADDR, SPORT + 65_536, DPORT - 65_536, CLIENT_ISN, isn));
+        assertEquals(isn & SynCookie.OPTION_BITS, cookie.verify(SADDR, DADDR, SPORT + 65_536, DPORT - 65_536, CLIENT_ISN, isn));
     }
 
     @Test
@@ -224,7 +239,7 @@ class SynCookieTest {
     void shouldRejectIpv6AckWithExpiredCookie() {
         int isn = mint6(0, 0, false);
         clock.addAndGet(PERIOD);
-        assertEquals(isn & 0xff, check6(isn));
+        assertEquals(isn & SynCookie.OPTION_BITS, check6(isn));
         clock.addAndGet(PERIOD);
         assertEquals(-1, check6(isn));
     }
@@ -241,7 +256,7 @@ class SynCookieTest {
     @Test
     void shouldRejectOutOfRangeOptionIndices() {
         assertThrows(IllegalArgumentException.class, () -> mint(8, 0, false));
-        assertThrows(IllegalArgumentException.class, () -> mint(0, 8, false));
+        assertThrows(IllegalArgumentException.class, () -> mint(0, 16, false));
         assertThrows(IllegalArgumentException.class, () -> mint(-1, 0, false));
         assertThrows(IllegalArgumentException.class, () -> mint6(0, -1, false));
     }
@@ -254,9 +269,9 @@ class SynCookieTest {
         int isn = mint(5, 5, false);
 
         clock.set((G + 1) * PERIOD); // first millisecond of G + 1
-        assertEquals(isn & 0xff, check(isn));
+        assertEquals(isn & SynCookie.OPTION_BITS, check(isn));
         clock.set((G + 2) * PERIOD - 1); // last millisecond of G + 1
-        assertEquals(isn & 0xff, check(isn));
+        assertEquals(isn & SynCookie.OPTION_BITS, check(isn));
         clock.set((G + 2) * PERIOD); // first millisecond of G + 2
         assertEquals(-1, check(isn));
     }
@@ -267,7 +282,7 @@ class SynCookieTest {
         int isn = mint(5, 5, false);
 
         clock.set((G + 2) * PERIOD - 1);
-        assertEquals(isn & 0xff, check(isn));
+        assertEquals(isn & SynCookie.OPTION_BITS, check(isn));
         clock.set((G + 2) * PERIOD);
         assertEquals(-1, check(isn));
     }
@@ -286,12 +301,12 @@ class SynCookieTest {
     void shouldAcceptCookiesMintedByAnotherProxyWithTheSameSecretAndClock() {
         SynCookie other = cookieWith(KeyRingTest.secret(32, 7));
         int isn = other.encode(SADDR, DADDR, SPORT, DPORT, CLIENT_ISN, 4, 4, true);
-        assertEquals(isn & 0xff, check(isn));
+        assertEquals(isn & SynCookie.OPTION_BITS, check(isn));
 
         clock.addAndGet(PERIOD);
         int back = mint(2, 6, false);
-        assertEquals(back & 0xff, other.verify(SADDR, DADDR, SPORT, DPORT, CLIENT_ISN, back));
-        assertEquals(isn & 0xff, other.verify(SADDR, DADDR, SPORT, DPORT, CLIENT_ISN, isn));
+        assertEquals(back & SynCookie.OPTION_BITS, other.verify(SADDR, DADDR, SPORT, DPORT, CLIENT_ISN, back));
+        assertEquals(isn & SynCookie.OPTION_BITS, other.verify(SADDR, DADDR, SPORT, DPORT, CLIENT_ISN, isn));
     }
 
     @Test
@@ -334,7 +349,7 @@ class SynCookieTest {
     @Test
     void shouldMatchTheFinalAckAndTheProbeFormWithOneCheck() {
         int isn = mint(3, 5, true);
-        int bits = isn & 0xff;
+        int bits = isn & SynCookie.OPTION_BITS;
         // Final ACK: seq = client ISN + 1.
         assertEquals(bits, cookie.verifyAck(SADDR, DADDR, SPORT, DPORT, CLIENT_ISN + 1, isn, true));
         assertEquals(bits, cookie.verifyAck(SADDR, DADDR, SPORT, DPORT, CLIENT_ISN + 1, isn, false));
@@ -345,8 +360,8 @@ class SynCookieTest {
         assertEquals(-1, cookie.verifyAck(SADDR, DADDR, SPORT, DPORT, CLIENT_ISN - 1, isn, true));
         assertEquals(-1, cookie.verifyAck(SADDR, DADDR, SPORT + 1, DPORT, CLIENT_ISN + 1, isn, true));
         int isn6 = mint6(2, 1, false);
-        assertEquals(isn6 & 0xff, cookie.verifyAck6(S_HI, S_LO, D_HI, D_LO, SPORT, DPORT, CLIENT_ISN + 1, isn6, true));
-        assertEquals((isn6 & 0xff) | SynCookie.PROBE,
+        assertEquals(isn6 & SynCookie.OPTION_BITS, cookie.verifyAck6(S_HI, S_LO, D_HI, D_LO, SPORT, DPORT, CLIENT_ISN + 1, isn6, true));
+        assertEquals((isn6 & SynCookie.OPTION_BITS) | SynCookie.PROBE,
                 cookie.verifyAck6(S_HI, S_LO, D_HI, D_LO, SPORT, DPORT, CLIENT_ISN, isn6, true));
     }
 

@@ -1,13 +1,9 @@
 package io.synproxy.frontend;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
-
 import io.synproxy.config.ProxyConfig;
 import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpSegmentWriter;
+import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
@@ -16,7 +12,11 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The capture filter, checked as the kernel checks a classic program (bpf_check_classic) and run by a classic-BPF
@@ -34,6 +34,11 @@ class BpfTest {
     private static final int RST = TcpFlyweight.RST;
     private static final int PSH = TcpFlyweight.PSH;
     private static final boolean[] BOTH_MODES = {false, true};
+    /** sll_pkttype values (linux/if_packet.h). */
+    private static final int PACKET_HOST = 0;
+    private static final int PACKET_BROADCAST = 1;
+    private static final int PACKET_MULTICAST = 2;
+    private static final int PACKET_OTHERHOST = 3;
 
     private static InetSocketAddress at(String host, int port) throws Exception {
         return new InetSocketAddress(InetAddress.getByName(host), port);
@@ -122,6 +127,25 @@ class BpfTest {
             byte[] udp = v4("10.0.0.1", 8080);
             udp[9] = 17;
             assertEquals(0, run(prog, udp, IPV4));
+        }
+    }
+
+    @Test
+    void shouldDropFramesNotAddressedToThisHostAtLinkLevel() throws Exception {
+        InetSocketAddress v4 = at("10.0.0.1", 8080);
+        InetSocketAddress v6 = at("fd00::1", 8080);
+        for (boolean headersOnly : BOTH_MODES) {
+            for (List<int[]> prog : List.of(program(headersOnly, v4), program(headersOnly, v6),
+                    program(headersOnly, v4, v6))) {
+                for (byte[] p : new byte[][] {v4("10.0.0.1", 8080), v6("fd00::1", 8080)}) {
+                    if (run(prog, p, protocolOf(p)) == 0) {
+                        continue; // the other family's program
+                    }
+                    assertEquals(0, run(prog, p, protocolOf(p), PACKET_BROADCAST), "PACKET_BROADCAST");
+                    assertEquals(0, run(prog, p, protocolOf(p), PACKET_MULTICAST), "PACKET_MULTICAST");
+                    assertEquals(0, run(prog, p, protocolOf(p), PACKET_OTHERHOST), "PACKET_OTHERHOST");
+                }
+            }
         }
     }
 
@@ -328,7 +352,7 @@ class BpfTest {
             switch (code) {
                 case 0x00, 0x01, 0x80, 0x81, 0xb1, 0x07, 0x87, 0x06, 0x16 -> {
                 }
-                case 0x20, 0x28, 0x30 -> assertTrue(k >= 0 || k == -0x1000, "load at " + pc);
+                case 0x20, 0x28, 0x30 -> assertTrue(k >= 0 || k == -0x1000 || k == -0x1000 + 4, "load at " + pc);
                 case 0x40, 0x48, 0x50 -> {
                 }
                 case 0x60, 0x61, 0x02, 0x03 -> assertTrue(k >= 0 && k < 16, "memory slot at " + pc);
@@ -377,10 +401,15 @@ class BpfTest {
     /**
      * Classic BPF as the kernel runs it over a SOCK_DGRAM capture (offsets from the IP header): every opcode
      * bpf_check_classic allows, unsigned 32-bit arithmetic and comparisons, a load past either end or a division by
-     * a zero X ends the program with 0. Of the ancillary loads only the frame's protocol. Returns the accepted
+     * a zero X ends the program with 0. Of the ancillary loads the frame's protocol and its packet type. Returns the accepted
      * length (0: drop).
      */
     static int run(List<int[]> program, byte[] p, int protocol) {
+        return run(program, p, protocol, PACKET_HOST);
+    }
+
+    /** {@link #run(List, byte[], int)} for a frame of the given link-level packet type (sll_pkttype). */
+    static int run(List<int[]> program, byte[] p, int protocol, int packetType) {
         int a = 0;
         int x = 0;
         int[] mem = new int[16];
@@ -408,6 +437,10 @@ class BpfTest {
                         case 0x20, 0x40 -> { // ABS, IND
                             if (code == 0x20 && k == -0x1000) {
                                 v = protocol;
+                                break;
+                            }
+                            if (code == 0x20 && k == -0x1000 + 4) {
+                                v = packetType;
                                 break;
                             }
                             if (k < 0) {

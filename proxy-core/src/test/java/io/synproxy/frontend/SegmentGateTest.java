@@ -383,6 +383,56 @@ class SegmentGateTest {
         assertEquals(0, counters.get(Counter.SYN_RECEIVED));
     }
 
+    @Test
+    void shouldDropAMartianSourceUnansweredUnlessItCameInOnLoopback() {
+        SegmentGate gate = gate(10);
+        // Loopback, multicast, limited broadcast, "this network", our own address: RFC 1122 3.2.1.3.
+        for (int martian : new int[] {0x7F00_0001, 0xE000_0005, 0xFFFF_FFFF, 0x0001_0203, LOCAL}) {
+            sendSyn(gate, martian, 40000, 1000);
+        }
+        int len = writer.from(0xFF02_0000_0000_0000L, 1, 40000).to(V6_PREFIX, 1, PORT).seq(1000)
+                .flags(TcpFlyweight.SYN).write(packet, 0);
+        assertEquals(Reject.NONE, gate.onPacket(packet, 0, len, 0, now[0]), "dropped, not malformed");
+        assertEquals(6, counters.get(Counter.MARTIAN_SOURCE));
+        assertEquals(0, counters.get(Counter.SYN_RECEIVED), "never reaches the handshake");
+        assertEquals(0, replies.sent.size(), "never answered");
+        // A local client on loopback legitimately has our address or 127/8 as its source.
+        len = writer.from(LOCAL, 40000).to(LOCAL, PORT).seq(1000).flags(TcpFlyweight.SYN).mss(1460).write(packet, 0);
+        gate.onPacket(packet, 0, len, 0, true, now[0]);
+        assertEquals(6, counters.get(Counter.MARTIAN_SOURCE));
+        assertEquals(1, counters.get(Counter.SYNACK_SENT));
+    }
+
+    @Test
+    void shouldSendTheClientsFinalAckToItselfSoTheNewSocketEchoesItsTsval() {
+        SegmentGate gate = gate(10);
+        int isn = syn(gate, CLIENT, 40000, 1000);
+        int len = writer.from(CLIENT, 40000).to(LOCAL, PORT).seq(1001).ack(isn + 1).flags(TcpFlyweight.ACK)
+                .window(502).timestamps(777, 555).write(packet, 0);
+        gate.onPacket(packet, 0, len, 0, now[0]);
+        assertEquals(1, counters.get(Counter.HANDOFFS));
+        Sent echo = replies.sent.get(replies.sent.size() - 2);
+        assertEquals(TcpSegment.mapped(LOCAL), echo.lo, "to our own address: it reaches the socket through loopback");
+        parse(echo);
+        assertEquals(CLIENT, reply.src());
+        assertEquals(LOCAL, reply.dst());
+        assertEquals(1001, reply.seq());
+        assertEquals(isn + 1, reply.ack());
+        assertEquals(777, reply.options().tsVal(), "the client's TSval, for the socket's ts_recent");
+        parse(replies.last());
+        assertEquals(CLIENT, reply.dst(), "then the window update to the client");
+        // Seen again on loopback (every interface captured), the echo is no replay.
+        packet.copyFrom(MemorySegment.ofArray(echo.bytes));
+        gate.onPacket(packet, 0, echo.bytes.length, 0, true, now[0]);
+        assertEquals(1, counters.get(Counter.ACK_LIVE));
+        assertEquals(0, counters.get(Counter.REPLAY_LIVE));
+        // Without timestamps there is nothing to echo: the window update alone.
+        int sent = replies.sent.size();
+        int isn2 = syn(gate, CLIENT + 1, 40000, 2000);
+        ack(gate, CLIENT + 1, 40000, 2001, isn2 + 1, 0);
+        assertEquals(sent + 2, replies.sent.size(), "SYN/ACK and window update");
+    }
+
     /** Sends a SYN, returns the ISN of the SYN/ACK answering it (parsed into {@link #reply}). */
     private int syn(SegmentGate gate, int client, int clientPort, int clientIsn) {
         int before = replies.sent.size();

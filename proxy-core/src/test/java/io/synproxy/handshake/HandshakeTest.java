@@ -1,10 +1,5 @@
 package io.synproxy.handshake;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SynCookie;
 import io.synproxy.packet.Reject;
@@ -12,12 +7,6 @@ import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpOptions;
 import io.synproxy.packet.TcpSegment;
 import io.synproxy.packet.TcpSegmentWriter;
-
-import java.lang.foreign.MemorySegment;
-import java.lang.management.ManagementFactory;
-import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -25,6 +14,17 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class HandshakeTest {
 
@@ -96,7 +96,7 @@ class HandshakeTest {
         assertTrue(bits >= 0, "our ISN is a valid cookie for the SYN's tuple and sequence number");
         assertTrue(SynCookie.sackOf(bits));
         assertEquals(7, SynCookie.mssIndexOf(bits), "1460 is the top MSS table entry");
-        assertEquals(7, SynCookie.wscaleIndexOf(bits), "shift 10 is the top window-scale table entry");
+        assertEquals(11, SynCookie.wscaleIndexOf(bits), "shift 10, exactly (index = shift + 1)");
     }
 
     @Test
@@ -200,13 +200,14 @@ class HandshakeTest {
             Arguments.of(new ClientOptions(1380, 7, true, true),   1360, 7, OUR_WSCALE),
             Arguments.of(new ClientOptions(1200, -1, false, true), 1200, -1, -1),
             Arguments.of(new ClientOptions(-1, -1, false, false),  536, -1, -1),   // no MSS: RFC 9293 default
-            Arguments.of(new ClientOptions(9000, 14, true, true),  1440, 10, OUR_WSCALE),
-            Arguments.of(new ClientOptions(1452, 3, false, false), 1440, 2, OUR_WSCALE),
-            Arguments.of(new ClientOptions(1441, 5, true, false),  1440, 4, OUR_WSCALE),
-            Arguments.of(new ClientOptions(1439, 1, false, true),  1400, 0, OUR_WSCALE),
+            Arguments.of(new ClientOptions(9000, 14, true, true),  1440, 14, OUR_WSCALE),
+            Arguments.of(new ClientOptions(1452, 3, false, false), 1440, 3, OUR_WSCALE),
+            Arguments.of(new ClientOptions(1441, 5, true, false),  1440, 5, OUR_WSCALE),
+            Arguments.of(new ClientOptions(1439, 1, false, true),  1400, 1, OUR_WSCALE),
             Arguments.of(new ClientOptions(536, 0, true, true),    536, 0, OUR_WSCALE),
-            Arguments.of(new ClientOptions(1000, 15, false, true), 536, 10, OUR_WSCALE), // shift > 14 counts as 14
-            Arguments.of(new ClientOptions(300, 8, true, false),   216, 8, OUR_WSCALE));
+            Arguments.of(new ClientOptions(1000, 15, false, true), 536, 14, OUR_WSCALE), // shift > 14 counts as 14
+            Arguments.of(new ClientOptions(300, 8, true, false),   256, 8, OUR_WSCALE),
+            Arguments.of(new ClientOptions(200, 9, true, true),    48, 9, OUR_WSCALE)); // never above the client's
     }
 
     @ParameterizedTest(name = "{0}")
@@ -231,7 +232,7 @@ class HandshakeTest {
         assertEquals(isn, v.isn());
         assertEquals(CLIENT_ISN, v.clientIsn());
         assertEquals(mss, v.mss(), "client MSS rounded down to the table, capped at ours");
-        assertEquals(clientWscale, v.clientWscale(), "client shift rounded down to the table");
+        assertEquals(clientWscale, v.clientWscale(), "the client's exact shift");
         assertEquals(ourWscale, v.ourWscale());
         assertEquals(client.sack(), v.sack());
         assertEquals(client.timestamps(), v.timestamps());
@@ -242,6 +243,61 @@ class HandshakeTest {
         assertEquals(502, v.clientWindow());
         assertEquals(0, v.payloadLength());
         assertEquals(CLIENT_ISN + 1, v.clientNextSeq());
+    }
+
+    @ParameterizedTest(name = "client shift {0} -> {1}")
+    @CsvSource({"0, 0", "1, 1", "2, 2", "3, 3", "4, 4", "5, 5", "6, 6", "7, 7", "8, 8", "9, 9", "10, 10", "11, 11",
+        "12, 12", "13, 13", "14, 14", "15, 14", "255, 14"})
+    void shouldKeepTheClientsWindowScaleExactlyThroughTheCookie(int clientShift, int expected) {
+        Handshake handshake = handshake(true);
+        for (boolean timestamps : new boolean[] {true, false}) {
+            TcpSegment synAck = parse(synAck(handshake, new ClientOptions(1460, clientShift, true, timestamps)));
+            AckVerdict v = new AckVerdict();
+            assertTrue(handshake.verifyAck(parse(finalAck(synAck.seq() + 1)), v));
+            assertEquals(expected, v.clientWscale(), "RFC 7323 2.3: the exact shift, 15 and above taken as 14");
+        }
+    }
+
+    @Test
+    void shouldNeverTakeAClientMssAboveTheOneItAnnounced() {
+        Handshake handshake = new Handshake(cookies, 9000, OUR_WSCALE, true);
+        for (int clientMss = 48; clientMss <= 9000; clientMss++) {
+            TcpSegment synAck = parse(synAck(handshake, new ClientOptions(clientMss, 7, true, true)));
+            AckVerdict v = new AckVerdict();
+            assertTrue(handshake.verifyAck(parse(finalAck(synAck.seq() + 1)), v));
+            assertTrue(v.mss() <= clientMss, "RFC 9293 MUST-16: client MSS " + clientMss + ", verdict " + v.mss());
+        }
+    }
+
+    @Test
+    void shouldWriteTheTimestampEchoAsTheClientsFinalAckToUs() {
+        Handshake handshake = handshake(true);
+        TcpSegment synAck = parse(synAck(handshake, LINUX));
+        int isn = synAck.seq();
+        byte[] ack = new Packet().seq(CLIENT_ISN + 1).ack(isn + 1).flags(TcpFlyweight.ACK).window(502)
+            .timestamps(true, CLIENT_TSVAL + 5, synAck.options().tsVal()).build();
+        AckVerdict v = new AckVerdict();
+        assertTrue(handshake.verifyAck(parse(ack), v));
+
+        byte[] out = new byte[TcpSegmentWriter.MAX_LENGTH_IPV4];
+        int len = handshake.timestampEcho(v, MemorySegment.ofArray(out), 0);
+        TcpSegment echo = parse(Arrays.copyOf(out, len));
+        assertEquals(CLIENT, echo.src(), "from the client");
+        assertEquals(LOCAL, echo.dst(), "to us: it reaches the new socket through loopback");
+        assertEquals(CLIENT_PORT, echo.srcPort());
+        assertEquals(LOCAL_PORT, echo.dstPort());
+        assertEquals(TcpFlyweight.ACK, echo.flags());
+        assertEquals(CLIENT_ISN + 1, echo.seq(), "at rcv_wup, where the kernel takes ts_recent from");
+        assertEquals(isn + 1, echo.ack());
+        assertEquals(502, echo.window(), "the client's own window: the socket's snd_wnd stays as repaired");
+        assertEquals(0, echo.payloadLength());
+        assertEquals(CLIENT_TSVAL + 5, echo.options().tsVal(), "the client's latest TSval");
+        assertEquals(TS_NOW & ~1, echo.options().tsEcr());
+
+        AckVerdict noTs = new AckVerdict();
+        TcpSegment plain = parse(synAck(handshake, new ClientOptions(1460, 7, true, false)));
+        assertTrue(handshake.verifyAck(parse(finalAck(plain.seq() + 1)), noTs));
+        assertEquals(0, handshake.timestampEcho(noTs, MemorySegment.ofArray(out), 0), "no timestamps, no echo");
     }
 
     @Test

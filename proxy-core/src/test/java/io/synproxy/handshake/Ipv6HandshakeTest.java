@@ -1,9 +1,5 @@
 package io.synproxy.handshake;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import io.synproxy.cookie.CookieTables;
 import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SynCookie;
@@ -12,16 +8,20 @@ import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpOptions;
 import io.synproxy.packet.TcpSegment;
 import io.synproxy.packet.TcpSegmentWriter;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The handshake over IPv6: SYN to cookie SYN/ACK (IPv6 MSS table), final ACK to verdict, window update. */
 class Ipv6HandshakeTest {
@@ -101,13 +101,46 @@ class Ipv6HandshakeTest {
     }
 
     @ParameterizedTest(name = "client MSS {0} -> {1}")
-    @CsvSource({"1440, 1440", "1500, 1440", "1432, 1432", "1400, 1400", "1300, 1280", "1220, 1220", "536, 1220",
-        "-1, 1220"})
+    @CsvSource({"1440, 1440", "1500, 1440", "1432, 1432", "1400, 1380", "1300, 1280", "1220, 1220", "1000, 536",
+        "536, 536", "200, 48", "-1, 1220"})
     void shouldRoundTheClientsMssDownToTheIpv6TableAndCapItAtOurs(int clientMss, int expected) {
         TcpSegment s = synAck(clientMss);
         AckVerdict v = new AckVerdict();
         assertTrue(handshake.verifyAck(finalAck(s.seq(), CLIENT_ISN + 1), v));
         assertEquals(expected, v.mss());
+    }
+
+    @Test
+    void shouldNeverTakeAnIpv6ClientMssAboveTheOneItAnnounced() {
+        Handshake big = new Handshake(cookies, 9000, 9000, OUR_WSCALE, true);
+        for (int clientMss = 48; clientMss <= 9000; clientMss++) {
+            MemorySegment out = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
+            int len = big.synAck(parse(syn(clientMss)), out, 0, TS_NOW);
+            AckVerdict v = new AckVerdict();
+            assertTrue(big.verifyAck(finalAck(parse(out.asSlice(0, len)).seq(), CLIENT_ISN + 1), v));
+            assertTrue(v.mss() <= clientMss, "RFC 9293 MUST-16: client MSS " + clientMss + ", verdict " + v.mss());
+        }
+    }
+
+    @Test
+    void shouldWriteTheIpv6TimestampEchoFromTheClientToUs() {
+        int isn = synAck(1440).seq();
+        AckVerdict v = new AckVerdict();
+        assertTrue(handshake.verifyAck(finalAck(isn, CLIENT_ISN + 1), v));
+        MemorySegment out = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
+        int len = handshake.timestampEcho(v, out, 0);
+        TcpSegment echo = parse(out.asSlice(0, len));
+        assertEquals(C_HI, echo.srcHi());
+        assertEquals(C_LO, echo.srcLo());
+        assertEquals(L_HI, echo.dstHi());
+        assertEquals(L_LO, echo.dstLo());
+        assertEquals(C_PORT, echo.srcPort());
+        assertEquals(L_PORT, echo.dstPort());
+        assertEquals(TcpFlyweight.ACK, echo.flags());
+        assertEquals(CLIENT_ISN + 1, echo.seq());
+        assertEquals(isn + 1, echo.ack());
+        assertEquals(CLIENT_TSVAL + 1, echo.options().tsVal(), "the final ACK's TSval");
+        assertEquals(TS_NOW & ~1, echo.options().tsEcr());
     }
 
     @Test

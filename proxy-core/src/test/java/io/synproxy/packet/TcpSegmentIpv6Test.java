@@ -1,17 +1,18 @@
 package io.synproxy.packet;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.Random;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
-import org.junit.jupiter.params.provider.ValueSource;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class TcpSegmentIpv6Test {
     /**
@@ -201,6 +202,30 @@ class TcpSegmentIpv6Test {
         assertEquals(443, parser.dstPort());
         assertEquals(1440, parser.options().mss());
         assertEquals(DST_LO, parser.dstLo());
+    }
+
+    @Test
+    void shouldProcessAnAtomicFragmentAsTheUnfragmentedPacket() {
+        // RFC 6946: a fragment header with offset 0 and M = 0 (identification 7) is no fragment at all.
+        byte[] p = withExtension(syn6(), 44, new byte[] {0, 0, 0, 0, 0, 0, 0, 7});
+        assertEquals(Reject.NONE, parse(p));
+        assertEquals(1, parser.extensionHeaders());
+        assertEquals(443, parser.dstPort());
+        assertEquals(1440, parser.options().mss());
+        // The two reserved bits are ignored on receipt (RFC 8200, 4.5).
+        assertEquals(Reject.NONE, parse(withExtension(syn6(), 44, new byte[] {0, 0, 0, 6, 0, 0, 0, 7})));
+        // Behind a destination options header too.
+        assertEquals(Reject.NONE, parse(withExtension(p, 60, new byte[] {0, 0, 1, 4, 0, 0, 0, 0})));
+    }
+
+    @Test
+    void shouldStillRejectRealFragments() {
+        assertEquals(Reject.IP_FRAGMENT, parse(withExtension(syn6(), 44, new byte[] {0, 0, 0, 1, 0, 0, 0, 7})),
+                "first fragment (M = 1)");
+        assertEquals(Reject.IP_FRAGMENT, parse(withExtension(syn6(), 44, new byte[] {0, 0, 0, 8, 0, 0, 0, 7})),
+                "last fragment (offset 1, M = 0)");
+        assertEquals(Reject.IP_FRAGMENT, parse(withExtension(syn6(), 44, new byte[] {0, 0, (byte) 0xff, (byte) 0xf8,
+            0, 0, 0, 7})), "largest offset");
     }
 
     @Test

@@ -53,20 +53,23 @@ class AttackFloodIT {
                 Map<String, Long> after = proxy.nextStats(Duration.ofSeconds(5));
                 long softnet = softnetDrops() - softnetBefore;
                 long counted = delta(after, before, attack[2]);
+                // hping3's random sources include martian ones (0/8, 127/8, 224/4, 240/4: about 13%), dropped as such.
+                long martian = delta(after, before, "martian");
                 long ringDrops = delta(after, before, "ring_drops");
                 long handoffs = delta(after, before, "handoffs");
-                System.out.printf("AttackFloodIT %s flood: hping3 sent %d (%d pps); proxy counted %s=%d ring_drops=%d "
-                                + "(kernel backlog drops %d); syn=%d synack=%d handoffs=%d; real clients %d/%d; %s%n",
-                        attack[0], sent, rate, attack[2], counted, ringDrops, softnet, delta(after, before, "syn"),
-                        delta(after, before, "synack"), handoffs, ok, CLIENTS, after);
+                System.out.printf("AttackFloodIT %s flood: hping3 sent %d (%d pps); proxy counted %s=%d martian=%d "
+                                + "ring_drops=%d (kernel backlog drops %d); syn=%d synack=%d handoffs=%d; real clients "
+                                + "%d/%d; %s%n",
+                        attack[0], sent, rate, attack[2], counted, martian, ringDrops, softnet,
+                        delta(after, before, "syn"), delta(after, before, "synack"), handoffs, ok, CLIENTS, after);
                 assertEquals(CLIENTS, ok, "every real client was served during the " + attack[0] + " flood");
-                // A random ACK carries a valid cookie with probability 2^-23 (24-bit MAC, two accepted forms), so
-                // ~2M random ACKs forge about 0.24 sockets: 0 most runs, 1 in about one run of five. That is
-                // the cookie's strength, not a bug; more than 3 (p < 3e-4) would be. RST and FIN never verify.
+                // A random ACK carries a valid cookie with probability 2^-22 (23-bit MAC, two accepted forms), so
+                // ~2M random ACKs forge about 0.48 sockets: 0 most runs, 1 in about one run of three. That is
+                // the cookie's strength, not a bug; more than 4 (p < 2e-4) would be. RST and FIN never verify.
                 long forged = handoffs - CLIENTS;
-                long forgedAllowed = attack[0].equals("ACK") ? 3 : 0;
+                long forgedAllowed = attack[0].equals("ACK") ? 4 : 0;
                 System.out.printf("AttackFloodIT %s flood: %d forged cookie(s), %.2f expected%n", attack[0], forged,
-                        attack[0].equals("ACK") ? counted / 8_388_608.0 : 0.0);
+                        attack[0].equals("ACK") ? counted / 4_194_304.0 : 0.0);
                 assertTrue(forged >= 0 && forged <= forgedAllowed,
                         "one socket per real client, and no more flood sockets than the MAC's odds: " + forged);
                 assertEquals(CLIENTS + forged, backend.accepted() - accepted, "only real clients (and forgeries) reached the backend");
@@ -74,8 +77,8 @@ class AttackFloodIT {
                 assertEquals(forged, delta(after, before, "ack_valid") - CLIENTS, "every valid ACK beyond the clients is a forgery");
                 assertTrue(sent > 10_000, "the flood ran: " + sent);
                 // Every flood packet that reached the ring was counted; the rest the kernel dropped, counted too.
-                assertTrue(counted + ringDrops + softnet >= sent * 99 / 100,
-                        "counted " + counted + " + ring drops " + ringDrops + " + backlog drops " + softnet + " of " + sent);
+                assertTrue(counted + martian + ringDrops + softnet >= sent * 99 / 100, "counted " + counted + " + martian "
+                        + martian + " + ring drops " + ringDrops + " + backlog drops " + softnet + " of " + sent);
             }
             assertTrue(proxy.process().isAlive(), "the proxy survived");
         }
