@@ -152,8 +152,12 @@ cleanup() {
     nft list ruleset | grep -qi netavark || break
   done
   for _ in $(seq 1 50); do pgrep -f -- "$work/" >/dev/null || break; sleep 0.2; done
-  sleep 2
-  restore_host
+  # And once more after the last of them: a cleanup that ran late may have set the chains up again.
+  for _ in $(seq 1 10); do
+    sleep 1
+    restore_host
+    nft list ruleset | grep -qi netavark || break
+  done
   local v
   for v in iptables ip6tables; do
     if [ -s "$work/nft/$v.before" ] && ! dump "$v" | cmp -s - "$work/nft/$v.rules"; then
