@@ -280,11 +280,20 @@ public final class SegmentGate {
         replies.send(handshake.windowUpdate(verdict, receiveWindow, replies.buffer(), 0), cHi, cLo);
     }
 
-    /** Answers an ACK that completes no handshake with {@code RST seq=SEG.ACK}, as the kernel would, rate-limited. */
+    /**
+     * Answers an ACK that completes no handshake with {@code RST seq=SEG.ACK}, as the kernel would, rate-limited;
+     * not when this host's kernel holds a connection for it (another instance's, see
+     * {@link Handoff#hostHasConnection}).
+     */
     private void answerInvalidAck(long nowMillis) {
         // The drain's clock, read once per batch: no clock read per packet on the flood path.
         if (!settings.policy().invalidAckResets().tryTake(nowMillis * 1_000_000L)) {
             counters.increment(Counter.INVALID_ACK_RST_LIMITED);
+            return;
+        }
+        // After the token, so an ACK flood costs at most the bucket's rate in lookups.
+        if (handoff.hostHasConnection(segment)) {
+            counters.increment(Counter.ACK_HOST_SOCKET);
             return;
         }
         replies.send(handshake.unacceptableAckReset(segment, replies.buffer(), 0), segment.srcHi(), segment.srcLo());

@@ -2,6 +2,7 @@ package io.synproxy.handoff;
 
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.linux.LinuxException;
+import io.synproxy.packet.TcpSegment;
 
 import java.lang.foreign.MemorySegment;
 
@@ -17,4 +18,15 @@ public interface Handoff {
 
     /** The receive window, in bytes, of the socket the last {@link #handoff} built: what the window update opens. */
     int lastReceiveWindow();
+
+    /**
+     * Whether this host's kernel already holds a connection (not a listener, not TIME_WAIT) for the tuple of
+     * {@code segment}, a segment that reached the proxy from a client. On one host another instance's handed-off
+     * sockets live in the same kernel, and their segments reach this instance's ring once the fanout group rehashes
+     * flows (an instance joined or left): those are the kernel socket's, never answered with a RST. Without a kernel
+     * to ask (a bench, a test double) there is none.
+     */
+    default boolean hostHasConnection(TcpSegment segment) {
+        return false;
+    }
 }

@@ -4,6 +4,8 @@ import io.synproxy.handshake.AckVerdict;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Native;
 import io.synproxy.linux.SockAddr;
+import io.synproxy.linux.SocketDiag;
+import io.synproxy.packet.TcpSegment;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -58,6 +60,9 @@ public final class RepairHandoff implements Handoff, AutoCloseable {
     private final MemorySegment window = arena.allocate(REPAIR_WINDOW_SIZE, 4);
     private final MemorySegment u32 = arena.allocate(4, 4);
     private int lastReceiveWindow;
+    /** Opened at the first question (most loops never ask one); null until then, or when the kernel has none. */
+    private SocketDiag diag;
+    private boolean diagUnavailable;
 
     @Override
     public int handoff(AckVerdict v, MemorySegment payload) throws LinuxException {
@@ -147,7 +152,28 @@ public final class RepairHandoff implements Handoff, AutoCloseable {
     }
 
     @Override
+    public boolean hostHasConnection(TcpSegment s) {
+        if (diag == null) {
+            if (diagUnavailable) {
+                return false;
+            }
+            try {
+                diag = SocketDiag.open();
+            } catch (LinuxException e) {
+                // No sock_diag in this kernel: nothing to ask, so nothing found (the segment is answered as before).
+                diagUnavailable = true;
+                return false;
+            }
+        }
+        return diag.lookup(s.dstHi(), s.dstLo(), s.dstPort(), s.srcHi(), s.srcLo(), s.srcPort())
+                == SocketDiag.Found.CONNECTION;
+    }
+
+    @Override
     public void close() {
+        if (diag != null) {
+            diag.close();
+        }
         arena.close();
     }
 }

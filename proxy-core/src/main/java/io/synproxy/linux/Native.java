@@ -42,6 +42,7 @@ public final class Native {
     private static final MethodHandle CONNECT = errnoCall("connect", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle CLOSE = errnoCall("close", JAVA_INT, JAVA_INT);
     private static final MethodHandle SEND = errnoCall("send", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
+    private static final MethodHandle RECV = errnoCall("recv", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
     private static final MethodHandle SENDTO =
             errnoCall("sendto", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle MMAP =
@@ -209,6 +210,18 @@ public final class Native {
         long rc;
         try {
             rc = (long) SENDTO.invokeExact(capture, fd, buf, len, flags, sockaddr, (int) sockaddr.byteSize());
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        return rc < 0 ? -errno(capture) : rc;
+    }
+
+    /** recv(2) into {@code buf}: bytes received, or {@code -errno}. Never throws, never allocates. */
+    public static long recv(int fd, MemorySegment buf, long len, int flags) {
+        MemorySegment capture = CAPTURE.get();
+        long rc;
+        try {
+            rc = (long) RECV.invokeExact(capture, fd, buf, len, flags);
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

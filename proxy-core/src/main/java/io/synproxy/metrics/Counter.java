@@ -49,7 +49,10 @@ public enum Counter {
     SOURCE_TABLE_FULL("source_table_full", "connections admitted untracked because the per-source table was full"),
     INVALID_ACK_RST("invalid_ack_rst", "invalid final ACKs answered with RST (seq = their ACK number)"),
     INVALID_ACK_RST_LIMITED("invalid_ack_rst_limited", "invalid final ACKs left unanswered: --invalid-ack-rst-rate "
-            + "was reached");
+            + "was reached"),
+    ACK_HOST_SOCKET("ack_host_socket", "ACKs with no live connection here and no valid cookie that this host's kernel "
+            + "holds a connection for (another instance on this host handed it off: upgrade in place); left to it, "
+            + "never answered with RST");
 
     private final String label;
     private final String description;

@@ -167,6 +167,8 @@ public final class PrometheusMetrics implements MultiCollector, BackendTimings {
         m.put(Counter.INVALID_ACK_RST, new Export("synproxy_invalid_ack_resets", invalid, "result", "sent"));
         m.put(Counter.INVALID_ACK_RST_LIMITED, new Export("synproxy_invalid_ack_resets", invalid, "result",
                 "rate_limited"));
+        m.put(Counter.ACK_HOST_SOCKET, new Export("synproxy_host_socket_segments", "ACKs of connections another "
+                + "instance on this host handed off, left to the kernel's socket", null, null));
         m.put(Counter.SOURCE_TABLE_FULL, new Export("synproxy_source_table_full", "connections admitted untracked "
                 + "because the per-source table was full", null, null));
         m.put(Counter.ACK_LIVE, new Export("synproxy_live_segments", "segments of live connections seen by the "

@@ -71,7 +71,8 @@ public final class Stats {
                 .append(" tx_drops=").append(get(Counter.TX_DROPS))
                 .append(" spliced=").append(get(Counter.SPLICED))
                 .append(" splice_fallback=").append(get(Counter.SPLICE_FALLBACK))
-                .append(" handover_unread=").append(get(Counter.HANDOVER_UNREAD));
+                .append(" handover_unread=").append(get(Counter.HANDOVER_UNREAD))
+                .append(" ack_host_socket=").append(get(Counter.ACK_HOST_SOCKET));
         return b.toString();
     }
 

@@ -353,6 +353,20 @@ class SegmentGateTest {
     }
 
     @Test
+    void shouldLeaveAnAckOfAConnectionTheHostHoldsToTheKernel() {
+        Policy policy = new Policy(SourceAccess.open(), null, new TokenBucket(1, 2, now[0] * 1_000_000L));
+        SegmentGate gate = gate(new GateSettings(true, true, new int[] {PORT}, 10, 0, policy));
+        handoff.hostConnections = true;
+        ack(gate, CLIENT, 40000, 1001, 0x5eed0000, 0);
+        assertEquals(1, counters.get(Counter.ACK_HOST_SOCKET), "another instance's connection, found in the kernel");
+        assertEquals(0, counters.get(Counter.INVALID_ACK_RST));
+        assertEquals(0, replies.sent.size(), "no RST that would kill the other instance's connection");
+        handoff.hostConnections = false;
+        ack(gate, CLIENT, 40001, 1001, 0x5eed0001, 0);
+        assertEquals(1, counters.get(Counter.INVALID_ACK_RST), "no such connection: the RST goes out");
+    }
+
+    @Test
     void shouldFlushTheRepliesAtTheEndOfEachDrain() {
         SegmentGate gate = gate(10);
         sendSyn(gate, CLIENT, 40000, 1000);
@@ -502,7 +516,13 @@ class SegmentGateTest {
     private static final class Handed implements Handoff {
         int calls;
         boolean fail;
+        boolean hostConnections;
         AckVerdict last;
+
+        @Override
+        public boolean hostHasConnection(TcpSegment segment) {
+            return hostConnections;
+        }
 
         @Override
         public int handoff(AckVerdict verdict, MemorySegment packet) throws LinuxException {
