@@ -18,6 +18,7 @@ import static io.synproxy.linux.Constants.ETH_P_IP;
 import static io.synproxy.linux.Constants.ETH_P_IPV6;
 import static io.synproxy.linux.Constants.MAP_SHARED;
 import static io.synproxy.linux.Constants.PACKET_FANOUT;
+import static io.synproxy.linux.Constants.PACKET_FANOUT_FLAG_ROLLOVER;
 import static io.synproxy.linux.Constants.PACKET_FANOUT_HASH;
 import static io.synproxy.linux.Constants.PACKET_IGNORE_OUTGOING;
 import static io.synproxy.linux.Constants.PACKET_RX_RING;
@@ -68,6 +69,11 @@ public final class PacketRing implements AutoCloseable {
     static final int TP_STATUS_KERNEL = 0;
     static final int TP_STATUS_USER = 1;
     static final int TP_STATUS_LOSING = 4;
+    /**
+     * A free frame taken away from the kernel by {@link #refuseFrames}: a bit the kernel never sets in tp_status,
+     * without TP_STATUS_USER, so the reader never takes it for a packet.
+     */
+    static final int TP_STATUS_REFUSED = 1 << 27;
 
     static final long FRAME_STATUS = 0;
     static final long FRAME_SNAPLEN = 8;
@@ -174,13 +180,17 @@ public final class PacketRing implements AutoCloseable {
      * Starts capturing: binds the socket to its protocol and interface, then joins the fanout group (the kernel
      * adds a ring to a group only once it is bound). EINVAL from PACKET_FANOUT: the group has another mode,
      * protocol or device.
+     *
+     * <p>The group hashes flows and rolls over: a frame whose ring has no room goes to another ring of the group
+     * rather than being dropped. That is what lets a ring leave without losing a frame ({@link #refuseFrames}),
+     * and under a flood a full ring's overflow is answered by the others.
      */
     public void join() throws LinuxException {
         try (Arena setup = Arena.ofConfined()) {
             Native.bind(fd, SockAddr.ll(setup, protocol, ifindex));
         }
         if (fanoutGroup >= 0) {
-            Native.setsockopt(fd, SOL_PACKET, PACKET_FANOUT, (fanoutGroup & 0xffff) | PACKET_FANOUT_HASH << 16,
+            Native.setsockopt(fd, SOL_PACKET, PACKET_FANOUT, (fanoutGroup & 0xffff) | (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_ROLLOVER) << 16,
                     "PACKET_FANOUT");
         }
     }
@@ -240,6 +250,24 @@ public final class PacketRing implements AutoCloseable {
             return stats.get(ValueLayout.JAVA_INT, 4) & 0xffffffffL;
         } catch (LinuxException e) {
             return 0;
+        }
+    }
+
+    /**
+     * Leaving a shared capture without losing a frame: marks every frame the kernel owns as taken, so the ring has
+     * no room and the group's rollover sends every new frame to the other rings. Closing the socket is no way
+     * to leave: the kernel takes the ring out of the group only when the mapping goes, and unmapping a ring takes
+     * tens of milliseconds, during which frames still land in it and are lost (seen in the upgrade test). Frames
+     * the kernel had already claimed when this ran are still filled and marked as user frames: read the ring
+     * after a moment, then close it at leisure. Loop thread.
+     */
+    public void refuseFrames() {
+        // Farthest from the read position first. The kernel keeps a frame for itself only while the frame a quarter
+        // of the ring ahead of its next one is free (otherwise it rolls over), and drops it when its next frame is
+        // taken: refusing the next frames last means it never sees the one refused and the other free.
+        for (int k = frameCount - 1; k >= 0; k--) {
+            long base = (long) ((current + k) % frameCount) * frameSize + FRAME_STATUS;
+            STATUS.compareAndSet(ring, base, TP_STATUS_KERNEL, TP_STATUS_REFUSED);
         }
     }
 

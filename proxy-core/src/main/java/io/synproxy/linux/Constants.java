@@ -37,6 +37,8 @@ public final class Constants {
     public static final int PACKET_IGNORE_OUTGOING = 23;
     public static final int TPACKET_V2 = 1;
     public static final int PACKET_FANOUT_HASH = 0;
+    /** Fanout flag: a frame whose ring has no room goes to another ring of the group instead of being dropped. */
+    public static final int PACKET_FANOUT_FLAG_ROLLOVER = 0x1000;
 
     public static final int ARPHRD_ETHER = 1;
     public static final int MSG_DONTWAIT = 0x40;

@@ -30,6 +30,7 @@ import io.synproxy.relay.RelaySettings;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * Everything one event loop runs, assembled as a unit and closed as a unit: its capture ring, raw replies, cookie
@@ -39,6 +40,8 @@ import java.util.concurrent.TimeoutException;
 final class Loop implements AutoCloseable {
     /** TX ring frames per loop: 32 batches of replies, 1 MiB. */
     private static final int TX_FRAMES = 4096;
+    /** Far longer than the kernel takes to copy one frame it claimed into the ring. */
+    private static final long CLAIMED_FRAME_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
 
     private final PacketRing ring;
     private final RawReplies replies;
@@ -132,14 +135,17 @@ final class Loop implements AutoCloseable {
     }
 
     /**
-     * Upgrade in place: leaves the fanout group at once (the ring closed on its loop after a last read, the frames
-     * the kernel had still queued counted as HANDOVER_UNREAD), so the kernel hashes every new flow to the other
-     * instance's rings. Live relays carry on.
+     * Upgrade in place: leaves the capture at once, on the loop: the ring refuses new frames (the group rolls them
+     * over to the other instance's rings), a last read takes what the kernel had already queued (frames still
+     * unread then count as HANDOVER_UNREAD), then the ring closes. Live relays carry on.
      */
     void leaveCapture() {
         try {
             loop.submit(() -> {
                 registration.cancel();
+                ring.refuseFrames();
+                // A frame the kernel claimed just before is still being copied in: give it time to land.
+                LockSupport.parkNanos(CLAIMED_FRAME_NANOS);
                 handle.drain();
                 counters.add(Counter.HANDOVER_UNREAD, ring.pendingFrames());
                 ring.close();
