@@ -214,11 +214,6 @@ public final class Ipv4Flyweight {
         return checksum(Bits.fold(Bits.onesComplementSum(segment, offset, headerLength(), 0)) & 0xFFFF);
     }
 
-    /** True when the header checksum over {@link #headerLength()} bytes verifies. */
-    public boolean isChecksumValid() {
-        return Bits.fold(Bits.onesComplementSum(segment, offset, headerLength(), 0)) == 0;
-    }
-
     private int u8(int field) {
         return segment.get(BYTE, offset + field) & 0xFF;
     }

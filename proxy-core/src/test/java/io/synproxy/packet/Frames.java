@@ -106,6 +106,11 @@ final class Frames {
         return fixTcpChecksum(fixIpChecksum(b, ipOff), ipOff);
     }
 
+    /** True when the IPv4 header checksum of the packet at {@code ipOff} verifies under the naive implementation. */
+    static boolean ipChecksumVerifies(byte[] b, int ipOff) {
+        return naiveSum(b, ipOff, (u8(b, ipOff) & 0x0F) * 4, 0) == 0xFFFF;
+    }
+
     /** True when the IPv4 and TCP checksums of the packet at {@code ipOff} verify under the naive implementation. */
     static boolean checksumsVerify(byte[] b, int ipOff) {
         final int hl = (u8(b, ipOff) & 0x0F) * 4;
