@@ -1,5 +1,6 @@
 package io.synproxy.fuzz;
 
+import io.synproxy.testsupport.TcpPacket;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -33,7 +34,7 @@ class PacketParserFuzzTest {
         boolean fixChecksums = data.consumeBoolean();
         byte[] bytes = data.consumeRemainingAsBytes();
         if (fixChecksums) {
-            Checksums.fix(bytes, offset + (ethernet ? 14 : 0));
+            TcpPacket.fixChecksums(bytes, offset + (ethernet ? 14 : 0));
         }
         MemorySegment seg = MemorySegment.ofArray(bytes);
         // The captured length may claim more than the segment holds, or nothing at all.

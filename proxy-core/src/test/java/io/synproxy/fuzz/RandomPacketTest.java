@@ -1,5 +1,6 @@
 package io.synproxy.fuzz;
 
+import io.synproxy.testsupport.TcpPacket;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -108,12 +109,12 @@ class RandomPacketTest {
                 }
                 case 6 -> {
                     p[9] = (byte) (r.nextBoolean() ? 17 : 1);
-                    Checksums.fix(p, 0);
+                    TcpPacket.fixChecksums(p, 0);
                     want = Reject.NOT_TCP;
                 }
                 case 7 -> {
                     put16(p, 2, 20 + r.nextInt(20));
-                    Checksums.fix(p, 0);
+                    TcpPacket.fixChecksums(p, 0);
                     want = Reject.TRUNCATED_TCP;
                 }
                 case 8 -> {

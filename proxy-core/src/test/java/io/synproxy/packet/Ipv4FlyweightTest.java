@@ -1,5 +1,6 @@
 package io.synproxy.packet;
 
+import io.synproxy.testsupport.TcpPacket;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -31,14 +32,14 @@ class Ipv4FlyweightTest {
         assertEquals(Frames.IP_CHECKSUM, ip.checksum());
         assertEquals(Frames.SRC, ip.src());
         assertEquals(Frames.DST, ip.dst());
-        assertTrue(Frames.ipChecksumVerifies(b, Frames.ETH));
+        assertTrue(TcpPacket.ipv4HeaderChecksumValid(b, Frames.ETH));
     }
 
     @Test
     void shouldComputeTheChecksumOfTheVector() {
         final byte[] b = Frames.linuxSyn();
         ip.wrap(Frames.seg(b), Frames.ETH).checksum(0xBEEF);
-        assertFalse(Frames.ipChecksumVerifies(b, Frames.ETH));
+        assertFalse(TcpPacket.ipv4HeaderChecksumValid(b, Frames.ETH));
         ip.computeChecksum();
         assertEquals(Frames.IP_CHECKSUM, ip.checksum());
         assertArrayEquals(Frames.linuxSyn(), b);
@@ -76,8 +77,8 @@ class Ipv4FlyweightTest {
         assertEquals(17, ip.protocol());
         assertEquals(0xFFFF_FFFF, ip.src());
         assertEquals(0x7F00_0001, ip.dst());
-        assertTrue(Frames.ipChecksumVerifies(b, 4));
-        assertEquals(Frames.naiveChecksum(withZeroChecksum(b, 4), 4, 20, 0), ip.checksum());
+        assertTrue(TcpPacket.ipv4HeaderChecksumValid(b, 4));
+        assertEquals(TcpPacket.checksum(Frames.seg(withZeroChecksum(b, 4)), 4, 20, 0), ip.checksum());
         assertEquals(0x5A5A_5A5A, b[0] << 24 | (b[1] & 0xFF) << 16 | (b[2] & 0xFF) << 8 | (b[3] & 0xFF));
     }
 

@@ -1,6 +1,8 @@
 package io.synproxy.packet;
 
+import io.synproxy.testsupport.TcpPacket;
 import static io.synproxy.packet.Frames.ETH;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -52,15 +54,15 @@ class TcpSegmentIpv4Test {
             case TRUNCATED_IP -> new Case(f, ETH + 19, true);
             case BAD_IHL -> {
                 f[IP] = 0x44;
-                yield new Case(Frames.fixIpChecksum(f, IP));
+                yield new Case(TcpPacket.fixIpv4HeaderChecksum(f, IP));
             }
             case BAD_IP_LENGTH -> {
                 Frames.put16(f, IP + 2, 61); // one byte more than captured
-                yield new Case(Frames.fixIpChecksum(f, IP));
+                yield new Case(TcpPacket.fixIpv4HeaderChecksum(f, IP));
             }
             case IP_FRAGMENT -> {
                 Frames.put16(f, IP + 6, Ipv4Flyweight.FLAG_MF);
-                yield new Case(Frames.fixIpChecksum(f, IP));
+                yield new Case(TcpPacket.fixIpv4HeaderChecksum(f, IP));
             }
             case BAD_IP_CHECKSUM -> {
                 f[IP + 8] = 63; // TTL changed, checksum not updated
@@ -68,19 +70,19 @@ class TcpSegmentIpv4Test {
             }
             case NOT_TCP -> {
                 f[IP + 9] = 17;
-                yield new Case(Frames.fixIpChecksum(f, IP));
+                yield new Case(TcpPacket.fixIpv4HeaderChecksum(f, IP));
             }
             case TRUNCATED_TCP -> {
                 Frames.put16(f, IP + 2, 20 + 19);
-                yield new Case(Frames.fixIpChecksum(f, IP));
+                yield new Case(TcpPacket.fixIpv4HeaderChecksum(f, IP));
             }
             case BAD_DATA_OFFSET -> {
                 f[TCP + 12] = 0x40;
-                yield new Case(Frames.fixChecksums(f, IP));
+                yield new Case(TcpPacket.fixChecksums(f, IP));
             }
             case BAD_TCP_OPTION -> {
                 f[TCP + 20 + 18] = 0; // window scale option length 0
-                yield new Case(Frames.fixChecksums(f, IP));
+                yield new Case(TcpPacket.fixChecksums(f, IP));
             }
             case BAD_TCP_CHECKSUM -> {
                 f[TCP + 20 + 8] ^= 0x01; // TSval changed, checksum not updated
@@ -104,6 +106,11 @@ class TcpSegmentIpv4Test {
     void shouldHaveASnakeCaseLabelForEveryReason(Reject reason) {
         final String expected = reason == Reject.NONE ? "ok" : reason.name().toLowerCase(java.util.Locale.ROOT);
         assertEquals(expected, reason.label());
+    }
+
+    @Test
+    void shouldBuildTheHandWrittenVectorWithTheTestPacketBuilder() {
+        assertArrayEquals(Frames.linuxSyn(), Frames.linuxSynWithPayload(new byte[0]));
     }
 
     @Test
@@ -347,7 +354,7 @@ class TcpSegmentIpv4Test {
                     }
                 }
                 if (random.nextInt(4) != 0) {
-                    fixChecksumsIfInBounds(f);
+                    TcpPacket.fixChecksums(f, IP);
                 }
                 final int captured = random.nextInt(8) == 0 ? random.nextInt(f.length + 1) : f.length;
                 seen.add(parseAndCheck(f, captured, random.nextInt(8) != 0));
@@ -370,27 +377,15 @@ class TcpSegmentIpv4Test {
             assertTrue(parser.payloadLength() >= 0);
             assertTrue(parser.tcp().headerLength() >= 20);
             assertFalse(parser.ip().moreFragments());
-            assertTrue(Frames.ipChecksumVerifies(b, ETH));
+            assertTrue(TcpPacket.ipv4HeaderChecksumValid(b, ETH));
             if (verify) {
-                assertTrue(Frames.checksumsVerify(b, ETH));
+                assertTrue(TcpPacket.checksumsValid(b, ETH));
             }
         }
         return r;
     }
 
     /** Fixes both checksums the way a sender would, but only where the (mutated) header fields stay in bounds. */
-    private static void fixChecksumsIfInBounds(byte[] f) {
-        final int hl = (f[IP] & 0x0F) * 4;
-        if (hl < 20 || IP + hl > f.length) {
-            return;
-        }
-        Frames.fixIpChecksum(f, IP);
-        final int total = Frames.u16(f, IP + 2);
-        if (total >= hl + 20 && IP + total <= f.length) {
-            Frames.fixTcpChecksum(f, IP);
-        }
-    }
-
     private static long seed() {
         return Long.getLong("synproxy.fuzz.seed", System.nanoTime());
     }
@@ -408,13 +403,13 @@ class TcpSegmentIpv4Test {
     private static Case editIp(Edit e) {
         final byte[] f = Frames.linuxSyn();
         e.apply(f);
-        return new Case(Frames.fixIpChecksum(f, IP));
+        return new Case(TcpPacket.fixIpv4HeaderChecksum(f, IP));
     }
 
     private static Case editAll(Edit e) {
         final byte[] f = Frames.linuxSyn();
         e.apply(f);
-        return new Case(Frames.fixChecksums(f, IP));
+        return new Case(TcpPacket.fixChecksums(f, IP));
     }
 
     private static Case cut(Case c, int captured) {

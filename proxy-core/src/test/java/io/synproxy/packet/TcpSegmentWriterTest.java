@@ -1,5 +1,6 @@
 package io.synproxy.packet;
 
+import io.synproxy.testsupport.TcpPacket;
 import static io.synproxy.packet.Frames.ETH;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -69,7 +70,7 @@ class TcpSegmentWriterTest {
         assertTrue(length <= TcpSegmentWriter.MAX_LENGTH_IPV4);
 
         assertEquals(Reject.NONE, parser.parseFrame(Frames.seg(b), 0, ETH + length, true));
-        assertTrue(Frames.checksumsVerify(b, ETH), "checksums verify under the independent implementation");
+        assertTrue(TcpPacket.checksumsValid(b, ETH), "checksums verify under the independent implementation");
         assertEquals(SRC, parser.src());
         assertEquals(DST, parser.dst());
         assertEquals(SRC_PORT, parser.srcPort());
@@ -174,7 +175,7 @@ class TcpSegmentWriterTest {
         // IP header identical except id (writer uses 0) and hence the header checksum
         final byte[] expectedIp = Arrays.copyOfRange(syn, ETH, ETH + 20);
         Frames.put16(expectedIp, 4, 0);
-        Frames.fixIpChecksum(expectedIp, 0);
+        TcpPacket.fixIpv4HeaderChecksum(expectedIp, 0);
         assertArrayEquals(expectedIp, Arrays.copyOfRange(b, 0, 20));
     }
 
