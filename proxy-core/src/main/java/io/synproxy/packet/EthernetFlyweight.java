@@ -1,9 +1,9 @@
 package io.synproxy.packet;
 
+import java.lang.foreign.MemorySegment;
+
 import static io.synproxy.packet.Bits.NET_INT;
 import static io.synproxy.packet.Bits.NET_SHORT;
-
-import java.lang.foreign.MemorySegment;
 
 /**
  * Flyweight over an Ethernet II header (no VLAN tag; AF_PACKET delivers VLAN tags out of band).

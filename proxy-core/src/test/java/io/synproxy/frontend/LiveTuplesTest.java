@@ -1,8 +1,8 @@
 package io.synproxy.frontend;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -10,13 +10,15 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.stream.LongStream;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.MethodSource;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class LiveTuplesTest {
     private static final int CLIENT = 0x0A000002;
     private static final int LOCAL = 0x0A000001;
+    private static final int OPERATIONS = 200_000;
 
     @Test
     void shouldAddContainAndRemoveATuple() {
@@ -191,8 +193,6 @@ class LiveTuplesTest {
 
     private record Tuple(int client, int port, int local) {
     }
-
-    private static final int OPERATIONS = 200_000;
 
     /** Fixed seeds for reproducibility, plus one fresh seed per run (printed on failure). */
     static LongStream seeds() {

@@ -1,17 +1,17 @@
 package io.synproxy.fuzz;
 
-import io.synproxy.testsupport.TcpPacket;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpOptions;
 import io.synproxy.packet.TcpSegment;
+import io.synproxy.testsupport.TcpPacket;
 
 import java.lang.foreign.MemorySegment;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Coverage-guided fuzzing of the frame parser (Jazzer). In a normal {@code mvn verify} this runs the

@@ -1,9 +1,5 @@
 package io.synproxy.fuzz;
 
-import io.synproxy.testsupport.TcpPacket;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SynCookie;
 import io.synproxy.frontend.Admission;
@@ -19,6 +15,8 @@ import io.synproxy.metrics.Counters;
 import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpSegmentWriter;
+import io.synproxy.testsupport.TcpPacket;
+import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
@@ -27,7 +25,9 @@ import java.util.EnumSet;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
-import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Seeded random packets through the front end's {@link SegmentGate} (parse; count a rejection by reason;

@@ -17,6 +17,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.stream.Stream;
@@ -48,6 +49,10 @@ class HandshakeTest {
     private static final byte[] SECRET = "0123456789abcdef0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
 
     private static final ClientOptions LINUX = new ClientOptions(1460, 10, true, true);
+
+    private static final int WARM_UP = 200_000;
+    private static final int MEASURED = 50_000;
+    private static final int ROUNDS = 5;
 
     private long nowMillis = 28_000_000L * PERIOD + 12_345;
     private final SynCookie cookies = new SynCookie(new KeyRing(SECRET, PERIOD, () -> nowMillis));
@@ -521,13 +526,9 @@ class HandshakeTest {
     // ---------------------------------------------------------------------------------------------
     // Allocation
 
-    private static final int WARM_UP = 200_000;
-    private static final int MEASURED = 50_000;
-    private static final int ROUNDS = 5;
-
     @Test
     void shouldNotAllocateOnTheSynPathOrTheInvalidAckPath() {
-        java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
+        ThreadMXBean bean = ManagementFactory.getThreadMXBean();
         Assumptions.assumeTrue(bean instanceof com.sun.management.ThreadMXBean);
         com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) bean;
         Assumptions.assumeTrue(threads.isThreadAllocatedMemorySupported() && threads.isThreadAllocatedMemoryEnabled());

@@ -15,6 +15,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.charset.StandardCharsets;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -38,6 +39,9 @@ class Ipv6HandshakeTest {
     private static final int TS_NOW = 0x0123_4567;
     private static final long PERIOD = 60_000;
     private static final byte[] SECRET = "0123456789abcdef0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
+
+    private static final int WARM_UP = 200_000;
+    private static final int MEASURED = 50_000;
 
     private final long nowMillis = 28_000_000L * PERIOD + 12_345;
     private final SynCookie cookies = new SynCookie(new KeyRing(SECRET, PERIOD, () -> nowMillis));
@@ -204,12 +208,9 @@ class Ipv6HandshakeTest {
         assertEquals(0x0000_FFFF_FFFF_FFFFL, AckVerdict.mapped(-1));
     }
 
-    private static final int WARM_UP = 200_000;
-    private static final int MEASURED = 50_000;
-
     @Test
     void shouldNotAllocateOnTheIpv6SynPathOrTheInvalidAckPath() {
-        java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
+        ThreadMXBean bean = ManagementFactory.getThreadMXBean();
         Assumptions.assumeTrue(bean instanceof com.sun.management.ThreadMXBean);
         com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) bean;
         Assumptions.assumeTrue(threads.isThreadAllocatedMemorySupported() && threads.isThreadAllocatedMemoryEnabled());

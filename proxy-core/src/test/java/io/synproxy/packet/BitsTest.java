@@ -1,14 +1,16 @@
 package io.synproxy.packet;
 
 import io.synproxy.testsupport.TcpPacket;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class BitsTest {
 
@@ -97,7 +99,7 @@ class BitsTest {
 
     @Test
     void shouldReadNativeSegmentsToo() {
-        try (var arena = java.lang.foreign.Arena.ofConfined()) {
+        try (var arena = Arena.ofConfined()) {
             final MemorySegment seg = arena.allocate(RFC1071_EXAMPLE.length + 3);
             MemorySegment.copy(Frames.seg(RFC1071_EXAMPLE), 0, seg, 3, RFC1071_EXAMPLE.length);
             assertEquals(0xddf2, Bits.onesComplementSum(seg, 3, 8, 0));

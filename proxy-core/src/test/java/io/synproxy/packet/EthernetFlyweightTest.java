@@ -1,11 +1,12 @@
 package io.synproxy.packet;
 
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
-
-import java.util.Arrays;
-import org.junit.jupiter.api.Test;
 
 class EthernetFlyweightTest {
 

@@ -1,13 +1,14 @@
 package io.synproxy.packet;
 
 import io.synproxy.testsupport.TcpPacket;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import java.util.Arrays;
-import org.junit.jupiter.api.Test;
 
 class Ipv4FlyweightTest {
 

@@ -1,6 +1,22 @@
 package io.synproxy.packet;
 
 import io.synproxy.testsupport.TcpPacket;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.Locale;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
 import static io.synproxy.packet.Frames.ETH;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -9,18 +25,6 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
-
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.util.EnumSet;
-import java.util.Set;
-import java.util.SplittableRandom;
-import java.util.stream.Stream;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.Arguments;
-import org.junit.jupiter.params.provider.EnumSource;
-import org.junit.jupiter.params.provider.MethodSource;
 
 class TcpSegmentIpv4Test {
 
@@ -104,7 +108,7 @@ class TcpSegmentIpv4Test {
     @ParameterizedTest
     @EnumSource(Reject.class)
     void shouldHaveASnakeCaseLabelForEveryReason(Reject reason) {
-        final String expected = reason == Reject.NONE ? "ok" : reason.name().toLowerCase(java.util.Locale.ROOT);
+        final String expected = reason == Reject.NONE ? "ok" : reason.name().toLowerCase(Locale.ROOT);
         assertEquals(expected, reason.label());
     }
 
@@ -176,7 +180,7 @@ class TcpSegmentIpv4Test {
 
     @Test
     void shouldExposeThePayload() {
-        final byte[] payload = "GET / HTTP/1.1\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        final byte[] payload = "GET / HTTP/1.1\r\n".getBytes(StandardCharsets.US_ASCII);
         final byte[] frame = Frames.linuxSynWithPayload(payload);
         assertEquals(Reject.NONE, parser.parseFrame(Frames.seg(frame), 0, frame.length, true));
         assertEquals(Frames.linuxSyn().length, parser.payloadOffset());
@@ -186,8 +190,8 @@ class TcpSegmentIpv4Test {
     @Test
     void shouldIgnoreEthernetPaddingAfterTheIpTotalLength() {
         final byte[] syn = Frames.linuxSyn();
-        final byte[] padded = java.util.Arrays.copyOf(syn, syn.length + 6);
-        java.util.Arrays.fill(padded, syn.length, padded.length, (byte) 0xEE);
+        final byte[] padded = Arrays.copyOf(syn, syn.length + 6);
+        Arrays.fill(padded, syn.length, padded.length, (byte) 0xEE);
         assertEquals(Reject.NONE, parser.parseFrame(Frames.seg(padded), 0, padded.length, true));
         assertEquals(0, parser.payloadLength());
         assertEquals(syn.length, parser.payloadOffset());
