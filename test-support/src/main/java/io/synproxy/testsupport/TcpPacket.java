@@ -79,6 +79,15 @@ public final class TcpPacket {
         return this;
     }
 
+    /** Replaces the IPv4 destination address in place. */
+    public TcpPacket dstIpv4(int address) {
+        if (ipv6()) {
+            throw new IllegalStateException("an IPv6 packet");
+        }
+        put32(dst, 0, address);
+        return this;
+    }
+
     public TcpPacket ports(int source, int destination) {
         this.srcPort = source;
         this.dstPort = destination;
@@ -87,6 +96,11 @@ public final class TcpPacket {
 
     public TcpPacket srcPort(int port) {
         this.srcPort = port;
+        return this;
+    }
+
+    public TcpPacket dstPort(int port) {
+        this.dstPort = port;
         return this;
     }
 
