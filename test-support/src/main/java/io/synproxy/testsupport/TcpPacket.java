@@ -42,6 +42,8 @@ public final class TcpPacket {
     private int tsEcr;
     private int ttl = 64;
     private int ipId;
+    private int ipv4OptionWords;
+    private int tcpNopWords;
     private byte[] payload = NO_PAYLOAD;
 
     private TcpPacket(byte[] src, byte[] dst) {
@@ -170,6 +172,18 @@ public final class TcpPacket {
         return this;
     }
 
+    /** IPv4 options: this many 4-byte words of NOPs, so the IHL is 5 plus {@code words} (0 to 10). */
+    public TcpPacket ipv4OptionWords(int words) {
+        this.ipv4OptionWords = words;
+        return this;
+    }
+
+    /** This many 4-byte words of NOP options after the others, to make a longer TCP header. */
+    public TcpPacket tcpNopWords(int words) {
+        this.tcpNopWords = words;
+        return this;
+    }
+
     /** IPv4 TTL or IPv6 hop limit. */
     public TcpPacket ttl(int value) {
         this.ttl = value;
@@ -182,7 +196,7 @@ public final class TcpPacket {
     }
 
     public int ipHeaderLength() {
-        return ipv6() ? 40 : 20;
+        return ipv6() ? 40 : 20 + 4 * ipv4OptionWords;
     }
 
     public int tcpHeaderLength() {
@@ -228,7 +242,7 @@ public final class TcpPacket {
             put8(seg, off + 6, 6);
             put8(seg, off + 7, ttl);
         } else {
-            put32(seg, off, 0x4500_0000 | (ipLen + tcpLen));
+            put32(seg, off, 0x4000_0000 | (ipLen / 4) << 24 | (ipLen + tcpLen));
             put32(seg, off + 4, ipId << 16 | 0x4000); // DF
             put8(seg, off + 8, ttl);
             put8(seg, off + 9, 6);
@@ -240,7 +254,10 @@ public final class TcpPacket {
             seg.set(ValueLayout.JAVA_BYTE, off + addrOff + src.length + i, dst[i]);
         }
         if (!ipv6()) {
-            put16(seg, off + 10, checksum(seg, off, 20, 0));
+            for (int i = 20; i < ipLen; i++) {
+                put8(seg, off + i, 1); // NOP
+            }
+            put16(seg, off + 10, checksum(seg, off, ipLen, 0));
         }
         long t = off + ipLen;
         put16(seg, t, srcPort);
@@ -359,7 +376,7 @@ public final class TcpPacket {
         if (wscale >= 0) {
             n += 4;
         }
-        return n;
+        return n + 4 * tcpNopWords;
     }
 
     private void writeOptions(MemorySegment seg, long o) {
@@ -378,6 +395,10 @@ public final class TcpPacket {
         }
         if (wscale >= 0) {
             put32(seg, o, 0x0103_0300 | (wscale & 0xFF));
+            o += 4;
+        }
+        for (int i = 0; i < tcpNopWords; i++) {
+            put32(seg, o + 4L * i, 0x0101_0101);
         }
     }
 

@@ -70,6 +70,19 @@ class TcpPacketTest {
     }
 
     @Test
+    void shouldPadIpv4OptionsAndTcpOptionsWithNops() {
+        byte[] p = TcpPacket.between("10.0.0.2", "10.0.0.1").ports(1, 2).mss(1460).ipv4OptionWords(2).tcpNopWords(3)
+                .payload(new byte[] {9}).bytes();
+        assertEquals(0x47, p[0] & 0xFF, "IHL 7");
+        assertEquals(28 + 36 + 1, p.length);
+        assertEquals(p.length, (p[2] & 0xFF) << 8 | p[3] & 0xFF);
+        assertEquals("0101010101010101", HexFormat.of().formatHex(p, 20, 28));
+        assertEquals(9 << 4, p[28 + 12] & 0xFF, "data offset 9 words");
+        assertEquals("020405b4010101010101010101010101", HexFormat.of().formatHex(p, 48, 64));
+        assertTrue(TcpPacket.checksumsValid(p, 0));
+    }
+
+    @Test
     void shouldPrefixAnEthernetHeader() {
         byte[] dst = {2, 0, 0, 0, 0, 1};
         byte[] src = {2, 0, 0, 0, 0, 2};
