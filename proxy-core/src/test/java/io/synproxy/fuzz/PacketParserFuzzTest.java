@@ -39,7 +39,8 @@ class PacketParserFuzzTest {
         MemorySegment seg = MemorySegment.ofArray(bytes);
         // The captured length may claim more than the segment holds, or nothing at all.
         int captured = bytes.length - offset + claim;
-        Reject r = ethernet ? parser.parseFrame(seg, offset, captured, verify) : parser.parse4(seg, offset, captured, verify);
+        Reject r = ethernet ? parser.parse4(seg, offset + 14L, captured - 14, verify)
+                : parser.parse4(seg, offset, captured, verify);
         assertNotNull(r);
         if (r != Reject.NONE) {
             return;

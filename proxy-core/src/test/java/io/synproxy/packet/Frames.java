@@ -43,6 +43,14 @@ final class Frames {
     private Frames() {
     }
 
+    /**
+     * Parses the IPv4 packet behind a frame's Ethernet header. The tests' vector is a frame; the product parses IP
+     * packets (its capture socket is SOCK_DGRAM), so the Ethernet header is only stepped over here.
+     */
+    static Reject parseFrame(TcpSegment parser, MemorySegment seg, long frameOffset, int captured, boolean verify) {
+        return parser.parse4(seg, frameOffset + ETH, captured - ETH, verify);
+    }
+
     static byte[] linuxSyn() {
         return HEX.parseHex(LINUX_SYN_HEX);
     }

@@ -42,7 +42,7 @@ class TcpSegmentIpv4Test {
     }
 
     private Reject parseFrame(Case c) {
-        return parser.parseFrame(MemorySegment.ofArray(c.frame()), 0, c.captured(), c.verifyTcpChecksum());
+        return Frames.parseFrame(parser, MemorySegment.ofArray(c.frame()), 0, c.captured(), c.verifyTcpChecksum());
     }
 
     /** One crafted input per reason; the switch is exhaustive, so a new reason without a case does not compile. */
@@ -50,9 +50,8 @@ class TcpSegmentIpv4Test {
         final byte[] f = Frames.linuxSyn();
         return switch (reason) {
             case NONE -> new Case(f);
-            case TRUNCATED_ETHERNET -> new Case(f, 13, true);
             case NOT_IPV4 -> {
-                Frames.put16(f, 12, EthernetFlyweight.ETHERTYPE_IPV6);
+                f[IP] = 0x65;
                 yield new Case(f);
             }
             case TRUNCATED_IP -> new Case(f, ETH + 19, true);
@@ -120,7 +119,7 @@ class TcpSegmentIpv4Test {
     @Test
     void shouldParseLinuxSynFrame() {
         final byte[] frame = Frames.linuxSyn();
-        assertEquals(Reject.NONE, parser.parseFrame(Frames.seg(frame), 0, frame.length, true));
+        assertEquals(Reject.NONE, Frames.parseFrame(parser, Frames.seg(frame), 0, frame.length, true));
         assertEquals(Frames.SRC, parser.src());
         assertEquals(Frames.DST, parser.dst());
         assertEquals(Frames.SRC_PORT, parser.srcPort());
@@ -172,7 +171,7 @@ class TcpSegmentIpv4Test {
             final MemorySegment ring = arena.allocate(4096);
             final long slot = 2048 + 66; // tp_mac-like offset, deliberately unaligned
             MemorySegment.copy(Frames.seg(frame), 0, ring, slot, frame.length);
-            assertEquals(Reject.NONE, parser.parseFrame(ring, slot, frame.length, true));
+            assertEquals(Reject.NONE, Frames.parseFrame(parser, ring, slot, frame.length, true));
             assertEquals(Frames.DST_PORT, parser.dstPort());
             assertEquals(slot + frame.length, parser.payloadOffset());
         }
@@ -182,7 +181,7 @@ class TcpSegmentIpv4Test {
     void shouldExposeThePayload() {
         final byte[] payload = "GET / HTTP/1.1\r\n".getBytes(StandardCharsets.US_ASCII);
         final byte[] frame = Frames.linuxSynWithPayload(payload);
-        assertEquals(Reject.NONE, parser.parseFrame(Frames.seg(frame), 0, frame.length, true));
+        assertEquals(Reject.NONE, Frames.parseFrame(parser, Frames.seg(frame), 0, frame.length, true));
         assertEquals(Frames.linuxSyn().length, parser.payloadOffset());
         assertEquals(payload.length, parser.payloadLength());
     }
@@ -192,7 +191,7 @@ class TcpSegmentIpv4Test {
         final byte[] syn = Frames.linuxSyn();
         final byte[] padded = Arrays.copyOf(syn, syn.length + 6);
         Arrays.fill(padded, syn.length, padded.length, (byte) 0xEE);
-        assertEquals(Reject.NONE, parser.parseFrame(Frames.seg(padded), 0, padded.length, true));
+        assertEquals(Reject.NONE, Frames.parseFrame(parser, Frames.seg(padded), 0, padded.length, true));
         assertEquals(0, parser.payloadLength());
         assertEquals(syn.length, parser.payloadOffset());
     }
@@ -221,9 +220,6 @@ class TcpSegmentIpv4Test {
 
     static Stream<Arguments> variantsOfEachReason() {
         return Stream.of(
-            Arguments.of("IPv6 ethertype", Reject.NOT_IPV4, edit(f -> Frames.put16(f, 12, 0x86DD))),
-            Arguments.of("ARP ethertype", Reject.NOT_IPV4, edit(f -> Frames.put16(f, 12, 0x0806))),
-            Arguments.of("VLAN ethertype", Reject.NOT_IPV4, edit(f -> Frames.put16(f, 12, 0x8100))),
             Arguments.of("IP version 6", Reject.NOT_IPV4, edit(f -> f[IP] = 0x65)),
             Arguments.of("IHL 0", Reject.BAD_IHL, edit(f -> f[IP] = 0x40)),
             Arguments.of("IHL beyond captured", Reject.TRUNCATED_IP, cut(edit(f -> f[IP] = 0x4F), ETH + 59)),
@@ -267,10 +263,10 @@ class TcpSegmentIpv4Test {
         for (int n = 0; n < frame.length; n++) {
             // exact-size slice: any read past the captured bytes would throw
             final MemorySegment exact = Frames.seg(frame).asSlice(0, n);
-            final Reject r = parser.parseFrame(exact, 0, n, true);
+            final Reject r = Frames.parseFrame(parser, exact, 0, n, true);
             assertNotEquals(Reject.NONE, r, "prefix " + n);
             assertEquals(expectedForPrefix(n), r, "prefix " + n);
-            assertEquals(r, parser.parseFrame(Frames.seg(frame), 0, n, true), "prefix " + n + " in full buffer");
+            assertEquals(r, Frames.parseFrame(parser, Frames.seg(frame), 0, n, true), "prefix " + n + " in full buffer");
         }
         for (int n = 0; n < frame.length - ETH; n++) {
             final MemorySegment exact = Frames.seg(frame).asSlice(ETH, n);
@@ -279,9 +275,6 @@ class TcpSegmentIpv4Test {
     }
 
     private static Reject expectedForPrefix(int n) {
-        if (n < ETH) {
-            return Reject.TRUNCATED_ETHERNET;
-        }
         return n < ETH + 20 ? Reject.TRUNCATED_IP : Reject.BAD_IP_LENGTH;
     }
 
@@ -289,12 +282,12 @@ class TcpSegmentIpv4Test {
     void shouldClampCapturedLengthToTheSegment() {
         final byte[] frame = Frames.linuxSyn();
         final MemorySegment seg = Frames.seg(frame);
-        assertEquals(Reject.NONE, parser.parseFrame(seg, 0, Integer.MAX_VALUE, true));
-        assertEquals(Reject.BAD_IP_LENGTH, parser.parseFrame(seg.asSlice(0, 70), 0, 74, true));
-        assertEquals(Reject.TRUNCATED_ETHERNET, parser.parseFrame(seg, 0, -1, true));
-        assertEquals(Reject.TRUNCATED_ETHERNET, parser.parseFrame(seg, frame.length, 74, true));
-        assertEquals(Reject.TRUNCATED_ETHERNET, parser.parseFrame(seg, frame.length + 10, 74, true));
-        assertEquals(Reject.TRUNCATED_ETHERNET, parser.parseFrame(seg, -5, 74, true));
+        assertEquals(Reject.NONE, Frames.parseFrame(parser, seg, 0, Integer.MAX_VALUE, true));
+        assertEquals(Reject.BAD_IP_LENGTH, Frames.parseFrame(parser, seg.asSlice(0, 70), 0, 74, true));
+        assertEquals(Reject.TRUNCATED_IP, parser.parse4(seg, ETH, -1, true));
+        assertEquals(Reject.TRUNCATED_IP, parser.parse4(seg, frame.length, 60, true));
+        assertEquals(Reject.TRUNCATED_IP, parser.parse4(seg, frame.length + 10, 60, true));
+        assertEquals(Reject.TRUNCATED_IP, parser.parse4(seg, -5, 60, true));
         assertEquals(Reject.TRUNCATED_IP, parser.parse4(seg, 500, 60, true));
     }
 
@@ -302,7 +295,7 @@ class TcpSegmentIpv4Test {
     void shouldBeReusableAcrossFrames() {
         final byte[] payload = new byte[] {1, 2, 3};
         final byte[] withPayload = Frames.linuxSynWithPayload(payload);
-        assertEquals(Reject.NONE, parser.parseFrame(Frames.seg(withPayload), 0, withPayload.length, true));
+        assertEquals(Reject.NONE, Frames.parseFrame(parser, Frames.seg(withPayload), 0, withPayload.length, true));
         final TcpFlyweight tcp = parser.tcp();
         assertEquals(3, parser.payloadLength());
         assertEquals(Reject.BAD_TCP_OPTION, parseFrame(caseFor(Reject.BAD_TCP_OPTION)));
@@ -333,7 +326,7 @@ class TcpSegmentIpv4Test {
         } catch (RuntimeException | AssertionError e) {
             fail("random bytes, seed " + seed + " (-Dsynproxy.fuzz.seed=" + seed + "), iteration " + i, e);
         }
-        assertTrue(seen.containsAll(Set.of(Reject.TRUNCATED_ETHERNET, Reject.NOT_IPV4, Reject.TRUNCATED_IP,
+        assertTrue(seen.containsAll(Set.of(Reject.NOT_IPV4, Reject.TRUNCATED_IP,
             Reject.BAD_IHL, Reject.BAD_IP_LENGTH)), "seed " + seed + " saw " + seen);
     }
 
@@ -373,7 +366,7 @@ class TcpSegmentIpv4Test {
     /** Parses {@code b[0, captured)} from an exact-size segment and checks what an accepted frame promises. */
     private Reject parseAndCheck(byte[] b, int captured, boolean verify) {
         final MemorySegment seg = MemorySegment.ofArray(b).asSlice(0, Math.max(0, Math.min(captured, b.length)));
-        final Reject r = parser.parseFrame(seg, 0, captured, verify);
+        final Reject r = Frames.parseFrame(parser, seg, 0, captured, verify);
         if (r == Reject.NONE) {
             final int totalLength = parser.ip().totalLength();
             assertTrue(ETH + totalLength <= seg.byteSize());
