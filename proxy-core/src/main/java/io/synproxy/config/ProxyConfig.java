@@ -56,21 +56,6 @@ public record ProxyConfig(
     /** At most this many {@code --listen}: each costs a few filter instructions per packet. */
     public static final int MAX_LISTENS = 16;
 
-    /** The first {@code --listen} address. */
-    public InetAddress listenAddress() {
-        return listens.getFirst().getAddress();
-    }
-
-    /** The first {@code --listen} port. */
-    public int listenPort() {
-        return listens.getFirst().getPort();
-    }
-
-    /** True when some {@code --listen} protects its port on every local address of its family. */
-    public boolean listenAny() {
-        return listens.stream().anyMatch(l -> l.getAddress().isAnyLocalAddress());
-    }
-
     /** Every listen as {@code IP:PORT}, IPv6 in brackets, comma-separated. */
     public String listenText() {
         return String.join(", ", listens.stream().map(ProxyConfig::text).toList());

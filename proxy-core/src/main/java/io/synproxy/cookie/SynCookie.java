@@ -165,20 +165,6 @@ public final class SynCookie {
         return mac6(sHi, sLo, dHi, dLo, sport, dport, clientIsn, bits) << MAC_SHIFT | bits;
     }
 
-    /** IPv6 counterpart of {@link #verify}. */
-    public int verify6(long sHi, long sLo, long dHi, long dLo, int sport, int dport, int clientIsn, int isn) {
-        ring.refresh();
-        int bits = isn & OPTION_BITS;
-        int p = bits & 1;
-        int bound = bindIsn(clientIsn);
-        if ((hash6(ring.k0(p), ring.k1(p), sHi, sLo, dHi, dLo, sport, dport, bits) ^ bound) == isn >>> MAC_SHIFT) {
-            return bits;
-        }
-        return ring.hasValidateOnly()
-                && (hash6(ring.v0(p), ring.v1(p), sHi, sLo, dHi, dLo, sport, dport, bits) ^ bound) == isn >>> MAC_SHIFT
-                ? bits : -1;
-    }
-
     /** MSS index (0..7) from option bits or a whole ISN. */
     public static int mssIndexOf(int bits) {
         return (bits >>> 2) & 7;
@@ -192,11 +178,6 @@ public final class SynCookie {
     /** Whether the client sent SACK-permitted, from option bits or a whole ISN. */
     public static boolean sackOf(int bits) {
         return (bits & 2) != 0;
-    }
-
-    /** Key-slot parity (0 or 1) from option bits or a whole ISN. */
-    public static int parityOf(int bits) {
-        return bits & 1;
     }
 
     private static int optionBits(int mssIdx, int wscaleIdx, boolean sack, int parity) {

@@ -47,38 +47,17 @@ public final class LiveTuples {
         return (int) (h ^ h >>> 29);
     }
 
-    public boolean contains(int client, int clientPort, int local) {
-        return contains(0, AckVerdict.mapped(client), clientPort, 0, AckVerdict.mapped(local));
-    }
-
     public boolean contains(long cHi, long cLo, int clientPort, long lHi, long lLo) {
         return slot(cHi, cLo, clientPort, lHi, lLo) >= 0;
     }
 
     /** The value stored with the tuple, or {@code absent} when the tuple is not here. */
-    public long valueOf(int client, int clientPort, int local, long absent) {
-        return valueOf(0, AckVerdict.mapped(client), clientPort, 0, AckVerdict.mapped(local), absent);
-    }
-
     public long valueOf(long cHi, long cLo, int clientPort, long lHi, long lLo, long absent) {
         int i = slot(cHi, cLo, clientPort, lHi, lLo);
         return i >= 0 ? values[i] : absent;
     }
 
-    /** Adds the tuple with value 0; returns false if it was already present. */
-    public boolean add(int client, int clientPort, int local) {
-        return put(client, clientPort, local, 0L);
-    }
-
-    public boolean add(long cHi, long cLo, int clientPort, long lHi, long lLo) {
-        return put(cHi, cLo, clientPort, lHi, lLo, 0L);
-    }
-
     /** Adds the tuple or replaces its value; returns false if it was already present. */
-    public boolean put(int client, int clientPort, int local, long value) {
-        return put(0, AckVerdict.mapped(client), clientPort, 0, AckVerdict.mapped(local), value);
-    }
-
     public boolean put(long cHi, long cLo, int clientPort, long lHi, long lLo, long value) {
         if ((size + 1) * 2 > ports.length) {
             grow();
@@ -117,10 +96,6 @@ public final class LiveTuples {
                 return i;
             }
         }
-    }
-
-    public boolean remove(int client, int clientPort, int local) {
-        return remove(0, AckVerdict.mapped(client), clientPort, 0, AckVerdict.mapped(local));
     }
 
     public boolean remove(long cHi, long cLo, int clientPort, long lHi, long lLo) {

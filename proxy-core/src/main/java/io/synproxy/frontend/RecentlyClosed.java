@@ -1,7 +1,5 @@
 package io.synproxy.frontend;
 
-import io.synproxy.handshake.AckVerdict;
-
 /**
  * Tuples of connections this loop closed recently. Their late segments (a request that was in
  * flight when the proxy closed, a retransmission, the last ACKs of the close) still carry
@@ -44,10 +42,6 @@ final class RecentlyClosed {
         return members.size();
     }
 
-    void add(int client, int clientPort, int local, int isn, long nowMillis) {
-        add(0, AckVerdict.mapped(client), clientPort, 0, AckVerdict.mapped(local), isn, nowMillis);
-    }
-
     /** Remembers a tuple (128-bit addresses, IPv4 in its mapped form) and the ISN of its closed connection. */
     void add(long cHi, long cLo, int clientPort, long lHi, long lLo, int isn, long nowMillis) {
         expire(nowMillis);
@@ -66,18 +60,6 @@ final class RecentlyClosed {
         count++;
     }
 
-    boolean contains(int client, int clientPort, int local, long nowMillis) {
-        return contains(0, AckVerdict.mapped(client), clientPort, 0, AckVerdict.mapped(local), nowMillis);
-    }
-
-    boolean contains(long cHi, long cLo, int clientPort, long lHi, long lLo, long nowMillis) {
-        return isnOf(cHi, cLo, clientPort, lHi, lLo, nowMillis) >= 0;
-    }
-
-    long isnOf(int client, int clientPort, int local, long nowMillis) {
-        return isnOf(0, AckVerdict.mapped(client), clientPort, 0, AckVerdict.mapped(local), nowMillis);
-    }
-
     /** The closed connection's ISN (unsigned) if the tuple is remembered, else -1. */
     long isnOf(long cHi, long cLo, int clientPort, long lHi, long lLo, long nowMillis) {
         if (count == 0) {
@@ -89,10 +71,6 @@ final class RecentlyClosed {
     }
 
     /** Forgets a tuple (its FIFO slot stays and is skipped when it expires). */
-    void forget(int client, int clientPort, int local) {
-        forget(0, AckVerdict.mapped(client), clientPort, 0, AckVerdict.mapped(local));
-    }
-
     void forget(long cHi, long cLo, int clientPort, long lHi, long lLo) {
         if (count > 0) {
             members.remove(cHi, cLo, clientPort, lHi, lLo);

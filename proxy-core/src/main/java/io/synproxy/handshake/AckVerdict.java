@@ -2,10 +2,6 @@ package io.synproxy.handshake;
 
 import io.synproxy.packet.TcpSegment;
 
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.UnknownHostException;
-
 /**
  * What a valid final ACK proved: the 4-tuple, both sequence numbers and the options negotiated
  * through the cookie. Mutable and reused per receive loop; read it before the next packet.
@@ -66,30 +62,6 @@ public final class AckVerdict {
     /** Local address bits 63..0 (IPv4: {@link #mapped}). */
     public long localLo() {
         return localLo;
-    }
-
-    /** The client's address and port as a Java object, for the relay (allocates: not for the packet path). */
-    public InetSocketAddress clientSocketAddress() {
-        return socketAddress(clientHi, clientLo, clientPort);
-    }
-
-    /** The address and port the client connected to, for the relay (allocates: not for the packet path). */
-    public InetSocketAddress localSocketAddress() {
-        return socketAddress(localHi, localLo, localPort);
-    }
-
-    private InetSocketAddress socketAddress(long hi, long lo, int port) {
-        byte[] bytes = ipv6 ? new byte[16] : new byte[4];
-        long[] halves = {hi, lo};
-        for (int i = 0; i < bytes.length; i++) {
-            int at = ipv6 ? i : i + 12;
-            bytes[i] = (byte) (halves[at >>> 3] >>> (56 - 8 * (at & 7)));
-        }
-        try {
-            return new InetSocketAddress(InetAddress.getByAddress(bytes), port);
-        } catch (UnknownHostException e) {
-            throw new AssertionError(e);
-        }
     }
 
     /** The client's IPv4 address (IPv4 only). */

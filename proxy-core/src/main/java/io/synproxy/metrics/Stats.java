@@ -75,19 +75,4 @@ public final class Stats {
                 .append(" ack_host_socket=").append(get(Counter.ACK_HOST_SOCKET));
         return b.toString();
     }
-
-    /** Every counter and every reject reason, one {@code label value} per line. */
-    public String dump() {
-        StringBuilder b = new StringBuilder(1024);
-        for (Counter c : Counter.values()) {
-            b.append(c.label()).append(' ').append(get(c)).append('\n');
-        }
-        for (Reject r : Reject.values()) {
-            if (r != Reject.NONE) {
-                b.append("rejected_").append(r.label()).append(' ').append(get(r)).append('\n');
-            }
-        }
-        b.append("live ").append(live()).append('\n');
-        return b.toString();
-    }
 }

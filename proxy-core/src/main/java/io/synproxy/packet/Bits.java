@@ -75,11 +75,6 @@ public final class Bits {
         return a - b < 0;
     }
 
-    /** {@code a <= b} in sequence space (RFC 793, modulo 2^32). */
-    public static boolean seqLeq(int a, int b) {
-        return a - b <= 0;
-    }
-
     /** The unsigned value of a 32-bit field. */
     public static long u32(int v) {
         return v & U32_MASK;

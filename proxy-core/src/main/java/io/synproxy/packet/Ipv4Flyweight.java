@@ -1,10 +1,10 @@
 package io.synproxy.packet;
 
+import java.lang.foreign.MemorySegment;
+
 import static io.synproxy.packet.Bits.BYTE;
 import static io.synproxy.packet.Bits.NET_INT;
 import static io.synproxy.packet.Bits.NET_SHORT;
-
-import java.lang.foreign.MemorySegment;
 
 /**
  * Flyweight over an IPv4 header (RFC 791, section 3.1). Getters return unsigned values as {@code int}, except the
@@ -212,11 +212,6 @@ public final class Ipv4Flyweight {
     public Ipv4Flyweight computeChecksum() {
         checksum(0);
         return checksum(Bits.fold(Bits.onesComplementSum(segment, offset, headerLength(), 0)) & 0xFFFF);
-    }
-
-    /** True when the header checksum over {@link #headerLength()} bytes verifies. */
-    public boolean isChecksumValid() {
-        return Bits.fold(Bits.onesComplementSum(segment, offset, headerLength(), 0)) == 0;
     }
 
     private int u8(int field) {

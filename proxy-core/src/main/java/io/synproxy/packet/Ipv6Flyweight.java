@@ -1,11 +1,11 @@
 package io.synproxy.packet;
 
+import java.lang.foreign.MemorySegment;
+
 import static io.synproxy.packet.Bits.BYTE;
 import static io.synproxy.packet.Bits.NET_INT;
 import static io.synproxy.packet.Bits.NET_LONG;
 import static io.synproxy.packet.Bits.NET_SHORT;
-
-import java.lang.foreign.MemorySegment;
 
 /**
  * Flyweight over the fixed IPv6 header (RFC 8200, section 3). Addresses are two 64-bit halves in network order:

@@ -7,9 +7,7 @@ package io.synproxy.packet;
 public enum Reject {
     /** The frame was accepted. */
     NONE("ok"),
-    /** Fewer captured bytes than an Ethernet header. */
-    TRUNCATED_ETHERNET("truncated_ethernet"),
-    /** Ethertype is not IPv4, or the IP version field is not 4. */
+    /** The IP version field is not 4 (IPv4 parser). */
     NOT_IPV4("not_ipv4"),
     /** Fewer captured bytes than the IPv4 header (minimum or as announced by IHL). */
     TRUNCATED_IP("truncated_ip"),

@@ -1,10 +1,10 @@
 package io.synproxy.packet;
 
+import java.lang.foreign.MemorySegment;
+
 import static io.synproxy.packet.Bits.BYTE;
 import static io.synproxy.packet.Bits.NET_INT;
 import static io.synproxy.packet.Bits.NET_SHORT;
-
-import java.lang.foreign.MemorySegment;
 
 /**
  * The TCP checksum over either family's pseudo-header, in one place for the parser (which verifies) and the writer

@@ -1,10 +1,10 @@
 package io.synproxy.packet;
 
+import java.lang.foreign.MemorySegment;
+
 import static io.synproxy.packet.Bits.BYTE;
 import static io.synproxy.packet.Bits.NET_INT;
 import static io.synproxy.packet.Bits.NET_SHORT;
-
-import java.lang.foreign.MemorySegment;
 
 /**
  * Flyweight over a TCP header (RFC 793, section 3.1; flag bits per RFC 3168). Getters return unsigned values as

@@ -1,10 +1,10 @@
 package io.synproxy.packet;
 
+import java.lang.foreign.MemorySegment;
+
 import static io.synproxy.packet.Bits.BYTE;
 import static io.synproxy.packet.Bits.NET_INT;
 import static io.synproxy.packet.Bits.NET_SHORT;
-
-import java.lang.foreign.MemorySegment;
 
 /**
  * Mutable, reusable holder for the TCP options a SYN proxy cares about, filled by {@link #parse}.

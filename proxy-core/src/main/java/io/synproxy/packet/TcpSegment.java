@@ -31,7 +31,6 @@ public final class TcpSegment {
     /** The high 64 bits of an IPv4-mapped IPv6 address are 0; the low 64 are this prefix or the IPv4 address. */
     public static final long MAPPED_PREFIX = 0x0000_FFFF_0000_0000L;
 
-    private final EthernetFlyweight ethernet = new EthernetFlyweight();
     private final Ipv4Flyweight ip = new Ipv4Flyweight();
     private final Ipv6Flyweight ip6 = new Ipv6Flyweight();
     private final TcpFlyweight tcp = new TcpFlyweight();
@@ -53,24 +52,6 @@ public final class TcpSegment {
     /** True when {@code hi:lo} is an IPv4-mapped address, i.e. stands for an IPv4 one. */
     public static boolean isMapped(long hi, long lo) {
         return hi == 0 && (lo & 0xFFFF_FFFF_0000_0000L) == MAPPED_PREFIX;
-    }
-
-    /**
-     * Parses a frame starting with an Ethernet II header carrying IPv4 (what the flood harness and the parser tests
-     * build; the capture ring hands over IP packets, see {@link #parse}).
-     *
-     * @param capturedLength bytes captured from {@code frameOffset}; clamped to what {@code seg} holds
-     */
-    public Reject parseFrame(MemorySegment seg, long frameOffset, int capturedLength, boolean verifyTcpChecksum) {
-        final int captured = available(seg, frameOffset, capturedLength);
-        if (captured < EthernetFlyweight.HEADER_LENGTH) {
-            return Reject.TRUNCATED_ETHERNET;
-        }
-        if (ethernet.wrap(seg, frameOffset).etherType() != EthernetFlyweight.ETHERTYPE_IPV4) {
-            return Reject.NOT_IPV4;
-        }
-        return parse4(seg, frameOffset + EthernetFlyweight.HEADER_LENGTH, captured - EthernetFlyweight.HEADER_LENGTH,
-            verifyTcpChecksum);
     }
 
     /**

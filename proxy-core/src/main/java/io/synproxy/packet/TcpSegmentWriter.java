@@ -1,9 +1,9 @@
 package io.synproxy.packet;
 
+import java.lang.foreign.MemorySegment;
+
 import static io.synproxy.packet.Bits.BYTE;
 import static io.synproxy.packet.Bits.NET_INT;
-
-import java.lang.foreign.MemorySegment;
 
 /**
  * Writes option-carrying TCP control segments (SYN/ACKs, window updates, RSTs) of either family into a preallocated

@@ -1,17 +1,18 @@
 package io.synproxy.config;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetSocketAddress;
 import java.util.List;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The repeatable {@code --listen}: IPv4, IPv6, both, and what is refused. */
 class ListenConfigTest {
@@ -23,9 +24,9 @@ class ListenConfigTest {
     void shouldKeepASingleIpv4ListenAsBefore() throws ConfigException {
         ProxyConfig c = ProxyConfig.builder().listen("10.0.0.1:80").backend("127.0.0.1:9000").build();
         assertEquals(1, c.listens().size());
-        assertTrue(c.listenAddress() instanceof Inet4Address);
-        assertEquals(80, c.listenPort());
-        assertFalse(c.listenAny());
+        assertTrue(c.listens().getFirst().getAddress() instanceof Inet4Address);
+        assertEquals(80, c.listens().getFirst().getPort());
+        assertFalse(c.listens().getFirst().getAddress().isAnyLocalAddress());
         assertEquals("10.0.0.1:80", c.listenText());
     }
 
@@ -35,7 +36,7 @@ class ListenConfigTest {
         assertEquals(3, c.listens().size());
         assertTrue(c.listens().get(1).getAddress() instanceof Inet6Address);
         assertTrue(c.listens().get(1).getAddress().isAnyLocalAddress());
-        assertTrue(c.listenAny());
+        assertTrue(c.listens().getFirst().getAddress().isAnyLocalAddress());
         assertEquals("0.0.0.0:80, [0:0:0:0:0:0:0:0]:80, [fd00:0:0:0:0:0:0:1]:8443", c.listenText());
         assertEquals(new InetSocketAddress("::1", 8080),
             ProxyConfig.builder().listen("[fd00::1]:80").backend("[::1]:8080").build().backend());

@@ -54,7 +54,18 @@ class SynCookieTest {
     }
 
     private int check6(int isn) {
-        return cookie.verify6(S_HI, S_LO, D_HI, D_LO, SPORT, DPORT, CLIENT_ISN, isn);
+        return verify6(cookie, S_HI, S_LO, D_HI, D_LO, SPORT, DPORT, CLIENT_ISN, isn);
+    }
+
+    /** The final ACK's check with the SYN's values, as {@link #check} has for IPv4 (no probe form). */
+    static int verify6(SynCookie c, long sHi, long sLo, long dHi, long dLo, int sport, int dport, int clientIsn,
+                       int isn) {
+        return c.verifyAck6(sHi, sLo, dHi, dLo, sport, dport, clientIsn + 1, isn, false);
+    }
+
+    /** The key slot an ISN was minted under: bit 0 of the option bits. */
+    private static int parity(int bits) {
+        return bits & 1;
     }
 
     static Stream<Arguments> allOptionCombinations() {
@@ -74,7 +85,7 @@ class SynCookieTest {
         assertEquals(mssIdx, SynCookie.mssIndexOf(bits));
         assertEquals(wscaleIdx, SynCookie.wscaleIndexOf(bits));
         assertEquals(sack, SynCookie.sackOf(bits));
-        assertEquals((int) (G & 1), SynCookie.parityOf(bits));
+        assertEquals((int) (G & 1), parity(bits));
     }
 
     @ParameterizedTest(name = "mss {0}, wscale {1}, sack {2}")
@@ -109,7 +120,7 @@ class SynCookieTest {
         assertEquals(5, SynCookie.mssIndexOf(isn));
         assertEquals(3, SynCookie.wscaleIndexOf(isn));
         assertTrue(SynCookie.sackOf(isn));
-        assertEquals(SynCookie.parityOf(isn & SynCookie.OPTION_BITS), SynCookie.parityOf(isn));
+        assertEquals(parity(isn & SynCookie.OPTION_BITS), parity(isn));
     }
 
     @Test
@@ -151,7 +162,7 @@ class SynCookieTest {
         clock.addAndGet(PERIOD);
         int second = mint(7, 7, true);
 
-        assertNotEquals(SynCookie.parityOf(first), SynCookie.parityOf(second));
+        assertNotEquals(parity(first), parity(second));
         assertEquals(first & SynCookie.OPTION_BITS, check(first));
         assertEquals(second & SynCookie.OPTION_BITS, check(second));
     }
@@ -221,14 +232,14 @@ class SynCookieTest {
     @Test
     void shouldRejectIpv6AckFromADifferentTupleOrWithTamperedBits() {
         int isn = mint6(5, 6, true);
-        assertEquals(-1, cookie.verify6(S_HI ^ 1, S_LO, D_HI, D_LO, SPORT, DPORT, CLIENT_ISN, isn), "sHi");
-        assertEquals(-1, cookie.verify6(S_HI, S_LO ^ 1, D_HI, D_LO, SPORT, DPORT, CLIENT_ISN, isn), "sLo");
-        assertEquals(-1, cookie.verify6(S_HI, S_LO, D_HI ^ 1, D_LO, SPORT, DPORT, CLIENT_ISN, isn), "dHi");
-        assertEquals(-1, cookie.verify6(S_HI, S_LO, D_HI, D_LO ^ 1, SPORT, DPORT, CLIENT_ISN, isn), "dLo");
-        assertEquals(-1, cookie.verify6(S_HI, S_LO, D_HI, D_LO, SPORT + 1, DPORT, CLIENT_ISN, isn), "sport");
-        assertEquals(-1, cookie.verify6(S_HI, S_LO, D_HI, D_LO, SPORT, DPORT + 1, CLIENT_ISN, isn), "dport");
-        assertEquals(-1, cookie.verify6(S_HI, S_LO, D_HI, D_LO, SPORT, DPORT, CLIENT_ISN + 1, isn), "client ISN");
-        assertEquals(-1, cookie.verify6(D_HI, D_LO, S_HI, S_LO, DPORT, SPORT, CLIENT_ISN, isn), "reversed");
+        assertEquals(-1, verify6(cookie, S_HI ^ 1, S_LO, D_HI, D_LO, SPORT, DPORT, CLIENT_ISN, isn), "sHi");
+        assertEquals(-1, verify6(cookie, S_HI, S_LO ^ 1, D_HI, D_LO, SPORT, DPORT, CLIENT_ISN, isn), "sLo");
+        assertEquals(-1, verify6(cookie, S_HI, S_LO, D_HI ^ 1, D_LO, SPORT, DPORT, CLIENT_ISN, isn), "dHi");
+        assertEquals(-1, verify6(cookie, S_HI, S_LO, D_HI, D_LO ^ 1, SPORT, DPORT, CLIENT_ISN, isn), "dLo");
+        assertEquals(-1, verify6(cookie, S_HI, S_LO, D_HI, D_LO, SPORT + 1, DPORT, CLIENT_ISN, isn), "sport");
+        assertEquals(-1, verify6(cookie, S_HI, S_LO, D_HI, D_LO, SPORT, DPORT + 1, CLIENT_ISN, isn), "dport");
+        assertEquals(-1, verify6(cookie, S_HI, S_LO, D_HI, D_LO, SPORT, DPORT, CLIENT_ISN + 1, isn), "client ISN");
+        assertEquals(-1, verify6(cookie, D_HI, D_LO, S_HI, S_LO, DPORT, SPORT, CLIENT_ISN, isn), "reversed");
         for (int bit = 0; bit < 32; bit++) {
             int b = bit;
             assertEquals(-1, check6(isn ^ (1 << bit)), () -> "ISN bit " + b);
@@ -250,7 +261,7 @@ class SynCookieTest {
         long v4MappedHi = 0;
         long sLo = 0x0000_ffff_0000_0000L | (SADDR & 0xffffffffL);
         long dLo = 0x0000_ffff_0000_0000L | (DADDR & 0xffffffffL);
-        assertEquals(-1, cookie.verify6(v4MappedHi, sLo, v4MappedHi, dLo, SPORT, DPORT, CLIENT_ISN, isn));
+        assertEquals(-1, verify6(cookie, v4MappedHi, sLo, v4MappedHi, dLo, SPORT, DPORT, CLIENT_ISN, isn));
     }
 
     @Test
@@ -339,7 +350,7 @@ class SynCookieTest {
             int isn = cookie.encode(SADDR, DADDR, SPORT, DPORT, i, i & 7, (i >>> 3) & 7, (i & 64) != 0);
             int isn6 = cookie.encode6(S_HI, S_LO, D_HI, D_LO, SPORT, DPORT, i, i & 7, 0, true);
             accepted += cookie.verify(SADDR, DADDR, SPORT, DPORT, i, isn) >= 0 ? 1 : 0;
-            accepted += cookie.verify6(S_HI, S_LO, D_HI, D_LO, SPORT, DPORT, i, isn6) >= 0 ? 1 : 0;
+            accepted += verify6(cookie, S_HI, S_LO, D_HI, D_LO, SPORT, DPORT, i, isn6) >= 0 ? 1 : 0;
         }
         return accepted;
     }

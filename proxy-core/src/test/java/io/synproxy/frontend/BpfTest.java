@@ -2,10 +2,9 @@ package io.synproxy.frontend;
 
 import io.synproxy.config.ProxyConfig;
 import io.synproxy.packet.TcpFlyweight;
-import io.synproxy.packet.TcpSegmentWriter;
+import io.synproxy.testsupport.TcpPacket;
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -13,7 +12,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -50,53 +48,27 @@ class BpfTest {
         return p;
     }
 
-    private static byte[] v4(String dst, int port) throws Exception {
-        byte[] b = new byte[TcpSegmentWriter.MAX_LENGTH_IPV4];
-        int len = new TcpSegmentWriter().from(0x0a000002, 40000)
-                .to(ByteBuffer.wrap(InetAddress.getByName(dst).getAddress()).getInt(), port).seq(1).ack(0)
-                .flags(TcpFlyweight.SYN).window(1000).mss(1460).write(MemorySegment.ofArray(b), 0);
-        return Arrays.copyOf(b, len);
+    private static byte[] v4(String dst, int port) {
+        return TcpPacket.between("10.0.0.2", dst).ports(40000, port).seq(1).flags(TcpFlyweight.SYN).window(1000)
+                .mss(1460).bytes();
     }
 
-    private static byte[] v6(String dst, int port) throws Exception {
-        ByteBuffer d = ByteBuffer.wrap(InetAddress.getByName(dst).getAddress());
-        byte[] b = new byte[TcpSegmentWriter.MAX_LENGTH];
-        int len = new TcpSegmentWriter().from(0xfd00_0200_0000_0000L, 2, 40000).to(d.getLong(), d.getLong(), port)
-                .seq(1).ack(0).flags(TcpFlyweight.SYN).window(1000).mss(1440).write(MemorySegment.ofArray(b), 0);
-        return Arrays.copyOf(b, len);
+    private static byte[] v6(String dst, int port) {
+        return TcpPacket.between("fd00:200::2", dst).ports(40000, port).seq(1).flags(TcpFlyweight.SYN).window(1000)
+                .mss(1440).bytes();
     }
 
     /**
      * A TCP segment to {@code dst:port} with {@code flags}, {@code ipOptionWords} 4-byte words of IPv4 options
      * (NOPs; ignored for IPv6), {@code tcpOptionWords} words of TCP options (NOPs) and {@code payload} bytes.
-     * Checksums are left zero: the filter does not look at them.
      */
-    private static byte[] segment(String dst, int port, int flags, int ipOptionWords, int tcpOptionWords, int payload)
-            throws Exception {
-        byte[] address = InetAddress.getByName(dst).getAddress();
-        boolean v6 = address.length == 16;
-        int ip = v6 ? 40 : 20 + 4 * ipOptionWords;
-        int tcp = 20 + 4 * tcpOptionWords;
-        ByteBuffer b = ByteBuffer.allocate(ip + tcp + payload);
-        if (v6) {
-            b.putInt(0x6000_0000).putShort((short) (tcp + payload)).put((byte) 6).put((byte) 64);
-            b.put(InetAddress.getByName("fd00:200::2").getAddress()).put(address);
-        } else {
-            b.put((byte) (0x40 | ip / 4)).put((byte) 0).putShort((short) (ip + tcp + payload)).putInt(0x4000)
-                    .put((byte) 64).put((byte) 6).putShort((short) 0).putInt(0x0a000002).put(address);
-            for (int i = 20; i < ip; i++) {
-                b.put((byte) 1);
-            }
-        }
-        b.putShort((short) 40000).putShort((short) port).putInt(1000).putInt((flags & ACK) != 0 ? 2000 : 0)
-                .put((byte) (tcp / 4 << 4)).put((byte) flags).putShort((short) 1000).putInt(0);
-        for (int i = 20; i < tcp; i++) {
-            b.put((byte) 1);
-        }
-        for (int i = 0; i < payload; i++) {
-            b.put((byte) 'x');
-        }
-        return b.array();
+    private static byte[] segment(String dst, int port, int flags, int ipOptionWords, int tcpOptionWords, int payload) {
+        boolean v6 = dst.contains(":");
+        byte[] data = new byte[payload];
+        Arrays.fill(data, (byte) 'x');
+        return TcpPacket.between(v6 ? "fd00:200::2" : "10.0.0.2", dst).ports(40000, port).seq(1000)
+                .ack((flags & ACK) != 0 ? 2000 : 0).flags(flags).window(1000).ipv4OptionWords(v6 ? 0 : ipOptionWords)
+                .tcpNopWords(tcpOptionWords).payload(data).bytes();
     }
 
     private static int protocolOf(byte[] p) {

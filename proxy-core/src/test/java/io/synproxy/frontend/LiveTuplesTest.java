@@ -1,8 +1,8 @@
 package io.synproxy.frontend;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -10,17 +10,19 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.stream.LongStream;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.MethodSource;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class LiveTuplesTest {
     private static final int CLIENT = 0x0A000002;
     private static final int LOCAL = 0x0A000001;
+    private static final int OPERATIONS = 200_000;
 
     @Test
     void shouldAddContainAndRemoveATuple() {
-        LiveTuples tuples = new LiveTuples(16);
+        Ipv4Tuples tuples = new Ipv4Tuples(16);
         assertFalse(tuples.contains(CLIENT, 40000, LOCAL));
 
         assertTrue(tuples.add(CLIENT, 40000, LOCAL));
@@ -34,7 +36,7 @@ class LiveTuplesTest {
 
     @Test
     void shouldReturnFalseWhenAddingATupleThatIsAlreadyPresent() {
-        LiveTuples tuples = new LiveTuples(16);
+        Ipv4Tuples tuples = new Ipv4Tuples(16);
         assertTrue(tuples.add(CLIENT, 40000, LOCAL));
         assertFalse(tuples.add(CLIENT, 40000, LOCAL));
         assertEquals(1, tuples.size());
@@ -43,7 +45,7 @@ class LiveTuplesTest {
 
     @Test
     void shouldReturnFalseWhenRemovingAnAbsentTuple() {
-        LiveTuples tuples = new LiveTuples(16);
+        Ipv4Tuples tuples = new Ipv4Tuples(16);
         assertFalse(tuples.remove(CLIENT, 40000, LOCAL), "empty table");
         tuples.add(CLIENT, 40000, LOCAL);
         assertFalse(tuples.remove(CLIENT, 40001, LOCAL), "other tuple");
@@ -54,7 +56,7 @@ class LiveTuplesTest {
 
     @Test
     void shouldCountDistinctTuplesOnly() {
-        LiveTuples tuples = new LiveTuples(16);
+        Ipv4Tuples tuples = new Ipv4Tuples(16);
         for (int port = 1000; port < 1010; port++) {
             tuples.add(CLIENT, port, LOCAL);
             tuples.add(CLIENT, port, LOCAL);
@@ -87,7 +89,7 @@ class LiveTuplesTest {
     }
 
     private static void assertDistinct(int c1, int p1, int l1, int c2, int p2, int l2) {
-        LiveTuples tuples = new LiveTuples(16);
+        Ipv4Tuples tuples = new Ipv4Tuples(16);
         assertTrue(tuples.add(c1, p1, l1));
         assertFalse(tuples.contains(c2, p2, l2), "the second tuple is not the first");
         assertTrue(tuples.add(c2, p2, l2), "the second tuple is new");
@@ -101,7 +103,7 @@ class LiveTuplesTest {
     void shouldHandleExtremePortsAndAddresses() {
         int[] addresses = {0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF};
         int[] ports = {0, 1, 32767, 32768, 65534, 65535};
-        LiveTuples tuples = new LiveTuples(4);
+        Ipv4Tuples tuples = new Ipv4Tuples(4);
         int n = 0;
         for (int client : addresses) {
             for (int port : ports) {
@@ -147,7 +149,7 @@ class LiveTuplesTest {
 
     @Test
     void shouldTreatTheAllZeroTupleAsAnOrdinaryEntry() {
-        LiveTuples tuples = new LiveTuples(16);
+        Ipv4Tuples tuples = new Ipv4Tuples(16);
         assertFalse(tuples.contains(0, 0, 0), "an empty slot is not the all-zero tuple");
         assertTrue(tuples.add(0, 0, 0));
         assertTrue(tuples.contains(0, 0, 0));
@@ -159,7 +161,7 @@ class LiveTuplesTest {
 
     @Test
     void shouldKeepEveryTupleWhileGrowingFromASmallCapacity() {
-        LiveTuples tuples = new LiveTuples(1);
+        Ipv4Tuples tuples = new Ipv4Tuples(1);
         for (int i = 0; i < 20_000; i++) {
             assertTrue(tuples.add(CLIENT + (i >>> 10), i & 1023, LOCAL), "add #" + i);
             assertEquals(i + 1, tuples.size());
@@ -172,7 +174,7 @@ class LiveTuplesTest {
 
     @Test
     void shouldKeepTheValueStoredWithATupleAcrossGrowth() {
-        LiveTuples tuples = new LiveTuples(1);
+        Ipv4Tuples tuples = new Ipv4Tuples(1);
         assertEquals(-7L, tuples.valueOf(CLIENT, 1, LOCAL, -7L), "absent");
         assertTrue(tuples.put(CLIENT, 1, LOCAL, 42L));
         assertFalse(tuples.put(CLIENT, 1, LOCAL, 43L), "replacing reports the tuple as present");
@@ -184,8 +186,6 @@ class LiveTuplesTest {
         for (int port = 2; port < 1000; port++) {
             assertEquals(port * 1_000_000_007L, tuples.valueOf(CLIENT, port, LOCAL, -7L));
         }
-        assertTrue(tuples.add(CLIENT, 5000, LOCAL));
-        assertEquals(0L, tuples.valueOf(CLIENT, 5000, LOCAL, -7L), "add stores 0");
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -193,8 +193,6 @@ class LiveTuplesTest {
 
     private record Tuple(int client, int port, int local) {
     }
-
-    private static final int OPERATIONS = 200_000;
 
     /** Fixed seeds for reproducibility, plus one fresh seed per run (printed on failure). */
     static LongStream seeds() {
@@ -221,7 +219,7 @@ class LiveTuplesTest {
         }
         List<Tuple> keySpace = List.copyOf(keys.stream().distinct().toList());
 
-        LiveTuples tuples = new LiveTuples(2);
+        Ipv4Tuples tuples = new Ipv4Tuples(2);
         Map<Tuple, Long> model = new HashMap<>();
         String where = "seed " + seed;
         // The mix drifts between mostly-adding and mostly-removing, so the load sweeps from empty to full.
@@ -256,7 +254,7 @@ class LiveTuplesTest {
         assertSameContents(keySpace, model, tuples, where + ", at the end");
     }
 
-    private static void assertSameContents(List<Tuple> keySpace, Map<Tuple, Long> model, LiveTuples tuples,
+    private static void assertSameContents(List<Tuple> keySpace, Map<Tuple, Long> model, Ipv4Tuples tuples,
                                            String where) {
         for (Tuple k : keySpace) {
             assertEquals(model.containsKey(k), tuples.contains(k.client(), k.port(), k.local()),

@@ -12,7 +12,7 @@ class RecentlyClosedTest {
 
     @Test
     void shouldRememberAClosedTupleUntilItsTimeToLiveEnds() {
-        RecentlyClosed closed = new RecentlyClosed(16, 60_000);
+        Ipv4Closed closed = new Ipv4Closed(16, 60_000);
         closed.add(CLIENT, 40000, LOCAL, 7, 1_000);
         assertTrue(closed.contains(CLIENT, 40000, LOCAL, 1_000));
         assertTrue(closed.contains(CLIENT, 40000, LOCAL, 60_999));
@@ -22,7 +22,7 @@ class RecentlyClosedTest {
 
     @Test
     void shouldTellTuplesApartByEveryField() {
-        RecentlyClosed closed = new RecentlyClosed(16, 60_000);
+        Ipv4Closed closed = new Ipv4Closed(16, 60_000);
         closed.add(CLIENT, 40000, LOCAL, 7, 0);
         assertFalse(closed.contains(CLIENT, 40001, LOCAL, 0));
         assertFalse(closed.contains(CLIENT + 1, 40000, LOCAL, 0));
@@ -31,7 +31,7 @@ class RecentlyClosedTest {
 
     @Test
     void shouldDropTheOldestWhenFullSoMemoryStaysBounded() {
-        RecentlyClosed closed = new RecentlyClosed(4, 60_000);
+        Ipv4Closed closed = new Ipv4Closed(4, 60_000);
         for (int port = 1; port <= 10; port++) {
             closed.add(CLIENT, port, LOCAL, 7, port);
         }
@@ -46,7 +46,7 @@ class RecentlyClosedTest {
 
     @Test
     void shouldForgetATupleWhenItsClientStartsANewConnection() {
-        RecentlyClosed closed = new RecentlyClosed(4, 60_000);
+        Ipv4Closed closed = new Ipv4Closed(4, 60_000);
         closed.add(CLIENT, 40000, LOCAL, 7, 0);
         closed.forget(CLIENT, 40000, LOCAL);
         assertFalse(closed.contains(CLIENT, 40000, LOCAL, 1));
@@ -57,7 +57,7 @@ class RecentlyClosedTest {
 
     @Test
     void shouldCountATupleClosedTwiceOnce() {
-        RecentlyClosed closed = new RecentlyClosed(4, 60_000);
+        Ipv4Closed closed = new Ipv4Closed(4, 60_000);
         closed.add(CLIENT, 40000, LOCAL, 7, 0);
         closed.add(CLIENT, 40000, LOCAL, 7, 5);
         assertEquals(1, closed.size());

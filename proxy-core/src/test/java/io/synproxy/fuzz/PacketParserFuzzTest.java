@@ -1,16 +1,17 @@
 package io.synproxy.fuzz;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpOptions;
 import io.synproxy.packet.TcpSegment;
+import io.synproxy.testsupport.TcpPacket;
 
 import java.lang.foreign.MemorySegment;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Coverage-guided fuzzing of the frame parser (Jazzer). In a normal {@code mvn verify} this runs the
@@ -33,12 +34,13 @@ class PacketParserFuzzTest {
         boolean fixChecksums = data.consumeBoolean();
         byte[] bytes = data.consumeRemainingAsBytes();
         if (fixChecksums) {
-            Checksums.fix(bytes, offset + (ethernet ? 14 : 0));
+            TcpPacket.fixChecksums(bytes, offset + (ethernet ? 14 : 0));
         }
         MemorySegment seg = MemorySegment.ofArray(bytes);
         // The captured length may claim more than the segment holds, or nothing at all.
         int captured = bytes.length - offset + claim;
-        Reject r = ethernet ? parser.parseFrame(seg, offset, captured, verify) : parser.parse4(seg, offset, captured, verify);
+        Reject r = ethernet ? parser.parse4(seg, offset + 14L, captured - 14, verify)
+                : parser.parse4(seg, offset, captured, verify);
         assertNotNull(r);
         if (r != Reject.NONE) {
             return;

@@ -7,6 +7,7 @@ import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpOptions;
 import io.synproxy.packet.TcpSegment;
 import io.synproxy.packet.TcpSegmentWriter;
+import io.synproxy.testsupport.TcpPacket;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -17,6 +18,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.stream.Stream;
@@ -48,6 +50,10 @@ class HandshakeTest {
     private static final byte[] SECRET = "0123456789abcdef0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
 
     private static final ClientOptions LINUX = new ClientOptions(1460, 10, true, true);
+
+    private static final int WARM_UP = 200_000;
+    private static final int MEASURED = 50_000;
+    private static final int ROUNDS = 5;
 
     private long nowMillis = 28_000_000L * PERIOD + 12_345;
     private final SynCookie cookies = new SynCookie(new KeyRing(SECRET, PERIOD, () -> nowMillis));
@@ -110,8 +116,8 @@ class HandshakeTest {
 
     @Test
     void shouldDeclineEcnBecauseARepairedSocketCannotUseIt() {
-        byte[] syn = new Packet().seq(CLIENT_ISN).ack(0).flags(TcpFlyweight.SYN | TcpFlyweight.ECE | TcpFlyweight.CWR)
-            .window(CLIENT_WINDOW).mss(1460).wscale(7).sack(true).timestamps(true, CLIENT_TSVAL, 0).build();
+        byte[] syn = packet().seq(CLIENT_ISN).ack(0).flags(TcpFlyweight.SYN | TcpFlyweight.ECE | TcpFlyweight.CWR)
+            .window(CLIENT_WINDOW).mss(1460).wscale(7).sackPermitted(true).timestamps(CLIENT_TSVAL, 0).bytes();
         byte[] out = new byte[TcpSegmentWriter.MAX_LENGTH_IPV4];
         int len = handshake(true).synAck(parse(syn), MemorySegment.ofArray(out), 0, TS_NOW);
         TcpSegment synAck = parse(Arrays.copyOf(out, len));
@@ -220,8 +226,8 @@ class HandshakeTest {
         int ourTsVal = synAck.options().tsVal();
         assertEquals(client.timestamps(), synAck.options().hasTimestamps());
 
-        byte[] ack = new Packet().seq(CLIENT_ISN + 1).ack(isn + 1).flags(TcpFlyweight.ACK).window(502)
-            .timestamps(client.timestamps(), CLIENT_TSVAL + 5, ourTsVal).build();
+        TcpPacket ackPacket = packet().seq(CLIENT_ISN + 1).ack(isn + 1).flags(TcpFlyweight.ACK).window(502);
+        byte[] ack = (client.timestamps() ? ackPacket.timestamps(CLIENT_TSVAL + 5, ourTsVal) : ackPacket).bytes();
         AckVerdict v = new AckVerdict();
 
         assertTrue(handshake.verifyAck(parse(ack), v));
@@ -274,8 +280,8 @@ class HandshakeTest {
         Handshake handshake = handshake(true);
         TcpSegment synAck = parse(synAck(handshake, LINUX));
         int isn = synAck.seq();
-        byte[] ack = new Packet().seq(CLIENT_ISN + 1).ack(isn + 1).flags(TcpFlyweight.ACK).window(502)
-            .timestamps(true, CLIENT_TSVAL + 5, synAck.options().tsVal()).build();
+        byte[] ack = packet().seq(CLIENT_ISN + 1).ack(isn + 1).flags(TcpFlyweight.ACK).window(502)
+            .timestamps(CLIENT_TSVAL + 5, synAck.options().tsVal()).bytes();
         AckVerdict v = new AckVerdict();
         assertTrue(handshake.verifyAck(parse(ack), v));
 
@@ -307,8 +313,8 @@ class HandshakeTest {
         int isn = synAck.seq();
         byte[] payload = "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
 
-        byte[] ack = new Packet().seq(CLIENT_ISN + 1).ack(isn + 1).flags(TcpFlyweight.ACK | TcpFlyweight.PSH)
-            .timestamps(true, CLIENT_TSVAL + 1, synAck.options().tsVal()).payload(payload).build();
+        byte[] ack = packet().seq(CLIENT_ISN + 1).ack(isn + 1).flags(TcpFlyweight.ACK | TcpFlyweight.PSH)
+            .timestamps(CLIENT_TSVAL + 1, synAck.options().tsVal()).payload(payload).bytes();
         AckVerdict v = new AckVerdict();
 
         assertTrue(handshake.verifyAck(parse(ack), v));
@@ -327,8 +333,8 @@ class HandshakeTest {
         int isn = synAck.seq();
 
         // Linux probes a zero window with seq = snd_una - 1, i.e. the client ISN, and no data.
-        byte[] probe = new Packet().seq(CLIENT_ISN).ack(isn + 1).flags(TcpFlyweight.ACK)
-            .timestamps(true, CLIENT_TSVAL + 200, synAck.options().tsVal()).build();
+        byte[] probe = packet().seq(CLIENT_ISN).ack(isn + 1).flags(TcpFlyweight.ACK)
+            .timestamps(CLIENT_TSVAL + 200, synAck.options().tsVal()).bytes();
         AckVerdict v = new AckVerdict();
 
         assertTrue(handshake.verifyAck(parse(probe), v));
@@ -347,8 +353,8 @@ class HandshakeTest {
     void shouldRejectDataSentAtTheProbeSequenceNumber() {
         Handshake handshake = handshake(true);
         int isn = parse(synAck(handshake, LINUX)).seq();
-        byte[] ack = new Packet().seq(CLIENT_ISN).ack(isn + 1).flags(TcpFlyweight.ACK).payload(new byte[] {1, 2, 3})
-            .build();
+        byte[] ack = packet().seq(CLIENT_ISN).ack(isn + 1).flags(TcpFlyweight.ACK).payload(new byte[] {1, 2, 3})
+            .bytes();
         assertFalse(handshake.verifyAck(parse(ack), new AckVerdict()),
             "only an empty segment may use the probe's sequence number");
     }
@@ -366,30 +372,30 @@ class HandshakeTest {
     void shouldRejectAnAckWithTheWrongSequenceNumber() {
         Handshake handshake = handshake(true);
         int isn = parse(synAck(handshake, LINUX)).seq();
-        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).seq(CLIENT_ISN + 2).build()), new AckVerdict()));
-        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).seq(CLIENT_ISN - 1).build()), new AckVerdict()));
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).seq(CLIENT_ISN + 2).bytes()), new AckVerdict()));
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).seq(CLIENT_ISN - 1).bytes()), new AckVerdict()));
     }
 
     @Test
     void shouldRejectAnAckFromTheWrongSourcePort() {
         Handshake handshake = handshake(true);
         int isn = parse(synAck(handshake, LINUX)).seq();
-        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).srcPort(CLIENT_PORT + 1).build()), new AckVerdict()));
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).srcPort(CLIENT_PORT + 1).bytes()), new AckVerdict()));
     }
 
     @Test
     void shouldRejectAnAckFromTheWrongSourceAddress() {
         Handshake handshake = handshake(true);
         int isn = parse(synAck(handshake, LINUX)).seq();
-        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).src(CLIENT + 1).build()), new AckVerdict()));
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).srcIpv4(CLIENT + 1).bytes()), new AckVerdict()));
     }
 
     @Test
     void shouldRejectAnAckToTheWrongLocalAddressOrPort() {
         Handshake handshake = handshake(true);
         int isn = parse(synAck(handshake, LINUX)).seq();
-        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).dst(LOCAL + 1).build()), new AckVerdict()));
-        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).dstPort(LOCAL_PORT + 1).build()), new AckVerdict()));
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).dstIpv4(LOCAL + 1).bytes()), new AckVerdict()));
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).dstPort(LOCAL_PORT + 1).bytes()), new AckVerdict()));
     }
 
     @Test
@@ -406,7 +412,7 @@ class HandshakeTest {
         int isn = parse(synAck(handshake, LINUX)).seq();
         nowMillis += 2 * PERIOD;
         assertFalse(handshake.verifyAck(parse(finalAck(isn + 1)), new AckVerdict()));
-        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).seq(CLIENT_ISN).build()), new AckVerdict()),
+        assertFalse(handshake.verifyAck(parse(finalAck(isn + 1).seq(CLIENT_ISN).bytes()), new AckVerdict()),
             "nor its zero-window probe");
     }
 
@@ -427,7 +433,7 @@ class HandshakeTest {
         int isn = synAck.seq();
         AckVerdict v = new AckVerdict();
         assertTrue(handshake.verifyAck(parse(finalAck(isn + 1)
-            .timestamps(true, CLIENT_TSVAL + 3, synAck.options().tsVal()).build()), v));
+            .timestamps(CLIENT_TSVAL + 3, synAck.options().tsVal()).bytes()), v));
 
         byte[] update = windowUpdate(handshake, v, windowBytes);
         TcpSegment p = parse(update);
@@ -473,7 +479,7 @@ class HandshakeTest {
         Handshake handshake = handshake(true);
         int isn = parse(synAck(handshake, new ClientOptions(1460, 7, true, false))).seq();
         AckVerdict v = new AckVerdict();
-        assertTrue(handshake.verifyAck(parse(finalAck(isn + 1).payload(new byte[100]).build()), v));
+        assertTrue(handshake.verifyAck(parse(finalAck(isn + 1).payload(new byte[100]).bytes()), v));
 
         TcpSegment p = parse(windowUpdate(handshake, v, 1 << 20));
 
@@ -488,7 +494,7 @@ class HandshakeTest {
         Handshake handshake = handshake(true);
         int isn = parse(synAck(handshake, LINUX)).seq();
         AckVerdict v = new AckVerdict();
-        assertTrue(handshake.verifyAck(parse(finalAck(isn + 1).seq(CLIENT_ISN).build()), v));
+        assertTrue(handshake.verifyAck(parse(finalAck(isn + 1).seq(CLIENT_ISN).bytes()), v));
 
         TcpSegment p = parse(windowUpdate(handshake, v, 1 << 20));
         assertEquals(isn + 1, p.seq());
@@ -521,13 +527,9 @@ class HandshakeTest {
     // ---------------------------------------------------------------------------------------------
     // Allocation
 
-    private static final int WARM_UP = 200_000;
-    private static final int MEASURED = 50_000;
-    private static final int ROUNDS = 5;
-
     @Test
     void shouldNotAllocateOnTheSynPathOrTheInvalidAckPath() {
-        java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
+        ThreadMXBean bean = ManagementFactory.getThreadMXBean();
         Assumptions.assumeTrue(bean instanceof com.sun.management.ThreadMXBean);
         com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) bean;
         Assumptions.assumeTrue(threads.isThreadAllocatedMemorySupported() && threads.isThreadAllocatedMemoryEnabled());
@@ -570,8 +572,9 @@ class HandshakeTest {
     }
 
     private static byte[] syn(ClientOptions o) {
-        return new Packet().seq(CLIENT_ISN).ack(0).flags(TcpFlyweight.SYN).window(CLIENT_WINDOW)
-            .mss(o.mss()).wscale(o.wscale()).sack(o.sack()).timestamps(o.timestamps(), CLIENT_TSVAL, 0).build();
+        TcpPacket syn = packet().seq(CLIENT_ISN).ack(0).flags(TcpFlyweight.SYN).window(CLIENT_WINDOW)
+            .mss(o.mss()).wscale(o.wscale()).sackPermitted(o.sack());
+        return (o.timestamps() ? syn.timestamps(CLIENT_TSVAL, 0) : syn).bytes();
     }
 
     private static byte[] synAck(Handshake handshake, ClientOptions o) {
@@ -586,13 +589,23 @@ class HandshakeTest {
         return Arrays.copyOf(out, len);
     }
 
-    /** The final ACK of the handshake with the given ack number, no options, no data. */
-    private static Packet finalAck(int ackNumber) {
-        return new Packet().seq(CLIENT_ISN + 1).ack(ackNumber).flags(TcpFlyweight.ACK).window(502);
+    /** A client segment from CLIENT:CLIENT_PORT to LOCAL:LOCAL_PORT, no options yet. */
+    private static TcpPacket packet() {
+        return TcpPacket.ipv4(CLIENT, LOCAL).ports(CLIENT_PORT, LOCAL_PORT).window(CLIENT_WINDOW).noOptions();
     }
 
-    private static TcpSegment parse(Packet packet) {
-        return parse(packet.build());
+    /** The final ACK of the handshake with the given ack number, no options, no data. */
+    private static TcpPacket finalAck(int ackNumber) {
+        return packet().seq(CLIENT_ISN + 1).ack(ackNumber).flags(TcpFlyweight.ACK).window(502);
+    }
+
+    private static TcpSegment parse(TcpPacket packet) {
+        return parse(packet.bytes());
+    }
+
+    /** Both checksums verify under test-support's independent sums, and the IP total length is the array's. */
+    private static boolean checksumsVerify(byte[] b) {
+        return ((b[2] & 0xFF) << 8 | (b[3] & 0xFF)) == b.length && TcpPacket.checksumsValid(b, 0);
     }
 
     /** Parses an IPv4/TCP packet, both checksums verified; fails the test if it does not parse. */
@@ -618,146 +631,5 @@ class HandshakeTest {
             };
         }
         return flags;
-    }
-
-    /** A client segment, written with {@link TcpSegmentWriter}; a payload is appended and the checksums redone here. */
-    private static final class Packet {
-        private int src = CLIENT;
-        private int dst = LOCAL;
-        private int srcPort = CLIENT_PORT;
-        private int dstPort = LOCAL_PORT;
-        private int seq;
-        private int ack;
-        private int flags;
-        private int window = CLIENT_WINDOW;
-        private int mss = -1;
-        private int wscale = -1;
-        private boolean sack;
-        private boolean timestamps;
-        private int tsVal;
-        private int tsEcr;
-        private byte[] payload = new byte[0];
-
-        Packet src(int v) {
-            src = v;
-            return this;
-        }
-
-        Packet dst(int v) {
-            dst = v;
-            return this;
-        }
-
-        Packet srcPort(int v) {
-            srcPort = v;
-            return this;
-        }
-
-        Packet dstPort(int v) {
-            dstPort = v;
-            return this;
-        }
-
-        Packet seq(int v) {
-            seq = v;
-            return this;
-        }
-
-        Packet ack(int v) {
-            ack = v;
-            return this;
-        }
-
-        Packet flags(int v) {
-            flags = v;
-            return this;
-        }
-
-        Packet window(int v) {
-            window = v;
-            return this;
-        }
-
-        Packet mss(int v) {
-            mss = v;
-            return this;
-        }
-
-        Packet wscale(int v) {
-            wscale = v;
-            return this;
-        }
-
-        Packet sack(boolean v) {
-            sack = v;
-            return this;
-        }
-
-        Packet timestamps(boolean on, int val, int ecr) {
-            timestamps = on;
-            tsVal = on ? val : 0;
-            tsEcr = on ? ecr : 0;
-            return this;
-        }
-
-        Packet payload(byte[] v) {
-            payload = v.clone();
-            return this;
-        }
-
-        byte[] build() {
-            byte[] buf = new byte[TcpSegmentWriter.MAX_LENGTH_IPV4 + payload.length];
-            int headers = new TcpSegmentWriter().from(src, srcPort).to(dst, dstPort).seq(seq).ack(ack).flags(flags)
-                    .window(window).mss(mss).wscale(wscale).sackPermitted(sack).timestamps(timestamps, tsVal, tsEcr)
-                    .write(MemorySegment.ofArray(buf), 0);
-            byte[] packet = Arrays.copyOf(buf, headers + payload.length);
-            if (payload.length > 0) {
-                System.arraycopy(payload, 0, packet, headers, payload.length);
-                put16(packet, 2, packet.length);
-                fixChecksums(packet);
-            }
-            return packet;
-        }
-    }
-
-    // Independent, naive RFC 1071 checksums over byte arrays (one 16-bit word at a time).
-
-    private static int u16(byte[] b, int i) {
-        return (b[i] & 0xFF) << 8 | (b[i + 1] & 0xFF);
-    }
-
-    private static void put16(byte[] b, int i, int v) {
-        b[i] = (byte) (v >>> 8);
-        b[i + 1] = (byte) v;
-    }
-
-    private static int sum(byte[] b, int off, int len, int initial) {
-        int sum = initial;
-        for (int i = 0; i < len; i += 2) {
-            sum += (b[off + i] & 0xFF) << 8 | (i + 1 < len ? b[off + i + 1] & 0xFF : 0);
-            sum = (sum & 0xFFFF) + (sum >>> 16);
-        }
-        return sum;
-    }
-
-    private static int pseudoHeaderSum(byte[] b, int tcpLength) {
-        return u16(b, 12) + u16(b, 14) + u16(b, 16) + u16(b, 18) + 6 + tcpLength;
-    }
-
-    private static void fixChecksums(byte[] b) {
-        int ihl = (b[0] & 0x0F) * 4;
-        int tcpLength = u16(b, 2) - ihl;
-        put16(b, 10, 0);
-        put16(b, 10, ~sum(b, 0, ihl, 0) & 0xFFFF);
-        put16(b, ihl + 16, 0);
-        put16(b, ihl + 16, ~sum(b, ihl, tcpLength, pseudoHeaderSum(b, tcpLength)) & 0xFFFF);
-    }
-
-    private static boolean checksumsVerify(byte[] b) {
-        int ihl = (b[0] & 0x0F) * 4;
-        int tcpLength = u16(b, 2) - ihl;
-        return u16(b, 2) == b.length
-            && sum(b, 0, ihl, 0) == 0xFFFF
-            && sum(b, ihl, tcpLength, pseudoHeaderSum(b, tcpLength)) == 0xFFFF;
     }
 }

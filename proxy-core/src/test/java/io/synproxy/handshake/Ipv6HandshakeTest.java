@@ -15,8 +15,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
+import java.lang.management.ThreadMXBean;
 import java.nio.charset.StandardCharsets;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -40,6 +39,9 @@ class Ipv6HandshakeTest {
     private static final int TS_NOW = 0x0123_4567;
     private static final long PERIOD = 60_000;
     private static final byte[] SECRET = "0123456789abcdef0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
+
+    private static final int WARM_UP = 200_000;
+    private static final int MEASURED = 50_000;
 
     private final long nowMillis = 28_000_000L * PERIOD + 12_345;
     private final SynCookie cookies = new SynCookie(new KeyRing(SECRET, PERIOD, () -> nowMillis));
@@ -94,7 +96,7 @@ class Ipv6HandshakeTest {
         assertTrue(o.sackPermitted());
         assertEquals(CLIENT_TSVAL, o.tsEcr());
         assertEquals(TS_NOW & ~1, o.tsVal());
-        int bits = cookies.verify6(C_HI, C_LO, L_HI, L_LO, C_PORT, L_PORT, CLIENT_ISN, p.seq());
+        int bits = cookies.verifyAck6(C_HI, C_LO, L_HI, L_LO, C_PORT, L_PORT, CLIENT_ISN + 1, p.seq(), false);
         assertTrue(bits >= 0, "the ISN is an IPv6 cookie for the SYN's tuple");
         assertEquals(CookieTables.mssIndex6(1440), SynCookie.mssIndexOf(bits));
         assertEquals(-1, cookies.verify(0, 0, C_PORT, L_PORT, CLIENT_ISN, p.seq()), "not an IPv4 cookie");
@@ -163,8 +165,6 @@ class Ipv6HandshakeTest {
         assertTrue(v.timestamps());
         assertEquals(TS_NOW & ~1, v.ourTsVal());
         assertEquals(0, v.payloadLength());
-        assertEquals(new InetSocketAddress(address(C_HI, C_LO), C_PORT), v.clientSocketAddress());
-        assertEquals(new InetSocketAddress(address(L_HI, L_LO), L_PORT), v.localSocketAddress());
     }
 
     @Test
@@ -208,12 +208,9 @@ class Ipv6HandshakeTest {
         assertEquals(0x0000_FFFF_FFFF_FFFFL, AckVerdict.mapped(-1));
     }
 
-    private static final int WARM_UP = 200_000;
-    private static final int MEASURED = 50_000;
-
     @Test
     void shouldNotAllocateOnTheIpv6SynPathOrTheInvalidAckPath() {
-        java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
+        ThreadMXBean bean = ManagementFactory.getThreadMXBean();
         Assumptions.assumeTrue(bean instanceof com.sun.management.ThreadMXBean);
         com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) bean;
         Assumptions.assumeTrue(threads.isThreadAllocatedMemorySupported() && threads.isThreadAllocatedMemoryEnabled());
@@ -246,16 +243,4 @@ class Ipv6HandshakeTest {
         return sink;
     }
 
-    private static InetAddress address(long hi, long lo) {
-        byte[] b = new byte[16];
-        for (int i = 0; i < 8; i++) {
-            b[i] = (byte) (hi >>> (56 - 8 * i));
-            b[8 + i] = (byte) (lo >>> (56 - 8 * i));
-        }
-        try {
-            return InetAddress.getByAddress(b);
-        } catch (java.net.UnknownHostException e) {
-            throw new AssertionError(e);
-        }
-    }
 }

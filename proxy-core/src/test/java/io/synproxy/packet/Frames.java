@@ -1,11 +1,13 @@
 package io.synproxy.packet;
 
+import io.synproxy.testsupport.TcpPacket;
+
 import java.lang.foreign.MemorySegment;
 import java.util.HexFormat;
 
 /**
- * Test vectors and an independent, deliberately naive RFC 1071 checksum over byte arrays (one 16-bit word at a
- * time), used to check the production code rather than to reuse it.
+ * The test vector (a Linux SYN written out by hand) and byte helpers. Packets built or fixed up go through
+ * test-support's {@link TcpPacket}, whose checksums are independent of the production code.
  */
 final class Frames {
     static final HexFormat HEX = HexFormat.of();
@@ -26,6 +28,8 @@ final class Frames {
         // options: MSS 1460 | SACK_PERM, TS | tsval | tsecr | NOP, WS 7
         + "020405b4" + "0402080a" + "6b2c1f3a" + "00000000" + "01030307";
 
+    static final byte[] DST_MAC = {2, 0, 0, 0, 0, 1};
+    static final byte[] SRC_MAC = {2, 0, 0, 0, 0, 2};
     static final int ETH = 14;
     static final int IP_CHECKSUM = 0x26e9;
     static final int TCP_CHECKSUM = 0x5437;
@@ -37,6 +41,14 @@ final class Frames {
     static final int TS_VAL = 0x6b2c1f3a;
 
     private Frames() {
+    }
+
+    /**
+     * Parses the IPv4 packet behind a frame's Ethernet header. The tests' vector is a frame; the product parses IP
+     * packets (its capture socket is SOCK_DGRAM), so the Ethernet header is only stepped over here.
+     */
+    static Reject parseFrame(TcpSegment parser, MemorySegment seg, long frameOffset, int captured, boolean verify) {
+        return parser.parse4(seg, frameOffset + ETH, captured - ETH, verify);
     }
 
     static byte[] linuxSyn() {
@@ -60,67 +72,13 @@ final class Frames {
         b[i + 1] = (byte) v;
     }
 
-    /** Naive RFC 1071 sum, one 16-bit word per step, folding after every addition. */
-    static int naiveSum(byte[] b, int off, int len, int initial) {
-        int sum = initial;
-        for (int i = 0; i < len; i += 2) {
-            final int hi = u8(b, off + i) << 8;
-            final int lo = i + 1 < len ? u8(b, off + i + 1) : 0;
-            sum += hi | lo;
-            sum = (sum & 0xFFFF) + (sum >>> 16);
-        }
-        return sum;
-    }
-
-    static int naiveChecksum(byte[] b, int off, int len, int initial) {
-        return ~naiveSum(b, off, len, initial) & 0xFFFF;
-    }
-
-    static int pseudoHeaderSum(byte[] b, int ipOff, int tcpLength) {
-        int sum = 0;
-        for (int i = 12; i < 20; i += 2) {
-            sum += u16(b, ipOff + i);
-        }
-        return sum + 6 + tcpLength;
-    }
-
-    /** Recomputes the IPv4 header checksum of the packet at {@code ipOff} (IHL must be in bounds). */
-    static byte[] fixIpChecksum(byte[] b, int ipOff) {
-        final int hl = (u8(b, ipOff) & 0x0F) * 4;
-        put16(b, ipOff + 10, 0);
-        put16(b, ipOff + 10, naiveChecksum(b, ipOff, hl, 0));
-        return b;
-    }
-
-    /** Recomputes the TCP checksum of the packet at {@code ipOff} (IHL and total length must be in bounds). */
-    static byte[] fixTcpChecksum(byte[] b, int ipOff) {
-        final int hl = (u8(b, ipOff) & 0x0F) * 4;
-        final int tcpLength = u16(b, ipOff + 2) - hl;
-        final int tcpOff = ipOff + hl;
-        put16(b, tcpOff + 16, 0);
-        put16(b, tcpOff + 16, naiveChecksum(b, tcpOff, tcpLength, pseudoHeaderSum(b, ipOff, tcpLength)));
-        return b;
-    }
-
-    static byte[] fixChecksums(byte[] b, int ipOff) {
-        return fixTcpChecksum(fixIpChecksum(b, ipOff), ipOff);
-    }
-
-    /** True when the IPv4 and TCP checksums of the packet at {@code ipOff} verify under the naive implementation. */
-    static boolean checksumsVerify(byte[] b, int ipOff) {
-        final int hl = (u8(b, ipOff) & 0x0F) * 4;
-        final int tcpLength = u16(b, ipOff + 2) - hl;
-        return naiveSum(b, ipOff, hl, 0) == 0xFFFF
-            && naiveSum(b, ipOff + hl, tcpLength, pseudoHeaderSum(b, ipOff, tcpLength)) == 0xFFFF;
-    }
-
-    /** Builds the Linux SYN with {@code payload} appended (lengths and checksums fixed). */
+    /**
+     * The Linux SYN with {@code payload} appended, from the tests' packet builder (an empty payload gives the vector
+     * itself, which {@code TcpSegmentIpv4Test} checks).
+     */
     static byte[] linuxSynWithPayload(byte[] payload) {
-        final byte[] syn = linuxSyn();
-        final byte[] frame = new byte[syn.length + payload.length];
-        System.arraycopy(syn, 0, frame, 0, syn.length);
-        System.arraycopy(payload, 0, frame, syn.length, payload.length);
-        put16(frame, ETH + 2, syn.length - ETH + payload.length);
-        return fixChecksums(frame, ETH);
+        return TcpPacket.ipv4(SRC, DST).ports(SRC_PORT, DST_PORT).seq(SEQ).flags(TcpPacket.SYN).window(64240)
+            .mss(1460).sackPermitted(true).timestamps(TS_VAL, 0).wscale(7).ipId(0x1c46).payload(payload)
+            .frame(DST_MAC, SRC_MAC);
     }
 }

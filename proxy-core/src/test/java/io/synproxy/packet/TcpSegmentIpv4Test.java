@@ -1,24 +1,30 @@
 package io.synproxy.packet;
 
+import io.synproxy.testsupport.TcpPacket;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.Locale;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
 import static io.synproxy.packet.Frames.ETH;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
-
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.util.EnumSet;
-import java.util.Set;
-import java.util.SplittableRandom;
-import java.util.stream.Stream;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.Arguments;
-import org.junit.jupiter.params.provider.EnumSource;
-import org.junit.jupiter.params.provider.MethodSource;
 
 class TcpSegmentIpv4Test {
 
@@ -36,7 +42,7 @@ class TcpSegmentIpv4Test {
     }
 
     private Reject parseFrame(Case c) {
-        return parser.parseFrame(MemorySegment.ofArray(c.frame()), 0, c.captured(), c.verifyTcpChecksum());
+        return Frames.parseFrame(parser, MemorySegment.ofArray(c.frame()), 0, c.captured(), c.verifyTcpChecksum());
     }
 
     /** One crafted input per reason; the switch is exhaustive, so a new reason without a case does not compile. */
@@ -44,23 +50,22 @@ class TcpSegmentIpv4Test {
         final byte[] f = Frames.linuxSyn();
         return switch (reason) {
             case NONE -> new Case(f);
-            case TRUNCATED_ETHERNET -> new Case(f, 13, true);
             case NOT_IPV4 -> {
-                Frames.put16(f, 12, EthernetFlyweight.ETHERTYPE_IPV6);
+                f[IP] = 0x65;
                 yield new Case(f);
             }
             case TRUNCATED_IP -> new Case(f, ETH + 19, true);
             case BAD_IHL -> {
                 f[IP] = 0x44;
-                yield new Case(Frames.fixIpChecksum(f, IP));
+                yield new Case(TcpPacket.fixIpv4HeaderChecksum(f, IP));
             }
             case BAD_IP_LENGTH -> {
                 Frames.put16(f, IP + 2, 61); // one byte more than captured
-                yield new Case(Frames.fixIpChecksum(f, IP));
+                yield new Case(TcpPacket.fixIpv4HeaderChecksum(f, IP));
             }
             case IP_FRAGMENT -> {
                 Frames.put16(f, IP + 6, Ipv4Flyweight.FLAG_MF);
-                yield new Case(Frames.fixIpChecksum(f, IP));
+                yield new Case(TcpPacket.fixIpv4HeaderChecksum(f, IP));
             }
             case BAD_IP_CHECKSUM -> {
                 f[IP + 8] = 63; // TTL changed, checksum not updated
@@ -68,19 +73,19 @@ class TcpSegmentIpv4Test {
             }
             case NOT_TCP -> {
                 f[IP + 9] = 17;
-                yield new Case(Frames.fixIpChecksum(f, IP));
+                yield new Case(TcpPacket.fixIpv4HeaderChecksum(f, IP));
             }
             case TRUNCATED_TCP -> {
                 Frames.put16(f, IP + 2, 20 + 19);
-                yield new Case(Frames.fixIpChecksum(f, IP));
+                yield new Case(TcpPacket.fixIpv4HeaderChecksum(f, IP));
             }
             case BAD_DATA_OFFSET -> {
                 f[TCP + 12] = 0x40;
-                yield new Case(Frames.fixChecksums(f, IP));
+                yield new Case(TcpPacket.fixChecksums(f, IP));
             }
             case BAD_TCP_OPTION -> {
                 f[TCP + 20 + 18] = 0; // window scale option length 0
-                yield new Case(Frames.fixChecksums(f, IP));
+                yield new Case(TcpPacket.fixChecksums(f, IP));
             }
             case BAD_TCP_CHECKSUM -> {
                 f[TCP + 20 + 8] ^= 0x01; // TSval changed, checksum not updated
@@ -102,14 +107,19 @@ class TcpSegmentIpv4Test {
     @ParameterizedTest
     @EnumSource(Reject.class)
     void shouldHaveASnakeCaseLabelForEveryReason(Reject reason) {
-        final String expected = reason == Reject.NONE ? "ok" : reason.name().toLowerCase(java.util.Locale.ROOT);
+        final String expected = reason == Reject.NONE ? "ok" : reason.name().toLowerCase(Locale.ROOT);
         assertEquals(expected, reason.label());
+    }
+
+    @Test
+    void shouldBuildTheHandWrittenVectorWithTheTestPacketBuilder() {
+        assertArrayEquals(Frames.linuxSyn(), Frames.linuxSynWithPayload(new byte[0]));
     }
 
     @Test
     void shouldParseLinuxSynFrame() {
         final byte[] frame = Frames.linuxSyn();
-        assertEquals(Reject.NONE, parser.parseFrame(Frames.seg(frame), 0, frame.length, true));
+        assertEquals(Reject.NONE, Frames.parseFrame(parser, Frames.seg(frame), 0, frame.length, true));
         assertEquals(Frames.SRC, parser.src());
         assertEquals(Frames.DST, parser.dst());
         assertEquals(Frames.SRC_PORT, parser.srcPort());
@@ -161,7 +171,7 @@ class TcpSegmentIpv4Test {
             final MemorySegment ring = arena.allocate(4096);
             final long slot = 2048 + 66; // tp_mac-like offset, deliberately unaligned
             MemorySegment.copy(Frames.seg(frame), 0, ring, slot, frame.length);
-            assertEquals(Reject.NONE, parser.parseFrame(ring, slot, frame.length, true));
+            assertEquals(Reject.NONE, Frames.parseFrame(parser, ring, slot, frame.length, true));
             assertEquals(Frames.DST_PORT, parser.dstPort());
             assertEquals(slot + frame.length, parser.payloadOffset());
         }
@@ -169,9 +179,9 @@ class TcpSegmentIpv4Test {
 
     @Test
     void shouldExposeThePayload() {
-        final byte[] payload = "GET / HTTP/1.1\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        final byte[] payload = "GET / HTTP/1.1\r\n".getBytes(StandardCharsets.US_ASCII);
         final byte[] frame = Frames.linuxSynWithPayload(payload);
-        assertEquals(Reject.NONE, parser.parseFrame(Frames.seg(frame), 0, frame.length, true));
+        assertEquals(Reject.NONE, Frames.parseFrame(parser, Frames.seg(frame), 0, frame.length, true));
         assertEquals(Frames.linuxSyn().length, parser.payloadOffset());
         assertEquals(payload.length, parser.payloadLength());
     }
@@ -179,9 +189,9 @@ class TcpSegmentIpv4Test {
     @Test
     void shouldIgnoreEthernetPaddingAfterTheIpTotalLength() {
         final byte[] syn = Frames.linuxSyn();
-        final byte[] padded = java.util.Arrays.copyOf(syn, syn.length + 6);
-        java.util.Arrays.fill(padded, syn.length, padded.length, (byte) 0xEE);
-        assertEquals(Reject.NONE, parser.parseFrame(Frames.seg(padded), 0, padded.length, true));
+        final byte[] padded = Arrays.copyOf(syn, syn.length + 6);
+        Arrays.fill(padded, syn.length, padded.length, (byte) 0xEE);
+        assertEquals(Reject.NONE, Frames.parseFrame(parser, Frames.seg(padded), 0, padded.length, true));
         assertEquals(0, parser.payloadLength());
         assertEquals(syn.length, parser.payloadOffset());
     }
@@ -210,9 +220,6 @@ class TcpSegmentIpv4Test {
 
     static Stream<Arguments> variantsOfEachReason() {
         return Stream.of(
-            Arguments.of("IPv6 ethertype", Reject.NOT_IPV4, edit(f -> Frames.put16(f, 12, 0x86DD))),
-            Arguments.of("ARP ethertype", Reject.NOT_IPV4, edit(f -> Frames.put16(f, 12, 0x0806))),
-            Arguments.of("VLAN ethertype", Reject.NOT_IPV4, edit(f -> Frames.put16(f, 12, 0x8100))),
             Arguments.of("IP version 6", Reject.NOT_IPV4, edit(f -> f[IP] = 0x65)),
             Arguments.of("IHL 0", Reject.BAD_IHL, edit(f -> f[IP] = 0x40)),
             Arguments.of("IHL beyond captured", Reject.TRUNCATED_IP, cut(edit(f -> f[IP] = 0x4F), ETH + 59)),
@@ -256,10 +263,10 @@ class TcpSegmentIpv4Test {
         for (int n = 0; n < frame.length; n++) {
             // exact-size slice: any read past the captured bytes would throw
             final MemorySegment exact = Frames.seg(frame).asSlice(0, n);
-            final Reject r = parser.parseFrame(exact, 0, n, true);
+            final Reject r = Frames.parseFrame(parser, exact, 0, n, true);
             assertNotEquals(Reject.NONE, r, "prefix " + n);
             assertEquals(expectedForPrefix(n), r, "prefix " + n);
-            assertEquals(r, parser.parseFrame(Frames.seg(frame), 0, n, true), "prefix " + n + " in full buffer");
+            assertEquals(r, Frames.parseFrame(parser, Frames.seg(frame), 0, n, true), "prefix " + n + " in full buffer");
         }
         for (int n = 0; n < frame.length - ETH; n++) {
             final MemorySegment exact = Frames.seg(frame).asSlice(ETH, n);
@@ -268,9 +275,6 @@ class TcpSegmentIpv4Test {
     }
 
     private static Reject expectedForPrefix(int n) {
-        if (n < ETH) {
-            return Reject.TRUNCATED_ETHERNET;
-        }
         return n < ETH + 20 ? Reject.TRUNCATED_IP : Reject.BAD_IP_LENGTH;
     }
 
@@ -278,12 +282,12 @@ class TcpSegmentIpv4Test {
     void shouldClampCapturedLengthToTheSegment() {
         final byte[] frame = Frames.linuxSyn();
         final MemorySegment seg = Frames.seg(frame);
-        assertEquals(Reject.NONE, parser.parseFrame(seg, 0, Integer.MAX_VALUE, true));
-        assertEquals(Reject.BAD_IP_LENGTH, parser.parseFrame(seg.asSlice(0, 70), 0, 74, true));
-        assertEquals(Reject.TRUNCATED_ETHERNET, parser.parseFrame(seg, 0, -1, true));
-        assertEquals(Reject.TRUNCATED_ETHERNET, parser.parseFrame(seg, frame.length, 74, true));
-        assertEquals(Reject.TRUNCATED_ETHERNET, parser.parseFrame(seg, frame.length + 10, 74, true));
-        assertEquals(Reject.TRUNCATED_ETHERNET, parser.parseFrame(seg, -5, 74, true));
+        assertEquals(Reject.NONE, Frames.parseFrame(parser, seg, 0, Integer.MAX_VALUE, true));
+        assertEquals(Reject.BAD_IP_LENGTH, Frames.parseFrame(parser, seg.asSlice(0, 70), 0, 74, true));
+        assertEquals(Reject.TRUNCATED_IP, parser.parse4(seg, ETH, -1, true));
+        assertEquals(Reject.TRUNCATED_IP, parser.parse4(seg, frame.length, 60, true));
+        assertEquals(Reject.TRUNCATED_IP, parser.parse4(seg, frame.length + 10, 60, true));
+        assertEquals(Reject.TRUNCATED_IP, parser.parse4(seg, -5, 60, true));
         assertEquals(Reject.TRUNCATED_IP, parser.parse4(seg, 500, 60, true));
     }
 
@@ -291,7 +295,7 @@ class TcpSegmentIpv4Test {
     void shouldBeReusableAcrossFrames() {
         final byte[] payload = new byte[] {1, 2, 3};
         final byte[] withPayload = Frames.linuxSynWithPayload(payload);
-        assertEquals(Reject.NONE, parser.parseFrame(Frames.seg(withPayload), 0, withPayload.length, true));
+        assertEquals(Reject.NONE, Frames.parseFrame(parser, Frames.seg(withPayload), 0, withPayload.length, true));
         final TcpFlyweight tcp = parser.tcp();
         assertEquals(3, parser.payloadLength());
         assertEquals(Reject.BAD_TCP_OPTION, parseFrame(caseFor(Reject.BAD_TCP_OPTION)));
@@ -322,7 +326,7 @@ class TcpSegmentIpv4Test {
         } catch (RuntimeException | AssertionError e) {
             fail("random bytes, seed " + seed + " (-Dsynproxy.fuzz.seed=" + seed + "), iteration " + i, e);
         }
-        assertTrue(seen.containsAll(Set.of(Reject.TRUNCATED_ETHERNET, Reject.NOT_IPV4, Reject.TRUNCATED_IP,
+        assertTrue(seen.containsAll(Set.of(Reject.NOT_IPV4, Reject.TRUNCATED_IP,
             Reject.BAD_IHL, Reject.BAD_IP_LENGTH)), "seed " + seed + " saw " + seen);
     }
 
@@ -347,7 +351,7 @@ class TcpSegmentIpv4Test {
                     }
                 }
                 if (random.nextInt(4) != 0) {
-                    fixChecksumsIfInBounds(f);
+                    TcpPacket.fixChecksums(f, IP);
                 }
                 final int captured = random.nextInt(8) == 0 ? random.nextInt(f.length + 1) : f.length;
                 seen.add(parseAndCheck(f, captured, random.nextInt(8) != 0));
@@ -362,7 +366,7 @@ class TcpSegmentIpv4Test {
     /** Parses {@code b[0, captured)} from an exact-size segment and checks what an accepted frame promises. */
     private Reject parseAndCheck(byte[] b, int captured, boolean verify) {
         final MemorySegment seg = MemorySegment.ofArray(b).asSlice(0, Math.max(0, Math.min(captured, b.length)));
-        final Reject r = parser.parseFrame(seg, 0, captured, verify);
+        final Reject r = Frames.parseFrame(parser, seg, 0, captured, verify);
         if (r == Reject.NONE) {
             final int totalLength = parser.ip().totalLength();
             assertTrue(ETH + totalLength <= seg.byteSize());
@@ -370,27 +374,15 @@ class TcpSegmentIpv4Test {
             assertTrue(parser.payloadLength() >= 0);
             assertTrue(parser.tcp().headerLength() >= 20);
             assertFalse(parser.ip().moreFragments());
-            assertTrue(parser.ip().isChecksumValid());
+            assertTrue(TcpPacket.ipv4HeaderChecksumValid(b, ETH));
             if (verify) {
-                assertTrue(Frames.checksumsVerify(b, ETH));
+                assertTrue(TcpPacket.checksumsValid(b, ETH));
             }
         }
         return r;
     }
 
     /** Fixes both checksums the way a sender would, but only where the (mutated) header fields stay in bounds. */
-    private static void fixChecksumsIfInBounds(byte[] f) {
-        final int hl = (f[IP] & 0x0F) * 4;
-        if (hl < 20 || IP + hl > f.length) {
-            return;
-        }
-        Frames.fixIpChecksum(f, IP);
-        final int total = Frames.u16(f, IP + 2);
-        if (total >= hl + 20 && IP + total <= f.length) {
-            Frames.fixTcpChecksum(f, IP);
-        }
-    }
-
     private static long seed() {
         return Long.getLong("synproxy.fuzz.seed", System.nanoTime());
     }
@@ -408,13 +400,13 @@ class TcpSegmentIpv4Test {
     private static Case editIp(Edit e) {
         final byte[] f = Frames.linuxSyn();
         e.apply(f);
-        return new Case(Frames.fixIpChecksum(f, IP));
+        return new Case(TcpPacket.fixIpv4HeaderChecksum(f, IP));
     }
 
     private static Case editAll(Edit e) {
         final byte[] f = Frames.linuxSyn();
         e.apply(f);
-        return new Case(Frames.fixChecksums(f, IP));
+        return new Case(TcpPacket.fixChecksums(f, IP));
     }
 
     private static Case cut(Case c, int captured) {

@@ -1,11 +1,12 @@
 package io.synproxy.packet;
 
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.MemorySegment;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import java.lang.foreign.MemorySegment;
-import org.junit.jupiter.api.Test;
 
 /** The one segment view of both families, and the writer filled by name. */
 class TcpSegmentTest {

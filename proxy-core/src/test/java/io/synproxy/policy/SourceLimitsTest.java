@@ -1,9 +1,9 @@
 package io.synproxy.policy;
 
+import org.junit.jupiter.api.Test;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import org.junit.jupiter.api.Test;
 
 class SourceLimitsTest {
     private static final long SECOND = 1_000_000_000L;

@@ -1,10 +1,10 @@
 package io.synproxy.policy;
 
+import org.junit.jupiter.api.Test;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import org.junit.jupiter.api.Test;
 
 class TokenBucketTest {
     private static final long SECOND = 1_000_000_000L;

@@ -42,6 +42,8 @@ public final class TcpPacket {
     private int tsEcr;
     private int ttl = 64;
     private int ipId;
+    private int ipv4OptionWords;
+    private int tcpNopWords;
     private byte[] payload = NO_PAYLOAD;
 
     private TcpPacket(byte[] src, byte[] dst) {
@@ -79,6 +81,15 @@ public final class TcpPacket {
         return this;
     }
 
+    /** Replaces the IPv4 destination address in place. */
+    public TcpPacket dstIpv4(int address) {
+        if (ipv6()) {
+            throw new IllegalStateException("an IPv6 packet");
+        }
+        put32(dst, 0, address);
+        return this;
+    }
+
     public TcpPacket ports(int source, int destination) {
         this.srcPort = source;
         this.dstPort = destination;
@@ -87,6 +98,11 @@ public final class TcpPacket {
 
     public TcpPacket srcPort(int port) {
         this.srcPort = port;
+        return this;
+    }
+
+    public TcpPacket dstPort(int port) {
+        this.dstPort = port;
         return this;
     }
 
@@ -156,6 +172,18 @@ public final class TcpPacket {
         return this;
     }
 
+    /** IPv4 options: this many 4-byte words of NOPs, so the IHL is 5 plus {@code words} (0 to 10). */
+    public TcpPacket ipv4OptionWords(int words) {
+        this.ipv4OptionWords = words;
+        return this;
+    }
+
+    /** This many 4-byte words of NOP options after the others, to make a longer TCP header. */
+    public TcpPacket tcpNopWords(int words) {
+        this.tcpNopWords = words;
+        return this;
+    }
+
     /** IPv4 TTL or IPv6 hop limit. */
     public TcpPacket ttl(int value) {
         this.ttl = value;
@@ -168,7 +196,7 @@ public final class TcpPacket {
     }
 
     public int ipHeaderLength() {
-        return ipv6() ? 40 : 20;
+        return ipv6() ? 40 : 20 + 4 * ipv4OptionWords;
     }
 
     public int tcpHeaderLength() {
@@ -214,7 +242,7 @@ public final class TcpPacket {
             put8(seg, off + 6, 6);
             put8(seg, off + 7, ttl);
         } else {
-            put32(seg, off, 0x4500_0000 | (ipLen + tcpLen));
+            put32(seg, off, 0x4000_0000 | (ipLen / 4) << 24 | (ipLen + tcpLen));
             put32(seg, off + 4, ipId << 16 | 0x4000); // DF
             put8(seg, off + 8, ttl);
             put8(seg, off + 9, 6);
@@ -226,7 +254,10 @@ public final class TcpPacket {
             seg.set(ValueLayout.JAVA_BYTE, off + addrOff + src.length + i, dst[i]);
         }
         if (!ipv6()) {
-            put16(seg, off + 10, checksum(seg, off, 20, 0));
+            for (int i = 20; i < ipLen; i++) {
+                put8(seg, off + i, 1); // NOP
+            }
+            put16(seg, off + 10, checksum(seg, off, ipLen, 0));
         }
         long t = off + ipLen;
         put16(seg, t, srcPort);
@@ -256,19 +287,80 @@ public final class TcpPacket {
         int tcpLen = v6 ? get16(seg, ipOff + 4) : get16(seg, ipOff + 2) - ipLen;
         int addrOff = v6 ? 8 : 12;
         int addrLen = v6 ? 32 : 8;
-        int pseudo = sum(seg, ipOff + addrOff, addrLen, 0);
+        int pseudo = onesComplementSum(seg, ipOff + addrOff, addrLen, 0);
         pseudo = fold(pseudo + 6);
         pseudo = fold(pseudo + (tcpLen >>> 16));
         pseudo = fold(pseudo + (tcpLen & 0xFFFF));
         long tcp = ipOff + ipLen;
         // Everything but the checksum field itself (bytes 16 and 17 of the header).
-        int all = sum(seg, tcp + 18, tcpLen - 18, sum(seg, tcp, 16, pseudo));
+        int all = onesComplementSum(seg, tcp + 18, tcpLen - 18, onesComplementSum(seg, tcp, 16, pseudo));
         return ~all & 0xFFFF;
     }
 
     /** The RFC 1071 checksum of {@code len} bytes at {@code off}, starting from the partial sum {@code initial}. */
     public static int checksum(MemorySegment seg, long off, int len, int initial) {
-        return ~sum(seg, off, len, initial) & 0xFFFF;
+        return ~onesComplementSum(seg, off, len, initial) & 0xFFFF;
+    }
+
+    /** The header checksum the IPv4 packet at {@code ipOff} should carry (its own field counted as zero). */
+    public static int ipv4HeaderChecksum(MemorySegment seg, long ipOff) {
+        int ihl = (get8(seg, ipOff) & 0x0F) * 4;
+        return ~onesComplementSum(seg, ipOff + 12, ihl - 12, onesComplementSum(seg, ipOff, 10, 0)) & 0xFFFF;
+    }
+
+    /** Rewrites the IPv4 header checksum of the packet at {@code ipOff} (IHL must be in bounds); returns {@code b}. */
+    public static byte[] fixIpv4HeaderChecksum(byte[] b, int ipOff) {
+        MemorySegment seg = MemorySegment.ofArray(b);
+        put16(seg, ipOff + 10, ipv4HeaderChecksum(seg, ipOff));
+        return b;
+    }
+
+    /**
+     * Rewrites the checksums of a packet someone edited, as far as its own headers allow: for IPv4 the header
+     * checksum when the IHL is at least 5 and in bounds, then the TCP checksum when the total length covers a TCP
+     * header and stays in bounds; for IPv6 the TCP checksum under the same length rule. Anything else is left as it
+     * is, so fuzzed bytes can go through it (it never throws). Returns {@code b}.
+     */
+    public static byte[] fixChecksums(byte[] b, int ipOff) {
+        MemorySegment seg = MemorySegment.ofArray(b);
+        if (b.length < ipOff + 1) {
+            return b;
+        }
+        int version = get8(seg, ipOff) >>> 4;
+        int ipLen;
+        int total;
+        if (version == 4) {
+            ipLen = (get8(seg, ipOff) & 0x0F) * 4;
+            if (ipLen < 20 || ipOff + ipLen > b.length) {
+                return b;
+            }
+            put16(seg, ipOff + 10, ipv4HeaderChecksum(seg, ipOff));
+            total = get16(seg, ipOff + 2);
+        } else if (version == 6 && ipOff + 40 <= b.length) {
+            ipLen = 40;
+            total = 40 + get16(seg, ipOff + 4);
+        } else {
+            return b;
+        }
+        if (total >= ipLen + 20 && ipOff + total <= b.length) {
+            put16(seg, ipOff + ipLen + 16, tcpChecksum(seg, ipOff));
+        }
+        return b;
+    }
+
+    /** True when the IPv4 header checksum of the packet at {@code ipOff} verifies. */
+    public static boolean ipv4HeaderChecksumValid(byte[] b, int ipOff) {
+        MemorySegment seg = MemorySegment.ofArray(b);
+        return ipv4HeaderChecksum(seg, ipOff) == get16(seg, ipOff + 10);
+    }
+
+    /** True when the TCP checksum of the IPv4 or IPv6 packet at {@code ipOff} verifies, and the IPv4 header's. */
+    public static boolean checksumsValid(byte[] b, int ipOff) {
+        MemorySegment seg = MemorySegment.ofArray(b);
+        boolean v6 = (get8(seg, ipOff) >>> 4) == 6;
+        int ipLen = v6 ? 40 : (get8(seg, ipOff) & 0x0F) * 4;
+        return (v6 || ipv4HeaderChecksumValid(b, ipOff))
+                && tcpChecksum(seg, ipOff) == get16(seg, ipOff + ipLen + 16);
     }
 
     private int optionsLength() {
@@ -284,7 +376,7 @@ public final class TcpPacket {
         if (wscale >= 0) {
             n += 4;
         }
-        return n;
+        return n + 4 * tcpNopWords;
     }
 
     private void writeOptions(MemorySegment seg, long o) {
@@ -303,11 +395,18 @@ public final class TcpPacket {
         }
         if (wscale >= 0) {
             put32(seg, o, 0x0103_0300 | (wscale & 0xFF));
+            o += 4;
+        }
+        for (int i = 0; i < tcpNopWords; i++) {
+            put32(seg, o + 4L * i, 0x0101_0101);
         }
     }
 
-    /** Naive ones' complement sum, one 16-bit word per step, folding after every addition. */
-    private static int sum(MemorySegment seg, long off, int len, int initial) {
+    /**
+     * Naive ones' complement sum, one 16-bit word per step, folding after every addition; an odd last byte is
+     * padded with zero (RFC 1071). Folded to 16 bits.
+     */
+    public static int onesComplementSum(MemorySegment seg, long off, int len, int initial) {
         int s = initial;
         for (int i = 0; i < len; i += 2) {
             int hi = get8(seg, off + i) << 8;

@@ -8,7 +8,9 @@ import java.util.HexFormat;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class TcpPacketTest {
     /**
@@ -39,6 +41,45 @@ class TcpPacketTest {
             p[p.length - 1] ^= 1;
             assertNotEquals(stored, TcpPacket.tcpChecksum(MemorySegment.ofArray(p), 0), "a flipped bit shows");
         }
+    }
+
+    @Test
+    void shouldRestoreBothChecksumsAfterAnEditAndLeaveWhatItCannotReadAlone() {
+        for (TcpPacket t : new TcpPacket[] {TcpPacket.between("10.0.0.2", "10.0.0.1"),
+                TcpPacket.between("fd00::2", "fd00::1")}) {
+            byte[] p = t.ports(40000, 80).seq(1).flags(TcpPacket.SYN).payload(new byte[] {1, 2, 3}).bytes();
+            assertTrue(TcpPacket.checksumsValid(p, 0));
+            p[t.ipHeaderLength() + 4] ^= 1;
+            p[t.ipHeaderLength() - 1] ^= 1;
+            assertFalse(TcpPacket.checksumsValid(p, 0), "edited sequence number and destination address");
+            assertTrue(TcpPacket.checksumsValid(TcpPacket.fixChecksums(p, 0), 0));
+        }
+        byte[] v4 = TcpPacket.between("10.0.0.2", "10.0.0.1").ports(1, 2).bytes();
+        v4[12] ^= 1;
+        assertFalse(TcpPacket.ipv4HeaderChecksumValid(v4, 0));
+        assertTrue(TcpPacket.ipv4HeaderChecksumValid(TcpPacket.fixIpv4HeaderChecksum(v4, 0), 0));
+        assertFalse(TcpPacket.checksumsValid(v4, 0), "the header fixed alone, TCP's pseudo-header changed");
+
+        byte[] truncated = Arrays.copyOf(TcpPacket.between("10.0.0.2", "10.0.0.1").ports(1, 2).bytes(), 30);
+        byte[] before = truncated.clone();
+        TcpPacket.fixChecksums(truncated, 0);
+        assertArrayEquals(Arrays.copyOfRange(before, 20, 30), Arrays.copyOfRange(truncated, 20, 30),
+                "TCP untouched when the total length runs past the bytes");
+        byte[] badIhl = {0x41, 0, 0, 20};
+        assertArrayEquals(badIhl.clone(), TcpPacket.fixChecksums(badIhl, 0), "IHL below 5: nothing written");
+    }
+
+    @Test
+    void shouldPadIpv4OptionsAndTcpOptionsWithNops() {
+        byte[] p = TcpPacket.between("10.0.0.2", "10.0.0.1").ports(1, 2).mss(1460).ipv4OptionWords(2).tcpNopWords(3)
+                .payload(new byte[] {9}).bytes();
+        assertEquals(0x47, p[0] & 0xFF, "IHL 7");
+        assertEquals(28 + 36 + 1, p.length);
+        assertEquals(p.length, (p[2] & 0xFF) << 8 | p[3] & 0xFF);
+        assertEquals("0101010101010101", HexFormat.of().formatHex(p, 20, 28));
+        assertEquals(9 << 4, p[28 + 12] & 0xFF, "data offset 9 words");
+        assertEquals("020405b4010101010101010101010101", HexFormat.of().formatHex(p, 48, 64));
+        assertTrue(TcpPacket.checksumsValid(p, 0));
     }
 
     @Test

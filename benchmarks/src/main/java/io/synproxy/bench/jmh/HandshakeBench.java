@@ -16,7 +16,6 @@ import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpSegment;
 import io.synproxy.packet.TcpSegmentWriter;
-
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
