@@ -7,6 +7,13 @@ import java.util.function.LongSupplier;
 
 /** Sums every loop's counters and formats the stats line. */
 public final class Stats {
+    /**
+     * The operations counters (lists, per-source limits, RSTs to invalid final ACKs), shown under their labels only
+     * when non-zero: they stay at zero unless those options are given, and the line is long enough.
+     */
+    private static final Counter[] WHEN_NONZERO = {Counter.SYN_DENIED, Counter.ACK_DENIED, Counter.SOURCE_LIMIT_RST,
+        Counter.SOURCE_RATE_RST, Counter.SOURCE_TABLE_FULL, Counter.INVALID_ACK_RST, Counter.INVALID_ACK_RST_LIMITED};
+
     private final List<Counters> loops;
     private final LongSupplier liveConnections;
 
@@ -73,6 +80,12 @@ public final class Stats {
                 .append(" splice_fallback=").append(get(Counter.SPLICE_FALLBACK))
                 .append(" handover_unread=").append(get(Counter.HANDOVER_UNREAD))
                 .append(" ack_host_socket=").append(get(Counter.ACK_HOST_SOCKET));
+        for (Counter c : WHEN_NONZERO) {
+            long v = get(c);
+            if (v != 0) {
+                b.append(' ').append(c.label()).append('=').append(v);
+            }
+        }
         return b.toString();
     }
 }

@@ -168,6 +168,147 @@ class PrefixSetTest {
         }
     }
 
+    /**
+     * Random prefix sets built to make the hard cases common: prefixes nested in one another (about two cut around
+     * each base address), /0 of IPv4 and of everything, host prefixes (/32 and /128), siblings that merge into
+     * adjacent ranges, edges of the buckets (::, the last address, ::/16 above the mapped block); probed at every
+     * prefix's first and last address and one beyond each, and at random. Small sets (searched without the table)
+     * and large ones (with it, IPv4 /16s holding their boundaries inline or not), against a linear scan of the
+     * prefixes themselves, not of the merged ranges.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 3, 4, 5, 6, 7, 8})
+    void shouldAgreeWithALinearScanOfThePrefixesOnNestedAdjacentAndExtremePrefixes(int seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        for (int signed : new int[] {1, 40, PrefixSet.INDEXED_RANGES - 1, PrefixSet.INDEXED_RANGES, 3_000, -3_000}) {
+            // About two prefixes a base (nested: both hold it), and enough ranges left for the index in large sets;
+            // the last set is IPv4 only, so that most /16s hold a few boundaries.
+            boolean v4Only = signed < 0;
+            int size = Math.abs(signed);
+            long[][] bases = new long[1 + size / 2][];
+            for (int i = 0; i < bases.length; i++) {
+                bases[i] = v4Only ? new long[] {0, MAPPED | (random.nextInt() & 0xFFFF_FFFFL)} : edgeAddress(random);
+            }
+            List<long[]> prefixes = new ArrayList<>();
+            PrefixSet.Builder b = new PrefixSet.Builder();
+            // A /0 merges a family (0.0.0.0/0) or everything (::/0) into one range: one set in four gets one.
+            int zero = v4Only ? 2 : random.nextInt(8);
+            if (zero < 2) {
+                long[] all = prefix(new long[] {0, MAPPED}, zero == 0 ? 0 : 96);
+                prefixes.add(all);
+                b.add(all);
+            }
+            for (int i = 0; i < size; i++) {
+                long[] r = nestedPrefix(random, bases[random.nextInt(bases.length)]);
+                prefixes.add(r);
+                b.add(r);
+                if (random.nextInt(8) == 0) {
+                    long[] sibling = sibling(r);
+                    if (sibling != null) {
+                        prefixes.add(sibling);
+                        b.add(sibling);
+                    }
+                }
+            }
+            PrefixSet s = b.build();
+            if (size >= 3_000 && zero != 0) {
+                assertTrue(s.ranges() >= PrefixSet.INDEXED_RANGES, s.ranges() + " ranges: the index is not used");
+            }
+            List<long[]> probes = new ArrayList<>();
+            for (long[] r : prefixes) {
+                probes.add(new long[] {r[0], r[1]});
+                probes.add(new long[] {r[2], r[3]});
+                probes.add(plus(r[0], r[1], -1));
+                probes.add(plus(r[2], r[3], 1));
+            }
+            for (int i = 0; i < 2_000; i++) {
+                probes.add(random.nextBoolean() ? edgeAddress(random) : new long[] {random.nextLong(), random.nextLong()});
+            }
+            for (long[] p : probes) {
+                boolean expected = false;
+                for (long[] r : prefixes) {
+                    expected |= between(r, p[0], p[1]);
+                }
+                assertEquals(expected, s.contains(p[0], p[1]), () -> "seed " + seed + ", " + size + " prefixes, probe "
+                        + Long.toHexString(p[0]) + ":" + Long.toHexString(p[1]));
+            }
+        }
+    }
+
+    /** Addresses near the edges of the buckets and families: mapped IPv4, IPv6, ::/96, the first and last ones. */
+    private static long[] edgeAddress(SplittableRandom random) {
+        return switch (random.nextInt(8)) {
+            case 0, 1, 2 -> new long[] {0, MAPPED | (random.nextInt() & 0xFFFF_FFFFL)};
+            case 3 -> new long[] {0, random.nextBoolean() ? random.nextLong() >>> 20 : random.nextLong()};
+            case 4 -> new long[] {random.nextBoolean() ? 0 : -1L, random.nextBoolean() ? 0 : -1L};
+            case 5 -> new long[] {random.nextLong() >>> 48, random.nextLong()};
+            default -> new long[] {0x2000_0000_0000_0000L | (random.nextLong() >>> 4), random.nextLong()};
+        };
+    }
+
+    /**
+     * A prefix holding the base address: often short, a host, or an IPv4 one; none shorter than /12 (IPv4) or /16
+     * (IPv6), nor reaching down to :: (the bucket of ::/16 above the mapped block keeps boundaries whose high half is
+     * zero and others), so that a large set does not merge into a few ranges.
+     */
+    private static long[] nestedPrefix(SplittableRandom random, long[] base) {
+        boolean v4 = base[0] == 0 && base[1] >>> 32 == 0xFFFFL;
+        int bits = switch (random.nextInt(10)) {
+            case 0 -> v4 ? 108 + random.nextInt(5) : 16 + random.nextInt(8);
+            case 1 -> 128;
+            case 2 -> v4 ? 108 + random.nextInt(21) : 16 + random.nextInt(113);
+            default -> v4 ? 112 + random.nextInt(17) : 16 + random.nextInt(113);
+        };
+        int leadingZeros = base[0] == 0 ? 64 + Long.numberOfLeadingZeros(base[1]) : Long.numberOfLeadingZeros(base[0]);
+        bits = Math.min(128, Math.max(bits, leadingZeros + 1));
+        long[] a = bits == 128 || random.nextBoolean() ? base : plus(base[0], base[1], random.nextInt(1 << 12));
+        return prefix(a, bits);
+    }
+
+    private static long[] prefix(long[] a, int bits) {
+        long maskHi = bits >= 64 ? -1L : bits == 0 ? 0 : -1L << (64 - bits);
+        long maskLo = bits <= 64 ? 0 : bits == 128 ? -1L : -1L << (128 - bits);
+        return new long[] {a[0] & maskHi, a[1] & maskLo, a[0] | ~maskHi, a[1] | ~maskLo};
+    }
+
+    /** The prefix of the same length right after {@code r} (adjacent to it), or null past the last address. */
+    private static long[] sibling(long[] r) {
+        if (r[2] == -1L && r[3] == -1L) {
+            return null;
+        }
+        long[] next = plus(r[2], r[3], 1);
+        long sizeHi = r[2] - r[0];
+        long sizeLo = r[3] - r[1];
+        long endLo = next[1] + sizeLo;
+        long endHi = next[0] + sizeHi + (Long.compareUnsigned(endLo, next[1]) < 0 ? 1 : 0);
+        return new long[] {next[0], next[1], endHi, endLo};
+    }
+
+    /** The 128-bit address plus {@code d} (-1, or a small positive number), wrapping around. */
+    private static long[] plus(long hi, long lo, long d) {
+        long sum = lo + d;
+        if (d >= 0) {
+            return new long[] {Long.compareUnsigned(sum, lo) < 0 ? hi + 1 : hi, sum};
+        }
+        return new long[] {Long.compareUnsigned(sum, lo) > 0 ? hi - 1 : hi, sum};
+    }
+
+    @Test
+    void shouldCountAdjacentPrefixesAsOneRangeAndKeepTheirNeighboursOut() throws ConfigException {
+        PrefixSet s = PrefixSet.of(List.of("10.0.0.0/32", "10.0.0.1/32", "10.0.0.2/31", "::ffff:a00:4/126",
+                "2001:db8::/128", "2001:db8::1/128", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"));
+        assertEquals(3, s.ranges());
+        assertFalse(contains(s, "9.255.255.255"));
+        assertTrue(contains(s, "10.0.0.0"));
+        assertTrue(contains(s, "10.0.0.7"));
+        assertFalse(contains(s, "10.0.0.8"));
+        assertFalse(contains(s, "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff"));
+        assertTrue(contains(s, "2001:db8::1"));
+        assertFalse(contains(s, "2001:db8::2"));
+        assertTrue(contains(s, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"));
+        assertFalse(contains(s, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"));
+    }
+
     @Test
     void shouldGiveBucketsThatGrowWithAddresses() {
         String[] ordered = {"::", "::1:0:0", "0.0.0.0", "0.1.0.0", "255.255.255.255", "::1:0:0:0", "1::", "2001:db8::",
