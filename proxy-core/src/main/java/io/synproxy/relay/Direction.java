@@ -3,6 +3,8 @@ package io.synproxy.relay;
 import io.netty.channel.Channel;
 import io.synproxy.metrics.Counter;
 
+import java.util.concurrent.RejectedExecutionException;
+
 /**
  * One direction of a relayed connection: bytes read from {@code in} are written to {@code out}. Whichever pump
  * moves them (copy or splice) marks the input done when the FIN has been passed on; the relay closes both legs
@@ -34,12 +36,24 @@ final class Direction {
         }
     }
 
-    /** This direction's FIN has been passed on: when the other one's has too, the relay is over. */
+    /**
+     * This direction's FIN has been passed on: when the other one's has too, the relay is over. Both legs are closed
+     * in a task, after the epoll batch being handled: it may still hold an event for either leg's descriptor, which
+     * a socket opened later in the batch could take over once the number is freed (see SpliceSocket#handle).
+     */
     void finished() {
         inputDone = true;
         if (peer.inputDone) {
-            in.close();
-            out.close();
+            try {
+                in.eventLoop().execute(() -> {
+                    in.close();
+                    out.close();
+                });
+            } catch (RejectedExecutionException e) {
+                // The loop is shutting down: no batch follows.
+                in.close();
+                out.close();
+            }
         }
     }
 }
