@@ -269,9 +269,12 @@ podman logs "synproxy-$id" 2>&1 | grep 'protecting' | sed 's/^/    /'
 stat_of() { # name: the counter in synproxy's last stats line
   podman logs "synproxy-$id" 2>&1 | grep '^stats:' | tail -1 | tr ' ' '\n' | sed -n "s/^$1=//p"
 }
-clients() { # count url [curl options]: real HTTP clients from the clients' namespace, a connection each
-  ip netns exec "$cli_ns" curl -s -m 10 -H 'Connection: close' -w '\n%{http_code}\n' "${@:3}" "$2?[1-$1]" \
-    | grep -c '^200$' || true
+clients() { # count url [curl options]: real HTTP clients from the clients' namespace, a connection each;
+  # every transfer's outcome (status, local port, connect time, curl's error) goes to $work/transfers
+  ip netns exec "$cli_ns" curl -s -m 10 -H 'Connection: close' \
+    -w '\nxfer %{http_code} port=%{local_port} connect=%{time_connect}s total=%{time_total}s %{errormsg}\n' \
+    "${@:3}" "$2?[1-$1]" | grep '^xfer ' >"$work/transfers"
+  grep -c '^xfer 200 ' "$work/transfers" || true
 }
 
 log "200 connections through the published port $host_ip:$port from namespace $cli_ns"
@@ -303,7 +306,8 @@ syn_after=$(stat_of syn)
 echo "    real clients served under the flood: $ok/40; SYNs seen by synproxy during it: $((syn_after - syn_before));" \
   "SYN-RECV sockets in the app's namespace: $synrecv"
 echo "    $(podman logs "synproxy-$id" 2>&1 | grep '^stats:' | tail -1)"
-[ "$ok" = 40 ] || fail "only $ok of 40 real clients were served under the flood"
+[ "$ok" = 40 ] || { grep -v '^xfer 200 ' "$work/transfers" | sed 's/^/    /'; \
+  fail "only $ok of 40 real clients were served under the flood"; }
 [ $((syn_after - syn_before)) -gt 1000 ] || fail "the flood did not reach synproxy"
 [ "$synrecv" = 0 ] || fail "$synrecv SYN-RECV sockets in the app's namespace"
 
