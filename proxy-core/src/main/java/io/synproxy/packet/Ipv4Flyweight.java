@@ -76,21 +76,9 @@ public final class Ipv4Flyweight {
         return u8(VERSION_IHL_OFFSET) >>> 4;
     }
 
-    /** Sets the version nibble, keeping IHL. */
-    public Ipv4Flyweight version(int version) {
-        put8(VERSION_IHL_OFFSET, ((version & 0x0F) << 4) | (u8(VERSION_IHL_OFFSET) & 0x0F));
-        return this;
-    }
-
     /** Header length in 32-bit words. */
     public int ihl() {
         return u8(VERSION_IHL_OFFSET) & 0x0F;
-    }
-
-    /** Sets the IHL nibble (32-bit words), keeping the version. */
-    public Ipv4Flyweight ihl(int ihl) {
-        put8(VERSION_IHL_OFFSET, (u8(VERSION_IHL_OFFSET) & 0xF0) | (ihl & 0x0F));
-        return this;
     }
 
     /** Header length in bytes ({@code ihl() * 4}). */
@@ -139,26 +127,13 @@ public final class Ipv4Flyweight {
         return (flagsAndFragment() & FLAG_DF) != 0;
     }
 
-    public Ipv4Flyweight dontFragment(boolean df) {
-        return flagsAndFragment(df ? flagsAndFragment() | FLAG_DF : flagsAndFragment() & ~FLAG_DF);
-    }
-
     public boolean moreFragments() {
         return (flagsAndFragment() & FLAG_MF) != 0;
-    }
-
-    public Ipv4Flyweight moreFragments(boolean mf) {
-        return flagsAndFragment(mf ? flagsAndFragment() | FLAG_MF : flagsAndFragment() & ~FLAG_MF);
     }
 
     /** Fragment offset in 8-byte units. */
     public int fragmentOffset() {
         return flagsAndFragment() & FRAGMENT_OFFSET_MASK;
-    }
-
-    /** Sets the fragment offset (8-byte units), keeping the flags. */
-    public Ipv4Flyweight fragmentOffset(int fragmentOffset) {
-        return flagsAndFragment((flagsAndFragment() & ~FRAGMENT_OFFSET_MASK) | (fragmentOffset & FRAGMENT_OFFSET_MASK));
     }
 
     public int ttl() {

@@ -117,12 +117,6 @@ public final class TcpFlyweight {
         return u8(DATA_OFFSET_OFFSET) >>> 4;
     }
 
-    /** Sets the data offset (32-bit words), keeping the reserved bits of the same byte. */
-    public TcpFlyweight dataOffset(int words) {
-        put8(DATA_OFFSET_OFFSET, ((words & 0x0F) << 4) | (u8(DATA_OFFSET_OFFSET) & 0x0F));
-        return this;
-    }
-
     /** Header length in bytes ({@code dataOffset() * 4}). */
     public int headerLength() {
         return dataOffset() << 2;

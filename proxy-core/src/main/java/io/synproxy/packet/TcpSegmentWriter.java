@@ -85,22 +85,12 @@ public final class TcpSegmentWriter {
         return this;
     }
 
-    /** IPv4 source address and port. */
-    public TcpSegmentWriter from(int ipv4, int port) {
-        return from(0, TcpSegment.mapped(ipv4), port);
-    }
-
     /** Destination address (two 64-bit halves; IPv4 as mapped) and port. */
     public TcpSegmentWriter to(long hi, long lo, int port) {
         dstHi = hi;
         dstLo = lo;
         dstPort = port;
         return this;
-    }
-
-    /** IPv4 destination address and port. */
-    public TcpSegmentWriter to(int ipv4, int port) {
-        return to(0, TcpSegment.mapped(ipv4), port);
     }
 
     public TcpSegmentWriter seq(int seq) {

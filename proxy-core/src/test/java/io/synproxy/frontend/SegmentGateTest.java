@@ -25,6 +25,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
+import static io.synproxy.packet.TcpSegment.mapped;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -201,8 +202,8 @@ class SegmentGateTest {
         assertFalse(SegmentGate.mustVerifyChecksum(PacketRing.TP_STATUS_CSUMNOTREADY));
         assertFalse(SegmentGate.mustVerifyChecksum(PacketRing.TP_STATUS_CSUM_VALID | 1));
         SegmentGate gate = gate(10);
-        int len = writer.from(CLIENT, 40000).to(LOCAL, PORT).seq(1000).flags(TcpFlyweight.SYN).mss(1460)
-                .write(packet, 0);
+        int len = writer.from(0, mapped(CLIENT), 40000).to(0, mapped(LOCAL), PORT)
+                .seq(1000).flags(TcpFlyweight.SYN).mss(1460).write(packet, 0);
         // Damage the TCP checksum field.
         packet.set(ValueLayout.JAVA_BYTE, 20 + 16, (byte) (packet.get(ValueLayout.JAVA_BYTE, 20 + 16) ^ 0x5a));
         gate.onPacket(packet, 0, len, 0, now[0]);
@@ -387,7 +388,8 @@ class SegmentGateTest {
     @Test
     void shouldCountEveryMalformedPacketUnderItsReason() {
         SegmentGate gate = gate(10);
-        writer.from(CLIENT, 40000).to(LOCAL, PORT).seq(1).flags(TcpFlyweight.SYN).write(packet, 0);
+        writer.from(0, mapped(CLIENT), 40000).to(0, mapped(LOCAL), PORT)
+                .seq(1).flags(TcpFlyweight.SYN).write(packet, 0);
         gate.onPacket(packet, 0, 10, 0, now[0]);
         assertEquals(1, counters.get(Reject.TRUNCATED_IP));
         packet.set(ValueLayout.JAVA_BYTE, 0, (byte) 0x35);
@@ -411,7 +413,8 @@ class SegmentGateTest {
         assertEquals(0, counters.get(Counter.SYN_RECEIVED), "never reaches the handshake");
         assertEquals(0, replies.sent.size(), "never answered");
         // A local client on loopback legitimately has our address or 127/8 as its source.
-        len = writer.from(LOCAL, 40000).to(LOCAL, PORT).seq(1000).flags(TcpFlyweight.SYN).mss(1460).write(packet, 0);
+        len = writer.from(0, mapped(LOCAL), 40000).to(0, mapped(LOCAL), PORT)
+                .seq(1000).flags(TcpFlyweight.SYN).mss(1460).write(packet, 0);
         gate.onPacket(packet, 0, len, 0, true, now[0]);
         assertEquals(6, counters.get(Counter.MARTIAN_SOURCE));
         assertEquals(1, counters.get(Counter.SYNACK_SENT));
@@ -421,8 +424,8 @@ class SegmentGateTest {
     void shouldSendTheClientsFinalAckToItselfSoTheNewSocketEchoesItsTsval() {
         SegmentGate gate = gate(10);
         int isn = syn(gate, CLIENT, 40000, 1000);
-        int len = writer.from(CLIENT, 40000).to(LOCAL, PORT).seq(1001).ack(isn + 1).flags(TcpFlyweight.ACK)
-                .window(502).timestamps(777, 555).write(packet, 0);
+        int len = writer.from(0, mapped(CLIENT), 40000).to(0, mapped(LOCAL), PORT)
+                .seq(1001).ack(isn + 1).flags(TcpFlyweight.ACK).window(502).timestamps(777, 555).write(packet, 0);
         gate.onPacket(packet, 0, len, 0, now[0]);
         assertEquals(1, counters.get(Counter.HANDOFFS));
         Sent echo = replies.sent.get(replies.sent.size() - 2);
@@ -457,7 +460,8 @@ class SegmentGateTest {
     }
 
     private void sendSyn(SegmentGate gate, int client, int clientPort, int clientIsn) {
-        int len = writer.from(client, clientPort).to(LOCAL, PORT).seq(clientIsn).flags(TcpFlyweight.SYN)
+        int len = writer.from(0, mapped(client), clientPort).to(0, mapped(LOCAL), PORT)
+                .seq(clientIsn).flags(TcpFlyweight.SYN)
                 .window(64240).mss(1460).wscale(7).sackPermitted(true).write(packet, 0);
         gate.onPacket(packet, 0, len, 0, now[0]);
     }
@@ -467,8 +471,8 @@ class SegmentGateTest {
     }
 
     private void segment(SegmentGate gate, int client, int clientPort, int seq, int ack, int flags, int status) {
-        int len = writer.from(client, clientPort).to(LOCAL, PORT).seq(seq).ack(ack).flags(flags).window(502)
-                .write(packet, 0);
+        int len = writer.from(0, mapped(client), clientPort).to(0, mapped(LOCAL), PORT)
+                .seq(seq).ack(ack).flags(flags).window(502).write(packet, 0);
         gate.onPacket(packet, 0, len, status, now[0]);
     }
 

@@ -25,6 +25,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 
+import static io.synproxy.packet.TcpSegment.mapped;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -159,7 +160,7 @@ class HandshakeFuzzTest {
         // The final ACK the client sends, then its zero-window probe (seq one lower).
         for (int probe = 0; probe < 2; probe++) {
             int seq = clientIsn + 1 - probe;
-            int alen = writer.from(client, clientPort).to(local, localPort).seq(seq).ack(isn + 1)
+            int alen = writer.from(0, mapped(client), clientPort).to(0, mapped(local), localPort).seq(seq).ack(isn + 1)
                     .flags(TcpFlyweight.ACK).window(clientWindow).timestamps(clientTs, clientTsVal, ourTsVal)
                     .write(buf, 0);
             assertEquals(Reject.NONE, in.parse4(buf, 0, alen, true));

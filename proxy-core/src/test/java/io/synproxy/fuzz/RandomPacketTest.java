@@ -26,6 +26,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 
+import static io.synproxy.packet.TcpSegment.mapped;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -197,8 +198,8 @@ class RandomPacketTest {
     private static byte[] base(Random r) {
         MemorySegment buf = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH_IPV4]);
         boolean syn = r.nextBoolean();
-        int len = new TcpSegmentWriter().from(r.nextInt(), r.nextInt(65536)).to(r.nextInt(), 8080).seq(r.nextInt())
-                .ack(syn ? 0 : r.nextInt()).flags(syn ? TcpFlyweight.SYN : TcpFlyweight.ACK)
+        int len = new TcpSegmentWriter().from(0, mapped(r.nextInt()), r.nextInt(65536)).to(0, mapped(r.nextInt()), 8080)
+                .seq(r.nextInt()).ack(syn ? 0 : r.nextInt()).flags(syn ? TcpFlyweight.SYN : TcpFlyweight.ACK)
                 .window(r.nextInt(65536)).mss(syn ? 1460 : -1).wscale(syn ? 7 : -1).sackPermitted(syn)
                 .timestamps(syn, syn ? r.nextInt() : 0, 0).write(buf, 0);
         byte[] p = new byte[len];

@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 
+import static io.synproxy.packet.TcpSegment.mapped;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -29,14 +30,15 @@ class HandshakeRefuseTest {
         TcpSegmentWriter w = new TcpSegmentWriter();
         TcpSegment p = new TcpSegment();
         int clientIsn = 0xfedcba98;
-        int len = w.from(CLIENT, 40000).to(LOCAL, 8080).seq(clientIsn).ack(0).flags(TcpFlyweight.SYN).window(64240)
+        int len = w.from(0, mapped(CLIENT), 40000).to(0, mapped(LOCAL), 8080)
+                .seq(clientIsn).ack(0).flags(TcpFlyweight.SYN).window(64240)
                 .mss(1460).wscale(7).sackPermitted(true).write(buf, 0);
         assertEquals(Reject.NONE, p.parse4(buf, 0, len, true));
         len = hs.synAck(p, buf, 0, 0);
         assertEquals(Reject.NONE, p.parse4(buf, 0, len, true));
         int isn = p.seq();
-        len = w.from(CLIENT, 40000).to(LOCAL, 8080).seq(clientIsn + 1).ack(isn + 1).flags(TcpFlyweight.ACK)
-                .window(502).write(buf, 0);
+        len = w.from(0, mapped(CLIENT), 40000).to(0, mapped(LOCAL), 8080)
+                .seq(clientIsn + 1).ack(isn + 1).flags(TcpFlyweight.ACK).window(502).write(buf, 0);
         assertEquals(Reject.NONE, p.parse4(buf, 0, len, true));
         AckVerdict v = new AckVerdict();
         assertTrue(hs.verifyAck(p, v));
@@ -57,8 +59,8 @@ class HandshakeRefuseTest {
     void shouldAnswerAnUnacceptableIpv4AckWithARstWhoseSequenceIsTheAckNumber() {
         MemorySegment buf = MemorySegment.ofArray(new byte[128]);
         TcpSegment p = new TcpSegment();
-        int len = new TcpSegmentWriter().from(CLIENT, 40000).to(LOCAL, 8080).seq(0x11111111).ack(0x22222222)
-                .flags(TcpFlyweight.ACK).window(502).timestamps(7, 9).write(buf, 0);
+        int len = new TcpSegmentWriter().from(0, mapped(CLIENT), 40000).to(0, mapped(LOCAL), 8080)
+                .seq(0x11111111).ack(0x22222222).flags(TcpFlyweight.ACK).window(502).timestamps(7, 9).write(buf, 0);
         assertEquals(Reject.NONE, p.parse4(buf, 0, len, true));
 
         MemorySegment out = MemorySegment.ofArray(new byte[128]);

@@ -54,7 +54,8 @@ class NoAllocationTest {
         for (int i = 0; i < rounds; i++) {
             final Reject r = Frames.parseFrame(parser, rx, 0, length, true);
             sink += r.ordinal() + parser.options().tsVal();
-            sink += writer.from(parser.dst(), parser.dstPort()).to(parser.src(), parser.srcPort()).seq(i)
+            sink += writer.from(parser.dstHi(), parser.dstLo(), parser.dstPort())
+                    .to(parser.srcHi(), parser.srcLo(), parser.srcPort()).seq(i)
                     .ack(parser.seq() + 1).flags(TcpFlyweight.SYN | TcpFlyweight.ACK).window(65535)
                     .mss(parser.options().mss()).wscale(parser.options().wscale())
                     .sackPermitted(parser.options().sackPermitted())

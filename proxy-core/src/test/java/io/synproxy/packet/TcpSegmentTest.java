@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
 
+import static io.synproxy.packet.TcpSegment.mapped;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -18,7 +19,8 @@ class TcpSegmentTest {
 
     @Test
     void shouldGiveIpv4AddressesInTheirMappedForm() {
-        int len = writer.from(0x0A00_0002, 40000).to(0x0A00_0001, 80).seq(7).flags(TcpFlyweight.SYN).write(buf, 0);
+        int len = writer.from(0, mapped(0x0A00_0002), 40000).to(0, mapped(0x0A00_0001), 80)
+                .seq(7).flags(TcpFlyweight.SYN).write(buf, 0);
         assertEquals(Reject.NONE, segment.parse(buf, 0, len, true));
         assertFalse(segment.ipv6());
         assertEquals(0, segment.srcHi());
@@ -44,10 +46,11 @@ class TcpSegmentTest {
 
     @Test
     void shouldStartEachSegmentFromTheDefaults() {
-        int first = writer.from(0x0A00_0002, 40000).to(0x0A00_0001, 80).flags(TcpFlyweight.SYN).window(500).mss(1460)
+        int first = writer.from(0, mapped(0x0A00_0002), 40000).to(0, mapped(0x0A00_0001), 80)
+                .flags(TcpFlyweight.SYN).window(500).mss(1460)
                 .wscale(7).sackPermitted(true).timestamps(10, 0).write(buf, 0);
         assertEquals(60, first);
-        int second = writer.from(0x0A00_0002, 40000).to(0x0A00_0001, 80).ack(1).write(buf, 0);
+        int second = writer.from(0, mapped(0x0A00_0002), 40000).to(0, mapped(0x0A00_0001), 80).ack(1).write(buf, 0);
         assertEquals(40, second, "no option carried over");
         assertEquals(Reject.NONE, segment.parse(buf, 0, second, true));
         assertEquals(0, segment.flags());
@@ -58,7 +61,8 @@ class TcpSegmentTest {
 
     @Test
     void shouldChecksumBothFamiliesInOnePlace() {
-        int len4 = writer.from(0x0A00_0002, 40000).to(0x0A00_0001, 80).flags(TcpFlyweight.ACK).write(buf, 0);
+        int len4 = writer.from(0, mapped(0x0A00_0002), 40000).to(0, mapped(0x0A00_0001), 80)
+                .flags(TcpFlyweight.ACK).write(buf, 0);
         assertEquals(0, TcpChecksum.ipv4(buf, 0), "a filled-in IPv4 checksum verifies");
         buf.set(Bits.BYTE, len4 - 1, (byte) 0x55);
         assertTrue(TcpChecksum.ipv4(buf, 0) != 0);

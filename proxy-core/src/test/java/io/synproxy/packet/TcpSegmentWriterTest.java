@@ -11,6 +11,7 @@ import java.util.Arrays;
 import java.util.stream.Stream;
 
 import static io.synproxy.packet.Frames.ETH;
+import static io.synproxy.packet.TcpSegment.mapped;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -42,7 +43,8 @@ class TcpSegmentWriterTest {
     }
 
     private int write(byte[] b, int mss, int wscale, boolean sack, boolean ts) {
-        return writer.from(SRC, SRC_PORT).to(DST, DST_PORT).seq(SEQ).ack(ACK).flags(SYN_ACK).window(WINDOW).mss(mss)
+        return writer.from(0, mapped(SRC), SRC_PORT).to(0, mapped(DST), DST_PORT)
+                .seq(SEQ).ack(ACK).flags(SYN_ACK).window(WINDOW).mss(mss)
                 .wscale(wscale).sackPermitted(sack).timestamps(ts, TS_VAL, TS_ECR).write(Frames.seg(b), ETH);
     }
 
@@ -155,8 +157,8 @@ class TcpSegmentWriterTest {
     @Test
     void shouldWriteABareWindowUpdate() {
         final byte[] b = frameBuffer();
-        final int length = writer.from(SRC, SRC_PORT).to(DST, DST_PORT).seq(SEQ).ack(ACK).flags(TcpFlyweight.ACK)
-                .window(1024).write(Frames.seg(b), ETH);
+        final int length = writer.from(0, mapped(SRC), SRC_PORT).to(0, mapped(DST), DST_PORT)
+                .seq(SEQ).ack(ACK).flags(TcpFlyweight.ACK).window(1024).write(Frames.seg(b), ETH);
         assertEquals(40, length);
         assertEquals(Reject.NONE, Frames.parseFrame(parser, Frames.seg(b), 0, ETH + length, true));
         assertEquals(TcpFlyweight.ACK, parser.flags());
@@ -167,9 +169,10 @@ class TcpSegmentWriterTest {
     @Test
     void shouldReproduceTheLinuxSynTcpSegmentByteForByte() {
         final byte[] b = new byte[TcpSegmentWriter.MAX_LENGTH_IPV4];
-        final int length = writer.from(Frames.SRC, Frames.SRC_PORT).to(Frames.DST, Frames.DST_PORT).seq(Frames.SEQ)
-                .ack(0).flags(TcpFlyweight.SYN).window(64240).mss(1460).wscale(7).sackPermitted(true)
-                .timestamps(Frames.TS_VAL, 0).write(Frames.seg(b), 0);
+        final int length = writer.from(0, mapped(Frames.SRC), Frames.SRC_PORT)
+                .to(0, mapped(Frames.DST), Frames.DST_PORT).seq(Frames.SEQ).ack(0).flags(TcpFlyweight.SYN)
+                .window(64240).mss(1460).wscale(7).sackPermitted(true).timestamps(Frames.TS_VAL, 0)
+                .write(Frames.seg(b), 0);
         final byte[] syn = Frames.linuxSyn();
         assertEquals(60, length);
         // TCP header and options identical, including the checksum 0x5437 computed elsewhere
@@ -200,8 +203,8 @@ class TcpSegmentWriterTest {
     void shouldNotTouchBytesOutsideTheWrittenPacket() {
         final byte[] b = new byte[7 + TcpSegmentWriter.MAX_LENGTH_IPV4 + 5];
         Arrays.fill(b, (byte) 0xAA);
-        final int length = writer.from(SRC, SRC_PORT).to(DST, DST_PORT).seq(SEQ).ack(ACK).flags(SYN_ACK)
-                .window(WINDOW).mss(1460).write(Frames.seg(b), 7);
+        final int length = writer.from(0, mapped(SRC), SRC_PORT).to(0, mapped(DST), DST_PORT)
+                .seq(SEQ).ack(ACK).flags(SYN_ACK).window(WINDOW).mss(1460).write(Frames.seg(b), 7);
         assertEquals(44, length);
         for (int i = 0; i < 7; i++) {
             assertEquals((byte) 0xAA, b[i], "byte " + i);
@@ -215,7 +218,8 @@ class TcpSegmentWriterTest {
     @Test
     void shouldWriteExtremeValuesAsGiven() {
         final byte[] b = frameBuffer();
-        final int length = writer.from(-1, 0xFFFF).to(0, 0).seq(-1).ack(Integer.MIN_VALUE).flags(0xFF)
+        final int length = writer.from(0, mapped(-1), 0xFFFF).to(0, mapped(0), 0)
+                .seq(-1).ack(Integer.MIN_VALUE).flags(0xFF)
                 .window(0xFFFF).mss(0xFFFF).wscale(14).sackPermitted(true).timestamps(-1, Integer.MIN_VALUE)
                 .write(Frames.seg(b), ETH);
         assertEquals(Reject.NONE, Frames.parseFrame(parser, Frames.seg(b), 0, ETH + length, true));

@@ -28,6 +28,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 
+import static io.synproxy.packet.TcpSegment.mapped;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -330,8 +331,9 @@ class ConformanceIT {
         static Frame syn4(String dstMac, String srcMac, String src, String dst) throws Exception {
             byte[] ip = new byte[TcpSegmentWriter.MAX_LENGTH_IPV4];
             int port = ++sourcePort;
-            int len = synTo(new TcpSegmentWriter().from(v4(src), port).to(v4(dst), 8080), 0x1000_0000 + port)
-                    .write(MemorySegment.ofArray(ip), 0);
+            TcpSegmentWriter writer = new TcpSegmentWriter()
+                    .from(0, mapped(v4(src)), port).to(0, mapped(v4(dst)), 8080);
+            int len = synTo(writer, 0x1000_0000 + port).write(MemorySegment.ofArray(ip), 0);
             return new Frame(ethernet(dstMac, srcMac, 0x0800, ip, len));
         }
 
