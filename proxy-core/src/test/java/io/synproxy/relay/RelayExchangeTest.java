@@ -57,17 +57,7 @@ class RelayExchangeTest {
     @BeforeAll
     static void start() throws Exception {
         group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
-        backend = new ServerSocket(0, 512, InetAddress.getLoopbackAddress());
-        Thread.ofVirtual().start(() -> {
-            while (!backend.isClosed()) {
-                try {
-                    Socket s = backend.accept();
-                    Thread.ofVirtual().start(() -> answerAndClose(s));
-                } catch (Exception e) {
-                    return;
-                }
-            }
-        });
+        backend = LoopbackServer.start(512, RelayExchangeTest::answerAndClose);
     }
 
     @AfterAll

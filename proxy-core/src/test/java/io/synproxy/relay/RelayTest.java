@@ -48,22 +48,11 @@ class RelayTest {
     private static final int SIZE = 4 << 20;
     private static MultiThreadIoEventLoopGroup group;
     private static ServerSocket backend;
-    private static Thread backendThread;
 
     @BeforeAll
     static void start() throws Exception {
         group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
-        backend = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-        backendThread = Thread.ofVirtual().start(() -> {
-            while (!backend.isClosed()) {
-                try {
-                    Socket s = backend.accept();
-                    Thread.ofVirtual().start(() -> echoThenDigest(s));
-                } catch (Exception e) {
-                    return;
-                }
-            }
-        });
+        backend = LoopbackServer.start(50, RelayTest::echoThenDigest);
     }
 
     @AfterAll

@@ -47,6 +47,17 @@ class FleetIT {
         return served;
     }
 
+    /** A backend on each instance, then a proxy on each with its secret file, both up. */
+    private static ProxyProcess[] startBoth(Fleet fleet, Path secretA, Path secretB) throws Exception {
+        fleet.backend(fleet.a());
+        fleet.backend(fleet.b());
+        ProxyProcess a = fleet.proxy(fleet.a(), "--secret-file", secretA.toString());
+        ProxyProcess b = fleet.proxy(fleet.b(), "--secret-file", secretB.toString());
+        a.awaitStarted(Duration.ofSeconds(90));
+        b.awaitStarted(Duration.ofSeconds(90));
+        return new ProxyProcess[] {a, b};
+    }
+
     private static Map<String, Long> stop(ProxyProcess p) throws InterruptedException {
         int code = p.terminate(Duration.ofSeconds(30));
         assertTrue(code == 0 || code == 143, "exit code after SIGTERM: " + code + "\n" + p.output());
@@ -58,12 +69,9 @@ class FleetIT {
         try (Fleet fleet = new Fleet()) {
             fleet.ecmp();
             Path secret = fleet.secretFile("secret", SecretFile.newFileText());
-            fleet.backend(fleet.a());
-            fleet.backend(fleet.b());
-            ProxyProcess a = fleet.proxy(fleet.a(), "--secret-file", secret.toString());
-            ProxyProcess b = fleet.proxy(fleet.b(), "--secret-file", secret.toString());
-            a.awaitStarted(Duration.ofSeconds(90));
-            b.awaitStarted(Duration.ofSeconds(90));
+            ProxyProcess[] ab = startBoth(fleet, secret, secret);
+            ProxyProcess a = ab[0];
+            ProxyProcess b = ab[1];
 
             int served = serve(fleet, CLIENTS, 5_000);
             Map<String, Long> sa = stop(a);
@@ -81,12 +89,9 @@ class FleetIT {
         try (Fleet fleet = new Fleet()) {
             fleet.splitPath();
             Path secret = fleet.secretFile("secret", SecretFile.newFileText());
-            fleet.backend(fleet.a());
-            fleet.backend(fleet.b());
-            ProxyProcess a = fleet.proxy(fleet.a(), "--secret-file", secret.toString());
-            ProxyProcess b = fleet.proxy(fleet.b(), "--secret-file", secret.toString());
-            a.awaitStarted(Duration.ofSeconds(90));
-            b.awaitStarted(Duration.ofSeconds(90));
+            ProxyProcess[] ab = startBoth(fleet, secret, secret);
+            ProxyProcess a = ab[0];
+            ProxyProcess b = ab[1];
 
             int served = serve(fleet, CLIENTS, 5_000);
             Map<String, Long> sa = stop(a);
@@ -105,14 +110,10 @@ class FleetIT {
     void splitPathCompletesNoneWithDifferentSecrets() throws Exception {
         try (Fleet fleet = new Fleet()) {
             fleet.splitPath();
-            fleet.backend(fleet.a());
-            fleet.backend(fleet.b());
-            ProxyProcess a = fleet.proxy(fleet.a(), "--secret-file",
-                    fleet.secretFile("one", SecretFile.newFileText()).toString());
-            ProxyProcess b = fleet.proxy(fleet.b(), "--secret-file",
-                    fleet.secretFile("two", SecretFile.newFileText()).toString());
-            a.awaitStarted(Duration.ofSeconds(90));
-            b.awaitStarted(Duration.ofSeconds(90));
+            ProxyProcess[] ab = startBoth(fleet, fleet.secretFile("one", SecretFile.newFileText()),
+                    fleet.secretFile("two", SecretFile.newFileText()));
+            ProxyProcess a = ab[0];
+            ProxyProcess b = ab[1];
 
             int n = 24;
             int served = serve(fleet, n, 2_000);
