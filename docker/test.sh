@@ -152,11 +152,18 @@ cleanup() {
     nft list ruleset | grep -qi netavark || break
   done
   for _ in $(seq 1 50); do pgrep -f -- "$work/" >/dev/null || break; sleep 0.2; done
-  # And once more after the last of them: a cleanup that ran late may have set the chains up again.
-  for _ in $(seq 1 10); do
+  # And once more after the last of them: a cleanup that ran late may have set the chains up again (seen
+  # in CI after 10 s). Until no podman or conmon process is left and two checks a second apart find none.
+  local clean=0
+  for _ in $(seq 1 30); do
     sleep 1
     restore_host
-    nft list ruleset | grep -qi netavark || break
+    if pgrep -x conmon >/dev/null || pgrep -x podman >/dev/null || nft list ruleset | grep -qi netavark; then
+      clean=0
+    else
+      clean=$((clean + 1))
+      [ "$clean" -ge 2 ] && break
+    fi
   done
   local v
   for v in iptables ip6tables; do
