@@ -215,6 +215,20 @@ public final class PacketRing implements AutoCloseable {
         return (status & TP_STATUS_USER) != 0 ? base : -1;
     }
 
+    /**
+     * Offset of the frame {@code ahead} places after the next one when user space owns it already, or -1. A hint for
+     * reading ahead only: the frame is not taken, and it is read again through {@link #nextFrame} when its turn comes.
+     */
+    long frameAhead(int ahead) {
+        int i = current + ahead;
+        if (i >= frameCount) {
+            i -= frameCount;
+        }
+        long base = (long) i * frameSize;
+        int status = (int) STATUS.getAcquire(ring, base + FRAME_STATUS);
+        return (status & TP_STATUS_USER) != 0 ? base : -1;
+    }
+
     /** The frame's tp_status as the kernel wrote it (USER, LOSING, checksum flags). */
     int status(long frame) {
         return ring.get(ValueLayout.JAVA_INT, frame + FRAME_STATUS);

@@ -40,6 +40,8 @@ public final class SegmentGate {
     private final Replies replies;
     private final ConnectionSink sink;
     private final Admission admission;
+    /** Sum of what {@link #prefetch} read: kept live so the reads are not optimised away; never looked at. */
+    private long prefetched;
     private final Counters counters;
     private final LongSupplier clockMillis;
     private final int[] ports6;
@@ -139,6 +141,20 @@ public final class SegmentGate {
         }
         onSegment(mem, nowMillis);
         return Reject.NONE;
+    }
+
+    /**
+     * A packet still waiting in the ring, a few frames ahead of the one being handled: the admission reads what it
+     * will look up for it ({@link Admission#prefetch}). Called for a batch of frames at a time, so their cache misses
+     * are in flight together instead of one per packet.
+     */
+    public void prefetch(MemorySegment mem, long ipOffset, int length) {
+        prefetched += admission.prefetch(mem, ipOffset, length);
+    }
+
+    /** Whether {@link #prefetch} reads anything (a deny or allow list is in force). */
+    public boolean prefetches() {
+        return admission.prefetches();
     }
 
     /** The end of a ring drain: batched replies go out, the live gauge is refreshed. */

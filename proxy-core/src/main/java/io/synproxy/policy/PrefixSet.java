@@ -115,6 +115,16 @@ public final class PrefixSet {
         return (found & 1) != 0;
     }
 
+    /**
+     * Reads the table entry a later {@link #contains} of this address reads first, and returns it (fold it into a sum
+     * that stays live, so the read is not optimised away). A batch of these, with no branch on what they read, has
+     * the cache misses of several lookups in flight at once; see {@code FrontendHandle#drain}.
+     */
+    public long touch(long hi, long lo) {
+        long[] t = table;
+        return t == null ? 0 : t[bucket(hi, lo)];
+    }
+
     /** The first boundary in {@code [from, to)} above the address, or {@code to}. */
     private int above(int from, int to, long hi, long lo) {
         int low = from;

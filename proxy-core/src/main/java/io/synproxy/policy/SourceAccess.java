@@ -61,6 +61,13 @@ public final class SourceAccess {
         return !l.deny.contains(hi, lo) && (l.allow == null || l.allow.contains(hi, lo));
     }
 
+    /** Touches what {@link #permits} will read first for this source ({@link PrefixSet#touch}); 0 with no list. */
+    public long touch(long hi, long lo) {
+        Lists l = lists;
+        long v = l.deny.touch(hi, lo);
+        return l.allow == null ? v : v + l.allow.touch(hi, lo);
+    }
+
     /** True when some list is in force (the front end may skip the lookup otherwise). */
     public boolean restricts() {
         Lists l = lists;

@@ -59,6 +59,8 @@ public class SourceAccessBench {
     private static final int N = 1 << 16;
     private static final int SOURCES = 1 << 18;
     private static final long SLOT = Packets.SLOT;
+    /** As {@code FrontendHandle.PREFETCH_BATCH}. */
+    private static final int PREFETCH_BATCH = 8;
 
     @Param({"0", "100000"})
     public int prefixes;
@@ -160,6 +162,23 @@ public class SourceAccessBench {
     @Benchmark
     public Reject gateSyn() {
         int k = i++ & (N - 1);
+        return gate.onPacket(syns, k * SLOT, synLengths[k], PacketRing.TP_STATUS_CSUM_VALID, nowMillis);
+    }
+
+    /**
+     * {@link #gateSyn} as the ring drain calls the gate ({@code FrontendHandle#drain}): at every
+     * {@code PREFETCH_BATCH}th frame, the batch after the current one is read ahead ({@link SegmentGate#prefetch}),
+     * when a list is in force.
+     */
+    @Benchmark
+    public Reject gateSynDrain() {
+        int k = i++ & (N - 1);
+        if ((k & (PREFETCH_BATCH - 1)) == 0 && gate.prefetches()) {
+            for (int a = PREFETCH_BATCH; a < 2 * PREFETCH_BATCH; a++) {
+                int f = (k + a) & (N - 1);
+                gate.prefetch(syns, f * SLOT, synLengths[f]);
+            }
+        }
         return gate.onPacket(syns, k * SLOT, synLengths[k], PacketRing.TP_STATUS_CSUM_VALID, nowMillis);
     }
 
