@@ -56,7 +56,8 @@ public final class FrontendHandle implements EpollIoHandle {
         this.gate = gate;
         this.replies = replies;
         this.counters = counters;
-        this.fd = new FileDescriptor(ring.fd());
+        // A ring in plain memory (the start-up warm-up) has no descriptor and is never registered.
+        this.fd = ring.fd() >= 0 ? new FileDescriptor(ring.fd()) : null;
     }
 
     @Override

@@ -177,6 +177,18 @@ public final class PacketRing implements AutoCloseable {
     }
 
     /**
+     * A ring over plain memory, with no socket: whoever plays the kernel writes the frames and marks them
+     * {@link #TP_STATUS_USER}. For the start-up warm-up ({@link FrontendWarmup}); never {@link #join} nor
+     * {@link #close} it: the memory is the caller's.
+     */
+    static PacketRing inMemory(MemorySegment memory, int frameSize, int frameCount) {
+        if (memory.byteSize() < (long) frameSize * frameCount) {
+            throw new IllegalArgumentException("memory too small for " + frameCount + " frames");
+        }
+        return new PacketRing(-1, memory, frameSize, frameCount, 0, 0, -1);
+    }
+
+    /**
      * Starts capturing: binds the socket to its protocol and interface, then joins the fanout group (the kernel
      * adds a ring to a group only once it is bound). EINVAL from PACKET_FANOUT: the group has another mode,
      * protocol or device.

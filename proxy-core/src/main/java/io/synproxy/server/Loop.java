@@ -10,6 +10,7 @@ import io.synproxy.cookie.SecretSource;
 import io.synproxy.cookie.SynCookie;
 import io.synproxy.frontend.AccessAdmission;
 import io.synproxy.frontend.FrontendHandle;
+import io.synproxy.frontend.FrontendWarmup;
 import io.synproxy.frontend.GateSettings;
 import io.synproxy.frontend.PacketRing;
 import io.synproxy.frontend.RawReplies;
@@ -23,10 +24,13 @@ import io.synproxy.linux.LinuxException;
 import io.synproxy.metrics.BackendTimings;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
+import io.synproxy.packet.TcpSegment;
 import io.synproxy.policy.Policy;
 import io.synproxy.relay.Relay;
 import io.synproxy.relay.RelaySettings;
 
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -53,6 +57,8 @@ final class Loop implements AutoCloseable {
     private final Relay relay;
     private final IoEventLoop loop;
     private FrontendHandle handle;
+    /** The flood path on this loop's kinds of parts, over rings in plain memory ({@link FrontendWarmup}). */
+    private Runnable frontendWarmup;
     private IoRegistration registration;
 
     private Loop(PacketRing ring, RawReplies replies, TxRingReplies txReplies, String replyPath,
@@ -119,6 +125,9 @@ final class Loop implements AutoCloseable {
                 gate, counters, relay, loop);
         try {
             opened.handle = new FrontendHandle(ring, gate, sink, counters);
+            if (txReplies != null) {
+                opened.frontendWarmup = () -> warmUpFrontend(config, host, settings, replies, handoff, relay, policy);
+            }
             IoRegistration registration = loop.register(opened.handle).syncUninterruptibly().getNow();
             opened.registration = registration;
             loop.submit(() -> registration.submit(EpollIoOps.EPOLLIN)).syncUninterruptibly();
@@ -127,6 +136,37 @@ final class Loop implements AutoCloseable {
             throw e;
         }
         return opened;
+    }
+
+    private static void warmUpFrontend(ProxyConfig config, HostFacts host, GateSettings settings, RawReplies fallback,
+                                       RepairHandoff handoff, Relay relay, Policy policy) {
+        long v4 = TcpSegment.mapped(0xC633_6401);
+        long v6Hi = 0x2001_0db8_0000_0000L;
+        long v6Lo = 1;
+        for (InetSocketAddress listen : config.listens()) {
+            ByteBuffer b = ByteBuffer.wrap(listen.getAddress().getAddress());
+            if (b.remaining() == 4) {
+                v4 = TcpSegment.mapped(b.getInt());
+            } else {
+                v6Hi = b.getLong();
+                v6Lo = b.getLong();
+            }
+        }
+        Handshake handshake = new Handshake(new SynCookie(KeyRing.random(60_000, System::currentTimeMillis)),
+                host.ourMss(), host.ourMss6(), host.windowScale(), config.zeroWindow());
+        FrontendWarmup.run(settings, handshake, fallback, new AccessAdmission(policy.access()), handoff, relay, v4, v6Hi,
+                v6Lo, config.listens().getFirst().getPort());
+    }
+
+    /**
+     * Compiles the flood path before the port opens ({@link FrontendWarmup}); nothing is sent or received. Only with
+     * a TX ring: without one, replies take the raw socket, which a warm-up would have to send on.
+     */
+    void warmUpFrontend() {
+        // -Dsynproxy.frontendWarmup=false: without it, to measure what it saves.
+        if (frontendWarmup != null && Boolean.parseBoolean(System.getProperty("synproxy.frontendWarmup", "true"))) {
+            frontendWarmup.run();
+        }
     }
 
     /** Starts capturing (binds the ring and joins its fanout group), once the process is warmed up. */

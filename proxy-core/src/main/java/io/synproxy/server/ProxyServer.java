@@ -143,6 +143,8 @@ public final class ProxyServer implements AutoCloseable {
                         policy, metrics != null ? metrics : BackendTimings.NONE));
             }
             warmUp(host, group);
+            // One loop is enough: compiled code is the process's, whichever thread runs it.
+            loops.getFirst().warmUpFrontend();
             // Capture only now, warmed up: a second instance takes its share of the flows when it can serve them.
             for (Loop l : loops) {
                 try {
