@@ -193,8 +193,9 @@ final class Bench {
                 * **flood pps sent**: what the flood generator handed to its TX ring, per second, while the clients ran.
                   **arrived pps**: packets the server's interface received per second (the rest was dropped on the way,
                   e.g. by a full per-CPU backlog: the host is the bottleneck, not the defence).
-                * **SYN/ACK/s**: SYN/ACKs reaching the attacker host per second (an nftables counter there), i.e. how many
-                  flood SYNs the defence answered; retransmitted SYN/ACKs of half-open sockets count too.
+                * **SYN/ACK/s**: SYN/ACKs reaching the attacker host per second (an nftables counter at its interface's
+                  ingress, which drops them), i.e. how many flood SYNs the defence answered; retransmitted SYN/ACKs of
+                  half-open sockets count too.
                 * **legit ok**: legitimate connections that got a complete `200` within the timeout, of all started.
                   Latencies run from each connection's *intended* start (open model, coordinated omission corrected);
                   a failed connection is recorded at the timeout value, never dropped.
