@@ -6,7 +6,8 @@
 # and passed to the real Dockerfile as --build-arg BASE=localhost/...
 #
 # What it shows, in order: the image refuses to run without CAP_NET_ADMIN/CAP_NET_RAW in one sentence;
-# 200 connections through the published port from another network namespace; a spoofed SYN flood
+# 200 connections through the published port from another network namespace; 24 from 12 client ports (tuples
+# reused while synproxy's side still holds their TIME_WAIT); a spoofed SYN flood
 # (hping3 --rand-source, bounded in time) from that namespace while real clients are still served and
 # the app's namespace holds no SYN-RECV socket; the Kubernetes sidecar Deployment under
 # `podman kube play`; docker/compose.yaml through docker-compose against `podman system service`
@@ -290,6 +291,21 @@ sleep 1.2
 echo "    served $ok/200; synproxy: handoffs=$(stat_of handoffs) syn=$(stat_of syn)"
 [ "$ok" = 200 ] || fail "only $ok of 200 connections succeeded"
 [ "$(stat_of handoffs)" -ge 200 ] || fail "the connections did not go through synproxy"
+
+# synproxy's side usually closes first (the app closes, the relay passes the FIN on) and keeps the TIME_WAIT
+# for 60 s. A client that reuses its port within that time must get synproxy's SYN/ACK and nothing from the
+# TIME_WAIT: the old connection's ACK it used to answer with made the client reset, conntrack (the DNAT of
+# the published port) then found the final ACK invalid, and the host itself reset the client, about one
+# connection in four here. Twelve local ports, and TIME_WAIT reuse on the client's side too (it closes
+# first now and then), make every port come round again within seconds.
+log "24 connections from 12 client ports: reused tuples whose TIME_WAIT synproxy's side still holds"
+ports_before=$(ip netns exec "$cli_ns" sysctl -n net.ipv4.ip_local_port_range)
+ip netns exec "$cli_ns" sysctl -q -w net.ipv4.ip_local_port_range="40000 40011" net.ipv4.tcp_tw_reuse=1
+ok=$(clients 24 "http://$host_ip:$port/" --rate 4/s)
+reused=$(in_app ss -Htan state time-wait "( dport >= :40000 and dport <= :40011 )" | wc -l)
+ip netns exec "$cli_ns" sysctl -q -w net.ipv4.ip_local_port_range="$ports_before"
+echo "    served $ok/24; TIME_WAITs on those ports in the app's namespace now: $reused"
+[ "$ok" = 24 ] || { grep -v '^xfer 200 ' "$work/transfers" | sed 's/^/    /'; fail "only $ok of 24 connections on reused ports"; }
 
 log "spoofed SYN flood (hping3 --rand-source, 5 s, about 20k/s) with real clients at the same time"
 syn_before=$(stat_of syn)

@@ -14,9 +14,17 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Keeps the kernel out of the handshake: every packet to the protected port that has no socket
- * is dropped on input, so the kernel neither answers SYNs (it would RST) nor the final ACK
- * before the handoff. Packets of handed-off connections find their socket and pass.
+ * Keeps the kernel out of the handshake: every SYN to the protected port, and every other packet to it
+ * that has no socket, is dropped on input, so the kernel neither answers SYNs (it would RST) nor the
+ * final ACK before the handoff. Packets of handed-off connections find their socket and pass.
+ *
+ * <p>SYNs are dropped even when a socket matches: {@code socket} finds TIME_WAIT sockets too. A client
+ * that reuses its port within 60 s of a connection the proxy closed first meets that connection's
+ * TIME_WAIT, which, with no listener to pass the SYN to, answers it with the old connection's ACK. The
+ * client resets that ACK and completes the handshake with the proxy's SYN/ACK, but a stateful firewall
+ * or NAT in between (Docker's published ports: conntrack DNAT) has seen the RST close the flow, ignores
+ * the SYN/ACK and marks the final ACK invalid: not translated, it reached the host's own stack, which
+ * reset the client. The proxy answers every SYN; its handoff takes the tuple over from the TIME_WAIT.
  *
  * <p>Input, not prerouting: on a host with br_netfilter (every Docker host sets
  * {@code bridge-nf-call-iptables=1}), a packet to an address on a bridge runs the prerouting hooks
@@ -27,6 +35,7 @@ import java.util.concurrent.TimeUnit;
  * <pre>
  * table inet synproxy_10_0_0_1_8080 {
  *   chain input { type filter hook input priority -150; policy accept;
+ *     ip daddr 10.0.0.1 tcp dport 8080 tcp flags &amp; (syn | ack) == syn drop
  *     ip daddr 10.0.0.1 tcp dport 8080 socket transparent 0 accept
  *     ip daddr 10.0.0.1 tcp dport 8080 socket transparent 1 accept
  *     ip daddr 10.0.0.1 tcp dport 8080 drop
@@ -87,6 +96,7 @@ public final class NftGuard implements AutoCloseable {
                 + "table inet " + table + " {\n"
                 + "  chain input {\n"
                 + "    type filter hook input priority -150; policy accept;\n"
+                + "    " + match + " tcp flags & (syn | ack) == syn drop\n"
                 + "    " + match + " socket transparent 0 accept\n"
                 + "    " + match + " socket transparent 1 accept\n"
                 + "    " + match + " counter drop\n"

@@ -13,6 +13,7 @@ import java.lang.foreign.ValueLayout;
 
 import static io.synproxy.linux.Constants.AF_INET;
 import static io.synproxy.linux.Constants.AF_INET6;
+import static io.synproxy.linux.Constants.EADDRNOTAVAIL;
 import static io.synproxy.linux.Constants.IPPROTO_TCP;
 import static io.synproxy.linux.Constants.SOCK_CLOEXEC;
 import static io.synproxy.linux.Constants.SOCK_NONBLOCK;
@@ -80,12 +81,24 @@ public final class RepairHandoff implements Handoff, AutoCloseable {
             // TCP_MIN_MSS, so a client below 88 gets 88-byte segments: TCPOPT_MSS below sets the exact value,
             // but connect() has already sized the segments from this one.
             Native.setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, Math.max(v.mss(), TCP_MIN_MSS), "TCP_MAXSEG");
+            MemorySegment client;
             if (ipv6) {
                 Native.bind(fd, SockAddr.in6(local6, v.localHi(), v.localLo(), v.localPort()));
-                Native.connect(fd, SockAddr.in6(remote6, v.clientHi(), v.clientLo(), v.clientPort()));
+                client = SockAddr.in6(remote6, v.clientHi(), v.clientLo(), v.clientPort());
             } else {
                 Native.bind(fd, SockAddr.in(local, v.localAddress(), v.localPort()));
-                Native.connect(fd, SockAddr.in(remote, v.clientAddress(), v.clientPort()));
+                client = SockAddr.in(remote, v.clientAddress(), v.clientPort());
+            }
+            try {
+                Native.connect(fd, client);
+            } catch (LinuxException e) {
+                // A client that reuses its port within 60 s of a connection we closed first meets that connection's
+                // TIME_WAIT: connect() takes the tuple over only if the TIME_WAIT recorded timestamps. Otherwise
+                // remove it (the new handshake is proven) and connect again.
+                if (e.errno() != EADDRNOTAVAIL || !destroyTimeWait(v)) {
+                    throw e;
+                }
+                Native.connect(fd, client);
             }
 
             int n = 0;
@@ -153,20 +166,29 @@ public final class RepairHandoff implements Handoff, AutoCloseable {
 
     @Override
     public boolean hostHasConnection(TcpSegment s) {
-        if (diag == null) {
-            if (diagUnavailable) {
-                return false;
-            }
+        SocketDiag d = diag();
+        return d != null && d.lookup(s.dstHi(), s.dstLo(), s.dstPort(), s.srcHi(), s.srcLo(), s.srcPort())
+                == SocketDiag.Found.CONNECTION;
+    }
+
+    /** Removes the TIME_WAIT socket on the verdict's tuple; false if there was none or it could not be removed. */
+    private boolean destroyTimeWait(AckVerdict v) {
+        SocketDiag d = diag();
+        return d != null && d.destroyTimeWait(v.localHi(), v.localLo(), v.localPort(), v.clientHi(), v.clientLo(),
+                v.clientPort());
+    }
+
+    /** The sock_diag socket, opened at the first question; null when the kernel has none. */
+    private SocketDiag diag() {
+        if (diag == null && !diagUnavailable) {
             try {
                 diag = SocketDiag.open();
             } catch (LinuxException e) {
                 // No sock_diag in this kernel: nothing to ask, so nothing found (the segment is answered as before).
                 diagUnavailable = true;
-                return false;
             }
         }
-        return diag.lookup(s.dstHi(), s.dstLo(), s.dstPort(), s.srcHi(), s.srcLo(), s.srcPort())
-                == SocketDiag.Found.CONNECTION;
+        return diag;
     }
 
     @Override

@@ -29,7 +29,9 @@ public final class SocketDiag implements AutoCloseable {
     private static final int AF_NETLINK = 16;
     private static final int NETLINK_SOCK_DIAG = 4;
     private static final int SOCK_DIAG_BY_FAMILY = 20;
+    private static final int SOCK_DESTROY = 21;
     private static final int NLM_F_REQUEST = 1;
+    private static final int NLM_F_ACK = 4;
     private static final int NLMSG_ERROR = 2;
     private static final int NLMSG_HDRLEN = 16;
     private static final int REQUEST_LENGTH = NLMSG_HDRLEN + 56;
@@ -67,34 +69,8 @@ public final class SocketDiag implements AutoCloseable {
      * {@link Found#UNKNOWN} when the kernel did not answer as expected.
      */
     public Found lookup(long localHi, long localLo, int localPort, long remoteHi, long remoteLo, int remotePort) {
-        boolean v4 = localHi == 0 && (localLo >>> 32) == 0xffffL;
-        int seq = ++sequence;
-        request.fill((byte) 0);
-        request.set(JAVA_INT, 0, REQUEST_LENGTH);
-        request.set(JAVA_SHORT, 4, (short) SOCK_DIAG_BY_FAMILY);
-        request.set(JAVA_SHORT, 6, (short) NLM_F_REQUEST);
-        request.set(JAVA_INT, 8, seq);
-        // inet_diag_req_v2: family, protocol, ext, pad, states (all), then inet_diag_sockid.
-        long r = NLMSG_HDRLEN;
-        request.set(JAVA_BYTE, r, (byte) (v4 ? AF_INET : AF_INET6));
-        request.set(JAVA_BYTE, r + 1, (byte) IPPROTO_TCP);
-        request.set(JAVA_INT, r + 4, -1);
-        long id = r + 8;
-        request.set(SHORT_BE, id, (short) localPort);
-        request.set(SHORT_BE, id + 2, (short) remotePort);
-        if (v4) {
-            request.set(INT_BE, id + 4, (int) localLo);
-            request.set(INT_BE, id + 20, (int) remoteLo);
-        } else {
-            request.set(LONG_BE, id + 4, localHi);
-            request.set(LONG_BE, id + 12, localLo);
-            request.set(LONG_BE, id + 20, remoteHi);
-            request.set(LONG_BE, id + 28, remoteLo);
-        }
-        // idiag_if 0, idiag_cookie INET_DIAG_NOCOOKIE: any interface, any socket.
-        request.set(JAVA_INT, id + 40, -1);
-        request.set(JAVA_INT, id + 44, -1);
-        if (Native.sendto(fd, request, REQUEST_LENGTH, 0, kernel) != REQUEST_LENGTH) {
+        int seq = request(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, localHi, localLo, localPort, remoteHi, remoteLo, remotePort);
+        if (seq < 0) {
             return Found.UNKNOWN;
         }
         // The kernel answers inside sendto, so the answer is queued already; skip any stale one of an earlier query.
@@ -117,6 +93,72 @@ public final class SocketDiag implements AutoCloseable {
             int state = Byte.toUnsignedInt(answer.get(JAVA_BYTE, NLMSG_HDRLEN + 1));
             return state == TCP_LISTEN ? Found.LISTENER : state == TCP_TIME_WAIT ? Found.TIME_WAIT : Found.CONNECTION;
         }
+    }
+
+    /**
+     * Removes the TIME_WAIT socket of the tuple (same arguments as {@link #lookup}), and nothing else: true if there
+     * was one and the kernel destroyed it ({@code SOCK_DESTROY}, what {@code ss -K} does; it needs CAP_NET_ADMIN and
+     * a kernel with CONFIG_INET_DIAG_DESTROY). A connection in any other state is left alone (false).
+     *
+     * <p>Why the handoff needs it: a connection the proxy closed first leaves a TIME_WAIT socket on its tuple for
+     * 60 s. When the client reuses its port (a busy client, a NAT gateway), the new handshake is the proxy's, but
+     * the repaired socket's {@code connect()} may take the tuple over from the TIME_WAIT only if that recorded
+     * timestamps; without them it fails with EADDRNOTAVAIL.
+     */
+    public boolean destroyTimeWait(long localHi, long localLo, int localPort, long remoteHi, long remoteLo,
+                                   int remotePort) {
+        if (lookup(localHi, localLo, localPort, remoteHi, remoteLo, remotePort) != Found.TIME_WAIT) {
+            return false;
+        }
+        int seq = request(SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, localHi, localLo, localPort, remoteHi, remoteLo,
+                remotePort);
+        if (seq < 0) {
+            return false;
+        }
+        while (true) {
+            long n = Native.recv(fd, answer, ANSWER_LENGTH, MSG_DONTWAIT);
+            if (n < NLMSG_HDRLEN + 4) {
+                return false;
+            }
+            if (answer.get(JAVA_INT, 8) != seq) {
+                continue;
+            }
+            // The acknowledgement: NLMSG_ERROR with error 0 when the socket was destroyed.
+            return Short.toUnsignedInt(answer.get(JAVA_SHORT, 4)) == NLMSG_ERROR && answer.get(JAVA_INT, NLMSG_HDRLEN) == 0;
+        }
+    }
+
+    /** Sends one inet_diag_req_v2 for the exact tuple (all states); its sequence number, or -1 if it was not sent. */
+    private int request(int type, int flags, long localHi, long localLo, int localPort, long remoteHi, long remoteLo,
+                        int remotePort) {
+        boolean v4 = localHi == 0 && (localLo >>> 32) == 0xffffL;
+        int seq = ++sequence & Integer.MAX_VALUE;
+        request.fill((byte) 0);
+        request.set(JAVA_INT, 0, REQUEST_LENGTH);
+        request.set(JAVA_SHORT, 4, (short) type);
+        request.set(JAVA_SHORT, 6, (short) flags);
+        request.set(JAVA_INT, 8, seq);
+        // inet_diag_req_v2: family, protocol, ext, pad, states (all), then inet_diag_sockid.
+        long r = NLMSG_HDRLEN;
+        request.set(JAVA_BYTE, r, (byte) (v4 ? AF_INET : AF_INET6));
+        request.set(JAVA_BYTE, r + 1, (byte) IPPROTO_TCP);
+        request.set(JAVA_INT, r + 4, -1);
+        long id = r + 8;
+        request.set(SHORT_BE, id, (short) localPort);
+        request.set(SHORT_BE, id + 2, (short) remotePort);
+        if (v4) {
+            request.set(INT_BE, id + 4, (int) localLo);
+            request.set(INT_BE, id + 20, (int) remoteLo);
+        } else {
+            request.set(LONG_BE, id + 4, localHi);
+            request.set(LONG_BE, id + 12, localLo);
+            request.set(LONG_BE, id + 20, remoteHi);
+            request.set(LONG_BE, id + 28, remoteLo);
+        }
+        // idiag_if 0, idiag_cookie INET_DIAG_NOCOOKIE: any interface, any socket.
+        request.set(JAVA_INT, id + 40, -1);
+        request.set(JAVA_INT, id + 44, -1);
+        return Native.sendto(fd, request, REQUEST_LENGTH, 0, kernel) == REQUEST_LENGTH ? seq : -1;
     }
 
     @Override

@@ -13,6 +13,7 @@ import java.net.Socket;
 import java.nio.ByteBuffer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 /** Real kernel sockets on loopback (no root needed): sock_diag finds exactly the tuple asked for. */
 class SocketDiagTest {
@@ -66,6 +67,53 @@ class SocketDiagTest {
                 assertEquals(listener.getLocalPort(), client.getPort());
             }
         }
+    }
+
+    /**
+     * The handoff removes a TIME_WAIT left on a tuple a client reuses: sock_diag destroys the TIME_WAIT of exactly
+     * that tuple, and never a connection in another state. Destroying needs CAP_NET_ADMIN: as another user it only
+     * answers false.
+     */
+    @Test
+    @SuppressWarnings("try") // the server side is closed first, inside its try
+    void destroysATimeWaitAndNothingElse() throws Exception {
+        try (SocketDiag diag = SocketDiag.open(); ServerSocket listener = new ServerSocket()) {
+            listener.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+            try (Socket other = new Socket(listener.getInetAddress(), listener.getLocalPort());
+                 Socket otherAccepted = listener.accept()) {
+                InetSocketAddress server;
+                InetSocketAddress peer;
+                try (Socket client = new Socket(listener.getInetAddress(), listener.getLocalPort());
+                     Socket accepted = listener.accept()) {
+                    server = (InetSocketAddress) accepted.getLocalSocketAddress();
+                    peer = (InetSocketAddress) accepted.getRemoteSocketAddress();
+                    assertFalse(destroyTimeWait(diag, server, peer), "an established connection is left alone");
+                    assertEquals(SocketDiag.Found.CONNECTION, lookup(diag, server, peer));
+                    // The server side closes first and keeps the TIME_WAIT, as the proxy's side does.
+                    accepted.close();
+                    assertEquals(-1, client.getInputStream().read());
+                }
+                long deadline = System.nanoTime() + 2_000_000_000L;
+                while (lookup(diag, server, peer) != SocketDiag.Found.TIME_WAIT && System.nanoTime() < deadline) {
+                    Thread.sleep(5);
+                }
+                assertEquals(SocketDiag.Found.TIME_WAIT, lookup(diag, server, peer));
+                boolean admin = "root".equals(System.getProperty("user.name"));
+                assertEquals(admin, destroyTimeWait(diag, server, peer));
+                // Gone: the lookup falls back to the listener, as for any tuple without a connection.
+                assertEquals(admin ? SocketDiag.Found.LISTENER : SocketDiag.Found.TIME_WAIT, lookup(diag, server, peer));
+                assertFalse(destroyTimeWait(diag, server, peer), "nothing left to destroy");
+                assertEquals(SocketDiag.Found.CONNECTION, lookup(diag,
+                        (InetSocketAddress) otherAccepted.getLocalSocketAddress(),
+                        (InetSocketAddress) otherAccepted.getRemoteSocketAddress()));
+            }
+        }
+    }
+
+    private static boolean destroyTimeWait(SocketDiag diag, InetSocketAddress local, InetSocketAddress remote) {
+        long[] l = halves(local.getAddress());
+        long[] r = halves(remote.getAddress());
+        return diag.destroyTimeWait(l[0], l[1], local.getPort(), r[0], r[1], remote.getPort());
     }
 
     private static SocketDiag.Found lookup(SocketDiag diag, InetSocketAddress local, InetSocketAddress remote) {
