@@ -165,7 +165,11 @@ final class Loop implements AutoCloseable {
     void warmUpFrontend() {
         // -Dsynproxy.frontendWarmup=false: without it, to measure what it saves.
         if (frontendWarmup != null && Boolean.parseBoolean(System.getProperty("synproxy.frontendWarmup", "true"))) {
-            frontendWarmup.run();
+            try {
+                frontendWarmup.run();
+            } catch (RuntimeException e) {
+                // Best effort, as every warm-up: a failure here only means the first flood pays for the JIT.
+            }
         }
     }
 
