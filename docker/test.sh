@@ -13,10 +13,19 @@
 # `podman kube play`; docker/compose.yaml through docker-compose against `podman system service`
 # (skipped, and said so, without docker-compose); SIGTERM drains and removes the guard table.
 #
-# Podman gets a containers.conf, a storage.conf and a network directory of the test's own (runc,
+# Podman runs in a network namespace of the test's own (sph-<pid>): the script builds what needs the
+# real network on the host (the jar if missing, the cached root file system), then runs itself in that
+# namespace (nsenter --net, not `ip netns exec`, which remounts /sys and hides the cgroup tree podman
+# needs). netavark's nat and filter tables, ip_forward, the podman bridge, the published ports' DNAT,
+# routes and rules all live there, never on the host: conmon starts `podman container cleanup`
+# asynchronously after a container exits, and with netavark 1.4's iptables driver that late cleanup
+# set up its nat table again after any cleanup of the host's (seen in CI). Afterwards the namespace's
+# late processes get 30 s, what is left is killed, the namespace is deleted, and the host's nftables
+# ruleset and forwarding sysctls must be as before, else it fails.
+# Podman also gets a containers.conf, a storage.conf and a network directory of the test's own (runc,
 # explicit ulimits: this VM refuses the defaults), so the host's podman config and images are not
-# touched; everything it made is removed on exit, also on failure, and the nftables tables and
-# forwarding sysctls that netavark changes on the host are put back as they were.
+# touched, and everything it made is removed on exit, also on failure. Names are unique per run:
+# several runs may share the host (/run/netns is the host's).
 #
 # Needs: podman runc buildah mmdebstrap nftables iproute2 hping3 curl (apt), docker-compose optional,
 # JDK 25 (SYNPROXY_JDK, default /usr/lib/jvm/temurin-25-jdk-amd64), the jar (built if missing).
@@ -25,34 +34,150 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 cache="$here/.cache"
-start=$SECONDS
+# Inside the namespace (SYNPROXY_DOCKER_TEST_NETNS set), times still count from the start on the host.
+t0=${SYNPROXY_DOCKER_TEST_T0:-$EPOCHSECONDS}
 jdk=${SYNPROXY_JDK:-/usr/lib/jvm/temurin-25-jdk-amd64}
 suite=${SYNPROXY_TEST_SUITE:-bookworm}
 # Modules the jar needs (jdeps --print-module-deps proxy-cli/target/synproxy.jar).
 jre_modules=java.base,java.logging,java.naming,jdk.jfr,jdk.unsupported
 
-log() { printf '[docker/test.sh %3ds] %s\n' $((SECONDS - start)) "$*"; }
+log() { printf '[docker/test.sh %3ds] %s\n' $((EPOCHSECONDS - t0)) "$*"; }
 fail() { log "FAIL: $*"; exit 1; }
-# A table netavark made; the ip(6)tables rules without counters and comments, to compare.
-ours() { nft list table "$1" "$2" 2>/dev/null | grep -qi netavark; }
-dump() { "$1-save" 2>/dev/null | grep -v -e '^#' -e '^:' | sed 's/\[[0-9]*:[0-9]*\]//'; }
 
 [ "$(id -u)" = 0 ] || fail "needs root (network namespaces, nftables, rootful podman)"
-for tool in podman runc mmdebstrap nft ip nsenter ss hping3 curl tar; do
+for tool in podman runc mmdebstrap nft ip nsenter ss hping3 curl tar findmnt; do
   command -v "$tool" >/dev/null || fail "$tool is missing (apt-get install podman runc buildah mmdebstrap nftables iproute2 hping3 curl)"
 done
 [ -x "$jdk/bin/jlink" ] || fail "no JDK 25 at $jdk (set SYNPROXY_JDK)"
 jar="$repo/proxy-cli/target/synproxy.jar"
-if [ ! -f "$jar" ]; then
-  log "building $jar"
-  (cd "$repo" && mvn -B -q -o -DskipTests package)
+jdk_version=$(sed -n 's/^JAVA_VERSION="\(.*\)"/\1/p' "$jdk/release")
+base_tar="$cache/base-$suite-jre-$jdk_version.tar"
+
+if [ -z "${SYNPROXY_DOCKER_TEST_NETNS:-}" ]; then
+  # ==== on the host: what needs the real network, then the rest in a network namespace of our own ====
+  ns="sph-$$"
+  work=$(mktemp -d /tmp/synproxy-docker-test.XXXXXX)
+  child=""
+  ruleset_taken=""
+  forwarding() { cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding | tr '\n' ' '; }
+  tables() { nft list tables | sed 's/^table //' | paste -sd ' '; }
+
+  # shellcheck disable=SC2317 # run by the traps
+  host_cleanup() {
+    local rc=$? name names pids left
+    set +e
+    trap - EXIT
+    trap '' INT TERM
+    if [ -e "/run/netns/$ns" ]; then
+      # conmon, and the `podman container cleanup` it starts after a container exits, may outlive the run.
+      local waited=0
+      while [ -n "$(ip netns pids "$ns")" ] && [ "$waited" -lt 150 ]; do sleep 0.2; waited=$((waited + 1)); done
+      [ "$waited" = 0 ] || log "waited $((waited / 5)).$((waited % 5 * 2)) s for late processes in $ns"
+      pids=$(ip netns pids "$ns" | paste -sd ' ')
+      if [ -n "$pids" ]; then
+        log "still in $ns after 30 s, killed: $(ps -o pid=,args= -p "${pids// /,}" | cut -c1-100 | tr '\n' ';')"
+        # shellcheck disable=SC2086 # pids: a list
+        kill -KILL $pids 2>/dev/null
+        for _ in $(seq 1 25); do [ -z "$(ip netns pids "$ns")" ] && break; sleep 0.2; done
+      fi
+    fi
+    # The run's namespaces: ours, the clients' and the containers' (podman's files in /run/netns), which
+    # the run removed unless it was killed.
+    left=""
+    names="$(sort -u "$work/netns" 2>/dev/null) $ns"
+    for name in $names; do
+      [ -e "/run/netns/$name" ] || continue
+      [ "$name" = "$ns" ] || left="$left $name"
+      pids=$(ip netns pids "$name" | paste -sd ' ')
+      # shellcheck disable=SC2086 # pids: a list
+      [ -z "$pids" ] || kill -KILL $pids 2>/dev/null
+      ip netns del "$name"
+    done
+    [ -z "$left" ] || log "removed namespaces the run left:$left"
+    findmnt -rn -o TARGET | grep "^$work/" | sort -r | xargs -r -n1 umount -l 2>/dev/null
+    rm -rf "$work"
+    if [ -n "$ruleset_taken" ]; then
+      left=$(for name in $names; do [ -e "/run/netns/$name" ] && echo "$name"; done | tr '\n' ' ')
+      if [ "$(nft -s list ruleset)" != "$ruleset" ]; then
+        log "FAIL: the host's nftables ruleset is not as before the run (tables before: ${tables_before:-none}; now: $(t=$(tables); echo "${t:-none}"))"; rc=1
+      elif [ "$(forwarding)" != "$forward" ]; then
+        log "FAIL: the host's ip_forward, ipv6 forwarding are $(forwarding)instead of $forward"; rc=1
+      elif [ -n "$left" ]; then
+        log "FAIL: namespaces of this run left on the host: $left"; rc=1
+      else
+        log "the host's nftables ruleset and forwarding as before, no namespace left"
+      fi
+    fi
+    log "done, exit $rc"
+    exit "$rc"
+  }
+  trap host_cleanup EXIT
+  # shellcheck disable=SC2317 # run by the traps
+  stop() { # signal to the run in the namespace (DockerSidecarIT sends SIGTERM on its timeout): it cleans up
+    [ -n "$child" ] || exit "$1"
+    stopping=1
+    kill -TERM "$child" 2>/dev/null || true
+  }
+  trap 'stop 130' INT
+  trap 'stop 143' TERM
+
+  if [ ! -f "$jar" ]; then
+    log "building $jar"
+    (cd "$repo" && mvn -B -q -o -DskipTests package)
+  fi
+
+  # ---- 1. the base root file system: Debian + nft + iproute2 + busybox (the test's HTTP app) + a jlinked JRE
+  if [ ! -f "$base_tar" ]; then
+    log "building the base root file system (mmdebstrap $suite, cached in ${cache#"$repo"/})"
+    mkdir -p "$cache"
+    rm -f "$cache"/base-*.tar
+    # No documentation, manual pages or translations: a third of an essential system, useless here.
+    mmdebstrap --quiet --variant=essential --include=nftables,iproute2,busybox \
+      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+      --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+      --dpkgopt='path-exclude=/usr/share/info/*' "$suite" "$work/rootfs.tar"
+    log "jlink $jre_modules from $jdk ($jdk_version)"
+    mkdir -p "$work/jre/opt/java"
+    "$jdk/bin/jlink" --add-modules "$jre_modules" --strip-debug --no-man-pages --no-header-files \
+      --compress=zip-6 --output "$work/jre/opt/java/openjdk"
+    tar -rf "$work/rootfs.tar" -C "$work/jre" --owner=0 --group=0 ./opt/java
+    rm -rf "$work/jre"
+    mv "$work/rootfs.tar" "$base_tar"
+  else
+    log "base root file system from the cache: ${base_tar#"$repo"/}"
+  fi
+
+  # The host as it is now: nothing of the run may change it.
+  ruleset=$(nft -s list ruleset)
+  ruleset_taken=1
+  tables_before=$(tables)
+  forward=$(forwarding)
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  log "podman and the rest in network namespace $ns (its tables, forwarding, bridge and routes are not the host's)"
+  SYNPROXY_DOCKER_TEST_NETNS="$ns" SYNPROXY_DOCKER_TEST_WORK="$work" SYNPROXY_DOCKER_TEST_T0="$t0" \
+    nsenter --net="/run/netns/$ns" bash "${BASH_SOURCE[0]}" "$@" &
+  child=$!
+  # A signal interrupts `wait`: then wait again, for the run's own exit code after its cleanup.
+  while :; do
+    stopping=""
+    rc=0
+    wait "$child" || rc=$?
+    [ -n "$stopping" ] || break
+  done
+  exit "$rc"
 fi
+
+# ==== in the namespace ============================================================================
+ns=$SYNPROXY_DOCKER_TEST_NETNS
+work=${SYNPROXY_DOCKER_TEST_WORK:?set by the run on the host}
+[ "$(stat -L -c %i "/run/netns/$ns")" = "$(stat -L -c %i /proc/self/ns/net)" ] || fail "not in network namespace $ns"
 
 # Unique names, as the Java ITs' TestNet does: several runs may share the host.
 id="sp$$"
 n=$(( $$ % 250 + 2 ))
 cli_ns="spc-$id"                    # the clients' and the attacker's namespace
-veth="spv-$id"                      # host side of the veth to it
+veth="spv-$id"                      # this namespace's side of the veth to it
 host_ip="10.211.$n.1"; cli_ip="10.211.$n.2"
 net="spnet-$id"; bridge=""; subnet="10.212.$n.0/24"
 rt_table=$(( 20000 + n )); rt_pref=$(( 20000 + n ))
@@ -66,8 +191,7 @@ image="localhost/synproxy-test-$id:latest"
 # hard limit this shell has; processes: buildah's default, 32768 (higher failed here even below the hard limit).
 nofile="$(ulimit -Hn):$(ulimit -Hn)"
 nproc=$(ulimit -Hu); { [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; } && nproc=32768; nproc="$nproc:$nproc"
-work=$(mktemp -d /tmp/synproxy-docker-test.XXXXXX)
-mkdir -p "$work/nft" "$work/networks" "$work/tmp"
+mkdir -p "$work/networks" "$work/tmp"
 cat >"$work/containers.conf" <<EOF
 [containers]
 default_ulimits = ["nofile=$nofile", "nproc=$nproc"]
@@ -87,46 +211,24 @@ runroot = "$work/run"
 EOF
 export CONTAINERS_CONF="$work/containers.conf" CONTAINERS_STORAGE_CONF="$work/storage.conf"
 ulimits=(--ulimit "nofile=$nofile" --ulimit "nproc=$nproc")
-
-# The host as it is now, to put back what netavark changes (it adds nat/filter tables, sets ip_forward).
-nft list tables >"$work/nft/tables.before"
-for v in iptables ip6tables; do
-  if command -v "$v-save" >/dev/null && grep -qE "^table ${v%tables} " "$work/nft/tables.before"; then
-    "$v-save" >"$work/nft/$v.before" 2>/dev/null
-    dump "$v" >"$work/nft/$v.rules"
-  fi
-done
-forward4=$(cat /proc/sys/net/ipv4/ip_forward)
-forward6=$(cat /proc/sys/net/ipv6/conf/all/forwarding)
 service_pid=""
 compose_up=""
-
-# Put back what netavark changed: tables it created (iptables-nft's nat and filter, with NETAVARK chains)
-# are deleted; its chains in ip/ip6 tables the host already had (a Docker host's) are undone with
-# iptables-restore from the dump taken before, which replaces only the tables it names. Tables of other
-# families, and tables someone else added meanwhile, are left alone.
-restore_host() {
-  local family name v
-  nft list tables >"$work/nft/tables.after" || true
-  while read -r _ family name; do
-    if ! grep -qx "table $family $name" "$work/nft/tables.before" && ours "$family" "$name"; then
-      nft delete table "$family" "$name"
-    fi
-  done <"$work/nft/tables.after"
-  for v in iptables ip6tables; do
-    if [ -s "$work/nft/$v.before" ] && ! dump "$v" | cmp -s - "$work/nft/$v.rules"; then
-      "$v-restore" <"$work/nft/$v.before"
-    fi
-  done
-  echo "$forward4" >/proc/sys/net/ipv4/ip_forward
-  echo "$forward6" >/proc/sys/net/ipv6/conf/all/forwarding
+# The namespaces this run makes in the host's /run/netns (the clients', and podman's for its containers):
+# the run on the host removes any left when this one is over.
+echo "$cli_ns" >>"$work/netns"
+note_netns() {
+  podman ps -a -q | xargs -r podman inspect -f '{{.NetworkSettings.SandboxKey}}' 2>/dev/null \
+    | sed -n 's#^/run/netns/##p' >>"$work/netns" || true
 }
 
+# Podman's objects, and the clients' namespace. Netavark's tables and sysctls are this namespace's: they
+# go with it, whatever a late `podman container cleanup` does.
 cleanup() {
   local rc=$?
   set +e
   trap - EXIT INT TERM
   log "cleaning up"
+  note_netns
   if [ -n "$compose_up" ]; then
     DOCKER_HOST="unix://$work/podman.sock" docker-compose -p "$id" -f "$here/compose.yaml" down -t 5 >/dev/null 2>&1
   fi
@@ -137,75 +239,21 @@ cleanup() {
   podman network prune -f >/dev/null 2>&1
   podman rmi -f -a >/dev/null 2>&1
   if [ -n "$service_pid" ]; then kill "$service_pid" 2>/dev/null; wait "$service_pid" 2>/dev/null; fi
-  # Only this test's storage is ever used: reset it, then delete it.
+  # Only this test's storage is ever used: reset it (the run on the host deletes it).
   podman system reset -f >/dev/null 2>&1
-  # conmon runs `podman container cleanup` (which tears down the network, and sets netavark's chains
-  # up again) after a container exits, asynchronously: wait for those of this run, named by $work.
-  for _ in $(seq 1 150); do pgrep -f -- "$work/" >/dev/null || break; sleep 0.2; done
-  ip rule del pref "$rt_pref" 2>/dev/null
-  ip route flush table "$rt_table" 2>/dev/null
+  local pids
+  pids=$(ip netns pids "$cli_ns" 2>/dev/null | paste -sd ' ')
+  # shellcheck disable=SC2086 # pids: a list
+  [ -z "$pids" ] || kill -KILL $pids 2>/dev/null
   ip netns del "$cli_ns" 2>/dev/null
-  ip link del "$veth" 2>/dev/null
-  # A late `podman container cleanup` may set netavark's chains up again: repeat until none are left.
-  for _ in 1 2 3 4 5; do
-    restore_host
-    sleep 1
-    nft list ruleset | grep -qi netavark || break
-  done
-  for _ in $(seq 1 50); do pgrep -f -- "$work/" >/dev/null || break; sleep 0.2; done
-  # And once more after the last of them: a cleanup that ran late may have set the chains up again (seen
-  # in CI after 10 s). Until no podman or conmon process is left and two checks a second apart find none.
-  local clean=0
-  for _ in $(seq 1 30); do
-    sleep 1
-    restore_host
-    if pgrep -x conmon >/dev/null || pgrep -x podman >/dev/null || nft list ruleset | grep -qi netavark; then
-      clean=0
-    else
-      clean=$((clean + 1))
-      [ "$clean" -ge 2 ] && break
-    fi
-  done
-  local v
-  for v in iptables ip6tables; do
-    if [ -s "$work/nft/$v.before" ] && ! dump "$v" | cmp -s - "$work/nft/$v.rules"; then
-      log "the host's $v rules differ from before"; rc=1
-    fi
-  done
-  if nft list ruleset | grep -qi netavark; then log "netavark rules left in the host's ruleset"; rc=1; fi
-  if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != "$forward4" ]; then log "ip_forward not restored"; rc=1; fi
-  if ip netns list | grep -q -- "$id"; then log "namespaces left: $(ip netns list | grep -- "$id")"; rc=1; fi
-  findmnt -rn -o TARGET | grep "^$work/" | sort -r | xargs -r -n1 umount -l 2>/dev/null
-  rm -rf "$work"
-  log "done, exit $rc"
+  log "cleaned up in $ns, exit $rc"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# ---- 1. the base image: Debian + nft + iproute2 + busybox (the test's HTTP app) + a jlinked JRE ----
-jdk_version=$(sed -n 's/^JAVA_VERSION="\(.*\)"/\1/p' "$jdk/release")
-base_tar="$cache/base-$suite-jre-$jdk_version.tar"
-if [ ! -f "$base_tar" ]; then
-  log "building the base root file system (mmdebstrap $suite, cached in ${cache#"$repo"/})"
-  mkdir -p "$cache"
-  rm -f "$cache"/base-*.tar
-  # No documentation, manual pages or translations: a third of an essential system, useless here.
-  mmdebstrap --quiet --variant=essential --include=nftables,iproute2,busybox \
-    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
-    --dpkgopt='path-exclude=/usr/share/info/*' "$suite" "$work/rootfs.tar"
-  log "jlink $jre_modules from $jdk ($jdk_version)"
-  mkdir -p "$work/jre/opt/java"
-  "$jdk/bin/jlink" --add-modules "$jre_modules" --strip-debug --no-man-pages --no-header-files \
-    --compress=zip-6 --output "$work/jre/opt/java/openjdk"
-  tar -rf "$work/rootfs.tar" -C "$work/jre" --owner=0 --group=0 ./opt/java
-  rm -rf "$work/jre"
-  mv "$work/rootfs.tar" "$base_tar"
-else
-  log "base root file system from the cache: ${base_tar#"$repo"/}"
-fi
+# ---- 1. the base image: the root file system built on the host, imported -----------------------------
 podman import -q --change 'ENV PATH=/opt/java/openjdk/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'ENV JAVA_HOME=/opt/java/openjdk' "$base_tar" "$base_image" >/dev/null
 
@@ -225,8 +273,8 @@ ip -n "$cli_ns" addr add "$cli_ip/30" dev eth0
 ip -n "$cli_ns" link set eth0 up
 ip -n "$cli_ns" link set lo up
 ip -n "$cli_ns" route add default via "$host_ip"
-# Everything that leaves our bridge for anywhere but the host goes back to the clients' namespace: the
-# SYN/ACKs to the flood's spoofed sources must not leave this machine.
+# Everything that leaves our bridge for anywhere but this namespace goes back to the clients' namespace: the
+# SYN/ACKs to the flood's spoofed sources go nowhere else.
 podman network create --disable-dns --subnet "$subnet" "$net" >/dev/null
 bridge=$(podman network inspect -f '{{.NetworkInterface}}' "$net")
 ip route add default via "$cli_ip" dev "$veth" table "$rt_table"
@@ -235,6 +283,7 @@ ip rule add pref "$rt_pref" iif "$bridge" lookup "$rt_table"
 # ---- 4. app + synproxy sidecar ----------------------------------------------------------------------
 app_cmd='mkdir -p /www && echo "hello from the app" >/www/index.html && exec busybox httpd -f -p 8080 -h /www'
 podman run -d -q --name "app-$id" --network "$net" -p "$host_ip:$port:80" --entrypoint sh "$base_image" -c "$app_cmd" >/dev/null
+note_netns
 app_pid=$(podman inspect -f '{{.State.Pid}}' "app-$id")
 in_app() { nsenter -t "$app_pid" -n "$@"; }
 
@@ -358,6 +407,7 @@ sed -e "s#docker.io/library/busybox:stable#$base_image#" -e "s#replicas: 2#repli
 [ "$(grep -c -e "$base_image" -e "$image" -e "hostPort" -e "replicas: 1" "$work/k8s.yaml")" = 5 ] \
   || fail "could not set the images and ports in the Deployment"
 podman kube play -q --network "$net" "$work/k8s.yaml" >/dev/null
+note_netns
 kube_sp=$(podman ps -q --filter "label=io.kubernetes.container.name=synproxy" | head -1)
 [ -n "$kube_sp" ] || kube_sp=$(podman ps --format '{{.Names}}' | grep -- '-synproxy$' | head -1)
 [ -n "$kube_sp" ] || { podman ps -a; fail "no synproxy container from kube play"; }
@@ -381,7 +431,7 @@ if command -v docker-compose >/dev/null; then
   }
   compose_up=1
   compose up -d --no-build >"$work/compose.log" 2>&1 || { cat "$work/compose.log"; fail "docker-compose up failed"; }
-  compose_sp=$(podman ps --format '{{.Names}}' | grep -- 'synproxy' | head -1)
+  note_netns
   compose_app=$(podman ps --format '{{.Names}}' | grep -- '_app_' | head -1)
   compose_pid=$(podman inspect -f '{{.State.Pid}}' "$compose_app")
   wait_guard "$compose_pid" synproxy_any_80 || { compose logs; fail "no guard table in the compose app"; }
