@@ -35,6 +35,8 @@ import java.util.regex.Pattern;
 final class Relay {
     /** A system property naming a second synproxy jar to measure beside this one (e.g. main's build). */
     static final String BASELINE_PROPERTY = "synproxy.bench.baselineJar";
+    /** Extra JVM flags for the baseline's processes only (space separated): one jar, two JVM settings, same run. */
+    static final String BASELINE_FLAGS_PROPERTY = "synproxy.bench.baselineJvmFlags";
     /** The JVM flags of the ./synproxy launcher, so that memory is measured as users run it. */
     static final List<String> DAEMON_JVM_FLAGS = List.of("-XX:+UseSerialGC", "-Xms16m", "-Xmx128m",
             "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=30", "-XX:MaxMetaspaceSize=64m",
@@ -123,8 +125,8 @@ final class Relay {
             if (!baseline.isBlank()) {
                 Path b = Path.of(baseline);
                 routes.add(new Route("synproxy (baseline)", 85, 5205, startProxy(net, b, dir.resolve("baseline-http.log"),
-                        85, HTTP_BACKEND), iperf ? startProxy(net, b, dir.resolve("baseline-iperf.log"), 5205,
-                        IPERF_BACKEND) : null));
+                        85, HTTP_BACKEND, baselineFlags()), iperf ? startProxy(net, b, dir.resolve("baseline-iperf.log"),
+                        5205, IPERF_BACKEND, baselineFlags()) : null));
             }
             for (Route r : routes) {
                 ScenarioRunner.awaitHttp(net, "http://" + TestNet.SERVER_IP + ":" + r.httpPort() + "/", nginx, r.http());
@@ -289,9 +291,20 @@ final class Relay {
         return p;
     }
 
+    private static List<String> baselineFlags() {
+        String flags = System.getProperty(BASELINE_FLAGS_PROPERTY, "").strip();
+        return flags.isEmpty() ? List.of() : List.of(flags.split("\\s+"));
+    }
+
     private Process startProxy(TestNet net, Path jar, Path log, int port, int backendPort) throws Exception {
+        return startProxy(net, jar, log, port, backendPort, List.of());
+    }
+
+    private Process startProxy(TestNet net, Path jar, Path log, int port, int backendPort, List<String> extraFlags)
+            throws Exception {
         List<String> cmd = new ArrayList<>(List.of(settings.java()));
         cmd.addAll(DAEMON_JVM_FLAGS);
+        cmd.addAll(extraFlags);
         String mode = System.getProperty("synproxy.relay.mode", "");
         if (!mode.isBlank()) {
             cmd.add("-Dsynproxy.relay.mode=" + mode);
