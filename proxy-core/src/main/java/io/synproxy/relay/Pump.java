@@ -6,13 +6,17 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.util.concurrent.Future;
 import io.synproxy.metrics.Counters;
 
 /**
- * The copy pump: moves Netty buffers from the channel it is installed on to the direction's output, reading the
- * next chunk only after the previous one was written (back-pressure). In {@link RelayMode#AUTO} it hands the
- * direction over to splice(2) once reads keep filling their buffers, at a moment no write is in flight.
+ * The copy pump: moves Netty buffers from the channel it is installed on to the direction's output. The input is
+ * read with auto-read on, so a request/response exchange costs no epoll_ctl(2) call per message; reading stops
+ * (back-pressure) only while the output's queue is above its high water mark, and starts again once everything
+ * written has left it. In {@link RelayMode#AUTO} it hands the direction over to splice(2) once reads keep filling
+ * their buffers: it stops reading, and splice takes over when no write is in flight.
  */
 final class Pump extends ChannelInboundHandlerAdapter {
     /** A read at least this big that filled its buffer is a sign of a bulk stream. */
@@ -24,9 +28,14 @@ final class Pump extends ChannelInboundHandlerAdapter {
     private final Counters counters;
     private final Splicer splicer;
     private final Runnable flush = this::flushNow;
+    private final ChannelFutureListener written = this::written;
+    private ChannelHandlerContext ctx;
     private boolean flushScheduled;
     private int fullReads;
     private int writesInFlight;
+    /** Reading stopped: the output's queue was full (resumed when it empties), or splice is to take over. */
+    private boolean paused;
+    private boolean toSplice;
 
     /** @param splicer switches this direction to splice, or null to stay a copy pump */
     Pump(Direction dir, Counters counters, Splicer splicer) {
@@ -41,6 +50,11 @@ final class Pump extends ChannelInboundHandlerAdapter {
     }
 
     @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+    }
+
+    @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (msg instanceof ByteBuf buf) {
             int n = buf.readableBytes();
@@ -49,18 +63,38 @@ final class Pump extends ChannelInboundHandlerAdapter {
         }
         dir.touch();
         writesInFlight++;
-        dir.out.write(msg).addListener((ChannelFutureListener) f -> {
-            writesInFlight--;
-            if (!f.isSuccess()) {
-                f.channel().close();
-                ctx.channel().close();
-            } else if (splicer != null && streaming(fullReads) && writesInFlight == 0 && !dir.inputDone
-                    && ctx.channel().isActive()) {
-                splicer.splice(dir, ctx);
-            } else {
-                ctx.channel().read();
-            }
-        });
+        dir.out.write(msg).addListener(written);
+        if (splicer != null && streaming(fullReads) && !toSplice) {
+            toSplice = true;
+            pause();
+        } else if (!dir.out.isWritable()) {
+            pause();
+        }
+    }
+
+    private void pause() {
+        if (!paused) {
+            paused = true;
+            ctx.channel().config().setAutoRead(false);
+        }
+    }
+
+    private void written(Future<? super Void> f) {
+        writesInFlight--;
+        if (!f.isSuccess()) {
+            dir.out.close();
+            ctx.channel().close();
+            return;
+        }
+        if (writesInFlight > 0 || !paused || !ctx.channel().isActive() || dir.inputDone) {
+            return;
+        }
+        paused = false;
+        if (toSplice) {
+            splicer.splice(dir, ctx);
+        } else {
+            ctx.channel().config().setAutoRead(true);
+        }
     }
 
     /**
@@ -97,6 +131,12 @@ final class Pump extends ChannelInboundHandlerAdapter {
      */
     static void passFin(Direction dir) {
         Channel out = dir.out;
+        if (queued(out) == 0) {
+            // Everything read has reached the kernel already: no segment to merge the FIN with, no cork needed.
+            Closing.shutdownOutput(out);
+            dir.finished();
+            return;
+        }
         boolean corked = Closing.cork(out, true);
         out.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
             // Everything written before it has left Netty's queue: the FIN follows it.
@@ -106,6 +146,12 @@ final class Pump extends ChannelInboundHandlerAdapter {
             }
             dir.finished();
         });
+    }
+
+    /** Bytes written to {@code ch} that Netty has not handed to the kernel yet. */
+    static long queued(Channel ch) {
+        ChannelOutboundBuffer ob = ch.unsafe().outboundBuffer();
+        return ob == null ? 0 : ob.totalPendingWriteBytes();
     }
 
     @Override
@@ -125,7 +171,7 @@ final class Pump extends ChannelInboundHandlerAdapter {
     /** Takes a direction over from the copy pump once it streams. */
     @FunctionalInterface
     interface Splicer {
-        /** Called on the loop with no write in flight and no read requested; {@code ctx} is the copy pump's. */
+        /** Called on the loop with no write in flight and auto-read off; {@code ctx} is the copy pump's. */
         void splice(Direction dir, ChannelHandlerContext ctx);
     }
 }

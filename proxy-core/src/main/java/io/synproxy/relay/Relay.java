@@ -11,6 +11,7 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.channel.epoll.EpollRegistrationPin;
 import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.socket.SocketProtocolFamily;
 import io.netty.resolver.NoopAddressResolverGroup;
 import io.netty.util.concurrent.Future;
 import io.synproxy.config.Keepalive;
@@ -22,6 +23,7 @@ import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 
 import java.io.IOException;
+import java.net.Inet4Address;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.Set;
@@ -30,8 +32,7 @@ import java.util.Set;
  * Adopts handed-off sockets and relays them to the backend (the shape of Netty's proxy example): the backend
  * connect starts as soon as the socket is adopted, the client is not read until the backend is connected
  * ({@link BackendConnect}), the backend channel lives on the client's event loop, each direction is a pump
- * ({@link Pump} copies, {@link SplicePump} splices) that reads the next chunk only after the previous one was
- * written, a FIN in one direction is passed on while the other stays open, and when either side fails both
+ * ({@link Pump} copies, {@link SplicePump} splices) that stops reading while its output cannot take more, a FIN in one direction is passed on while the other stays open, and when either side fails both
  * are closed ({@link Closing}).
  */
 public final class Relay implements ConnectionSink {
@@ -54,15 +55,18 @@ public final class Relay implements ConnectionSink {
         this.settings = settings;
         this.counters = counters;
         this.pipes = settings.mode() == RelayMode.COPY ? null : new PipePool(settings.pipeBytes());
-        // One bootstrap for every backend connection: its options are read, not copied, per connect.
+        // One bootstrap for every backend connection: its options are read, not copied, per connect. The socket
+        // has the backend's family: a dual-stack one costs an IPV6_V6ONLY setsockopt per connection. Netty's epoll
+        // sockets start with TCP_NODELAY on (EpollSocketChannelConfig), so it is not set a second time here.
+        SocketProtocolFamily family = settings.backend().getAddress() instanceof Inet4Address
+                ? SocketProtocolFamily.INET : SocketProtocolFamily.INET6;
         this.backend = new Bootstrap()
                 .group(loop)
-                .channel(EpollSocketChannel.class)
+                .channelFactory(() -> new EpollSocketChannel(family))
                 .resolver(NoopAddressResolverGroup.INSTANCE)
                 .remoteAddress(settings.backend())
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, settings.connectTimeoutMillis())
                 .handler(Placeholder.INSTANCE);
         Keepalive k = settings.keepalive();
@@ -126,7 +130,6 @@ public final class Relay implements ConnectionSink {
         }
         client.config().setAutoRead(false);
         client.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
-        client.config().setTcpNoDelay(true);
         Keepalive k = settings.keepalive();
         if (k != null) {
             client.config().setKeepAlive(true);
@@ -175,15 +178,15 @@ public final class Relay implements ConnectionSink {
             splice(up, client.pipeline().context("relay"));
             splice(down, server.pipeline().context("relay"));
         } else {
-            client.read();
-            server.read();
+            client.config().setAutoRead(true);
+            server.config().setAutoRead(true);
         }
     }
 
     /** Hands a direction from its copy pump to a splice pump; stays with the copy pump if no pipe can be had. */
     private void splice(Direction dir, ChannelHandlerContext copyPump) {
         if (!dir.in.isActive() || !SplicePump.start(dir, copyPump, pipes, counters)) {
-            dir.in.read();
+            dir.in.config().setAutoRead(true);
         }
     }
 

@@ -2,11 +2,9 @@ package io.synproxy.relay;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
-import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.synproxy.linux.LinuxException;
@@ -94,18 +92,13 @@ final class SplicePump extends ChannelInboundHandlerAdapter {
         dst.writer = p;
         copyPump.pipeline().replace(copyPump.handler(), "relay", p);
         counters.increment(Counter.SPLICED);
-        if (queued(dir.out) > 0) {
+        if (Pump.queued(dir.out) > 0) {
             // Bytes the copy pump (or the PROXY header) left in Netty's queue go first.
             p.nettyWrites++;
             dir.out.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(p.nettyWritten());
         }
         p.pump();
         return true;
-    }
-
-    private static long queued(Channel ch) {
-        ChannelOutboundBuffer ob = ch.unsafe().outboundBuffer();
-        return ob == null ? 0 : ob.totalPendingWriteBytes();
     }
 
     @Override
@@ -202,7 +195,7 @@ final class SplicePump extends ChannelInboundHandlerAdapter {
         if (srcEof || finSeen) {
             Pump.passFin(dir);
         } else {
-            dir.in.read();
+            dir.in.config().setAutoRead(true);
         }
     }
 

@@ -10,6 +10,7 @@ import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.socket.SocketProtocolFamily;
 import io.synproxy.config.ProxyProtocol;
 import io.synproxy.linux.Native;
 import io.synproxy.metrics.BackendTimings;
@@ -17,6 +18,7 @@ import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -135,6 +137,22 @@ class RelayTest {
         } finally {
             listener.close().sync();
             loop.submit(relay::close).get();
+        }
+    }
+
+    /** The relay does not set TCP_NODELAY itself (one setsockopt per leg saved): Netty's epoll sockets start with it. */
+    @Test
+    void shouldRelyOnNettyEpollSocketsStartingWithNoDelay() {
+        for (SocketProtocolFamily family : SocketProtocolFamily.values()) {
+            if (family == SocketProtocolFamily.UNIX) {
+                continue;
+            }
+            EpollSocketChannel ch = new EpollSocketChannel(family);
+            try {
+                assertTrue(ch.config().isTcpNoDelay(), family + " socket without TCP_NODELAY");
+            } finally {
+                ch.unsafe().closeForcibly();
+            }
         }
     }
 }
