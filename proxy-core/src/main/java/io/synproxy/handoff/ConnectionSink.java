@@ -10,7 +10,8 @@ import io.synproxy.handshake.AckVerdict;
 public interface ConnectionSink {
     /**
      * Adopts {@code fd}. The sink must call {@code onClose.run()} exactly once, on this loop,
-     * when the connection is gone, so that the tuple can be forgotten.
+     * when the connection is gone, so that the tuple can be forgotten. {@code verdict} is the handshake that proved
+     * the client, or null for a connected socket from elsewhere (the sink then asks the kernel for its peer).
      */
     void adopt(int fd, AckVerdict verdict, Runnable onClose);
 }

@@ -8,6 +8,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
+import io.netty.channel.epoll.EpollAdoption;
 import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.channel.epoll.EpollRegistrationPin;
 import io.netty.channel.epoll.EpollSocketChannel;
@@ -24,6 +25,9 @@ import io.synproxy.metrics.Counters;
 
 import java.io.IOException;
 import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.Set;
@@ -62,7 +66,7 @@ public final class Relay implements ConnectionSink {
                 ? SocketProtocolFamily.INET : SocketProtocolFamily.INET6;
         this.backend = new Bootstrap()
                 .group(loop)
-                .channelFactory(() -> new EpollSocketChannel(family))
+                .channelFactory(() -> pinned(new EpollSocketChannel(family)))
                 .resolver(NoopAddressResolverGroup.INSTANCE)
                 .remoteAddress(settings.backend())
                 .option(ChannelOption.AUTO_READ, false)
@@ -109,7 +113,8 @@ public final class Relay implements ConnectionSink {
         long adopted = System.nanoTime();
         EpollSocketChannel client;
         try {
-            client = new EpollSocketChannel(fd);
+            // The verdict names the peer, so Netty need not ask the kernel; without one (a socket from elsewhere) it does.
+            client = verdict != null ? EpollAdoption.connected(fd, clientAddress(verdict)) : new EpollSocketChannel(fd);
         } catch (RuntimeException e) {
             // Netty could not read the socket's state: the channel never owned the fd.
             Native.close(fd);
@@ -145,6 +150,7 @@ public final class Relay implements ConnectionSink {
         });
         BackendConnect early = new BackendConnect(client, counters, this::join);
         client.pipeline().addLast("connect", early);
+        pin(client);
         loop.register(client).addListener(f -> {
             // A socket the client reset before it was adopted registers inactive: channelActive never fires,
             // so close it here or it would stay live forever.
@@ -154,14 +160,12 @@ public final class Relay implements ConnectionSink {
                 connect.channel().close();
                 return;
             }
-            pin(client);
             connect.addListener(early);
         });
     }
 
     /** Both legs are up: install the pumps, send the PROXY header, replay the early reads, start reading. */
     private void join(Channel client, Channel server, BackendConnect early) {
-        pin(server);
         IdleWatch idle = IdleWatch.start(client, settings.idleTimeoutMillis(), counters);
         Direction up = new Direction(client, server, Counter.BYTES_TO_BACKEND, Counter.CLIENT_RESET, idle);
         Direction down = new Direction(server, client, Counter.BYTES_TO_CLIENT, Counter.BACKEND_RESET, idle);
@@ -187,6 +191,32 @@ public final class Relay implements ConnectionSink {
     private void splice(Direction dir, ChannelHandlerContext copyPump) {
         if (!dir.in.isActive() || !SplicePump.start(dir, copyPump, pipes, counters)) {
             dir.in.config().setAutoRead(true);
+        }
+    }
+
+    /**
+     * Pinned before it is registered, the flag goes into the channel's first epoll_ctl instead of one of its own.
+     */
+    private static EpollSocketChannel pinned(EpollSocketChannel ch) {
+        pin(ch);
+        return ch;
+    }
+
+    private static InetSocketAddress clientAddress(AckVerdict v) {
+        return socketAddress(v.clientHi(), v.clientLo(), v.clientPort());
+    }
+
+    /** The address of a 128-bit pair (IPv4 as {@code ::ffff:a.b.c.d}, which gives an Inet4Address) and port. */
+    static InetSocketAddress socketAddress(long hi, long lo, int port) {
+        byte[] ip = new byte[16];
+        for (int i = 0; i < 8; i++) {
+            ip[i] = (byte) (hi >>> (56 - 8 * i));
+            ip[8 + i] = (byte) (lo >>> (56 - 8 * i));
+        }
+        try {
+            return new InetSocketAddress(InetAddress.getByAddress(ip), port);
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException("16 bytes are always an address", e);
         }
     }
 

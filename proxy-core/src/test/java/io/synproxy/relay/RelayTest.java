@@ -155,4 +155,12 @@ class RelayTest {
             }
         }
     }
+
+    @Test
+    void shouldNameTheAdoptedPeerAsTheKernelWould() throws Exception {
+        assertEquals(new InetSocketAddress(InetAddress.getByName("10.77.0.2"), 40000),
+                Relay.socketAddress(0, 0xffff_0a4d_0002L, 40000));
+        assertEquals(new InetSocketAddress(InetAddress.getByName("2001:db8::1:2"), 443),
+                Relay.socketAddress(0x2001_0db8_0000_0000L, 0x0000_0000_0001_0002L, 443));
+    }
 }

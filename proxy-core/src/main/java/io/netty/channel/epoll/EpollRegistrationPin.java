@@ -22,7 +22,7 @@ public final class EpollRegistrationPin {
     private EpollRegistrationPin() {
     }
 
-    /** Keeps {@code channel} registered with epoll for its whole life. Call on its event loop. */
+    /** Keeps {@code channel} registered with epoll for its whole life. Call on its event loop, or before it is registered. */
     public static void pin(Channel channel) throws IOException {
         if (channel instanceof AbstractEpollChannel epoll) {
             epoll.setFlag(EpollIoOps.EPOLLERR.value());
