@@ -36,8 +36,9 @@ import java.util.Set;
  * Adopts handed-off sockets and relays them to the backend (the shape of Netty's proxy example): the backend
  * connect starts as soon as the socket is adopted, the client is not read until the backend is connected
  * ({@link BackendConnect}), the backend channel lives on the client's event loop, each direction is a pump
- * ({@link Pump} copies, {@link SplicePump} splices) that stops reading while its output cannot take more, a FIN in one direction is passed on while the other stays open, and when either side fails both
- * are closed ({@link Closing}).
+ * ({@link Pump} copies, {@link SplicePump} splices) that stops reading while its output cannot take more, a FIN
+ * in one direction is passed on while the other stays open, and when either side fails both are closed
+ * ({@link Closing}).
  */
 public final class Relay implements ConnectionSink {
     private final EventLoop loop;
@@ -152,8 +153,9 @@ public final class Relay implements ConnectionSink {
         client.pipeline().addLast("connect", early);
         pin(client);
         loop.register(client).addListener(f -> {
-            // A socket the client reset before it was adopted registers inactive: channelActive never fires,
-            // so close it here or it would stay live forever.
+            // A socket the client reset before it was adopted registers inactive when Netty asked the kernel (no
+            // verdict): channelActive never fires, so close it here or it would stay live forever. One adopted with
+            // its verdict is taken as connected; a reset then shows on its first read, which closes it.
             if (!f.isSuccess() || !client.isActive()) {
                 counters.increment(Counter.HANDOFF_FAILED);
                 client.close();
