@@ -89,13 +89,14 @@ public final class PrefixSet {
         }
         long e = t[bucket(hi, lo)];
         if ((e & 1) == 0) {
+            // Counts the bucket's boundaries at or below the address without a branch: a random source makes any
+            // branch here a coin toss, and a mispredicted one waits for the entry's cache miss before it resolves.
             int x = (int) lo & 0xFFFF;
             int n = (int) (e >>> 2) & 3;
-            long inside = e >>> 1;
-            for (int shift = 16; n > 0 && (e >>> shift & 0xFFFF) <= x; n--, shift += 16) {
-                inside ^= 1;
-            }
-            return (inside & 1) != 0;
+            int below = ((((int) (e >>> 16) & 0xFFFF) - x - 1) >>> 31 & -n >>> 31)
+                    + ((((int) (e >>> 32) & 0xFFFF) - x - 1) >>> 31 & (1 - n) >>> 31)
+                    + ((((int) (e >>> 48) & 0xFFFF) - x - 1) >>> 31 & (2 - n) >>> 31);
+            return (((int) (e >>> 1) ^ below) & 1) != 0;
         }
         int low = (int) (e >>> 32);
         int to = low + ((int) e >>> 1);
