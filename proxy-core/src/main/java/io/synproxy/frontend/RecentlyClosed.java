@@ -16,26 +16,64 @@ package io.synproxy.frontend;
  * Single-threaded, like everything on a loop.
  */
 final class RecentlyClosed {
+    /** The FIFO's first size: it doubles up to the capacity as closes come, so an idle loop holds kilobytes. */
+    static final int INITIAL_SLOTS = 1024;
     private final LiveTuples members;
-    private final long[] clientHi;
-    private final long[] clientLo;
-    private final int[] ports;
-    private final long[] localHi;
-    private final long[] localLo;
-    private final long[] expiries;
+    private final int capacity;
+    private long[] clientHi;
+    private long[] clientLo;
+    private int[] ports;
+    private long[] localHi;
+    private long[] localLo;
+    private long[] expiries;
     private final long ttlMillis;
     private int head;
     private int count;
 
     RecentlyClosed(int capacity, long ttlMillis) {
-        this.members = new LiveTuples(Math.min(capacity, 1024));
-        this.clientHi = new long[capacity];
-        this.clientLo = new long[capacity];
-        this.ports = new int[capacity];
-        this.localHi = new long[capacity];
-        this.localLo = new long[capacity];
-        this.expiries = new long[capacity];
+        this.members = new LiveTuples(Math.min(capacity, INITIAL_SLOTS));
+        this.capacity = capacity;
         this.ttlMillis = ttlMillis;
+        allocate(Math.min(capacity, INITIAL_SLOTS));
+    }
+
+    private void allocate(int slots) {
+        clientHi = new long[slots];
+        clientLo = new long[slots];
+        ports = new int[slots];
+        localHi = new long[slots];
+        localLo = new long[slots];
+        expiries = new long[slots];
+    }
+
+    /** The FIFO's current length (it grows on demand up to the capacity). */
+    int slots() {
+        return ports.length;
+    }
+
+    /** Doubles the FIFO (never beyond the capacity), oldest entry first at slot 0, and moves the members' slots. */
+    private void grow() {
+        long[] cHi = clientHi;
+        long[] cLo = clientLo;
+        int[] p = ports;
+        long[] lHi = localHi;
+        long[] lLo = localLo;
+        long[] exp = expiries;
+        allocate((int) Math.min(capacity, 2L * p.length));
+        for (int i = 0; i < count; i++) {
+            int from = (head + i) % p.length;
+            clientHi[i] = cHi[from];
+            clientLo[i] = cLo[from];
+            ports[i] = p[from];
+            localHi[i] = lHi[from];
+            localLo[i] = lLo[from];
+            expiries[i] = exp[from];
+            long v = members.valueOf(cHi[from], cLo[from], p[from], lHi[from], lLo[from], -1L);
+            if (v != -1L && (int) (v >>> 32) == from) {
+                members.put(cHi[from], cLo[from], p[from], lHi[from], lLo[from], (long) i << 32 | (v & 0xffffffffL));
+            }
+        }
+        head = 0;
     }
 
     int size() {
@@ -46,7 +84,11 @@ final class RecentlyClosed {
     void add(long cHi, long cLo, int clientPort, long lHi, long lLo, int isn, long nowMillis) {
         expire(nowMillis);
         if (count == ports.length) {
-            dropOldest();
+            if (ports.length < capacity) {
+                grow();
+            } else {
+                dropOldest();
+            }
         }
         long expiry = nowMillis + ttlMillis;
         int tail = (head + count) % ports.length;
