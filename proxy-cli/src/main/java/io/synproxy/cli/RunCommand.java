@@ -67,6 +67,11 @@ final class RunCommand implements Callable<Integer> {
             description = "Most live relayed connections per thread. Default: ${DEFAULT-VALUE}.")
     int maxConnections = ProxyConfig.DEFAULT_MAX_CONNECTIONS;
 
+    @Option(names = "--ring-size", paramLabel = "SIZE",
+            description = "Capture ring per thread (512k, 4m, ...; 64 KiB blocks), resident from the start: the longer "
+                    + "a stall it rides out under a flood, the more memory. Default: ${DEFAULT-VALUE}.")
+    String ringSize = (ProxyConfig.DEFAULT_RING_BYTES >> 20) + "m";
+
     @Option(names = "--zero-window", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "SYN/ACK advertises window 0 until the handoff is done, then a window update opens it "
                     + "(prevents the client's first data from racing the handoff). Default: on.")
@@ -154,6 +159,7 @@ final class RunCommand implements Callable<Integer> {
                     .listens(listen).backend(backend).interfaceName(interfaceName).threads(threads)
                     .statsInterval(statsInterval).keyRotation(keyRotation)
                     .backendConnectTimeout(backendConnectTimeout).maxConnections(maxConnections)
+                    .ringBytes(ProxyConfig.parseSize("--ring-size", ringSize, 2 << 16, ProxyConfig.MAX_RING_BYTES))
                     .zeroWindow(zeroWindow)
                     .idleTimeout(idleTimeout).drainTimeout(drainTimeout)
                     .proxyProtocol(proxyProtocol).keepalive(keepalive)

@@ -8,6 +8,7 @@ import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * Everything a proxy needs, validated once in {@link Builder#build()} (Aeron's Context.conclude()).
@@ -36,11 +37,16 @@ public record ProxyConfig(
     public static final Duration DEFAULT_BACKEND_CONNECT_TIMEOUT = Duration.ofSeconds(5);
     public static final int DEFAULT_MAX_CONNECTIONS = 100_000;
     /**
-     * 16 MiB of capture ring per loop: 65,536 header-only frames (256 bytes, the zero-window default) or
-     * 8,192 full frames (2 KiB, {@code --no-zero-window}). The frame count is how long a stall (GC,
-     * scheduler) the ring rides out under a flood: about 0.3 s at 200k SYN/s with header-only frames.
+     * 8 MiB of capture ring per loop ({@code --ring-size}): 32,768 header-only frames (256 bytes, the zero-window
+     * default) or 4,096 full frames (2 KiB, {@code --no-zero-window}). The frame count is how long a stall
+     * (scheduler, GC) the ring rides out under a flood: about 0.16 s at 200k SYN/s per loop with header-only
+     * frames. The kernel maps all of it at start, so it is resident whatever the load: the largest part of an
+     * idle process. On the 2-core bench host at the maximum flood rate, 4 MiB rings dropped frames in 2 runs
+     * of 7 (a stall on a host the flood generator shares), 8 and 16 MiB in none of 5 and 7.
      */
-    public static final int DEFAULT_RING_BYTES = 16 << 20;
+    public static final int DEFAULT_RING_BYTES = 8 << 20;
+    /** The largest {@code --ring-size}: the kernel's ring for one loop, all of it resident. */
+    public static final int MAX_RING_BYTES = 1 << 30;
     /**
      * Close a relay after 10 minutes without a byte in either direction: nginx's stream proxy default.
      * Longer than the keep-alive and ping periods of long-lived protocols (database pools, WebSocket pings,
@@ -69,6 +75,30 @@ public record ProxyConfig(
 
     public static Builder builder() {
         return new Builder();
+    }
+
+    /**
+     * Parses a size in bytes: a number with an optional binary suffix {@code k}, {@code m} or {@code g}
+     * ({@code 4m} = 4 MiB); throws with one sentence on bad input or outside {@code [min, max]}.
+     */
+    public static int parseSize(String what, String text, int min, int max) throws ConfigException {
+        String t = text == null ? "" : text.trim().toLowerCase(Locale.ROOT);
+        int shift = t.endsWith("k") ? 10 : t.endsWith("m") ? 20 : t.endsWith("g") ? 30 : 0;
+        String digits = shift == 0 ? t : t.substring(0, t.length() - 1);
+        long bytes;
+        try {
+            bytes = digits.isEmpty() || !digits.chars().allMatch(Character::isDigit) || digits.length() > 12
+                    ? -1 : Long.parseLong(digits) << shift;
+        } catch (NumberFormatException e) {
+            bytes = -1;
+        }
+        if (bytes < 0) {
+            throw new ConfigException(what + " '" + text + "' is not a size (e.g. 512k, 4m, 1g)");
+        }
+        if (bytes < min || bytes > max) {
+            throw new ConfigException(what + " '" + text + "' is outside " + (min >> 10) + "k-" + (max >> 20) + "m");
+        }
+        return (int) bytes;
     }
 
     /** Parses {@code HOST:PORT}; throws with one sentence on bad input. */
@@ -260,8 +290,8 @@ public record ProxyConfig(
             if (maxConnections < 1) {
                 throw new ConfigException("--max-connections must be at least 1");
             }
-            if (ringBytes < 2 << 16) {
-                throw new ConfigException("the capture ring needs at least 128 KiB");
+            if (ringBytes < 2 << 16 || ringBytes > MAX_RING_BYTES) {
+                throw new ConfigException("--ring-size must be between 128k and 1024m");
             }
             if (idleTimeout == null || idleTimeout.isNegative()) {
                 throw new ConfigException("--idle-timeout must not be negative (0 turns it off)");

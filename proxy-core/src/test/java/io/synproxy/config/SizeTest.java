@@ -1,0 +1,32 @@
+package io.synproxy.config;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+class SizeTest {
+    private static final int MIN = 128 << 10;
+
+    @Test
+    void shouldParseBytesAndBinarySuffixes() throws ConfigException {
+        assertEquals(8 << 20, ProxyConfig.parseSize("--ring-size", "8m", MIN, ProxyConfig.MAX_RING_BYTES));
+        assertEquals(8 << 20, ProxyConfig.parseSize("--ring-size", " 8M ", MIN, ProxyConfig.MAX_RING_BYTES));
+        assertEquals(512 << 10, ProxyConfig.parseSize("--ring-size", "512k", MIN, ProxyConfig.MAX_RING_BYTES));
+        assertEquals(1 << 30, ProxyConfig.parseSize("--ring-size", "1g", MIN, ProxyConfig.MAX_RING_BYTES));
+        assertEquals(MIN, ProxyConfig.parseSize("--ring-size", "131072", MIN, ProxyConfig.MAX_RING_BYTES));
+    }
+
+    @Test
+    void shouldRefuseWhatIsNotASizeOrOutOfRangeInOneSentence() {
+        for (String bad : new String[] {"", "m", "-4m", "4mb", "4.5m", "four", "99999999999999g"}) {
+            ConfigException e = assertThrows(ConfigException.class,
+                    () -> ProxyConfig.parseSize("--ring-size", bad, MIN, ProxyConfig.MAX_RING_BYTES), bad);
+            assertEquals("--ring-size '" + bad + "' is not a size (e.g. 512k, 4m, 1g)", e.getMessage());
+        }
+        ConfigException small = assertThrows(ConfigException.class,
+                () -> ProxyConfig.parseSize("--ring-size", "64k", MIN, ProxyConfig.MAX_RING_BYTES));
+        assertEquals("--ring-size '64k' is outside 128k-1024m", small.getMessage());
+        assertThrows(ConfigException.class, () -> ProxyConfig.parseSize("--ring-size", "2g", MIN, ProxyConfig.MAX_RING_BYTES));
+    }
+}
