@@ -40,7 +40,8 @@ final class Relay {
     /** The JVM flags of the ./synproxy launcher, so that memory is measured as users run it. */
     static final List<String> DAEMON_JVM_FLAGS = List.of("-XX:+UseSerialGC", "-Xms16m", "-Xmx128m",
             "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=30", "-XX:MaxMetaspaceSize=64m",
-            "-XX:ReservedCodeCacheSize=32m", "-XX:CICompilerCount=2", "-Xss512k", "-XX:+UseCompactObjectHeaders");
+            "-XX:ReservedCodeCacheSize=32m", "-XX:CICompilerCount=2", "-Xss512k", "-XX:+UseCompactObjectHeaders",
+            "-XX:TrimNativeHeapInterval=2000");
     static final int HTTP_BACKEND = 8080;
     static final int IPERF_BACKEND = 5201;
     private static final int SEQUENTIAL_CONNECTIONS = 300;
@@ -302,7 +303,7 @@ final class Relay {
 
     private Process startProxy(TestNet net, Path jar, Path log, int port, int backendPort, List<String> extraFlags)
             throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(settings.java()));
+        List<String> cmd = new ArrayList<>(List.of(Shell.bin("env"), "MALLOC_ARENA_MAX=2", settings.java()));
         cmd.addAll(DAEMON_JVM_FLAGS);
         cmd.addAll(extraFlags);
         String mode = System.getProperty("synproxy.relay.mode", "");

@@ -294,7 +294,10 @@ final class ScenarioRunner {
     }
 
     private Process startProxy(TestNet net, Path log, String listen, String backend) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(settings.java(), "--enable-native-access=ALL-UNNAMED",
+        // As users run it (./synproxy's JVM flags and malloc arenas), so that the RSS columns are what they would see.
+        List<String> cmd = new ArrayList<>(List.of(Shell.bin("env"), "MALLOC_ARENA_MAX=2", settings.java()));
+        cmd.addAll(Relay.DAEMON_JVM_FLAGS);
+        cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED",
                 "-Xlog:gc*,safepoint:file=" + log.resolveSibling("synproxy-gc.log")));
         // The proxy's tuning properties (-Dsynproxy.txRing=false, -Dsynproxy.spinMicros=0) given to the bench.
         System.getProperties().stringPropertyNames().stream().filter(k -> k.startsWith("synproxy.")).sorted()
