@@ -27,6 +27,7 @@ class SizeTest {
         ConfigException small = assertThrows(ConfigException.class,
                 () -> ProxyConfig.parseSize("--ring-size", "64k", MIN, ProxyConfig.MAX_RING_BYTES));
         assertEquals("--ring-size '64k' is outside 128k-1024m", small.getMessage());
-        assertThrows(ConfigException.class, () -> ProxyConfig.parseSize("--ring-size", "2g", MIN, ProxyConfig.MAX_RING_BYTES));
+        assertThrows(ConfigException.class,
+                () -> ProxyConfig.parseSize("--ring-size", "2g", MIN, ProxyConfig.MAX_RING_BYTES));
     }
 }

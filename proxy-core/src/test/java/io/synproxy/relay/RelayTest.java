@@ -85,6 +85,25 @@ class RelayTest {
     @EnumSource(RelayMode.class)
     void shouldCarryMegabytesEachWayIntactAcrossAHalfCloseInEveryMode(RelayMode mode) throws Exception {
         assertTrue(Epoll.isAvailable());
+        long spliced = stream(mode);
+        switch (mode) {
+            case SPLICE -> assertEquals(2, spliced, "both directions spliced");
+            case COPY -> assertEquals(0, spliced, "nothing spliced");
+            case AUTO -> {
+                // Whether a direction's reads keep filling their buffers depends on who is faster on loopback, the
+                // writer or the loop: on a busy host one stream went by without a streak of eight (once, in CI);
+                // three in a row hardly will.
+                for (int attempt = 1; attempt < 3 && spliced == 0; attempt++) {
+                    spliced = stream(mode);
+                }
+                assertTrue(spliced >= 1, "a megabyte stream spliced (of three at most)");
+            }
+            default -> throw new AssertionError(mode);
+        }
+    }
+
+    /** One stream through a fresh relay, both ways checked by digest; returns the directions it spliced. */
+    private static long stream(RelayMode mode) throws Exception {
         EventLoop loop = group.next();
         Counters counters = new Counters();
         Relay relay = new Relay(loop, new RelaySettings(
@@ -125,15 +144,9 @@ class RelayTest {
                     "backend to client intact");
             assertArrayEquals(digest, Arrays.copyOfRange(received, SIZE, SIZE + 32), "client to backend intact");
             assertTrue(closed.await(10, TimeUnit.SECONDS), "the relay closed both legs");
-            long spliced = loop.submit(() -> counters.get(Counter.SPLICED)).get();
-            switch (mode) {
-                case SPLICE -> assertEquals(2, spliced, "both directions spliced");
-                case COPY -> assertEquals(0, spliced, "nothing spliced");
-                case AUTO -> assertTrue(spliced >= 1, "a megabyte stream spliced");
-                default -> throw new AssertionError(mode);
-            }
             assertEquals(2L * SIZE + 32, loop.submit(() -> counters.get(Counter.BYTES_TO_BACKEND)
                     + counters.get(Counter.BYTES_TO_CLIENT)).get(), "bytes counted");
+            return loop.submit(() -> counters.get(Counter.SPLICED)).get();
         } finally {
             listener.close().sync();
             loop.submit(relay::close).get();
