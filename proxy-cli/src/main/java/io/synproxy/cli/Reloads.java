@@ -57,7 +57,7 @@ final class Reloads {
     /**
      * Installs the SIGHUP handler when there is something to reload; without one SIGHUP keeps its default.
      *
-     * @return false (with one line on stderr) when this JVM cannot catch signals
+     * @return false (with one line on stderr) when this JVM cannot catch signals or the process ignores SIGHUP
      */
     boolean install() {
         if (actions.isEmpty()) {
@@ -78,7 +78,15 @@ final class Reloads {
                         case "equals" -> proxy == args[0];
                         default -> "SIGHUP reload handler";
                     });
-            handle.invoke(null, named.newInstance("HUP"), onHup);
+            Object previous = handle.invoke(null, named.newInstance("HUP"), onHup);
+            // A process started with SIGHUP ignored (nohup, some supervisors) keeps it ignored: the JVM installs no
+            // handler then, and a reload would silently never happen.
+            if (previous == handler.getField("SIG_IGN").get(null)) {
+                err.println("synproxy: SIGHUP is ignored in this process (started under nohup?), so lists and "
+                        + "secrets are read at start only; start it without nohup to reload them with kill -HUP");
+                err.flush();
+                return false;
+            }
             return true;
         } catch (ReflectiveOperationException | RuntimeException e) {
             err.println("synproxy: SIGHUP cannot be caught in this JVM, lists are read at start only: " + e);
