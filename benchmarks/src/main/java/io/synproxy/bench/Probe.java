@@ -24,6 +24,31 @@ final class Probe {
         }
     }
 
+    /**
+     * user+system CPU seconds so far of {@code pid}'s JIT compiler threads (HotSpot names them "C1 CompilerThre" and
+     * "C2 CompilerThre", truncated to 15 characters); 0 for a process that has none, or is gone.
+     */
+    static double compilerCpuSeconds(long pid) {
+        double sum = 0;
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path task : (Iterable<Path>) tasks::iterator) {
+                try {
+                    String stat = Files.readString(task.resolve("stat"));
+                    String comm = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+                    if (comm.startsWith("C1 Compiler") || comm.startsWith("C2 Compiler")) {
+                        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                        sum += (Long.parseLong(f[11]) + Long.parseLong(f[12])) / HZ;
+                    }
+                } catch (IOException | RuntimeException e) {
+                    // the thread ended meanwhile
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+        return sum;
+    }
+
     /** VmRSS of {@code pid} in MiB, or -1 if it is gone. */
     static double rssMiB(long pid) {
         try {

@@ -42,6 +42,10 @@ final class Relay {
             "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=30", "-XX:MaxMetaspaceSize=64m",
             "-XX:ReservedCodeCacheSize=32m", "-XX:CICompilerCount=2", "-Xss512k", "-XX:+UseCompactObjectHeaders",
             "-XX:TrimNativeHeapInterval=2000");
+    /** At most this many extra warm-up passes per synproxy process. */
+    static final int MAX_SETTLE_PASSES = 15;
+    /** The JIT is taken as done when its compiler threads used less than this share of the process's CPU in a pass. */
+    static final double SETTLED_JIT_SHARE = 0.05;
     static final int HTTP_BACKEND = 8080;
     static final int IPERF_BACKEND = 5201;
     private static final int SEQUENTIAL_CONNECTIONS = 300;
@@ -134,7 +138,7 @@ final class Relay {
                 results.put(r.label(), new Result());
             }
             Thread.sleep(500);
-            warmUp(net, routes, iperf, wrk);
+            warmUp(net, routes, iperf, wrk, results);
             // Each test runs on every route back to back, so that a busy host slows them alike.
             if (iperf) {
                 for (boolean reverse : new boolean[] {false, true}) {
@@ -329,28 +333,81 @@ final class Relay {
 
     /**
      * One unmeasured pass of every test through every proxy, as long as the measured one, as JMH warms up before it
-     * measures. A fresh JVM compiles
-     * the relay path during its first seconds of load: measured here, the JIT threads took half of synproxy's CPU in
-     * a first 2 s wrk run (1.3 s of 2.7 s), which the figures would otherwise charge to every connection. HAProxy gets
-     * the same pass.
+     * measures; HAProxy gets the same pass. Then, for synproxy, more passes until the JIT is done
+     * ({@link #settle}): a fresh JVM compiles the relay path during its first tens of thousands of connections, and
+     * the figures are meant to be those of a proxy that has been running, not of its first seconds. What the first
+     * pass cost is kept as a note, so that the cold start is in the report too.
      */
-    private void warmUp(TestNet net, List<Route> routes, boolean iperf, boolean wrk) throws IOException {
-        // (a single pass does not finish the job on 2 busy cores: the JIT threads still took 30 to 40% of the proxy's
-        // CPU in the measured wrk passes after it; that is in the figures)
+    private void warmUp(TestNet net, List<Route> routes, boolean iperf, boolean wrk, Map<String, Result> results)
+            throws IOException {
         for (Route r : routes) {
             if (!r.proxied()) {
                 continue;
             }
+            Result res = results.get(r.label());
             if (iperf) {
                 iperf(net, r.iperfPort(), false, seconds);
                 iperf(net, r.iperfPort(), true, seconds);
             }
             if (wrk) {
                 wrk(net, r.httpPort(), false, new ArrayList<>(), seconds);
-                wrk(net, r.httpPort(), true, new ArrayList<>(), seconds);
+                double cpu = cpu(r.http());
+                double[] w = wrk(net, r.httpPort(), true, new ArrayList<>(), seconds);
+                cpu = cpu(r.http()) - cpu;
+                if (isSynproxy(r) && w[1] > 0) {
+                    res.notes.add(String.format(Locale.ROOT, "the first %d s of new connections after start cost %.0f us"
+                            + " of CPU each (the JIT at work)", seconds, cpu / w[1] * 1e6));
+                }
             }
-            progress.accept("relay: warmed up " + r.label() + " (" + seconds + " s of each test, not measured)");
+            if (isSynproxy(r)) {
+                if (wrk) {
+                    settle(r.http(), "HTTP proxy", res.notes, () -> {
+                        wrk(net, r.httpPort(), true, new ArrayList<>(), seconds);
+                        wrk(net, r.httpPort(), false, new ArrayList<>(), seconds);
+                    });
+                }
+                if (iperf && r.iperf() != null) {
+                    settle(r.iperf(), "iperf3 proxy", res.notes, () -> {
+                        iperf(net, r.iperfPort(), false, seconds);
+                        iperf(net, r.iperfPort(), true, seconds);
+                    });
+                }
+            }
+            progress.accept("relay: warmed up " + r.label() + " (not measured)");
         }
+    }
+
+    private interface Pass {
+        void run() throws IOException;
+    }
+
+    /**
+     * Repeats {@code pass} until synproxy's JIT compiler threads took less than {@link #SETTLED_JIT_SHARE} of its CPU in
+     * the last one (at most {@link #MAX_SETTLE_PASSES}), and notes how many it took.
+     */
+    private void settle(Process proxy, String what, List<String> notes, Pass pass) throws IOException {
+        long pid = proxy.pid();
+        double share = Double.NaN;
+        int passes = 0;
+        while (passes < MAX_SETTLE_PASSES) {
+            double cpu = Probe.processCpuSeconds(pid);
+            double jit = Probe.compilerCpuSeconds(pid);
+            pass.run();
+            passes++;
+            cpu = Probe.processCpuSeconds(pid) - cpu;
+            jit = Probe.compilerCpuSeconds(pid) - jit;
+            share = cpu > 0 ? jit / cpu : 0;
+            if (share < SETTLED_JIT_SHARE) {
+                break;
+            }
+        }
+        notes.add(String.format(Locale.ROOT, "%s: %d more warm-up pass(es) until the JIT's share of its CPU was %.0f%%"
+                + "%s", what, passes, share * 100, share < SETTLED_JIT_SHARE ? "" : " (not settled: the figures"
+                + " include JIT work)"));
+    }
+
+    private static boolean isSynproxy(Route r) {
+        return r.label().startsWith("synproxy");
     }
 
     private double[] iperf(TestNet net, int port, boolean reverse) throws IOException {
