@@ -6,6 +6,7 @@ import io.netty.channel.epoll.EpollIoHandle;
 import io.netty.channel.unix.FileDescriptor;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
+import io.synproxy.metrics.RingWaits;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -48,14 +49,21 @@ public final class FrontendHandle implements EpollIoHandle {
     private final SegmentGate gate;
     private final Replies replies;
     private final Counters counters;
+    private final RingWaits waits;
     private final FileDescriptor fd;
 
     /** @param replies the gate's replies: told which capture frame each reply answers, flushed before a wait */
     public FrontendHandle(PacketRing ring, SegmentGate gate, Replies replies, Counters counters) {
+        this(ring, gate, replies, counters, RingWaits.NONE);
+    }
+
+    /** @param waits told, once per drain that finds frames, how long its first frame had waited in the ring */
+    public FrontendHandle(PacketRing ring, SegmentGate gate, Replies replies, Counters counters, RingWaits waits) {
         this.ring = ring;
         this.gate = gate;
         this.replies = replies;
         this.counters = counters;
+        this.waits = waits;
         // A ring in plain memory (the start-up warm-up) has no descriptor and is never registered.
         this.fd = ring.fd() >= 0 ? new FileDescriptor(ring.fd()) : null;
     }
@@ -100,6 +108,10 @@ public final class FrontendHandle implements EpollIoHandle {
             }
             spinUntil = 0;
             int handled = FRAMES_PER_TURN - budget;
+            if (handled == 0 && waits != RingWaits.NONE) {
+                // One clock read per drain, not per frame: the first frame is the oldest the drain sees.
+                waits.ringWait(ring.ageMillis(frame, System.currentTimeMillis()));
+            }
             if ((handled & (PREFETCH_BATCH - 1)) == 0 && gate.prefetches()) {
                 prefetch(mem, handled == 0 ? 1 : PREFETCH_BATCH);
             }

@@ -78,6 +78,9 @@ public final class PacketRing implements AutoCloseable {
     static final long FRAME_STATUS = 0;
     static final long FRAME_SNAPLEN = 8;
     static final long FRAME_NET = 14;
+    /** tp_sec and tp_nsec: when the kernel put the packet in the ring (CLOCK_REALTIME). */
+    static final long FRAME_SEC = 16;
+    static final long FRAME_NSEC = 20;
     /** The struct sockaddr_ll after the header: TPACKET_ALIGN(sizeof(struct tpacket2_hdr)). */
     static final long FRAME_LL = 32;
     /** sll_hatype (u16, host order): the device type, ARPHRD_*. */
@@ -244,6 +247,16 @@ public final class PacketRing implements AutoCloseable {
     /** The frame's tp_status as the kernel wrote it (USER, LOSING, checksum flags). */
     int status(long frame) {
         return ring.get(ValueLayout.JAVA_INT, frame + FRAME_STATUS);
+    }
+
+    /**
+     * How long the frame has been in the ring at wall-clock time {@code nowMillis}, in milliseconds: its tp_sec and
+     * tp_nsec (unsigned) against that time; 0 if the clock went back.
+     */
+    long ageMillis(long frame, long nowMillis) {
+        long sec = Integer.toUnsignedLong(ring.get(ValueLayout.JAVA_INT, frame + FRAME_SEC));
+        long nsec = Integer.toUnsignedLong(ring.get(ValueLayout.JAVA_INT, frame + FRAME_NSEC));
+        return Math.max(0, nowMillis - (sec * 1000 + nsec / 1_000_000));
     }
 
     /**

@@ -27,20 +27,29 @@ import java.util.Map;
  * (bytes, seconds), and labels take a fixed, small set of values (reason, cause, direction, result, stage),
  * never an address. A counter without a mapping here is still exported, as {@code synproxy_<label>_total}.
  * Two histograms are recorded by the relay through {@link BackendTimings}: the backend connect time and the
- * time from the handoff of a verified final ACK to the backend connection being ready.
+ * time from the handoff of a verified final ACK to the backend connection being ready. A third by the front end
+ * through {@link RingWaits}: how long packets wait in the capture ring.
  */
-public final class PrometheusMetrics implements MultiCollector, BackendTimings {
+public final class PrometheusMetrics implements MultiCollector, BackendTimings, RingWaits {
     /** Buckets from 100 µs to 10 s: a local backend connects in well under a millisecond, a distant one in tens. */
     static final double[] BUCKETS_SECONDS = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
         0.25, 0.5, 1, 2.5, 5, 10};
 
+    /**
+     * Buckets of the ring wait from 1 ms (the resolution of the clocks compared) to 5 s: a loop that keeps up
+     * starts its drains on frames under a millisecond old; tens of milliseconds mean it runs behind a flood.
+     */
+    static final double[] RING_WAIT_BUCKETS_SECONDS = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5};
+
     private static final double NANOS_PER_SECOND = 1e9;
+    private static final double MILLIS_PER_SECOND = 1e3;
     private static final Map<Counter, Export> EXPORTS = exports();
 
     private volatile Stats stats;
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private final Histogram connect;
     private final Histogram ready;
+    private final Histogram ringWait;
 
     /** A counter's place: its family, and the one label that tells it from its siblings (or none). */
     record Export(String family, String help, String labelName, String labelValue) {
@@ -55,6 +64,10 @@ public final class PrometheusMetrics implements MultiCollector, BackendTimings {
         ready = Histogram.builder().name("synproxy_handoff_to_backend_ready_seconds")
                 .help("time from the handoff of a verified final ACK to its backend connection being ready")
                 .unit(Unit.SECONDS).classicOnly().classicUpperBounds(BUCKETS_SECONDS).register(registry);
+        ringWait = Histogram.builder().name("synproxy_ring_wait_seconds")
+                .help("age of the first frame of each capture ring drain: how long packets wait before the front end"
+                        + " reads them")
+                .unit(Unit.SECONDS).classicOnly().classicUpperBounds(RING_WAIT_BUCKETS_SECONDS).register(registry);
     }
 
     /** The counters to export: every loop's, summed at scrape time. */
@@ -71,6 +84,11 @@ public final class PrometheusMetrics implements MultiCollector, BackendTimings {
     public void backendReady(long connectNanos, long sinceHandoffNanos) {
         connect.observe(connectNanos / NANOS_PER_SECOND);
         ready.observe(sinceHandoffNanos / NANOS_PER_SECOND);
+    }
+
+    @Override
+    public void ringWait(long millis) {
+        ringWait.observe(millis / MILLIS_PER_SECOND);
     }
 
     @Override

@@ -24,6 +24,7 @@ import io.synproxy.linux.LinuxException;
 import io.synproxy.metrics.BackendTimings;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
+import io.synproxy.metrics.RingWaits;
 import io.synproxy.packet.TcpSegment;
 import io.synproxy.policy.Policy;
 import io.synproxy.relay.Relay;
@@ -85,9 +86,11 @@ final class Loop implements AutoCloseable {
      * @param fanout the PACKET_FANOUT group id (one per listen set, so that a second instance joins it)
      * @param policy the deny and allow lists, per-source limits and invalid-ACK RST bucket every loop shares
      * @param timings where the relay reports backend connect times (the metrics histograms)
+     * @param waits where the front end reports how long packets waited in the capture ring (a metrics histogram)
      */
     static Loop open(IoEventLoop loop, ProxyConfig config, RelaySettings relaySettings, HostFacts host,
-                     SecretSource secrets, long skewMillis, int fanout, Policy policy, BackendTimings timings)
+                     SecretSource secrets, long skewMillis, int fanout, Policy policy, BackendTimings timings,
+                     RingWaits waits)
             throws LinuxException {
         // Data segments reach the ring only when a final ACK may carry data (--no-zero-window).
         PacketRing ring = PacketRing.openIdle(host.ifindex(), config.listens(), config.zeroWindow(), config.ringBytes(),
@@ -124,7 +127,7 @@ final class Loop implements AutoCloseable {
         Loop opened = new Loop(ring, replies, txReplies, TxRingReplies.describe(txReplies != null, noTxRing), handoff,
                 gate, counters, relay, loop);
         try {
-            opened.handle = new FrontendHandle(ring, gate, sink, counters);
+            opened.handle = new FrontendHandle(ring, gate, sink, counters, waits);
             if (txReplies != null) {
                 opened.frontendWarmup = () -> warmUpFrontend(config, host, settings, replies, handoff, relay, policy);
             }

@@ -21,6 +21,7 @@ import io.synproxy.metrics.BackendTimings;
 import io.synproxy.metrics.Counters;
 import io.synproxy.metrics.PrometheusEndpoint;
 import io.synproxy.metrics.PrometheusMetrics;
+import io.synproxy.metrics.RingWaits;
 import io.synproxy.metrics.Stats;
 import io.synproxy.policy.Policy;
 import io.synproxy.policy.SourceLimits;
@@ -140,7 +141,8 @@ public final class ProxyServer implements AutoCloseable {
         try {
             for (EventExecutor executor : group) {
                 loops.add(Loop.open((IoEventLoop) executor, config, relaySettings, host, secrets, skew, fanout,
-                        policy, metrics != null ? metrics : BackendTimings.NONE));
+                        policy, metrics != null ? metrics : BackendTimings.NONE,
+                        metrics != null ? metrics : RingWaits.NONE));
             }
             warmUp(host, group);
             // One loop is enough: compiled code is the process's, whichever thread runs it.

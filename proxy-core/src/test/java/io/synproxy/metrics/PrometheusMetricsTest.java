@@ -51,6 +51,8 @@ class PrometheusMetricsTest {
         PrometheusMetrics metrics = new PrometheusMetrics();
         metrics.stats(new Stats(List.of(a, b), () -> 5));
         metrics.backendReady(2_000_000, 3_000_000);
+        metrics.ringWait(0);
+        metrics.ringWait(37);
 
         try (PrometheusEndpoint endpoint = PrometheusEndpoint.start(
                 new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), metrics)) {
@@ -64,6 +66,9 @@ class PrometheusMetricsTest {
             assertTrue(text.contains("synproxy_live_connections 5.0"), text);
             assertTrue(text.contains("synproxy_backend_connect_duration_seconds_bucket{le=\"0.0025\"} 1"), text);
             assertTrue(text.contains("synproxy_handoff_to_backend_ready_seconds_count 1"), text);
+            assertTrue(text.contains("synproxy_ring_wait_seconds_bucket{le=\"0.001\"} 1"), text);
+            assertTrue(text.contains("synproxy_ring_wait_seconds_bucket{le=\"0.05\"} 2"), text);
+            assertTrue(text.contains("synproxy_ring_wait_seconds_count 2"), text);
             assertTrue(text.contains("# TYPE synproxy_syns_received_total counter")
                     || text.contains("# TYPE synproxy_syns_received counter"), text);
 
@@ -85,6 +90,6 @@ class PrometheusMetricsTest {
     @Test
     void shouldServeOnlyTheHistogramsBeforeTheCountersAreBound() {
         PrometheusMetrics metrics = new PrometheusMetrics();
-        assertEquals(2, metrics.registry().scrape().size());
+        assertEquals(3, metrics.registry().scrape().size());
     }
 }

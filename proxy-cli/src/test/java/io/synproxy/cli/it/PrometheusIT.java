@@ -85,6 +85,9 @@ class PrometheusIT {
             assertEquals(20, (long) query(net, "synproxy_backend_connect_duration_seconds_count"));
             assertEquals(20, (long) query(net, "synproxy_handoff_to_backend_ready_seconds_count"));
             assertTrue(query(net, "synproxy_final_acks_total{result=\"invalid\"}") > 100);
+            // One observation per drain that found frames: at least one, at most one per frame.
+            double drains = query(net, "synproxy_ring_wait_seconds_count");
+            assertTrue(drains >= 1 && drains <= query(net, "synproxy_ring_frames_total"), "ring waits " + drains);
             double sent = query(net, "synproxy_invalid_ack_resets_total{result=\"sent\"}");
             double held = query(net, "synproxy_invalid_ack_resets_total{result=\"rate_limited\"}");
             System.out.printf("PrometheusIT: invalid-ACK RSTs sent %.0f, held back %.0f%n", sent, held);
