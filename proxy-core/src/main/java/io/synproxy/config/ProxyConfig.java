@@ -87,8 +87,10 @@ public record ProxyConfig(
         String digits = shift == 0 ? t : t.substring(0, t.length() - 1);
         long bytes;
         try {
-            bytes = digits.isEmpty() || !digits.chars().allMatch(Character::isDigit) || digits.length() > 12
-                    ? -1 : Long.parseLong(digits) << shift;
+            long n = digits.isEmpty() || !digits.chars().allMatch(Character::isDigit) || digits.length() > 12
+                    ? -1 : Long.parseLong(digits);
+            // A count too large to shift is out of range, not wrapped into it (17179869185g is not 1g).
+            bytes = n > Long.MAX_VALUE >> shift ? Long.MAX_VALUE : n << shift;
         } catch (NumberFormatException e) {
             bytes = -1;
         }

@@ -29,5 +29,9 @@ class SizeTest {
         assertEquals("--ring-size '64k' is outside 128k-1024m", small.getMessage());
         assertThrows(ConfigException.class,
                 () -> ProxyConfig.parseSize("--ring-size", "2g", MIN, ProxyConfig.MAX_RING_BYTES));
+        // 2^34 + 1 GiB wraps to exactly 1 GiB in 64 bits: refused, not taken for 1g.
+        ConfigException wrapped = assertThrows(ConfigException.class,
+                () -> ProxyConfig.parseSize("--ring-size", "17179869185g", MIN, ProxyConfig.MAX_RING_BYTES));
+        assertEquals("--ring-size '17179869185g' is outside 128k-1024m", wrapped.getMessage());
     }
 }
