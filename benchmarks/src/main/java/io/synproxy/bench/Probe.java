@@ -15,10 +15,7 @@ final class Probe {
     /** user+system CPU seconds of {@code pid} so far, or 0 if it is gone. */
     static double processCpuSeconds(long pid) {
         try {
-            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
-            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-            // after "pid (comm) ": state(0) ppid(1) ... utime(11) stime(12)
-            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / HZ;
+            return cpuSeconds(Files.readString(Path.of("/proc/" + pid + "/stat")));
         } catch (IOException | RuntimeException e) {
             return 0;
         }
@@ -36,8 +33,7 @@ final class Probe {
                     String stat = Files.readString(task.resolve("stat"));
                     String comm = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
                     if (comm.startsWith("C1 Compiler") || comm.startsWith("C2 Compiler")) {
-                        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-                        sum += (Long.parseLong(f[11]) + Long.parseLong(f[12])) / HZ;
+                        sum += cpuSeconds(stat);
                     }
                 } catch (IOException | RuntimeException e) {
                     // the thread ended meanwhile
@@ -47,6 +43,13 @@ final class Probe {
             return 0;
         }
         return sum;
+    }
+
+    /** user+system CPU seconds of a process's or thread's {@code stat} line. */
+    private static double cpuSeconds(String stat) {
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        // after "pid (comm) ": state(0) ppid(1) ... utime(11) stime(12)
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / HZ;
     }
 
     /** VmRSS of {@code pid} in MiB, or -1 if it is gone. */

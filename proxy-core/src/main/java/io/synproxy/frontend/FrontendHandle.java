@@ -110,7 +110,10 @@ public final class FrontendHandle implements EpollIoHandle {
             int handled = FRAMES_PER_TURN - budget;
             if (handled == 0 && waits != RingWaits.NONE) {
                 // One clock read per drain, not per frame: the first frame is the oldest the drain sees.
-                waits.ringWait(ring.ageMillis(frame, System.currentTimeMillis()));
+                long age = ring.ageMillis(frame, System.currentTimeMillis());
+                if (age >= 0) {
+                    waits.ringWait(age);
+                }
             }
             if ((handled & (PREFETCH_BATCH - 1)) == 0 && gate.prefetches()) {
                 prefetch(mem, handled == 0 ? 1 : PREFETCH_BATCH);

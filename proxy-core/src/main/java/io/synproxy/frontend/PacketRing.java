@@ -81,6 +81,8 @@ public final class PacketRing implements AutoCloseable {
     /** tp_sec and tp_nsec: when the kernel put the packet in the ring (CLOCK_REALTIME). */
     static final long FRAME_SEC = 16;
     static final long FRAME_NSEC = 20;
+    /** An age beyond this is no wait but a clock that stepped, or a stamp from another clock: not reported. */
+    static final long MAX_PLAUSIBLE_AGE_MILLIS = 3_600_000;
     /** The struct sockaddr_ll after the header: TPACKET_ALIGN(sizeof(struct tpacket2_hdr)). */
     static final long FRAME_LL = 32;
     /** sll_hatype (u16, host order): the device type, ARPHRD_*. */
@@ -251,12 +253,14 @@ public final class PacketRing implements AutoCloseable {
 
     /**
      * How long the frame has been in the ring at wall-clock time {@code nowMillis}, in milliseconds: its tp_sec and
-     * tp_nsec (unsigned) against that time; 0 if the clock went back.
+     * tp_nsec (unsigned) against that time; 0 if the clock went back a little, -1 when the difference is beyond
+     * {@link #MAX_PLAUSIBLE_AGE_MILLIS} either way.
      */
     long ageMillis(long frame, long nowMillis) {
         long sec = Integer.toUnsignedLong(ring.get(ValueLayout.JAVA_INT, frame + FRAME_SEC));
         long nsec = Integer.toUnsignedLong(ring.get(ValueLayout.JAVA_INT, frame + FRAME_NSEC));
-        return Math.max(0, nowMillis - (sec * 1000 + nsec / 1_000_000));
+        long age = nowMillis - (sec * 1000 + nsec / 1_000_000);
+        return Math.abs(age) > MAX_PLAUSIBLE_AGE_MILLIS ? -1 : Math.max(0, age);
     }
 
     /**

@@ -25,6 +25,19 @@ class PacketRingAgeTest {
             assertEquals(0, ring.ageMillis(frame, stamped));
             assertEquals(37, ring.ageMillis(frame, stamped + 37));
             assertEquals(0, ring.ageMillis(frame, stamped - 5), "a clock that went back is no wait");
+            assertEquals(-1, ring.ageMillis(frame, stamped - 2 * PacketRing.MAX_PLAUSIBLE_AGE_MILLIS),
+                    "a clock that stepped back an hour or more is no age at all");
+        }
+    }
+
+    @Test
+    void shouldNotTakeAStampFromAnotherClockForAWait() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment mem = arena.allocate((long) PacketRing.HEADER_FRAME_SIZE * FRAMES, 16);
+            PacketRing ring = PacketRing.inMemory(mem, PacketRing.HEADER_FRAME_SIZE, FRAMES);
+            // A monotonic stamp (seconds since boot) read against the wall clock: decades, not a wait.
+            stamp(mem, 0, 5_000, 0);
+            assertEquals(-1, ring.ageMillis(0, 1_796_284_800_000L));
         }
     }
 
