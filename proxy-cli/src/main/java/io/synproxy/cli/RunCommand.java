@@ -68,8 +68,9 @@ final class RunCommand implements Callable<Integer> {
     int maxConnections = ProxyConfig.DEFAULT_MAX_CONNECTIONS;
 
     @Option(names = "--ring-size", paramLabel = "SIZE",
-            description = "Capture ring per thread (512k, 4m, ...; 64 KiB blocks), resident from the start: the longer "
-                    + "a stall it rides out under a flood, the more memory. Default: ${DEFAULT-VALUE}.")
+            description = "Capture rings per thread (512k, 4m, ...; 64 KiB blocks; three quarters for the SYNs, a "
+                    + "quarter for the other segments, at least 128 KiB each), resident from the start: the longer a "
+                    + "stall they ride out under a flood, the more memory. Default: ${DEFAULT-VALUE}.")
     String ringSize = (ProxyConfig.DEFAULT_RING_BYTES >> 20) + "m";
 
     @Option(names = "--zero-window", negatable = true, defaultValue = "true", fallbackValue = "true",

@@ -29,6 +29,12 @@ import java.util.Map;
  * family's listens. Without {@code headersOnly}: no H4 and H6, a match jumps to its family's accept (P4, P6).
  * Every jump stays within one family's block, so any mix of 16 listens fits the 8-bit jump offsets.
  *
+ * <p>A loop captures with two programs ({@link Segments}): {@code SYNS} passes only what the whole program passes and
+ * is a SYN (SYN set; ACK, RST and FIN clear), {@code REST} the rest of it, so that the two rings split the segments
+ * without overlap. After the listen match both go to H4/H6, which first pass (REST) or drop (SYNS) a segment too
+ * short for its TCP header, then mask the flags with {@code and #0x17} and {@code jeq #0x02}. SYNS drops IPv6
+ * extension headers at once (user space skips or rejects them from the other ring).
+ *
  * <p>Every program first drops frames not addressed to this host at link level (another host's MAC, broadcast,
  * multicast: the {@code SKF_AD_PKTTYPE} ancillary load), which the kernel's TCP never sees either.
  *
@@ -124,6 +130,8 @@ final class Bpf {
     /** BPF_MAXINSNS: the kernel refuses a longer classic program. */
     private static final int MAX_INSTRUCTIONS = 4096;
     private static final int TCP_SYN = 0x02;
+    /** SYN, ACK, RST and FIN: a segment is a SYN for the front end when SYN alone of these is set. */
+    private static final int HANDSHAKE_FLAGS = 0x17;
     private static final int TCP_HEADER = 20;
     private static final int IPV6_HEADER = 40;
 
@@ -136,11 +144,17 @@ final class Bpf {
      * @param headersOnly drop the segments that are not SYNs and carry payload (safe only with the zero-window
      *                    SYN/ACK: see the class comment)
      */
-    static MemorySegment tcpToListens(Arena arena, List<InetSocketAddress> listens, boolean headersOnly) {
-        return toFprog(arena, instructions(listens, headersOnly));
+    static MemorySegment tcpToListens(Arena arena, List<InetSocketAddress> listens, boolean headersOnly,
+                                      Segments part) {
+        return toFprog(arena, instructions(listens, headersOnly, part));
     }
 
     static List<int[]> instructions(List<InetSocketAddress> listens, boolean headersOnly) {
+        return instructions(listens, headersOnly, Segments.ALL);
+    }
+
+    /** @param part which of the segments the program for {@code listens} passes: all, the SYNs, or the rest */
+    static List<int[]> instructions(List<InetSocketAddress> listens, boolean headersOnly, Segments part) {
         List<int[]> v4 = new ArrayList<>();
         List<InetSocketAddress> v6 = new ArrayList<>();
         for (InetSocketAddress l : listens) {
@@ -159,10 +173,10 @@ final class Bpf {
                     .jump(JEQ_K, 0x86dd, "v6", "n4");
         }
         if (!v4.isEmpty()) {
-            p.label("v4").ipv4Block(v4, headersOnly);
+            p.label("v4").ipv4Block(v4, headersOnly, part);
         }
         if (!v6.isEmpty()) {
-            p.label("v6").ipv6Block(v6, headersOnly);
+            p.label("v6").ipv6Block(v6, headersOnly, part);
         }
         return p.finish();
     }
@@ -210,9 +224,10 @@ final class Bpf {
             return "l" + unique++;
         }
 
-        Program ipv4Block(List<int[]> listens, boolean headersOnly) {
+        Program ipv4Block(List<int[]> listens, boolean headersOnly, Segments part) {
             String drop = "n4";
-            String matched = headersOnly ? "h4" : "p4";
+            boolean syns = part == Segments.SYNS;
+            String matched = headersOnly || part != Segments.ALL ? "h4" : "p4";
             jump(LD_B_ABS, 9, null, null).jump(JEQ_K, 6, null, drop);
             jump(LD_H_ABS, 6, null, null).jump(JSET_K, 0x1fff, drop, null);
             op(LDX_B_MSH, 0).op(LD_H_IND, 2).op(ST, 0);
@@ -225,23 +240,34 @@ final class Bpf {
                 label(next);
             }
             label("n4").op(RET_K, 0);
-            if (!headersOnly) {
-                label("p4").op(RET_K, SNAP_LENGTH);
-            } else {
-                // X still holds the IP header length.
-                label("h4").op(LD_W_LEN, 0).op(SUB_X, 0).jump(JGE_K, TCP_HEADER, null, "p4");
-                op(LD_B_IND, 13).jump(JSET_K, TCP_SYN, "p4", null);
-                op(LD_B_IND, 12).op(AND_K, 0xf0).op(RSH_K, 2).op(ADD_X, 0).op(ADD_K, 1).op(TAX, 0);
-                op(LD_H_ABS, 2).jump(JGT_X, 0, null, "p4");
-                op(RET_K, 0).label("p4").op(RET_K, SNAP_LENGTH);
+            if (matched.equals("p4")) {
+                return label("p4").op(RET_K, SNAP_LENGTH);
             }
-            return this;
+            // X still holds the IP header length. Too short for a TCP header: user space rejects it (not a SYN).
+            label("h4").op(LD_W_LEN, 0).op(SUB_X, 0).jump(JGE_K, TCP_HEADER, null, syns ? "d4" : "p4");
+            op(LD_B_IND, 13);
+            if (part != Segments.ALL) {
+                op(AND_K, HANDSHAKE_FLAGS).jump(JEQ_K, TCP_SYN, syns ? "p4" : "d4",
+                        syns ? "d4" : headersOnly ? null : "p4");
+            }
+            if (headersOnly && !syns) {
+                jump(JSET_K, TCP_SYN, "p4", null);
+                op(LD_B_IND, 12).op(AND_K, 0xf0).op(RSH_K, 2).op(ADD_X, 0).op(ADD_K, 1).op(TAX, 0);
+                op(LD_H_ABS, 2).jump(JGT_X, 0, "d4", "p4");
+            }
+            return label("d4").op(RET_K, 0).label("p4").op(RET_K, SNAP_LENGTH);
         }
 
-        Program ipv6Block(List<InetSocketAddress> listens, boolean headersOnly) {
-            String matched = headersOnly ? "h6" : "p6";
-            op(LD_B_ABS, 6).jump(JEQ_K, 6, "t6", null).jump(JEQ_K, 0, "e6", null).jump(JEQ_K, 43, "e6", null)
-                    .jump(JEQ_K, 44, "e6", null).jump(JEQ_K, 60, "e6", "n6");
+        Program ipv6Block(List<InetSocketAddress> listens, boolean headersOnly, Segments part) {
+            boolean syns = part == Segments.SYNS;
+            String matched = headersOnly || part != Segments.ALL ? "h6" : "p6";
+            if (syns) {
+                // Behind extension headers even a SYN is the other ring's: user space skips or rejects them.
+                op(LD_B_ABS, 6).jump(JEQ_K, 6, "t6", "n6");
+            } else {
+                op(LD_B_ABS, 6).jump(JEQ_K, 6, "t6", null).jump(JEQ_K, 0, "e6", null).jump(JEQ_K, 43, "e6", null)
+                        .jump(JEQ_K, 44, "e6", null).jump(JEQ_K, 60, "e6", "n6");
+            }
             label("t6").op(LD_H_ABS, 42).op(ST, 0);
             for (InetSocketAddress l : listens) {
                 String next = fresh();
@@ -250,14 +276,24 @@ final class Bpf {
                 label(next);
             }
             label("n6").op(RET_K, 0);
-            if (!headersOnly) {
+            if (matched.equals("p6")) {
                 label("p6").op(RET_K, SNAP_LENGTH);
             } else {
-                label("h6").op(LD_W_LEN, 0).jump(JGE_K, IPV6_HEADER + TCP_HEADER, null, "p6");
-                op(LD_B_ABS, IPV6_HEADER + 13).jump(JSET_K, TCP_SYN, "p6", null);
-                op(LD_B_ABS, IPV6_HEADER + 12).op(AND_K, 0xf0).op(RSH_K, 2).op(ADD_K, 1).op(TAX, 0);
-                op(LD_H_ABS, 4).jump(JGT_X, 0, null, "p6");
-                op(RET_K, 0).label("p6").op(RET_K, SNAP_LENGTH);
+                label("h6").op(LD_W_LEN, 0).jump(JGE_K, IPV6_HEADER + TCP_HEADER, null, syns ? "x6" : "p6");
+                op(LD_B_ABS, IPV6_HEADER + 13);
+                if (part != Segments.ALL) {
+                    op(AND_K, HANDSHAKE_FLAGS).jump(JEQ_K, TCP_SYN, syns ? "p6" : "x6",
+                            syns ? "x6" : headersOnly ? null : "p6");
+                }
+                if (headersOnly && !syns) {
+                    jump(JSET_K, TCP_SYN, "p6", null);
+                    op(LD_B_ABS, IPV6_HEADER + 12).op(AND_K, 0xf0).op(RSH_K, 2).op(ADD_K, 1).op(TAX, 0);
+                    op(LD_H_ABS, 4).jump(JGT_X, 0, "x6", "p6");
+                }
+                label("x6").op(RET_K, 0).label("p6").op(RET_K, SNAP_LENGTH);
+            }
+            if (syns) {
+                return this;
             }
             label("e6").op(LD_B_ABS, 24).jump(JEQ_K, 0xff, "d6", null); // never multicast (MLD)
             for (InetSocketAddress l : listens) {

@@ -15,6 +15,9 @@ import java.util.TreeSet;
  * network namespace joins the first one's group, so the kernel hashes every flow to exactly one ring of the
  * two processes and no frame falls between them while one starts or the other leaves.
  *
+ * <p>A loop has two rings ({@link Segments}), so a proxy has two groups: {@link #id} for the SYN rings and
+ * {@link #restId} for the others.
+ *
  * <p>The kernel refuses (EINVAL) to add a ring whose fanout mode, flags, protocol or device differ from the
  * group's; {@link #refusal} turns that into the sentence to show.
  */
@@ -24,11 +27,27 @@ public final class FanoutGroup {
 
     /** A 16-bit group id for rings on {@code ifindex} (0: every interface) capturing {@code listens}. */
     public static int id(int ifindex, List<InetSocketAddress> listens) {
+        return hash("synproxy fanout v1|" + ifindex + "|" + listenKey(listens));
+    }
+
+    /**
+     * The group id of the rings that take all but the SYNs ({@link Segments#REST}), never the same as {@link #id}'s:
+     * in one group, a ring with the other filter would take a share of the flows and drop their other segments.
+     */
+    public static int restId(int ifindex, List<InetSocketAddress> listens) {
+        int rest = hash("synproxy fanout rest v1|" + ifindex + "|" + listenKey(listens));
+        return rest == id(ifindex, listens) ? rest ^ 1 : rest;
+    }
+
+    private static String listenKey(List<InetSocketAddress> listens) {
         TreeSet<String> sorted = new TreeSet<>();
         for (InetSocketAddress l : listens) {
             sorted.add(ProxyConfig.text(l));
         }
-        String key = "synproxy fanout v1|" + ifindex + "|" + String.join(",", sorted);
+        return String.join(",", sorted);
+    }
+
+    private static int hash(String key) {
         byte[] digest;
         try {
             digest = MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.US_ASCII));

@@ -146,11 +146,17 @@ public final class PacketRing implements AutoCloseable {
      */
     public static PacketRing openIdle(int ifindex, List<InetSocketAddress> listens, boolean headersOnly,
                                       int ringBytes, int fanoutGroup) throws LinuxException {
+        return openIdle(ifindex, listens, headersOnly, ringBytes, fanoutGroup, Segments.ALL);
+    }
+
+    /** {@link #openIdle(int, List, boolean, int, int)} for {@code part} of the segments only. */
+    public static PacketRing openIdle(int ifindex, List<InetSocketAddress> listens, boolean headersOnly,
+                                      int ringBytes, int fanoutGroup, Segments part) throws LinuxException {
         boolean v4 = listens.stream().anyMatch(l -> l.getAddress() instanceof Inet4Address);
         boolean v6 = listens.stream().anyMatch(l -> !(l.getAddress() instanceof Inet4Address));
         int protocol = v4 && v6 ? ETH_P_ALL : v6 ? ETH_P_IPV6 : ETH_P_IP;
         try (Arena setup = Arena.ofConfined()) {
-            return open(ifindex, protocol, Bpf.tcpToListens(setup, listens, headersOnly),
+            return open(ifindex, protocol, Bpf.tcpToListens(setup, listens, headersOnly, part),
                     headersOnly ? HEADER_FRAME_SIZE : FULL_FRAME_SIZE, ringBytes, fanoutGroup);
         }
     }

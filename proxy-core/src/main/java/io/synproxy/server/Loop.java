@@ -16,6 +16,7 @@ import io.synproxy.frontend.PacketRing;
 import io.synproxy.frontend.RawReplies;
 import io.synproxy.frontend.Replies;
 import io.synproxy.frontend.SegmentGate;
+import io.synproxy.frontend.Segments;
 import io.synproxy.frontend.TxRing;
 import io.synproxy.frontend.TxRingReplies;
 import io.synproxy.handoff.RepairHandoff;
@@ -38,8 +39,9 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Everything one event loop runs, assembled as a unit and closed as a unit: its capture ring, raw replies, cookie
- * handshake, handoff, segment gate and relay, with the counters they share. {@link #open} either returns a loop
+ * Everything one event loop runs, assembled as a unit and closed as a unit: its two capture rings (the SYNs, and the
+ * rest: {@link Segments}), raw replies, cookie handshake, handoff, segment gate and relay, with the counters they
+ * share. {@link #open} either returns a loop
  * registered with epoll or throws having closed what it opened.
  */
 final class Loop implements AutoCloseable {
@@ -47,8 +49,11 @@ final class Loop implements AutoCloseable {
     private static final int TX_FRAMES = 4096;
     /** Far longer than the kernel takes to copy one frame it claimed into the ring. */
     private static final long CLAIMED_FRAME_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
+    /** The rings' block size ({@link PacketRing}): a ring is a whole number of blocks, at least two. */
+    private static final int RING_BLOCK = 1 << 16;
 
     private final PacketRing ring;
+    private final PacketRing restRing;
     private final RawReplies replies;
     private final TxRingReplies txReplies;
     private final String replyPath;
@@ -58,13 +63,16 @@ final class Loop implements AutoCloseable {
     private final Relay relay;
     private final IoEventLoop loop;
     private FrontendHandle handle;
+    private FrontendHandle restHandle;
     /** The flood path on this loop's kinds of parts, over rings in plain memory ({@link FrontendWarmup}). */
     private Runnable frontendWarmup;
     private IoRegistration registration;
+    private IoRegistration restRegistration;
 
-    private Loop(PacketRing ring, RawReplies replies, TxRingReplies txReplies, String replyPath,
+    private Loop(PacketRing ring, PacketRing restRing, RawReplies replies, TxRingReplies txReplies, String replyPath,
                  RepairHandoff handoff, SegmentGate gate, Counters counters, Relay relay, IoEventLoop loop) {
         this.ring = ring;
+        this.restRing = restRing;
         this.replies = replies;
         this.txReplies = txReplies;
         this.replyPath = replyPath;
@@ -83,23 +91,33 @@ final class Loop implements AutoCloseable {
      * @param relaySettings the relay's settings, checked once for every loop
      * @param secrets the cookie secrets, shared by every loop (and a fleet) so that any loop verifies any cookie
      * @param skewMillis how close to a period boundary the next period's key is also accepted
-     * @param fanout the PACKET_FANOUT group id (one per listen set, so that a second instance joins it)
+     * @param fanout the PACKET_FANOUT group id of the SYN rings (one per listen set, so that a second instance joins it)
+     * @param restFanout the group id of the rings for the other segments
      * @param policy the deny and allow lists, per-source limits and invalid-ACK RST bucket every loop shares
      * @param timings where the relay reports backend connect times (the metrics histograms)
      * @param waits where the front end reports how long packets waited in the capture ring (a metrics histogram)
      */
     static Loop open(IoEventLoop loop, ProxyConfig config, RelaySettings relaySettings, HostFacts host,
-                     SecretSource secrets, long skewMillis, int fanout, Policy policy, BackendTimings timings,
-                     RingWaits waits)
+                     SecretSource secrets, long skewMillis, int fanout, int restFanout, Policy policy,
+                     BackendTimings timings, RingWaits waits)
             throws LinuxException {
-        // Data segments reach the ring only when a final ACK may carry data (--no-zero-window).
-        PacketRing ring = PacketRing.openIdle(host.ifindex(), config.listens(), config.zeroWindow(), config.ringBytes(),
-                fanout);
+        // Data segments reach the rings only when a final ACK may carry data (--no-zero-window).
+        PacketRing ring = PacketRing.openIdle(host.ifindex(), config.listens(), config.zeroWindow(),
+                synRingBytes(config.ringBytes()), fanout, Segments.SYNS);
+        PacketRing restRing;
         RawReplies replies;
+        try {
+            restRing = PacketRing.openIdle(host.ifindex(), config.listens(), config.zeroWindow(),
+                    restRingBytes(config.ringBytes()), restFanout, Segments.REST);
+        } catch (LinuxException e) {
+            ring.close();
+            throw e;
+        }
         try {
             replies = new RawReplies(host.ipv4(), host.ipv6());
         } catch (LinuxException e) {
             ring.close();
+            restRing.close();
             throw e;
         }
         Counters counters = new Counters();
@@ -124,21 +142,41 @@ final class Loop implements AutoCloseable {
                 config.maxConnections(), config.keyRotation().toMillis(), policy);
         SegmentGate gate = new SegmentGate(settings, handshake, handoff, sink, relay,
                 new AccessAdmission(policy.access()), counters, SegmentGate::monotonicMillis);
-        Loop opened = new Loop(ring, replies, txReplies, TxRingReplies.describe(txReplies != null, noTxRing), handoff,
+        Loop opened = new Loop(ring, restRing, replies, txReplies, TxRingReplies.describe(txReplies != null, noTxRing), handoff,
                 gate, counters, relay, loop);
         try {
             opened.handle = new FrontendHandle(ring, gate, sink, counters, waits);
+            opened.restHandle = new FrontendHandle(restRing, gate, sink, counters, waits);
             if (txReplies != null) {
                 opened.frontendWarmup = () -> warmUpFrontend(config, host, settings, replies, handoff, relay, policy);
             }
-            IoRegistration registration = loop.register(opened.handle).syncUninterruptibly().getNow();
-            opened.registration = registration;
-            loop.submit(() -> registration.submit(EpollIoOps.EPOLLIN)).syncUninterruptibly();
+            // The rest first: when both are ready in one epoll turn, final ACKs are handled before the SYNs.
+            opened.restRegistration = register(loop, opened.restHandle);
+            opened.registration = register(loop, opened.handle);
         } catch (RuntimeException e) {
             opened.close();
             throw e;
         }
         return opened;
+    }
+
+    private static IoRegistration register(IoEventLoop loop, FrontendHandle handle) {
+        IoRegistration registration = loop.register(handle).syncUninterruptibly().getNow();
+        loop.submit(() -> registration.submit(EpollIoOps.EPOLLIN)).syncUninterruptibly();
+        return registration;
+    }
+
+    /**
+     * The SYN ring's share of {@code --ring-size}: three quarters, in whole blocks. A SYN flood fills it; the other
+     * ring holds the few segments real clients send besides their SYN (and an ACK flood).
+     */
+    static int synRingBytes(int ringBytes) {
+        return Math.max(2 * RING_BLOCK, ringBytes - restRingBytes(ringBytes));
+    }
+
+    /** The other ring's share of {@code --ring-size}: a quarter, in whole blocks, at least two. */
+    static int restRingBytes(int ringBytes) {
+        return Math.max(2 * RING_BLOCK, ringBytes / 4 / RING_BLOCK * RING_BLOCK);
     }
 
     private static void warmUpFrontend(ProxyConfig config, HostFacts host, GateSettings settings, RawReplies fallback,
@@ -176,8 +214,9 @@ final class Loop implements AutoCloseable {
         }
     }
 
-    /** Starts capturing (binds the ring and joins its fanout group), once the process is warmed up. */
+    /** Starts capturing (binds the rings and joins their fanout groups), once the process is warmed up. */
     void join() throws LinuxException {
+        restRing.join();
         ring.join();
     }
 
@@ -190,12 +229,16 @@ final class Loop implements AutoCloseable {
         try {
             loop.submit(() -> {
                 registration.cancel();
+                restRegistration.cancel();
                 ring.refuseFrames();
+                restRing.refuseFrames();
                 // A frame the kernel claimed just before is still being copied in: give it time to land.
                 LockSupport.parkNanos(CLAIMED_FRAME_NANOS);
+                restHandle.drain();
                 handle.drain();
-                counters.add(Counter.HANDOVER_UNREAD, ring.pendingFrames());
+                counters.add(Counter.HANDOVER_UNREAD, ring.pendingFrames() + restRing.pendingFrames());
                 ring.close();
+                restRing.close();
             }).get(2, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -225,6 +268,7 @@ final class Loop implements AutoCloseable {
     @Override
     public void close() {
         ring.close();
+        restRing.close();
         if (txReplies != null) {
             txReplies.close();
         }

@@ -130,6 +130,7 @@ public final class ProxyServer implements AutoCloseable {
         }
         // Always in a fanout group, one per listen set: a second instance (upgrade in place) joins it.
         int fanout = FanoutGroup.id(host.ifindex(), config.listens());
+        int restFanout = FanoutGroup.restId(host.ifindex(), config.listens());
         long skew = Math.min(CLOCK_SKEW_MILLIS, config.keyRotation().toMillis() / 4);
         GuardShare share = null;
         Policy policy = policy(config);
@@ -141,7 +142,7 @@ public final class ProxyServer implements AutoCloseable {
         try {
             for (EventExecutor executor : group) {
                 loops.add(Loop.open((IoEventLoop) executor, config, relaySettings, host, secrets, skew, fanout,
-                        policy, metrics != null ? metrics : BackendTimings.NONE,
+                        restFanout, policy, metrics != null ? metrics : BackendTimings.NONE,
                         metrics != null ? metrics : RingWaits.NONE));
             }
             warmUp(host, group);

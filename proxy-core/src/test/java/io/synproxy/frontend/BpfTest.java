@@ -43,7 +43,11 @@ class BpfTest {
     }
 
     private static List<int[]> program(boolean headersOnly, InetSocketAddress... listens) {
-        List<int[]> p = Bpf.instructions(List.of(listens), headersOnly);
+        return program(headersOnly, Segments.ALL, listens);
+    }
+
+    private static List<int[]> program(boolean headersOnly, Segments part, InetSocketAddress... listens) {
+        List<int[]> p = Bpf.instructions(List.of(listens), headersOnly, part);
         check(p);
         return p;
     }
@@ -225,6 +229,47 @@ class BpfTest {
     }
 
     @Test
+    void shouldSplitWhatTheWholeFilterPassesIntoTheSynsAndTheRest() throws Exception {
+        for (boolean headersOnly : BOTH_MODES) {
+            for (String dst : new String[] {"10.0.0.1", "fd00:200::1"}) {
+                InetSocketAddress listen = at(dst, 8080);
+                List<int[]> all = program(headersOnly, listen);
+                List<int[]> syns = program(headersOnly, Segments.SYNS, listen);
+                List<int[]> rest = program(headersOnly, Segments.REST, listen);
+                List<byte[]> packets = new ArrayList<>();
+                for (int flags : new int[] {SYN, SYN | ACK, SYN | RST, SYN | FIN, SYN | PSH, ACK, ACK | PSH, FIN | ACK,
+                    RST, RST | ACK, 0}) {
+                    for (int payload : new int[] {0, 1, 2, 100}) {
+                        packets.add(segment(dst, 8080, flags, 0, 3, payload));
+                        packets.add(segment(dst, 8080, flags, 1, 0, payload));
+                        packets.add(segment(dst, 8081, flags, 0, 0, payload));
+                    }
+                }
+                int ip = dst.contains(":") ? 40 : 20;
+                byte[] syn = segment(dst, 8080, SYN, 0, 0, 0);
+                for (int tcp = 4; tcp < 20; tcp++) {
+                    packets.add(Arrays.copyOf(syn, ip + tcp));
+                }
+                if (dst.contains(":")) {
+                    packets.add(withExtension(syn, 0));
+                    packets.add(withExtension(segment(dst, 8080, ACK, 0, 0, 0), 60));
+                }
+                for (byte[] p : packets) {
+                    int tcpAt = dst.contains(":") ? ip : 4 * (p[0] & 0xf);
+                    int flagsAt = tcpAt + 13;
+                    boolean extension = dst.contains(":") && p[6] != 6;
+                    boolean isSyn = !extension && p.length >= tcpAt + 20 && (p[flagsAt] & 0x17) == SYN;
+                    String name = dst + " flags 0x" + Integer.toHexString(p.length > flagsAt ? p[flagsAt] & 0xff : -1)
+                            + ", " + p.length + " bytes, headersOnly " + headersOnly + (extension ? ", extension" : "");
+                    boolean whole = run(all, p, protocolOf(p)) > 0;
+                    assertEquals(whole && isSyn, run(syns, p, protocolOf(p)) > 0, name + ": the SYN ring");
+                    assertEquals(whole && !isSyn, run(rest, p, protocolOf(p)) > 0, name + ": the other ring");
+                }
+            }
+        }
+    }
+
+    @Test
     void shouldReadTheLengthsFromTheHeadersNotFromTheFrame() throws Exception {
         // Ethernet pads a 40-byte IPv4 ACK to 46 bytes: trailing bytes are no payload. A payload the header claims
         // counts, however short the frame (the kernel's IP layer drops such a packet anyway).
@@ -294,17 +339,23 @@ class BpfTest {
             for (int i = 0; i < v6; i++) {
                 listens.add(at("fd00:200::" + Integer.toHexString(i + 1), 8080));
             }
-            List<int[]> p = Bpf.instructions(listens, headersOnly); // throws on a jump beyond 255 or too many
+            for (Segments part : Segments.values()) {
+            List<int[]> p = Bpf.instructions(listens, headersOnly, part); // throws on a jump beyond 255 or too many
             check(p);
-            String mix = (ProxyConfig.MAX_LISTENS - v6) + " IPv4 + " + v6 + " IPv6, headersOnly " + headersOnly;
+            String mix = (ProxyConfig.MAX_LISTENS - v6) + " IPv4 + " + v6 + " IPv6, headersOnly " + headersOnly
+                    + ", " + part;
             for (InetSocketAddress l : List.of(listens.getFirst(), listens.getLast())) {
                 String dst = l.getAddress().getHostAddress();
                 byte[] ack = segment(dst, 8080, ACK, 0, 0, 0);
-                assertTrue(run(p, ack, protocolOf(ack)) > 0, mix + ": ACK to " + dst);
+                assertEquals(part != Segments.SYNS, run(p, ack, protocolOf(ack)) > 0, mix + ": ACK to " + dst);
                 byte[] data = segment(dst, 8080, ACK, 0, 0, 10);
-                assertEquals(!headersOnly, run(p, data, protocolOf(data)) > 0, mix + ": data to " + dst);
+                assertEquals(!headersOnly && part != Segments.SYNS, run(p, data, protocolOf(data)) > 0,
+                        mix + ": data to " + dst);
+                byte[] syn = segment(dst, 8080, SYN, 0, 0, 0);
+                assertEquals(part != Segments.REST, run(p, syn, protocolOf(syn)) > 0, mix + ": SYN to " + dst);
                 byte[] elsewhere = segment(dst, 8081, SYN, 0, 0, 0);
                 assertEquals(0, run(p, elsewhere, protocolOf(elsewhere)), mix + ": SYN to port 8081 of " + dst);
+            }
             }
         }
         }
