@@ -8,6 +8,7 @@ import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.socket.DuplexChannel;
 import io.synproxy.linux.Native;
 
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 
 /** Ending a relay's legs: flush what is queued then close, and TCP_CORK around a FIN. */
@@ -20,29 +21,54 @@ final class Closing {
     }
 
     /**
-     * Closes {@code ch} once what is queued for it has been written. A channel whose output is already shut down
-     * has nothing left to write: it is closed at once, because a write would fail with an exception (and its stack
-     * trace) on every connection that ended with two FINs, the common case.
+     * Closes {@code ch} once what is queued for it has been written, in a task: the epoll batch being handled may
+     * still hold an event for its descriptor (see {@link Direction#finished}). What is queued is corked first, so that
+     * the last data leaves with the FIN that close(2) sends, in one segment, as it arrived (the other leg's last read
+     * is flushed in a task of this turn too, {@link Pump#channelReadComplete}). A channel whose output is already
+     * shut down has nothing left to write: it is closed without a write, because one would fail with an exception
+     * (and its stack trace) on every connection that ended with two FINs, the common case.
+     *
+     * @param lingerLimit close after {@link #CLOSE_FLUSH_LINGER_SECONDS} even if the peer has not taken what is
+     *                    queued: the other leg failed. Not at a relay's normal end (both FINs): a slow reader gets
+     *                    the rest of its data, as it would have with the FIN alone, and the idle timeout still holds.
      */
-    static void closeOnFlush(Channel ch) {
+    static void closeOnFlush(Channel ch, boolean lingerLimit) {
         if (!ch.isActive()) {
             if (ch.isOpen()) {
                 ch.close();
             }
             return;
         }
-        if (ch instanceof DuplexChannel duplex && duplex.isOutputShutdown()) {
-            ch.close();
+        if (!outputShutdown(ch) && Pump.queued(ch) > 0) {
+            cork(ch, true);
+        }
+        try {
+            ch.eventLoop().execute(() -> flushAndClose(ch, lingerLimit));
+        } catch (RejectedExecutionException e) {
+            // The loop is shutting down: no batch follows.
+            flushAndClose(ch, lingerLimit);
+        }
+    }
+
+    private static void flushAndClose(Channel ch, boolean lingerLimit) {
+        if (!ch.isActive() || outputShutdown(ch)) {
+            if (ch.isOpen()) {
+                ch.close();
+            }
             return;
         }
         ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
-        if (!ch.closeFuture().isDone()) {
+        if (lingerLimit && !ch.closeFuture().isDone()) {
             // A peer that stopped reading would keep the flush, and the descriptor, forever.
             var forced = ch.eventLoop().schedule(() -> {
                 ch.close();
             }, CLOSE_FLUSH_LINGER_SECONDS, TimeUnit.SECONDS);
             ch.closeFuture().addListener(f -> forced.cancel(false));
         }
+    }
+
+    private static boolean outputShutdown(Channel ch) {
+        return ch instanceof DuplexChannel duplex && duplex.isOutputShutdown();
     }
 
     /**

@@ -1,6 +1,7 @@
 package io.synproxy.relay;
 
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelOption;
 import io.synproxy.metrics.Counter;
 
 import java.util.concurrent.RejectedExecutionException;
@@ -20,6 +21,8 @@ final class Direction {
     final IdleWatch idle;
     Direction peer;
     boolean inputDone;
+    /** Moved by a splice pump, which reads {@code in} itself: Netty does not. */
+    boolean spliced;
 
     Direction(Channel in, Channel out, Counter bytes, Counter reset, IdleWatch idle) {
         this.in = in;
@@ -40,6 +43,14 @@ final class Direction {
      * This direction's FIN has been passed on: when the other one's has too, the relay is over. Both legs are closed
      * in a task, after the epoll batch being handled: it may still hold an event for either leg's descriptor, which
      * a socket opened later in the batch could take over once the number is freed (see SpliceSocket#handle).
+     *
+     * <p>Until then the other direction's FIN is the relay's end. When Netty reads it (a copy pump), it closes that
+     * socket ({@code out}) at once instead of shutting its input down: half-closure off. Shutting down the input of a
+     * socket whose own FIN went out already fails (the kernel has moved the connection to TIME_WAIT: ENOTCONN),
+     * which Netty turns into an exception with its stack trace, once per relayed connection, and three more
+     * syscalls. The other leg is then closed by the pump's {@link Closing#closeOnFlush}, after what is queued for
+     * it, in a task. Closing {@code out} in the batch is safe: its event is the one being handled, and epoll
+     * reports a descriptor once per batch.
      */
     void finished() {
         inputDone = true;
@@ -54,6 +65,8 @@ final class Direction {
                 in.close();
                 out.close();
             }
+        } else if (!peer.spliced) {
+            out.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
         }
     }
 }

@@ -119,6 +119,9 @@ final class Pump extends ChannelInboundHandlerAdapter {
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
         if (evt instanceof ChannelInputShutdownEvent) {
+            // Nothing more to read. Netty keeps EPOLLIN on a half-closed input while auto-read is on, and the loop
+            // then wakes once more only to read the FIN again.
+            ctx.channel().config().setAutoRead(false);
             passFin(dir);
             return;
         }
@@ -156,7 +159,8 @@ final class Pump extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
-        Closing.closeOnFlush(dir.out);
+        // After this side's FIN had gone out, its own FIN is the relay's normal end (Direction#finished).
+        Closing.closeOnFlush(dir.out, !dir.peer.inputDone);
     }
 
     @Override

@@ -175,8 +175,8 @@ public final class Relay implements ConnectionSink {
         down.peer = up;
         Pump.Splicer splicer = settings.mode() == RelayMode.AUTO ? this::splice : null;
         server.pipeline().replace(server.pipeline().first(), "relay", new Pump(down, counters, splicer));
-        server.closeFuture().addListener(c -> Closing.closeOnFlush(client));
-        client.closeFuture().addListener(c -> Closing.closeOnFlush(server));
+        server.closeFuture().addListener(c -> Closing.closeOnFlush(client, !up.inputDone));
+        client.closeFuture().addListener(c -> Closing.closeOnFlush(server, !down.inputDone));
         client.pipeline().replace(early, "relay", new Pump(up, counters, splicer));
         ProxyHeader.send(settings.proxyProtocol(), client, server);
         early.replay();

@@ -5,6 +5,7 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.synproxy.linux.LinuxException;
@@ -90,6 +91,9 @@ final class SplicePump extends ChannelInboundHandlerAdapter {
         SplicePump p = new SplicePump(dir, pool, counters, src, dst, pipe);
         src.reader = p;
         dst.writer = p;
+        // Netty no longer reads the input: its FIN is the splice pump's to pass on (Direction#finished).
+        dir.spliced = true;
+        dir.in.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
         copyPump.pipeline().replace(copyPump.handler(), "relay", p);
         counters.increment(Counter.SPLICED);
         if (Pump.queued(dir.out) > 0) {
@@ -270,7 +274,7 @@ final class SplicePump extends ChannelInboundHandlerAdapter {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         stop();
-        Closing.closeOnFlush(dir.out);
+        Closing.closeOnFlush(dir.out, !dir.peer.inputDone);
     }
 
     @Override
