@@ -51,6 +51,8 @@ public final class FrontendHandle implements EpollIoHandle {
     private final Counters counters;
     private final RingWaits waits;
     private final FileDescriptor fd;
+    /** Drained before this handle's ring each time epoll reports it, or null. */
+    private final FrontendHandle first;
 
     /** @param replies the gate's replies: told which capture frame each reply answers, flushed before a wait */
     public FrontendHandle(PacketRing ring, SegmentGate gate, Replies replies, Counters counters) {
@@ -59,6 +61,18 @@ public final class FrontendHandle implements EpollIoHandle {
 
     /** @param waits told, once per drain that finds frames, how long its first frame had waited in the ring */
     public FrontendHandle(PacketRing ring, SegmentGate gate, Replies replies, Counters counters, RingWaits waits) {
+        this(ring, gate, replies, counters, waits, null);
+    }
+
+    /**
+     * @param first another ring of the same loop whose frames come before this one's whenever epoll reports this
+     *              one: the ring of final ACKs before the SYN ring. Epoll reports ready descriptors in the order they
+     *              became ready, not in an order of ours, so the SYN ring's turn starts with the other ring's
+     *              frames instead (a look at one frame status when there are none).
+     */
+    public FrontendHandle(PacketRing ring, SegmentGate gate, Replies replies, Counters counters, RingWaits waits,
+                          FrontendHandle first) {
+        this.first = first;
         this.ring = ring;
         this.gate = gate;
         this.replies = replies;
@@ -75,6 +89,9 @@ public final class FrontendHandle implements EpollIoHandle {
 
     @Override
     public void handle(IoRegistration registration, IoEvent ioEvent) {
+        if (first != null && first.ring.nextFrame() >= 0) {
+            first.drain();
+        }
         drain();
     }
 

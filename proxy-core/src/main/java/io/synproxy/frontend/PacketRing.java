@@ -59,6 +59,8 @@ public final class PacketRing implements AutoCloseable {
      * into a frame, which leaves 176 bytes, more than the longest IPv4 + TCP header (120).
      */
     public static final int HEADER_FRAME_SIZE = 256;
+    /** A ring is a whole number of blocks of this size, at least two: frames never straddle blocks. */
+    public static final int BLOCK_BYTES = 1 << 16;
     /** Frame size when segments with payload reach user space: an Ethernet MTU of 1500 and then some. */
     public static final int FULL_FRAME_SIZE = 2048;
 
@@ -164,7 +166,7 @@ public final class PacketRing implements AutoCloseable {
     private static PacketRing open(int ifindex, int protocol, MemorySegment filter, int frameSize, int ringBytes,
                                    int fanoutGroup) throws LinuxException {
         // Frames never straddle blocks: a block is a whole number of frames.
-        int blockSize = 1 << 16;
+        int blockSize = BLOCK_BYTES;
         int blockCount = Math.max(2, ringBytes / blockSize);
         int frameCount = blockSize / frameSize * blockCount;
         int fd = Native.socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

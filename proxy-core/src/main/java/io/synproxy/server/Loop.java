@@ -49,8 +49,6 @@ final class Loop implements AutoCloseable {
     private static final int TX_FRAMES = 4096;
     /** Far longer than the kernel takes to copy one frame it claimed into the ring. */
     private static final long CLAIMED_FRAME_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
-    /** The rings' block size ({@link PacketRing}): a ring is a whole number of blocks, at least two. */
-    private static final int RING_BLOCK = 1 << 16;
 
     private final PacketRing ring;
     private final PacketRing restRing;
@@ -142,15 +140,15 @@ final class Loop implements AutoCloseable {
                 config.maxConnections(), config.keyRotation().toMillis(), policy);
         SegmentGate gate = new SegmentGate(settings, handshake, handoff, sink, relay,
                 new AccessAdmission(policy.access()), counters, SegmentGate::monotonicMillis);
-        Loop opened = new Loop(ring, restRing, replies, txReplies, TxRingReplies.describe(txReplies != null, noTxRing), handoff,
-                gate, counters, relay, loop);
+        Loop opened = new Loop(ring, restRing, replies, txReplies, TxRingReplies.describe(txReplies != null, noTxRing),
+                handoff, gate, counters, relay, loop);
         try {
-            opened.handle = new FrontendHandle(ring, gate, sink, counters, waits);
             opened.restHandle = new FrontendHandle(restRing, gate, sink, counters, waits);
+            // Final ACKs before SYNs: the SYN ring's every turn starts with the other ring's frames.
+            opened.handle = new FrontendHandle(ring, gate, sink, counters, waits, opened.restHandle);
             if (txReplies != null) {
                 opened.frontendWarmup = () -> warmUpFrontend(config, host, settings, replies, handoff, relay, policy);
             }
-            // The rest first: when both are ready in one epoll turn, final ACKs are handled before the SYNs.
             opened.restRegistration = register(loop, opened.restHandle);
             opened.registration = register(loop, opened.handle);
         } catch (RuntimeException e) {
@@ -171,12 +169,13 @@ final class Loop implements AutoCloseable {
      * ring holds the few segments real clients send besides their SYN (and an ACK flood).
      */
     static int synRingBytes(int ringBytes) {
-        return Math.max(2 * RING_BLOCK, ringBytes - restRingBytes(ringBytes));
+        return Math.max(2 * PacketRing.BLOCK_BYTES, ringBytes - restRingBytes(ringBytes));
     }
 
     /** The other ring's share of {@code --ring-size}: a quarter, in whole blocks, at least two. */
     static int restRingBytes(int ringBytes) {
-        return Math.max(2 * RING_BLOCK, ringBytes / 4 / RING_BLOCK * RING_BLOCK);
+        int block = PacketRing.BLOCK_BYTES;
+        return Math.max(2 * block, ringBytes / 4 / block * block);
     }
 
     private static void warmUpFrontend(ProxyConfig config, HostFacts host, GateSettings settings, RawReplies fallback,
