@@ -24,6 +24,7 @@ import static io.synproxy.linux.Constants.PACKET_LOSS;
 import static io.synproxy.linux.Constants.PACKET_QDISC_BYPASS;
 import static io.synproxy.linux.Constants.PACKET_TX_RING;
 import static io.synproxy.linux.Constants.PACKET_VERSION;
+import static io.synproxy.linux.Constants.PACKET_VNET_HDR;
 import static io.synproxy.linux.Constants.PROT_READ;
 import static io.synproxy.linux.Constants.PROT_WRITE;
 import static io.synproxy.linux.Constants.SOCK_CLOEXEC;
@@ -40,8 +41,19 @@ import static io.synproxy.linux.Constants.TPACKET_V2;
  * them). The destination MAC is the one the prompting frame came from, so the reply goes back to the same
  * neighbour (the client on a LAN, the router otherwise) without asking the neighbour table.
  *
- * <p>Frame layout (TX, TPACKET_V2, no PACKET_TX_HAS_OFF): {@code tp_status} at 0, {@code tp_len} at 4, the
- * Ethernet frame at {@link #DATA} (TPACKET_ALIGN(sizeof(struct tpacket2_hdr))). A frame is ours while its
+ * <p>Frame layout (TX, TPACKET_V2, no PACKET_TX_HAS_OFF): {@code tp_status} at 0, {@code tp_len} at 4, at
+ * {@link #DATA} (TPACKET_ALIGN(sizeof(struct tpacket2_hdr))) a {@code struct virtio_net_hdr} when the socket has
+ * PACKET_VNET_HDR, then the Ethernet frame ({@link #ethOffset()}).
+ *
+ * <p>Why the virtio header: without it the kernel copies only the Ethernet header into the socket buffer and
+ * attaches the rest of the frame as a fragment of the ring's own page, marked zero-copy. Any device that hands the
+ * buffer on to another receiver (veth, which every container's interface is) must then give the ring its frame
+ * back first: it allocates a page, copies the fragment and frees the page again after the delivery, per
+ * SYN/ACK. The header's {@code hdr_len} set to the whole frame makes the kernel copy all of it into the buffer's
+ * own head instead (a few dozen bytes), and the page never comes into it. A kernel that refuses PACKET_VNET_HDR on
+ * a TX ring sends the frames as before.
+ *
+ * <p>A frame is ours while its
  * status is AVAILABLE (or WRONG_FORMAT: the kernel refused it, counted when we take it back), the kernel's
  * while it is SEND_REQUEST or SENDING. Frames are queued strictly in ring order because the kernel walks them
  * in that order from its own head and stops at the first one that is not SEND_REQUEST.
@@ -49,11 +61,13 @@ import static io.synproxy.linux.Constants.TPACKET_V2;
  * <p>One instance per event loop; not thread-safe. Nothing here allocates after construction.
  */
 public final class TxRing implements AutoCloseable {
-    /** Where the Ethernet frame starts inside a ring frame. */
+    /** Where the frame's data (the virtio header, when there is one, then the Ethernet frame) starts. */
     public static final long DATA = 32;
+    /** {@code sizeof(struct virtio_net_hdr)}: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset. */
+    public static final int VNET_HDR = 10;
     /** An Ethernet header: destination, source, EtherType. */
     public static final int ETH_HEADER = 14;
-    /** Frame size: the longest reply (IPv6 40 + TCP 60) plus Ethernet and the frame header fit in 256 bytes. */
+    /** Frame size: the longest reply (IPv6 40 + TCP 60) plus Ethernet, the virtio and the frame header fit in 256. */
     public static final int FRAME_SIZE = 256;
 
     static final int STATUS_AVAILABLE = 0;
@@ -72,11 +86,13 @@ public final class TxRing implements AutoCloseable {
     private final int frameCount;
     private final int macHi;
     private final short macLo;
+    /** Where the Ethernet header starts inside a frame: after the virtio header when the socket has one. */
+    private final long eth;
     private int head;
     private int queued;
     private long refused;
 
-    private TxRing(int fd, int ifindex, MemorySegment mem, boolean mapped, int frameCount, byte[] mac) {
+    private TxRing(int fd, int ifindex, MemorySegment mem, boolean mapped, int frameCount, byte[] mac, boolean vnet) {
         if (mac.length != 6) {
             throw new IllegalArgumentException("an Ethernet address has 6 bytes, not " + mac.length);
         }
@@ -87,6 +103,7 @@ public final class TxRing implements AutoCloseable {
         this.frameCount = frameCount;
         this.macHi = (mac[0] & 0xff) << 24 | (mac[1] & 0xff) << 16 | (mac[2] & 0xff) << 8 | (mac[3] & 0xff);
         this.macLo = (short) ((mac[4] & 0xff) << 8 | (mac[5] & 0xff));
+        this.eth = DATA + (vnet ? VNET_HDR : 0);
     }
 
     /**
@@ -103,6 +120,13 @@ public final class TxRing implements AutoCloseable {
             // A frame the kernel cannot send is marked WRONG_FORMAT and skipped instead of stopping the ring.
             Native.setsockopt(fd, SOL_PACKET, PACKET_LOSS, 1, "PACKET_LOSS");
             Native.setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS");
+            // Before the ring: the kernel refuses the option on a socket that has one.
+            boolean vnet = true;
+            try {
+                Native.setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, 1, "PACKET_VNET_HDR");
+            } catch (LinuxException e) {
+                vnet = false;
+            }
             MemorySegment req = setup.allocate(16, 4);
             req.set(ValueLayout.JAVA_INT, 0, BLOCK_SIZE);
             req.set(ValueLayout.JAVA_INT, 4, blocks);
@@ -112,7 +136,7 @@ public final class TxRing implements AutoCloseable {
             MemorySegment ring = Native.mmap((long) BLOCK_SIZE * blocks, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
             try {
                 Native.bind(fd, SockAddr.ll(setup, 0, ifindex));
-                return new TxRing(fd, ifindex, ring, true, frameCount, mac);
+                return new TxRing(fd, ifindex, ring, true, frameCount, mac, vnet);
             } catch (LinuxException | RuntimeException e) {
                 Native.munmap(ring);
                 throw e;
@@ -128,10 +152,15 @@ public final class TxRing implements AutoCloseable {
      * whoever plays the kernel sets the statuses back. For the micro-benchmark and tests of the frame logic.
      */
     public static TxRing inMemory(MemorySegment memory, int frameCount, byte[] mac) {
+        return inMemory(memory, frameCount, mac, false);
+    }
+
+    /** {@link #inMemory(MemorySegment, int, byte[])}, laid out as with PACKET_VNET_HDR when {@code vnet}. */
+    public static TxRing inMemory(MemorySegment memory, int frameCount, byte[] mac, boolean vnet) {
         if (memory.byteSize() < (long) frameCount * FRAME_SIZE) {
             throw new IllegalArgumentException("memory too small for " + frameCount + " frames");
         }
-        return new TxRing(-1, 0, memory, false, frameCount, mac);
+        return new TxRing(-1, 0, memory, false, frameCount, mac, vnet);
     }
 
     /**
@@ -164,6 +193,21 @@ public final class TxRing implements AutoCloseable {
         return mem;
     }
 
+    /** Whether frames carry a virtio header (PACKET_VNET_HDR) before the Ethernet frame. */
+    public boolean vnet() {
+        return eth != DATA;
+    }
+
+    /** Where the Ethernet header starts inside each frame. */
+    public long ethOffset() {
+        return eth;
+    }
+
+    /** Where the IP packet starts inside each frame: {@link #claim()} returns a frame's base plus this. */
+    public long ipOffset() {
+        return eth + ETH_HEADER;
+    }
+
     public int frames() {
         return frameCount;
     }
@@ -188,7 +232,7 @@ public final class TxRing implements AutoCloseable {
             refused++;
             mem.set(ValueLayout.JAVA_INT, base, STATUS_AVAILABLE);
         }
-        return base + DATA + ETH_HEADER;
+        return base + eth + ETH_HEADER;
     }
 
     /**
@@ -197,12 +241,20 @@ public final class TxRing implements AutoCloseable {
      */
     public void commit(int ipLength, boolean ipv6, MemorySegment dstMac, long dstMacOffset) {
         long base = (long) head * FRAME_SIZE;
-        long eth = base + DATA;
-        MemorySegment.copy(dstMac, dstMacOffset, mem, eth, 6);
-        mem.set(Bits.NET_INT, eth + 6, macHi);
-        mem.set(Bits.NET_SHORT, eth + 10, macLo);
-        mem.set(Bits.NET_SHORT, eth + 12, (short) (ipv6 ? ETH_P_IPV6 : ETH_P_IP));
-        mem.set(ValueLayout.JAVA_INT, base + FRAME_LEN, ETH_HEADER + ipLength);
+        long at = base + eth;
+        MemorySegment.copy(dstMac, dstMacOffset, mem, at, 6);
+        mem.set(Bits.NET_INT, at + 6, macHi);
+        mem.set(Bits.NET_SHORT, at + 10, macLo);
+        mem.set(Bits.NET_SHORT, at + 12, (short) (ipv6 ? ETH_P_IPV6 : ETH_P_IP));
+        int frameLength = ETH_HEADER + ipLength;
+        if (at != base + DATA) {
+            // No offloads (flags and gso_type 0); hdr_len in the host's byte order (as the kernel reads it):
+            // the whole frame goes into the buffer's head. The other fields are written too, in one store each, so
+            // nothing of an earlier use of the frame can remain.
+            mem.set(ValueLayout.JAVA_LONG, base + DATA, (long) frameLength << 16);
+            mem.set(ValueLayout.JAVA_SHORT_UNALIGNED, base + DATA + 8, (short) 0);
+        }
+        mem.set(ValueLayout.JAVA_INT, base + FRAME_LEN, (int) (at - base - DATA) + frameLength);
         STATUS.setRelease(mem, base, STATUS_SEND_REQUEST);
         head = head + 1 == frameCount ? 0 : head + 1;
         queued++;

@@ -51,8 +51,8 @@ public final class TxRingReplies implements Replies, AutoCloseable {
         this.counters = counters;
         this.slots = new MemorySegment[ring.frames()];
         for (int i = 0; i < slots.length; i++) {
-            slots[i] = ring.memory().asSlice((long) i * TxRing.FRAME_SIZE + TxRing.DATA + TxRing.ETH_HEADER,
-                    TxRing.FRAME_SIZE - TxRing.DATA - TxRing.ETH_HEADER);
+            slots[i] = ring.memory().asSlice((long) i * TxRing.FRAME_SIZE + ring.ipOffset(),
+                    TxRing.FRAME_SIZE - ring.ipOffset());
         }
     }
 

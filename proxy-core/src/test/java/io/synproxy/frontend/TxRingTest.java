@@ -45,6 +45,38 @@ class TxRingTest {
     }
 
     @Test
+    void withAVirtioHeaderTheWholeFrameIsItsHeaderLengthAndNothingOfAnEarlierUseRemains() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment mem = arena.allocate(TxRing.FRAME_SIZE, 8);
+            // What a frame held before: an offload request left in it must not survive a reuse.
+            mem.fill((byte) 0x5a);
+            TxRing ring = TxRing.inMemory(mem, 1, OUR_MAC, true);
+            MemorySegment peer = arena.allocate(8);
+            peer.copyFrom(MemorySegment.ofArray(new byte[] {0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0, 0}));
+            mem.set(ValueLayout.JAVA_INT, 0, TxRing.STATUS_AVAILABLE);
+
+            long at = ring.claim();
+            assertEquals(TxRing.DATA + TxRing.VNET_HDR + TxRing.ETH_HEADER, at);
+            assertEquals(at, ring.ipOffset());
+            ring.commit(60, false, peer, 0);
+            // tp_len covers the virtio header and the frame; the Ethernet header follows the virtio header.
+            assertEquals(TxRing.VNET_HDR + 74, mem.get(ValueLayout.JAVA_INT, TxRing.FRAME_LEN));
+            long vnet = TxRing.DATA;
+            assertEquals(0, mem.get(ValueLayout.JAVA_BYTE, vnet), "flags: no checksum offload");
+            assertEquals(0, mem.get(ValueLayout.JAVA_BYTE, vnet + 1), "gso_type: none");
+            assertEquals(74, mem.get(ValueLayout.JAVA_SHORT_UNALIGNED, vnet + 2), "hdr_len: the whole frame");
+            for (long field = vnet + 4; field < vnet + TxRing.VNET_HDR; field += 2) {
+                assertEquals(0, mem.get(ValueLayout.JAVA_SHORT_UNALIGNED, field), "gso_size, csum_start, csum_offset");
+            }
+            long eth = TxRing.DATA + TxRing.VNET_HDR;
+            assertEquals(eth, ring.ethOffset());
+            assertEquals(0x0a0b0c0d, mem.get(Bits.NET_INT, eth));
+            assertEquals(0x02112233, mem.get(Bits.NET_INT, eth + 6));
+            assertEquals(0x0800, mem.get(Bits.NET_SHORT, eth + 12));
+        }
+    }
+
+    @Test
     void aFullRingRefusesAndARefusedFrameIsCountedWhenTakenBack() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment mem = arena.allocate(2L * TxRing.FRAME_SIZE, 8);
