@@ -20,9 +20,14 @@ public final class FrontendHandle implements EpollIoHandle {
     /**
      * Frames handled per loop turn: under a flood the ring never empties, and the relays and handoffs on this
      * loop (whose sockets are ready in the same epoll turn) must not wait for it to. The ring's descriptor is
-     * level-triggered, so epoll reports it again at once.
+     * level-triggered, so epoll reports it again at once. Every step of a real client's connection after its
+     * SYN/ACK (its final ACK, the backend's connect, the request, the response) waits for the turn in progress,
+     * so the turn is short: 32 SYNs take about 75 us. At trafgen's maximum rate, alternating with 256 per turn:
+     * first byte p50 2.3 to 2.7 ms against 5.0, p99 11.6 to 15.1 ms (3.0x to 4.3x the kernel's) against 19.4
+     * and 23.2 (4.9x and 6.6x), the same CPU per SYN/ACK. 16 per turn was worse: the turns' own cost made the
+     * SYNs queue (connect p99 23 to 26 ms). {@code -Dsynproxy.framesPerTurn} sets it.
      */
-    static final int FRAMES_PER_TURN = 256;
+    static final int FRAMES_PER_TURN = Math.max(1, Integer.getInteger("synproxy.framesPerTurn", 32));
     /**
      * How long a drain that found frames keeps watching the ring once it is empty, before the loop goes back to
      * epoll. Under a flood the next frame comes within microseconds: a loop asleep in epoll_wait costs the kernel a

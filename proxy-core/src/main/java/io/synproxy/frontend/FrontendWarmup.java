@@ -29,7 +29,7 @@ import java.util.SplittableRandom;
 public final class FrontendWarmup {
     private static final int RX_FRAMES = FrontendHandle.FRAMES_PER_TURN;
     /** SYNs run through the drain, whole drains of them: enough for the C2 compiler's thresholds. */
-    static final int SYNS = 240 * RX_FRAMES;
+    static final int SYNS = 61_440 / RX_FRAMES * RX_FRAMES;
     private static final int TX_FRAMES = 2 * RX_FRAMES;
     /** Where the IP header starts in a capture frame, as the kernel lays out an Ethernet frame's. */
     private static final long NET = 80;
