@@ -25,9 +25,10 @@ public final class FrontendHandle implements EpollIoHandle {
      * so the turn is short: 32 SYNs take about 75 us. At trafgen's maximum rate, alternating with 256 per turn:
      * first byte p50 2.3 to 2.7 ms against 5.0, p99 11.6 to 15.1 ms (3.0x to 4.3x the kernel's) against 19.4
      * and 23.2 (4.9x and 6.6x), the same CPU per SYN/ACK. 16 per turn was worse: the turns' own cost made the
-     * SYNs queue (connect p99 23 to 26 ms). {@code -Dsynproxy.framesPerTurn} sets it.
+     * SYNs queue (connect p99 23 to 26 ms). {@code -Dsynproxy.framesPerTurn} sets it, within 1 to 1024: the
+     * start-up warm-up runs whole turns of at least this many SYNs, and more than 61,440 would leave it none.
      */
-    static final int FRAMES_PER_TURN = Math.max(1, Integer.getInteger("synproxy.framesPerTurn", 32));
+    static final int FRAMES_PER_TURN = Math.clamp(Integer.getInteger("synproxy.framesPerTurn", 32), 1, 1024);
     /**
      * How long a drain that found frames keeps watching the ring once it is empty, before the loop goes back to
      * epoll. Under a flood the next frame comes within microseconds: a loop asleep in epoll_wait costs the kernel a

@@ -193,11 +193,6 @@ public final class TxRing implements AutoCloseable {
         return mem;
     }
 
-    /** Whether frames carry a virtio header (PACKET_VNET_HDR) before the Ethernet frame. */
-    public boolean vnet() {
-        return eth != DATA;
-    }
-
     /** Where the Ethernet header starts inside each frame. */
     public long ethOffset() {
         return eth;
