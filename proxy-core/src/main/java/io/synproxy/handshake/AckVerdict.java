@@ -140,4 +140,31 @@ public final class AckVerdict {
     public int clientNextSeq() {
         return clientIsn + 1 + payloadLength;
     }
+
+    /**
+     * The same connection seen from the client's end, as if the client had verified our cookie: addresses, ports,
+     * sequence numbers, window shifts and timestamps swapped, no payload. A socket built from it and one built from
+     * this verdict form a connected pair (the start-up warm-up's loopback connections).
+     */
+    public AckVerdict reversed() {
+        AckVerdict r = new AckVerdict();
+        r.ipv6 = ipv6;
+        r.clientHi = localHi;
+        r.clientLo = localLo;
+        r.localHi = clientHi;
+        r.localLo = clientLo;
+        r.clientPort = localPort;
+        r.localPort = clientPort;
+        r.isn = clientIsn;
+        r.clientIsn = isn;
+        r.mss = mss;
+        r.clientWscale = ourWscale;
+        r.ourWscale = clientWscale;
+        r.sack = sack;
+        r.timestamps = timestamps;
+        r.clientTsVal = ourTsVal;
+        r.ourTsVal = clientTsVal;
+        r.clientWindow = clientWindow;
+        return r;
+    }
 }

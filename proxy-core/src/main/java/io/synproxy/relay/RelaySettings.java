@@ -50,4 +50,9 @@ public record RelaySettings(InetSocketAddress backend, int connectTimeoutMillis,
         return new RelaySettings(backend, connectTimeoutMillis, idleTimeoutMillis, proxyProtocol, keepalive, m,
                 pipeBytes);
     }
+
+    /** The same settings with another backend. */
+    public RelaySettings withBackend(InetSocketAddress b) {
+        return new RelaySettings(b, connectTimeoutMillis, idleTimeoutMillis, proxyProtocol, keepalive, mode, pipeBytes);
+    }
 }

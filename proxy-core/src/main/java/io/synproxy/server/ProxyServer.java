@@ -145,7 +145,7 @@ public final class ProxyServer implements AutoCloseable {
                         restFanout, policy, metrics != null ? metrics : BackendTimings.NONE,
                         metrics != null ? metrics : RingWaits.NONE));
             }
-            warmUp(host, group);
+            warmUp(host, group, relaySettings);
             // One loop is enough: compiled code is the process's, whichever thread runs it.
             loops.getFirst().warmUpFrontend();
             // Capture only now, warmed up: a second instance takes its share of the flows when it can serve them.
@@ -217,7 +217,7 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /** The cold paths once, before the guard opens the port (see {@link Warmup}). */
-    private static void warmUp(HostFacts host, MultiThreadIoEventLoopGroup group) {
+    private static void warmUp(HostFacts host, MultiThreadIoEventLoopGroup group, RelaySettings relaySettings) {
         Warmup.handshake(host.ourMss(), host.ourMss6(), host.windowScale(), host.ipv4(), host.ipv6());
         // Its own scratch memory: the loops' handoffs may already be busy on their threads.
         try (RepairHandoff scratch = new RepairHandoff()) {
@@ -230,6 +230,15 @@ public final class ProxyServer implements AutoCloseable {
         }
         for (EventExecutor executor : group) {
             Warmup.relay((EventLoop) executor);
+        }
+        // One loop is enough, as for the front end: compiled code is the process's.
+        try (RepairHandoff scratch = new RepairHandoff()) {
+            InetAddress loopback = host.ipv4() ? InetAddress.getLoopbackAddress() : InetAddress.getByName("::1");
+            ConnectionWarmup.run((EventLoop) group.next(), relaySettings, scratch,
+                    new Warmup.Rig(host.ourMss(), host.ourMss6(), host.windowScale()), loopback,
+                    ConnectionWarmup.CONNECTIONS, ConnectionWarmup.BUDGET_NANOS);
+        } catch (UnknownHostException e) {
+            // A literal never needs a lookup.
         }
     }
 

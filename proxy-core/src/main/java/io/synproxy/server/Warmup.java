@@ -98,7 +98,7 @@ final class Warmup {
     }
 
     /** A handshake of either family with its own key ring and reusable flyweights, driven by synthetic packets. */
-    private static final class Rig {
+    static final class Rig {
         final Handshake handshake;
         final TcpSegmentWriter writer = new TcpSegmentWriter();
         final TcpSegment parser = new TcpSegment();
