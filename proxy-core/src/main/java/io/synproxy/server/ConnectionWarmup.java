@@ -29,7 +29,6 @@ import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.NetworkInterface;
-import java.net.ServerSocket;
 import java.net.SocketException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -116,13 +115,9 @@ final class ConnectionWarmup {
                 if (!slots.tryAcquire(STUCK_MILLIS, TimeUnit.MILLISECONDS)) {
                     break;
                 }
-                int clientPort;
-                int serverPort;
-                try (ServerSocket a = new ServerSocket(0, 1, loopback);
-                     ServerSocket b = new ServerSocket(0, 1, loopback)) {
-                    clientPort = a.getLocalPort();
-                    serverPort = b.getLocalPort();
-                }
+                int[] ports = Warmup.twoFreePorts(loopback);
+                int clientPort = ports[0];
+                int serverPort = ports[1];
                 if (!rig.complete(packet, reply, hi, address, hi, address, clientPort, serverPort, i * 7919, i << 1)) {
                     break;
                 }

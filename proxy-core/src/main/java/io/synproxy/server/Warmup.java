@@ -68,10 +68,10 @@ final class Warmup {
     static void repair(RepairHandoff handoff, int ourMss, int ourMss6, int ourWscale, InetAddress loopback) {
         int local;
         int remote;
-        try (ServerSocket a = new ServerSocket(0, 1, loopback);
-             ServerSocket b = new ServerSocket(0, 1, loopback)) {
-            local = a.getLocalPort();
-            remote = b.getLocalPort();
+        try {
+            int[] ports = twoFreePorts(loopback);
+            local = ports[0];
+            remote = ports[1];
         } catch (IOException e) {
             return;
         }
@@ -94,6 +94,14 @@ final class Warmup {
             }
         } catch (LinuxException | RuntimeException e) {
             // Best effort, as above.
+        }
+    }
+
+    /** Two ports of {@code loopback} that no socket is bound to now (the kernel's ephemeral range). */
+    static int[] twoFreePorts(InetAddress loopback) throws IOException {
+        try (ServerSocket a = new ServerSocket(0, 1, loopback);
+             ServerSocket b = new ServerSocket(0, 1, loopback)) {
+            return new int[] {a.getLocalPort(), b.getLocalPort()};
         }
     }
 
