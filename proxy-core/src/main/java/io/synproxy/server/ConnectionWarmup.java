@@ -85,7 +85,7 @@ final class ConnectionWarmup {
         if (count == 0 || !up(loopback)) {
             return 0;
         }
-        // Both ends this class opens, closed at the end whatever state they are in.
+        // The ends this class opens that are still open, closed at the end whatever state they are in.
         Set<Channel> ours = ConcurrentHashMap.newKeySet();
         Channel listener;
         try {
@@ -93,7 +93,7 @@ final class ConnectionWarmup {
                     .childHandler(new ChannelInitializer<EpollSocketChannel>() {
                         @Override
                         protected void initChannel(EpollSocketChannel ch) {
-                            ours.add(ch);
+                            track(ours, ch);
                             ch.pipeline().addLast(new Server());
                         }
                     }).bind(loopback, 0).syncUninterruptibly().channel();
@@ -136,10 +136,17 @@ final class ConnectionWarmup {
                 InetSocketAddress serverAddress = new InetSocketAddress(loopback, serverPort);
                 loop.execute(() -> {
                     relay.adopt(serverFd, server, () -> { });
-                    EpollSocketChannel ch = EpollAdoption.connected(clientFd, serverAddress);
+                    EpollSocketChannel ch;
+                    try {
+                        ch = EpollAdoption.connected(clientFd, serverAddress);
+                    } catch (RuntimeException e) {
+                        // Never owned by a channel; the slot stays taken, so the warm-up ends at the next wait.
+                        Native.close(clientFd);
+                        return;
+                    }
                     Client c = new Client(request, request == CLIENT_CLOSES);
                     ch.pipeline().addLast(c);
-                    ours.add(ch);
+                    track(ours, ch);
                     ch.closeFuture().addListener(f -> {
                         if (c.received >= RESPONSE.length) {
                             whole.incrementAndGet();
@@ -161,6 +168,12 @@ final class ConnectionWarmup {
             loop.submit(relay::close).awaitUninterruptibly(STUCK_MILLIS);
         }
         return whole.get();
+    }
+
+    /** Kept in {@code open} while it is: thousands pass through, and a closed channel must not stay reachable. */
+    private static void track(Set<Channel> open, Channel ch) {
+        open.add(ch);
+        ch.closeFuture().addListener(f -> open.remove(ch));
     }
 
     /** False when the loopback interface is down (a bare namespace): nothing there would ever connect. */
