@@ -18,7 +18,6 @@ import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Native;
 import io.synproxy.metrics.BackendTimings;
 import io.synproxy.metrics.Counters;
-import io.synproxy.packet.TcpSegment;
 import io.synproxy.packet.TcpSegmentWriter;
 import io.synproxy.relay.Relay;
 import io.synproxy.relay.RelaySettings;
@@ -30,7 +29,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.NetworkInterface;
 import java.net.SocketException;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Set;
@@ -106,8 +104,8 @@ final class ConnectionWarmup {
         AtomicInteger whole = new AtomicInteger();
         Semaphore slots = new Semaphore(IN_FLIGHT);
         long deadline = System.nanoTime() + budgetNanos;
-        long address = address(loopback);
-        long hi = loopback.getAddress().length == 16 ? ByteBuffer.wrap(loopback.getAddress()).getLong() : 0;
+        long hi = Warmup.high(loopback);
+        long lo = Warmup.low(loopback);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment packet = arena.allocate(TcpSegmentWriter.MAX_LENGTH, 8);
             MemorySegment reply = arena.allocate(TcpSegmentWriter.MAX_LENGTH, 8);
@@ -118,7 +116,7 @@ final class ConnectionWarmup {
                 int[] ports = Warmup.twoFreePorts(loopback);
                 int clientPort = ports[0];
                 int serverPort = ports[1];
-                if (!rig.complete(packet, reply, hi, address, hi, address, clientPort, serverPort, i * 7919, i << 1)) {
+                if (!rig.complete(packet, reply, hi, lo, hi, lo, clientPort, serverPort, i * 7919, i << 1)) {
                     break;
                 }
                 // Copies: the rig's verdict is overwritten by the next handshake while the loop still reads this one.
@@ -184,11 +182,6 @@ final class ConnectionWarmup {
         } catch (SocketException e) {
             return false;
         }
-    }
-
-    private static long address(InetAddress a) {
-        byte[] b = a.getAddress();
-        return b.length == 4 ? TcpSegment.mapped(ByteBuffer.wrap(b).getInt()) : ByteBuffer.wrap(b, 8, 8).getLong();
     }
 
     private static byte[] request(char close) {

@@ -225,20 +225,16 @@ public final class ProxyServer implements AutoCloseable {
             if (host.ipv6()) {
                 Warmup.repair(scratch, host.ourMss(), host.ourMss6(), host.windowScale(), InetAddress.getByName("::1"));
             }
-        } catch (UnknownHostException e) {
-            // A literal never needs a lookup; the IPv6 handoff is then linked by its first client.
-        }
-        for (EventExecutor executor : group) {
-            Warmup.relay((EventLoop) executor);
-        }
-        // One loop is enough, as for the front end: compiled code is the process's.
-        try (RepairHandoff scratch = new RepairHandoff()) {
+            for (EventExecutor executor : group) {
+                Warmup.relay((EventLoop) executor);
+            }
+            // One loop is enough, as for the front end: compiled code is the process's.
             InetAddress loopback = host.ipv4() ? InetAddress.getLoopbackAddress() : InetAddress.getByName("::1");
             ConnectionWarmup.run((EventLoop) group.next(), relaySettings, scratch,
                     new Warmup.Rig(host.ourMss(), host.ourMss6(), host.windowScale()), loopback,
                     ConnectionWarmup.CONNECTIONS, ConnectionWarmup.BUDGET_NANOS);
         } catch (UnknownHostException e) {
-            // A literal never needs a lookup.
+            // A literal never needs a lookup; the IPv6 handoff is then linked by its first client.
         }
     }
 

@@ -75,16 +75,8 @@ final class Warmup {
         } catch (IOException e) {
             return;
         }
-        byte[] bytes = loopback.getAddress();
-        long hi = 0;
-        long lo;
-        if (bytes.length == 4) {
-            lo = TcpSegment.mapped(ByteBuffer.wrap(bytes).getInt());
-        } else {
-            ByteBuffer b = ByteBuffer.wrap(bytes);
-            hi = b.getLong();
-            lo = b.getLong();
-        }
+        long hi = high(loopback);
+        long lo = low(loopback);
         Rig rig = new Rig(ourMss, ourMss6, ourWscale);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment packet = arena.allocate(TcpSegmentWriter.MAX_LENGTH, 8);
@@ -95,6 +87,18 @@ final class Warmup {
         } catch (LinuxException | RuntimeException e) {
             // Best effort, as above.
         }
+    }
+
+    /** Address bits 127..64, as the handshake takes them (0 for IPv4). */
+    static long high(InetAddress a) {
+        byte[] b = a.getAddress();
+        return b.length == 4 ? 0 : ByteBuffer.wrap(b).getLong();
+    }
+
+    /** Address bits 63..0, as the handshake takes them (IPv4 in its mapped form, {@link TcpSegment#mapped}). */
+    static long low(InetAddress a) {
+        byte[] b = a.getAddress();
+        return b.length == 4 ? TcpSegment.mapped(ByteBuffer.wrap(b).getInt()) : ByteBuffer.wrap(b, 8, 8).getLong();
     }
 
     /** Two ports of {@code loopback} that no socket is bound to now (the kernel's ephemeral range). */
