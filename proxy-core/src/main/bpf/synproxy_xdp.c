@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * synproxy's XDP fast path (--xdp): answers an IPv4 SYN to a protected address and port with the same cookie SYN/ACK
+ * the Java front end writes (io.synproxy.handshake.Handshake#synAck, io.synproxy.cookie.SynCookie), in the driver's
+ * receive path, by rewriting the SYN in place and sending it back out of the interface it came in on (XDP_TX). No
+ * copy to user space, no socket, no syscall: the proxy process spends nothing on a flood SYN. Everything else, and
+ * every SYN this program is not sure about (IPv6, IP options, payload, odd TCP options, a checksum it cannot
+ * confirm, a policy in force, draining), goes on to the kernel as before (XDP_PASS), where the capture ring and the
+ * Java front end decide as they always did. The final ACK is always Java's: this program never keeps state.
+ *
+ * The user-space side is io.synproxy.xdp.XdpFastPath: it fills `config` (keys, listens, our options) and reads
+ * `counters`. Built by proxy-core's pom with clang -target bpf when clang is installed.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+
+#define SEC(name) __attribute__((section(name), used))
+#define __uint(name, val) int (*name)[val]
+#define __type(name, val) typeof(val) *name
+#define INLINE static __attribute__((always_inline)) inline
+
+static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *) BPF_FUNC_map_lookup_elem;
+static __u64 (*bpf_ktime_get_ns)(void) = (void *) BPF_FUNC_ktime_get_ns;
+static long (*bpf_xdp_adjust_tail)(struct xdp_md *ctx, int delta) = (void *) BPF_FUNC_xdp_adjust_tail;
+static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags) = (void *) BPF_FUNC_loop;
+
+#define MAX_LISTENS 8
+#define OPTIONS_MAX 40
+
+/* Must match XdpFastPath.CONFIG_LAYOUT. Addresses and ports in network order. */
+struct listen {
+    __u32 addr; /* 0: any address */
+    __u16 port;
+    __u16 pad;
+};
+
+struct fast_config {
+    __u64 k0[2];
+    __u64 k1[2];
+    __u32 parity;
+    __u32 pass;   /* non-zero: every SYN goes on to user space (a deny or allow list in force, draining) */
+    __u32 mss;    /* the MSS we announce */
+    __s32 wscale; /* our window shift */
+    __u32 window; /* the SYN/ACK's window: 0 with the zero-window handshake */
+    __u32 nlisten;
+    struct listen listens[MAX_LISTENS];
+};
+
+/* Must match XdpFastPath's counter indices. */
+enum {
+    C_SYN = 0,     /* SYNs to a protected port this program looked at */
+    C_SYNACK = 1,  /* answered here */
+    C_MARTIAN = 2, /* dropped: a source no TCP peer may have */
+    C_PASSED = 3,  /* SYNs left to user space */
+    C_COUNT = 4,
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct fast_config);
+} config SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, C_COUNT);
+    __type(key, __u32);
+    __type(value, __u64);
+} counters SEC(".maps");
+
+INLINE void count(__u32 which)
+{
+    __u64 *v = bpf_map_lookup_elem(&counters, &which);
+    if (v)
+        *v += 1;
+}
+
+#define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                      \
+    do {                                                              \
+        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);     \
+        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                        \
+        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                        \
+        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);     \
+    } while (0)
+
+/* SipHash-2-4 of three 64-bit words (SipHash.hash24). */
+INLINE __u64 siphash24(__u64 k0, __u64 k1, __u64 m0, __u64 m1, __u64 m2)
+{
+    __u64 v0 = k0 ^ 0x736f6d6570736575ULL;
+    __u64 v1 = k1 ^ 0x646f72616e646f6dULL;
+    __u64 v2 = k0 ^ 0x6c7967656e657261ULL;
+    __u64 v3 = k1 ^ 0x7465646279746573ULL;
+    __u64 m3 = 24ULL << 56;
+
+    v3 ^= m0; SIPROUND; SIPROUND; v0 ^= m0;
+    v3 ^= m1; SIPROUND; SIPROUND; v0 ^= m1;
+    v3 ^= m2; SIPROUND; SIPROUND; v0 ^= m2;
+    v3 ^= m3; SIPROUND; SIPROUND; v0 ^= m3;
+    v2 ^= 0xff;
+    SIPROUND; SIPROUND; SIPROUND; SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* CookieTables.mssIndex: the largest table entry not above the client's MSS. */
+INLINE __u32 mss_index(__u32 mss)
+{
+    if (mss >= 1460) return 7;
+    if (mss >= 1440) return 6;
+    if (mss >= 1400) return 5;
+    if (mss >= 1360) return 4;
+    if (mss >= 1200) return 3;
+    if (mss >= 536) return 2;
+    if (mss >= 256) return 1;
+    return 0;
+}
+
+INLINE __u16 fold(__u64 sum)
+{
+    sum = (sum & 0xffffffff) + (sum >> 32);
+    sum = (sum & 0xffffffff) + (sum >> 32);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    return (__u16) ~sum;
+}
+
+/* The SYN's options, parsed as TcpOptions does, one option per bpf_loop step (the verifier checks the step once). */
+struct syn_options {
+    __u8 o[64];    /* the options, copied from the packet; zero beyond len */
+    __u32 i;       /* where the next option starts */
+    __u32 len;
+    __s32 mss;     /* -1: absent */
+    __s32 wscale;  /* -1: absent */
+    __u32 sack;
+    __u32 ts;
+    __u32 tsval;   /* network order */
+    __u32 bad;     /* malformed: user space decides */
+};
+
+static long parse_option(__u32 index, void *arg)
+{
+    struct syn_options *so = arg;
+    __u32 i = so->i;
+    if (i >= so->len || i >= OPTIONS_MAX)
+        return 1;
+    __u8 kind = so->o[i & 63];
+    if (kind == 0)
+        return 1;
+    if (kind == 1) {
+        so->i = i + 1;
+        return 0;
+    }
+    __u8 olen = so->o[(i + 1) & 63];
+    if (i + 1 >= so->len || olen < 2 || i + olen > so->len) {
+        so->bad = 1;
+        return 1;
+    }
+    if (kind == 2) {
+        so->bad |= olen != 4;
+        so->mss = so->o[(i + 2) & 63] << 8 | so->o[(i + 3) & 63];
+    } else if (kind == 3) {
+        so->bad |= olen != 3;
+        so->wscale = so->o[(i + 2) & 63];
+    } else if (kind == 4) {
+        so->bad |= olen != 2;
+        so->sack = 1;
+    } else if (kind == 8) {
+        so->bad |= olen != 10;
+        so->ts = 1;
+        so->tsval = (__u32) so->o[(i + 2) & 63] | (__u32) so->o[(i + 3) & 63] << 8
+                | (__u32) so->o[(i + 4) & 63] << 16 | (__u32) so->o[(i + 5) & 63] << 24;
+    }
+    so->i = i + olen;
+    return so->bad ? 1 : 0;
+}
+
+SEC("xdp")
+int synproxy_xdp(struct xdp_md *ctx)
+{
+    void *data = (void *) (long) ctx->data;
+    void *end = (void *) (long) ctx->data_end;
+    struct ethhdr *eth = data;
+    if ((void *) (eth + 1) > end || eth->h_proto != __builtin_bswap16(ETH_P_IP))
+        return XDP_PASS;
+    struct iphdr *ip = (void *) (eth + 1);
+    if ((void *) (ip + 1) > end || ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
+        return XDP_PASS;
+    struct tcphdr *tcp = (void *) (ip + 1);
+    if ((void *) (tcp + 1) > end)
+        return XDP_PASS;
+    /* A SYN: no ACK, RST or FIN. */
+    if (!tcp->syn || tcp->ack || tcp->rst || tcp->fin)
+        return XDP_PASS;
+    __u32 zero = 0;
+    struct fast_config *cfg = bpf_map_lookup_elem(&config, &zero);
+    if (!cfg)
+        return XDP_PASS;
+    int ours = 0;
+    __u32 n = cfg->nlisten;
+#pragma unroll
+    for (int l = 0; l < MAX_LISTENS; l++) {
+        if (l < n && cfg->listens[l].port == tcp->dest
+                && (cfg->listens[l].addr == 0 || cfg->listens[l].addr == ip->daddr))
+            ours = 1;
+    }
+    if (!ours)
+        return XDP_PASS;
+    count(C_SYN);
+    if (cfg->pass)
+        goto pass;
+    /* Fragments, payload (a TFO SYN) and IP options are rare: user space has the full parser for them. */
+    __u32 tcplen = tcp->doff * 4;
+    if ((ip->frag_off & __builtin_bswap16(0x3fff)) != 0 || tcplen < 20
+            || __builtin_bswap16(ip->tot_len) != 20 + tcplen)
+        goto pass;
+    __u32 saddr = __builtin_bswap32(ip->saddr);
+    __u32 daddr = __builtin_bswap32(ip->daddr);
+    __u32 first = saddr >> 24;
+    /* MartianSource.ipv4: never answered. */
+    if (first == 0 || first == 127 || first >= 224 || saddr == daddr) {
+        count(C_MARTIAN);
+        return XDP_DROP;
+    }
+    /* The options, onto the stack: constant packet offsets for the verifier. */
+    struct syn_options so = {};
+    __u8 *opts = so.o;
+    __u32 optlen = tcplen - 20;
+    const __u8 *p = (const __u8 *) (tcp + 1);
+#pragma unroll
+    for (int i = 0; i < OPTIONS_MAX; i++) {
+        if (i < optlen) {
+            if ((void *) (p + i + 1) > end)
+                goto pass;
+            opts[i] = p[i];
+        }
+    }
+    /* Checksums: a sender that offloads them (a local veth peer) leaves the TCP one unfinished; user space knows. */
+    __u64 sum = 0;
+    __u16 *w = (__u16 *) ip;
+#pragma unroll
+    for (int i = 0; i < 10; i++)
+        sum += w[i];
+    if (fold(sum) != 0)
+        goto pass;
+    sum = (__u64) ip->saddr + ip->daddr + __builtin_bswap16(IPPROTO_TCP) + __builtin_bswap16(tcplen);
+    w = (__u16 *) tcp;
+#pragma unroll
+    for (int i = 0; i < 10; i++)
+        sum += w[i];
+    __u16 *ow = (__u16 *) opts;
+#pragma unroll
+    for (int i = 0; i < OPTIONS_MAX / 2; i++)
+        sum += ow[i];
+    if (fold(sum) != 0)
+        goto pass;
+    so.len = optlen;
+    so.mss = -1;
+    so.wscale = -1;
+    bpf_loop(OPTIONS_MAX, parse_option, &so, 0);
+    if (so.bad)
+        goto pass;
+
+    /* The cookie: SynCookie.encode. */
+    __u32 parity = cfg->parity & 1;
+    __u32 ms = mss_index(so.mss < 0 ? 536 : so.mss);
+    __u32 wsidx = so.wscale < 0 ? 0 : (so.wscale > 14 ? 14 : so.wscale) + 1;
+    __u32 bits = wsidx << 5 | ms << 2 | (so.sack ? 2 : 0) | parity;
+    __u16 sport = __builtin_bswap16(tcp->source);
+    __u16 dport = __builtin_bswap16(tcp->dest);
+    __u32 client_isn = __builtin_bswap32(tcp->seq);
+    __u64 k0 = parity ? cfg->k0[1] : cfg->k0[0];
+    __u64 k1 = parity ? cfg->k1[1] : cfg->k1[0];
+    __u64 tag = siphash24(k0, k1, (__u64) saddr << 32 | daddr, (__u64) sport << 48 | (__u64) dport << 32, bits);
+    __u32 mac = (__u32) (tag >> 41) ^ ((client_isn * 0x9E3779B1u) >> 9);
+    __u32 isn = mac << 9 | bits;
+
+    /* The SYN/ACK's TCP header and options (TcpSegmentWriter's layout), built on the stack. */
+    __u32 out[10] = {};
+    __u32 words = 5;
+    out[5] = __builtin_bswap32(2u << 24 | 4u << 16 | (cfg->mss & 0xffff));
+    words = 6;
+    __u32 tsnow = (__u32) (bpf_ktime_get_ns() / 1000000) & ~1u;
+    if (so.ts) {
+        out[6] = __builtin_bswap32(so.sack ? (4u << 24 | 2u << 16 | 8u << 8 | 10u) : (1u << 24 | 1u << 16 | 8u << 8 | 10u));
+        out[7] = __builtin_bswap32(tsnow);
+        out[8] = so.tsval;
+        words = 9;
+    } else if (so.sack) {
+        out[6] = __builtin_bswap32(1u << 24 | 1u << 16 | 4u << 8 | 2u);
+        words = 7;
+    }
+    if (wsidx != 0) {
+        __u32 ws = __builtin_bswap32(1u << 24 | 3u << 16 | 3u << 8 | (cfg->wscale & 0xff));
+        if (words == 6)
+            out[6] = ws;
+        else if (words == 7)
+            out[7] = ws;
+        else
+            out[9] = ws;
+        words++;
+    }
+    struct tcphdr *t = (struct tcphdr *) out;
+    t->source = tcp->dest;
+    t->dest = tcp->source;
+    t->seq = __builtin_bswap32(isn);
+    t->ack_seq = __builtin_bswap32(client_isn + 1);
+    ((__u8 *) out)[12] = (__u8) (words << 4);
+    ((__u8 *) out)[13] = 0x12; /* SYN|ACK */
+    t->window = __builtin_bswap16((__u16) cfg->window);
+    __u32 newtcp = words * 4;
+    __u32 src = ip->daddr;
+    __u32 dst = ip->saddr;
+    sum = (__u64) src + dst + __builtin_bswap16(IPPROTO_TCP) + __builtin_bswap16(newtcp);
+    __u16 *tw = (__u16 *) out;
+#pragma unroll
+    for (int i = 0; i < 20; i++)
+        sum += tw[i];
+    t->check = fold(sum);
+
+    /* Resize the frame to Ethernet + 20 + the new TCP length, then write it. */
+    int delta = (int) (14 + 20 + newtcp) - (int) (end - data);
+    if (delta != 0 && bpf_xdp_adjust_tail(ctx, delta) != 0)
+        goto pass;
+    data = (void *) (long) ctx->data;
+    end = (void *) (long) ctx->data_end;
+    eth = data;
+    if ((void *) eth + 14 + 20 + 20 > end)
+        return XDP_ABORTED;
+    __u8 mac_tmp[ETH_ALEN];
+    __builtin_memcpy(mac_tmp, eth->h_source, ETH_ALEN);
+    __builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+    __builtin_memcpy(eth->h_dest, mac_tmp, ETH_ALEN);
+    ip = (void *) (eth + 1);
+    ip->tos = 0;
+    ip->tot_len = __builtin_bswap16(20 + newtcp);
+    ip->id = 0;
+    ip->frag_off = __builtin_bswap16(0x4000);
+    ip->ttl = 64;
+    ip->saddr = src;
+    ip->daddr = dst;
+    ip->check = 0;
+    sum = 0;
+    w = (__u16 *) ip;
+#pragma unroll
+    for (int i = 0; i < 10; i++)
+        sum += w[i];
+    ip->check = fold(sum);
+    __u32 *dstw = (__u32 *) (ip + 1);
+#pragma unroll
+    for (int i = 0; i < 10; i++) {
+        if (i < words) {
+            if ((void *) (dstw + i + 1) > end)
+                return XDP_ABORTED;
+            dstw[i] = out[i];
+        }
+    }
+    count(C_SYNACK);
+    return XDP_TX;
+pass:
+    count(C_PASSED);
+    return XDP_PASS;
+}
+
+char _license[] SEC("license") = "GPL";

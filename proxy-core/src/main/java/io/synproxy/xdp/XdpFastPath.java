@@ -1,0 +1,291 @@
+package io.synproxy.xdp;
+
+import io.synproxy.cookie.KeyRing;
+import io.synproxy.linux.Native;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.net.Inet4Address;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The XDP fast path ({@code --xdp}): {@code src/main/bpf/synproxy_xdp.c}, loaded from the jar and linked to the
+ * listen interface, answers IPv4 SYNs to the protected addresses with the cookie SYN/ACK the Java front end would
+ * write, in the kernel's receive path (XDP_TX): a SYN flood then costs this process nothing. Every other packet,
+ * and every SYN the program leaves alone, reaches the capture ring as before; the final ACK is always verified and
+ * handed off here.
+ *
+ * <p>The program mints with the key ring's current key, which {@link #refresh} copies into its {@code config} map;
+ * the map also carries the listens, our MSS, window shift and SYN/ACK window, and a "pass" switch that sends every
+ * SYN to user space (a deny or allow list in force). The link is a BPF link: the kernel detaches the program when
+ * its descriptor closes, so a killed proxy leaves nothing on the interface.
+ *
+ * <p>{@link #refresh} and {@link #counter} make a syscall each; one thread at a time.
+ */
+public final class XdpFastPath implements AutoCloseable {
+    /** Where the build puts the compiled program (proxy-core's pom, where clang is installed). */
+    public static final String RESOURCE = "/bpf/synproxy_xdp.o";
+    /** The program's counters (the {@code counters} map's indices). */
+    public static final int SYN = 0;
+    public static final int SYNACK = 1;
+    public static final int MARTIAN = 2;
+    public static final int PASSED = 3;
+    private static final int COUNTERS = 4;
+    private static final int MAX_LISTENS = 8;
+    /** struct fast_config's layout. */
+    private static final long K0 = 0;
+    private static final long K1 = 16;
+    private static final long PARITY = 32;
+    private static final long PASS = 36;
+    private static final long MSS = 40;
+    private static final long WSCALE = 44;
+    private static final long WINDOW = 48;
+    private static final long NLISTEN = 52;
+    private static final long LISTENS = 56;
+    private static final int CONFIG_BYTES = 56 + 8 * MAX_LISTENS;
+
+    private final Libbpf bpf;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment object;
+    private final int progFd;
+    private final int configFd;
+    private final int countersFd;
+    private final int cpus;
+    private final MemorySegment key;
+    private final MemorySegment config;
+    private final MemorySegment perCpu;
+    private final KeyRing keys;
+    private int linkFd = -1;
+    private boolean closed;
+    /** The counters as they were at {@link #close}, so that the last stats line still has them. */
+    private final long[] last = new long[COUNTERS];
+
+    private XdpFastPath(Libbpf bpf, MemorySegment object, int progFd, int configFd, int countersFd, KeyRing keys) {
+        this.bpf = bpf;
+        this.object = object;
+        this.progFd = progFd;
+        this.configFd = configFd;
+        this.countersFd = countersFd;
+        this.keys = keys;
+        this.cpus = Math.max(1, bpf.possibleCpus());
+        this.key = arena.allocate(4, 4);
+        this.config = arena.allocate(CONFIG_BYTES, 8);
+        this.perCpu = arena.allocate(8L * cpus, 8);
+    }
+
+    /**
+     * Loads the program (not yet attached) with its configuration in place.
+     *
+     * @param listens the protected IPv4 listens (wildcard 0.0.0.0 allowed; IPv6 ones are left to user space)
+     * @param keys    a key ring of the program's own on the proxy's secrets, refreshed by {@link #refresh}
+     * @param synAckWindow the SYN/ACK's window (0 with the zero-window handshake)
+     * @throws XdpException in one sentence: no program in this build, no libbpf, the kernel refused it
+     */
+    public static XdpFastPath load(List<InetSocketAddress> listens, KeyRing keys, int ourMss, int ourWscale,
+                                   int synAckWindow) throws XdpException {
+        List<InetSocketAddress> v4 = new ArrayList<>();
+        for (InetSocketAddress l : listens) {
+            if (l.getAddress() instanceof Inet4Address) {
+                v4.add(l);
+            }
+        }
+        if (v4.isEmpty()) {
+            throw new XdpException("--xdp answers IPv4 SYNs only, and no --listen is IPv4");
+        }
+        if (v4.size() > MAX_LISTENS) {
+            throw new XdpException("--xdp takes at most " + MAX_LISTENS + " IPv4 listens, not " + v4.size());
+        }
+        byte[] elf = program();
+        Libbpf bpf = Libbpf.open();
+        Arena scratch = Arena.ofConfined();
+        try (scratch) {
+            MemorySegment image = Arena.global().allocate(elf.length, 8);
+            image.copyFrom(MemorySegment.ofArray(elf));
+            MemorySegment object = bpf.openMem(image);
+            if (object.equals(MemorySegment.NULL)) {
+                throw new XdpException("libbpf cannot open the XDP program");
+            }
+            int r = bpf.load(object);
+            if (r < 0) {
+                bpf.close(object);
+                throw new XdpException("the kernel refused the XDP program (" + errnoText(-r)
+                        + "; it needs CAP_BPF and CAP_NET_ADMIN and Linux 5.17 or newer)");
+            }
+            int prog = bpf.programFd(object, scratch.allocateFrom("synproxy_xdp"));
+            int cfg = bpf.mapFd(object, scratch.allocateFrom("config"));
+            int counters = bpf.mapFd(object, scratch.allocateFrom("counters"));
+            if (prog < 0 || cfg < 0 || counters < 0) {
+                bpf.close(object);
+                throw new XdpException("the XDP program in this build lacks its program or maps");
+            }
+            XdpFastPath path = new XdpFastPath(bpf, object, prog, cfg, counters, keys);
+            path.configure(v4, ourMss, ourWscale, synAckWindow);
+            return path;
+        }
+    }
+
+    private static byte[] program() throws XdpException {
+        try (InputStream in = XdpFastPath.class.getResourceAsStream(RESOURCE)) {
+            if (in == null) {
+                throw new XdpException("this build has no XDP program (clang was not installed when it was built: "
+                        + "apt-get install clang, then rebuild)");
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new XdpException("cannot read the XDP program from the jar: " + e.getMessage());
+        }
+    }
+
+    private static String errnoText(int errno) {
+        return Native.strerror(errno);
+    }
+
+    private void configure(List<InetSocketAddress> listens, int ourMss, int ourWscale, int synAckWindow)
+            throws XdpException {
+        config.fill((byte) 0);
+        config.set(JAVA_INT, MSS, ourMss);
+        config.set(JAVA_INT, WSCALE, ourWscale);
+        config.set(JAVA_INT, WINDOW, synAckWindow);
+        config.set(JAVA_INT, NLISTEN, listens.size());
+        for (int i = 0; i < listens.size(); i++) {
+            InetSocketAddress l = listens.get(i);
+            byte[] a = l.getAddress().getAddress();
+            long at = LISTENS + 8L * i;
+            for (int b = 0; b < 4; b++) {
+                config.set(JAVA_BYTE, at + b, a[b]);
+            }
+            config.set(JAVA_BYTE, at + 4, (byte) (l.getPort() >>> 8));
+            config.set(JAVA_BYTE, at + 5, (byte) l.getPort());
+        }
+        writeKeys();
+        config.set(JAVA_INT, PARITY, keys.currentParity());
+        int r = write();
+        if (r < 0) {
+            throw new XdpException("cannot configure the XDP program: " + errnoText(-r));
+        }
+    }
+
+    /** The program's descriptor, for {@link #testRun}. */
+    int programFd() {
+        return progFd;
+    }
+
+    /**
+     * Links the program to the interface.
+     *
+     * @throws XdpException when the interface already has an XDP program, or the mode is not supported there
+     */
+    public void attach(int ifindex, XdpMode mode) throws XdpException {
+        int fd = bpf.linkXdp(progFd, ifindex, mode.flags, arena);
+        if (fd < 0) {
+            throw new XdpException("cannot attach the XDP program in " + mode.name().toLowerCase(Locale.ROOT)
+                    + " mode: " + errnoText(-fd) + (-fd == 16 ? " (the interface has an XDP program already)" : ""));
+        }
+        linkFd = fd;
+    }
+
+    /** Detaches the program: from now on every SYN reaches the capture ring. Idempotent. */
+    public synchronized void detach() {
+        if (linkFd >= 0) {
+            Native.close(linkFd);
+            linkFd = -1;
+        }
+    }
+
+    /**
+     * Copies the key ring's current keys into the program (after a rotation or a secret reload) and sets the pass
+     * switch. The keys go in before the parity that selects them, so the program never mints with a half-written key.
+     */
+    public synchronized void refresh(boolean passToUserSpace) {
+        if (closed) {
+            return;
+        }
+        int parity = keys.currentParity();
+        int shown = config.get(JAVA_INT, PARITY);
+        writeKeys();
+        config.set(JAVA_INT, PASS, passToUserSpace ? 1 : 0);
+        write();
+        if (parity != shown) {
+            config.set(JAVA_INT, PARITY, parity);
+            write();
+        }
+    }
+
+    private void writeKeys() {
+        keys.refresh();
+        for (int p = 0; p < 2; p++) {
+            config.set(JAVA_LONG, K0 + 8L * p, keys.k0(p));
+            config.set(JAVA_LONG, K1 + 8L * p, keys.k1(p));
+        }
+    }
+
+    private int write() {
+        key.set(JAVA_INT, 0, 0);
+        return bpf.update(configFd, key, config);
+    }
+
+    /** One of the program's counters ({@link #SYN}, {@link #SYNACK}, ...), summed over the CPUs. */
+    public synchronized long counter(int which) {
+        if (closed) {
+            return last[which];
+        }
+        key.set(JAVA_INT, 0, which);
+        if (bpf.lookup(countersFd, key, perCpu) < 0) {
+            return 0;
+        }
+        long sum = 0;
+        for (int c = 0; c < cpus; c++) {
+            sum += perCpu.get(JAVA_LONG, 8L * c);
+        }
+        return sum;
+    }
+
+    /**
+     * Runs the program once on an Ethernet frame (BPF_PROG_TEST_RUN), for tests: no interface needed.
+     *
+     * @return the verdict (2 XDP_PASS, 3 XDP_TX, 1 XDP_DROP) and, for XDP_TX, the frame it would send in {@code out}
+     */
+    public synchronized TestResult testRun(byte[] frame) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment in = a.allocate(frame.length, 8);
+            in.copyFrom(MemorySegment.ofArray(frame));
+            MemorySegment out = a.allocate(512, 8);
+            long r = bpf.testRun(progFd, in, out, a);
+            if (r < 0) {
+                throw new IllegalStateException("BPF_PROG_TEST_RUN: " + errnoText((int) -r));
+            }
+            int length = (int) (r >>> 32);
+            return new TestResult((int) r, out.asSlice(0, Math.min(length, 512)).toArray(JAVA_BYTE));
+        }
+    }
+
+    /** What {@link #testRun} saw. */
+    public record TestResult(int verdict, byte[] frame) {
+        public static final int DROP = 1;
+        public static final int PASS = 2;
+        public static final int TX = 3;
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        detach();
+        for (int c = 0; c < COUNTERS; c++) {
+            last[c] = counter(c);
+        }
+        closed = true;
+        bpf.close(object);
+        arena.close();
+    }
+}

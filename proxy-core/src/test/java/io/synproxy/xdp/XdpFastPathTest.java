@@ -1,0 +1,212 @@
+package io.synproxy.xdp;
+
+import io.synproxy.cookie.KeyRing;
+import io.synproxy.cookie.SynCookie;
+import io.synproxy.handshake.AckVerdict;
+import io.synproxy.handshake.Handshake;
+import io.synproxy.packet.Reject;
+import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.packet.TcpSegment;
+import io.synproxy.packet.TcpSegmentWriter;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIf;
+
+import java.lang.foreign.MemorySegment;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Random;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The XDP program run by the kernel on packets the test builds (BPF_PROG_TEST_RUN: no interface, no traffic), its
+ * SYN/ACK compared byte for byte with the one the Java front end writes for the same SYN under the same key. Root
+ * only (loading a program needs CAP_BPF); skipped where the build had no clang, except under CI.
+ */
+@EnabledIf("rootWithProgram")
+class XdpFastPathTest {
+    private static final int LOCAL = 0x0A4D_0002; // 10.77.0.2
+    private static final int PORT = 80;
+    private static final int OUR_MSS = 1460;
+    private static final int OUR_WSCALE = 7;
+    private static final byte[] SECRET = "xdp fast path test secret bytes!".getBytes(StandardCharsets.US_ASCII);
+    private static final long NOW = 7_000_000L;
+    private static final byte[] SERVER_MAC = {2, 0, 0, 0, 0, 2};
+    private static final byte[] CLIENT_MAC = {2, 0, 0, 0, 0, 1};
+    private static XdpFastPath xdp;
+
+    private final Handshake handshake = new Handshake(new SynCookie(new KeyRing(SECRET, 60_000, () -> NOW)),
+            OUR_MSS, OUR_MSS - 20, OUR_WSCALE, true);
+    private final TcpSegmentWriter writer = new TcpSegmentWriter();
+    private final TcpSegment parsed = new TcpSegment();
+
+    static boolean rootWithProgram() {
+        return "root".equals(System.getProperty("user.name"))
+                && (System.getenv("CI") != null || XdpFastPath.class.getResource(XdpFastPath.RESOURCE) != null);
+    }
+
+    @BeforeAll
+    static void load() throws XdpException {
+        xdp = XdpFastPath.load(List.of(new InetSocketAddress("10.77.0.2", PORT)),
+                new KeyRing(SECRET, 60_000, () -> NOW), OUR_MSS, OUR_WSCALE, 0);
+    }
+
+    @AfterAll
+    static void close() {
+        if (xdp != null) {
+            xdp.close();
+        }
+    }
+
+    @Test
+    void shouldAnswerEverySynAsTheJavaFrontEndWould() {
+        Random random = new Random(42);
+        int[] mss = {-1, 48, 300, 536, 1300, 1440, 1460, 9000};
+        int[] wscale = {-1, 0, 7, 14, 15};
+        long sent = xdp.counter(XdpFastPath.SYNACK);
+        int cases = 0;
+        for (int m : mss) {
+            for (int w : wscale) {
+                for (int flags = 0; flags < 4; flags++) {
+                    int client = 0x0B00_0000 | random.nextInt(1 << 24);
+                    int port = 1024 + random.nextInt(60000);
+                    int isn = random.nextInt();
+                    int tsVal = random.nextInt();
+                    boolean sack = (flags & 1) != 0;
+                    boolean ts = (flags & 2) != 0;
+                    byte[] syn = syn(client, port, LOCAL, PORT, isn, m, w, sack, ts, tsVal);
+                    XdpFastPath.TestResult r = xdp.testRun(frame(syn));
+                    String what = "mss " + m + ", wscale " + w + ", sack " + sack + ", timestamps " + ts;
+                    assertEquals(XdpFastPath.TestResult.TX, r.verdict(), what);
+                    assertArrayEquals(CLIENT_MAC, Arrays.copyOfRange(r.frame(), 0, 6), "back to the sender: " + what);
+                    assertArrayEquals(SERVER_MAC, Arrays.copyOfRange(r.frame(), 6, 12), what);
+                    byte[] ours = Arrays.copyOfRange(r.frame(), 14, r.frame().length);
+                    byte[] java = javaSynAck(syn, ts ? tsValOf(ours) : 0);
+                    assertEquals(HexFormat.of().formatHex(java), HexFormat.of().formatHex(ours), what);
+                    assertFinalAckVerifies(ours, client, port);
+                    cases++;
+                }
+            }
+        }
+        assertEquals(sent + cases, xdp.counter(XdpFastPath.SYNACK));
+    }
+
+    @Test
+    void shouldLeaveToUserSpaceWhatItDoesNotAnswer() {
+        long passed = xdp.counter(XdpFastPath.PASSED);
+        byte[] syn = syn(0x0B01_0203, 40000, LOCAL, PORT, 1000, 1460, 7, true, true, 5);
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(frame(syn(0x0B01_0203, 40000, LOCAL, 81, 1000, 1460,
+                7, true, true, 5))).verdict(), "another port: not counted, not answered");
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(frame(syn(0x0B01_0203, 40000, LOCAL + 1, PORT, 1000,
+                1460, 7, true, true, 5))).verdict(), "another address");
+        byte[] badSum = syn.clone();
+        badSum[36] ^= 0x01;
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(frame(badSum)).verdict(),
+                "a checksum it cannot confirm (an offloading sender's): user space knows the frame's status");
+        byte[] ack = segment(0x0B01_0203, 40000, LOCAL, PORT, 1001, 77, TcpFlyweight.ACK);
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(frame(ack)).verdict(), "not a SYN");
+        byte[] malformed = syn(0x0B01_0203, 40000, LOCAL, PORT, 1000, 1460, -1, false, false, 0);
+        malformed[20 + 21] = 1; // the MSS option's length
+        fixTcpChecksum(malformed);
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(frame(malformed)).verdict(), "a malformed option");
+        byte[] v6 = frame(syn);
+        v6[12] = (byte) 0x86;
+        v6[13] = (byte) 0xdd;
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(v6).verdict(), "not IPv4");
+        xdp.refresh(true);
+        try {
+            assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(frame(syn)).verdict(), "the pass switch");
+        } finally {
+            xdp.refresh(false);
+        }
+        assertEquals(XdpFastPath.TestResult.TX, xdp.testRun(frame(syn)).verdict());
+        assertEquals(passed + 3, xdp.counter(XdpFastPath.PASSED), "the three SYNs to our port it passed");
+    }
+
+    @Test
+    void shouldDropAMartianSourceUnanswered() {
+        long martians = xdp.counter(XdpFastPath.MARTIAN);
+        for (int source : new int[] {0x7F00_0005, 0xE000_0001, 0x0000_0001, LOCAL}) {
+            byte[] syn = syn(source, 40000, LOCAL, PORT, 1000, 1460, 7, true, true, 5);
+            assertEquals(XdpFastPath.TestResult.DROP, xdp.testRun(frame(syn)).verdict(), Integer.toHexString(source));
+        }
+        assertEquals(martians + 4, xdp.counter(XdpFastPath.MARTIAN));
+    }
+
+    private byte[] syn(int src, int sport, int dst, int dport, int isn, int mss, int wscale, boolean sack,
+                       boolean ts, int tsVal) {
+        MemorySegment buf = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
+        int len = writer.from(0, TcpSegment.mapped(src), sport).to(0, TcpSegment.mapped(dst), dport)
+                .seq(isn).flags(TcpFlyweight.SYN).window(64240).mss(mss).wscale(wscale).sackPermitted(sack)
+                .timestamps(ts, tsVal, 0).write(buf, 0);
+        return buf.asSlice(0, len).toArray(JAVA_BYTE);
+    }
+
+    private byte[] segment(int src, int sport, int dst, int dport, int seq, int ack, int flags) {
+        MemorySegment buf = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
+        int len = writer.from(0, TcpSegment.mapped(src), sport).to(0, TcpSegment.mapped(dst), dport)
+                .seq(seq).ack(ack).flags(flags).window(502).write(buf, 0);
+        return buf.asSlice(0, len).toArray(JAVA_BYTE);
+    }
+
+    private static byte[] frame(byte[] ip) {
+        byte[] f = new byte[14 + ip.length];
+        System.arraycopy(SERVER_MAC, 0, f, 0, 6);
+        System.arraycopy(CLIENT_MAC, 0, f, 6, 6);
+        f[12] = 0x08;
+        System.arraycopy(ip, 0, f, 14, ip.length);
+        return f;
+    }
+
+    private byte[] javaSynAck(byte[] syn, int tsNow) {
+        assertEquals(Reject.NONE, parsed.parse(MemorySegment.ofArray(syn), 0, syn.length, true));
+        MemorySegment out = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
+        int len = handshake.synAck(parsed, out, 0, tsNow);
+        return out.asSlice(0, len).toArray(JAVA_BYTE);
+    }
+
+    /** Our TSval in a SYN/ACK: the timestamps option is the last 10 bytes before any window scale option. */
+    private int tsValOf(byte[] synAck) {
+        assertEquals(Reject.NONE, parsed.parse(MemorySegment.ofArray(synAck), 0, synAck.length, true),
+                "the program's SYN/ACK parses, checksums included");
+        assertTrue(parsed.options().hasTimestamps());
+        return parsed.options().tsVal();
+    }
+
+    private void assertFinalAckVerifies(byte[] synAck, int client, int port) {
+        assertEquals(Reject.NONE, parsed.parse(MemorySegment.ofArray(synAck), 0, synAck.length, true));
+        int isn = parsed.seq();
+        int clientNext = parsed.ack();
+        byte[] ack = segment(client, port, LOCAL, PORT, clientNext, isn + 1, TcpFlyweight.ACK);
+        assertEquals(Reject.NONE, parsed.parse(MemorySegment.ofArray(ack), 0, ack.length, true));
+        assertTrue(handshake.verifyAck(parsed, new AckVerdict()), "the Java front end takes the program's cookie");
+    }
+
+    private static void fixTcpChecksum(byte[] ip) {
+        ip[36] = 0;
+        ip[37] = 0;
+        long sum = 0;
+        for (int i = 12; i < 20; i += 2) {
+            sum += (ip[i] & 0xff) << 8 | (ip[i + 1] & 0xff);
+        }
+        int tcpLen = ip.length - 20;
+        sum += 6 + tcpLen;
+        for (int i = 20; i < ip.length; i += 2) {
+            sum += (ip[i] & 0xff) << 8 | (i + 1 < ip.length ? ip[i + 1] & 0xff : 0);
+        }
+        while (sum >>> 16 != 0) {
+            sum = (sum & 0xffff) + (sum >>> 16);
+        }
+        int c = (int) ~sum & 0xffff;
+        ip[36] = (byte) (c >>> 8);
+        ip[37] = (byte) c;
+    }
+}
