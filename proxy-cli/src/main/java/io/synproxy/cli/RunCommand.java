@@ -9,6 +9,7 @@ import io.synproxy.cookie.SecretFile;
 import io.synproxy.cookie.SecretSource;
 import io.synproxy.server.ProxyServer;
 import io.synproxy.server.StartupException;
+import io.synproxy.xdp.XdpMode;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -144,6 +145,13 @@ final class RunCommand implements Callable<Integer> {
                     + "over all threads; 0 never answers. Default: " + Operations.DEFAULT_INVALID_ACK_RST_RATE + "/s.")
     String invalidAckRstRate = Operations.DEFAULT_INVALID_ACK_RST_RATE + "/s";
 
+    @Option(names = "--xdp", paramLabel = "off|skb|native",
+            description = "Answer IPv4 SYNs in the kernel's receive path with an XDP program (the same cookies; the "
+                    + "final ACK still comes here): a SYN flood then costs this process nothing. skb works on any "
+                    + "interface (veth too), native needs a driver with XDP_TX. Needs Linux 5.17+, libbpf 1.x and a "
+                    + "build made with clang. Default: off.")
+    String xdp = "off";
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -165,6 +173,7 @@ final class RunCommand implements Callable<Integer> {
                     .idleTimeout(idleTimeout).drainTimeout(drainTimeout)
                     .proxyProtocol(proxyProtocol).keepalive(keepalive)
                     .operations(operations)
+                    .xdp(parseXdp(xdp))
                     .build();
         } catch (ConfigException e) {
             spec.commandLine().getErr().println("synproxy: " + e.getMessage());
@@ -215,5 +224,13 @@ final class RunCommand implements Callable<Integer> {
             Thread.currentThread().interrupt();
         }
         return Main.EXIT_OK;
+    }
+
+    private static XdpMode parseXdp(String text) throws ConfigException {
+        try {
+            return XdpMode.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException(e.getMessage());
+        }
     }
 }

@@ -1,5 +1,7 @@
 package io.synproxy.config;
 
+import io.synproxy.xdp.XdpMode;
+
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetAddress;
@@ -29,7 +31,8 @@ public record ProxyConfig(
         Duration drainTimeout,
         ProxyProtocol proxyProtocol,
         Keepalive keepalive,
-        Operations operations) {
+        Operations operations,
+        XdpMode xdp) {
 
     public static final int DEFAULT_THREADS = Math.max(1, Runtime.getRuntime().availableProcessors());
     public static final Duration DEFAULT_STATS_INTERVAL = Duration.ofSeconds(10);
@@ -185,6 +188,7 @@ public record ProxyConfig(
         private ProxyProtocol proxyProtocol = ProxyProtocol.OFF;
         private Keepalive keepalive = DEFAULT_KEEPALIVE;
         private Operations operations = Operations.defaults();
+        private XdpMode xdp = XdpMode.OFF;
 
         /** One address to protect (replaces earlier ones). */
         public Builder listen(String v) {
@@ -271,6 +275,12 @@ public record ProxyConfig(
             return this;
         }
 
+        /** {@code --xdp}: IPv4 SYNs answered by the XDP program ({@link XdpMode}). */
+        public Builder xdp(XdpMode v) {
+            xdp = v == null ? XdpMode.OFF : v;
+            return this;
+        }
+
         public ProxyConfig build() throws ConfigException {
             List<InetSocketAddress> ls = parseListens(listens);
             InetSocketAddress b = parseHostPort("--backend", backend);
@@ -315,7 +325,7 @@ public record ProxyConfig(
             }
             return new ProxyConfig(ls, b, interfaceName, threads, statsInterval, keyRotation,
                     zeroWindow, backendConnectTimeout, maxConnections, ringBytes,
-                    idleTimeout, drainTimeout, proxyProtocol, keepalive, operations);
+                    idleTimeout, drainTimeout, proxyProtocol, keepalive, operations, xdp);
         }
     }
 }

@@ -4,6 +4,7 @@ import io.synproxy.packet.Reject;
 
 import java.util.List;
 import java.util.function.LongSupplier;
+import java.util.function.ToLongFunction;
 
 /** Sums every loop's counters and formats the stats line. */
 public final class Stats {
@@ -11,19 +12,28 @@ public final class Stats {
      * The operations counters (lists, per-source limits, RSTs to invalid final ACKs), shown under their labels only
      * when non-zero: they stay at zero unless those options are given, and the line is long enough.
      */
-    private static final Counter[] WHEN_NONZERO = {Counter.SYN_DENIED, Counter.ACK_DENIED, Counter.SOURCE_LIMIT_RST,
+    private static final Counter[] WHEN_NONZERO = {Counter.XDP_SYNACK, Counter.SYN_DENIED, Counter.ACK_DENIED, Counter.SOURCE_LIMIT_RST,
         Counter.SOURCE_RATE_RST, Counter.SOURCE_TABLE_FULL, Counter.INVALID_ACK_RST, Counter.INVALID_ACK_RST_LIMITED};
 
     private final List<Counters> loops;
     private final LongSupplier liveConnections;
+    private final ToLongFunction<Counter> elsewhere;
 
     public Stats(List<Counters> loops, LongSupplier liveConnections) {
+        this(loops, liveConnections, c -> 0);
+    }
+
+    /**
+     * @param elsewhere what is counted outside the loops (the XDP program's SYNs and SYN/ACKs), added to theirs
+     */
+    public Stats(List<Counters> loops, LongSupplier liveConnections, ToLongFunction<Counter> elsewhere) {
         this.loops = List.copyOf(loops);
         this.liveConnections = liveConnections;
+        this.elsewhere = elsewhere;
     }
 
     public long get(Counter c) {
-        long sum = 0;
+        long sum = elsewhere.applyAsLong(c);
         for (Counters loop : loops) {
             sum += loop.get(c);
         }

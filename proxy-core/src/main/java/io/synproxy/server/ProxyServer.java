@@ -8,6 +8,7 @@ import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.util.concurrent.EventExecutor;
 import io.synproxy.config.ConfigException;
 import io.synproxy.config.ProxyConfig;
+import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SecretSource;
 import io.synproxy.frontend.FanoutGroup;
 import io.synproxy.frontend.SegmentGate;
@@ -18,6 +19,7 @@ import io.synproxy.linux.Constants;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Platform;
 import io.synproxy.metrics.BackendTimings;
+import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 import io.synproxy.metrics.PrometheusEndpoint;
 import io.synproxy.metrics.PrometheusMetrics;
@@ -26,6 +28,9 @@ import io.synproxy.metrics.Stats;
 import io.synproxy.policy.Policy;
 import io.synproxy.policy.SourceLimits;
 import io.synproxy.relay.RelaySettings;
+import io.synproxy.xdp.XdpException;
+import io.synproxy.xdp.XdpFastPath;
+import io.synproxy.xdp.XdpMode;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -35,6 +40,7 @@ import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -65,11 +71,15 @@ public final class ProxyServer implements AutoCloseable {
         t.setDaemon(true);
         return t;
     });
+    /** The XDP fast path ({@code --xdp}), or null. */
+    private final XdpFastPath xdp;
     private PrometheusEndpoint endpoint;
     private volatile boolean closed;
 
     private ProxyServer(ProxyConfig config, HostFacts host, MultiThreadIoEventLoopGroup group, List<Loop> loops,
-                        List<NftGuard> guards, GuardShare share, Policy policy, PrometheusMetrics metrics) {
+                        List<NftGuard> guards, GuardShare share, Policy policy, PrometheusMetrics metrics,
+                        XdpFastPath xdp) {
+        this.xdp = xdp;
         this.config = config;
         this.policy = policy;
         this.metrics = metrics;
@@ -88,7 +98,13 @@ public final class ProxyServer implements AutoCloseable {
                 live += l.gate().liveConnections();
             }
             return live;
-        });
+        }, xdp == null ? c -> 0 : c -> xdpCount(xdp, c));
+        if (xdp != null) {
+            // New keys after a rotation or a secret reload, and the pass switch: a deny or allow list needs every
+            // SYN in user space, where the lists are.
+            ticker.scheduleWithFixedDelay(() -> xdp.refresh(policy.access().restricts()), 0, 250,
+                    TimeUnit.MILLISECONDS);
+        }
         if (metrics != null) {
             metrics.stats(stats);
         }
@@ -138,6 +154,7 @@ public final class ProxyServer implements AutoCloseable {
 
         MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(config.threads(), EpollIoHandler.newFactory());
         List<Loop> loops = new ArrayList<>();
+        XdpFastPath xdp = null;
         boolean started = false;
         try {
             for (EventExecutor executor : group) {
@@ -159,8 +176,10 @@ public final class ProxyServer implements AutoCloseable {
                     throw e;
                 }
             }
+            // After the capture: the final ACKs of the handshakes it answers must find a ring.
+            xdp = startXdp(config, host, secrets, skew);
             share = GuardShare.join(guards);
-            ProxyServer server = new ProxyServer(config, host, group, loops, guards, share, policy, metrics);
+            ProxyServer server = new ProxyServer(config, host, group, loops, guards, share, policy, metrics, xdp);
             server.serveMetrics();
             started = true;
             return server;
@@ -170,9 +189,50 @@ public final class ProxyServer implements AutoCloseable {
             throw new StartupException(e.getMessage());
         } finally {
             if (!started) {
+                if (xdp != null) {
+                    xdp.close();
+                }
                 shutdown(group, loops, guards, share);
             }
         }
+    }
+
+    /** Loads and attaches the XDP program for {@code --xdp}, or null when it is off. */
+    private static XdpFastPath startXdp(ProxyConfig config, HostFacts host, SecretSource secrets, long skew)
+            throws StartupException {
+        if (config.xdp() == XdpMode.OFF) {
+            return null;
+        }
+        if (host.ifindex() == 0) {
+            throw new StartupException("--xdp needs one interface (--interface, or a --listen address of one)");
+        }
+        if (host.txMac() == null) {
+            throw new StartupException("--xdp needs an Ethernet interface: " + host.noTxRing());
+        }
+        // A ring of its own: the loops' rings belong to their threads.
+        KeyRing keys = new KeyRing(secrets, config.keyRotation().toMillis(), skew, System::currentTimeMillis);
+        XdpFastPath xdp = null;
+        try {
+            xdp = XdpFastPath.load(config.listens(), keys, host.ourMss(), host.windowScale(),
+                    config.zeroWindow() ? 0 : 65535);
+            xdp.attach(host.ifindex(), config.xdp());
+            return xdp;
+        } catch (XdpException e) {
+            if (xdp != null) {
+                xdp.close();
+            }
+            throw new StartupException("--xdp: " + e.getMessage());
+        }
+    }
+
+    /** The XDP program's share of a counter: its SYNs not left to the loops, its SYN/ACKs, its martians. */
+    private static long xdpCount(XdpFastPath xdp, Counter c) {
+        return switch (c) {
+            case SYN_RECEIVED -> xdp.counter(XdpFastPath.SYN) - xdp.counter(XdpFastPath.PASSED);
+            case SYNACK_SENT, XDP_SYNACK -> xdp.counter(XdpFastPath.SYNACK);
+            case MARTIAN_SOURCE -> xdp.counter(XdpFastPath.MARTIAN);
+            default -> 0;
+        };
     }
 
     /** The deny and allow lists, per-source limits and invalid-ACK RST bucket every loop shares. */
@@ -242,6 +302,8 @@ public final class ProxyServer implements AutoCloseable {
     public String describe() {
         return "synproxy: protecting " + config.listenText() + " on " + host.interfaceDescription()
                 + ", " + loops.get(0).replyPath()
+                + (xdp != null ? ", IPv4 SYNs answered by XDP (" + config.xdp().name().toLowerCase(Locale.ROOT)
+                        + " mode)" : "")
                 + ", backend " + config.backend().getHostString() + ":" + config.backend().getPort()
                 + ", " + loops.size() + " thread(s), guard table"
                 + (guards.size() > 1 ? "s" : "") + " inet " + String.join(", inet ", guards.stream().map(NftGuard::table).toList());
@@ -295,6 +357,10 @@ public final class ProxyServer implements AutoCloseable {
         if (share.othersPresent()) {
             leaveCapture();
         }
+        if (xdp != null) {
+            // SYNs go to the loops, which leave them unanswered while draining (or to the other instance).
+            xdp.detach();
+        }
         for (Loop l : loops) {
             l.gate().startDraining();
         }
@@ -345,6 +411,9 @@ public final class ProxyServer implements AutoCloseable {
         ticker.shutdownNow();
         if (endpoint != null) {
             endpoint.close();
+        }
+        if (xdp != null) {
+            xdp.close();
         }
         shutdown(group, loops, guards, share);
     }
