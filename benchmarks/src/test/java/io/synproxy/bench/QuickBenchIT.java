@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The README's quick run, as a user runs it ({@code java -jar target/synproxy-bench.jar --quick}): all four
+ * The README's quick run, as a user runs it ({@code java -jar target/synproxy-bench.jar --quick}): all five
  * scenarios appear, the flood takes the unprotected listener well below 99% and synproxy stays at or above it.
  */
 @RequiresRoot(tools = {"nft", "nginx", "sysctl"})
@@ -48,7 +48,7 @@ class QuickBenchIT {
             String[] f = line.split(",");
             success.put(f[0], Double.parseDouble(f[ok]));
         }
-        assertEquals(List.of("unprotected", "kernel-syncookies", "nft-synproxy", "synproxy"),
+        assertEquals(List.of("unprotected", "kernel-syncookies", "nft-synproxy", "synproxy", "synproxy-xdp"),
                 new ArrayList<>(lines.subList(1, lines.size()).stream().map(l -> l.split(",")[0]).toList()));
         String md = Files.readString(out.resolve("results.md"), StandardCharsets.UTF_8);
         for (String s : success.keySet()) {
@@ -61,6 +61,8 @@ class QuickBenchIT {
                 + success.get("unprotected"));
         assertTrue(success.get("synproxy") >= 99.0, "synproxy keeps >= 99% of legitimate clients: "
                 + success.get("synproxy"));
+        assertTrue(success.get("synproxy-xdp") >= 99.0, "synproxy --xdp keeps >= 99% of legitimate clients: "
+                + success.get("synproxy-xdp"));
         try (var files = Files.walk(out)) {
             files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
         }
