@@ -32,7 +32,7 @@ class QuickBenchIT {
         Process p = new ProcessBuilder(javaBin, "--enable-native-access=ALL-UNNAMED", "-jar", jar.toString(), "--quick",
                 "--out", out.toString()).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
-            assertTrue(p.waitFor(150, TimeUnit.SECONDS), "the quick run took more than 150 s");
+            assertTrue(p.waitFor(240, TimeUnit.SECONDS), "the quick run took more than 240 s");
         } finally {
             p.destroy();
         }

@@ -177,7 +177,7 @@ public final class ProxyServer implements AutoCloseable {
                 }
             }
             // After the capture: the final ACKs of the handshakes it answers must find a ring.
-            xdp = startXdp(config, host, secrets, skew);
+            xdp = startXdp(config, host, secrets, skew, policy);
             share = GuardShare.join(guards);
             ProxyServer server = new ProxyServer(config, host, group, loops, guards, share, policy, metrics, xdp);
             server.serveMetrics();
@@ -198,8 +198,8 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /** Loads and attaches the XDP program for {@code --xdp}, or null when it is off. */
-    private static XdpFastPath startXdp(ProxyConfig config, HostFacts host, SecretSource secrets, long skew)
-            throws StartupException {
+    private static XdpFastPath startXdp(ProxyConfig config, HostFacts host, SecretSource secrets, long skew,
+                                        Policy policy) throws StartupException {
         if (config.xdp() == XdpMode.OFF) {
             return null;
         }
@@ -215,6 +215,8 @@ public final class ProxyServer implements AutoCloseable {
         try {
             xdp = XdpFastPath.load(config.listens(), keys, host.ourMss(), host.windowScale(),
                     config.zeroWindow() ? 0 : 65535);
+            // The pass switch before the first SYN: a deny list is in force from the start.
+            xdp.refresh(policy.access().restricts());
             xdp.attach(host.ifindex(), config.xdp());
             return xdp;
         } catch (XdpException e) {

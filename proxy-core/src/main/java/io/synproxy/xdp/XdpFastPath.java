@@ -54,7 +54,8 @@ public final class XdpFastPath implements AutoCloseable {
     private static final int CONFIG_BYTES = 56 + 8 * MAX_LISTENS;
 
     private final Libbpf bpf;
-    private final Arena arena = Arena.ofShared();
+    /** The ELF image (libbpf reads it until the object is closed), the map buffers, the link options. */
+    private final Arena arena;
     private final MemorySegment object;
     private final int progFd;
     private final int configFd;
@@ -69,8 +70,10 @@ public final class XdpFastPath implements AutoCloseable {
     /** The counters as they were at {@link #close}, so that the last stats line still has them. */
     private final long[] last = new long[COUNTERS];
 
-    private XdpFastPath(Libbpf bpf, MemorySegment object, int progFd, int configFd, int countersFd, KeyRing keys) {
+    private XdpFastPath(Libbpf bpf, Arena arena, MemorySegment object, int progFd, int configFd, int countersFd,
+                        KeyRing keys) {
         this.bpf = bpf;
+        this.arena = arena;
         this.object = object;
         this.progFd = progFd;
         this.configFd = configFd;
@@ -106,9 +109,10 @@ public final class XdpFastPath implements AutoCloseable {
         }
         byte[] elf = program();
         Libbpf bpf = Libbpf.open();
-        Arena scratch = Arena.ofConfined();
-        try (scratch) {
-            MemorySegment image = Arena.global().allocate(elf.length, 8);
+        Arena arena = Arena.ofShared();
+        boolean loaded = false;
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment image = arena.allocate(elf.length, 8);
             image.copyFrom(MemorySegment.ofArray(elf));
             MemorySegment object = bpf.openMem(image);
             if (object.equals(MemorySegment.NULL)) {
@@ -127,9 +131,19 @@ public final class XdpFastPath implements AutoCloseable {
                 bpf.close(object);
                 throw new XdpException("the XDP program in this build lacks its program or maps");
             }
-            XdpFastPath path = new XdpFastPath(bpf, object, prog, cfg, counters, keys);
-            path.configure(v4, ourMss, ourWscale, synAckWindow);
+            XdpFastPath path = new XdpFastPath(bpf, arena, object, prog, cfg, counters, keys);
+            try {
+                path.configure(v4, ourMss, ourWscale, synAckWindow);
+            } catch (XdpException e) {
+                path.close();
+                throw e;
+            }
+            loaded = true;
             return path;
+        } finally {
+            if (!loaded && arena.scope().isAlive()) {
+                arena.close();
+            }
         }
     }
 

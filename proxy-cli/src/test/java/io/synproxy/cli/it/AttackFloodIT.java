@@ -9,10 +9,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Future;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -43,7 +40,7 @@ class AttackFloodIT {
                 long rate;
                 try (Hping flood = Hping.flood(net, attack[1], SECONDS + 20)) {
                     Thread.sleep(1500);
-                    ok = realClients(net);
+                    ok = Clients.echoAll(net, CLIENTS, 5000);
                     Thread.sleep(Math.max(0, SECONDS * 1000L - 1500 - 0));
                     assertTrue(flood.isAlive(), "the flood ran for the whole test");
                     sent = flood.stop();
@@ -82,26 +79,6 @@ class AttackFloodIT {
             }
             assertTrue(proxy.process().isAlive(), "the proxy survived");
         }
-    }
-
-    /** Real clients through the proxy, ten at a time; returns how many succeeded. */
-    private static int realClients(TestNet net) throws Exception {
-        List<Future<Long>> results = new ArrayList<>();
-        for (int i = 0; i < CLIENTS; i++) {
-            int n = i;
-            results.add(net.inClient(() -> {
-                try {
-                    return Clients.echoOnce(n, 5000);
-                } catch (IOException e) {
-                    return -1L;
-                }
-            }));
-        }
-        int ok = 0;
-        for (Future<Long> f : results) {
-            ok += f.get() >= 0 ? 1 : 0;
-        }
-        return ok;
     }
 
     static long delta(Map<String, Long> after, Map<String, Long> before, String key) {

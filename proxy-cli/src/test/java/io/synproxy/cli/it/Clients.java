@@ -10,7 +10,10 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Future;
 
 /** Linux's own TCP stack as the client (plain java.net.Socket in the client namespace). */
 final class Clients {
@@ -18,6 +21,26 @@ final class Clients {
     static final InetSocketAddress PROXY6 = new InetSocketAddress(TestNet.SERVER_IP6, 8080);
 
     private Clients() {
+    }
+
+    /** {@code count} clients through the proxy, on the client namespace's threads; returns how many succeeded. */
+    static int echoAll(TestNet net, int count, int timeoutMillis) throws Exception {
+        List<Future<Long>> results = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            int n = i;
+            results.add(net.inClient(() -> {
+                try {
+                    return echoOnce(n, timeoutMillis);
+                } catch (IOException e) {
+                    return -1L;
+                }
+            }));
+        }
+        int ok = 0;
+        for (Future<Long> f : results) {
+            ok += f.get() >= 0 ? 1 : 0;
+        }
+        return ok;
     }
 
     static byte[] sha256(byte[] data) {

@@ -10,7 +10,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -38,22 +37,7 @@ class XdpIT {
             int ok = 0;
             try {
                 Thread.sleep(2000);
-                List<Future<Long>> results = new ArrayList<>();
-                for (int i = 0; i < connections; i++) {
-                    int n = i;
-                    results.add(net.inClient(() -> {
-                        try {
-                            return Clients.echoOnce(n, 3000);
-                        } catch (IOException e) {
-                            return -1L;
-                        }
-                    }));
-                }
-                for (Future<Long> r : results) {
-                    if (r.get() >= 0) {
-                        ok++;
-                    }
-                }
+                ok = Clients.echoAll(net, connections, 3000);
             } finally {
                 flood.destroy();
             }
