@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * synproxy's XDP fast path (--xdp): answers an IPv4 SYN to a protected address and port with the same cookie SYN/ACK
- * the Java front end writes (io.synproxy.handshake.Handshake#synAck, io.synproxy.cookie.SynCookie), in the driver's
- * receive path, by rewriting the SYN in place and sending it back out of the interface it came in on (XDP_TX). No
- * copy to user space, no socket, no syscall: the proxy process spends nothing on a flood SYN. Everything else, and
+ * synproxy's SYNs answered in the kernel (--syn-path tc, xdp, xdp-generic): answers an IPv4 SYN to a protected
+ * address and port with the same cookie SYN/ACK the Java front end writes (io.synproxy.handshake.Handshake#synAck,
+ * io.synproxy.cookie.SynCookie), in the kernel's receive path, by rewriting the SYN in place and sending it back out
+ * of the interface it came in on (XDP_TX at XDP, a redirect to egress at tc ingress). No copy to user space, no
+ * socket, no syscall: the proxy process spends nothing on a flood SYN. Everything else, and
  * every SYN this program is not sure about (IPv6, IP options, payload, odd TCP options, a checksum it cannot
- * confirm, a policy in force, draining), goes on to the kernel as before (XDP_PASS), where the capture ring and the
+ * confirm, a deny or allow list in force), goes on to the kernel as before (XDP_PASS), where the capture ring and the
  * Java front end decide as they always did. The final ACK is always Java's: this program never keeps state.
  *
  * The user-space side is io.synproxy.xdp.XdpFastPath: it fills `config` (keys, listens, our options) and reads
@@ -16,6 +17,7 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/tcp.h>
+#include <linux/pkt_cls.h>
 
 #define SEC(name) __attribute__((section(name), used))
 #define __uint(name, val) int (*name)[val]
@@ -25,6 +27,9 @@
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *) BPF_FUNC_map_lookup_elem;
 static __u64 (*bpf_ktime_get_ns)(void) = (void *) BPF_FUNC_ktime_get_ns;
 static long (*bpf_xdp_adjust_tail)(struct xdp_md *ctx, int delta) = (void *) BPF_FUNC_xdp_adjust_tail;
+static long (*bpf_skb_change_tail)(struct __sk_buff *skb, __u32 len, __u64 flags) = (void *) BPF_FUNC_skb_change_tail;
+static long (*bpf_skb_pull_data)(struct __sk_buff *skb, __u32 len) = (void *) BPF_FUNC_skb_pull_data;
+static long (*bpf_redirect)(__u32 ifindex, __u64 flags) = (void *) BPF_FUNC_redirect;
 static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags) = (void *) BPF_FUNC_loop;
 
 #define MAX_LISTENS 8
@@ -41,7 +46,7 @@ struct fast_config {
     __u64 k0[2];
     __u64 k1[2];
     __u32 parity;
-    __u32 pass;   /* non-zero: every SYN goes on to user space (a deny or allow list in force, draining) */
+    __u32 pass;   /* non-zero: every SYN goes on to user space (a deny or allow list in force) */
     __u32 mss;    /* the MSS we announce */
     __s32 wscale; /* our window shift */
     __u32 window; /* the SYN/ACK's window: 0 with the zero-window handshake */
@@ -178,27 +183,38 @@ static long parse_option(__u32 index, void *arg)
     return so->bad ? 1 : 0;
 }
 
-SEC("xdp")
-int synproxy_xdp(struct xdp_md *ctx)
+/* What decide() found: the reply's TCP header and options, and the addresses it goes between. */
+struct reply {
+    __u32 out[10];
+    __u32 words;
+    __u32 src;
+    __u32 dst;
+};
+
+enum { PASS, DROP, REPLY };
+
+/*
+ * The decision for one frame (Ethernet from data): PASS (to the capture ring and the kernel), DROP (a martian
+ * source), or REPLY with the SYN/ACK's TCP header and options in r. Reads the packet, never writes it.
+ */
+static __attribute__((always_inline)) inline int decide(void *data, void *end, struct reply *r)
 {
-    void *data = (void *) (long) ctx->data;
-    void *end = (void *) (long) ctx->data_end;
     struct ethhdr *eth = data;
     if ((void *) (eth + 1) > end || eth->h_proto != __builtin_bswap16(ETH_P_IP))
-        return XDP_PASS;
+        return PASS;
     struct iphdr *ip = (void *) (eth + 1);
     if ((void *) (ip + 1) > end || ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
-        return XDP_PASS;
+        return PASS;
     struct tcphdr *tcp = (void *) (ip + 1);
     if ((void *) (tcp + 1) > end)
-        return XDP_PASS;
+        return PASS;
     /* A SYN: no ACK, RST or FIN. */
     if (!tcp->syn || tcp->ack || tcp->rst || tcp->fin)
-        return XDP_PASS;
+        return PASS;
     __u32 zero = 0;
     struct fast_config *cfg = bpf_map_lookup_elem(&config, &zero);
     if (!cfg)
-        return XDP_PASS;
+        return PASS;
     int ours = 0;
     __u32 n = cfg->nlisten;
 #pragma unroll
@@ -208,7 +224,7 @@ int synproxy_xdp(struct xdp_md *ctx)
             ours = 1;
     }
     if (!ours)
-        return XDP_PASS;
+        return PASS;
     count(C_SYN);
     if (cfg->pass)
         goto pass;
@@ -223,7 +239,7 @@ int synproxy_xdp(struct xdp_md *ctx)
     /* MartianSource.ipv4: never answered. */
     if (first == 0 || first == 127 || first >= 224 || saddr == daddr) {
         count(C_MARTIAN);
-        return XDP_DROP;
+        return DROP;
     }
     /* The options, onto the stack: constant packet offsets for the verifier. */
     struct syn_options so = {};
@@ -278,11 +294,10 @@ int synproxy_xdp(struct xdp_md *ctx)
     __u32 mac = (__u32) (tag >> 41) ^ ((client_isn * 0x9E3779B1u) >> 9);
     __u32 isn = mac << 9 | bits;
 
-    /* The SYN/ACK's TCP header and options (TcpSegmentWriter's layout), built on the stack. */
-    __u32 out[10] = {};
-    __u32 words = 5;
+    /* The SYN/ACK's TCP header and options (TcpSegmentWriter's layout). */
+    __u32 *out = r->out;
+    __u32 words = 6;
     out[5] = __builtin_bswap32(2u << 24 | 4u << 16 | (cfg->mss & 0xffff));
-    words = 6;
     __u32 tsnow = (__u32) (bpf_ktime_get_ns() / 1000000) & ~1u;
     if (so.ts) {
         out[6] = __builtin_bswap32(so.sack ? (4u << 24 | 2u << 16 | 8u << 8 | 10u) : (1u << 24 | 1u << 16 | 8u << 8 | 10u));
@@ -311,40 +326,49 @@ int synproxy_xdp(struct xdp_md *ctx)
     ((__u8 *) out)[12] = (__u8) (words << 4);
     ((__u8 *) out)[13] = 0x12; /* SYN|ACK */
     t->window = __builtin_bswap16((__u16) cfg->window);
-    __u32 newtcp = words * 4;
-    __u32 src = ip->daddr;
-    __u32 dst = ip->saddr;
-    sum = (__u64) src + dst + __builtin_bswap16(IPPROTO_TCP) + __builtin_bswap16(newtcp);
+    r->words = words;
+    r->src = ip->daddr;
+    r->dst = ip->saddr;
+    sum = (__u64) r->src + r->dst + __builtin_bswap16(IPPROTO_TCP) + __builtin_bswap16(words * 4);
     __u16 *tw = (__u16 *) out;
 #pragma unroll
     for (int i = 0; i < 20; i++)
         sum += tw[i];
     t->check = fold(sum);
+    return REPLY;
+pass:
+    count(C_PASSED);
+    return PASS;
+}
 
-    /* Resize the frame to Ethernet + 20 + the new TCP length, then write it. */
-    int delta = (int) (14 + 20 + newtcp) - (int) (end - data);
-    if (delta != 0 && bpf_xdp_adjust_tail(ctx, delta) != 0)
-        goto pass;
-    data = (void *) (long) ctx->data;
-    end = (void *) (long) ctx->data_end;
-    eth = data;
+/* The reply's length from the Ethernet header on. */
+static __attribute__((always_inline)) inline int reply_length(struct reply *r)
+{
+    return 14 + 20 + (int) r->words * 4;
+}
+
+/* Writes the reply over the frame, already resized to reply_length: 0, or -1 when the frame is too short. */
+static __attribute__((always_inline)) inline int write_reply(void *data, void *end, struct reply *r)
+{
+    struct ethhdr *eth = data;
     if ((void *) eth + 14 + 20 + 20 > end)
-        return XDP_ABORTED;
+        return -1;
     __u8 mac_tmp[ETH_ALEN];
     __builtin_memcpy(mac_tmp, eth->h_source, ETH_ALEN);
     __builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
     __builtin_memcpy(eth->h_dest, mac_tmp, ETH_ALEN);
-    ip = (void *) (eth + 1);
+    struct iphdr *ip = (void *) (eth + 1);
     ip->tos = 0;
-    ip->tot_len = __builtin_bswap16(20 + newtcp);
+    ip->tot_len = __builtin_bswap16(20 + r->words * 4);
     ip->id = 0;
     ip->frag_off = __builtin_bswap16(0x4000);
     ip->ttl = 64;
-    ip->saddr = src;
-    ip->daddr = dst;
+    ip->protocol = IPPROTO_TCP;
+    ip->saddr = r->src;
+    ip->daddr = r->dst;
     ip->check = 0;
-    sum = 0;
-    w = (__u16 *) ip;
+    __u64 sum = 0;
+    __u16 *w = (__u16 *) ip;
 #pragma unroll
     for (int i = 0; i < 10; i++)
         sum += w[i];
@@ -352,17 +376,56 @@ int synproxy_xdp(struct xdp_md *ctx)
     __u32 *dstw = (__u32 *) (ip + 1);
 #pragma unroll
     for (int i = 0; i < 10; i++) {
-        if (i < words) {
+        if (i < r->words) {
             if ((void *) (dstw + i + 1) > end)
-                return XDP_ABORTED;
-            dstw[i] = out[i];
+                return -1;
+            dstw[i] = r->out[i];
         }
     }
     count(C_SYNACK);
+    return 0;
+}
+
+/* XDP (--syn-path xdp, xdp-generic): the SYN/ACK leaves through the interface it came in on. */
+SEC("xdp")
+int synproxy_xdp(struct xdp_md *ctx)
+{
+    struct reply r = {};
+    int verdict = decide((void *) (long) ctx->data, (void *) (long) ctx->data_end, &r);
+    if (verdict != REPLY)
+        return verdict == DROP ? XDP_DROP : XDP_PASS;
+    int delta = reply_length(&r) - (int) (ctx->data_end - ctx->data);
+    if (delta != 0 && bpf_xdp_adjust_tail(ctx, delta) != 0) {
+        count(C_PASSED);
+        return XDP_PASS;
+    }
+    if (write_reply((void *) (long) ctx->data, (void *) (long) ctx->data_end, &r) != 0)
+        return XDP_ABORTED;
     return XDP_TX;
-pass:
-    count(C_PASSED);
-    return XDP_PASS;
+}
+
+/*
+ * tc ingress (--syn-path tc): the same, on the socket buffer after GRO, so that the data of live connections
+ * passes untouched (generic XDP copies every large packet to make it linear); the SYN/ACK is redirected to the
+ * interface's egress.
+ */
+SEC("tc")
+int synproxy_tc(struct __sk_buff *skb)
+{
+    struct reply r = {};
+    /* A frame sent from a packet ring (trafgen) keeps only its Ethernet header in the linear part. */
+    if ((void *) (long) skb->data + 14 + 20 + 20 > (void *) (long) skb->data_end && skb->len >= 14 + 20 + 20)
+        bpf_skb_pull_data(skb, skb->len < 14 + 20 + 60 ? skb->len : 14 + 20 + 60);
+    int verdict = decide((void *) (long) skb->data, (void *) (long) skb->data_end, &r);
+    if (verdict != REPLY)
+        return verdict == DROP ? TC_ACT_SHOT : TC_ACT_OK;
+    if (bpf_skb_change_tail(skb, reply_length(&r), 0) != 0) {
+        count(C_PASSED);
+        return TC_ACT_OK;
+    }
+    if (write_reply((void *) (long) skb->data, (void *) (long) skb->data_end, &r) != 0)
+        return TC_ACT_SHOT;
+    return bpf_redirect(skb->ifindex, 0);
 }
 
 char _license[] SEC("license") = "GPL";

@@ -70,9 +70,9 @@ final class Bench {
                         md.append("* haproxy-syncookies: skipped, haproxy is not installed\n\n");
                         continue;
                     }
-                    if (s == Scenario.SYNPROXY_XDP && !hasXdpProgram(settings.jar())) {
-                        progress("synproxy-xdp: skipped, this build has no XDP program (clang was not installed)");
-                        md.append("* synproxy-xdp: skipped, this build has no XDP program (clang was not installed)\n\n");
+                    if (s == Scenario.SYNPROXY_TC && !hasBpfProgram(settings.jar())) {
+                        progress("synproxy-tc: skipped, this build has no BPF program (clang was not installed)");
+                        md.append("* synproxy-tc: skipped, this build has no BPF program (clang was not installed)\n\n");
                         continue;
                     }
                     Measurement m = runner.run(s, floodRate);
@@ -225,8 +225,8 @@ final class Bench {
         return Files.readString(p, StandardCharsets.UTF_8);
     }
 
-    /** Whether the proxy's jar carries the XDP program (built where clang was installed). */
-    private static boolean hasXdpProgram(Path jar) {
+    /** Whether the proxy's jar carries the BPF program for --syn-path (built where clang was installed). */
+    private static boolean hasBpfProgram(Path jar) {
         try (ZipFile zip = new ZipFile(jar.toFile())) {
             return zip.getEntry("bpf/synproxy_xdp.o") != null;
         } catch (IOException e) {

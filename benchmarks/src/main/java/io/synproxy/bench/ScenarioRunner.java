@@ -59,10 +59,10 @@ final class ScenarioRunner {
             configureServer(net, scenario);
             Process nginx;
             Process proxy = null;
-            if (scenario == Scenario.SYNPROXY || scenario == Scenario.SYNPROXY_XDP) {
+            if (scenario == Scenario.SYNPROXY || scenario == Scenario.SYNPROXY_TC) {
                 nginx = Nginx.start(net, net.serverNs(), dir.resolve("nginx"), BACKLOG, List.of("127.0.0.1:" + BACKEND_PORT));
                 proxy = startProxy(net, dir.resolve(scenario.label + ".log"), TestNet.SERVER_IP + ":" + PORT,
-                        "127.0.0.1:" + BACKEND_PORT, scenario == Scenario.SYNPROXY_XDP);
+                        "127.0.0.1:" + BACKEND_PORT, scenario == Scenario.SYNPROXY_TC);
             } else if (scenario == Scenario.HAPROXY_SYNCOOKIES) {
                 nginx = Nginx.start(net, net.serverNs(), dir.resolve("nginx"), BACKLOG, List.of("127.0.0.1:" + BACKEND_PORT));
                 proxy = HaproxyFront.start(net, net.serverNs(), dir.resolve("haproxy"), TestNet.SERVER_IP + ":" + PORT,
@@ -293,7 +293,7 @@ final class ScenarioRunner {
         return Long.parseLong(net.exec(net.serverNs(), Shell.bin("cat"), "/sys/class/net/" + TestNet.SWITCHED_DEV + "/statistics/rx_packets").trim());
     }
 
-    private Process startProxy(TestNet net, Path log, String listen, String backend, boolean xdp) throws Exception {
+    private Process startProxy(TestNet net, Path log, String listen, String backend, boolean inKernel) throws Exception {
         // As users run it (./synproxy's JVM flags and malloc arenas), so that the RSS columns are what they would see.
         List<String> cmd = new ArrayList<>(List.of(Shell.bin("env"), "MALLOC_ARENA_MAX=2", settings.java()));
         cmd.addAll(Relay.DAEMON_JVM_FLAGS);
@@ -304,9 +304,10 @@ final class ScenarioRunner {
                 .forEach(k -> cmd.add("-D" + k + "=" + System.getProperty(k)));
         cmd.addAll(List.of("-cp", settings.jar().toString(), "io.synproxy.cli.Main",
                 "run", "--listen", listen, "--backend", backend, "--stats-interval", "1s"));
-        if (xdp) {
-            // Generic XDP: the bench's interfaces are veth, whose native XDP_TX needs the peer set up for it.
-            cmd.addAll(List.of("--xdp", "skb"));
+        if (inKernel) {
+            // tc: the bench's interfaces are veth, where native XDP_TX needs the peer set up for it and generic XDP
+            // copies every large packet.
+            cmd.addAll(List.of("--syn-path", "tc"));
         }
         Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), cmd.toArray(String[]::new));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);

@@ -48,7 +48,7 @@ class QuickBenchIT {
             String[] f = line.split(",");
             success.put(f[0], Double.parseDouble(f[ok]));
         }
-        assertEquals(List.of("unprotected", "kernel-syncookies", "nft-synproxy", "synproxy", "synproxy-xdp"),
+        assertEquals(List.of("unprotected", "kernel-syncookies", "nft-synproxy", "synproxy", "synproxy-tc"),
                 new ArrayList<>(lines.subList(1, lines.size()).stream().map(l -> l.split(",")[0]).toList()));
         String md = Files.readString(out.resolve("results.md"), StandardCharsets.UTF_8);
         for (String s : success.keySet()) {
@@ -61,8 +61,8 @@ class QuickBenchIT {
                 + success.get("unprotected"));
         assertTrue(success.get("synproxy") >= 99.0, "synproxy keeps >= 99% of legitimate clients: "
                 + success.get("synproxy"));
-        assertTrue(success.get("synproxy-xdp") >= 99.0, "synproxy --xdp keeps >= 99% of legitimate clients: "
-                + success.get("synproxy-xdp"));
+        assertTrue(success.get("synproxy-tc") >= 99.0, "synproxy --syn-path tc keeps >= 99% of legitimate clients: "
+                + success.get("synproxy-tc"));
         try (var files = Files.walk(out)) {
             files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
         }

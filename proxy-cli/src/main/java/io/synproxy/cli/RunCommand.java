@@ -9,7 +9,7 @@ import io.synproxy.cookie.SecretFile;
 import io.synproxy.cookie.SecretSource;
 import io.synproxy.server.ProxyServer;
 import io.synproxy.server.StartupException;
-import io.synproxy.xdp.XdpMode;
+import io.synproxy.xdp.SynPath;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -145,12 +145,13 @@ final class RunCommand implements Callable<Integer> {
                     + "over all threads; 0 never answers. Default: " + Operations.DEFAULT_INVALID_ACK_RST_RATE + "/s.")
     String invalidAckRstRate = Operations.DEFAULT_INVALID_ACK_RST_RATE + "/s";
 
-    @Option(names = "--xdp", paramLabel = "off|skb|native",
-            description = "Answer IPv4 SYNs in the kernel's receive path with an XDP program (the same cookies; the "
-                    + "final ACK still comes here): a SYN flood then costs this process nothing. skb works on any "
-                    + "interface (veth too), native needs a driver with XDP_TX. Needs Linux 5.17+, libbpf 1.x and a "
-                    + "build made with clang. Default: off.")
-    String xdp = "off";
+    @Option(names = "--syn-path", paramLabel = "ring|tc|xdp|xdp-generic",
+            description = "Where IPv4 SYNs are answered: ring (here, from the capture ring), or in the kernel's receive "
+                    + "path by our BPF program, with the same cookies (the final ACK still comes here), so that a SYN "
+                    + "flood costs this process nothing: tc (tc ingress, any interface, Linux 6.6+), xdp (native XDP, "
+                    + "a driver with XDP_TX), xdp-generic (any interface; slows bulk uploads). Needs libbpf 1.x and a "
+                    + "build made with clang. Default: ring.")
+    String synPath = "ring";
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -173,7 +174,7 @@ final class RunCommand implements Callable<Integer> {
                     .idleTimeout(idleTimeout).drainTimeout(drainTimeout)
                     .proxyProtocol(proxyProtocol).keepalive(keepalive)
                     .operations(operations)
-                    .xdp(parseXdp(xdp))
+                    .synPath(parseSynPath(synPath))
                     .build();
         } catch (ConfigException e) {
             spec.commandLine().getErr().println("synproxy: " + e.getMessage());
@@ -226,9 +227,9 @@ final class RunCommand implements Callable<Integer> {
         return Main.EXIT_OK;
     }
 
-    private static XdpMode parseXdp(String text) throws ConfigException {
+    private static SynPath parseSynPath(String text) throws ConfigException {
         try {
-            return XdpMode.parse(text);
+            return SynPath.parse(text);
         } catch (IllegalArgumentException e) {
             throw new ConfigException(e.getMessage());
         }

@@ -1,6 +1,6 @@
 package io.synproxy.config;
 
-import io.synproxy.xdp.XdpMode;
+import io.synproxy.xdp.SynPath;
 
 import java.net.Inet4Address;
 import java.net.Inet6Address;
@@ -32,7 +32,7 @@ public record ProxyConfig(
         ProxyProtocol proxyProtocol,
         Keepalive keepalive,
         Operations operations,
-        XdpMode xdp) {
+        SynPath synPath) {
 
     public static final int DEFAULT_THREADS = Math.max(1, Runtime.getRuntime().availableProcessors());
     public static final Duration DEFAULT_STATS_INTERVAL = Duration.ofSeconds(10);
@@ -188,7 +188,7 @@ public record ProxyConfig(
         private ProxyProtocol proxyProtocol = ProxyProtocol.OFF;
         private Keepalive keepalive = DEFAULT_KEEPALIVE;
         private Operations operations = Operations.defaults();
-        private XdpMode xdp = XdpMode.OFF;
+        private SynPath synPath = SynPath.RING;
 
         /** One address to protect (replaces earlier ones). */
         public Builder listen(String v) {
@@ -275,9 +275,9 @@ public record ProxyConfig(
             return this;
         }
 
-        /** {@code --xdp}: IPv4 SYNs answered by the XDP program ({@link XdpMode}). */
-        public Builder xdp(XdpMode v) {
-            xdp = v == null ? XdpMode.OFF : v;
+        /** {@code --syn-path}: where IPv4 SYNs are answered ({@link SynPath}). */
+        public Builder synPath(SynPath v) {
+            synPath = v == null ? SynPath.RING : v;
             return this;
         }
 
@@ -325,7 +325,7 @@ public record ProxyConfig(
             }
             return new ProxyConfig(ls, b, interfaceName, threads, statsInterval, keyRotation,
                     zeroWindow, backendConnectTimeout, maxConnections, ringBytes,
-                    idleTimeout, drainTimeout, proxyProtocol, keepalive, operations, xdp);
+                    idleTimeout, drainTimeout, proxyProtocol, keepalive, operations, synPath);
         }
     }
 }

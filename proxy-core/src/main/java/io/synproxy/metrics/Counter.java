@@ -11,7 +11,8 @@ public enum Counter {
             + "multicast) that reached the ring, dropped; the capture filter drops them before"),
     SYN_RECEIVED("syn", "SYNs seen"),
     SYNACK_SENT("synack", "cookie SYN/ACKs sent"),
-    XDP_SYNACK("xdp_synack", "cookie SYN/ACKs the XDP program sent (--xdp), counted in synack too"),
+    BPF_SYNACK("bpf_synack", "cookie SYN/ACKs the BPF program sent in the kernel (--syn-path tc, xdp, xdp-generic), "
+            + "counted in synack too"),
     SYNACK_SEND_FAILED("synack_failed", "SYN/ACKs the raw socket refused"),
     ACK_VALID("ack_valid", "final ACKs with a valid cookie"),
     ACK_INVALID("ack_invalid", "ACKs with no live connection and a wrong cookie"),

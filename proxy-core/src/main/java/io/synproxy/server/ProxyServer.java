@@ -28,9 +28,9 @@ import io.synproxy.metrics.Stats;
 import io.synproxy.policy.Policy;
 import io.synproxy.policy.SourceLimits;
 import io.synproxy.relay.RelaySettings;
+import io.synproxy.xdp.SynPath;
 import io.synproxy.xdp.XdpException;
 import io.synproxy.xdp.XdpFastPath;
-import io.synproxy.xdp.XdpMode;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -40,7 +40,6 @@ import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -71,7 +70,7 @@ public final class ProxyServer implements AutoCloseable {
         t.setDaemon(true);
         return t;
     });
-    /** The XDP fast path ({@code --xdp}), or null. */
+    /** The BPF program answering SYNs in the kernel ({@code --syn-path} tc, xdp, xdp-generic), or null. */
     private final XdpFastPath xdp;
     private PrometheusEndpoint endpoint;
     private volatile boolean closed;
@@ -177,7 +176,7 @@ public final class ProxyServer implements AutoCloseable {
                 }
             }
             // After the capture: the final ACKs of the handshakes it answers must find a ring.
-            xdp = startXdp(config, host, secrets, skew, policy);
+            xdp = startSynPath(config, host, secrets, skew, policy);
             share = GuardShare.join(guards);
             ProxyServer server = new ProxyServer(config, host, group, loops, guards, share, policy, metrics, xdp);
             server.serveMetrics();
@@ -197,17 +196,19 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
-    /** Loads and attaches the XDP program for {@code --xdp}, or null when it is off. */
-    private static XdpFastPath startXdp(ProxyConfig config, HostFacts host, SecretSource secrets, long skew,
+    /** Loads and attaches the BPF program for {@code --syn-path}, or null for the ring. */
+    private static XdpFastPath startSynPath(ProxyConfig config, HostFacts host, SecretSource secrets, long skew,
                                         Policy policy) throws StartupException {
-        if (config.xdp() == XdpMode.OFF) {
+        SynPath path = config.synPath();
+        if (path == SynPath.RING) {
             return null;
         }
+        String flag = "--syn-path " + path.label();
         if (host.ifindex() == 0) {
-            throw new StartupException("--xdp needs one interface (--interface, or a --listen address of one)");
+            throw new StartupException(flag + " needs one interface (--interface, or a --listen address of one)");
         }
         if (host.txMac() == null) {
-            throw new StartupException("--xdp needs an Ethernet interface: " + host.noTxRing());
+            throw new StartupException(flag + " needs an Ethernet interface: " + host.noTxRing());
         }
         // A ring of its own: the loops' rings belong to their threads.
         KeyRing keys = new KeyRing(secrets, config.keyRotation().toMillis(), skew, System::currentTimeMillis);
@@ -217,21 +218,21 @@ public final class ProxyServer implements AutoCloseable {
                     config.zeroWindow() ? 0 : 65535);
             // The pass switch before the first SYN: a deny list is in force from the start.
             xdp.refresh(policy.access().restricts());
-            xdp.attach(host.ifindex(), config.xdp());
+            xdp.attach(host.ifindex(), path);
             return xdp;
         } catch (XdpException e) {
             if (xdp != null) {
                 xdp.close();
             }
-            throw new StartupException("--xdp: " + e.getMessage());
+            throw new StartupException(flag + ": " + e.getMessage());
         }
     }
 
-    /** The XDP program's share of a counter: its SYNs not left to the loops, its SYN/ACKs, its martians. */
+    /** The BPF program's share of a counter: its SYNs not left to the loops, its SYN/ACKs, its martians. */
     private static long xdpCount(XdpFastPath xdp, Counter c) {
         return switch (c) {
             case SYN_RECEIVED -> xdp.counter(XdpFastPath.SYN) - xdp.counter(XdpFastPath.PASSED);
-            case SYNACK_SENT, XDP_SYNACK -> xdp.counter(XdpFastPath.SYNACK);
+            case SYNACK_SENT, BPF_SYNACK -> xdp.counter(XdpFastPath.SYNACK);
             case MARTIAN_SOURCE -> xdp.counter(XdpFastPath.MARTIAN);
             default -> 0;
         };
@@ -304,8 +305,8 @@ public final class ProxyServer implements AutoCloseable {
     public String describe() {
         return "synproxy: protecting " + config.listenText() + " on " + host.interfaceDescription()
                 + ", " + loops.get(0).replyPath()
-                + (xdp != null ? ", IPv4 SYNs answered by XDP (" + config.xdp().name().toLowerCase(Locale.ROOT)
-                        + " mode)" : "")
+                + (xdp != null ? ", IPv4 SYNs answered in the kernel (--syn-path " + config.synPath().label() + ")"
+                        : "")
                 + ", backend " + config.backend().getHostString() + ":" + config.backend().getPort()
                 + ", " + loops.size() + " thread(s), guard table"
                 + (guards.size() > 1 ? "s" : "") + " inet " + String.join(", inet ", guards.stream().map(NftGuard::table).toList());

@@ -23,6 +23,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 final class Libbpf {
     /** linux/bpf.h: enum bpf_attach_type. */
     static final int BPF_XDP = 37;
+    static final int BPF_TCX_INGRESS = 46;
 
     private final MethodHandle openMem;
     private final MethodHandle load;
@@ -115,13 +116,13 @@ final class Libbpf {
     }
 
     /** A BPF link of {@code prog} to the interface: detached when its descriptor is closed, or the process ends. */
-    int linkXdp(int progFd, int ifindex, int xdpFlags, Arena arena) {
+    int link(int progFd, int ifindex, int attachType, int xdpFlags, Arena arena) {
         // struct bpf_link_create_opts: size_t sz; __u32 flags; then unions we leave zero.
         MemorySegment opts = arena.allocate(64, 8);
         opts.set(JAVA_LONG, 0, 16);
         opts.set(JAVA_INT, 8, xdpFlags);
         try {
-            return (int) linkCreate.invokeExact(progFd, ifindex, BPF_XDP, opts);
+            return (int) linkCreate.invokeExact(progFd, ifindex, attachType, opts);
         } catch (Throwable e) {
             throw new IllegalStateException(e);
         }

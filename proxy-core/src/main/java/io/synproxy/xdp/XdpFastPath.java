@@ -11,16 +11,16 @@ import java.net.Inet4Address;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * The XDP fast path ({@code --xdp}): {@code src/main/bpf/synproxy_xdp.c}, loaded from the jar and linked to the
- * listen interface, answers IPv4 SYNs to the protected addresses with the cookie SYN/ACK the Java front end would
- * write, in the kernel's receive path (XDP_TX): a SYN flood then costs this process nothing. Every other packet,
+ * SYNs answered in the kernel ({@code --syn-path tc|xdp|xdp-generic}): {@code src/main/bpf/synproxy_xdp.c}, loaded
+ * from the jar and linked to the listen interface at tc ingress or XDP ({@link SynPath}), answers IPv4 SYNs to the
+ * protected addresses with the cookie SYN/ACK the Java front end would write, in the kernel's receive path: a SYN
+ * flood then costs this process nothing. Every other packet,
  * and every SYN the program leaves alone, reaches the capture ring as before; the final ACK is always verified and
  * handed off here.
  *
@@ -57,7 +57,8 @@ public final class XdpFastPath implements AutoCloseable {
     /** The ELF image (libbpf reads it until the object is closed), the map buffers, the link options. */
     private final Arena arena;
     private final MemorySegment object;
-    private final int progFd;
+    private final int xdpFd;
+    private final int tcFd;
     private final int configFd;
     private final int countersFd;
     private final int cpus;
@@ -70,12 +71,13 @@ public final class XdpFastPath implements AutoCloseable {
     /** The counters as they were at {@link #close}, so that the last stats line still has them. */
     private final long[] last = new long[COUNTERS];
 
-    private XdpFastPath(Libbpf bpf, Arena arena, MemorySegment object, int progFd, int configFd, int countersFd,
-                        KeyRing keys) {
+    private XdpFastPath(Libbpf bpf, Arena arena, MemorySegment object, int xdpFd, int tcFd, int configFd,
+                        int countersFd, KeyRing keys) {
         this.bpf = bpf;
         this.arena = arena;
         this.object = object;
-        this.progFd = progFd;
+        this.xdpFd = xdpFd;
+        this.tcFd = tcFd;
         this.configFd = configFd;
         this.countersFd = countersFd;
         this.keys = keys;
@@ -102,10 +104,10 @@ public final class XdpFastPath implements AutoCloseable {
             }
         }
         if (v4.isEmpty()) {
-            throw new XdpException("--xdp answers IPv4 SYNs only, and no --listen is IPv4");
+            throw new XdpException("the program answers IPv4 SYNs only, and no --listen is IPv4");
         }
         if (v4.size() > MAX_LISTENS) {
-            throw new XdpException("--xdp takes at most " + MAX_LISTENS + " IPv4 listens, not " + v4.size());
+            throw new XdpException("the program takes at most " + MAX_LISTENS + " IPv4 listens, not " + v4.size());
         }
         byte[] elf = program();
         Libbpf bpf = Libbpf.open();
@@ -116,22 +118,23 @@ public final class XdpFastPath implements AutoCloseable {
             image.copyFrom(MemorySegment.ofArray(elf));
             MemorySegment object = bpf.openMem(image);
             if (object.equals(MemorySegment.NULL)) {
-                throw new XdpException("libbpf cannot open the XDP program");
+                throw new XdpException("libbpf cannot open the BPF program");
             }
             int r = bpf.load(object);
             if (r < 0) {
                 bpf.close(object);
-                throw new XdpException("the kernel refused the XDP program (" + errnoText(-r)
+                throw new XdpException("the kernel refused the BPF program (" + errnoText(-r)
                         + "; it needs CAP_BPF and CAP_NET_ADMIN and Linux 5.17 or newer)");
             }
-            int prog = bpf.programFd(object, scratch.allocateFrom("synproxy_xdp"));
+            int prog = bpf.programFd(object, scratch.allocateFrom(SynPath.XDP.program()));
+            int tc = bpf.programFd(object, scratch.allocateFrom(SynPath.TC.program()));
             int cfg = bpf.mapFd(object, scratch.allocateFrom("config"));
             int counters = bpf.mapFd(object, scratch.allocateFrom("counters"));
-            if (prog < 0 || cfg < 0 || counters < 0) {
+            if (prog < 0 || tc < 0 || cfg < 0 || counters < 0) {
                 bpf.close(object);
-                throw new XdpException("the XDP program in this build lacks its program or maps");
+                throw new XdpException("the BPF object in this build lacks its programs or maps");
             }
-            XdpFastPath path = new XdpFastPath(bpf, arena, object, prog, cfg, counters, keys);
+            XdpFastPath path = new XdpFastPath(bpf, arena, object, prog, tc, cfg, counters, keys);
             try {
                 path.configure(v4, ourMss, ourWscale, synAckWindow);
             } catch (XdpException e) {
@@ -150,12 +153,12 @@ public final class XdpFastPath implements AutoCloseable {
     private static byte[] program() throws XdpException {
         try (InputStream in = XdpFastPath.class.getResourceAsStream(RESOURCE)) {
             if (in == null) {
-                throw new XdpException("this build has no XDP program (clang was not installed when it was built: "
+                throw new XdpException("this build has no BPF program (clang was not installed when it was built: "
                         + "apt-get install clang, then rebuild)");
             }
             return in.readAllBytes();
         } catch (IOException e) {
-            throw new XdpException("cannot read the XDP program from the jar: " + e.getMessage());
+            throw new XdpException("cannot read the BPF program from the jar: " + e.getMessage());
         }
     }
 
@@ -184,13 +187,8 @@ public final class XdpFastPath implements AutoCloseable {
         config.set(JAVA_INT, PARITY, keys.currentParity());
         int r = write();
         if (r < 0) {
-            throw new XdpException("cannot configure the XDP program: " + errnoText(-r));
+            throw new XdpException("cannot configure the BPF program: " + errnoText(-r));
         }
-    }
-
-    /** The program's descriptor, for {@link #testRun}. */
-    int programFd() {
-        return progFd;
     }
 
     /**
@@ -198,11 +196,15 @@ public final class XdpFastPath implements AutoCloseable {
      *
      * @throws XdpException when the interface already has an XDP program, or the mode is not supported there
      */
-    public void attach(int ifindex, XdpMode mode) throws XdpException {
-        int fd = bpf.linkXdp(progFd, ifindex, mode.flags, arena);
+    public void attach(int ifindex, SynPath path) throws XdpException {
+        if (path == SynPath.RING) {
+            throw new IllegalArgumentException("nothing to attach for " + path.label());
+        }
+        int fd = bpf.link(path == SynPath.TC ? tcFd : xdpFd, ifindex, path.attachType, path.flags, arena);
         if (fd < 0) {
-            throw new XdpException("cannot attach the XDP program in " + mode.name().toLowerCase(Locale.ROOT)
-                    + " mode: " + errnoText(-fd) + (-fd == 16 ? " (the interface has an XDP program already)" : ""));
+            throw new XdpException("cannot attach the program for " + path.label() + ": " + errnoText(-fd)
+                    + (-fd == 16 ? " (the interface has an XDP program already)" : "")
+                    + (-fd == 22 && path == SynPath.TC ? " (tc needs Linux 6.6 or newer)" : ""));
         }
         linkFd = fd;
     }
@@ -264,21 +266,28 @@ public final class XdpFastPath implements AutoCloseable {
     }
 
     /**
-     * Runs the program once on an Ethernet frame (BPF_PROG_TEST_RUN), for tests: no interface needed.
+     * Runs the program for {@code path} once on an Ethernet frame (BPF_PROG_TEST_RUN), for tests: no interface
+     * needed.
      *
-     * @return the verdict (2 XDP_PASS, 3 XDP_TX, 1 XDP_DROP) and, for XDP_TX, the frame it would send in {@code out}
+     * @return the verdict, as {@link TestResult}'s constants, and the frame the program left
      */
-    public synchronized TestResult testRun(byte[] frame) {
+    public synchronized TestResult testRun(SynPath path, byte[] frame) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment in = a.allocate(frame.length, 8);
             in.copyFrom(MemorySegment.ofArray(frame));
             MemorySegment out = a.allocate(512, 8);
-            long r = bpf.testRun(progFd, in, out, a);
+            long r = bpf.testRun(path == SynPath.TC ? tcFd : xdpFd, in, out, a);
             if (r < 0) {
                 throw new IllegalStateException("BPF_PROG_TEST_RUN: " + errnoText((int) -r));
             }
             int length = (int) (r >>> 32);
-            return new TestResult((int) r, out.asSlice(0, Math.min(length, 512)).toArray(JAVA_BYTE));
+            int verdict = (int) r;
+            if (path == SynPath.TC) {
+                // TC_ACT_OK 0, TC_ACT_SHOT 2, TC_ACT_REDIRECT 7 (the reply sent back out).
+                verdict = verdict == 0 ? TestResult.PASS : verdict == 2 ? TestResult.DROP
+                        : verdict == 7 ? TestResult.TX : -verdict;
+            }
+            return new TestResult(verdict, out.asSlice(0, Math.min(length, 512)).toArray(JAVA_BYTE));
         }
     }
 

@@ -10,8 +10,9 @@ import io.synproxy.packet.TcpSegment;
 import io.synproxy.packet.TcpSegmentWriter;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.lang.foreign.MemorySegment;
 import java.net.InetSocketAddress;
@@ -27,8 +28,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The XDP program run by the kernel on packets the test builds (BPF_PROG_TEST_RUN: no interface, no traffic), its
- * SYN/ACK compared byte for byte with the one the Java front end writes for the same SYN under the same key. Root
+ * The BPF program, both its XDP and its tc entry, run by the kernel on packets the test builds (BPF_PROG_TEST_RUN: no
+ * interface, no traffic), its SYN/ACK compared byte for byte with the one the Java front end writes for the same SYN under the same key. Root
  * only (loading a program needs CAP_BPF); skipped where the build had no clang, except under CI.
  */
 @EnabledIf("rootWithProgram")
@@ -66,8 +67,9 @@ class XdpFastPathTest {
         }
     }
 
-    @Test
-    void shouldAnswerEverySynAsTheJavaFrontEndWould() {
+    @ParameterizedTest
+    @EnumSource(value = SynPath.class, names = {"TC", "XDP"})
+    void shouldAnswerEverySynAsTheJavaFrontEndWould(SynPath path) {
         Random random = new Random(42);
         int[] mss = {-1, 48, 300, 536, 1300, 1440, 1460, 9000};
         int[] wscale = {-1, 0, 7, 14, 15};
@@ -83,9 +85,9 @@ class XdpFastPathTest {
                     boolean sack = (flags & 1) != 0;
                     boolean ts = (flags & 2) != 0;
                     byte[] syn = syn(client, port, LOCAL, PORT, isn, m, w, sack, ts, tsVal);
-                    XdpFastPath.TestResult r = xdp.testRun(frame(syn));
+                    XdpFastPath.TestResult r = xdp.testRun(path, frame(syn));
                     String what = "mss " + m + ", wscale " + w + ", sack " + sack + ", timestamps " + ts;
-                    assertEquals(XdpFastPath.TestResult.TX, r.verdict(), what);
+                    assertEquals(XdpFastPath.TestResult.TX, r.verdict(), path + ": " + what);
                     assertArrayEquals(CLIENT_MAC, Arrays.copyOfRange(r.frame(), 0, 6), "back to the sender: " + what);
                     assertArrayEquals(SERVER_MAC, Arrays.copyOfRange(r.frame(), 6, 12), what);
                     byte[] ours = Arrays.copyOfRange(r.frame(), 14, r.frame().length);
@@ -99,44 +101,46 @@ class XdpFastPathTest {
         assertEquals(sent + cases, xdp.counter(XdpFastPath.SYNACK));
     }
 
-    @Test
-    void shouldLeaveToUserSpaceWhatItDoesNotAnswer() {
+    @ParameterizedTest
+    @EnumSource(value = SynPath.class, names = {"TC", "XDP"})
+    void shouldLeaveToUserSpaceWhatItDoesNotAnswer(SynPath path) {
         long passed = xdp.counter(XdpFastPath.PASSED);
         byte[] syn = syn(0x0B01_0203, 40000, LOCAL, PORT, 1000, 1460, 7, true, true, 5);
-        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(frame(syn(0x0B01_0203, 40000, LOCAL, 81, 1000, 1460,
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame(syn(0x0B01_0203, 40000, LOCAL, 81, 1000, 1460,
                 7, true, true, 5))).verdict(), "another port: not counted, not answered");
-        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(frame(syn(0x0B01_0203, 40000, LOCAL + 1, PORT, 1000,
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame(syn(0x0B01_0203, 40000, LOCAL + 1, PORT, 1000,
                 1460, 7, true, true, 5))).verdict(), "another address");
         byte[] badSum = syn.clone();
         badSum[36] ^= 0x01;
-        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(frame(badSum)).verdict(),
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame(badSum)).verdict(),
                 "a checksum it cannot confirm (an offloading sender's): user space knows the frame's status");
         byte[] ack = segment(0x0B01_0203, 40000, LOCAL, PORT, 1001, 77, TcpFlyweight.ACK);
-        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(frame(ack)).verdict(), "not a SYN");
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame(ack)).verdict(), "not a SYN");
         byte[] malformed = syn(0x0B01_0203, 40000, LOCAL, PORT, 1000, 1460, -1, false, false, 0);
         malformed[20 + 21] = 1; // the MSS option's length
         fixTcpChecksum(malformed);
-        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(frame(malformed)).verdict(), "a malformed option");
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame(malformed)).verdict(), "a malformed option");
         byte[] v6 = frame(syn);
         v6[12] = (byte) 0x86;
         v6[13] = (byte) 0xdd;
-        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(v6).verdict(), "not IPv4");
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, v6).verdict(), "not IPv4");
         xdp.refresh(true);
         try {
-            assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(frame(syn)).verdict(), "the pass switch");
+            assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame(syn)).verdict(), "the pass switch");
         } finally {
             xdp.refresh(false);
         }
-        assertEquals(XdpFastPath.TestResult.TX, xdp.testRun(frame(syn)).verdict());
+        assertEquals(XdpFastPath.TestResult.TX, xdp.testRun(path, frame(syn)).verdict());
         assertEquals(passed + 3, xdp.counter(XdpFastPath.PASSED), "the three SYNs to our port it passed");
     }
 
-    @Test
-    void shouldDropAMartianSourceUnanswered() {
+    @ParameterizedTest
+    @EnumSource(value = SynPath.class, names = {"TC", "XDP"})
+    void shouldDropAMartianSourceUnanswered(SynPath path) {
         long martians = xdp.counter(XdpFastPath.MARTIAN);
         for (int source : new int[] {0x7F00_0005, 0xE000_0001, 0x0000_0001, LOCAL}) {
             byte[] syn = syn(source, 40000, LOCAL, PORT, 1000, 1460, 7, true, true, 5);
-            assertEquals(XdpFastPath.TestResult.DROP, xdp.testRun(frame(syn)).verdict(), Integer.toHexString(source));
+            assertEquals(XdpFastPath.TestResult.DROP, xdp.testRun(path, frame(syn)).verdict(), Integer.toHexString(source));
         }
         assertEquals(martians + 4, xdp.counter(XdpFastPath.MARTIAN));
     }

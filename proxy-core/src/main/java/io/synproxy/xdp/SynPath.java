@@ -1,0 +1,47 @@
+package io.synproxy.xdp;
+
+import java.util.Locale;
+
+/**
+ * {@code --syn-path}: where IPv4 SYNs are answered. In the capture ring by the Java front end (the default), or in
+ * the kernel's receive path by the BPF program ({@link XdpFastPath}), with the same cookies either way.
+ */
+public enum SynPath {
+    /** The Java front end answers every SYN from the capture ring. */
+    RING(-1, 0),
+    /** The program at tc ingress (tcx, Linux 6.6+): after GRO, so the data of live connections passes untouched. */
+    TC(Libbpf.BPF_TCX_INGRESS, 0),
+    /** The program in the driver (native XDP): a NIC whose driver supports XDP_TX. */
+    XDP(Libbpf.BPF_XDP, 1 << 2),
+    /** Generic XDP, on any interface: copies every large (GRO) packet to make it linear, so bulk uploads slow. */
+    XDP_GENERIC(Libbpf.BPF_XDP, 1 << 1);
+
+    /** linux/bpf.h enum bpf_attach_type. */
+    final int attachType;
+    /** linux/if_link.h XDP_FLAGS_*, for the XDP paths. */
+    final int flags;
+
+    SynPath(int attachType, int flags) {
+        this.attachType = attachType;
+        this.flags = flags;
+    }
+
+    /** As the flag spells it: ring, tc, xdp, xdp-generic. */
+    public String label() {
+        return name().toLowerCase(Locale.ROOT).replace('_', '-');
+    }
+
+    /** The program in the object that this path attaches. */
+    String program() {
+        return this == TC ? "synproxy_tc" : "synproxy_xdp";
+    }
+
+    public static SynPath parse(String text) {
+        for (SynPath p : values()) {
+            if (p.label().equals(text)) {
+                return p;
+            }
+        }
+        throw new IllegalArgumentException("--syn-path must be ring, tc, xdp or xdp-generic: " + text);
+    }
+}
