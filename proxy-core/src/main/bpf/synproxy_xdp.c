@@ -80,8 +80,10 @@ struct {
 INLINE void count(__u32 which)
 {
     __u64 *v = bpf_map_lookup_elem(&counters, &which);
+    /* Atomic although per CPU: where the program can be preempted (a softirq run in a thread), a plain add loses
+     * counts. */
     if (v)
-        *v += 1;
+        __sync_fetch_and_add(v, 1);
 }
 
 #define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))

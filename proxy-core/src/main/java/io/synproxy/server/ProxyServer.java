@@ -228,10 +228,14 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
-    /** The BPF program's share of a counter: its SYNs not left to the loops, its SYN/ACKs, its martians. */
+    /**
+     * The BPF program's share of a counter, counted as the loops count: its SYNs neither left to the loops nor
+     * martian (a martian SYN counts under martian only), its SYN/ACKs, its martians.
+     */
     private static long xdpCount(XdpFastPath xdp, Counter c) {
         return switch (c) {
-            case SYN_RECEIVED -> xdp.counter(XdpFastPath.SYN) - xdp.counter(XdpFastPath.PASSED);
+            case SYN_RECEIVED -> xdp.counter(XdpFastPath.SYN) - xdp.counter(XdpFastPath.PASSED)
+                    - xdp.counter(XdpFastPath.MARTIAN);
             case SYNACK_SENT, BPF_SYNACK -> xdp.counter(XdpFastPath.SYNACK);
             case MARTIAN_SOURCE -> xdp.counter(XdpFastPath.MARTIAN);
             default -> 0;
