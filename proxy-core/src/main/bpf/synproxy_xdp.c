@@ -28,6 +28,8 @@ static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *) BPF_F
 static __u64 (*bpf_ktime_get_ns)(void) = (void *) BPF_FUNC_ktime_get_ns;
 static long (*bpf_xdp_adjust_tail)(struct xdp_md *ctx, int delta) = (void *) BPF_FUNC_xdp_adjust_tail;
 static long (*bpf_skb_change_tail)(struct __sk_buff *skb, __u32 len, __u64 flags) = (void *) BPF_FUNC_skb_change_tail;
+static long (*bpf_skb_load_bytes)(const struct __sk_buff *skb, __u32 offset, void *to, __u32 len) =
+        (void *) BPF_FUNC_skb_load_bytes;
 static long (*bpf_skb_pull_data)(struct __sk_buff *skb, __u32 len) = (void *) BPF_FUNC_skb_pull_data;
 static long (*bpf_redirect)(__u32 ifindex, __u64 flags) = (void *) BPF_FUNC_redirect;
 static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags) = (void *) BPF_FUNC_loop;
@@ -415,9 +417,20 @@ SEC("tc")
 int synproxy_tc(struct __sk_buff *skb)
 {
     struct reply r = {};
-    /* A frame sent from a packet ring (trafgen) keeps only its Ethernet header in the linear part. */
-    if ((void *) (long) skb->data + 14 + 20 + 20 > (void *) (long) skb->data_end && skb->len >= 14 + 20 + 20)
+    /*
+     * A frame sent from a packet ring (trafgen) keeps only its Ethernet header in the linear part. Its headers are
+     * pulled in only when a copy of them says it is an IPv4 SYN: pulling may reallocate the buffer, which a data
+     * segment must not pay for.
+     */
+    if ((void *) (long) skb->data + 14 + 20 + 20 > (void *) (long) skb->data_end) {
+        __u8 h[14 + 20 + 20];
+        if (skb->len < sizeof(h) || bpf_skb_load_bytes(skb, 0, h, sizeof(h)) != 0)
+            return TC_ACT_OK;
+        /* IPv4 without options, TCP, and of FIN, SYN, RST and ACK only SYN. */
+        if (h[12] != 0x08 || h[13] != 0x00 || h[14] != 0x45 || h[23] != IPPROTO_TCP || (h[47] & 0x17) != 0x02)
+            return TC_ACT_OK;
         bpf_skb_pull_data(skb, skb->len < 14 + 20 + 60 ? skb->len : 14 + 20 + 60);
+    }
     int verdict = decide((void *) (long) skb->data, (void *) (long) skb->data_end, &r);
     if (verdict != REPLY)
         return verdict == DROP ? TC_ACT_SHOT : TC_ACT_OK;

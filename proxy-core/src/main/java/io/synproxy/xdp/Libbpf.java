@@ -159,7 +159,12 @@ final class Libbpf {
         opts.set(ADDRESS, 16, out);
         opts.set(JAVA_INT, 24, (int) in.byteSize());
         opts.set(JAVA_INT, 28, (int) out.byteSize());
-        int r = invokeInt2(progFd, opts);
+        int r;
+        try {
+            r = (int) testRun.invokeExact(progFd, opts);
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
         if (r < 0) {
             return r;
         }
@@ -169,14 +174,6 @@ final class Libbpf {
     int possibleCpus() {
         try {
             return (int) possibleCpus.invokeExact();
-        } catch (Throwable e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private int invokeInt2(int fd, MemorySegment opts) {
-        try {
-            return (int) testRun.invokeExact(fd, opts);
         } catch (Throwable e) {
             throw new IllegalStateException(e);
         }

@@ -1,0 +1,42 @@
+package io.synproxy.xdp;
+
+import io.synproxy.cookie.KeyRing;
+import org.junit.jupiter.api.Test;
+
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/** What {@code --syn-path} refuses before anything is loaded: no root needed. */
+class XdpFastPathListensTest {
+    private final KeyRing keys = KeyRing.random(60_000, () -> 0L);
+
+    @Test
+    void shouldRefuseIpv6OnlyListensInOneSentence() {
+        XdpException e = assertThrows(XdpException.class, () -> XdpFastPath.load(
+                List.of(new InetSocketAddress("::1", 80)), keys, 1460, 7, 0));
+        assertEquals("the program answers IPv4 SYNs only, and no --listen is IPv4", e.getMessage());
+    }
+
+    @Test
+    void shouldRefuseMoreIpv4ListensThanTheProgramHolds() {
+        List<InetSocketAddress> listens = new ArrayList<>();
+        for (int port = 1; port <= 9; port++) {
+            listens.add(new InetSocketAddress("10.0.0.1", port));
+        }
+        XdpException e = assertThrows(XdpException.class, () -> XdpFastPath.load(listens, keys, 1460, 7, 0));
+        assertEquals("the program takes at most 8 IPv4 listens, not 9", e.getMessage());
+    }
+
+    @Test
+    void shouldParseThePathsAsTheFlagSpellsThem() {
+        for (SynPath p : SynPath.values()) {
+            assertEquals(p, SynPath.parse(p.label()));
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SynPath.parse("xdp_generic"));
+        assertEquals("--syn-path must be ring, tc, xdp or xdp-generic: xdp_generic", e.getMessage());
+    }
+}
