@@ -411,7 +411,9 @@ int synproxy_xdp(struct xdp_md *ctx)
 /*
  * tc ingress (--syn-path tc): the same, on the socket buffer after GRO, so that the data of live connections
  * passes untouched (generic XDP copies every large packet to make it linear); the SYN/ACK is redirected to the
- * interface's egress.
+ * interface's egress. What it passes it returns as TC_ACT_UNSPEC (tcx's TCX_NEXT), not TC_ACT_OK: the next program
+ * on the interface (a second instance's, with other listens or in an upgrade in place) sees it too, and after the
+ * last one it goes on as usual.
  */
 SEC("tc")
 int synproxy_tc(struct __sk_buff *skb)
@@ -425,18 +427,18 @@ int synproxy_tc(struct __sk_buff *skb)
     if ((void *) (long) skb->data + 14 + 20 + 20 > (void *) (long) skb->data_end) {
         __u8 h[14 + 20 + 20];
         if (skb->len < sizeof(h) || bpf_skb_load_bytes(skb, 0, h, sizeof(h)) != 0)
-            return TC_ACT_OK;
+            return TC_ACT_UNSPEC;
         /* IPv4 without options, TCP, and of FIN, SYN, RST and ACK only SYN. */
         if (h[12] != 0x08 || h[13] != 0x00 || h[14] != 0x45 || h[23] != IPPROTO_TCP || (h[47] & 0x17) != 0x02)
-            return TC_ACT_OK;
+            return TC_ACT_UNSPEC;
         bpf_skb_pull_data(skb, skb->len < 14 + 20 + 60 ? skb->len : 14 + 20 + 60);
     }
     int verdict = decide((void *) (long) skb->data, (void *) (long) skb->data_end, &r);
     if (verdict != REPLY)
-        return verdict == DROP ? TC_ACT_SHOT : TC_ACT_OK;
+        return verdict == DROP ? TC_ACT_SHOT : TC_ACT_UNSPEC;
     if (bpf_skb_change_tail(skb, reply_length(&r), 0) != 0) {
         count(C_PASSED);
-        return TC_ACT_OK;
+        return TC_ACT_UNSPEC;
     }
     if (write_reply((void *) (long) skb->data, (void *) (long) skb->data_end, &r) != 0)
         return TC_ACT_SHOT;

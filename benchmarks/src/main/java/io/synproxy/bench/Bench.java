@@ -14,7 +14,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.zip.ZipFile;
 
 /** Runs the comparison (and the sweep in full mode, and the relay section), then writes every output. */
 final class Bench {
@@ -68,11 +67,6 @@ final class Bench {
                     if (s == Scenario.HAPROXY_SYNCOOKIES && !Shell.has("haproxy")) {
                         progress("haproxy-syncookies: skipped, haproxy is not installed");
                         md.append("* haproxy-syncookies: skipped, haproxy is not installed\n\n");
-                        continue;
-                    }
-                    if (s == Scenario.SYNPROXY_TC && !hasBpfProgram(settings.jar())) {
-                        progress("synproxy-tc: skipped, this build has no BPF program (clang was not installed)");
-                        md.append("* synproxy-tc: skipped, this build has no BPF program (clang was not installed)\n\n");
                         continue;
                     }
                     Measurement m = runner.run(s, floodRate);
@@ -223,14 +217,5 @@ final class Bench {
 
     static String read(Path p) throws IOException {
         return Files.readString(p, StandardCharsets.UTF_8);
-    }
-
-    /** Whether the proxy's jar carries the BPF program for --syn-path (built where clang was installed). */
-    private static boolean hasBpfProgram(Path jar) {
-        try (ZipFile zip = new ZipFile(jar.toFile())) {
-            return zip.getEntry("bpf/synproxy_xdp.o") != null;
-        } catch (IOException e) {
-            return false;
-        }
     }
 }

@@ -59,10 +59,10 @@ final class ScenarioRunner {
             configureServer(net, scenario);
             Process nginx;
             Process proxy = null;
-            if (scenario == Scenario.SYNPROXY || scenario == Scenario.SYNPROXY_TC) {
+            if (scenario == Scenario.SYNPROXY || scenario == Scenario.SYNPROXY_RING) {
                 nginx = Nginx.start(net, net.serverNs(), dir.resolve("nginx"), BACKLOG, List.of("127.0.0.1:" + BACKEND_PORT));
                 proxy = startProxy(net, dir.resolve(scenario.label + ".log"), TestNet.SERVER_IP + ":" + PORT,
-                        "127.0.0.1:" + BACKEND_PORT, scenario == Scenario.SYNPROXY_TC);
+                        "127.0.0.1:" + BACKEND_PORT, scenario == Scenario.SYNPROXY_RING);
             } else if (scenario == Scenario.HAPROXY_SYNCOOKIES) {
                 nginx = Nginx.start(net, net.serverNs(), dir.resolve("nginx"), BACKLOG, List.of("127.0.0.1:" + BACKEND_PORT));
                 proxy = HaproxyFront.start(net, net.serverNs(), dir.resolve("haproxy"), TestNet.SERVER_IP + ":" + PORT,
@@ -293,7 +293,7 @@ final class ScenarioRunner {
         return Long.parseLong(net.exec(net.serverNs(), Shell.bin("cat"), "/sys/class/net/" + TestNet.SWITCHED_DEV + "/statistics/rx_packets").trim());
     }
 
-    private Process startProxy(TestNet net, Path log, String listen, String backend, boolean inKernel) throws Exception {
+    private Process startProxy(TestNet net, Path log, String listen, String backend, boolean ring) throws Exception {
         // As users run it (./synproxy's JVM flags and malloc arenas), so that the RSS columns are what they would see.
         List<String> cmd = new ArrayList<>(List.of(Shell.bin("env"), "MALLOC_ARENA_MAX=2", settings.java()));
         cmd.addAll(Relay.DAEMON_JVM_FLAGS);
@@ -304,16 +304,18 @@ final class ScenarioRunner {
                 .forEach(k -> cmd.add("-D" + k + "=" + System.getProperty(k)));
         cmd.addAll(List.of("-cp", settings.jar().toString(), "io.synproxy.cli.Main",
                 "run", "--listen", listen, "--backend", backend, "--stats-interval", "1s"));
-        if (inKernel) {
-            // tc: the bench's interfaces are veth, where native XDP_TX needs the peer set up for it and generic XDP
-            // copies every large packet.
-            cmd.addAll(List.of("--syn-path", "tc"));
+        if (ring) {
+            cmd.addAll(List.of("--syn-path", "ring"));
         }
         Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), cmd.toArray(String[]::new));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (System.nanoTime() < deadline) {
             String out = Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8) : "";
             if (out.contains("synproxy: protecting")) {
+                // Where its SYNs are answered, as the proxy said it: auto may have fallen back to the ring.
+                int at = out.indexOf("SYNs answered");
+                progress.accept(log.getFileName() + ": " + (at < 0 ? "SYNs answered from the capture ring"
+                        : out.substring(at, out.indexOf(", backend", at))));
                 return p;
             }
             if (!p.isAlive()) {

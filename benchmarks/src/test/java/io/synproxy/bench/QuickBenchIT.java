@@ -48,7 +48,7 @@ class QuickBenchIT {
             String[] f = line.split(",");
             success.put(f[0], Double.parseDouble(f[ok]));
         }
-        assertEquals(List.of("unprotected", "kernel-syncookies", "nft-synproxy", "synproxy", "synproxy-tc"),
+        assertEquals(List.of("unprotected", "kernel-syncookies", "nft-synproxy", "synproxy", "synproxy-ring"),
                 new ArrayList<>(lines.subList(1, lines.size()).stream().map(l -> l.split(",")[0]).toList()));
         String md = Files.readString(out.resolve("results.md"), StandardCharsets.UTF_8);
         for (String s : success.keySet()) {
@@ -61,8 +61,13 @@ class QuickBenchIT {
                 + success.get("unprotected"));
         assertTrue(success.get("synproxy") >= 99.0, "synproxy keeps >= 99% of legitimate clients: "
                 + success.get("synproxy"));
-        assertTrue(success.get("synproxy-tc") >= 99.0, "synproxy --syn-path tc keeps >= 99% of legitimate clients: "
-                + success.get("synproxy-tc"));
+        assertTrue(success.get("synproxy-ring") >= 99.0, "synproxy --syn-path ring keeps >= 99% of legitimate "
+                + "clients: " + success.get("synproxy-ring"));
+        // CI builds with clang and runs as root on Linux 6.6+: the default must have attached the program there.
+        if ("true".equals(System.getenv("CI"))) {
+            assertTrue(stdout.contains("synproxy.log: IPv4 SYNs answered in the kernel at tc (--syn-path auto)"),
+                    "the default answered SYNs at tc:\n" + stdout);
+        }
         try (var files = Files.walk(out)) {
             files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
         }

@@ -145,13 +145,14 @@ final class RunCommand implements Callable<Integer> {
                     + "over all threads; 0 never answers. Default: " + Operations.DEFAULT_INVALID_ACK_RST_RATE + "/s.")
     String invalidAckRstRate = Operations.DEFAULT_INVALID_ACK_RST_RATE + "/s";
 
-    @Option(names = "--syn-path", paramLabel = "ring|tc|xdp|xdp-generic",
+    @Option(names = "--syn-path", paramLabel = "auto|ring|tc|xdp|xdp-generic",
             description = "Where IPv4 SYNs are answered: ring (here, from the capture ring), or in the kernel's receive "
                     + "path by our BPF program, with the same cookies (the final ACK still comes here), so that a SYN "
                     + "flood costs this process nothing: tc (tc ingress, any interface, Linux 6.6+), xdp (native XDP, "
-                    + "a driver with XDP_TX), xdp-generic (any interface; slows bulk uploads). Needs libbpf 1.x and a "
-                    + "build made with clang. Default: ring.")
-    String synPath = "ring";
+                    + "a driver with XDP_TX), xdp-generic (any interface; slows bulk uploads). tc, xdp and xdp-generic "
+                    + "need libbpf 1.x, CAP_BPF and a build made with clang. Default: auto (tc where it can be "
+                    + "attached, else ring; the start line says which and why).")
+    String synPath = "auto";
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -188,7 +188,7 @@ public record ProxyConfig(
         private ProxyProtocol proxyProtocol = ProxyProtocol.OFF;
         private Keepalive keepalive = DEFAULT_KEEPALIVE;
         private Operations operations = Operations.defaults();
-        private SynPath synPath = SynPath.RING;
+        private SynPath synPath = SynPath.AUTO;
 
         /** One address to protect (replaces earlier ones). */
         public Builder listen(String v) {
@@ -277,7 +277,7 @@ public record ProxyConfig(
 
         /** {@code --syn-path}: where IPv4 SYNs are answered ({@link SynPath}). */
         public Builder synPath(SynPath v) {
-            synPath = v == null ? SynPath.RING : v;
+            synPath = v == null ? SynPath.AUTO : v;
             return this;
         }
 

@@ -94,14 +94,17 @@ final class Loop implements AutoCloseable {
      * @param policy the deny and allow lists, per-source limits and invalid-ACK RST bucket every loop shares
      * @param timings where the relay reports backend connect times (the metrics histograms)
      * @param waits where the front end reports how long packets waited in the capture ring (a metrics histogram)
+     * @param synsInKernel whether the BPF program answers every SYN the SYN ring would see but the few it passes on:
+     *                     the SYN ring then gets a quarter of {@code --ring-size}, as the other ring does
      */
     static Loop open(IoEventLoop loop, ProxyConfig config, RelaySettings relaySettings, HostFacts host,
                      SecretSource secrets, long skewMillis, int fanout, int restFanout, Policy policy,
-                     BackendTimings timings, RingWaits waits)
+                     BackendTimings timings, RingWaits waits, boolean synsInKernel)
             throws LinuxException {
         // Data segments reach the rings only when a final ACK may carry data (--no-zero-window).
         PacketRing ring = PacketRing.openIdle(host.ifindex(), config.listens(), config.zeroWindow(),
-                synRingBytes(config.ringBytes()), fanout, Segments.SYNS);
+                synsInKernel ? restRingBytes(config.ringBytes()) : synRingBytes(config.ringBytes()), fanout,
+                Segments.SYNS);
         PacketRing restRing;
         RawReplies replies;
         try {

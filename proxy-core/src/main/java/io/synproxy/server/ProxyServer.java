@@ -34,6 +34,7 @@ import io.synproxy.xdp.XdpFastPath;
 
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -72,12 +73,15 @@ public final class ProxyServer implements AutoCloseable {
     });
     /** The BPF program answering SYNs in the kernel ({@code --syn-path} tc, xdp, xdp-generic), or null. */
     private final XdpFastPath xdp;
+    private final KernelSyns kernel;
     private PrometheusEndpoint endpoint;
     private volatile boolean closed;
 
     private ProxyServer(ProxyConfig config, HostFacts host, MultiThreadIoEventLoopGroup group, List<Loop> loops,
                         List<NftGuard> guards, GuardShare share, Policy policy, PrometheusMetrics metrics,
-                        XdpFastPath xdp) {
+                        KernelSyns kernel) {
+        this.kernel = kernel;
+        XdpFastPath xdp = kernel.program();
         this.xdp = xdp;
         this.config = config;
         this.policy = policy;
@@ -151,15 +155,20 @@ public final class ProxyServer implements AutoCloseable {
         Policy policy = policy(config);
         PrometheusMetrics metrics = config.operations().metrics() != null ? new PrometheusMetrics() : null;
 
+        // Attached before the rings are sized, with every SYN passed on until the capture has joined: auto falls
+        // back to the ring on any refusal, and a program that answers the IPv4 SYNs leaves the SYN ring little to do.
+        KernelSyns kernel = startSynPath(config, host, secrets, skew);
+        XdpFastPath xdp = kernel.program();
         MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(config.threads(), EpollIoHandler.newFactory());
         List<Loop> loops = new ArrayList<>();
-        XdpFastPath xdp = null;
         boolean started = false;
         try {
+            boolean smallSynRing = xdp != null
+                    && config.listens().stream().allMatch(l -> l.getAddress() instanceof Inet4Address);
             for (EventExecutor executor : group) {
                 loops.add(Loop.open((IoEventLoop) executor, config, relaySettings, host, secrets, skew, fanout,
                         restFanout, policy, metrics != null ? metrics : BackendTimings.NONE,
-                        metrics != null ? metrics : RingWaits.NONE));
+                        metrics != null ? metrics : RingWaits.NONE, smallSynRing));
             }
             warmUp(host, group, relaySettings);
             // One loop is enough: compiled code is the process's, whichever thread runs it.
@@ -175,10 +184,12 @@ public final class ProxyServer implements AutoCloseable {
                     throw e;
                 }
             }
-            // After the capture: the final ACKs of the handshakes it answers must find a ring.
-            xdp = startSynPath(config, host, secrets, skew, policy);
+            // Only now that the capture has joined: the final ACKs of the handshakes it answers must find a ring.
+            if (xdp != null) {
+                xdp.refresh(policy.access().restricts());
+            }
             share = GuardShare.join(guards);
-            ProxyServer server = new ProxyServer(config, host, group, loops, guards, share, policy, metrics, xdp);
+            ProxyServer server = new ProxyServer(config, host, group, loops, guards, share, policy, metrics, kernel);
             server.serveMetrics();
             started = true;
             return server;
@@ -196,33 +207,57 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
-    /** Loads and attaches the BPF program for {@code --syn-path}, or null for the ring. */
-    private static XdpFastPath startSynPath(ProxyConfig config, HostFacts host, SecretSource secrets, long skew,
-                                        Policy policy) throws StartupException {
-        SynPath path = config.synPath();
-        if (path == SynPath.RING) {
-            return null;
+    /**
+     * What {@code --syn-path} came to: the program and the path it is attached at, or the ring and, when auto fell
+     * back to it, why.
+     */
+    record KernelSyns(XdpFastPath program, SynPath path, String fallback) {
+        static KernelSyns ring(String why) {
+            return new KernelSyns(null, SynPath.RING, why);
         }
-        String flag = "--syn-path " + path.label();
+    }
+
+    /**
+     * Loads and attaches the BPF program for {@code --syn-path}, with its pass switch on: every SYN goes on to the
+     * capture ring until {@link XdpFastPath#refresh} turns it off. An explicit path that cannot be had is a startup
+     * failure; auto then answers SYNs from the ring and says why.
+     */
+    private static KernelSyns startSynPath(ProxyConfig config, HostFacts host, SecretSource secrets, long skew)
+            throws StartupException {
+        SynPath asked = config.synPath();
+        if (asked == SynPath.RING) {
+            return KernelSyns.ring(null);
+        }
+        boolean auto = asked == SynPath.AUTO;
+        SynPath path = auto ? SynPath.TC : asked;
+        String flag = "--syn-path " + asked.label();
+        String refusal = null;
         if (host.ifindex() == 0) {
-            throw new StartupException(flag + " needs one interface (--interface, or a --listen address of one)");
+            refusal = "needs one interface (--interface, or a --listen address of one)";
+        } else if (host.txMac() == null) {
+            refusal = "needs an Ethernet interface: " + host.noTxRing();
         }
-        if (host.txMac() == null) {
-            throw new StartupException(flag + " needs an Ethernet interface: " + host.noTxRing());
+        if (refusal != null) {
+            if (auto) {
+                return KernelSyns.ring(refusal.replaceFirst("^needs", "the program needs"));
+            }
+            throw new StartupException(flag + " " + refusal);
         }
-        // A ring of its own: the loops' rings belong to their threads.
+        // A key ring of its own: the loops' rings belong to their threads.
         KeyRing keys = new KeyRing(secrets, config.keyRotation().toMillis(), skew, System::currentTimeMillis);
         XdpFastPath xdp = null;
         try {
             xdp = XdpFastPath.load(config.listens(), keys, host.ourMss(), host.windowScale(),
                     config.zeroWindow() ? 0 : 65535);
-            // The pass switch before the first SYN: a deny list is in force from the start.
-            xdp.refresh(policy.access().restricts());
+            xdp.refresh(true);
             xdp.attach(host.ifindex(), path);
-            return xdp;
+            return new KernelSyns(xdp, path, null);
         } catch (XdpException e) {
             if (xdp != null) {
                 xdp.close();
+            }
+            if (auto) {
+                return KernelSyns.ring(e.getMessage());
             }
             throw new StartupException(flag + ": " + e.getMessage());
         }
@@ -309,11 +344,19 @@ public final class ProxyServer implements AutoCloseable {
     public String describe() {
         return "synproxy: protecting " + config.listenText() + " on " + host.interfaceDescription()
                 + ", " + loops.get(0).replyPath()
-                + (xdp != null ? ", IPv4 SYNs answered in the kernel (--syn-path " + config.synPath().label() + ")"
-                        : "")
+                + synPathText()
                 + ", backend " + config.backend().getHostString() + ":" + config.backend().getPort()
                 + ", " + loops.size() + " thread(s), guard table"
                 + (guards.size() > 1 ? "s" : "") + " inet " + String.join(", inet ", guards.stream().map(NftGuard::table).toList());
+    }
+
+    private String synPathText() {
+        String asked = "--syn-path " + config.synPath().label();
+        if (xdp != null) {
+            return ", IPv4 SYNs answered in the kernel at " + kernel.path().label() + " (" + asked + ")";
+        }
+        return kernel.fallback() == null ? "" : ", SYNs answered from the capture ring (" + asked + ": "
+                + kernel.fallback() + ")";
     }
 
     public Stats stats() {

@@ -3,10 +3,13 @@ package io.synproxy.xdp;
 import java.util.Locale;
 
 /**
- * {@code --syn-path}: where IPv4 SYNs are answered. In the capture ring by the Java front end (the default), or in
- * the kernel's receive path by the BPF program ({@link XdpFastPath}), with the same cookies either way.
+ * {@code --syn-path}: where IPv4 SYNs are answered. In the capture ring by the Java front end, or in the kernel's
+ * receive path by the BPF program ({@link XdpFastPath}), with the same cookies either way. The default, {@link #AUTO},
+ * is tc where the program can be loaded and attached, and the ring where it cannot.
  */
 public enum SynPath {
+    /** tc where it can be had (the program in the build, libbpf, CAP_BPF, Linux 6.6+, Ethernet), else the ring. */
+    AUTO(-1, 0),
     /** The Java front end answers every SYN from the capture ring. */
     RING(-1, 0),
     /** The program at tc ingress (tcx, Linux 6.6+): after GRO, so the data of live connections passes untouched. */
@@ -31,6 +34,11 @@ public enum SynPath {
         return name().toLowerCase(Locale.ROOT).replace('_', '-');
     }
 
+    /** Whether this path attaches the BPF program ({@link #AUTO} is resolved to {@link #TC} or the ring first). */
+    public boolean inKernel() {
+        return this == TC || this == XDP || this == XDP_GENERIC;
+    }
+
     /** The program in the object that this path attaches. */
     String program() {
         return this == TC ? "synproxy_tc" : "synproxy_xdp";
@@ -42,6 +50,6 @@ public enum SynPath {
                 return p;
             }
         }
-        throw new IllegalArgumentException("--syn-path must be ring, tc, xdp or xdp-generic: " + text);
+        throw new IllegalArgumentException("--syn-path must be auto, ring, tc, xdp or xdp-generic: " + text);
     }
 }

@@ -197,7 +197,7 @@ public final class XdpFastPath implements AutoCloseable {
      * @throws XdpException when the interface already has an XDP program, or the mode is not supported there
      */
     public void attach(int ifindex, SynPath path) throws XdpException {
-        if (path == SynPath.RING) {
+        if (!path.inKernel()) {
             throw new IllegalArgumentException("nothing to attach for " + path.label());
         }
         int fd = bpf.link(path == SynPath.TC ? tcFd : xdpFd, ifindex, path.attachType, path.flags, arena);
@@ -283,8 +283,9 @@ public final class XdpFastPath implements AutoCloseable {
             int length = (int) (r >>> 32);
             int verdict = (int) r;
             if (path == SynPath.TC) {
-                // TC_ACT_OK 0, TC_ACT_SHOT 2, TC_ACT_REDIRECT 7 (the reply sent back out).
-                verdict = verdict == 0 ? TestResult.PASS : verdict == 2 ? TestResult.DROP
+                // TC_ACT_UNSPEC -1 (TCX_NEXT: on to the next program, then on as usual), TC_ACT_SHOT 2,
+                // TC_ACT_REDIRECT 7 (the reply sent back out).
+                verdict = verdict == -1 ? TestResult.PASS : verdict == 2 ? TestResult.DROP
                         : verdict == 7 ? TestResult.TX : -verdict;
             }
             return new TestResult(verdict, out.asSlice(0, Math.min(length, 512)).toArray(JAVA_BYTE));

@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -36,7 +37,9 @@ class XdpFastPathListensTest {
         for (SynPath p : SynPath.values()) {
             assertEquals(p, SynPath.parse(p.label()));
         }
+        assertEquals(List.of(SynPath.TC, SynPath.XDP, SynPath.XDP_GENERIC),
+                Arrays.stream(SynPath.values()).filter(SynPath::inKernel).toList(), "auto is resolved before it attaches");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SynPath.parse("xdp_generic"));
-        assertEquals("--syn-path must be ring, tc, xdp or xdp-generic: xdp_generic", e.getMessage());
+        assertEquals("--syn-path must be auto, ring, tc, xdp or xdp-generic: xdp_generic", e.getMessage());
     }
 }
