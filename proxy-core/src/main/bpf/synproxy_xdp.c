@@ -5,8 +5,8 @@
  * io.synproxy.cookie.SynCookie), in the kernel's receive path, by rewriting the SYN in place and sending it back out
  * of the interface it came in on (XDP_TX at XDP, a redirect to egress at tc ingress). No copy to user space, no
  * socket, no syscall: the proxy process spends nothing on a flood SYN. Everything else, and
- * every SYN this program is not sure about (IPv6, IP options, payload, odd TCP options, a checksum it cannot
- * confirm, a deny or allow list in force), goes on to the kernel as before (XDP_PASS), where the capture ring and the
+ * every SYN this program is not sure about (IPv6, IP options, payload, odd TCP options, a wrong checksum, a deny or
+ * allow list in force), goes on to the kernel as before (XDP_PASS, TC_ACT_UNSPEC), where the capture ring and the
  * Java front end decide as they always did. The final ACK is always Java's: this program never keeps state.
  *
  * The user-space side is io.synproxy.xdp.XdpFastPath: it fills `config` (keys, listens, our options) and reads
@@ -54,6 +54,8 @@ struct fast_config {
     __u32 window; /* the SYN/ACK's window: 0 with the zero-window handshake */
     __u32 nlisten;
     struct listen listens[MAX_LISTENS];
+    __u8 mac[6];  /* the interface's: a frame to another (promiscuous, bridged), broadcast or multicast MAC passes */
+    __u8 pad[2];
 };
 
 /* Must match XdpFastPath's counter indices. */
@@ -219,6 +221,12 @@ static __attribute__((always_inline)) inline int decide(void *data, void *end, s
     struct fast_config *cfg = bpf_map_lookup_elem(&config, &zero);
     if (!cfg)
         return PASS;
+    /* Not for this host: the kernel would not take it, and the Java front end does not answer it either. */
+#pragma unroll
+    for (int i = 0; i < 6; i++) {
+        if (eth->h_dest[i] != cfg->mac[i])
+            return PASS;
+    }
     int ours = 0;
     __u32 n = cfg->nlisten;
 #pragma unroll
@@ -258,7 +266,7 @@ static __attribute__((always_inline)) inline int decide(void *data, void *end, s
             opts[i] = p[i];
         }
     }
-    /* Checksums: a sender that offloads them (a local veth peer) leaves the TCP one unfinished; user space knows. */
+    /* Checksums. */
     __u64 sum = 0;
     __u16 *w = (__u16 *) ip;
 #pragma unroll
@@ -266,7 +274,8 @@ static __attribute__((always_inline)) inline int decide(void *data, void *end, s
         sum += w[i];
     if (fold(sum) != 0)
         goto pass;
-    sum = (__u64) ip->saddr + ip->daddr + __builtin_bswap16(IPPROTO_TCP) + __builtin_bswap16(tcplen);
+    __u64 pseudo = (__u64) ip->saddr + ip->daddr + __builtin_bswap16(IPPROTO_TCP) + __builtin_bswap16(tcplen);
+    sum = pseudo;
     w = (__u16 *) tcp;
 #pragma unroll
     for (int i = 0; i < 10; i++)
@@ -275,7 +284,13 @@ static __attribute__((always_inline)) inline int decide(void *data, void *end, s
 #pragma unroll
     for (int i = 0; i < OPTIONS_MAX / 2; i++)
         sum += ow[i];
-    if (fold(sum) != 0)
+    /*
+     * A sender on this host that offloads checksums (a veth or container peer: CHECKSUM_PARTIAL) leaves in the field
+     * the pseudo-header's sum, for a NIC the frame never reaches. The kernel takes such a frame as valid, and so does
+     * the Java front end (TP_STATUS_CSUMNOTREADY). Here the field is all there is to go by: a SYN from the wire with
+     * that value by chance is answered rather than dropped, which gives its sender nothing a valid SYN would not.
+     */
+    if (fold(sum) != 0 && tcp->check != (__u16) ~fold(pseudo))
         goto pass;
     so.len = optlen;
     so.mss = -1;

@@ -35,6 +35,7 @@ import io.synproxy.xdp.XdpFastPath;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.Inet4Address;
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -243,11 +244,23 @@ public final class ProxyServer implements AutoCloseable {
             }
             throw new StartupException(flag + " " + refusal);
         }
+        boolean v4 = config.listens().stream().anyMatch(l -> l.getAddress() instanceof Inet4Address);
+        if (path == SynPath.TC && v4 && config.listens().stream().anyMatch(l -> l.getAddress() instanceof Inet6Address)) {
+            // Bound to ETH_P_ALL, a packet socket gets each frame before tc ingress runs: the ring would answer the
+            // SYNs the program answers too. XDP runs before packet sockets.
+            String why = "IPv4 and IPv6 listens share one capture ring (ETH_P_ALL), which sees every SYN before tc "
+                    + "does";
+            if (auto) {
+                return KernelSyns.ring(why);
+            }
+            throw new StartupException(flag + ": " + why + ", so both would answer it; use --syn-path xdp or "
+                    + "xdp-generic, or one instance per family");
+        }
         // A key ring of its own: the loops' rings belong to their threads.
         KeyRing keys = new KeyRing(secrets, config.keyRotation().toMillis(), skew, System::currentTimeMillis);
         XdpFastPath xdp = null;
         try {
-            xdp = XdpFastPath.load(config.listens(), keys, host.ourMss(), host.windowScale(),
+            xdp = XdpFastPath.load(config.listens(), host.txMac(), keys, host.ourMss(), host.windowScale(),
                     config.zeroWindow() ? 0 : 65535);
             xdp.refresh(true);
             xdp.attach(host.ifindex(), path);

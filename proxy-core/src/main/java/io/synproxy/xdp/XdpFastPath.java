@@ -51,7 +51,8 @@ public final class XdpFastPath implements AutoCloseable {
     private static final long WINDOW = 48;
     private static final long NLISTEN = 52;
     private static final long LISTENS = 56;
-    private static final int CONFIG_BYTES = 56 + 8 * MAX_LISTENS;
+    private static final long MAC = LISTENS + 8 * MAX_LISTENS;
+    private static final int CONFIG_BYTES = (int) MAC + 8;
 
     private final Libbpf bpf;
     /** The ELF image (libbpf reads it until the object is closed), the map buffers, the link options. */
@@ -91,12 +92,16 @@ public final class XdpFastPath implements AutoCloseable {
      * Loads the program (not yet attached) with its configuration in place.
      *
      * @param listens the protected IPv4 listens (wildcard 0.0.0.0 allowed; IPv6 ones are left to user space)
+     * @param mac     the interface's Ethernet address: frames to any other pass untouched
      * @param keys    a key ring of the program's own on the proxy's secrets, refreshed by {@link #refresh}
      * @param synAckWindow the SYN/ACK's window (0 with the zero-window handshake)
      * @throws XdpException in one sentence: no program in this build, no libbpf, the kernel refused it
      */
-    public static XdpFastPath load(List<InetSocketAddress> listens, KeyRing keys, int ourMss, int ourWscale,
-                                   int synAckWindow) throws XdpException {
+    public static XdpFastPath load(List<InetSocketAddress> listens, byte[] mac, KeyRing keys, int ourMss,
+                                   int ourWscale, int synAckWindow) throws XdpException {
+        if (mac.length != 6) {
+            throw new IllegalArgumentException("an Ethernet address has 6 bytes, not " + mac.length);
+        }
         List<InetSocketAddress> v4 = new ArrayList<>();
         for (InetSocketAddress l : listens) {
             if (l.getAddress() instanceof Inet4Address) {
@@ -136,7 +141,7 @@ public final class XdpFastPath implements AutoCloseable {
             }
             XdpFastPath path = new XdpFastPath(bpf, arena, object, prog, tc, cfg, counters, keys);
             try {
-                path.configure(v4, ourMss, ourWscale, synAckWindow);
+                path.configure(v4, mac, ourMss, ourWscale, synAckWindow);
             } catch (XdpException e) {
                 path.close();
                 throw e;
@@ -166,9 +171,10 @@ public final class XdpFastPath implements AutoCloseable {
         return Native.strerror(errno);
     }
 
-    private void configure(List<InetSocketAddress> listens, int ourMss, int ourWscale, int synAckWindow)
+    private void configure(List<InetSocketAddress> listens, byte[] mac, int ourMss, int ourWscale, int synAckWindow)
             throws XdpException {
         config.fill((byte) 0);
+        MemorySegment.copy(mac, 0, config, JAVA_BYTE, MAC, 6);
         config.set(JAVA_INT, MSS, ourMss);
         config.set(JAVA_INT, WSCALE, ourWscale);
         config.set(JAVA_INT, WINDOW, synAckWindow);

@@ -13,12 +13,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** What {@code --syn-path} refuses before anything is loaded: no root needed. */
 class XdpFastPathListensTest {
+    private static final byte[] MAC = {2, 0, 0, 0, 0, 1};
     private final KeyRing keys = KeyRing.random(60_000, () -> 0L);
 
     @Test
     void shouldRefuseIpv6OnlyListensInOneSentence() {
         XdpException e = assertThrows(XdpException.class, () -> XdpFastPath.load(
-                List.of(new InetSocketAddress("::1", 80)), keys, 1460, 7, 0));
+                List.of(new InetSocketAddress("::1", 80)), MAC, keys, 1460, 7, 0));
         assertEquals("the program answers IPv4 SYNs only, and no --listen is IPv4", e.getMessage());
     }
 
@@ -28,7 +29,7 @@ class XdpFastPathListensTest {
         for (int port = 1; port <= 9; port++) {
             listens.add(new InetSocketAddress("10.0.0.1", port));
         }
-        XdpException e = assertThrows(XdpException.class, () -> XdpFastPath.load(listens, keys, 1460, 7, 0));
+        XdpException e = assertThrows(XdpException.class, () -> XdpFastPath.load(listens, MAC, keys, 1460, 7, 0));
         assertEquals("the program takes at most 8 IPv4 listens, not 9", e.getMessage());
     }
 

@@ -56,7 +56,7 @@ class XdpFastPathTest {
 
     @BeforeAll
     static void load() throws XdpException {
-        xdp = XdpFastPath.load(List.of(new InetSocketAddress("10.77.0.2", PORT)),
+        xdp = XdpFastPath.load(List.of(new InetSocketAddress("10.77.0.2", PORT)), SERVER_MAC,
                 new KeyRing(SECRET, 60_000, () -> NOW), OUR_MSS, OUR_WSCALE, 0);
     }
 
@@ -113,7 +113,12 @@ class XdpFastPathTest {
         byte[] badSum = syn.clone();
         badSum[36] ^= 0x01;
         assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame(badSum)).verdict(),
-                "a checksum it cannot confirm (an offloading sender's): user space knows the frame's status");
+                "a checksum that is wrong: the kernel would drop the SYN, user space decides");
+        for (String mac : List.of("02:00:00:00:00:99", "ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01")) {
+            byte[] other = frame(syn);
+            System.arraycopy(HexFormat.ofDelimiter(":").parseHex(mac), 0, other, 0, 6);
+            assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, other).verdict(), "a frame for " + mac);
+        }
         byte[] ack = segment(0x0B01_0203, 40000, LOCAL, PORT, 1001, 77, TcpFlyweight.ACK);
         assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame(ack)).verdict(), "not a SYN");
         byte[] malformed = syn(0x0B01_0203, 40000, LOCAL, PORT, 1000, 1460, -1, false, false, 0);
@@ -132,6 +137,30 @@ class XdpFastPathTest {
         }
         assertEquals(XdpFastPath.TestResult.TX, xdp.testRun(path, frame(syn)).verdict());
         assertEquals(passed + 3, xdp.counter(XdpFastPath.PASSED), "the three SYNs to our port it passed");
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = SynPath.class, names = {"TC", "XDP"})
+    void shouldAnswerALocalSendersSynWhoseChecksumIsLeftToOffload(SynPath path) {
+        // No timestamps: the SYN/ACK's TSval is the clock's, and the two runs below compare whole frames.
+        byte[] syn = syn(0x0B01_0203, 40001, LOCAL, PORT, 2000, 1460, 7, true, false, 0);
+        byte[] expected = frame(syn);
+        // CHECKSUM_PARTIAL, as a veth peer's TCP stack sends it: the pseudo-header's sum, not complemented.
+        byte[] partial = syn.clone();
+        int len = partial.length - 20;
+        long pseudo = (LOCAL >>> 16) + (LOCAL & 0xffff) + 0x0B01 + 0x0203 + 6 + len;
+        pseudo = (pseudo & 0xffff) + (pseudo >>> 16);
+        pseudo = (pseudo & 0xffff) + (pseudo >>> 16);
+        partial[36] = (byte) (pseudo >>> 8);
+        partial[37] = (byte) pseudo;
+        XdpFastPath.TestResult r = xdp.testRun(path, frame(partial));
+        assertEquals(XdpFastPath.TestResult.TX, r.verdict(), "answered, as the kernel and the Java front end would");
+        XdpFastPath.TestResult full = xdp.testRun(path, expected);
+        assertEquals(HexFormat.of().formatHex(full.frame()), HexFormat.of().formatHex(r.frame()),
+                "the same SYN/ACK as for the SYN with its checksum finished");
+        partial[37] ^= 0x01;
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame(partial)).verdict(),
+                "one bit off the pseudo-header's sum: wrong, left to user space");
     }
 
     @ParameterizedTest

@@ -29,9 +29,10 @@ class XdpIT {
     void shouldAnswerTheFloodInTheKernelAndServeRealClients() throws Exception {
         try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
-                     "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "1s", "--syn-path", "tc")) {
+                     "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "1s")) {
             proxy.awaitStarted();
-            assertTrue(proxy.output().contains("IPv4 SYNs answered in the kernel (--syn-path tc)"), proxy.output());
+            assertTrue(proxy.output().contains("IPv4 SYNs answered in the kernel at tc (--syn-path auto)"),
+                    "the default attaches at tc where it can: " + proxy.output());
             Map<String, Long> before = proxy.nextStats(Duration.ofSeconds(5));
             Process flood = net.start(net.clientNs(), ProcessBuilder.Redirect.DISCARD,
                     "timeout", "25", "hping3", "--flood", "--rand-source", "-S", "-p", "8080", TestNet.SERVER_IP);
@@ -99,6 +100,43 @@ class XdpIT {
         }
     }
 
+    /**
+     * IPv4 and IPv6 listens share a capture ring bound to ETH_P_ALL, which gets every frame before tc ingress: the
+     * default leaves the SYNs to the ring there (one SYN/ACK per SYN, not one from each), and tc is refused.
+     */
+    @Test
+    void shouldLeaveDualStackSynsToTheRing() throws Exception {
+        try (TestNet net = TestNet.pairWithIpv6()) {
+            String[] listens = {"--listen", TestNet.SERVER_IP + ":8080", "--listen", "[" + TestNet.SERVER_IP6 + "]:8080",
+                "--backend", "127.0.0.1:" + EchoBackend.PORT};
+            try (ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), concat("run", listens, "--syn-path", "tc"))) {
+                assertTrue(proxy.process().waitFor(60, TimeUnit.SECONDS));
+                String out = proxy.output();
+                assertEquals(1, proxy.process().exitValue(), out);
+                assertTrue(out.contains("--syn-path tc: IPv4 and IPv6 listens share one capture ring"), out);
+                assertFalse(out.contains("Exception") || out.contains("\tat "), "no stack trace: " + out);
+            }
+            try (ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), concat("run", listens, "--stats-interval",
+                    "1s"))) {
+                proxy.awaitStarted();
+                assertTrue(proxy.output().contains("SYNs answered from the capture ring (--syn-path auto: IPv4 and IPv6 "
+                        + "listens share one capture ring"), proxy.output());
+                Map<String, Long> before = proxy.nextStats(Duration.ofSeconds(5));
+                assertEquals(3, synAcks(net), "one SYN/ACK for each of hping3's three SYNs");
+                Map<String, Long> after = proxy.nextStats(Duration.ofSeconds(5));
+                assertEquals(3, after.get("synack") - before.get("synack"), after.toString());
+                assertEquals(0, after.getOrDefault("bpf_synack", 0L), after.toString());
+            }
+        }
+    }
+
+    private static String[] concat(String first, String[] middle, String... last) {
+        List<String> all = new ArrayList<>(List.of(first));
+        all.addAll(List.of(middle));
+        all.addAll(List.of(last));
+        return all.toArray(String[]::new);
+    }
+
     @Test
     void shouldRefuseXdpWithOneSentenceWhereItCannotRun() throws Exception {
         try (TestNet net = TestNet.pair()) {
@@ -121,7 +159,7 @@ class XdpIT {
         }
     }
 
-    /** SYN/ACKs for three SYNs from hping3, whose checksums are whole (a veth peer's kernel socket leaves them to us). */
+    /** SYN/ACKs for three SYNs from hping3. */
     private static int synAcks(TestNet net) throws IOException {
         String out;
         try {
