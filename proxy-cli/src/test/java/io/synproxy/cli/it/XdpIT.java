@@ -10,6 +10,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -126,6 +127,40 @@ class XdpIT {
                 Map<String, Long> after = proxy.nextStats(Duration.ofSeconds(5));
                 assertEquals(3, after.get("synack") - before.get("synack"), after.toString());
                 assertEquals(0, after.getOrDefault("bpf_synack", 0L), after.toString());
+            }
+        }
+    }
+
+    /** A container granted NET_ADMIN and NET_RAW only: the default answers from the ring and says why; tc refuses. */
+    @Test
+    void shouldFallBackToTheRingWithoutCapBpf() throws Exception {
+        try (TestNet net = TestNet.pair()) {
+            ProxyProcess.Launcher noBpf = (out, command) -> {
+                List<String> all = new ArrayList<>(List.of("setpriv", "--bounding-set=-bpf,-sys_admin",
+                        "--inh-caps=-bpf,-sys_admin"));
+                all.addAll(List.of(command));
+                return net.start(net.serverNs(), out, all.toArray(String[]::new));
+            };
+            String[] run = {"run", "--listen", TestNet.SERVER_IP + ":8080", "--backend", "127.0.0.1:" + EchoBackend.PORT,
+                "--stats-interval", "1s"};
+            try (ProxyProcess proxy = ProxyProcess.start(noBpf, run)) {
+                proxy.awaitStarted();
+                assertTrue(proxy.output().contains("SYNs answered from the capture ring (--syn-path auto: the kernel "
+                        + "refused the BPF program (Operation not permitted"), proxy.output());
+                assertFalse(proxy.output().contains("libbpf"), "libbpf's own warnings stay quiet: " + proxy.output());
+                Map<String, Long> before = proxy.nextStats(Duration.ofSeconds(5));
+                assertEquals(3, synAcks(net), "the ring answers");
+                Map<String, Long> after = proxy.nextStats(Duration.ofSeconds(5));
+                assertEquals(3, after.get("synack") - before.get("synack"), after.toString());
+                assertEquals(0, after.getOrDefault("bpf_synack", 0L), after.toString());
+            }
+            try (ProxyProcess proxy = ProxyProcess.start(noBpf, concat(run[0], Arrays.copyOfRange(run, 1,
+                    run.length), "--syn-path", "tc"))) {
+                assertTrue(proxy.process().waitFor(60, TimeUnit.SECONDS));
+                String out = proxy.output();
+                assertEquals(1, proxy.process().exitValue(), out);
+                assertTrue(out.contains("--syn-path tc: the kernel refused the BPF program"), out);
+                assertEquals(1, out.strip().lines().count(), "one sentence: " + out);
             }
         }
     }
