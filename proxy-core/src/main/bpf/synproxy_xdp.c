@@ -33,8 +33,17 @@ static long (*bpf_skb_load_bytes)(const struct __sk_buff *skb, __u32 offset, voi
 static long (*bpf_skb_pull_data)(struct __sk_buff *skb, __u32 len) = (void *) BPF_FUNC_skb_pull_data;
 static long (*bpf_redirect)(__u32 ifindex, __u64 flags) = (void *) BPF_FUNC_redirect;
 static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags) = (void *) BPF_FUNC_loop;
+static struct bpf_sock *(*bpf_sk_lookup_tcp)(void *ctx, struct bpf_sock_tuple *tuple, __u32 tuple_size, __u64 netns,
+        __u64 flags) = (void *) BPF_FUNC_sk_lookup_tcp;
+static long (*bpf_sk_release)(void *sock) = (void *) BPF_FUNC_sk_release;
+static long (*bpf_set_hash)(struct __sk_buff *skb, __u32 hash) = (void *) BPF_FUNC_set_hash;
 
 #define MAX_LISTENS 8
+/*
+ * The flow hash given at tc to a segment of a connection this host's kernel holds (a handed-off one), which the
+ * capture rings' classic filter drops (io.synproxy.frontend.Bpf.KERNEL_OWNED_HASH).
+ */
+#define KERNEL_OWNED_HASH 0x53594e50
 #define OPTIONS_MAX 40
 
 /* Must match XdpFastPath.CONFIG_LAYOUT. Addresses and ports in network order. */
@@ -199,6 +208,56 @@ struct reply {
 
 enum { PASS, DROP, REPLY };
 
+/* Whether the segment is to a protected address and port. */
+INLINE int ours(struct fast_config *cfg, struct iphdr *ip, struct tcphdr *tcp)
+{
+    int found = 0;
+    __u32 n = cfg->nlisten;
+#pragma unroll
+    for (int l = 0; l < MAX_LISTENS; l++) {
+        if (l < n && cfg->listens[l].port == tcp->dest
+                && (cfg->listens[l].addr == 0 || cfg->listens[l].addr == ip->daddr))
+            found = 1;
+    }
+    return found;
+}
+
+/*
+ * A segment the capture rings would take (no SYN; with the zero window, at most one byte of payload) of a connection
+ * whose socket this host's kernel holds, a handed-off one, is tagged with KERNEL_OWNED_HASH so that the rings' filter
+ * drops it: the client's ACKs of a live connection (two for a short request, one per two segments of a download)
+ * then wake no loop. Only full sockets: a tuple without one (a final ACK, an ACK flood) or in TIME_WAIT still reaches
+ * the rings.
+ */
+INLINE void tag_kernel_owned(struct __sk_buff *skb)
+{
+    void *data = (void *) (long) skb->data;
+    void *end = (void *) (long) skb->data_end;
+    struct ethhdr *eth = data;
+    struct iphdr *ip = (void *) (eth + 1);
+    struct tcphdr *tcp = (void *) (ip + 1);
+    if ((void *) (tcp + 1) > end || eth->h_proto != __builtin_bswap16(ETH_P_IP) || ip->ihl != 5
+            || ip->protocol != IPPROTO_TCP || tcp->syn || !tcp->ack)
+        return;
+    __u32 zero = 0;
+    struct fast_config *cfg = bpf_map_lookup_elem(&config, &zero);
+    if (!cfg || !ours(cfg, ip, tcp))
+        return;
+    if (cfg->window == 0 && __builtin_bswap16(ip->tot_len) > 20 + tcp->doff * 4 + 1)
+        return;
+    struct bpf_sock_tuple t = {};
+    t.ipv4.saddr = ip->saddr;
+    t.ipv4.daddr = ip->daddr;
+    t.ipv4.sport = tcp->source;
+    t.ipv4.dport = tcp->dest;
+    struct bpf_sock *sk = bpf_sk_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+    if (!sk)
+        return;
+    if (sk->state != BPF_TCP_LISTEN)
+        bpf_set_hash(skb, KERNEL_OWNED_HASH);
+    bpf_sk_release(sk);
+}
+
 /*
  * The decision for one frame (Ethernet from data): PASS (to the capture ring and the kernel), DROP (a martian
  * source), or REPLY with the SYN/ACK's TCP header and options in r. Reads the packet, never writes it.
@@ -227,15 +286,7 @@ static __attribute__((always_inline)) inline int decide(void *data, void *end, s
         if (eth->h_dest[i] != cfg->mac[i])
             return PASS;
     }
-    int ours = 0;
-    __u32 n = cfg->nlisten;
-#pragma unroll
-    for (int l = 0; l < MAX_LISTENS; l++) {
-        if (l < n && cfg->listens[l].port == tcp->dest
-                && (cfg->listens[l].addr == 0 || cfg->listens[l].addr == ip->daddr))
-            ours = 1;
-    }
-    if (!ours)
+    if (!ours(cfg, ip, tcp))
         return PASS;
     count(C_SYN);
     if (cfg->pass)
@@ -449,6 +500,8 @@ int synproxy_tc(struct __sk_buff *skb)
         bpf_skb_pull_data(skb, skb->len < 14 + 20 + 60 ? skb->len : 14 + 20 + 60);
     }
     int verdict = decide((void *) (long) skb->data, (void *) (long) skb->data_end, &r);
+    if (verdict == PASS)
+        tag_kernel_owned(skb);
     if (verdict != REPLY)
         return verdict == DROP ? TC_ACT_SHOT : TC_ACT_UNSPEC;
     if (bpf_skb_change_tail(skb, reply_length(&r), 0) != 0) {

@@ -99,6 +99,11 @@ import java.util.Map;
  * </pre>
  */
 final class Bpf {
+    /**
+     * The flow hash the BPF program at tc ingress gives a segment of a connection this host's kernel holds (a
+     * handed-off one): must match KERNEL_OWNED_HASH in synproxy_xdp.c.
+     */
+    public static final int KERNEL_OWNED_HASH = 0x5359_4e50;
     private static final int LD_W_ABS = 0x20;
     private static final int LD_H_ABS = 0x28;
     private static final int LD_B_ABS = 0x30;
@@ -123,6 +128,8 @@ final class Bpf {
     private static final int AD_PROTOCOL = -0x1000;
     /** SKF_AD_OFF + SKF_AD_PKTTYPE: the frame's link-level packet type (sll_pkttype). */
     private static final int AD_PKTTYPE = -0x1000 + 4;
+    /** SKF_AD_OFF + SKF_AD_RXHASH: the socket buffer's flow hash. */
+    private static final int AD_RXHASH = -0x1000 + 32;
     /** PACKET_HOST: a frame addressed to this host at link level (not broadcast, multicast or another host's). */
     private static final int PACKET_HOST = 0;
     private static final int INSTRUCTION_SIZE = 8;
@@ -145,8 +152,8 @@ final class Bpf {
      *                    SYN/ACK: see the class comment)
      */
     static MemorySegment tcpToListens(Arena arena, List<InetSocketAddress> listens, boolean headersOnly,
-                                      Segments part) {
-        return toFprog(arena, instructions(listens, headersOnly, part));
+                                      Segments part, boolean dropKernelOwned) {
+        return toFprog(arena, instructions(listens, headersOnly, part, dropKernelOwned));
     }
 
     static List<int[]> instructions(List<InetSocketAddress> listens, boolean headersOnly) {
@@ -155,6 +162,15 @@ final class Bpf {
 
     /** @param part which of the segments the program for {@code listens} passes: all, the SYNs, or the rest */
     static List<int[]> instructions(List<InetSocketAddress> listens, boolean headersOnly, Segments part) {
+        return instructions(listens, headersOnly, part, false);
+    }
+
+    /**
+     * @param dropKernelOwned drop the IPv4 segments (SYNs apart) that the tc program tagged with
+     *                        {@link #KERNEL_OWNED_HASH}: the ACKs of handed-off connections
+     */
+    static List<int[]> instructions(List<InetSocketAddress> listens, boolean headersOnly, Segments part,
+                                    boolean dropKernelOwned) {
         List<int[]> v4 = new ArrayList<>();
         List<InetSocketAddress> v6 = new ArrayList<>();
         for (InetSocketAddress l : listens) {
@@ -164,7 +180,7 @@ final class Bpf {
                 v6.add(l);
             }
         }
-        Program p = new Program();
+        Program p = new Program(dropKernelOwned && part != Segments.SYNS);
         // The kernel's TCP never sees a frame for another host, broadcast or multicast (ip_rcv, ipv6_rcv drop
         // PACKET_OTHERHOST; TCP drops the other two): neither do we.
         p.op(LD_W_ABS, AD_PKTTYPE).jump(JEQ_K, PACKET_HOST, "host", null).op(RET_K, 0).label("host");
@@ -202,7 +218,12 @@ final class Bpf {
         private final List<int[]> code = new ArrayList<>();
         private final List<String[]> targets = new ArrayList<>();
         private final Map<String, Integer> labels = new HashMap<>();
+        private final boolean dropKernelOwned;
         private int unique;
+
+        Program(boolean dropKernelOwned) {
+            this.dropKernelOwned = dropKernelOwned;
+        }
 
         Program op(int code, int k) {
             return jump(code, k, null, null);
@@ -241,7 +262,7 @@ final class Bpf {
             }
             label("n4").op(RET_K, 0);
             if (matched.equals("p4")) {
-                return label("p4").op(RET_K, SNAP_LENGTH);
+                return acceptV4();
             }
             // X still holds the IP header length. Too short for a TCP header: user space rejects it (not a SYN).
             label("h4").op(LD_W_LEN, 0).op(SUB_X, 0).jump(JGE_K, TCP_HEADER, null, syns ? "d4" : "p4");
@@ -255,7 +276,19 @@ final class Bpf {
                 op(LD_B_IND, 12).op(AND_K, 0xf0).op(RSH_K, 2).op(ADD_X, 0).op(ADD_K, 1).op(TAX, 0);
                 op(LD_H_ABS, 2).jump(JGT_X, 0, "d4", "p4");
             }
-            return label("d4").op(RET_K, 0).label("p4").op(RET_K, SNAP_LENGTH);
+            return label("d4").op(RET_K, 0).acceptV4();
+        }
+
+        /**
+         * P4, the IPv4 accept. With {@code dropKernelOwned}, a segment the tc program tagged as one of a connection
+         * the kernel holds is dropped there: the flow hash is read only for a frame that matched a listen.
+         */
+        private Program acceptV4() {
+            label("p4");
+            if (dropKernelOwned) {
+                op(LD_W_ABS, AD_RXHASH).jump(JEQ_K, KERNEL_OWNED_HASH, null, "k4").op(RET_K, 0).label("k4");
+            }
+            return op(RET_K, SNAP_LENGTH);
         }
 
         Program ipv6Block(List<InetSocketAddress> listens, boolean headersOnly, Segments part) {

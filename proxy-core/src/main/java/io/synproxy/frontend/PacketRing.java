@@ -154,11 +154,22 @@ public final class PacketRing implements AutoCloseable {
     /** {@link #openIdle(int, List, boolean, int, int)} for {@code part} of the segments only. */
     public static PacketRing openIdle(int ifindex, List<InetSocketAddress> listens, boolean headersOnly,
                                       int ringBytes, int fanoutGroup, Segments part) throws LinuxException {
+        return openIdle(ifindex, listens, headersOnly, ringBytes, fanoutGroup, part, false);
+    }
+
+    /**
+     * {@link #openIdle(int, List, boolean, int, int, Segments)}; with {@code dropKernelOwned} the filter also drops
+     * the IPv4 segments the tc program tagged as belonging to a connection this host's kernel holds
+     * ({@link Bpf#KERNEL_OWNED_HASH}).
+     */
+    public static PacketRing openIdle(int ifindex, List<InetSocketAddress> listens, boolean headersOnly,
+                                      int ringBytes, int fanoutGroup, Segments part, boolean dropKernelOwned)
+            throws LinuxException {
         boolean v4 = listens.stream().anyMatch(l -> l.getAddress() instanceof Inet4Address);
         boolean v6 = listens.stream().anyMatch(l -> !(l.getAddress() instanceof Inet4Address));
         int protocol = v4 && v6 ? ETH_P_ALL : v6 ? ETH_P_IPV6 : ETH_P_IP;
         try (Arena setup = Arena.ofConfined()) {
-            return open(ifindex, protocol, Bpf.tcpToListens(setup, listens, headersOnly, part),
+            return open(ifindex, protocol, Bpf.tcpToListens(setup, listens, headersOnly, part, dropKernelOwned),
                     headersOnly ? HEADER_FRAME_SIZE : FULL_FRAME_SIZE, ringBytes, fanoutGroup);
         }
     }

@@ -30,7 +30,9 @@ import io.synproxy.packet.TcpSegment;
 import io.synproxy.policy.Policy;
 import io.synproxy.relay.Relay;
 import io.synproxy.relay.RelaySettings;
+import io.synproxy.xdp.SynPath;
 
+import java.net.Inet4Address;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.util.concurrent.ExecutionException;
@@ -94,13 +96,17 @@ final class Loop implements AutoCloseable {
      * @param policy the deny and allow lists, per-source limits and invalid-ACK RST bucket every loop shares
      * @param timings where the relay reports backend connect times (the metrics histograms)
      * @param waits where the front end reports how long packets waited in the capture ring (a metrics histogram)
-     * @param synsInKernel whether the BPF program answers every SYN the SYN ring would see but the few it passes on:
-     *                     the SYN ring then gets a quarter of {@code --ring-size}, as the other ring does
+     * @param answeredAt where the SYNs are answered ({@code --syn-path} resolved): when the BPF program answers every
+     *                   SYN the SYN ring would see but the few it passes on, the SYN ring gets a quarter of
+     *                   {@code --ring-size}, as the other ring does; at tc the program also tags the segments of
+     *                   handed-off connections, and the other ring's filter drops them
      */
     static Loop open(IoEventLoop loop, ProxyConfig config, RelaySettings relaySettings, HostFacts host,
                      SecretSource secrets, long skewMillis, int fanout, int restFanout, Policy policy,
-                     BackendTimings timings, RingWaits waits, boolean synsInKernel)
+                     BackendTimings timings, RingWaits waits, SynPath answeredAt)
             throws LinuxException {
+        boolean synsInKernel = answeredAt.inKernel()
+                && config.listens().stream().allMatch(l -> l.getAddress() instanceof Inet4Address);
         // Data segments reach the rings only when a final ACK may carry data (--no-zero-window).
         PacketRing ring = PacketRing.openIdle(host.ifindex(), config.listens(), config.zeroWindow(),
                 synsInKernel ? restRingBytes(config.ringBytes()) : synRingBytes(config.ringBytes()), fanout,
@@ -109,7 +115,7 @@ final class Loop implements AutoCloseable {
         RawReplies replies;
         try {
             restRing = PacketRing.openIdle(host.ifindex(), config.listens(), config.zeroWindow(),
-                    restRingBytes(config.ringBytes()), restFanout, Segments.REST);
+                    restRingBytes(config.ringBytes()), restFanout, Segments.REST, answeredAt == SynPath.TC);
         } catch (LinuxException e) {
             ring.close();
             throw e;

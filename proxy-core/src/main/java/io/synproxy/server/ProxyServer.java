@@ -164,12 +164,10 @@ public final class ProxyServer implements AutoCloseable {
         List<Loop> loops = new ArrayList<>();
         boolean started = false;
         try {
-            boolean smallSynRing = xdp != null
-                    && config.listens().stream().allMatch(l -> l.getAddress() instanceof Inet4Address);
             for (EventExecutor executor : group) {
                 loops.add(Loop.open((IoEventLoop) executor, config, relaySettings, host, secrets, skew, fanout,
                         restFanout, policy, metrics != null ? metrics : BackendTimings.NONE,
-                        metrics != null ? metrics : RingWaits.NONE, smallSynRing));
+                        metrics != null ? metrics : RingWaits.NONE, kernel.path()));
             }
             warmUp(host, group, relaySettings);
             // One loop is enough: compiled code is the process's, whichever thread runs it.

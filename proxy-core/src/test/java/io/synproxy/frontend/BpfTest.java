@@ -107,6 +107,26 @@ class BpfTest {
     }
 
     @Test
+    void shouldDropTheSegmentsTheTcProgramTaggedAsTheKernelsButNoSyn() throws Exception {
+        InetSocketAddress v4 = at("10.0.0.1", 8080);
+        byte[] ack = segment("10.0.0.1", 8080, ACK, 0, 0, 0);
+        for (boolean headersOnly : BOTH_MODES) {
+            for (Segments part : List.of(Segments.REST, Segments.ALL)) {
+                List<int[]> tagged = Bpf.instructions(List.of(v4), headersOnly, part, true);
+                check(tagged);
+                assertTrue(run(tagged, ack, IPV4, PACKET_HOST, 0x1234_5678) > 0, "an untagged ACK: a final ACK");
+                assertEquals(0, run(tagged, ack, IPV4, PACKET_HOST, Bpf.KERNEL_OWNED_HASH), "a tagged one, " + part);
+                List<int[]> before = Bpf.instructions(List.of(v4), headersOnly, part, false);
+                assertTrue(run(before, ack, IPV4, PACKET_HOST, Bpf.KERNEL_OWNED_HASH) > 0, "without the program");
+            }
+            List<int[]> syns = Bpf.instructions(List.of(v4), headersOnly, Segments.SYNS, true);
+            check(syns);
+            assertTrue(run(syns, v4("10.0.0.1", 8080), IPV4, PACKET_HOST, Bpf.KERNEL_OWNED_HASH) > 0,
+                    "the SYN ring reads no hash");
+        }
+    }
+
+    @Test
     void shouldDropFramesNotAddressedToThisHostAtLinkLevel() throws Exception {
         InetSocketAddress v4 = at("10.0.0.1", 8080);
         InetSocketAddress v6 = at("fd00::1", 8080);
@@ -375,7 +395,8 @@ class BpfTest {
             switch (code) {
                 case 0x00, 0x01, 0x80, 0x81, 0xb1, 0x07, 0x87, 0x06, 0x16 -> {
                 }
-                case 0x20, 0x28, 0x30 -> assertTrue(k >= 0 || k == -0x1000 || k == -0x1000 + 4, "load at " + pc);
+                case 0x20, 0x28, 0x30 -> assertTrue(k >= 0 || k == -0x1000 || k == -0x1000 + 4
+                        || code == 0x20 && k == -0x1000 + 32, "load at " + pc);
                 case 0x40, 0x48, 0x50 -> {
                 }
                 case 0x60, 0x61, 0x02, 0x03 -> assertTrue(k >= 0 && k < 16, "memory slot at " + pc);
@@ -433,6 +454,11 @@ class BpfTest {
 
     /** {@link #run(List, byte[], int)} for a frame of the given link-level packet type (sll_pkttype). */
     static int run(List<int[]> program, byte[] p, int protocol, int packetType) {
+        return run(program, p, protocol, packetType, 0);
+    }
+
+    /** {@link #run(List, byte[], int, int)} for a socket buffer whose flow hash is {@code hash}. */
+    static int run(List<int[]> program, byte[] p, int protocol, int packetType, int hash) {
         int a = 0;
         int x = 0;
         int[] mem = new int[16];
@@ -464,6 +490,10 @@ class BpfTest {
                             }
                             if (code == 0x20 && k == -0x1000 + 4) {
                                 v = packetType;
+                                break;
+                            }
+                            if (code == 0x20 && k == -0x1000 + 32) {
+                                v = hash;
                                 break;
                             }
                             if (k < 0) {
