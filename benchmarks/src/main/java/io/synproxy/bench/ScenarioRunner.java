@@ -313,7 +313,8 @@ final class ScenarioRunner {
             String out = Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8) : "";
             if (out.contains("synproxy: protecting")) {
                 // Where its SYNs are answered, as the proxy said it: auto may have fallen back to the ring.
-                int at = out.indexOf("SYNs answered");
+                int at = out.indexOf("IPv4 SYNs answered");
+                at = at < 0 ? out.indexOf("SYNs answered") : at;
                 progress.accept(log.getFileName() + ": " + (at < 0 ? "SYNs answered from the capture ring"
                         : out.substring(at, out.indexOf(", backend", at))));
                 return p;
