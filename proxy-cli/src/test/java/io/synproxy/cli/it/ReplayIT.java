@@ -109,7 +109,7 @@ class ReplayIT {
             // (b2) A spoofed SYN for the closed tuple, then the replay: the SYN does not make the proxy forget
             // the old connection, so its final ACK is still late.
             net.inClientNow(() -> send(segment(port, 0x5eed0001, 0, TcpPacket.SYN, true)));
-            int newIsn = synAckTo(capture, port, 0x5eed0001 + 1);
+            int spoofedIsn = synAckTo(capture, port, 0x5eed0001 + 1);
             Map<String, Long> spoofed = settle(proxy);
             replay(net, finalAck, REPLAYS);
             Map<String, Long> afterSyn = settle(proxy);
@@ -118,8 +118,12 @@ class ReplayIT {
             assertEquals(REPLAYS, delta(afterSyn, spoofed, "late"), "the old final ACK is still late after a new SYN");
             assertEquals(0, delta(afterSyn, spoofed, "handoffs"), "no socket from a replay behind a spoofed SYN");
 
-            // (b3) The new handshake on that tuple completes: its final ACK carries the new cookie.
-            net.inClientNow(() -> send(segment(port, 0x5eed0001 + 1, newIsn + 1, TcpPacket.ACK, false)));
+            // (b3) A new handshake on that tuple completes: its final ACK carries the new cookie. A SYN of its own, as
+            // the two settles since the spoofed one's SYN/ACK can outlast its cookie (--key-rotation 3s) on a slow host.
+            net.inClientNow(() -> send(segment(port, 0x5eed1001, 0, TcpPacket.SYN, true)));
+            int newIsn = synAckTo(capture, port, 0x5eed1001 + 1);
+            assertTrue(newIsn != spoofedIsn, "a new client ISN gets a new cookie");
+            net.inClientNow(() -> send(segment(port, 0x5eed1001 + 1, newIsn + 1, TcpPacket.ACK, false)));
             Map<String, Long> reconnected = settle(proxy);
             assertEquals(1, delta(reconnected, afterSyn, "handoffs"), "a new connection on a closed tuple is served: "
                     + reconnected);
