@@ -315,8 +315,14 @@ final class ScenarioRunner {
                 // Where its SYNs are answered, as the proxy said it: auto may have fallen back to the ring.
                 int at = out.indexOf("IPv4 SYNs answered");
                 at = at < 0 ? out.indexOf("SYNs answered") : at;
-                progress.accept(log.getFileName() + ": " + (at < 0 ? "SYNs answered from the capture ring"
-                        : out.substring(at, out.indexOf(", backend", at))));
+                String clause = "SYNs answered from the capture ring";
+                if (at >= 0) {
+                    // The clause runs to ", backend" in the start line; to the line's end if a later version moves it.
+                    clause = out.substring(at).lines().findFirst().orElse("");
+                    int end = clause.indexOf(", backend");
+                    clause = end < 0 ? clause : clause.substring(0, end);
+                }
+                progress.accept(log.getFileName() + ": " + clause);
                 return p;
             }
             if (!p.isAlive()) {

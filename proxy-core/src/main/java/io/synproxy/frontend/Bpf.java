@@ -103,7 +103,7 @@ final class Bpf {
      * The flow hash the BPF program at tc ingress gives a segment of a connection this host's kernel holds (a
      * handed-off one): must match KERNEL_OWNED_HASH in synproxy_xdp.c.
      */
-    public static final int KERNEL_OWNED_HASH = 0x5359_4e50;
+    static final int KERNEL_OWNED_HASH = 0x5359_4e50;
     private static final int LD_W_ABS = 0x20;
     private static final int LD_H_ABS = 0x28;
     private static final int LD_B_ABS = 0x30;
