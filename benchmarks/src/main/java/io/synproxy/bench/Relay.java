@@ -41,7 +41,8 @@ final class Relay {
     static final List<String> DAEMON_JVM_FLAGS = List.of("-XX:+UseSerialGC", "-Xms16m", "-Xmx128m",
             "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=30", "-XX:MaxMetaspaceSize=64m",
             "-XX:ReservedCodeCacheSize=32m", "-XX:CICompilerCount=2", "-Xss512k", "-XX:+UseCompactObjectHeaders",
-            "-XX:TrimNativeHeapInterval=2000");
+            "-XX:TrimNativeHeapInterval=2000", "-XX:CompileThresholdScaling=0.5", "-XX:PerMethodTrapLimit=0",
+            "-XX:PerBytecodeTrapLimit=0");
     /** At most this many extra warm-up passes per synproxy process. */
     static final int MAX_SETTLE_PASSES = 15;
     /** The JIT is taken as done when its compiler threads used less than this share of the process's CPU in a pass. */

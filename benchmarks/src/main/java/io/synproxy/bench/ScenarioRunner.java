@@ -33,6 +33,11 @@ final class ScenarioRunner {
     static final int PORT = 80;
     static final int BACKEND_PORT = 8080;
     static final int BACKLOG = 128;
+    /**
+     * Extra JVM flags (space separated) for the flood scenarios' synproxy, after the launcher's, which they override:
+     * the same jar under other JVM settings, e.g. those before a change.
+     */
+    static final String PROXY_FLAGS_PROPERTY = "synproxy.bench.proxyJvmFlags";
     private static final Pattern COUNTER = Pattern.compile("counter packets (\\d+)");
 
     record Settings(double legitRate, long legitMillis, long timeoutMillis, long settleMillis,
@@ -297,6 +302,10 @@ final class ScenarioRunner {
         // As users run it (./synproxy's JVM flags and malloc arenas), so that the RSS columns are what they would see.
         List<String> cmd = new ArrayList<>(List.of(Shell.bin("env"), "MALLOC_ARENA_MAX=2", settings.java()));
         cmd.addAll(Relay.DAEMON_JVM_FLAGS);
+        String extra = System.getProperty(PROXY_FLAGS_PROPERTY, "").strip();
+        if (!extra.isEmpty()) {
+            cmd.addAll(List.of(extra.split("\\s+")));
+        }
         cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED",
                 "-Xlog:gc*,safepoint:file=" + log.resolveSibling("synproxy-gc.log")));
         // The proxy's tuning properties (-Dsynproxy.txRing=false, -Dsynproxy.spinMicros=0) given to the bench.
