@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * synproxy's SYNs answered in the kernel (--syn-path tc, xdp, xdp-generic): answers an IPv4 SYN to a protected
+ * synproxy's SYNs answered in the kernel (--syn-path tc, xdp, xdp-generic): answers an IPv4 or IPv6 SYN to a protected
  * address and port with the same cookie SYN/ACK the Java front end writes (io.synproxy.handshake.Handshake#synAck,
  * io.synproxy.cookie.SynCookie), in the kernel's receive path, by rewriting the SYN in place and sending it back out
  * of the interface it came in on (XDP_TX at XDP, a redirect to egress at tc ingress). No copy to user space, no
  * socket, no syscall: the proxy process spends nothing on a flood SYN. Everything else, and
- * every SYN this program is not sure about (IPv6, IP options, payload, odd TCP options, a wrong checksum, a deny or
+ * every SYN this program is not sure about (IP options or IPv6 extension headers, payload, odd TCP options, a wrong checksum, a deny or
  * allow list in force), goes on to the kernel as before (XDP_PASS, TC_ACT_UNSPEC), where the capture ring and the
  * Java front end decide as they always did. The final ACK is always Java's: this program never keeps state.
  *
@@ -16,6 +16,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/pkt_cls.h>
 
@@ -53,6 +54,12 @@ struct listen {
     __u16 pad;
 };
 
+struct listen6 {
+    __u32 addr[4]; /* all zero: any address */
+    __u16 port;
+    __u16 pad;
+};
+
 struct fast_config {
     __u64 k0[2];
     __u64 k1[2];
@@ -65,6 +72,9 @@ struct fast_config {
     struct listen listens[MAX_LISTENS];
     __u8 mac[6];  /* the interface's: a frame to another (promiscuous, bridged), broadcast or multicast MAC passes */
     __u8 pad[2];
+    __u32 nlisten6;
+    __u32 mss6;   /* the MSS we announce over IPv6 */
+    struct listen6 listens6[MAX_LISTENS];
 };
 
 /* Must match XdpFastPath's counter indices. */
@@ -126,6 +136,27 @@ INLINE __u64 siphash24(__u64 k0, __u64 k1, __u64 m0, __u64 m1, __u64 m2)
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
+/* SipHash-2-4 of six 64-bit words (SipHash.hash48: the IPv6 cookie's message). */
+INLINE __u64 siphash48(__u64 k0, __u64 k1, __u64 m0, __u64 m1, __u64 m2, __u64 m3, __u64 m4, __u64 m5)
+{
+    __u64 v0 = k0 ^ 0x736f6d6570736575ULL;
+    __u64 v1 = k1 ^ 0x646f72616e646f6dULL;
+    __u64 v2 = k0 ^ 0x6c7967656e657261ULL;
+    __u64 v3 = k1 ^ 0x7465646279746573ULL;
+    __u64 m6 = 48ULL << 56;
+
+    v3 ^= m0; SIPROUND; SIPROUND; v0 ^= m0;
+    v3 ^= m1; SIPROUND; SIPROUND; v0 ^= m1;
+    v3 ^= m2; SIPROUND; SIPROUND; v0 ^= m2;
+    v3 ^= m3; SIPROUND; SIPROUND; v0 ^= m3;
+    v3 ^= m4; SIPROUND; SIPROUND; v0 ^= m4;
+    v3 ^= m5; SIPROUND; SIPROUND; v0 ^= m5;
+    v3 ^= m6; SIPROUND; SIPROUND; v0 ^= m6;
+    v2 ^= 0xff;
+    SIPROUND; SIPROUND; SIPROUND; SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
 /* CookieTables.mssIndex: the largest table entry not above the client's MSS. */
 INLINE __u32 mss_index(__u32 mss)
 {
@@ -137,6 +168,25 @@ INLINE __u32 mss_index(__u32 mss)
     if (mss >= 536) return 2;
     if (mss >= 256) return 1;
     return 0;
+}
+
+/* CookieTables.mssIndex6: the same for the IPv6 table. */
+INLINE __u32 mss_index6(__u32 mss)
+{
+    if (mss >= 1440) return 7;
+    if (mss >= 1432) return 6;
+    if (mss >= 1420) return 5;
+    if (mss >= 1380) return 4;
+    if (mss >= 1280) return 3;
+    if (mss >= 1220) return 2;
+    if (mss >= 536) return 1;
+    return 0;
+}
+
+/* An IPv6 address (network order words) as TcpSegment holds it: the high or low 64 bits, as a number. */
+INLINE __u64 half(const __u32 *a, int i)
+{
+    return (__u64) __builtin_bswap32(a[2 * i]) << 32 | __builtin_bswap32(a[2 * i + 1]);
 }
 
 INLINE __u16 fold(__u64 sum)
@@ -202,8 +252,9 @@ static long parse_option(__u32 index, void *arg)
 struct reply {
     __u32 out[10];
     __u32 words;
-    __u32 src;
-    __u32 dst;
+    __u32 v6;
+    __u32 src[4]; /* IPv4: the first word */
+    __u32 dst[4];
 };
 
 enum { PASS, DROP, REPLY };
@@ -222,6 +273,21 @@ INLINE int ours(struct fast_config *cfg, struct iphdr *ip, struct tcphdr *tcp)
     return found;
 }
 
+INLINE int ours6(struct fast_config *cfg, struct ipv6hdr *ip6, struct tcphdr *tcp)
+{
+    int found = 0;
+    __u32 n = cfg->nlisten6;
+    const __u32 *d = ip6->daddr.in6_u.u6_addr32;
+#pragma unroll
+    for (int l = 0; l < MAX_LISTENS; l++) {
+        const __u32 *a = cfg->listens6[l].addr;
+        if (l < n && cfg->listens6[l].port == tcp->dest
+                && ((a[0] | a[1] | a[2] | a[3]) == 0 || (a[0] == d[0] && a[1] == d[1] && a[2] == d[2] && a[3] == d[3])))
+            found = 1;
+    }
+    return found;
+}
+
 /*
  * A segment the capture rings would take (no SYN; with the zero window, at most one byte of payload) of a connection
  * whose socket this host's kernel holds, a handed-off one, is tagged with KERNEL_OWNED_HASH so that the rings' filter
@@ -234,23 +300,46 @@ INLINE void tag_kernel_owned(struct __sk_buff *skb)
     void *data = (void *) (long) skb->data;
     void *end = (void *) (long) skb->data_end;
     struct ethhdr *eth = data;
-    struct iphdr *ip = (void *) (eth + 1);
-    struct tcphdr *tcp = (void *) (ip + 1);
-    if ((void *) (tcp + 1) > end || eth->h_proto != __builtin_bswap16(ETH_P_IP) || ip->ihl != 5
-            || ip->protocol != IPPROTO_TCP || tcp->syn || !tcp->ack)
+    if ((void *) (eth + 1) > end)
         return;
     __u32 zero = 0;
-    struct fast_config *cfg = bpf_map_lookup_elem(&config, &zero);
-    if (!cfg || !ours(cfg, ip, tcp))
-        return;
-    if (cfg->window == 0 && __builtin_bswap16(ip->tot_len) > 20 + tcp->doff * 4 + 1)
-        return;
+    struct fast_config *cfg;
     struct bpf_sock_tuple t = {};
-    t.ipv4.saddr = ip->saddr;
-    t.ipv4.daddr = ip->daddr;
-    t.ipv4.sport = tcp->source;
-    t.ipv4.dport = tcp->dest;
-    struct bpf_sock *sk = bpf_sk_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+    __u32 size;
+    if (eth->h_proto == __builtin_bswap16(ETH_P_IP)) {
+        struct iphdr *ip = (void *) (eth + 1);
+        struct tcphdr *tcp = (void *) (ip + 1);
+        if ((void *) (tcp + 1) > end || ip->ihl != 5 || ip->protocol != IPPROTO_TCP || tcp->syn || !tcp->ack)
+            return;
+        cfg = bpf_map_lookup_elem(&config, &zero);
+        if (!cfg || !ours(cfg, ip, tcp))
+            return;
+        if (cfg->window == 0 && __builtin_bswap16(ip->tot_len) > 20 + tcp->doff * 4 + 1)
+            return;
+        t.ipv4.saddr = ip->saddr;
+        t.ipv4.daddr = ip->daddr;
+        t.ipv4.sport = tcp->source;
+        t.ipv4.dport = tcp->dest;
+        size = sizeof(t.ipv4);
+    } else if (eth->h_proto == __builtin_bswap16(ETH_P_IPV6)) {
+        struct ipv6hdr *ip6 = (void *) (eth + 1);
+        struct tcphdr *tcp = (void *) (ip6 + 1);
+        if ((void *) (tcp + 1) > end || ip6->nexthdr != IPPROTO_TCP || tcp->syn || !tcp->ack)
+            return;
+        cfg = bpf_map_lookup_elem(&config, &zero);
+        if (!cfg || !ours6(cfg, ip6, tcp))
+            return;
+        if (cfg->window == 0 && __builtin_bswap16(ip6->payload_len) > tcp->doff * 4 + 1)
+            return;
+        __builtin_memcpy(t.ipv6.saddr, ip6->saddr.in6_u.u6_addr32, 16);
+        __builtin_memcpy(t.ipv6.daddr, ip6->daddr.in6_u.u6_addr32, 16);
+        t.ipv6.sport = tcp->source;
+        t.ipv6.dport = tcp->dest;
+        size = sizeof(t.ipv6);
+    } else {
+        return;
+    }
+    struct bpf_sock *sk = bpf_sk_lookup_tcp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
     if (!sk)
         return;
     if (sk->state != BPF_TCP_LISTEN)
@@ -265,12 +354,26 @@ INLINE void tag_kernel_owned(struct __sk_buff *skb)
 static __attribute__((always_inline)) inline int decide(void *data, void *end, struct reply *r)
 {
     struct ethhdr *eth = data;
-    if ((void *) (eth + 1) > end || eth->h_proto != __builtin_bswap16(ETH_P_IP))
+    if ((void *) (eth + 1) > end)
         return PASS;
     struct iphdr *ip = (void *) (eth + 1);
-    if ((void *) (ip + 1) > end || ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
+    struct ipv6hdr *ip6 = (void *) (eth + 1);
+    struct tcphdr *tcp;
+    int v6;
+    if (eth->h_proto == __builtin_bswap16(ETH_P_IP)) {
+        if ((void *) (ip + 1) > end || ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
+            return PASS;
+        tcp = (void *) (ip + 1);
+        v6 = 0;
+    } else if (eth->h_proto == __builtin_bswap16(ETH_P_IPV6)) {
+        /* Extension headers (the next header is not TCP) are rare: user space has the full parser for them. */
+        if ((void *) (ip6 + 1) > end || ip6->version != 6 || ip6->nexthdr != IPPROTO_TCP)
+            return PASS;
+        tcp = (void *) (ip6 + 1);
+        v6 = 1;
+    } else {
         return PASS;
-    struct tcphdr *tcp = (void *) (ip + 1);
+    }
     if ((void *) (tcp + 1) > end)
         return PASS;
     /* A SYN: no ACK, RST or FIN. */
@@ -286,48 +389,83 @@ static __attribute__((always_inline)) inline int decide(void *data, void *end, s
         if (eth->h_dest[i] != cfg->mac[i])
             return PASS;
     }
-    if (!ours(cfg, ip, tcp))
+    if (v6 ? !ours6(cfg, ip6, tcp) : !ours(cfg, ip, tcp))
         return PASS;
     count(C_SYN);
     if (cfg->pass)
         goto pass;
     /* Fragments, payload (a TFO SYN) and IP options are rare: user space has the full parser for them. */
     __u32 tcplen = tcp->doff * 4;
-    if ((ip->frag_off & __builtin_bswap16(0x3fff)) != 0 || tcplen < 20
-            || __builtin_bswap16(ip->tot_len) != 20 + tcplen)
+    if (tcplen < 20)
         goto pass;
-    __u32 saddr = __builtin_bswap32(ip->saddr);
-    __u32 daddr = __builtin_bswap32(ip->daddr);
-    __u32 first = saddr >> 24;
-    /* MartianSource.ipv4: never answered. */
-    if (first == 0 || first == 127 || first >= 224 || saddr == daddr) {
-        count(C_MARTIAN);
-        return DROP;
+    /* The addresses' one's complement sum: the pseudo-header's, the same for the SYN and its reply. */
+    __u64 addrs = 0;
+    __u64 s_hi = 0, s_lo = 0, d_hi = 0, d_lo = 0;
+    __u32 saddr = 0, daddr = 0;
+    if (v6) {
+        if (__builtin_bswap16(ip6->payload_len) != tcplen)
+            goto pass;
+        const __u32 *sa = ip6->saddr.in6_u.u6_addr32;
+        const __u32 *da = ip6->daddr.in6_u.u6_addr32;
+        s_hi = half(sa, 0);
+        s_lo = half(sa, 1);
+        d_hi = half(da, 0);
+        d_lo = half(da, 1);
+        /* MartianSource.ipv6: never answered. */
+        if ((s_hi == 0 && (s_lo == 0 || s_lo == 1 || s_lo >> 32 == 0xffff)) || s_hi >> 56 == 0xff
+                || (s_hi == d_hi && s_lo == d_lo)) {
+            count(C_MARTIAN);
+            return DROP;
+        }
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            addrs += sa[i];
+            addrs += da[i];
+            r->src[i] = da[i];
+            r->dst[i] = sa[i];
+        }
+    } else {
+        if ((ip->frag_off & __builtin_bswap16(0x3fff)) != 0 || __builtin_bswap16(ip->tot_len) != 20 + tcplen)
+            goto pass;
+        saddr = __builtin_bswap32(ip->saddr);
+        daddr = __builtin_bswap32(ip->daddr);
+        __u32 first = saddr >> 24;
+        /* MartianSource.ipv4: never answered. */
+        if (first == 0 || first == 127 || first >= 224 || saddr == daddr) {
+            count(C_MARTIAN);
+            return DROP;
+        }
+        __u64 sum = 0;
+        __u16 *w = (__u16 *) ip;
+#pragma unroll
+        for (int i = 0; i < 10; i++)
+            sum += w[i];
+        if (fold(sum) != 0)
+            goto pass;
+        addrs = (__u64) ip->saddr + ip->daddr;
+        r->src[0] = ip->daddr;
+        r->dst[0] = ip->saddr;
     }
-    /* The options, onto the stack: constant packet offsets for the verifier. */
+    /*
+     * The options, onto the stack: constant packet offsets for the verifier, four bytes a step (their length is a
+     * multiple of four), so that it follows 11 lengths, not 41.
+     */
     struct syn_options so = {};
     __u8 *opts = so.o;
     __u32 optlen = tcplen - 20;
     const __u8 *p = (const __u8 *) (tcp + 1);
 #pragma unroll
-    for (int i = 0; i < OPTIONS_MAX; i++) {
-        if (i < optlen) {
-            if ((void *) (p + i + 1) > end)
+    for (int i = 0; i < OPTIONS_MAX / 4; i++) {
+        if (i * 4 < optlen) {
+            if ((void *) (p + i * 4 + 4) > end)
                 goto pass;
-            opts[i] = p[i];
+            ((__u32 *) opts)[i] = *(const __u32 *) (p + i * 4);
         }
     }
-    /* Checksums. */
-    __u64 sum = 0;
-    __u16 *w = (__u16 *) ip;
-#pragma unroll
-    for (int i = 0; i < 10; i++)
-        sum += w[i];
-    if (fold(sum) != 0)
-        goto pass;
-    __u64 pseudo = (__u64) ip->saddr + ip->daddr + __builtin_bswap16(IPPROTO_TCP) + __builtin_bswap16(tcplen);
-    sum = pseudo;
-    w = (__u16 *) tcp;
+    /* The TCP checksum. */
+    __u64 pseudo = addrs + __builtin_bswap16(IPPROTO_TCP) + __builtin_bswap16(tcplen);
+    __u64 sum = pseudo;
+    __u16 *w = (__u16 *) tcp;
 #pragma unroll
     for (int i = 0; i < 10; i++)
         sum += w[i];
@@ -350,9 +488,9 @@ static __attribute__((always_inline)) inline int decide(void *data, void *end, s
     if (so.bad)
         goto pass;
 
-    /* The cookie: SynCookie.encode. */
+    /* The cookie: SynCookie.encode, encode6. */
     __u32 parity = cfg->parity & 1;
-    __u32 ms = mss_index(so.mss < 0 ? 536 : so.mss);
+    __u32 ms = v6 ? mss_index6(so.mss < 0 ? 1220 : so.mss) : mss_index(so.mss < 0 ? 536 : so.mss);
     __u32 wsidx = so.wscale < 0 ? 0 : (so.wscale > 14 ? 14 : so.wscale) + 1;
     __u32 bits = wsidx << 5 | ms << 2 | (so.sack ? 2 : 0) | parity;
     __u16 sport = __builtin_bswap16(tcp->source);
@@ -360,14 +498,16 @@ static __attribute__((always_inline)) inline int decide(void *data, void *end, s
     __u32 client_isn = __builtin_bswap32(tcp->seq);
     __u64 k0 = parity ? cfg->k0[1] : cfg->k0[0];
     __u64 k1 = parity ? cfg->k1[1] : cfg->k1[0];
-    __u64 tag = siphash24(k0, k1, (__u64) saddr << 32 | daddr, (__u64) sport << 48 | (__u64) dport << 32, bits);
+    __u64 ports = (__u64) sport << 48 | (__u64) dport << 32;
+    __u64 tag = v6 ? siphash48(k0, k1, s_hi, s_lo, d_hi, d_lo, ports, bits)
+            : siphash24(k0, k1, (__u64) saddr << 32 | daddr, ports, bits);
     __u32 mac = (__u32) (tag >> 41) ^ ((client_isn * 0x9E3779B1u) >> 9);
     __u32 isn = mac << 9 | bits;
 
     /* The SYN/ACK's TCP header and options (TcpSegmentWriter's layout). */
     __u32 *out = r->out;
     __u32 words = 6;
-    out[5] = __builtin_bswap32(2u << 24 | 4u << 16 | (cfg->mss & 0xffff));
+    out[5] = __builtin_bswap32(2u << 24 | 4u << 16 | ((v6 ? cfg->mss6 : cfg->mss) & 0xffff));
     __u32 tsnow = (__u32) (bpf_ktime_get_ns() / 1000000) & ~1u;
     if (so.ts) {
         out[6] = __builtin_bswap32(so.sack ? (4u << 24 | 2u << 16 | 8u << 8 | 10u) : (1u << 24 | 1u << 16 | 8u << 8 | 10u));
@@ -397,9 +537,8 @@ static __attribute__((always_inline)) inline int decide(void *data, void *end, s
     ((__u8 *) out)[13] = 0x12; /* SYN|ACK */
     t->window = __builtin_bswap16((__u16) cfg->window);
     r->words = words;
-    r->src = ip->daddr;
-    r->dst = ip->saddr;
-    sum = (__u64) r->src + r->dst + __builtin_bswap16(IPPROTO_TCP) + __builtin_bswap16(words * 4);
+    r->v6 = v6;
+    sum = addrs + __builtin_bswap16(IPPROTO_TCP) + __builtin_bswap16(words * 4);
     __u16 *tw = (__u16 *) out;
 #pragma unroll
     for (int i = 0; i < 20; i++)
@@ -414,7 +553,7 @@ pass:
 /* The reply's length from the Ethernet header on. */
 static __attribute__((always_inline)) inline int reply_length(struct reply *r)
 {
-    return 14 + 20 + (int) r->words * 4;
+    return 14 + (r->v6 ? 40 : 20) + (int) r->words * 4;
 }
 
 /* Writes the reply over the frame, already resized to reply_length: 0, or -1 when the frame is too short. */
@@ -427,23 +566,41 @@ static __attribute__((always_inline)) inline int write_reply(void *data, void *e
     __builtin_memcpy(mac_tmp, eth->h_source, ETH_ALEN);
     __builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
     __builtin_memcpy(eth->h_dest, mac_tmp, ETH_ALEN);
-    struct iphdr *ip = (void *) (eth + 1);
-    ip->tos = 0;
-    ip->tot_len = __builtin_bswap16(20 + r->words * 4);
-    ip->id = 0;
-    ip->frag_off = __builtin_bswap16(0x4000);
-    ip->ttl = 64;
-    ip->protocol = IPPROTO_TCP;
-    ip->saddr = r->src;
-    ip->daddr = r->dst;
-    ip->check = 0;
-    __u64 sum = 0;
-    __u16 *w = (__u16 *) ip;
+    __u32 *dstw;
+    if (r->v6) {
+        struct ipv6hdr *ip6 = (void *) (eth + 1);
+        if ((void *) (ip6 + 1) > end)
+            return -1;
+        /* Ipv6Flyweight.header: version 6, traffic class and flow label 0, hop limit 64. */
+        *(__u32 *) ip6 = __builtin_bswap32(6u << 28);
+        ip6->payload_len = __builtin_bswap16(r->words * 4);
+        ip6->nexthdr = IPPROTO_TCP;
+        ip6->hop_limit = 64;
 #pragma unroll
-    for (int i = 0; i < 10; i++)
-        sum += w[i];
-    ip->check = fold(sum);
-    __u32 *dstw = (__u32 *) (ip + 1);
+        for (int i = 0; i < 4; i++) {
+            ip6->saddr.in6_u.u6_addr32[i] = r->src[i];
+            ip6->daddr.in6_u.u6_addr32[i] = r->dst[i];
+        }
+        dstw = (__u32 *) (ip6 + 1);
+    } else {
+        struct iphdr *ip = (void *) (eth + 1);
+        ip->tos = 0;
+        ip->tot_len = __builtin_bswap16(20 + r->words * 4);
+        ip->id = 0;
+        ip->frag_off = __builtin_bswap16(0x4000);
+        ip->ttl = 64;
+        ip->protocol = IPPROTO_TCP;
+        ip->saddr = r->src[0];
+        ip->daddr = r->dst[0];
+        ip->check = 0;
+        __u64 sum = 0;
+        __u16 *w = (__u16 *) ip;
+#pragma unroll
+        for (int i = 0; i < 10; i++)
+            sum += w[i];
+        ip->check = fold(sum);
+        dstw = (__u32 *) (ip + 1);
+    }
 #pragma unroll
     for (int i = 0; i < 10; i++) {
         if (i < r->words) {
@@ -487,17 +644,35 @@ int synproxy_tc(struct __sk_buff *skb)
     struct reply r = {};
     /*
      * A frame sent from a packet ring (trafgen) keeps only its Ethernet header in the linear part. Its headers are
-     * pulled in only when a copy of them says it is an IPv4 SYN: pulling may reallocate the buffer, which a data
-     * segment must not pay for.
+     * pulled in only when a copy of them says it is a SYN: pulling may reallocate the buffer, which a data segment
+     * must not pay for.
      */
-    if ((void *) (long) skb->data + 14 + 20 + 20 > (void *) (long) skb->data_end) {
-        __u8 h[14 + 20 + 20];
-        if (skb->len < sizeof(h) || bpf_skb_load_bytes(skb, 0, h, sizeof(h)) != 0)
+    void *data = (void *) (long) skb->data;
+    void *data_end = (void *) (long) skb->data_end;
+    __u32 need = 14 + 20 + 20;
+    if (data + 14 <= data_end && ((struct ethhdr *) data)->h_proto == __builtin_bswap16(ETH_P_IPV6))
+        need = 14 + 40 + 20;
+    if (data + need > data_end) {
+        __u8 h[14 + 40 + 20];
+        if (skb->len < 14 + 20 + 20 || bpf_skb_load_bytes(skb, 0, h, 14 + 20 + 20) != 0)
             return TC_ACT_UNSPEC;
-        /* IPv4 without options, TCP, and of FIN, SYN, RST and ACK only SYN. */
-        if (h[12] != 0x08 || h[13] != 0x00 || h[14] != 0x45 || h[23] != IPPROTO_TCP || (h[47] & 0x17) != 0x02)
+        __u32 want;
+        if (h[12] == 0x08 && h[13] == 0x00) {
+            /* IPv4 without options, TCP, and of FIN, SYN, RST and ACK only SYN. */
+            if (h[14] != 0x45 || h[23] != IPPROTO_TCP || (h[47] & 0x17) != 0x02)
+                return TC_ACT_UNSPEC;
+            want = 14 + 20 + 60;
+        } else if (h[12] == 0x86 && h[13] == 0xdd) {
+            /* IPv6, TCP right after the header, only SYN. */
+            if (skb->len < 14 + 40 + 20 || bpf_skb_load_bytes(skb, 0, h, 14 + 40 + 20) != 0)
+                return TC_ACT_UNSPEC;
+            if ((h[14] >> 4) != 6 || h[20] != IPPROTO_TCP || (h[67] & 0x17) != 0x02)
+                return TC_ACT_UNSPEC;
+            want = 14 + 40 + 60;
+        } else {
             return TC_ACT_UNSPEC;
-        bpf_skb_pull_data(skb, skb->len < 14 + 20 + 60 ? skb->len : 14 + 20 + 60);
+        }
+        bpf_skb_pull_data(skb, skb->len < want ? skb->len : want);
     }
     int verdict = decide((void *) (long) skb->data, (void *) (long) skb->data_end, &r);
     if (verdict == PASS)

@@ -7,7 +7,7 @@ enum Scenario {
     UNPROTECTED("unprotected", "kernel listener, tcp_syncookies=0, backlog 128"),
     KERNEL_SYNCOOKIES("kernel-syncookies", "kernel listener, tcp_syncookies=1, backlog 128"),
     NFT_SYNPROXY("nft-synproxy", "netfilter SYNPROXY (nftables) in front of the kernel listener"),
-    SYNPROXY("synproxy", "this project as it starts by default (--syn-path auto: IPv4 SYNs answered in the kernel "
+    SYNPROXY("synproxy", "this project as it starts by default (--syn-path auto: SYNs answered in the kernel "
             + "by its BPF program at tc where it can be attached), relaying to nginx on 127.0.0.1"),
     SYNPROXY_RING("synproxy-ring", "this project with --syn-path ring (every SYN answered by the Java front end "
             + "from the capture ring), relaying to nginx on 127.0.0.1"),

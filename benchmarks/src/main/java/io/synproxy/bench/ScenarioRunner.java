@@ -322,8 +322,7 @@ final class ScenarioRunner {
             String out = Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8) : "";
             if (out.contains("synproxy: protecting")) {
                 // Where its SYNs are answered, as the proxy said it: auto may have fallen back to the ring.
-                int at = out.indexOf("IPv4 SYNs answered");
-                at = at < 0 ? out.indexOf("SYNs answered") : at;
+                int at = out.indexOf("SYNs answered");
                 String clause = "SYNs answered from the capture ring";
                 if (at >= 0) {
                     // The clause runs to ", backend" in the start line; to the line's end if a later version moves it.

@@ -146,7 +146,7 @@ final class RunCommand implements Callable<Integer> {
     String invalidAckRstRate = Operations.DEFAULT_INVALID_ACK_RST_RATE + "/s";
 
     @Option(names = "--syn-path", paramLabel = "auto|ring|tc|xdp|xdp-generic",
-            description = "Where IPv4 SYNs are answered: ring (here, from the capture ring), or in the kernel's receive "
+            description = "Where SYNs are answered: ring (here, from the capture ring), or in the kernel's receive "
                     + "path by our BPF program, with the same cookies (the final ACK still comes here), so that a SYN "
                     + "flood costs this process nothing: tc (tc ingress, any interface, Linux 6.6+), xdp (native XDP, "
                     + "a driver with XDP_TX), xdp-generic (any interface; slows bulk uploads). tc, xdp and xdp-generic "

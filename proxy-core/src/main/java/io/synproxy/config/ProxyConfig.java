@@ -275,7 +275,7 @@ public record ProxyConfig(
             return this;
         }
 
-        /** {@code --syn-path}: where IPv4 SYNs are answered ({@link SynPath}). */
+        /** {@code --syn-path}: where SYNs are answered ({@link SynPath}). */
         public Builder synPath(SynPath v) {
             synPath = v == null ? SynPath.AUTO : v;
             return this;

@@ -166,7 +166,7 @@ final class Bpf {
     }
 
     /**
-     * @param dropKernelOwned drop the IPv4 segments (SYNs apart) that the tc program tagged with
+     * @param dropKernelOwned drop the segments (SYNs apart) that the tc program tagged with
      *                        {@link #KERNEL_OWNED_HASH}: the ACKs of handed-off connections
      */
     static List<int[]> instructions(List<InetSocketAddress> listens, boolean headersOnly, Segments part,
@@ -291,6 +291,15 @@ final class Bpf {
             return op(RET_K, SNAP_LENGTH);
         }
 
+        /** P6, the IPv6 accept, with the same drop as {@link #acceptV4}. */
+        private Program acceptV6() {
+            label("p6");
+            if (dropKernelOwned) {
+                op(LD_W_ABS, AD_RXHASH).jump(JEQ_K, KERNEL_OWNED_HASH, null, "k6").op(RET_K, 0).label("k6");
+            }
+            return op(RET_K, SNAP_LENGTH);
+        }
+
         Program ipv6Block(List<InetSocketAddress> listens, boolean headersOnly, Segments part) {
             boolean syns = part == Segments.SYNS;
             String matched = headersOnly || part != Segments.ALL ? "h6" : "p6";
@@ -310,7 +319,7 @@ final class Bpf {
             }
             label("n6").op(RET_K, 0);
             if (matched.equals("p6")) {
-                label("p6").op(RET_K, SNAP_LENGTH);
+                acceptV6();
             } else {
                 label("h6").op(LD_W_LEN, 0).jump(JGE_K, IPV6_HEADER + TCP_HEADER, null, syns ? "x6" : "p6");
                 op(LD_B_ABS, IPV6_HEADER + 13);
@@ -323,7 +332,7 @@ final class Bpf {
                     op(LD_B_ABS, IPV6_HEADER + 12).op(AND_K, 0xf0).op(RSH_K, 2).op(ADD_K, 1).op(TAX, 0);
                     op(LD_H_ABS, 4).jump(JGT_X, 0, "x6", "p6");
                 }
-                label("x6").op(RET_K, 0).label("p6").op(RET_K, SNAP_LENGTH);
+                label("x6").op(RET_K, 0).acceptV6();
             }
             if (syns) {
                 return this;

@@ -32,7 +32,6 @@ import io.synproxy.relay.Relay;
 import io.synproxy.relay.RelaySettings;
 import io.synproxy.xdp.SynPath;
 
-import java.net.Inet4Address;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.util.concurrent.ExecutionException;
@@ -105,11 +104,9 @@ final class Loop implements AutoCloseable {
                      SecretSource secrets, long skewMillis, int fanout, int restFanout, Policy policy,
                      BackendTimings timings, RingWaits waits, SynPath answeredAt)
             throws LinuxException {
-        boolean synsInKernel = answeredAt.inKernel()
-                && config.listens().stream().allMatch(l -> l.getAddress() instanceof Inet4Address);
         // Data segments reach the rings only when a final ACK may carry data (--no-zero-window).
         PacketRing ring = PacketRing.openIdle(host.ifindex(), config.listens(), config.zeroWindow(),
-                synsInKernel ? restRingBytes(config.ringBytes()) : synRingBytes(config.ringBytes()), fanout,
+                answeredAt.inKernel() ? restRingBytes(config.ringBytes()) : synRingBytes(config.ringBytes()), fanout,
                 Segments.SYNS);
         PacketRing restRing;
         RawReplies replies;

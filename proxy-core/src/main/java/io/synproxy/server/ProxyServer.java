@@ -157,7 +157,7 @@ public final class ProxyServer implements AutoCloseable {
         PrometheusMetrics metrics = config.operations().metrics() != null ? new PrometheusMetrics() : null;
 
         // Attached before the rings are sized, with every SYN passed on until the capture has joined: auto falls
-        // back to the ring on any refusal, and a program that answers the IPv4 SYNs leaves the SYN ring little to do.
+        // back to the ring on any refusal, and a program that answers the SYNs leaves the SYN ring little to do.
         KernelSyns kernel = startSynPath(config, host, secrets, skew);
         XdpFastPath xdp = kernel.program();
         MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(config.threads(), EpollIoHandler.newFactory());
@@ -258,7 +258,7 @@ public final class ProxyServer implements AutoCloseable {
         KeyRing keys = new KeyRing(secrets, config.keyRotation().toMillis(), skew, System::currentTimeMillis);
         XdpFastPath xdp = null;
         try {
-            xdp = XdpFastPath.load(config.listens(), host.txMac(), keys, host.ourMss(), host.windowScale(),
+            xdp = XdpFastPath.load(config.listens(), host.txMac(), keys, host.ourMss(), host.ourMss6(), host.windowScale(),
                     config.zeroWindow() ? 0 : 65535);
             xdp.refresh(true);
             xdp.attach(host.ifindex(), path);
@@ -364,7 +364,7 @@ public final class ProxyServer implements AutoCloseable {
     private String synPathText() {
         String asked = "--syn-path " + config.synPath().label();
         if (xdp != null) {
-            return ", IPv4 SYNs answered in the kernel at " + kernel.path().label() + " (" + asked + ")";
+            return ", SYNs answered in the kernel at " + kernel.path().label() + " (" + asked + ")";
         }
         return kernel.fallback() == null ? "" : ", SYNs answered from the capture ring (" + asked + ": "
                 + kernel.fallback() + ")";

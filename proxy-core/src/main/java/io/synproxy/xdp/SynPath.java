@@ -3,7 +3,7 @@ package io.synproxy.xdp;
 import java.util.Locale;
 
 /**
- * {@code --syn-path}: where IPv4 SYNs are answered. In the capture ring by the Java front end, or in the kernel's
+ * {@code --syn-path}: where SYNs are answered. In the capture ring by the Java front end, or in the kernel's
  * receive path by the BPF program ({@link XdpFastPath}), with the same cookies either way. The default, {@link #AUTO},
  * is tc where the program can be loaded and attached, and the ring where it cannot.
  */

@@ -18,8 +18,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * SYNs answered in the kernel ({@code --syn-path tc|xdp|xdp-generic}): {@code src/main/bpf/synproxy_xdp.c}, loaded
- * from the jar and linked to the listen interface at tc ingress or XDP ({@link SynPath}), answers IPv4 SYNs to the
- * protected addresses with the cookie SYN/ACK the Java front end would write, in the kernel's receive path: a SYN
+ * from the jar and linked to the listen interface at tc ingress or XDP ({@link SynPath}), answers IPv4 and IPv6 SYNs to
+ * the protected addresses with the cookie SYN/ACK the Java front end would write, in the kernel's receive path: a SYN
  * flood then costs this process nothing. Every other packet,
  * and every SYN the program leaves alone, reaches the capture ring as before; the final ACK is always verified and
  * handed off here.
@@ -52,7 +52,12 @@ public final class XdpFastPath implements AutoCloseable {
     private static final long NLISTEN = 52;
     private static final long LISTENS = 56;
     private static final long MAC = LISTENS + 8 * MAX_LISTENS;
-    private static final int CONFIG_BYTES = (int) MAC + 8;
+    private static final long NLISTEN6 = MAC + 8;
+    private static final long MSS6 = NLISTEN6 + 4;
+    private static final long LISTENS6 = MSS6 + 4;
+    /** struct listen6: 16 address bytes, the port, 2 bytes of padding. */
+    private static final int LISTEN6_BYTES = 20;
+    private static final int CONFIG_BYTES = (int) (LISTENS6 + LISTEN6_BYTES * MAX_LISTENS);
 
     private final Libbpf bpf;
     /** The ELF image (libbpf reads it until the object is closed), the map buffers, the link options. */
@@ -91,28 +96,31 @@ public final class XdpFastPath implements AutoCloseable {
     /**
      * Loads the program (not yet attached) with its configuration in place.
      *
-     * @param listens the protected IPv4 listens (wildcard 0.0.0.0 allowed; IPv6 ones are left to user space)
+     * @param listens the protected listens, at most {@value #MAX_LISTENS} of each family (wildcards 0.0.0.0 and ::
+     *                allowed)
      * @param mac     the interface's Ethernet address: frames to any other pass untouched
      * @param keys    a key ring of the program's own on the proxy's secrets, refreshed by {@link #refresh}
+     * @param ourMss  the MSS the SYN/ACK announces over IPv4
+     * @param ourMss6 the MSS the SYN/ACK announces over IPv6
      * @param synAckWindow the SYN/ACK's window (0 with the zero-window handshake)
      * @throws XdpException in one sentence: no program in this build, no libbpf, the kernel refused it
      */
     public static XdpFastPath load(List<InetSocketAddress> listens, byte[] mac, KeyRing keys, int ourMss,
-                                   int ourWscale, int synAckWindow) throws XdpException {
+                                   int ourMss6, int ourWscale, int synAckWindow) throws XdpException {
         if (mac.length != 6) {
             throw new IllegalArgumentException("an Ethernet address has 6 bytes, not " + mac.length);
         }
         List<InetSocketAddress> v4 = new ArrayList<>();
+        List<InetSocketAddress> v6 = new ArrayList<>();
         for (InetSocketAddress l : listens) {
-            if (l.getAddress() instanceof Inet4Address) {
-                v4.add(l);
-            }
+            (l.getAddress() instanceof Inet4Address ? v4 : v6).add(l);
         }
-        if (v4.isEmpty()) {
-            throw new XdpException("the program answers IPv4 SYNs only, and no --listen is IPv4");
+        if (v4.isEmpty() && v6.isEmpty()) {
+            throw new IllegalArgumentException("no listens");
         }
-        if (v4.size() > MAX_LISTENS) {
-            throw new XdpException("the program takes at most " + MAX_LISTENS + " IPv4 listens, not " + v4.size());
+        if (v4.size() > MAX_LISTENS || v6.size() > MAX_LISTENS) {
+            throw new XdpException("the program takes at most " + MAX_LISTENS + " listens of each family, not "
+                    + Math.max(v4.size(), v6.size()));
         }
         byte[] elf = program();
         Libbpf bpf = Libbpf.open();
@@ -141,7 +149,7 @@ public final class XdpFastPath implements AutoCloseable {
             }
             XdpFastPath path = new XdpFastPath(bpf, arena, object, prog, tc, cfg, counters, keys);
             try {
-                path.configure(v4, mac, ourMss, ourWscale, synAckWindow);
+                path.configure(v4, v6, mac, ourMss, ourMss6, ourWscale, synAckWindow);
             } catch (XdpException e) {
                 path.close();
                 throw e;
@@ -171,8 +179,8 @@ public final class XdpFastPath implements AutoCloseable {
         return Native.strerror(errno);
     }
 
-    private void configure(List<InetSocketAddress> listens, byte[] mac, int ourMss, int ourWscale, int synAckWindow)
-            throws XdpException {
+    private void configure(List<InetSocketAddress> listens, List<InetSocketAddress> listens6, byte[] mac, int ourMss,
+                           int ourMss6, int ourWscale, int synAckWindow) throws XdpException {
         config.fill((byte) 0);
         MemorySegment.copy(mac, 0, config, JAVA_BYTE, MAC, 6);
         config.set(JAVA_INT, MSS, ourMss);
@@ -188,6 +196,15 @@ public final class XdpFastPath implements AutoCloseable {
             }
             config.set(JAVA_BYTE, at + 4, (byte) (l.getPort() >>> 8));
             config.set(JAVA_BYTE, at + 5, (byte) l.getPort());
+        }
+        config.set(JAVA_INT, MSS6, ourMss6);
+        config.set(JAVA_INT, NLISTEN6, listens6.size());
+        for (int i = 0; i < listens6.size(); i++) {
+            InetSocketAddress l = listens6.get(i);
+            long at = LISTENS6 + (long) LISTEN6_BYTES * i;
+            MemorySegment.copy(l.getAddress().getAddress(), 0, config, JAVA_BYTE, at, 16);
+            config.set(JAVA_BYTE, at + 16, (byte) (l.getPort() >>> 8));
+            config.set(JAVA_BYTE, at + 17, (byte) l.getPort());
         }
         writeKeys();
         config.set(JAVA_INT, PARITY, keys.currentParity());

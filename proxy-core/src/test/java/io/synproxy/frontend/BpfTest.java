@@ -4,6 +4,8 @@ import io.synproxy.config.ProxyConfig;
 import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.testsupport.TcpPacket;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -106,23 +108,25 @@ class BpfTest {
         }
     }
 
-    @Test
-    void shouldDropTheSegmentsTheTcProgramTaggedAsTheKernelsButNoSyn() throws Exception {
-        InetSocketAddress v4 = at("10.0.0.1", 8080);
-        byte[] ack = segment("10.0.0.1", 8080, ACK, 0, 0, 0);
+    @ParameterizedTest
+    @ValueSource(strings = {"10.0.0.1", "fd00:100::1"})
+    void shouldDropTheSegmentsTheTcProgramTaggedAsTheKernelsButNoSyn(String address) throws Exception {
+        InetSocketAddress listen = at(address, 8080);
+        int protocol = address.contains(":") ? IPV6 : IPV4;
+        byte[] ack = segment(address, 8080, ACK, 0, 0, 0);
+        byte[] syn = address.contains(":") ? v6(address, 8080) : v4(address, 8080);
         for (boolean headersOnly : BOTH_MODES) {
             for (Segments part : List.of(Segments.REST, Segments.ALL)) {
-                List<int[]> tagged = Bpf.instructions(List.of(v4), headersOnly, part, true);
+                List<int[]> tagged = Bpf.instructions(List.of(listen), headersOnly, part, true);
                 check(tagged);
-                assertTrue(run(tagged, ack, IPV4, PACKET_HOST, 0x1234_5678) > 0, "an untagged ACK: a final ACK");
-                assertEquals(0, run(tagged, ack, IPV4, PACKET_HOST, Bpf.KERNEL_OWNED_HASH), "a tagged one, " + part);
-                List<int[]> before = Bpf.instructions(List.of(v4), headersOnly, part, false);
-                assertTrue(run(before, ack, IPV4, PACKET_HOST, Bpf.KERNEL_OWNED_HASH) > 0, "without the program");
+                assertTrue(run(tagged, ack, protocol, PACKET_HOST, 0x1234_5678) > 0, "an untagged ACK: a final ACK");
+                assertEquals(0, run(tagged, ack, protocol, PACKET_HOST, Bpf.KERNEL_OWNED_HASH), "a tagged one, " + part);
+                List<int[]> before = Bpf.instructions(List.of(listen), headersOnly, part, false);
+                assertTrue(run(before, ack, protocol, PACKET_HOST, Bpf.KERNEL_OWNED_HASH) > 0, "without the program");
             }
-            List<int[]> syns = Bpf.instructions(List.of(v4), headersOnly, Segments.SYNS, true);
+            List<int[]> syns = Bpf.instructions(List.of(listen), headersOnly, Segments.SYNS, true);
             check(syns);
-            assertTrue(run(syns, v4("10.0.0.1", 8080), IPV4, PACKET_HOST, Bpf.KERNEL_OWNED_HASH) > 0,
-                    "the SYN ring reads no hash");
+            assertTrue(run(syns, syn, protocol, PACKET_HOST, Bpf.KERNEL_OWNED_HASH) > 0, "the SYN ring reads no hash");
         }
     }
 

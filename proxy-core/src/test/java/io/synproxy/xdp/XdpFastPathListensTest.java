@@ -2,6 +2,8 @@ package io.synproxy.xdp;
 
 import io.synproxy.cookie.KeyRing;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
@@ -16,21 +18,16 @@ class XdpFastPathListensTest {
     private static final byte[] MAC = {2, 0, 0, 0, 0, 1};
     private final KeyRing keys = KeyRing.random(60_000, () -> 0L);
 
-    @Test
-    void shouldRefuseIpv6OnlyListensInOneSentence() {
-        XdpException e = assertThrows(XdpException.class, () -> XdpFastPath.load(
-                List.of(new InetSocketAddress("::1", 80)), MAC, keys, 1460, 7, 0));
-        assertEquals("the program answers IPv4 SYNs only, and no --listen is IPv4", e.getMessage());
-    }
-
-    @Test
-    void shouldRefuseMoreIpv4ListensThanTheProgramHolds() {
+    @ParameterizedTest
+    @ValueSource(strings = {"10.0.0.1", "2001:db8::1"})
+    void shouldRefuseMoreListensOfOneFamilyThanTheProgramHolds(String address) {
         List<InetSocketAddress> listens = new ArrayList<>();
         for (int port = 1; port <= 9; port++) {
-            listens.add(new InetSocketAddress("10.0.0.1", port));
+            listens.add(new InetSocketAddress(address, port));
         }
-        XdpException e = assertThrows(XdpException.class, () -> XdpFastPath.load(listens, MAC, keys, 1460, 7, 0));
-        assertEquals("the program takes at most 8 IPv4 listens, not 9", e.getMessage());
+        XdpException e = assertThrows(XdpException.class,
+                () -> XdpFastPath.load(listens, MAC, keys, 1460, 1440, 7, 0));
+        assertEquals("the program takes at most 8 listens of each family, not 9", e.getMessage());
     }
 
     @Test

@@ -15,7 +15,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.net.InetSocketAddress;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.HexFormat;
@@ -23,6 +25,7 @@ import java.util.List;
 import java.util.Random;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -35,6 +38,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @EnabledIf("rootWithProgram")
 class XdpFastPathTest {
     private static final int LOCAL = 0x0A4D_0002; // 10.77.0.2
+    /** 2001:db8::2, as TcpSegment's two halves. */
+    private static final long LOCAL6_HI = 0x2001_0db8_0000_0000L;
+    private static final long LOCAL6_LO = 2;
     private static final int PORT = 80;
     private static final int OUR_MSS = 1460;
     private static final int OUR_WSCALE = 7;
@@ -42,6 +48,7 @@ class XdpFastPathTest {
     private static final long NOW = 7_000_000L;
     private static final byte[] SERVER_MAC = {2, 0, 0, 0, 0, 2};
     private static final byte[] CLIENT_MAC = {2, 0, 0, 0, 0, 1};
+    private static final ValueLayout.OfLong NET_LONG = JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static XdpFastPath xdp;
 
     private final Handshake handshake = new Handshake(new SynCookie(new KeyRing(SECRET, 60_000, () -> NOW)),
@@ -56,8 +63,8 @@ class XdpFastPathTest {
 
     @BeforeAll
     static void load() throws XdpException {
-        xdp = XdpFastPath.load(List.of(new InetSocketAddress("10.77.0.2", PORT)), SERVER_MAC,
-                new KeyRing(SECRET, 60_000, () -> NOW), OUR_MSS, OUR_WSCALE, 0);
+        xdp = XdpFastPath.load(List.of(new InetSocketAddress("10.77.0.2", PORT), new InetSocketAddress("2001:db8::2", PORT)),
+                SERVER_MAC, new KeyRing(SECRET, 60_000, () -> NOW), OUR_MSS, OUR_MSS - 20, OUR_WSCALE, 0);
     }
 
     @AfterAll
@@ -128,7 +135,7 @@ class XdpFastPathTest {
         byte[] v6 = frame(syn);
         v6[12] = (byte) 0x86;
         v6[13] = (byte) 0xdd;
-        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, v6).verdict(), "not IPv4");
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, v6).verdict(), "IPv4 behind IPv6's type");
         xdp.refresh(true);
         try {
             assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame(syn)).verdict(), "the pass switch");
@@ -172,6 +179,107 @@ class XdpFastPathTest {
             assertEquals(XdpFastPath.TestResult.DROP, xdp.testRun(path, frame(syn)).verdict(), Integer.toHexString(source));
         }
         assertEquals(martians + 4, xdp.counter(XdpFastPath.MARTIAN));
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = SynPath.class, names = {"TC", "XDP"})
+    void shouldAnswerEveryIpv6SynAsTheJavaFrontEndWould(SynPath path) {
+        Random random = new Random(43);
+        int[] mss = {-1, 48, 536, 1219, 1220, 1280, 1432, 1440, 9000};
+        int[] wscale = {-1, 0, 7, 14};
+        long sent = xdp.counter(XdpFastPath.SYNACK);
+        int cases = 0;
+        for (int m : mss) {
+            for (int w : wscale) {
+                for (int flags = 0; flags < 4; flags++) {
+                    long clientHi = 0x2001_0db8_0001_0000L | random.nextInt(1 << 16);
+                    long clientLo = random.nextLong();
+                    int port = 1024 + random.nextInt(60000);
+                    int isn = random.nextInt();
+                    boolean sack = (flags & 1) != 0;
+                    boolean ts = (flags & 2) != 0;
+                    byte[] syn = syn6(clientHi, clientLo, port, LOCAL6_HI, LOCAL6_LO, PORT, isn, m, w, sack, ts,
+                            random.nextInt());
+                    XdpFastPath.TestResult r = xdp.testRun(path, frame6(syn));
+                    String what = "IPv6, mss " + m + ", wscale " + w + ", sack " + sack + ", timestamps " + ts;
+                    assertEquals(XdpFastPath.TestResult.TX, r.verdict(), path + ": " + what);
+                    assertArrayEquals(CLIENT_MAC, Arrays.copyOfRange(r.frame(), 0, 6), "back to the sender: " + what);
+                    assertEquals(0x86dd, (r.frame()[12] & 0xff) << 8 | r.frame()[13] & 0xff, what);
+                    byte[] ours = Arrays.copyOfRange(r.frame(), 14, r.frame().length);
+                    byte[] java = javaSynAck(syn, ts ? tsValOf(ours) : 0);
+                    assertEquals(HexFormat.of().formatHex(java), HexFormat.of().formatHex(ours), what);
+                    assertEquals(Reject.NONE, parsed.parse(MemorySegment.ofArray(ours), 0, ours.length, true));
+                    byte[] ack = segment6(clientHi, clientLo, port, LOCAL6_HI, LOCAL6_LO, PORT, parsed.ack(),
+                            parsed.seq() + 1, TcpFlyweight.ACK);
+                    assertEquals(Reject.NONE, parsed.parse(MemorySegment.ofArray(ack), 0, ack.length, true));
+                    assertTrue(handshake.verifyAck(parsed, new AckVerdict()), "the Java front end takes it: " + what);
+                    cases++;
+                }
+            }
+        }
+        assertEquals(sent + cases, xdp.counter(XdpFastPath.SYNACK));
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = SynPath.class, names = {"TC", "XDP"})
+    void shouldLeaveToUserSpaceTheIpv6SynsItDoesNotAnswer(SynPath path) {
+        long passed = xdp.counter(XdpFastPath.PASSED);
+        long client = 0x2001_0db8_0001_0000L;
+        byte[] syn = syn6(client, 7, 40000, LOCAL6_HI, LOCAL6_LO, PORT, 1000, 1440, 7, true, true, 5);
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame6(syn6(client, 7, 40000, LOCAL6_HI, LOCAL6_LO,
+                81, 1000, 1440, 7, true, true, 5))).verdict(), "another port: not counted, not answered");
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame6(syn6(client, 7, 40000, LOCAL6_HI,
+                LOCAL6_LO + 1, PORT, 1000, 1440, 7, true, true, 5))).verdict(), "another address");
+        byte[] badSum = syn.clone();
+        badSum[40 + 16] ^= 0x01;
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame6(badSum)).verdict(), "a wrong checksum");
+        byte[] hopByHop = syn.clone();
+        hopByHop[6] = 0;
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame6(hopByHop)).verdict(),
+                "an extension header: user space parses those");
+        assertEquals(XdpFastPath.TestResult.TX, xdp.testRun(path, frame6(syn)).verdict());
+        assertEquals(passed + 1, xdp.counter(XdpFastPath.PASSED), "the SYN to our port with a wrong checksum");
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = SynPath.class, names = {"TC", "XDP"})
+    void shouldDropAnIpv6MartianSourceUnanswered(SynPath path) {
+        long martians = xdp.counter(XdpFastPath.MARTIAN);
+        long[][] sources = {{0, 0}, {0, 1}, {0, 0x0000_ffff_0a00_0001L}, {0xff02_0000_0000_0000L, 1},
+                {LOCAL6_HI, LOCAL6_LO}};
+        for (long[] source : sources) {
+            // The writer writes an IPv4 packet for a mapped source: written from another, the source put in after.
+            byte[] syn = syn6(0x2001_0db8_0001_0000L, 9, 40000, LOCAL6_HI, LOCAL6_LO, PORT, 1000, 1440, 7, true, true, 5);
+            MemorySegment.ofArray(syn).set(NET_LONG, 8, source[0]);
+            MemorySegment.ofArray(syn).set(NET_LONG, 16, source[1]);
+            assertEquals(XdpFastPath.TestResult.DROP, xdp.testRun(path, frame6(syn)).verdict(),
+                    Long.toHexString(source[0]) + ":" + Long.toHexString(source[1]));
+        }
+        assertEquals(martians + sources.length, xdp.counter(XdpFastPath.MARTIAN));
+    }
+
+    private byte[] syn6(long srcHi, long srcLo, int sport, long dstHi, long dstLo, int dport, int isn, int mss,
+                        int wscale, boolean sack, boolean ts, int tsVal) {
+        MemorySegment buf = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
+        int len = writer.from(srcHi, srcLo, sport).to(dstHi, dstLo, dport)
+                .seq(isn).flags(TcpFlyweight.SYN).window(64800).mss(mss).wscale(wscale).sackPermitted(sack)
+                .timestamps(ts, tsVal, 0).write(buf, 0);
+        return buf.asSlice(0, len).toArray(JAVA_BYTE);
+    }
+
+    private byte[] segment6(long srcHi, long srcLo, int sport, long dstHi, long dstLo, int dport, int seq, int ack,
+                            int flags) {
+        MemorySegment buf = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
+        int len = writer.from(srcHi, srcLo, sport).to(dstHi, dstLo, dport)
+                .seq(seq).ack(ack).flags(flags).window(502).write(buf, 0);
+        return buf.asSlice(0, len).toArray(JAVA_BYTE);
+    }
+
+    private static byte[] frame6(byte[] ip) {
+        byte[] f = frame(ip);
+        f[12] = (byte) 0x86;
+        f[13] = (byte) 0xdd;
+        return f;
     }
 
     private byte[] syn(int src, int sport, int dst, int dport, int isn, int mss, int wscale, boolean sack,
