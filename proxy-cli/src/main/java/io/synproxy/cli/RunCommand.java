@@ -74,6 +74,13 @@ final class RunCommand implements Callable<Integer> {
                     + "stall they ride out under a flood, the more memory. Default: ${DEFAULT-VALUE}.")
     String ringSize = (ProxyConfig.DEFAULT_RING_BYTES >> 20) + "m";
 
+    @Option(names = "--pipe-size", paramLabel = "SIZE",
+            description = "Splice pipe per streaming direction (64k, 256k, 1m, ...): the most bytes it holds between "
+                    + "the two sockets, and so how much one splice(2) moves. Kernel memory, not this process's. Above "
+                    + "fs.pipe-max-size (1m by default) only root gets it; where the kernel refuses, the pipe keeps "
+                    + "Linux's 64k. Default: ${DEFAULT-VALUE}.")
+    String pipeSize = (ProxyConfig.DEFAULT_PIPE_BYTES >> 20) + "m";
+
     @Option(names = "--zero-window", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "SYN/ACK advertises window 0 until the handoff is done, then a window update opens it "
                     + "(prevents the client's first data from racing the handoff). Default: on.")
@@ -171,6 +178,7 @@ final class RunCommand implements Callable<Integer> {
                     .statsInterval(statsInterval).keyRotation(keyRotation)
                     .backendConnectTimeout(backendConnectTimeout).maxConnections(maxConnections)
                     .ringBytes(ProxyConfig.parseSize("--ring-size", ringSize, 2 << 16, ProxyConfig.MAX_RING_BYTES))
+                    .pipeBytes(ProxyConfig.parseSize("--pipe-size", pipeSize, 4 << 10, ProxyConfig.MAX_PIPE_BYTES))
                     .zeroWindow(zeroWindow)
                     .idleTimeout(idleTimeout).drainTimeout(drainTimeout)
                     .proxyProtocol(proxyProtocol).keepalive(keepalive)

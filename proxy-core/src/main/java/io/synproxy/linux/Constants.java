@@ -72,6 +72,8 @@ public final class Constants {
     public static final int O_CLOEXEC = 0x80000;
     public static final int O_NONBLOCK = 0x800;
     public static final int F_DUPFD_CLOEXEC = 1030;
+    public static final int F_SETPIPE_SZ = 1031;
+    public static final int F_GETPIPE_SZ = 1032;
     public static final int SPLICE_F_MOVE = 1;
     public static final int SPLICE_F_NONBLOCK = 2;
 

@@ -302,19 +302,35 @@ public final class Native {
         return rc < 0 ? -errno(capture) : rc;
     }
 
+    /** F_SETPIPE_SZ: asks for a pipe of at least {@code bytes}; the capacity it got, or {@code -errno}. Never throws. */
+    public static int setPipeSize(int fd, int bytes) {
+        return fcntl(fd, Constants.F_SETPIPE_SZ, bytes);
+    }
+
+    /** F_GETPIPE_SZ: the pipe's capacity, or {@code -errno}. Never throws. */
+    public static int pipeSize(int fd) {
+        return fcntl(fd, Constants.F_GETPIPE_SZ, 0);
+    }
+
     /** A close-on-exec duplicate of {@code fd}: the same open socket under a second number. */
     public static int dup(int fd) throws LinuxException {
+        int rc = fcntl(fd, Constants.F_DUPFD_CLOEXEC, 0);
+        if (rc < 0) {
+            throw new LinuxException("fcntl(F_DUPFD_CLOEXEC)", -rc);
+        }
+        return rc;
+    }
+
+    /** fcntl(2) with an int argument: its result, or {@code -errno}. */
+    private static int fcntl(int fd, int cmd, int arg) {
         MemorySegment capture = CAPTURE.get();
         int rc;
         try {
-            rc = (int) FCNTL.invokeExact(capture, fd, Constants.F_DUPFD_CLOEXEC, 0);
+            rc = (int) FCNTL.invokeExact(capture, fd, cmd, arg);
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
-        if (rc < 0) {
-            throw new LinuxException("fcntl(F_DUPFD_CLOEXEC)", errno(capture));
-        }
-        return rc;
+        return rc < 0 ? -errno(capture) : rc;
     }
 
     private static final class Scratch {

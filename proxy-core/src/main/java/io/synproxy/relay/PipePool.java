@@ -13,8 +13,10 @@ import java.util.ArrayDeque;
  * closed, so that an idle proxy holds no pipe descriptors. Used on one loop thread only.
  */
 final class PipePool {
-    /** Idle pipes kept per loop; more are closed (two descriptors and a 64 KiB buffer each at most). */
+    /** Idle pipes kept per loop, empty; more are closed. */
     static final int MAX_IDLE = 64;
+    /** A new pipe's capacity on Linux: 16 pages. */
+    static final int DEFAULT_CAPACITY = 64 << 10;
 
     private final int pipeBytes;
     private final ArrayDeque<Pipe> idle = new ArrayDeque<>();
@@ -36,7 +38,14 @@ final class PipePool {
         if (p == null) {
             int[] fds = Native.pipe();
             open++;
-            p = new Pipe(fds[0], fds[1]);
+            int capacity = DEFAULT_CAPACITY;
+            if (pipeBytes > DEFAULT_CAPACITY) {
+                // Refused past fs.pipe-max-size or the user's pipe-user-pages-soft (a container without
+                // CAP_SYS_RESOURCE): the pipe keeps its default capacity and the direction moves less per call.
+                int got = Native.setPipeSize(fds[1], pipeBytes);
+                capacity = got > 0 ? got : DEFAULT_CAPACITY;
+            }
+            p = new Pipe(fds[0], fds[1], Math.min(pipeBytes, capacity));
         }
         inUse++;
         return p;
@@ -76,7 +85,7 @@ final class PipePool {
     }
 
     /** The two ends of one pipe. */
-    record Pipe(int readFd, int writeFd) {
+    record Pipe(int readFd, int writeFd, int capacity) {
         void close() {
             Native.close(readFd);
             Native.close(writeFd);

@@ -20,8 +20,8 @@ import java.util.Objects;
  */
 public record RelaySettings(InetSocketAddress backend, int connectTimeoutMillis, long idleTimeoutMillis,
                             ProxyProtocol proxyProtocol, Keepalive keepalive, RelayMode mode, int pipeBytes) {
-    /** A pipe's default capacity on Linux (16 pages): no F_SETPIPE_SZ call, no pipe-user-pages limit to meet. */
-    public static final int DEFAULT_PIPE_BYTES = 64 << 10;
+    /** {@link ProxyConfig#DEFAULT_PIPE_BYTES}. */
+    public static final int DEFAULT_PIPE_BYTES = ProxyConfig.DEFAULT_PIPE_BYTES;
 
     public RelaySettings {
         Objects.requireNonNull(backend, "backend");
@@ -42,7 +42,7 @@ public record RelaySettings(InetSocketAddress backend, int connectTimeoutMillis,
     public static RelaySettings of(ProxyConfig config) {
         return new RelaySettings(config.backend(), (int) config.backendConnectTimeout().toMillis(),
                 config.idleTimeout().toMillis(), config.proxyProtocol(), config.keepalive(),
-                RelayMode.parse(System.getProperty(RelayMode.PROPERTY)), DEFAULT_PIPE_BYTES);
+                RelayMode.parse(System.getProperty(RelayMode.PROPERTY)), config.pipeBytes());
     }
 
     /** The same settings with another mode. */

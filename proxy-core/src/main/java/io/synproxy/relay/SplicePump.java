@@ -69,7 +69,7 @@ final class SplicePump extends ChannelInboundHandlerAdapter {
         this.src = src;
         this.dst = dst;
         this.pipe = pipe;
-        this.max = pool.pipeBytes();
+        this.max = pipe.capacity();
     }
 
     /**

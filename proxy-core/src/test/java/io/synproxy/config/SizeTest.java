@@ -34,4 +34,17 @@ class SizeTest {
                 () -> ProxyConfig.parseSize("--ring-size", "17179869185g", MIN, ProxyConfig.MAX_RING_BYTES));
         assertEquals("--ring-size '17179869185g' is outside 128k-1024m", wrapped.getMessage());
     }
+
+    @Test
+    void shouldBoundThePipeSize() throws ConfigException {
+        assertEquals(ProxyConfig.DEFAULT_PIPE_BYTES, ProxyConfig.builder().listen("10.0.0.1:80")
+                .backend("127.0.0.1:8080").build().pipeBytes(), "1 MiB unless asked otherwise");
+        assertEquals(1 << 20, ProxyConfig.builder().listen("10.0.0.1:80").backend("127.0.0.1:8080")
+                .pipeBytes(1 << 20).build().pipeBytes());
+        for (int bad : new int[] {4095, (64 << 20) + 1}) {
+            ConfigException e = assertThrows(ConfigException.class, () -> ProxyConfig.builder().listen("10.0.0.1:80")
+                    .backend("127.0.0.1:8080").pipeBytes(bad).build());
+            assertEquals("--pipe-size must be between 4k and 64m", e.getMessage());
+        }
+    }
 }

@@ -1,11 +1,27 @@
 package io.synproxy.relay;
 
+import io.synproxy.linux.Native;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
 class PipePoolTest {
+    @Test
+    void shouldGiveEachPipeTheCapacityAskedFor() throws Exception {
+        for (int bytes : new int[] {4096, 65536, 256 << 10, 1 << 20}) {
+            PipePool pool = new PipePool(bytes);
+            PipePool.Pipe p = pool.acquire();
+            try {
+                assertEquals(bytes, p.capacity(), "what a direction may keep in it");
+                // The kernel's own view (F_GETPIPE_SZ): Linux's 64 KiB unless more was asked for.
+                assertEquals(Math.max(bytes, 65536), Native.pipeSize(p.writeFd()));
+            } finally {
+                pool.release(p, false);
+            }
+        }
+    }
+
     @Test
     void shouldHandAnEmptyReturnedPipeToTheNextDirection() throws Exception {
         PipePool pool = new PipePool(65536);
