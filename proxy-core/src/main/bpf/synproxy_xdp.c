@@ -118,42 +118,47 @@ INLINE void count(__u32 which)
         v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);     \
     } while (0)
 
-/* SipHash-2-4 of three 64-bit words (SipHash.hash24). */
+/* SipHash-2-4's state from the key, one message word compressed, and the finalization (SipHash.java). */
+#define SIPINIT(k0, k1)                                               \
+    __u64 v0 = (k0) ^ 0x736f6d6570736575ULL;                          \
+    __u64 v1 = (k1) ^ 0x646f72616e646f6dULL;                          \
+    __u64 v2 = (k0) ^ 0x6c7967656e657261ULL;                          \
+    __u64 v3 = (k1) ^ 0x7465646279746573ULL
+#define SIPWORD(m)                                                    \
+    do {                                                              \
+        __u64 m_ = (m);                                               \
+        v3 ^= m_; SIPROUND; SIPROUND; v0 ^= m_;                       \
+    } while (0)
+#define SIPFINISH()                                                   \
+    do {                                                              \
+        v2 ^= 0xff;                                                   \
+        SIPROUND; SIPROUND; SIPROUND; SIPROUND;                       \
+    } while (0)
+
+/* SipHash-2-4 of three 64-bit words (SipHash.hash24: the IPv4 cookie's message). */
 INLINE __u64 siphash24(__u64 k0, __u64 k1, __u64 m0, __u64 m1, __u64 m2)
 {
-    __u64 v0 = k0 ^ 0x736f6d6570736575ULL;
-    __u64 v1 = k1 ^ 0x646f72616e646f6dULL;
-    __u64 v2 = k0 ^ 0x6c7967656e657261ULL;
-    __u64 v3 = k1 ^ 0x7465646279746573ULL;
-    __u64 m3 = 24ULL << 56;
-
-    v3 ^= m0; SIPROUND; SIPROUND; v0 ^= m0;
-    v3 ^= m1; SIPROUND; SIPROUND; v0 ^= m1;
-    v3 ^= m2; SIPROUND; SIPROUND; v0 ^= m2;
-    v3 ^= m3; SIPROUND; SIPROUND; v0 ^= m3;
-    v2 ^= 0xff;
-    SIPROUND; SIPROUND; SIPROUND; SIPROUND;
+    SIPINIT(k0, k1);
+    SIPWORD(m0);
+    SIPWORD(m1);
+    SIPWORD(m2);
+    SIPWORD(24ULL << 56);
+    SIPFINISH();
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
 /* SipHash-2-4 of six 64-bit words (SipHash.hash48: the IPv6 cookie's message). */
 INLINE __u64 siphash48(__u64 k0, __u64 k1, __u64 m0, __u64 m1, __u64 m2, __u64 m3, __u64 m4, __u64 m5)
 {
-    __u64 v0 = k0 ^ 0x736f6d6570736575ULL;
-    __u64 v1 = k1 ^ 0x646f72616e646f6dULL;
-    __u64 v2 = k0 ^ 0x6c7967656e657261ULL;
-    __u64 v3 = k1 ^ 0x7465646279746573ULL;
-    __u64 m6 = 48ULL << 56;
-
-    v3 ^= m0; SIPROUND; SIPROUND; v0 ^= m0;
-    v3 ^= m1; SIPROUND; SIPROUND; v0 ^= m1;
-    v3 ^= m2; SIPROUND; SIPROUND; v0 ^= m2;
-    v3 ^= m3; SIPROUND; SIPROUND; v0 ^= m3;
-    v3 ^= m4; SIPROUND; SIPROUND; v0 ^= m4;
-    v3 ^= m5; SIPROUND; SIPROUND; v0 ^= m5;
-    v3 ^= m6; SIPROUND; SIPROUND; v0 ^= m6;
-    v2 ^= 0xff;
-    SIPROUND; SIPROUND; SIPROUND; SIPROUND;
+    SIPINIT(k0, k1);
+    SIPWORD(m0);
+    SIPWORD(m1);
+    SIPWORD(m2);
+    SIPWORD(m3);
+    SIPWORD(m4);
+    SIPWORD(m5);
+    SIPWORD(48ULL << 56);
+    SIPFINISH();
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
