@@ -20,9 +20,6 @@ import java.util.Objects;
  */
 public record RelaySettings(InetSocketAddress backend, int connectTimeoutMillis, long idleTimeoutMillis,
                             ProxyProtocol proxyProtocol, Keepalive keepalive, RelayMode mode, int pipeBytes) {
-    /** {@link ProxyConfig#DEFAULT_PIPE_BYTES}. */
-    public static final int DEFAULT_PIPE_BYTES = ProxyConfig.DEFAULT_PIPE_BYTES;
-
     public RelaySettings {
         Objects.requireNonNull(backend, "backend");
         Objects.requireNonNull(proxyProtocol, "proxyProtocol");

@@ -8,6 +8,7 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
+import io.synproxy.config.ProxyConfig;
 import io.synproxy.config.ProxyProtocol;
 import io.synproxy.linux.Native;
 import io.synproxy.metrics.BackendTimings;
@@ -135,7 +136,7 @@ class RelayExchangeTest {
         Counters counters = new Counters();
         Relay relay = new Relay(loop, new RelaySettings(
                 new InetSocketAddress(InetAddress.getLoopbackAddress(), backend.getLocalPort()), 2000, 0,
-                ProxyProtocol.OFF, null, mode, RelaySettings.DEFAULT_PIPE_BYTES), counters, BackendTimings.NONE);
+                ProxyProtocol.OFF, null, mode, ProxyConfig.DEFAULT_PIPE_BYTES), counters, BackendTimings.NONE);
         AtomicInteger closed = new AtomicInteger();
         Channel listener = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
                 .childHandler(new ChannelInitializer<EpollSocketChannel>() {

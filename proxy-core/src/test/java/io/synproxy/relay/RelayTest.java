@@ -11,6 +11,7 @@ import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.socket.SocketProtocolFamily;
+import io.synproxy.config.ProxyConfig;
 import io.synproxy.config.ProxyProtocol;
 import io.synproxy.linux.Native;
 import io.synproxy.metrics.BackendTimings;
@@ -108,7 +109,7 @@ class RelayTest {
         Counters counters = new Counters();
         Relay relay = new Relay(loop, new RelaySettings(
                 new InetSocketAddress(InetAddress.getLoopbackAddress(), backend.getLocalPort()), 2000, 0,
-                ProxyProtocol.OFF, null, mode, RelaySettings.DEFAULT_PIPE_BYTES), counters, BackendTimings.NONE);
+                ProxyProtocol.OFF, null, mode, ProxyConfig.DEFAULT_PIPE_BYTES), counters, BackendTimings.NONE);
         CountDownLatch closed = new CountDownLatch(1);
         Channel listener = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
                 .childHandler(new ChannelInboundHandlerAdapter() {

@@ -4,6 +4,7 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollIoHandler;
+import io.synproxy.config.ProxyConfig;
 import io.synproxy.config.ProxyProtocol;
 import io.synproxy.handoff.RepairHandoff;
 import io.synproxy.relay.RelayMode;
@@ -62,7 +63,7 @@ class ConnectionWarmupTest {
     private static RelaySettings settings(RelayMode mode, ProxyProtocol proxyProtocol) {
         // The backend named here must never be dialled: the warm-up puts its own listener in its place.
         return new RelaySettings(new InetSocketAddress("192.0.2.1", 9), 2000, 0, proxyProtocol, null, mode,
-                RelaySettings.DEFAULT_PIPE_BYTES);
+                ProxyConfig.DEFAULT_PIPE_BYTES);
     }
 
     private static int openDescriptors() {

@@ -18,9 +18,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * {@link FloodIT} over IPv6. hping3 has no IPv6, so the flood is trafgen (netsniff-ng) sending raw Ethernet frames
- * from the client host: TCP SYNs to [fd00:200::1]:8080 from random sources in fd00:dead::/64 with random ports and
- * sequence numbers, the TCP checksum recomputed per frame ({@code csumtcp6}), on one CPU.
+ * {@link FloodIT} over IPv6, the SYNs answered by the BPF program at tc (the default). hping3 has no IPv6, so the
+ * flood is trafgen (netsniff-ng) sending raw Ethernet frames from the client host: TCP SYNs to [fd00:200::1]:8080
+ * from random sources in fd00:dead::/64 with random ports and sequence numbers, the TCP checksum recomputed per frame
+ * ({@code csumtcp6}), on one CPU.
  */
 @RequiresRoot(tools = {"nft", "ss", "trafgen"})
 class Ipv6FloodIT {
@@ -34,6 +35,8 @@ class Ipv6FloodIT {
             Files.writeString(config, synFlood(net.mac(net.serverNs(), net.serverDev()),
                     net.mac(net.clientNs(), net.clientDev())));
             proxy.awaitStarted();
+            assertTrue(proxy.output().contains("SYNs answered in the kernel at tc (--syn-path auto)"),
+                    "the default answers IPv6 SYNs in the kernel too: " + proxy.output());
             Map<String, Long> before = proxy.nextStats(Duration.ofSeconds(5));
             long startNanos = System.nanoTime();
             // --no-sock-mem: trafgen would otherwise raise the host-wide socket memory defaults.
@@ -81,6 +84,13 @@ class Ipv6FloodIT {
                                 + "(%.0f/s answered by %d SYN/ACKs); %d syn-recv samples empty; %s%n",
                         ok, connections, synRetrans, syns, syns / seconds, synAcks, synRecvSamples, during);
                 assertTrue(syns > 50_000, "the flood reached the proxy: " + syns + " SYNs");
+                long fromProgram = during.getOrDefault("bpf_synack", 0L) - before.getOrDefault("bpf_synack", 0L);
+                assertTrue(fromProgram >= synAcks * 99 / 100, "the program answered the flood: " + fromProgram
+                        + " of " + synAcks + " SYN/ACKs");
+                // Untagged, each client's ACKs of its echo and of the proxy's FIN would reach the rings (2 each).
+                long liveAcks = during.get("ack_live") - before.get("ack_live");
+                assertTrue(liveAcks < connections / 10, "the live connections' ACKs stayed out of the rings: "
+                        + liveAcks);
                 assertTrue(ok >= connections * 99 / 100, ok + " of " + connections + " clients succeeded");
                 assertTrue(backend.accepted() >= ok, "each success reached the backend: " + backend.accepted());
                 assertEquals("", net.exec(net.serverNs(), "ss", "-Htan", "state", "syn-recv", "sport", "=", ":8080").trim());
