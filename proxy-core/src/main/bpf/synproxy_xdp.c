@@ -34,8 +34,8 @@ static long (*bpf_skb_load_bytes)(const struct __sk_buff *skb, __u32 offset, voi
 static long (*bpf_skb_pull_data)(struct __sk_buff *skb, __u32 len) = (void *) BPF_FUNC_skb_pull_data;
 static long (*bpf_redirect)(__u32 ifindex, __u64 flags) = (void *) BPF_FUNC_redirect;
 static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags) = (void *) BPF_FUNC_loop;
-static struct bpf_sock *(*bpf_sk_lookup_tcp)(void *ctx, struct bpf_sock_tuple *tuple, __u32 tuple_size, __u64 netns,
-        __u64 flags) = (void *) BPF_FUNC_sk_lookup_tcp;
+static struct bpf_sock *(*bpf_skc_lookup_tcp)(void *ctx, struct bpf_sock_tuple *tuple, __u32 tuple_size, __u64 netns,
+        __u64 flags) = (void *) BPF_FUNC_skc_lookup_tcp;
 static long (*bpf_sk_release)(void *sock) = (void *) BPF_FUNC_sk_release;
 static long (*bpf_set_hash)(struct __sk_buff *skb, __u32 hash) = (void *) BPF_FUNC_set_hash;
 
@@ -75,6 +75,11 @@ struct fast_config {
     __u32 nlisten6;
     __u32 mss6;   /* the MSS we announce over IPv6 */
     struct listen6 listens6[MAX_LISTENS];
+    __u32 screen; /* non-zero: segments without a connection are screened here (see screen()) */
+    __u32 pad2;
+    __u64 rst_gap_ns; /* one invalid ACK per this many ns goes on to user space, which answers it with a RST; 0: none */
+    __u64 nk0;    /* the next generation's key, for the slot of parity ^ 1: the map may lag the clock by a refresh */
+    __u64 nk1;
 };
 
 /* Must match XdpFastPath's counter indices. */
@@ -83,7 +88,11 @@ enum {
     C_SYNACK = 1,  /* answered here */
     C_MARTIAN = 2, /* dropped: a source no TCP peer may have */
     C_PASSED = 3,  /* SYNs left to user space */
-    C_COUNT = 4,
+    C_SCREENED = 4,      /* segments without a connection (no SYN) to a protected port this program screened */
+    C_ACK_DROPPED = 5,   /* of those: ACKs without a valid cookie, dropped (beyond the RST rate) */
+    C_OTHER_DROPPED = 6, /* RST, FIN and the like, dropped: nothing user space would answer */
+    C_MARTIAN_SEG = 7,   /* martian sources, dropped */
+    C_COUNT = 8,
 };
 
 struct {
@@ -92,6 +101,14 @@ struct {
     __type(key, __u32);
     __type(value, struct fast_config);
 } config SEC(".maps");
+
+/* When the next invalid ACK may go on to user space (bpf_ktime_get_ns): written here, never by user space. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} rst_gate SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -262,7 +279,7 @@ struct reply {
     __u32 dst[4];
 };
 
-enum { PASS, DROP, REPLY };
+enum { PASS, DROP, REPLY, TAG };
 
 /* Whether the segment is to a protected address and port. */
 INLINE int ours(struct fast_config *cfg, struct iphdr *ip, struct tcphdr *tcp)
@@ -293,70 +310,158 @@ INLINE int ours6(struct fast_config *cfg, struct ipv6hdr *ip6, struct tcphdr *tc
     return found;
 }
 
-/*
- * A segment the capture rings would take (no SYN; with the zero window, at most one byte of payload) of a connection
- * whose socket this host's kernel holds, a handed-off one, is tagged with KERNEL_OWNED_HASH so that the rings' filter
- * drops it: the client's ACKs of a live connection (two for a short request, one per two segments of a download)
- * then wake no loop. Only full sockets: a tuple without one (a final ACK, an ACK flood) or in TIME_WAIT still reaches
- * the rings.
- */
-INLINE void tag_kernel_owned(struct __sk_buff *skb)
+/* Whether a cookie hash (the top 23 bits of the tag) matches the segment's ACK in either of SynCookie.match's forms. */
+INLINE int cookie_matches(__u64 tag, __u32 isn, __u32 seq, int probe_allowed)
 {
-    void *data = (void *) (long) skb->data;
-    void *end = (void *) (long) skb->data_end;
-    struct ethhdr *eth = data;
-    if ((void *) (eth + 1) > end)
-        return;
+    __u32 mac = isn >> 9;
+    __u32 h = (__u32) (tag >> 41);
+    return (h ^ (((seq - 1) * 0x9E3779B1u) >> 9)) == mac || (probe_allowed && (h ^ ((seq * 0x9E3779B1u) >> 9)) == mac);
+}
+
+/*
+ * A segment with no SYN to a protected address and port, of the kind the capture rings would take (with the zero
+ * window, at most one byte of payload): what the Java front end would do with it, decided here where that is nothing.
+ *
+ * - This host's kernel holds a socket for the tuple (a handed-off connection, or one in TIME_WAIT): PASS, and TAG a
+ *   full socket's segment at tc, which the rings' classic filter then drops (io.synproxy.frontend.Bpf): the client's
+ *   ACKs of a live connection wake no loop.
+ * - Otherwise, with the screen on (no deny or allow list, no validate-only secret): a martian source, a RST or FIN
+ *   or any segment that is not a plain ACK (SegmentGate counts those and does nothing else), and an ACK whose cookie
+ *   does not verify (SynCookie.verifyAck, both forms) are dropped here and counted. Of the invalid ACKs, one per
+ *   rst_gap_ns goes on, so that user space still answers a real client's stale ACK with a RST at its
+ *   --invalid-ack-rst-rate. An ACK that verifies goes on to its handoff.
+ *
+ * The check here is a screen, never the verdict: user space verifies every ACK this passes. It therefore accepts a
+ * superset, the next generation's key too, since the map is rewritten every 250 ms and the clock does not wait.
+ * An ACK flood then costs this program a socket lookup and one or two hashes a packet, and the loops nothing.
+ */
+INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, struct ipv6hdr *ip6, struct tcphdr *tcp,
+        int v6)
+{
     __u32 zero = 0;
-    struct fast_config *cfg;
+    struct fast_config *cfg = bpf_map_lookup_elem(&config, &zero);
+    if (!cfg)
+        return PASS;
     struct bpf_sock_tuple t = {};
     __u32 size;
-    if (eth->h_proto == __builtin_bswap16(ETH_P_IP)) {
-        struct iphdr *ip = (void *) (eth + 1);
-        struct tcphdr *tcp = (void *) (ip + 1);
-        if ((void *) (tcp + 1) > end || ip->ihl != 5 || ip->protocol != IPPROTO_TCP || tcp->syn || !tcp->ack)
-            return;
-        cfg = bpf_map_lookup_elem(&config, &zero);
-        if (!cfg || !ours(cfg, ip, tcp))
-            return;
-        if (cfg->window == 0 && __builtin_bswap16(ip->tot_len) > 20 + tcp->doff * 4 + 1)
-            return;
-        t.ipv4.saddr = ip->saddr;
-        t.ipv4.daddr = ip->daddr;
-        t.ipv4.sport = tcp->source;
-        t.ipv4.dport = tcp->dest;
-        size = sizeof(t.ipv4);
-    } else if (eth->h_proto == __builtin_bswap16(ETH_P_IPV6)) {
-        struct ipv6hdr *ip6 = (void *) (eth + 1);
-        struct tcphdr *tcp = (void *) (ip6 + 1);
-        if ((void *) (tcp + 1) > end || ip6->nexthdr != IPPROTO_TCP || tcp->syn || !tcp->ack)
-            return;
-        cfg = bpf_map_lookup_elem(&config, &zero);
-        if (!cfg || !ours6(cfg, ip6, tcp))
-            return;
-        if (cfg->window == 0 && __builtin_bswap16(ip6->payload_len) > tcp->doff * 4 + 1)
-            return;
+    __u32 payload;
+    __u32 tcplen = tcp->doff * 4;
+    if (tcplen < 20)
+        return PASS;
+    if (v6) {
+        if (!ours6(cfg, ip6, tcp))
+            return PASS;
+        payload = __builtin_bswap16(ip6->payload_len) - tcplen;
         __builtin_memcpy(t.ipv6.saddr, ip6->saddr.in6_u.u6_addr32, 16);
         __builtin_memcpy(t.ipv6.daddr, ip6->daddr.in6_u.u6_addr32, 16);
         t.ipv6.sport = tcp->source;
         t.ipv6.dport = tcp->dest;
         size = sizeof(t.ipv6);
     } else {
-        return;
+        if (!ours(cfg, ip, tcp))
+            return PASS;
+        /* A fragment: user space reassembles nothing either, but counts it. */
+        if ((ip->frag_off & __builtin_bswap16(0x3fff)) != 0)
+            return PASS;
+        payload = __builtin_bswap16(ip->tot_len) - 20 - tcplen;
+        t.ipv4.saddr = ip->saddr;
+        t.ipv4.daddr = ip->daddr;
+        t.ipv4.sport = tcp->source;
+        t.ipv4.dport = tcp->dest;
+        size = sizeof(t.ipv4);
     }
-    struct bpf_sock *sk = bpf_sk_lookup_tcp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
-    if (!sk)
-        return;
-    if (sk->state != BPF_TCP_LISTEN)
-        bpf_set_hash(skb, KERNEL_OWNED_HASH);
-    bpf_sk_release(sk);
+    /* Data the rings' filter keeps out (see SegmentGate): the kernel's business, as before. */
+    if (cfg->window == 0 && (__s32) payload > 1)
+        return PASS;
+    struct bpf_sock *sk = bpf_skc_lookup_tcp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
+    if (sk) {
+        __u32 state = sk->state;
+        bpf_sk_release(sk);
+        /* A listener is someone else's port; TIME_WAIT and request sockets are no full socket, the rings see them. */
+        if (state == BPF_TCP_LISTEN || state == BPF_TCP_TIME_WAIT || state == BPF_TCP_NEW_SYN_RECV)
+            return PASS;
+        return TAG;
+    }
+    if (cfg->pass || !cfg->screen)
+        return PASS;
+#pragma unroll
+    for (int i = 0; i < 6; i++) {
+        if (eth->h_dest[i] != cfg->mac[i])
+            return PASS;
+    }
+    count(C_SCREENED);
+    __u64 s_hi = 0, s_lo = 0, d_hi = 0, d_lo = 0;
+    __u32 saddr = 0, daddr = 0;
+    if (v6) {
+        const __u32 *sa = ip6->saddr.in6_u.u6_addr32;
+        const __u32 *da = ip6->daddr.in6_u.u6_addr32;
+        s_hi = half(sa, 0);
+        s_lo = half(sa, 1);
+        d_hi = half(da, 0);
+        d_lo = half(da, 1);
+        if ((s_hi == 0 && (s_lo == 0 || s_lo == 1 || s_lo >> 32 == 0xffff)) || s_hi >> 56 == 0xff
+                || (s_hi == d_hi && s_lo == d_lo)) {
+            count(C_MARTIAN_SEG);
+            return DROP;
+        }
+    } else {
+        saddr = __builtin_bswap32(ip->saddr);
+        daddr = __builtin_bswap32(ip->daddr);
+        __u32 first = saddr >> 24;
+        if (first == 0 || first == 127 || first >= 224 || saddr == daddr) {
+            count(C_MARTIAN_SEG);
+            return DROP;
+        }
+    }
+    /* Handshake.isAck: ACK set; SYN, RST and FIN clear. */
+    if (!tcp->ack || tcp->rst || tcp->fin) {
+        count(C_OTHER_DROPPED);
+        return DROP;
+    }
+    __u32 isn = __builtin_bswap32(tcp->ack_seq) - 1;
+    __u32 seq = __builtin_bswap32(tcp->seq);
+    __u32 bits = isn & 0x1ff;
+    __u32 parity = bits & 1;
+    __u64 ports = (__u64) __builtin_bswap16(tcp->source) << 48 | (__u64) __builtin_bswap16(tcp->dest) << 32;
+    int probe = payload == 0;
+#pragma unroll
+    for (int k = 0; k < 2; k++) {
+        __u64 k0, k1;
+        if (k == 0) {
+            k0 = parity ? cfg->k0[1] : cfg->k0[0];
+            k1 = parity ? cfg->k1[1] : cfg->k1[0];
+        } else {
+            /* The next generation's key lives in the slot the current one does not. */
+            if (parity == (cfg->parity & 1))
+                break;
+            k0 = cfg->nk0;
+            k1 = cfg->nk1;
+        }
+        __u64 tag = v6 ? siphash48(k0, k1, s_hi, s_lo, d_hi, d_lo, ports, bits)
+                : siphash24(k0, k1, (__u64) saddr << 32 | daddr, ports, bits);
+        if (cookie_matches(tag, isn, seq, probe))
+            return PASS;
+    }
+    __u64 gap = cfg->rst_gap_ns;
+    __u64 *next = bpf_map_lookup_elem(&rst_gate, &zero);
+    if (gap != 0 && next) {
+        __u64 now = bpf_ktime_get_ns();
+        /* Racy across CPUs, at worst a few more through: user space's own bucket has the last word. */
+        if (now >= *next) {
+            *next = now + gap;
+            return PASS;
+        }
+    }
+    count(C_ACK_DROPPED);
+    return DROP;
 }
 
 /*
  * The decision for one frame (Ethernet from data): PASS (to the capture ring and the kernel), DROP (a martian
- * source), or REPLY with the SYN/ACK's TCP header and options in r. Reads the packet, never writes it.
+ * source, or a segment screen() drops), TAG (a live connection's segment, see screen()), or REPLY with the SYN/ACK's
+ * TCP header and options in r. Reads the packet, never writes it.
  */
-static __attribute__((always_inline)) inline int decide(void *data, void *end, struct reply *r)
+static __attribute__((always_inline)) inline int decide(void *ctx, void *data, void *end, struct reply *r)
 {
     struct ethhdr *eth = data;
     if ((void *) (eth + 1) > end)
@@ -381,8 +486,10 @@ static __attribute__((always_inline)) inline int decide(void *data, void *end, s
     }
     if ((void *) (tcp + 1) > end)
         return PASS;
+    if (!tcp->syn)
+        return screen(ctx, end, eth, ip, ip6, tcp, v6);
     /* A SYN: no ACK, RST or FIN. */
-    if (!tcp->syn || tcp->ack || tcp->rst || tcp->fin)
+    if (tcp->ack || tcp->rst || tcp->fin)
         return PASS;
     __u32 zero = 0;
     struct fast_config *cfg = bpf_map_lookup_elem(&config, &zero);
@@ -623,7 +730,7 @@ SEC("xdp")
 int synproxy_xdp(struct xdp_md *ctx)
 {
     struct reply r = {};
-    int verdict = decide((void *) (long) ctx->data, (void *) (long) ctx->data_end, &r);
+    int verdict = decide(ctx, (void *) (long) ctx->data, (void *) (long) ctx->data_end, &r);
     if (verdict != REPLY)
         return verdict == DROP ? XDP_DROP : XDP_PASS;
     int delta = reply_length(&r) - (int) (ctx->data_end - ctx->data);
@@ -649,8 +756,8 @@ int synproxy_tc(struct __sk_buff *skb)
     struct reply r = {};
     /*
      * A frame sent from a packet ring (trafgen) keeps only its Ethernet header in the linear part. Its headers are
-     * pulled in only when a copy of them says it is a SYN: pulling may reallocate the buffer, which a data segment
-     * must not pay for.
+     * pulled in only when a copy of them says it is a SYN, or a segment without SYN short enough to be a handshake's
+     * ACK (headers and at most one byte): pulling may reallocate the buffer, which a data segment must not pay for.
      */
     void *data = (void *) (long) skb->data;
     void *data_end = (void *) (long) skb->data_end;
@@ -663,15 +770,19 @@ int synproxy_tc(struct __sk_buff *skb)
             return TC_ACT_UNSPEC;
         __u32 want;
         if (h[12] == 0x08 && h[13] == 0x00) {
-            /* IPv4 without options, TCP, and of FIN, SYN, RST and ACK only SYN. */
-            if (h[14] != 0x45 || h[23] != IPPROTO_TCP || (h[47] & 0x17) != 0x02)
+            /* IPv4 without options, TCP, and of FIN, SYN, RST and ACK only SYN; or no SYN and short. */
+            if (h[14] != 0x45 || h[23] != IPPROTO_TCP)
+                return TC_ACT_UNSPEC;
+            if ((h[47] & 0x17) != 0x02 && ((h[47] & 0x02) != 0 || skb->len > 14 + 20 + 60 + 1))
                 return TC_ACT_UNSPEC;
             want = 14 + 20 + 60;
         } else if (h[12] == 0x86 && h[13] == 0xdd) {
             /* IPv6, TCP right after the header, only SYN. */
             if (skb->len < 14 + 40 + 20 || bpf_skb_load_bytes(skb, 0, h, 14 + 40 + 20) != 0)
                 return TC_ACT_UNSPEC;
-            if ((h[14] >> 4) != 6 || h[20] != IPPROTO_TCP || (h[67] & 0x17) != 0x02)
+            if ((h[14] >> 4) != 6 || h[20] != IPPROTO_TCP)
+                return TC_ACT_UNSPEC;
+            if ((h[67] & 0x17) != 0x02 && ((h[67] & 0x02) != 0 || skb->len > 14 + 40 + 60 + 1))
                 return TC_ACT_UNSPEC;
             want = 14 + 40 + 60;
         } else {
@@ -679,9 +790,11 @@ int synproxy_tc(struct __sk_buff *skb)
         }
         bpf_skb_pull_data(skb, skb->len < want ? skb->len : want);
     }
-    int verdict = decide((void *) (long) skb->data, (void *) (long) skb->data_end, &r);
-    if (verdict == PASS)
-        tag_kernel_owned(skb);
+    int verdict = decide(skb, (void *) (long) skb->data, (void *) (long) skb->data_end, &r);
+    if (verdict == TAG) {
+        bpf_set_hash(skb, KERNEL_OWNED_HASH);
+        return TC_ACT_UNSPEC;
+    }
     if (verdict != REPLY)
         return verdict == DROP ? TC_ACT_SHOT : TC_ACT_UNSPEC;
     if (bpf_skb_change_tail(skb, reply_length(&r), 0) != 0) {

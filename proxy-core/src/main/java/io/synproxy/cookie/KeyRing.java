@@ -52,6 +52,9 @@ public final class KeyRing {
     private final long[] v0 = new long[2];
     private final long[] v1 = new long[2];
     private boolean validateOnly;
+    /** The active secret's key of the generation after the current one. */
+    private long nextK0;
+    private long nextK1;
     /** Secrets the slots were last filled from. */
     private CookieSecrets secrets;
     /** Generation the slots were last filled for. */
@@ -127,6 +130,20 @@ public final class KeyRing {
         return k1[parity];
     }
 
+    /**
+     * First half of the active secret's key for the generation after the current one, as of the last refresh: what
+     * the other slot will hold once the clock moves on. For a copy of the keys that lags the clock (the BPF
+     * program's), so that it still accepts what this ring will accept.
+     */
+    public long nextK0() {
+        return nextK0;
+    }
+
+    /** Second half of {@link #nextK0}'s key. */
+    public long nextK1() {
+        return nextK1;
+    }
+
     /** Whether a validate-only secret is in force, as of the last refresh. */
     public boolean hasValidateOnly() {
         return validateOnly;
@@ -163,6 +180,8 @@ public final class KeyRing {
         k1[cur] = a.k1(g);
         k0[other] = a.k0(otherGeneration);
         k1[other] = a.k1(otherGeneration);
+        nextK0 = a.k0(g + 1);
+        nextK1 = a.k1(g + 1);
         MasterKey v = s.validateOnly();
         validateOnly = v != null;
         if (v != null) {

@@ -13,6 +13,9 @@ public enum Counter {
     SYNACK_SENT("synack", "cookie SYN/ACKs sent"),
     BPF_SYNACK("bpf_synack", "cookie SYN/ACKs the BPF program sent in the kernel (--syn-path tc, xdp, xdp-generic), "
             + "counted in synack too"),
+    BPF_DROPPED("bpf_dropped", "segments without SYN and without a connection the BPF program dropped in the kernel "
+            + "(an ACK with an invalid cookie beyond --invalid-ack-rst-rate, a RST or FIN, a martian source), counted in "
+            + "ack_invalid, other or martian too"),
     SYNACK_SEND_FAILED("synack_failed", "SYN/ACKs the raw socket refused"),
     ACK_VALID("ack_valid", "final ACKs with a valid cookie"),
     ACK_INVALID("ack_invalid", "ACKs with no live connection and a wrong cookie"),

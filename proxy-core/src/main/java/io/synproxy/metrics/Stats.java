@@ -12,7 +12,7 @@ public final class Stats {
      * The operations counters (lists, per-source limits, RSTs to invalid final ACKs), shown under their labels only
      * when non-zero: they stay at zero unless those options are given, and the line is long enough.
      */
-    private static final Counter[] WHEN_NONZERO = {Counter.BPF_SYNACK, Counter.SYN_DENIED, Counter.ACK_DENIED, Counter.SOURCE_LIMIT_RST,
+    private static final Counter[] WHEN_NONZERO = {Counter.BPF_SYNACK, Counter.BPF_DROPPED, Counter.SYN_DENIED, Counter.ACK_DENIED, Counter.SOURCE_LIMIT_RST,
         Counter.SOURCE_RATE_RST, Counter.SOURCE_TABLE_FULL, Counter.INVALID_ACK_RST, Counter.INVALID_ACK_RST_LIMITED};
 
     private final List<Counters> loops;

@@ -259,7 +259,7 @@ public final class ProxyServer implements AutoCloseable {
         XdpFastPath xdp = null;
         try {
             xdp = XdpFastPath.load(config.listens(), host.txMac(), keys, host.ourMss(), host.ourMss6(), host.windowScale(),
-                    config.zeroWindow() ? 0 : 65535);
+                    config.zeroWindow() ? 0 : 65535, config.operations().invalidAckRstRate());
             xdp.refresh(true);
             xdp.attach(host.ifindex(), path);
             return new KernelSyns(xdp, path, null);
@@ -276,14 +276,19 @@ public final class ProxyServer implements AutoCloseable {
 
     /**
      * The BPF program's share of a counter, counted as the loops count: its SYNs neither left to the loops nor
-     * martian (a martian SYN counts under martian only), its SYN/ACKs, its martians.
+     * martian (a martian SYN counts under martian only), its SYN/ACKs, its martians; the segments its screen dropped
+     * as the loops would have counted them (an invalid ACK left unanswered, a RST or FIN, a martian).
      */
     private static long xdpCount(XdpFastPath xdp, Counter c) {
         return switch (c) {
             case SYN_RECEIVED -> xdp.counter(XdpFastPath.SYN) - xdp.counter(XdpFastPath.PASSED)
                     - xdp.counter(XdpFastPath.MARTIAN);
             case SYNACK_SENT, BPF_SYNACK -> xdp.counter(XdpFastPath.SYNACK);
-            case MARTIAN_SOURCE -> xdp.counter(XdpFastPath.MARTIAN);
+            case MARTIAN_SOURCE -> xdp.counter(XdpFastPath.MARTIAN) + xdp.counter(XdpFastPath.MARTIAN_SEGMENT);
+            case ACK_INVALID, INVALID_ACK_RST_LIMITED -> xdp.counter(XdpFastPath.ACK_DROPPED);
+            case OTHER_SEGMENTS -> xdp.counter(XdpFastPath.OTHER_DROPPED);
+            case BPF_DROPPED -> xdp.counter(XdpFastPath.ACK_DROPPED) + xdp.counter(XdpFastPath.OTHER_DROPPED)
+                    + xdp.counter(XdpFastPath.MARTIAN_SEGMENT);
             default -> 0;
         };
     }

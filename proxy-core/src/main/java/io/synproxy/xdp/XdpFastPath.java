@@ -26,7 +26,13 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *
  * <p>The program mints with the key ring's current key, which {@link #refresh} copies into its {@code config} map;
  * the map also carries the listens, our MSS, window shift and SYN/ACK window, and a "pass" switch that sends every
- * SYN to user space (a deny or allow list in force). The link is a BPF link: the kernel detaches the program when
+ * SYN to user space (a deny or allow list in force).
+ *
+ * <p>It also screens the segments without SYN that have no connection in this host's kernel: an ACK whose cookie
+ * does not verify (past one per {@code 1/--invalid-ack-rst-rate} seconds, which user space answers with a RST), a
+ * RST or FIN, a martian source, is dropped there, so an ACK flood costs this process nothing either. What verifies
+ * goes on, and user space verifies it again. The segments of a connection the kernel holds pass, tagged at tc so
+ * that the rings' filter drops them. The link is a BPF link: the kernel detaches the program when
  * its descriptor closes, so a killed proxy leaves nothing on the interface.
  *
  * <p>{@link #refresh} and {@link #counter} make a syscall each; one thread at a time.
@@ -39,7 +45,15 @@ public final class XdpFastPath implements AutoCloseable {
     public static final int SYNACK = 1;
     public static final int MARTIAN = 2;
     public static final int PASSED = 3;
-    private static final int COUNTERS = 4;
+    /** Segments without SYN and without a connection to a protected port the program screened. */
+    public static final int SCREENED = 4;
+    /** Of those: ACKs whose cookie did not verify, dropped (beyond what went on for the RST rate). */
+    public static final int ACK_DROPPED = 5;
+    /** Of those: RST, FIN and other segments that are no plain ACK, dropped. */
+    public static final int OTHER_DROPPED = 6;
+    /** Of those: segments from a martian source, dropped. */
+    public static final int MARTIAN_SEGMENT = 7;
+    private static final int COUNTERS = 8;
     private static final int MAX_LISTENS = 8;
     /** struct fast_config's layout. */
     private static final long K0 = 0;
@@ -57,7 +71,11 @@ public final class XdpFastPath implements AutoCloseable {
     private static final long LISTENS6 = MSS6 + 4;
     /** struct listen6: 16 address bytes, the port, 2 bytes of padding. */
     private static final int LISTEN6_BYTES = 20;
-    private static final int CONFIG_BYTES = (int) (LISTENS6 + LISTEN6_BYTES * MAX_LISTENS);
+    private static final long SCREEN = LISTENS6 + LISTEN6_BYTES * MAX_LISTENS;
+    private static final long RST_GAP_NS = SCREEN + 8;
+    private static final long NEXT_K0 = RST_GAP_NS + 8;
+    private static final long NEXT_K1 = NEXT_K0 + 8;
+    private static final int CONFIG_BYTES = (int) (NEXT_K1 + 8);
 
     private final Libbpf bpf;
     /** The ELF image (libbpf reads it until the object is closed), the map buffers, the link options. */
@@ -103,10 +121,16 @@ public final class XdpFastPath implements AutoCloseable {
      * @param ourMss  the MSS the SYN/ACK announces over IPv4
      * @param ourMss6 the MSS the SYN/ACK announces over IPv6
      * @param synAckWindow the SYN/ACK's window (0 with the zero-window handshake)
+     * @param invalidAckRstRate how many ACKs without a valid cookie a second the program lets on to user space, which
+     *                          answers them with a RST ({@code --invalid-ack-rst-rate}); 0: none, all are dropped
      * @throws XdpException in one sentence: no program in this build, no libbpf, the kernel refused it
      */
     public static XdpFastPath load(List<InetSocketAddress> listens, byte[] mac, KeyRing keys, int ourMss,
-                                   int ourMss6, int ourWscale, int synAckWindow) throws XdpException {
+                                   int ourMss6, int ourWscale, int synAckWindow, long invalidAckRstRate)
+            throws XdpException {
+        if (invalidAckRstRate < 0) {
+            throw new IllegalArgumentException("a rate is not negative: " + invalidAckRstRate);
+        }
         if (mac.length != 6) {
             throw new IllegalArgumentException("an Ethernet address has 6 bytes, not " + mac.length);
         }
@@ -149,7 +173,7 @@ public final class XdpFastPath implements AutoCloseable {
             }
             XdpFastPath path = new XdpFastPath(bpf, arena, object, prog, tc, cfg, counters, keys);
             try {
-                path.configure(v4, v6, mac, ourMss, ourMss6, ourWscale, synAckWindow);
+                path.configure(v4, v6, mac, ourMss, ourMss6, ourWscale, synAckWindow, invalidAckRstRate);
             } catch (XdpException e) {
                 path.close();
                 throw e;
@@ -180,8 +204,9 @@ public final class XdpFastPath implements AutoCloseable {
     }
 
     private void configure(List<InetSocketAddress> listens, List<InetSocketAddress> listens6, byte[] mac, int ourMss,
-                           int ourMss6, int ourWscale, int synAckWindow) throws XdpException {
+                           int ourMss6, int ourWscale, int synAckWindow, long invalidAckRstRate) throws XdpException {
         config.fill((byte) 0);
+        config.set(JAVA_LONG, RST_GAP_NS, invalidAckRstRate == 0 ? 0 : Math.max(1, 1_000_000_000L / invalidAckRstRate));
         MemorySegment.copy(mac, 0, config, JAVA_BYTE, MAC, 6);
         config.set(JAVA_INT, MSS, ourMss);
         config.set(JAVA_INT, WSCALE, ourWscale);
@@ -242,7 +267,9 @@ public final class XdpFastPath implements AutoCloseable {
 
     /**
      * Copies the key ring's current keys into the program (after a rotation or a secret reload) and sets the pass
-     * switch. The keys go in before the parity that selects them, so the program never mints with a half-written key.
+     * switch (which also stops the screen). The keys go in before the parity that selects them, so the program never
+     * mints with a half-written key. The program's copy lags the clock by up to the caller's period, so it also holds
+     * the next generation's key: its screen then still accepts every cookie user space will.
      */
     public synchronized void refresh(boolean passToUserSpace) {
         if (closed) {
@@ -259,12 +286,19 @@ public final class XdpFastPath implements AutoCloseable {
         }
     }
 
+    /**
+     * The minting keys, the next generation's, and the screen switch: with a validate-only secret in force (a rotation
+     * across a fleet) the program does not know every key user space accepts, so it screens no ACK.
+     */
     private void writeKeys() {
         keys.refresh();
         for (int p = 0; p < 2; p++) {
             config.set(JAVA_LONG, K0 + 8L * p, keys.k0(p));
             config.set(JAVA_LONG, K1 + 8L * p, keys.k1(p));
         }
+        config.set(JAVA_LONG, NEXT_K0, keys.nextK0());
+        config.set(JAVA_LONG, NEXT_K1, keys.nextK1());
+        config.set(JAVA_INT, SCREEN, keys.hasValidateOnly() ? 0 : 1);
     }
 
     private int write() {

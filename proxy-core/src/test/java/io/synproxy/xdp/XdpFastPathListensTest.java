@@ -26,7 +26,7 @@ class XdpFastPathListensTest {
             listens.add(new InetSocketAddress(address, port));
         }
         XdpException e = assertThrows(XdpException.class,
-                () -> XdpFastPath.load(listens, MAC, keys, 1460, 1440, 7, 0));
+                () -> XdpFastPath.load(listens, MAC, keys, 1460, 1440, 7, 0, 0));
         assertEquals("the program takes at most 8 listens of each family, not 9", e.getMessage());
     }
 

@@ -16,7 +16,10 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
@@ -25,6 +28,7 @@ import java.util.List;
 import java.util.Random;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -49,6 +53,7 @@ class XdpFastPathTest {
     private static final byte[] SERVER_MAC = {2, 0, 0, 0, 0, 2};
     private static final byte[] CLIENT_MAC = {2, 0, 0, 0, 0, 1};
     private static final ValueLayout.OfLong NET_LONG = JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final ValueLayout.OfInt NET_INT = JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static XdpFastPath xdp;
 
     private final Handshake handshake = new Handshake(new SynCookie(new KeyRing(SECRET, 60_000, () -> NOW)),
@@ -64,7 +69,7 @@ class XdpFastPathTest {
     @BeforeAll
     static void load() throws XdpException {
         xdp = XdpFastPath.load(List.of(new InetSocketAddress("10.77.0.2", PORT), new InetSocketAddress("2001:db8::2", PORT)),
-                SERVER_MAC, new KeyRing(SECRET, 60_000, () -> NOW), OUR_MSS, OUR_MSS - 20, OUR_WSCALE, 0);
+                SERVER_MAC, new KeyRing(SECRET, 60_000, () -> NOW), OUR_MSS, OUR_MSS - 20, OUR_WSCALE, 0, 0);
     }
 
     @AfterAll
@@ -120,8 +125,8 @@ class XdpFastPathTest {
             System.arraycopy(HexFormat.ofDelimiter(":").parseHex(mac), 0, other, 0, 6);
             assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, other).verdict(), "a frame for " + mac);
         }
-        byte[] ack = segment(0x0B01_0203, 40000, LOCAL, PORT, 1001, 77, TcpFlyweight.ACK);
-        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame(ack)).verdict(), "not a SYN");
+        byte[] synAck = segment(0x0B01_0203, 40000, LOCAL, PORT, 1001, 77, TcpFlyweight.SYN | TcpFlyweight.ACK);
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame(synAck)).verdict(), "not a SYN alone");
         byte[] malformed = syn(0x0B01_0203, 40000, LOCAL, PORT, 1000, 1460, -1, false, false, 0);
         malformed[20 + 21] = 1; // the MSS option's length
         fixTcpChecksum(malformed);
@@ -244,6 +249,143 @@ class XdpFastPathTest {
                     Long.toHexString(source[0]) + ":" + Long.toHexString(source[1]));
         }
         assertEquals(martians + sources.length, xdp.counter(XdpFastPath.MARTIAN));
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = SynPath.class, names = {"TC", "XDP"})
+    void shouldPassAnAckWhoseCookieVerifiesAndDropOneThatDoesNot(SynPath path) {
+        Random random = new Random(44);
+        long dropped = xdp.counter(XdpFastPath.ACK_DROPPED);
+        long screened = xdp.counter(XdpFastPath.SCREENED);
+        int invalid = 0;
+        for (int i = 0; i < 40; i++) {
+            boolean v6 = i % 2 == 1;
+            long clientHi = 0x2001_0db8_0001_0000L | random.nextInt(1 << 16);
+            long clientLo = random.nextLong();
+            int client = 0x0B00_0000 | random.nextInt(1 << 24);
+            int port = 1024 + random.nextInt(60000);
+            int isn = random.nextInt();
+            byte[] syn = v6 ? syn6(clientHi, clientLo, port, LOCAL6_HI, LOCAL6_LO, PORT, isn, 1440, 7, true, true, 5)
+                    : syn(client, port, LOCAL, PORT, isn, 1460, 7, true, true, 5);
+            byte[] synAck = xdp.testRun(path, v6 ? frame6(syn) : frame(syn)).frame();
+            int cookie = MemorySegment.ofArray(synAck).get(NET_INT, 14 + (v6 ? 40 : 20) + 4);
+            for (int[] form : new int[][] {{isn + 1, cookie + 1, 1}, {isn, cookie + 1, 1}, {isn + 1, cookie + 1 ^ 1 << 20, 0},
+                    {isn + 1, cookie + 2, 0}, {isn + 2, cookie + 1, 0}}) {
+                byte[] ack = v6 ? segment6(clientHi, clientLo, port, LOCAL6_HI, LOCAL6_LO, PORT, form[0], form[1], TcpFlyweight.ACK)
+                        : segment(client, port, LOCAL, PORT, form[0], form[1], TcpFlyweight.ACK);
+                int verdict = xdp.testRun(path, v6 ? frame6(ack) : frame(ack)).verdict();
+                String what = (v6 ? "IPv6" : "IPv4") + " seq " + (form[0] - isn) + " from the client's ISN, ack "
+                        + Integer.toHexString(form[1] ^ cookie + 1) + " off the cookie";
+                assertEquals(form[2] == 1 ? XdpFastPath.TestResult.PASS : XdpFastPath.TestResult.DROP, verdict, what);
+                invalid += 1 - form[2];
+            }
+        }
+        assertEquals(screened + 40 * 5, xdp.counter(XdpFastPath.SCREENED));
+        assertEquals(dropped + invalid, xdp.counter(XdpFastPath.ACK_DROPPED));
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = SynPath.class, names = {"TC", "XDP"})
+    void shouldDropWhatTheFrontEndWouldOnlyCount(SynPath path) {
+        long other = xdp.counter(XdpFastPath.OTHER_DROPPED);
+        long martian = xdp.counter(XdpFastPath.MARTIAN_SEGMENT);
+        int[] flags = {TcpFlyweight.RST, TcpFlyweight.RST | TcpFlyweight.ACK, TcpFlyweight.FIN,
+                TcpFlyweight.FIN | TcpFlyweight.ACK, 0};
+        for (int f : flags) {
+            byte[] s = segment(0x0B01_0203, 40000, LOCAL, PORT, 1001, 77, f);
+            assertEquals(XdpFastPath.TestResult.DROP, xdp.testRun(path, frame(s)).verdict(), "flags " + f);
+        }
+        assertEquals(other + flags.length, xdp.counter(XdpFastPath.OTHER_DROPPED));
+        for (int source : new int[] {0x7F00_0005, 0xE000_0001, LOCAL}) {
+            byte[] s = segment(source, 40000, LOCAL, PORT, 1001, 77, TcpFlyweight.ACK);
+            assertEquals(XdpFastPath.TestResult.DROP, xdp.testRun(path, frame(s)).verdict(), Integer.toHexString(source));
+        }
+        assertEquals(martian + 3, xdp.counter(XdpFastPath.MARTIAN_SEGMENT));
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = SynPath.class, names = {"TC", "XDP"})
+    void shouldPassTheSegmentsItCannotJudge(SynPath path) {
+        long screened = xdp.counter(XdpFastPath.SCREENED);
+        byte[] ack = segment(0x0B01_0203, 40000, LOCAL, PORT, 1001, 77, TcpFlyweight.ACK);
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame(segment(0x0B01_0203, 40000, LOCAL, 81, 1001,
+                77, TcpFlyweight.ACK))).verdict(), "another port");
+        byte[] other = frame(ack);
+        System.arraycopy(HexFormat.ofDelimiter(":").parseHex("02:00:00:00:00:99"), 0, other, 0, 6);
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, other).verdict(), "a frame for another host");
+        // 100 bytes of data (the screen reads the IP length, not the checksum).
+        byte[] data = Arrays.copyOf(ack, ack.length + 100);
+        data[3] = (byte) data.length;
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame(data)).verdict(),
+                "data, which the zero window keeps out of the rings");
+        assertEquals(screened, xdp.counter(XdpFastPath.SCREENED), "none of those screened");
+        xdp.refresh(true);
+        try {
+            assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, frame(ack)).verdict(), "the pass switch");
+        } finally {
+            xdp.refresh(false);
+        }
+        assertEquals(XdpFastPath.TestResult.DROP, xdp.testRun(path, frame(ack)).verdict());
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = SynPath.class, names = {"TC", "XDP"})
+    void shouldPassTheNextGenerationsCookieThatItsKeysMayLagBehind(SynPath path) {
+        for (long ahead : new long[] {60_000, 120_000}) {
+            Handshake later = new Handshake(new SynCookie(new KeyRing(SECRET, 60_000, () -> NOW + ahead)),
+                    OUR_MSS, OUR_MSS - 20, OUR_WSCALE, true);
+            byte[] syn = syn(0x0B01_0203, 40002, LOCAL, PORT, 5000, 1460, 7, true, false, 0);
+            assertEquals(Reject.NONE, parsed.parse(MemorySegment.ofArray(syn), 0, syn.length, true));
+            MemorySegment out = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
+            later.synAck(parsed, out, 0, 0);
+            int cookie = out.get(NET_INT, 20 + 4);
+            byte[] ack = segment(0x0B01_0203, 40002, LOCAL, PORT, 5001, cookie + 1, TcpFlyweight.ACK);
+            // One generation ahead: the other slot's next key. Two: the current slot's parity, which it does not hold.
+            assertEquals(ahead == 60_000 ? XdpFastPath.TestResult.PASS : XdpFastPath.TestResult.DROP,
+                    xdp.testRun(path, frame(ack)).verdict(), ahead + " ms ahead");
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = SynPath.class, names = {"TC", "XDP"})
+    void shouldLetInvalidAcksOnToUserSpaceAtTheRstRate(SynPath path) throws XdpException {
+        try (XdpFastPath slow = XdpFastPath.load(List.of(new InetSocketAddress("10.77.0.2", PORT)), SERVER_MAC,
+                new KeyRing(SECRET, 60_000, () -> NOW), OUR_MSS, OUR_MSS - 20, OUR_WSCALE, 0, 1)) {
+            slow.refresh(false);
+            byte[] ack = frame(segment(0x0B01_0203, 40000, LOCAL, PORT, 1001, 77, TcpFlyweight.ACK));
+            assertEquals(XdpFastPath.TestResult.PASS, slow.testRun(path, ack).verdict(), "the first: user space resets it");
+            for (int i = 0; i < 10; i++) {
+                assertEquals(XdpFastPath.TestResult.DROP, slow.testRun(path, ack).verdict(), "within the second");
+            }
+            assertEquals(10, slow.counter(XdpFastPath.ACK_DROPPED));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = SynPath.class, names = {"TC", "XDP"})
+    void shouldPassTheSegmentsOfAConnectionThisHostsKernelHolds(SynPath path) throws Exception {
+        ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+        int port = server.getLocalPort();
+        try (server; Socket client = new Socket(InetAddress.getLoopbackAddress(), port);
+             Socket accepted = server.accept();
+             XdpFastPath local = XdpFastPath.load(List.of(new InetSocketAddress("127.0.0.1", port)),
+                     SERVER_MAC, new KeyRing(SECRET, 60_000, () -> NOW), OUR_MSS, OUR_MSS - 20, OUR_WSCALE, 0, 0)) {
+            local.refresh(false);
+            int loopback = 0x7F00_0001;
+            byte[] live = frame(segment(loopback, client.getLocalPort(), loopback, port, 1001, 77, TcpFlyweight.ACK));
+            byte[] none = frame(segment(loopback, client.getLocalPort() ^ 1, loopback, port, 1001, 77, TcpFlyweight.ACK));
+            assertEquals(XdpFastPath.TestResult.PASS, local.testRun(path, live).verdict(),
+                    "a random ACK of a live connection: the kernel's");
+            assertEquals(XdpFastPath.TestResult.PASS, local.testRun(path, none).verdict(),
+                    "another program listens on the port: the kernel's too");
+            assertEquals(0, local.counter(XdpFastPath.SCREENED));
+            server.close();
+            assertEquals(XdpFastPath.TestResult.PASS, local.testRun(path, live).verdict(), "still live");
+            assertEquals(XdpFastPath.TestResult.DROP, local.testRun(path, none).verdict(),
+                    "no socket: screened (and from a martian source off loopback)");
+            assertEquals(1, local.counter(XdpFastPath.SCREENED));
+            assertTrue(accepted.isConnected());
+        }
     }
 
     private byte[] syn6(long srcHi, long srcLo, int sport, long dstHi, long dstLo, int dport, int isn, int mss,
