@@ -4,10 +4,12 @@
  * address and port with the same cookie SYN/ACK the Java front end writes (io.synproxy.handshake.Handshake#synAck,
  * io.synproxy.cookie.SynCookie), in the kernel's receive path, by rewriting the SYN in place and sending it back out
  * of the interface it came in on (XDP_TX at XDP, a redirect to egress at tc ingress). No copy to user space, no
- * socket, no syscall: the proxy process spends nothing on a flood SYN. Everything else, and
- * every SYN this program is not sure about (IP options or IPv6 extension headers, payload, odd TCP options, a wrong checksum, a deny or
- * allow list in force), goes on to the kernel as before (XDP_PASS, TC_ACT_UNSPEC), where the capture ring and the
- * Java front end decide as they always did. The final ACK is always Java's: this program never keeps state.
+ * socket, no syscall: the proxy process spends nothing on a flood SYN. Every SYN this program is not sure about (IP
+ * options or IPv6 extension headers, payload, odd TCP options, a wrong checksum, a deny or allow list in force) goes
+ * on to the kernel as before (XDP_PASS, TC_ACT_UNSPEC), where the capture ring and the Java front end decide as they
+ * always did. Segments without SYN and without a kernel socket are screened (screen()): what the Java front end
+ * would only count is dropped here, an ACK flood included. The final ACK is always Java's: this program never keeps
+ * per-connection state.
  *
  * The user-space side is io.synproxy.xdp.XdpFastPath: it fills `config` (keys, listens, our options) and reads
  * `counters`. Built by proxy-core's pom with clang -target bpf when clang is installed.

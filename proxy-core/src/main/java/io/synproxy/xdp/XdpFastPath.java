@@ -20,9 +20,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * SYNs answered in the kernel ({@code --syn-path tc|xdp|xdp-generic}): {@code src/main/bpf/synproxy_xdp.c}, loaded
  * from the jar and linked to the listen interface at tc ingress or XDP ({@link SynPath}), answers IPv4 and IPv6 SYNs to
  * the protected addresses with the cookie SYN/ACK the Java front end would write, in the kernel's receive path: a SYN
- * flood then costs this process nothing. Every other packet,
- * and every SYN the program leaves alone, reaches the capture ring as before; the final ACK is always verified and
- * handed off here.
+ * flood then costs this process nothing. Every SYN the program leaves alone reaches the capture ring as before; the
+ * final ACK is always verified and handed off here.
  *
  * <p>The program mints with the key ring's current key, which {@link #refresh} copies into its {@code config} map;
  * the map also carries the listens, our MSS, window shift and SYN/ACK window, and a "pass" switch that sends every
