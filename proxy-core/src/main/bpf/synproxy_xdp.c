@@ -77,11 +77,15 @@ struct fast_config {
     __u32 nlisten6;
     __u32 mss6;   /* the MSS we announce over IPv6 */
     struct listen6 listens6[MAX_LISTENS];
-    __u32 screen; /* non-zero: segments without a connection are screened here (see screen()) */
+    __u32 validate; /* non-zero: a validate-only secret is in force, its keys below */
     __u32 pad2;
     __u64 rst_gap_ns; /* one invalid ACK per this many ns goes on to user space, which answers it with a RST; 0: none */
     __u64 nk0;    /* the next generation's key, for the slot of parity ^ 1: the map may lag the clock by a refresh */
     __u64 nk1;
+    __u64 vk0[2]; /* the validate-only secret's keys, by slot, and its next generation's */
+    __u64 vk1[2];
+    __u64 vnk0;
+    __u64 vnk1;
 };
 
 /* Must match XdpFastPath's counter indices. */
@@ -327,14 +331,15 @@ INLINE int cookie_matches(__u64 tag, __u32 isn, __u32 seq, int probe_allowed)
  * - This host's kernel holds a socket for the tuple (a handed-off connection, or one in TIME_WAIT): PASS, and TAG a
  *   full socket's segment at tc, which the rings' classic filter then drops (io.synproxy.frontend.Bpf): the client's
  *   ACKs of a live connection wake no loop.
- * - Otherwise, with the screen on (no deny or allow list, no validate-only secret): a martian source, a RST or FIN
+ * - Otherwise, unless the pass switch is on (a deny or allow list in force): a martian source, a RST or FIN
  *   or any segment that is not a plain ACK (SegmentGate counts those and does nothing else), and an ACK whose cookie
  *   does not verify (SynCookie.verifyAck, both forms) are dropped here and counted. Of the invalid ACKs, one per
  *   rst_gap_ns goes on, so that user space still answers a real client's stale ACK with a RST at its
  *   --invalid-ack-rst-rate. An ACK that verifies goes on to its handoff.
  *
  * The check here is a screen, never the verdict: user space verifies every ACK this passes. It therefore accepts a
- * superset, the next generation's key too, since the map is rewritten every 250 ms and the clock does not wait.
+ * superset, the next generation's key too, since the map is rewritten every 250 ms and the clock does not wait, and
+ * a validate-only secret's keys while one is in force (a fleet rolling its secret).
  * An ACK flood then costs this program a socket lookup and one or two hashes a packet, and the loops nothing.
  */
 INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, struct ipv6hdr *ip6, struct tcphdr *tcp,
@@ -384,7 +389,7 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
             return PASS;
         return TAG;
     }
-    if (cfg->pass || !cfg->screen)
+    if (cfg->pass)
         return PASS;
 #pragma unroll
     for (int i = 0; i < 6; i++) {
@@ -426,18 +431,29 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
     __u32 parity = bits & 1;
     __u64 ports = (__u64) __builtin_bswap16(tcp->source) << 48 | (__u64) __builtin_bswap16(tcp->dest) << 32;
     int probe = payload == 0;
+    /* The next generation's key lives in the slot the current one does not. */
+    int other = parity != (cfg->parity & 1);
 #pragma unroll
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 4; k++) {
         __u64 k0, k1;
         if (k == 0) {
             k0 = parity ? cfg->k0[1] : cfg->k0[0];
             k1 = parity ? cfg->k1[1] : cfg->k1[0];
-        } else {
-            /* The next generation's key lives in the slot the current one does not. */
-            if (parity == (cfg->parity & 1))
-                break;
+        } else if (k == 1) {
+            if (!other)
+                continue;
             k0 = cfg->nk0;
             k1 = cfg->nk1;
+        } else if (k == 2) {
+            if (!cfg->validate)
+                break;
+            k0 = parity ? cfg->vk0[1] : cfg->vk0[0];
+            k1 = parity ? cfg->vk1[1] : cfg->vk1[0];
+        } else {
+            if (!other)
+                break;
+            k0 = cfg->vnk0;
+            k1 = cfg->vnk1;
         }
         __u64 tag = v6 ? siphash48(k0, k1, s_hi, s_lo, d_hi, d_lo, ports, bits)
                 : siphash24(k0, k1, (__u64) saddr << 32 | daddr, ports, bits);

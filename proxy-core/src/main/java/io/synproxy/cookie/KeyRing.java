@@ -52,9 +52,11 @@ public final class KeyRing {
     private final long[] v0 = new long[2];
     private final long[] v1 = new long[2];
     private boolean validateOnly;
-    /** The active secret's key of the generation after the current one. */
+    /** The key of the generation after the current one, of the active secret and of the validate-only one. */
     private long nextK0;
     private long nextK1;
+    private long nextV0;
+    private long nextV1;
     /** Secrets the slots were last filled from. */
     private CookieSecrets secrets;
     /** Generation the slots were last filled for. */
@@ -144,6 +146,16 @@ public final class KeyRing {
         return nextK1;
     }
 
+    /** {@link #nextK0} of the validate-only secret; meaningful only if {@link #hasValidateOnly}. */
+    public long nextV0() {
+        return nextV0;
+    }
+
+    /** {@link #nextK1} of the validate-only secret. */
+    public long nextV1() {
+        return nextV1;
+    }
+
     /** Whether a validate-only secret is in force, as of the last refresh. */
     public boolean hasValidateOnly() {
         return validateOnly;
@@ -189,6 +201,8 @@ public final class KeyRing {
             v1[cur] = v.k1(g);
             v0[other] = v.k0(otherGeneration);
             v1[other] = v.k1(otherGeneration);
+            nextV0 = v.k0(g + 1);
+            nextV1 = v.k1(g + 1);
         }
         secrets = s;
         generation = g;

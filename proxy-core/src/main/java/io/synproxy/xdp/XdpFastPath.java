@@ -70,11 +70,15 @@ public final class XdpFastPath implements AutoCloseable {
     private static final long LISTENS6 = MSS6 + 4;
     /** struct listen6: 16 address bytes, the port, 2 bytes of padding. */
     private static final int LISTEN6_BYTES = 20;
-    private static final long SCREEN = LISTENS6 + LISTEN6_BYTES * MAX_LISTENS;
-    private static final long RST_GAP_NS = SCREEN + 8;
+    private static final long VALIDATE = LISTENS6 + LISTEN6_BYTES * MAX_LISTENS;
+    private static final long RST_GAP_NS = VALIDATE + 8;
     private static final long NEXT_K0 = RST_GAP_NS + 8;
     private static final long NEXT_K1 = NEXT_K0 + 8;
-    private static final int CONFIG_BYTES = (int) (NEXT_K1 + 8);
+    private static final long V_K0 = NEXT_K1 + 8;
+    private static final long V_K1 = V_K0 + 16;
+    private static final long V_NEXT_K0 = V_K1 + 16;
+    private static final long V_NEXT_K1 = V_NEXT_K0 + 8;
+    private static final int CONFIG_BYTES = (int) (V_NEXT_K1 + 8);
 
     private final Libbpf bpf;
     /** The ELF image (libbpf reads it until the object is closed), the map buffers, the link options. */
@@ -286,18 +290,24 @@ public final class XdpFastPath implements AutoCloseable {
     }
 
     /**
-     * The minting keys, the next generation's, and the screen switch: with a validate-only secret in force (a rotation
-     * across a fleet) the program does not know every key user space accepts, so it screens no ACK.
+     * The keys the screen accepts cookies of: both slots, the next generation's, and the same of a validate-only
+     * secret while one is in force (a fleet rolling its secret), as {@link io.synproxy.cookie.SynCookie#verifyAck}
+     * accepts them.
      */
     private void writeKeys() {
         keys.refresh();
+        boolean validate = keys.hasValidateOnly();
         for (int p = 0; p < 2; p++) {
             config.set(JAVA_LONG, K0 + 8L * p, keys.k0(p));
             config.set(JAVA_LONG, K1 + 8L * p, keys.k1(p));
+            config.set(JAVA_LONG, V_K0 + 8L * p, validate ? keys.v0(p) : 0);
+            config.set(JAVA_LONG, V_K1 + 8L * p, validate ? keys.v1(p) : 0);
         }
         config.set(JAVA_LONG, NEXT_K0, keys.nextK0());
         config.set(JAVA_LONG, NEXT_K1, keys.nextK1());
-        config.set(JAVA_INT, SCREEN, keys.hasValidateOnly() ? 0 : 1);
+        config.set(JAVA_LONG, V_NEXT_K0, validate ? keys.nextV0() : 0);
+        config.set(JAVA_LONG, V_NEXT_K1, validate ? keys.nextV1() : 0);
+        config.set(JAVA_INT, VALIDATE, validate ? 1 : 0);
     }
 
     private int write() {

@@ -1,6 +1,9 @@
 package io.synproxy.xdp;
 
+import io.synproxy.cookie.CookieSecrets;
 import io.synproxy.cookie.KeyRing;
+import io.synproxy.cookie.MasterKey;
+import io.synproxy.cookie.SecretSource;
 import io.synproxy.cookie.SynCookie;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.handshake.Handshake;
@@ -331,19 +334,42 @@ class XdpFastPathTest {
     @ParameterizedTest
     @EnumSource(value = SynPath.class, names = {"TC", "XDP"})
     void shouldPassTheNextGenerationsCookieThatItsKeysMayLagBehind(SynPath path) {
-        for (long ahead : new long[] {60_000, 120_000}) {
-            Handshake later = new Handshake(new SynCookie(new KeyRing(SECRET, 60_000, () -> NOW + ahead)),
-                    OUR_MSS, OUR_MSS - 20, OUR_WSCALE, true);
-            byte[] syn = syn(0x0B01_0203, 40002, LOCAL, PORT, 5000, 1460, 7, true, false, 0);
-            assertEquals(Reject.NONE, parsed.parse(MemorySegment.ofArray(syn), 0, syn.length, true));
-            MemorySegment out = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
-            later.synAck(parsed, out, 0, 0);
-            int cookie = out.get(NET_INT, 20 + 4);
-            byte[] ack = segment(0x0B01_0203, 40002, LOCAL, PORT, 5001, cookie + 1, TcpFlyweight.ACK);
-            // One generation ahead: the other slot's next key. Two: the current slot's parity, which it does not hold.
-            assertEquals(ahead == 60_000 ? XdpFastPath.TestResult.PASS : XdpFastPath.TestResult.DROP,
-                    xdp.testRun(path, frame(ack)).verdict(), ahead + " ms ahead");
+        // One generation ahead: the other slot's next key. Two: the current slot's parity, which it does not hold.
+        assertEquals(XdpFastPath.TestResult.PASS, xdp.testRun(path, ackMintedBy(new KeyRing(SECRET, 60_000,
+                () -> NOW + 60_000))).verdict(), "a minute ahead");
+        assertEquals(XdpFastPath.TestResult.DROP, xdp.testRun(path, ackMintedBy(new KeyRing(SECRET, 60_000,
+                () -> NOW + 120_000))).verdict(), "two minutes ahead");
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = SynPath.class, names = {"TC", "XDP"})
+    void shouldPassACookieOfTheValidateOnlySecretWhileOneIsInForce(SynPath path) throws XdpException {
+        byte[] old = "the secret a fleet is rolling off".getBytes(StandardCharsets.US_ASCII);
+        CookieSecrets both = new CookieSecrets(MasterKey.of(SECRET), MasterKey.of(old));
+        try (XdpFastPath rolling = XdpFastPath.load(List.of(new InetSocketAddress("10.77.0.2", PORT)), SERVER_MAC,
+                new KeyRing(SecretSource.fixed(both), 60_000, 0, () -> NOW), OUR_MSS, OUR_MSS - 20, OUR_WSCALE, 0, 0)) {
+            rolling.refresh(false);
+            for (long at : new long[] {NOW - 60_000, NOW, NOW + 60_000}) {
+                assertEquals(XdpFastPath.TestResult.PASS, rolling.testRun(path, ackMintedBy(new KeyRing(old, 60_000,
+                        () -> at))).verdict(), "the validate-only secret's cookie, " + (at - NOW) + " ms");
+            }
+            byte[] other = "a secret nobody here holds, at all".getBytes(StandardCharsets.US_ASCII);
+            assertEquals(XdpFastPath.TestResult.DROP, rolling.testRun(path, ackMintedBy(new KeyRing(other, 60_000,
+                    () -> NOW))).verdict(), "another secret's");
         }
+        assertEquals(XdpFastPath.TestResult.DROP, xdp.testRun(path, ackMintedBy(new KeyRing(old, 60_000, () -> NOW)))
+                .verdict(), "without the validate-only secret");
+    }
+
+    /** The final ACK, as a frame, of a handshake whose cookie {@code keys} minted. */
+    private byte[] ackMintedBy(KeyRing keys) {
+        Handshake minting = new Handshake(new SynCookie(keys), OUR_MSS, OUR_MSS - 20, OUR_WSCALE, true);
+        byte[] syn = syn(0x0B01_0203, 40002, LOCAL, PORT, 5000, 1460, 7, true, false, 0);
+        assertEquals(Reject.NONE, parsed.parse(MemorySegment.ofArray(syn), 0, syn.length, true));
+        MemorySegment out = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
+        minting.synAck(parsed, out, 0, 0);
+        int cookie = out.get(NET_INT, 20 + 4);
+        return frame(segment(0x0B01_0203, 40002, LOCAL, PORT, 5001, cookie + 1, TcpFlyweight.ACK));
     }
 
     @ParameterizedTest
