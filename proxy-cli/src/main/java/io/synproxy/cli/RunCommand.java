@@ -70,8 +70,9 @@ final class RunCommand implements Callable<Integer> {
 
     @Option(names = "--ring-size", paramLabel = "SIZE",
             description = "Capture rings per thread (512k, 4m, ...; 64 KiB blocks; three quarters for the SYNs, a "
-                    + "quarter for the other segments, at least 128 KiB each), resident from the start: the longer a "
-                    + "stall they ride out under a flood, the more memory. Default: ${DEFAULT-VALUE}.")
+                    + "quarter for the other segments, at least 128 KiB each; a sixteenth each where the BPF program "
+                    + "answers the SYNs and screens the rest, without a deny or allow list), resident from the start: "
+                    + "the longer a stall they ride out under a flood, the more memory. Default: ${DEFAULT-VALUE}.")
     String ringSize = (ProxyConfig.DEFAULT_RING_BYTES >> 20) + "m";
 
     @Option(names = "--pipe-size", paramLabel = "SIZE",

@@ -50,6 +50,11 @@ public record Operations(
                 DEFAULT_INVALID_ACK_RST_RATE);
     }
 
+    /** True when a deny or allow list is given, inline or as a file (which SIGHUP may fill later). */
+    public boolean listsSources() {
+        return !deny.isEmpty() || !allow.isEmpty() || !denyFiles.isEmpty() || !allowFiles.isEmpty();
+    }
+
     /** True when a per-source limit is set (the table is allocated only then). */
     public boolean limitsSources() {
         return maxConnectionsPerSource > 0 || maxRatePerSource > 0;

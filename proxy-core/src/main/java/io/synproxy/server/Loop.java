@@ -48,6 +48,8 @@ import java.util.concurrent.locks.LockSupport;
 final class Loop implements AutoCloseable {
     /** TX ring frames per loop: 32 batches of replies, 1 MiB. */
     private static final int TX_FRAMES = 4096;
+    /** The same when the BPF program answers the SYNs: 8 batches, 256 KiB. */
+    private static final int SCREENED_TX_FRAMES = TX_FRAMES / 4;
     /** Far longer than the kernel takes to copy one frame it claimed into the ring. */
     private static final long CLAIMED_FRAME_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
 
@@ -96,23 +98,27 @@ final class Loop implements AutoCloseable {
      * @param timings where the relay reports backend connect times (the metrics histograms)
      * @param waits where the front end reports how long packets waited in the capture ring (a metrics histogram)
      * @param answeredAt where the SYNs are answered ({@code --syn-path} resolved): when the BPF program answers every
-     *                   SYN the SYN ring would see but the few it passes on, the SYN ring gets a quarter of
-     *                   {@code --ring-size}, as the other ring does; at tc the program also tags the segments of
-     *                   handed-off connections, and the other ring's filter drops them
+     *                   SYN the SYN ring would see but the few it passes on, and screens the other segments (no
+     *                   deny or allow list), each ring gets a sixteenth of {@code --ring-size}; at tc the program
+     *                   also tags the segments of handed-off connections, and the other ring's filter drops them
      */
     static Loop open(IoEventLoop loop, ProxyConfig config, RelaySettings relaySettings, HostFacts host,
                      SecretSource secrets, long skewMillis, int fanout, int restFanout, Policy policy,
                      BackendTimings timings, RingWaits waits, SynPath answeredAt)
             throws LinuxException {
+        // The BPF program answers the SYNs and screens the other segments, unless a deny or allow list (which it does
+        // not hold) makes it pass them all on: then the rings see only what needs Java.
+        boolean screened = answeredAt.inKernel() && !config.operations().listsSources();
+        int rb = config.ringBytes();
         // Data segments reach the rings only when a final ACK may carry data (--no-zero-window).
         PacketRing ring = PacketRing.openIdle(host.ifindex(), config.listens(), config.zeroWindow(),
-                answeredAt.inKernel() ? restRingBytes(config.ringBytes()) : synRingBytes(config.ringBytes()), fanout,
-                Segments.SYNS);
+                screened ? screenedRingBytes(rb) : synRingBytes(rb), fanout, Segments.SYNS);
         PacketRing restRing;
         RawReplies replies;
         try {
             restRing = PacketRing.openIdle(host.ifindex(), config.listens(), config.zeroWindow(),
-                    restRingBytes(config.ringBytes()), restFanout, Segments.REST, answeredAt == SynPath.TC);
+                    screened ? screenedRingBytes(rb) : restRingBytes(rb), restFanout, Segments.REST,
+                    answeredAt == SynPath.TC);
         } catch (LinuxException e) {
             ring.close();
             throw e;
@@ -129,7 +135,9 @@ final class Loop implements AutoCloseable {
         TxRingReplies txReplies = null;
         if (noTxRing == null) {
             try {
-                txReplies = new TxRingReplies(TxRing.open(host.ifindex(), host.txMac(), TX_FRAMES), replies, counters);
+                // Screened, the TX ring carries no SYN/ACK: window updates, and RSTs at --invalid-ack-rst-rate.
+                txReplies = new TxRingReplies(TxRing.open(host.ifindex(), host.txMac(),
+                        screened ? SCREENED_TX_FRAMES : TX_FRAMES), replies, counters);
             } catch (LinuxException e) {
                 noTxRing = "no TX ring: " + e.getMessage();
             }
@@ -176,6 +184,17 @@ final class Loop implements AutoCloseable {
      */
     static int synRingBytes(int ringBytes) {
         return Math.max(2 * PacketRing.BLOCK_BYTES, ringBytes - restRingBytes(ringBytes));
+    }
+
+    /**
+     * Each ring's share of {@code --ring-size} when the BPF program answers the SYNs and screens the other segments:
+     * a sixteenth, in whole blocks, at least two (512 KiB, 2,048 header frames, by default). What reaches the rings
+     * then is real clients' final ACKs, the SYNs and segments the program leaves to Java, and invalid ACKs at
+     * {@code --invalid-ack-rst-rate}: no flood.
+     */
+    static int screenedRingBytes(int ringBytes) {
+        int block = PacketRing.BLOCK_BYTES;
+        return Math.max(2 * block, ringBytes / 16 / block * block);
     }
 
     /** The other ring's share of {@code --ring-size}: a quarter, in whole blocks, at least two. */

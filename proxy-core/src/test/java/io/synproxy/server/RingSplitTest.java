@@ -24,4 +24,12 @@ class RingSplitTest {
         assertEquals(2 * BLOCK, Loop.restRingBytes(5 * BLOCK));
         assertEquals(3 * BLOCK, Loop.synRingBytes(5 * BLOCK));
     }
+
+    @Test
+    void shouldGiveEachRingASixteenthWhenTheProgramScreens() {
+        assertEquals(512 << 10, Loop.screenedRingBytes(8 << 20));
+        // 40 blocks: a sixteenth is 2.5 blocks, rounded down; never under two.
+        assertEquals(2 * BLOCK, Loop.screenedRingBytes(40 * BLOCK));
+        assertEquals(2 * BLOCK, Loop.screenedRingBytes(2 * BLOCK));
+    }
 }
