@@ -316,6 +316,40 @@ INLINE int ours6(struct fast_config *cfg, struct ipv6hdr *ip6, struct tcphdr *tc
     return found;
 }
 
+/* MartianSource.ipv4 (host order): a source no TCP peer may have, never answered. */
+INLINE int martian4(__u32 saddr, __u32 daddr)
+{
+    __u32 first = saddr >> 24;
+    return first == 0 || first == 127 || first >= 224 || saddr == daddr;
+}
+
+/* MartianSource.ipv6, on the addresses' halves. */
+INLINE int martian6(__u64 s_hi, __u64 s_lo, __u64 d_hi, __u64 d_lo)
+{
+    return (s_hi == 0 && (s_lo == 0 || s_lo == 1 || s_lo >> 32 == 0xffff)) || s_hi >> 56 == 0xff
+            || (s_hi == d_hi && s_lo == d_lo);
+}
+
+/* Whether the frame is addressed to the interface: one to another (promiscuous, bridged), broadcast or multicast MAC
+ * is not ours to answer or drop. */
+INLINE int to_us(struct ethhdr *eth, struct fast_config *cfg)
+{
+#pragma unroll
+    for (int i = 0; i < 6; i++) {
+        if (eth->h_dest[i] != cfg->mac[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* SipHash of the cookie's message for either family (SynCookie.hash4, hash6), before it is cut to the MAC. */
+INLINE __u64 cookie_tag(__u64 k0, __u64 k1, int v6, __u64 s_hi, __u64 s_lo, __u64 d_hi, __u64 d_lo, __u32 saddr,
+        __u32 daddr, __u64 ports, __u32 bits)
+{
+    return v6 ? siphash48(k0, k1, s_hi, s_lo, d_hi, d_lo, ports, bits)
+            : siphash24(k0, k1, (__u64) saddr << 32 | daddr, ports, bits);
+}
+
 /* Whether a cookie hash (the top 23 bits of the tag) matches the segment's ACK in either of SynCookie.match's forms. */
 INLINE int cookie_matches(__u64 tag, __u32 isn, __u32 seq, int probe_allowed)
 {
@@ -391,11 +425,8 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
     }
     if (cfg->pass)
         return PASS;
-#pragma unroll
-    for (int i = 0; i < 6; i++) {
-        if (eth->h_dest[i] != cfg->mac[i])
-            return PASS;
-    }
+    if (!to_us(eth, cfg))
+        return PASS;
     count(C_SCREENED);
     __u64 s_hi = 0, s_lo = 0, d_hi = 0, d_lo = 0;
     __u32 saddr = 0, daddr = 0;
@@ -406,19 +437,13 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
         s_lo = half(sa, 1);
         d_hi = half(da, 0);
         d_lo = half(da, 1);
-        if ((s_hi == 0 && (s_lo == 0 || s_lo == 1 || s_lo >> 32 == 0xffff)) || s_hi >> 56 == 0xff
-                || (s_hi == d_hi && s_lo == d_lo)) {
-            count(C_MARTIAN_SEG);
-            return DROP;
-        }
     } else {
         saddr = __builtin_bswap32(ip->saddr);
         daddr = __builtin_bswap32(ip->daddr);
-        __u32 first = saddr >> 24;
-        if (first == 0 || first == 127 || first >= 224 || saddr == daddr) {
-            count(C_MARTIAN_SEG);
-            return DROP;
-        }
+    }
+    if (v6 ? martian6(s_hi, s_lo, d_hi, d_lo) : martian4(saddr, daddr)) {
+        count(C_MARTIAN_SEG);
+        return DROP;
     }
     /* Handshake.isAck: ACK set; SYN, RST and FIN clear. */
     if (!tcp->ack || tcp->rst || tcp->fin) {
@@ -455,9 +480,7 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
             k0 = cfg->vnk0;
             k1 = cfg->vnk1;
         }
-        __u64 tag = v6 ? siphash48(k0, k1, s_hi, s_lo, d_hi, d_lo, ports, bits)
-                : siphash24(k0, k1, (__u64) saddr << 32 | daddr, ports, bits);
-        if (cookie_matches(tag, isn, seq, probe))
+        if (cookie_matches(cookie_tag(k0, k1, v6, s_hi, s_lo, d_hi, d_lo, saddr, daddr, ports, bits), isn, seq, probe))
             return PASS;
     }
     __u64 gap = cfg->rst_gap_ns;
@@ -514,11 +537,8 @@ static __attribute__((always_inline)) inline int decide(void *ctx, void *data, v
     if (!cfg)
         return PASS;
     /* Not for this host: the kernel would not take it, and the Java front end does not answer it either. */
-#pragma unroll
-    for (int i = 0; i < 6; i++) {
-        if (eth->h_dest[i] != cfg->mac[i])
-            return PASS;
-    }
+    if (!to_us(eth, cfg))
+        return PASS;
     if (v6 ? !ours6(cfg, ip6, tcp) : !ours(cfg, ip, tcp))
         return PASS;
     count(C_SYN);
@@ -541,9 +561,7 @@ static __attribute__((always_inline)) inline int decide(void *ctx, void *data, v
         s_lo = half(sa, 1);
         d_hi = half(da, 0);
         d_lo = half(da, 1);
-        /* MartianSource.ipv6: never answered. */
-        if ((s_hi == 0 && (s_lo == 0 || s_lo == 1 || s_lo >> 32 == 0xffff)) || s_hi >> 56 == 0xff
-                || (s_hi == d_hi && s_lo == d_lo)) {
+        if (martian6(s_hi, s_lo, d_hi, d_lo)) {
             count(C_MARTIAN);
             return DROP;
         }
@@ -559,9 +577,7 @@ static __attribute__((always_inline)) inline int decide(void *ctx, void *data, v
             goto pass;
         saddr = __builtin_bswap32(ip->saddr);
         daddr = __builtin_bswap32(ip->daddr);
-        __u32 first = saddr >> 24;
-        /* MartianSource.ipv4: never answered. */
-        if (first == 0 || first == 127 || first >= 224 || saddr == daddr) {
+        if (martian4(saddr, daddr)) {
             count(C_MARTIAN);
             return DROP;
         }
@@ -629,8 +645,7 @@ static __attribute__((always_inline)) inline int decide(void *ctx, void *data, v
     __u64 k0 = parity ? cfg->k0[1] : cfg->k0[0];
     __u64 k1 = parity ? cfg->k1[1] : cfg->k1[0];
     __u64 ports = (__u64) sport << 48 | (__u64) dport << 32;
-    __u64 tag = v6 ? siphash48(k0, k1, s_hi, s_lo, d_hi, d_lo, ports, bits)
-            : siphash24(k0, k1, (__u64) saddr << 32 | daddr, ports, bits);
+    __u64 tag = cookie_tag(k0, k1, v6, s_hi, s_lo, d_hi, d_lo, saddr, daddr, ports, bits);
     __u32 mac = (__u32) (tag >> 41) ^ ((client_isn * 0x9E3779B1u) >> 9);
     __u32 isn = mac << 9 | bits;
 
