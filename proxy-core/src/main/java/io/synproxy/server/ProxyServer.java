@@ -369,7 +369,9 @@ public final class ProxyServer implements AutoCloseable {
     private String synPathText() {
         String asked = "--syn-path " + config.synPath().label();
         if (xdp != null) {
-            return ", SYNs answered in the kernel at " + kernel.path().label() + " (" + asked + ")";
+            return ", SYNs answered in the kernel at " + kernel.path().label() + " (" + asked + ")"
+                    + (config.operations().listsSources() ? ", every SYN passed on to the rings while a deny or allow "
+                    + "list is in force" : ", segments without a connection screened there");
         }
         return kernel.fallback() == null ? "" : ", SYNs answered from the capture ring (" + asked + ": "
                 + kernel.fallback() + ")";
