@@ -109,9 +109,11 @@ public final class Relay implements ConnectionSink {
         try {
             server = pinned(new EpollSocketChannel(backendFamily));
         } catch (RuntimeException e) {
-            // No socket for the backend (out of descriptors): the client cannot be served.
+            // No socket for the backend (out of descriptors): the client cannot be served. Counted as the bootstrap's
+            // failed connect was: a failed backend connection and a closed relay.
             Native.close(fd);
             counters.increment(Counter.BACKEND_CONNECT_FAILED);
+            counters.increment(Counter.CONNECTIONS_CLOSED);
             onClose.run();
             return;
         }
