@@ -208,6 +208,10 @@ final class RunCommand implements Callable<Integer> {
         out.println(server.describe());
         out.println(server.describePolicy());
         out.flush();
+        for (String warning : server.warnings()) {
+            spec.commandLine().getErr().println(warning);
+        }
+        spec.commandLine().getErr().flush();
         Reloads reloads = new Reloads(out, spec.commandLine().getErr());
         if (!denyFiles.isEmpty() || !allowFiles.isEmpty()) {
             reloads.add("deny and allow lists", server::reloadAccessLists);

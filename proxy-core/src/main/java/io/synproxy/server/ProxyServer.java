@@ -75,13 +75,16 @@ public final class ProxyServer implements AutoCloseable {
     /** The BPF program answering SYNs in the kernel ({@code --syn-path} tc, xdp, xdp-generic), or null. */
     private final XdpFastPath xdp;
     private final KernelSyns kernel;
+    /** Set when this instance joined another one's capture with a secret of its own (see {@link #warnings()}). */
+    private final boolean privateSecretShared;
     private PrometheusEndpoint endpoint;
     private volatile boolean closed;
 
     private ProxyServer(ProxyConfig config, HostFacts host, MultiThreadIoEventLoopGroup group, List<Loop> loops,
                         List<NftGuard> guards, GuardShare share, Policy policy, PrometheusMetrics metrics,
-                        KernelSyns kernel) {
+                        KernelSyns kernel, boolean privateSecretShared) {
         this.kernel = kernel;
+        this.privateSecretShared = privateSecretShared;
         XdpFastPath xdp = kernel.program();
         this.xdp = xdp;
         this.config = config;
@@ -188,7 +191,11 @@ public final class ProxyServer implements AutoCloseable {
                 xdp.refresh(policy.access().restricts());
             }
             share = GuardShare.join(guards);
-            ProxyServer server = new ProxyServer(config, host, group, loops, guards, share, policy, metrics, kernel);
+            // The fanout group spreads flows over both instances' rings: a final ACK may reach the one that did not
+            // answer its SYN, and only a shared secret file makes that one's cookie check pass.
+            boolean privateSecretShared = secrets.file() == null && share.othersPresent();
+            ProxyServer server = new ProxyServer(config, host, group, loops, guards, share, policy, metrics, kernel,
+                    privateSecretShared);
             server.serveMetrics();
             started = true;
             return server;
@@ -332,6 +339,21 @@ public final class ProxyServer implements AutoCloseable {
         SourceLimits limits = policy.limits();
         return "synproxy: " + policy.access().describe() + (limits == null ? ", no per-source limit"
                 : ", per-source table of " + limits.capacity() + " sources (" + (limits.bytes() >> 10) + " KiB)");
+    }
+
+    /**
+     * Sentences for the operator about how this instance started, each its own log line; empty when there is
+     * nothing to say. Today one: another instance protects the same listens on this host (upgrade in place) and
+     * this one has no {@code --secret-file}, so while both run the handshakes one answers fail on the other.
+     */
+    public List<String> warnings() {
+        if (!privateSecretShared) {
+            return List.of();
+        }
+        return List.of("synproxy: warning: another instance protects " + config.listenText() + " on this host and "
+                + "shares its capture, but this one has no --secret-file: until one of them stops, a client whose "
+                + "final ACK reaches the instance that did not answer its SYN is refused. Give every instance the "
+                + "same --secret-file (README \"Upgrade in place\").");
     }
 
     /** The cold paths once, before the guard opens the port (see {@link Warmup}). */

@@ -214,6 +214,7 @@ class UpgradeIT {
             assertTrue(codeA == 0 || codeA == 143, a.output());
             assertTrue(codeB == 0 || codeB == 143, b.output());
             assertTrue(a.output().contains("guard left to the other instance"), a.output());
+            assertFalse(b.output().contains("warning"), "the same --secret-file: nothing to warn of\n" + b.output());
             assertTrue(guardChecks.get() > 10);
             assertEquals(0, guardMissing.get(), "the guard stayed while an instance ran");
             assertTrue(guardAfterA, "the guard stays after the first instance exits");
@@ -225,6 +226,32 @@ class UpgradeIT {
             }
             Files.deleteIfExists(secret);
             Files.deleteIfExists(dir);
+        }
+    }
+
+    /**
+     * A second instance without {@code --secret-file} beside a first one: the handshakes one answers fail on the
+     * other while both run, so the second says so at start (the first, alone when it started, does not).
+     */
+    @Test
+    void secondInstanceWithoutSecretFileWarns() throws Exception {
+        String[] args = {"run", "--listen", TestNet.SERVER_IP + ":8080", "--backend", "127.0.0.1:" + EchoBackend.PORT,
+            "--threads", "1", "--stats-interval", "0", "--drain-timeout", "1s"};
+        try (TestNet net = TestNet.pair();
+             ProxyProcess a = ProxyProcess.start(net, net.serverNs(), args)) {
+            a.awaitStarted(Duration.ofSeconds(90));
+            try (ProxyProcess b = ProxyProcess.start(net, net.serverNs(), args)) {
+                b.awaitStarted(Duration.ofSeconds(90));
+                String warning = b.await("synproxy: warning", Duration.ofSeconds(10));
+                assertTrue(warning != null && warning.contains("synproxy: warning: another instance protects " + TestNet.SERVER_IP
+                        + ":8080") && warning.contains("--secret-file"), b.output());
+                int codeB = b.terminate(Duration.ofSeconds(30));
+                assertTrue(codeB == 0 || codeB == 143, b.output());
+            }
+            assertFalse(a.output().contains("warning"), a.output());
+            int codeA = a.terminate(Duration.ofSeconds(30));
+            assertTrue(codeA == 0 || codeA == 143, a.output());
+            assertFalse(net.exec(net.serverNs(), "nft", "list", "tables").contains(TABLE), "the last one out removes the guard");
         }
     }
 
