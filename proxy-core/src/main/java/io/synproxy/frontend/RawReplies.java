@@ -30,6 +30,7 @@ public final class RawReplies implements Replies, AutoCloseable {
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment buffer = arena.allocate(TcpSegmentWriter.MAX_LENGTH, 8);
+    private final MemorySegment packetBuffer = arena.allocate(MAX_LOCAL_PACKET, 8);
     private final MemorySegment destination4 = SockAddr.allocateIn(arena);
     private final MemorySegment destination6 = SockAddr.allocateIn6(arena);
     private int fd4 = CLOSED;
@@ -69,12 +70,26 @@ public final class RawReplies implements Replies, AutoCloseable {
     /** Sends on the family's socket; false if the kernel refused or the family is not protected. */
     @Override
     public boolean send(int length, long hi, long lo) {
+        return send(buffer, length, hi, lo);
+    }
+
+    @Override
+    public MemorySegment packetBuffer() {
+        return packetBuffer;
+    }
+
+    @Override
+    public boolean sendLocalPacket(int length, long hi, long lo) {
+        return send(packetBuffer, length, hi, lo);
+    }
+
+    private boolean send(MemorySegment from, int length, long hi, long lo) {
         if (TcpSegment.isMapped(hi, lo)) {
             SockAddr.in(destination4, (int) lo, 0);
-            return fd4 != CLOSED && Native.sendto(fd4, buffer, length, 0, destination4) == length;
+            return fd4 != CLOSED && Native.sendto(fd4, from, length, 0, destination4) == length;
         }
         SockAddr.in6(destination6, hi, lo, 0);
-        return fd6 != CLOSED && Native.sendto(fd6, buffer, length, 0, destination6) == length;
+        return fd6 != CLOSED && Native.sendto(fd6, from, length, 0, destination6) == length;
     }
 
     @Override

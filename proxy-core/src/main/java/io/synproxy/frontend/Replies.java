@@ -9,6 +9,9 @@ import java.lang.foreign.MemorySegment;
  * at the end of every ring drain. Used on one loop thread; nothing may be allocated per reply.
  */
 public interface Replies {
+    /** The size of {@link #packetBuffer()}: a capture frame holds less (2 KiB frames carry payload). */
+    int MAX_LOCAL_PACKET = 4096;
+
     /**
      * The capture frame at {@code frame} of {@code ring} (its {@code tpacket2_hdr} and {@code sockaddr_ll}) is the
      * one the next replies answer: a sink that writes link-level frames takes the link facts (interface, source MAC)
@@ -38,6 +41,19 @@ public interface Replies {
     /** Sends {@code length} bytes of {@link #localBuffer()} to our own address {@code hi:lo}. */
     default boolean sendLocal(int length, long hi, long lo) {
         return send(length, hi, lo);
+    }
+
+    /**
+     * Room for a whole captured packet (payload included) to send to one of our own addresses with
+     * {@link #sendLocalPacket}: at least {@link #MAX_LOCAL_PACKET} bytes, or none (empty) where this sink cannot.
+     */
+    default MemorySegment packetBuffer() {
+        return MemorySegment.NULL;
+    }
+
+    /** Sends {@code length} bytes of {@link #packetBuffer()} to our own address {@code hi:lo}, as {@link #sendLocal}. */
+    default boolean sendLocalPacket(int length, long hi, long lo) {
+        return false;
     }
 
     /** The end of a ring drain: anything still queued goes out now. */

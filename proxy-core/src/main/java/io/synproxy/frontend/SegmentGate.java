@@ -7,8 +7,11 @@ import io.synproxy.handshake.Handshake;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
+import io.synproxy.packet.Bits;
 import io.synproxy.packet.MartianSource;
 import io.synproxy.packet.Reject;
+import io.synproxy.packet.TcpChecksum;
+import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpSegment;
 import io.synproxy.policy.SourceLimits;
 
@@ -177,6 +180,8 @@ public final class SegmentGate {
             counters.increment(Counter.ACK_LIVE);
             if (Handshake.isAck(flags) && s.payloadLength() == 0) {
                 countReplay(live.valueOf(cHi, cLo, cPort, lHi, lLo, 0L), s.seq(), s.ack());
+            } else if (s.payloadLength() > 0 && handshake.synAckWindow() > 0) {
+                passEarlyData(mem, live.valueOf(cHi, cLo, cPort, lHi, lLo, 0L), lHi, lLo);
             }
         } else if ((refused = admission.refuse(s)) != null) {
             counters.increment(refused);
@@ -222,6 +227,38 @@ public final class SegmentGate {
         // On loopback it is our own timestamp echo (see handOff), seen again when every interface is captured.
         if (!fromLoopback && ack == isn + 1 && (seq == clientIsn + 1 || seq == clientIsn)) {
             counters.increment(Counter.REPLAY_LIVE);
+        }
+    }
+
+    /**
+     * Without the zero window a client sends its request right after its final ACK, before it hears from the socket
+     * (a Linux client about 0.1 ms later), and the socket exists only once the handoff is done (0.2 to 0.5 ms): the
+     * guard drops what reaches the host before, and the client resends it only after its retransmission timeout
+     * (200 ms or more). The capture has a copy of every such segment, so it goes to the socket again through
+     * loopback, as the timestamp echo does. Only the client's first window, what it could send before any ACK from
+     * the socket ({@code ack} still our ISN + 1, {@code seq} within the SYN/ACK's window): where the socket already
+     * had it, the copy costs one duplicate ACK to the client. Not for what came in on loopback: the copy itself
+     * comes back that way where every interface is captured.
+     */
+    private void passEarlyData(MemorySegment mem, long value, long lHi, long lLo) {
+        TcpSegment s = segment;
+        int isn = (int) (value >>> 32);
+        int clientIsn = (int) value;
+        int offset = s.seq() - (clientIsn + 1);
+        int length = s.packetLength();
+        MemorySegment buf = replies.packetBuffer();
+        if (fromLoopback || s.ack() != isn + 1 || offset < 0 || offset >= handshake.synAckWindow()
+                || length > buf.byteSize()) {
+            return;
+        }
+        MemorySegment.copy(mem, s.ipOffset(), buf, 0, length);
+        // The captured checksum may be partial (a local sender's, completed by no one on veth): ours is whole.
+        long tcp = s.tcpOffset() - s.ipOffset();
+        buf.set(Bits.NET_SHORT, tcp + TcpFlyweight.CHECKSUM_OFFSET, (short) 0);
+        int sum = s.ipv6() ? TcpChecksum.ipv6(buf, 0, tcp, length - (int) tcp) : TcpChecksum.ipv4(buf, 0);
+        buf.set(Bits.NET_SHORT, tcp + TcpFlyweight.CHECKSUM_OFFSET, (short) sum);
+        if (replies.sendLocalPacket(length, lHi, lLo)) {
+            counters.increment(Counter.EARLY_DATA);
         }
     }
 

@@ -113,6 +113,16 @@ public final class TxRingReplies implements Replies, AutoCloseable {
         return fallback.send(length, hi, lo);
     }
 
+    @Override
+    public MemorySegment packetBuffer() {
+        return fallback.packetBuffer();
+    }
+
+    @Override
+    public boolean sendLocalPacket(int length, long hi, long lo) {
+        return fallback.sendLocalPacket(length, hi, lo);
+    }
+
     /** Hands the queued ring frames to the driver: one syscall, nothing when none is queued. */
     @Override
     public void flush() {

@@ -54,6 +54,11 @@ public final class Handshake {
         return ourWscale;
     }
 
+    /** The window the SYN/ACK advertises (0 with the zero window): what a client may send before its socket exists. */
+    public int synAckWindow() {
+        return synAckWindow;
+    }
+
     /** True for a SYN without ACK, RST or FIN. */
     public static boolean isSyn(int flags) {
         return (flags & (TcpFlyweight.SYN | TcpFlyweight.ACK | TcpFlyweight.RST | TcpFlyweight.FIN)) == TcpFlyweight.SYN;

@@ -36,6 +36,8 @@ public enum Counter {
     IDLE_CLOSED("idle_closed", "relays closed because neither side sent anything for --idle-timeout"),
     LIMIT_RST("limit_rst", "valid final ACKs answered with RST because --max-connections was reached"),
     REPLAY_LIVE("replay_live", "final ACKs (or probes) repeated for a live connection: replays, never a second socket"),
+    EARLY_DATA("early_data", "with --no-zero-window, data segments a client sent before it heard from its new socket, "
+            + "passed to that socket again in case they reached the host before it existed"),
     DRAIN_SYN("drain_syn", "SYNs left unanswered while draining"),
     DRAIN_RST("drain_rst", "valid final ACKs answered with RST while draining"),
     DRAIN_CLOSED("drain_closed", "relays still open when the drain period ended, closed"),

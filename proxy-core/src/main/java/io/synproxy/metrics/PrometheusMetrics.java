@@ -197,6 +197,8 @@ public final class PrometheusMetrics implements MultiCollector, BackendTimings, 
                 + "live connection", null, null));
         m.put(Counter.REPLAY_LIVE, new Export("synproxy_replayed_final_acks", "final ACKs repeated for a live "
                 + "connection", null, null));
+        m.put(Counter.EARLY_DATA, new Export("synproxy_early_data_segments", "with --no-zero-window, data segments "
+                + "sent before the client heard from its new socket, passed to that socket again", null, null));
         m.put(Counter.DRAIN_SYN, new Export("synproxy_drain_unanswered_syns", "SYNs left unanswered while draining",
                 null, null));
         return m;

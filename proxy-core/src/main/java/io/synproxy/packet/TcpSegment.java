@@ -41,6 +41,8 @@ public final class TcpSegment {
     private long dstHi;
     private long dstLo;
     private int extensionHeaders;
+    private long ipOffset;
+    private long tcpOffset;
     private long payloadOffset;
     private int payloadLength;
 
@@ -201,6 +203,8 @@ public final class TcpSegment {
         if (optionsResult != Reject.NONE) {
             return optionsResult;
         }
+        this.ipOffset = ipOffset;
+        this.tcpOffset = tcpOffset;
         payloadOffset = tcpOffset + tcpHeaderLength;
         payloadLength = tcpLength - tcpHeaderLength;
         return Reject.NONE;
@@ -212,6 +216,21 @@ public final class TcpSegment {
             return 0;
         }
         return (int) Math.min(capturedLength, inSegment);
+    }
+
+    /** Where the last parsed packet's IP header starts. */
+    public long ipOffset() {
+        return ipOffset;
+    }
+
+    /** Where the last parsed packet's TCP header starts (after any IPv6 extension headers). */
+    public long tcpOffset() {
+        return tcpOffset;
+    }
+
+    /** The whole last parsed packet's length, from its IP header to the end of its payload. */
+    public int packetLength() {
+        return (int) (payloadOffset + payloadLength - ipOffset);
     }
 
     /** True for an IPv6 packet, false for IPv4. */

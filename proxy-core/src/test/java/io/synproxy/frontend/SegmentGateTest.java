@@ -9,7 +9,10 @@ import io.synproxy.handshake.Handshake;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
+import io.synproxy.packet.Bits;
+import io.synproxy.packet.Ipv4Flyweight;
 import io.synproxy.packet.Reject;
+import io.synproxy.packet.TcpChecksum;
 import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpSegment;
 import io.synproxy.packet.TcpSegmentWriter;
@@ -25,7 +28,9 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
+import static io.synproxy.frontend.Replies.MAX_LOCAL_PACKET;
 import static io.synproxy.packet.TcpSegment.mapped;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -52,7 +57,7 @@ class SegmentGateTest {
     private final Adopted sink = new Adopted();
     private final TcpSegmentWriter writer = new TcpSegmentWriter();
     private final TcpSegment reply = new TcpSegment();
-    private final MemorySegment packet = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
+    private final MemorySegment packet = MemorySegment.ofArray(new byte[512]);
     private Admission admission = Admission.ALL;
 
     private SegmentGate gate(int maxConnections) {
@@ -450,6 +455,74 @@ class SegmentGateTest {
         assertEquals(sent + 2, replies.sent.size(), "SYN/ACK and window update");
     }
 
+    @Test
+    void shouldPassAClientsFirstWindowOfDataToTheNewSocketAgainWithoutTheZeroWindow() {
+        Handshake open = new Handshake(new SynCookie(new KeyRing(
+                "segment gate test secret bytes!!".getBytes(StandardCharsets.US_ASCII), 60_000, () -> now[0])),
+                1460, 1440, 7, false);
+        SegmentGate gate = new SegmentGate(new GateSettings(true, true, new int[] {PORT}, 10, 0), open, handoff,
+                replies, sink, s -> admission.refuse(s), counters, () -> now[0]);
+        sendSyn(gate, CLIENT, 40000, 1000);
+        parse(replies.last());
+        int isn = reply.seq();
+        assertEquals(65535, reply.window(), "no zero window");
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        assertEquals(1, counters.get(Counter.HANDOFFS));
+
+        // The request, right behind the final ACK, with the partial checksum a local sender leaves on veth.
+        byte[] request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
+        int len = dataSegment(CLIENT, 40000, 1001, isn + 1, request);
+        packet.set(Bits.NET_SHORT, 20 + TcpFlyweight.CHECKSUM_OFFSET, (short) 0x1234);
+        gate.onPacket(packet, 0, len, PacketRing.TP_STATUS_CSUMNOTREADY, now[0]);
+        assertEquals(1, counters.get(Counter.EARLY_DATA));
+        assertEquals(1, replies.packets.size());
+        Sent copy = replies.packets.getFirst();
+        assertEquals(TcpSegment.mapped(LOCAL), copy.lo(), "to our own address, through loopback");
+        parse(copy);
+        assertEquals(CLIENT, reply.src());
+        assertEquals(1001, reply.seq());
+        assertEquals(isn + 1, reply.ack());
+        assertEquals(request.length, reply.payloadLength());
+        assertArrayEquals(request, MemorySegment.ofArray(copy.bytes())
+                .asSlice(reply.payloadOffset(), reply.payloadLength()).toArray(ValueLayout.JAVA_BYTE));
+
+        // Once the client has heard from the socket (it acknowledges our data), or beyond the SYN/ACK's window, or on
+        // loopback (where the copy itself comes back), the kernel has it: nothing is sent again.
+        gate.onPacket(packet, 0, dataSegment(CLIENT, 40000, 1001 + request.length, isn + 154, request), 0, now[0]);
+        gate.onPacket(packet, 0, dataSegment(CLIENT, 40000, 1001 + 65535, isn + 1, request), 0, now[0]);
+        gate.onPacket(packet, 0, dataSegment(CLIENT, 40000, 1001, isn + 1, request), 0, true, now[0]);
+        assertEquals(1, counters.get(Counter.EARLY_DATA));
+        assertEquals(1, replies.packets.size());
+        assertEquals(4, counters.get(Counter.ACK_LIVE));
+    }
+
+    @Test
+    void shouldSendNoDataAgainWithTheZeroWindow() {
+        SegmentGate gate = gate(10);
+        int isn = syn(gate, CLIENT, 40000, 1000);
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        // A zero-window probe's one byte (or anything the filter would not pass): the client was told to wait.
+        gate.onPacket(packet, 0, dataSegment(CLIENT, 40000, 1001, isn + 1, new byte[] {'G'}), 0, now[0]);
+        assertEquals(1, counters.get(Counter.ACK_LIVE));
+        assertEquals(0, counters.get(Counter.EARLY_DATA));
+        assertTrue(replies.packets.isEmpty());
+    }
+
+    /** Writes an IPv4 ACK carrying {@code payload} into {@link #packet}, checksums whole; returns its length. */
+    private int dataSegment(int client, int clientPort, int seq, int ack, byte[] payload) {
+        int header = writer.from(0, mapped(client), clientPort).to(0, mapped(LOCAL), PORT)
+                .seq(seq).ack(ack).flags(TcpFlyweight.ACK | TcpFlyweight.PSH).window(502).write(packet, 0);
+        int len = header + payload.length;
+        MemorySegment.copy(MemorySegment.ofArray(payload), 0, packet, header, payload.length);
+        packet.set(Bits.NET_SHORT, Ipv4Flyweight.TOTAL_LENGTH_OFFSET, (short) len);
+        packet.set(Bits.NET_SHORT, Ipv4Flyweight.CHECKSUM_OFFSET, (short) 0);
+        packet.set(Bits.NET_SHORT, Ipv4Flyweight.CHECKSUM_OFFSET,
+                Bits.fold(Bits.onesComplementSum(packet, 0, 20, 0)));
+        packet.set(Bits.NET_SHORT, 20 + TcpFlyweight.CHECKSUM_OFFSET, (short) 0);
+        packet.set(Bits.NET_SHORT, 20 + TcpFlyweight.CHECKSUM_OFFSET, (short) TcpChecksum.ipv4(packet, 0));
+        return len;
+    }
+
     /** Sends a SYN, returns the ISN of the SYN/ACK answering it (parsed into {@link #reply}). */
     private int syn(SegmentGate gate, int client, int clientPort, int clientIsn) {
         int before = replies.sent.size();
@@ -487,7 +560,9 @@ class SegmentGateTest {
     /** Keeps a copy of every reply. */
     private static final class SentReplies implements Replies {
         final MemorySegment buffer = MemorySegment.ofArray(new byte[TcpSegmentWriter.MAX_LENGTH]);
+        final MemorySegment packetBuffer = MemorySegment.ofArray(new byte[MAX_LOCAL_PACKET]);
         final List<Sent> sent = new ArrayList<>();
+        final List<Sent> packets = new ArrayList<>();
         int flushes;
         boolean refuse;
 
@@ -502,6 +577,17 @@ class SegmentGateTest {
                 return false;
             }
             sent.add(new Sent(buffer.asSlice(0, length).toArray(ValueLayout.JAVA_BYTE), hi, lo));
+            return true;
+        }
+
+        @Override
+        public MemorySegment packetBuffer() {
+            return packetBuffer;
+        }
+
+        @Override
+        public boolean sendLocalPacket(int length, long hi, long lo) {
+            packets.add(new Sent(packetBuffer.asSlice(0, length).toArray(ValueLayout.JAVA_BYTE), hi, lo));
             return true;
         }
 
