@@ -7,11 +7,8 @@ import io.synproxy.handshake.Handshake;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
-import io.synproxy.packet.Bits;
 import io.synproxy.packet.MartianSource;
 import io.synproxy.packet.Reject;
-import io.synproxy.packet.TcpChecksum;
-import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpSegment;
 import io.synproxy.policy.SourceLimits;
 
@@ -245,19 +242,11 @@ public final class SegmentGate {
         int isn = (int) (value >>> 32);
         int clientIsn = (int) value;
         int offset = s.seq() - (clientIsn + 1);
-        int length = s.packetLength();
-        MemorySegment buf = replies.packetBuffer();
-        if (fromLoopback || s.ack() != isn + 1 || offset < 0 || offset >= handshake.synAckWindow()
-                || length > buf.byteSize()) {
+        if (fromLoopback || s.ack() != isn + 1 || offset < 0 || offset >= handshake.synAckWindow()) {
             return;
         }
-        MemorySegment.copy(mem, s.ipOffset(), buf, 0, length);
-        // The captured checksum may be partial (a local sender's, completed by no one on veth): ours is whole.
-        long tcp = s.tcpOffset() - s.ipOffset();
-        buf.set(Bits.NET_SHORT, tcp + TcpFlyweight.CHECKSUM_OFFSET, (short) 0);
-        int sum = s.ipv6() ? TcpChecksum.ipv6(buf, 0, tcp, length - (int) tcp) : TcpChecksum.ipv4(buf, 0);
-        buf.set(Bits.NET_SHORT, tcp + TcpFlyweight.CHECKSUM_OFFSET, (short) sum);
-        if (replies.sendLocalPacket(length, lHi, lLo)) {
+        int length = s.copyWithChecksum(mem, replies.packetBuffer());
+        if (length > 0 && replies.sendLocalPacket(length, lHi, lLo)) {
             counters.increment(Counter.EARLY_DATA);
         }
     }

@@ -218,19 +218,24 @@ public final class TcpSegment {
         return (int) Math.min(capturedLength, inSegment);
     }
 
-    /** Where the last parsed packet's IP header starts. */
-    public long ipOffset() {
-        return ipOffset;
-    }
-
-    /** Where the last parsed packet's TCP header starts (after any IPv6 extension headers). */
-    public long tcpOffset() {
-        return tcpOffset;
-    }
-
-    /** The whole last parsed packet's length, from its IP header to the end of its payload. */
-    public int packetLength() {
-        return (int) (payloadOffset + payloadLength - ipOffset);
+    /**
+     * Copies the last parsed packet, from its IP header to the end of its payload, out of {@code seg} (the memory it
+     * was parsed from) to the start of {@code to}, with its TCP checksum computed whole: a captured one may be only
+     * the pseudo-header's part, which a local sender leaves for the NIC to complete (TP_STATUS_CSUMNOTREADY).
+     *
+     * @return the packet's length, or -1 when it does not fit in {@code to} (nothing is written then)
+     */
+    public int copyWithChecksum(MemorySegment seg, MemorySegment to) {
+        final int length = (int) (payloadOffset + payloadLength - ipOffset);
+        if (length > to.byteSize()) {
+            return -1;
+        }
+        MemorySegment.copy(seg, ipOffset, to, 0, length);
+        final long tcp = tcpOffset - ipOffset;
+        to.set(NET_SHORT, tcp + TcpFlyweight.CHECKSUM_OFFSET, (short) 0);
+        final int sum = ipv6 ? TcpChecksum.ipv6(to, 0, tcp, length - (int) tcp) : TcpChecksum.ipv4(to, 0);
+        to.set(NET_SHORT, tcp + TcpFlyweight.CHECKSUM_OFFSET, (short) sum);
+        return length;
     }
 
     /** True for an IPv6 packet, false for IPv4. */

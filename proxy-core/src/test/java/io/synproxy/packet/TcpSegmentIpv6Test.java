@@ -6,6 +6,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.Random;
@@ -42,6 +43,22 @@ class TcpSegmentIpv6Test {
 
     private Reject parse(byte[] packet) {
         return parser.parse6(MemorySegment.ofArray(packet), 0, packet.length, true);
+    }
+
+    @Test
+    void shouldCopyAPacketWithItsChecksumMadeWhole() {
+        byte[] captured = syn6();
+        // What a local sender leaves for the NIC: here any wrong value, unverified as TP_STATUS_CSUMNOTREADY allows.
+        captured[TCP + 16] = 0x12;
+        captured[TCP + 17] = 0x34;
+        MemorySegment seg = MemorySegment.ofArray(captured);
+        assertEquals(Reject.NONE, parser.parse6(seg, 0, captured.length, false));
+        MemorySegment to = MemorySegment.ofArray(new byte[128]);
+        assertEquals(captured.length, parser.copyWithChecksum(seg, to));
+        byte[] copy = to.asSlice(0, captured.length).toArray(ValueLayout.JAVA_BYTE);
+        assertArrayEquals(syn6(), copy, "the packet as sent, checksum 0xee25 (computed independently)");
+        assertEquals(-1, parser.copyWithChecksum(seg, MemorySegment.ofArray(new byte[captured.length - 1])),
+                "too small a buffer: nothing copied");
     }
 
     @Test

@@ -76,7 +76,8 @@ class RelayIT {
                 retrans, synRetrans, delta(before, after, "TcpExt:TCPWinProbe"));
         // A first request that raced the handoff would be dropped by the guard and retransmitted by the client
         // (with --no-zero-window it did for ~170 of 200, until the gate passed such segments on again from the
-        // capture: LossIT): the zero-window SYN/ACK must hold every request back until the socket exists. A wall-clock bound says the same on an idle host but fails on a loaded runner.
+        // capture: LossIT): the zero-window SYN/ACK must hold every request back until the socket exists. A
+        // wall-clock bound says the same on an idle host but fails on a loaded runner.
         assertEquals(0, retrans - synRetrans, "data segments the client had to retransmit");
         Map<String, Long> stats = proxy.nextStats(Duration.ofSeconds(5));
         assertTrue(stats.get("handoffs") >= connections, "handoffs: " + stats);

@@ -243,15 +243,16 @@ class UpgradeIT {
             try (ProxyProcess b = ProxyProcess.start(net, net.serverNs(), args)) {
                 b.awaitStarted(Duration.ofSeconds(90));
                 String warning = b.await("synproxy: warning", Duration.ofSeconds(10));
-                assertTrue(warning != null && warning.contains("synproxy: warning: another instance protects " + TestNet.SERVER_IP
-                        + ":8080") && warning.contains("--secret-file"), b.output());
+                assertTrue(warning != null && warning.contains("synproxy: warning: another instance protects "
+                        + TestNet.SERVER_IP + ":8080") && warning.contains("--secret-file"), b.output());
                 int codeB = b.terminate(Duration.ofSeconds(30));
                 assertTrue(codeB == 0 || codeB == 143, b.output());
             }
             assertFalse(a.output().contains("warning"), a.output());
             int codeA = a.terminate(Duration.ofSeconds(30));
             assertTrue(codeA == 0 || codeA == 143, a.output());
-            assertFalse(net.exec(net.serverNs(), "nft", "list", "tables").contains(TABLE), "the last one out removes the guard");
+            assertFalse(net.exec(net.serverNs(), "nft", "list", "tables").contains(TABLE),
+                    "the last one out removes the guard");
         }
     }
 
