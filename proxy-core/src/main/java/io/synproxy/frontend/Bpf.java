@@ -35,6 +35,11 @@ import java.util.Map;
  * short for its TCP header, then mask the flags with {@code and #0x17} and {@code jeq #0x02}. SYNS drops IPv6
  * extension headers at once (user space skips or rejects them from the other ring).
  *
+ * <p>The lo ring's program ({@code LOCAL}: clients on this host) is {@code ALL}'s with a source check at the start of
+ * each family's block: the source must be a loopback address (127/8, {@code ::1}) or a listen's own address, else
+ * {@code ret #0}. The proxy's own timestamp echo and re-sent early data cross lo to the listen too, but with the
+ * remote client as their source: without the check, every handoff would cost the lo ring a frame and a loop turn.
+ *
  * <p>Every program first drops frames not addressed to this host at link level (another host's MAC, broadcast,
  * multicast: the {@code SKF_AD_PKTTYPE} ancillary load), which the kernel's TCP never sees either.
  *
@@ -141,6 +146,10 @@ final class Bpf {
     private static final int HANDSHAKE_FLAGS = 0x17;
     private static final int TCP_HEADER = 20;
     private static final int IPV6_HEADER = 40;
+    /** 127.0.0.0/8. */
+    private static final int LOOPBACK_NET = 0x7f00_0000;
+    private static final int LOOPBACK_NET_MASK = 0xff00_0000;
+    private static final byte[] LOOPBACK6 = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
 
     private Bpf() {
     }
@@ -180,6 +189,8 @@ final class Bpf {
                 v6.add(l);
             }
         }
+        boolean local = part == Segments.LOCAL;
+        Segments split = local ? Segments.ALL : part;
         Program p = new Program(dropKernelOwned && part != Segments.SYNS);
         // The kernel's TCP never sees a frame for another host, broadcast or multicast (ip_rcv, ipv6_rcv drop
         // PACKET_OTHERHOST; TCP drops the other two): neither do we.
@@ -189,10 +200,18 @@ final class Bpf {
                     .jump(JEQ_K, 0x86dd, "v6", "n4");
         }
         if (!v4.isEmpty()) {
-            p.label("v4").ipv4Block(v4, headersOnly, part);
+            p.label("v4");
+            if (local) {
+                p.localSources4(v4);
+            }
+            p.ipv4Block(v4, headersOnly, split);
         }
         if (!v6.isEmpty()) {
-            p.label("v6").ipv6Block(v6, headersOnly, part);
+            p.label("v6");
+            if (local) {
+                p.localSources6(v6);
+            }
+            p.ipv6Block(v6, headersOnly, split);
         }
         return p.finish();
     }
@@ -243,6 +262,38 @@ final class Bpf {
 
         String fresh() {
             return "l" + unique++;
+        }
+
+        /** {@link Segments#LOCAL}: an IPv4 source (offset 12) that is not a listen's address nor in 127/8 is dropped. */
+        Program localSources4(List<int[]> listens) {
+            op(LD_W_ABS, 12);
+            for (int[] l : listens) {
+                if (l[0] != 0) {
+                    jump(JEQ_K, l[0], "s4", null);
+                }
+            }
+            op(AND_K, LOOPBACK_NET_MASK).jump(JEQ_K, LOOPBACK_NET, "s4", null).op(RET_K, 0);
+            return label("s4");
+        }
+
+        /** {@link Segments#LOCAL} for IPv6: the source (offsets 8 to 23) must be {@code ::1} or a listen's address. */
+        Program localSources6(List<InetSocketAddress> listens) {
+            List<byte[]> sources = new ArrayList<>();
+            sources.add(LOOPBACK6);
+            for (InetSocketAddress l : listens) {
+                if (!l.getAddress().isAnyLocalAddress()) {
+                    sources.add(l.getAddress().getAddress());
+                }
+            }
+            for (byte[] source : sources) {
+                String next = fresh();
+                ByteBuffer words = ByteBuffer.wrap(source);
+                for (int w = 0; w < 4; w++) {
+                    op(LD_W_ABS, 8 + 4 * w).jump(JEQ_K, words.getInt(), w == 3 ? "s6" : null, next);
+                }
+                label(next);
+            }
+            return op(RET_K, 0).label("s6");
         }
 
         Program ipv4Block(List<int[]> listens, boolean headersOnly, Segments part) {

@@ -39,6 +39,20 @@ public final class FanoutGroup {
         return rest == id(ifindex, listens) ? rest ^ 1 : rest;
     }
 
+    /**
+     * The group id of the rings on the loopback interface ({@link Segments#ALL}), which serve clients on this host
+     * when the listens' interface is another: never the same as {@link #id}'s or {@link #restId}'s.
+     */
+    public static int localId(int ifindex, List<InetSocketAddress> listens) {
+        int syns = id(ifindex, listens);
+        int rest = restId(ifindex, listens);
+        int local = hash("synproxy fanout local v1|" + ifindex + "|" + listenKey(listens));
+        for (int bit = 2; local == syns || local == rest; bit <<= 1) {
+            local ^= bit;
+        }
+        return local;
+    }
+
     private static String listenKey(List<InetSocketAddress> listens) {
         TreeSet<String> sorted = new TreeSet<>();
         for (InetSocketAddress l : listens) {

@@ -12,5 +12,11 @@ public enum Segments {
     /** SYNs only: answered with a cookie, no state; the ring a SYN flood fills. */
     SYNS,
     /** Every segment but the SYNs: the handshakes' final ACKs, live and closed connections' segments. */
-    REST
+    REST,
+    /**
+     * Every segment to a protected address and port from a source on this host: the loopback addresses (127/8,
+     * {@code ::1}) or a listen's own address (a local connection's source when it binds none). The lo ring's: the
+     * proxy's own timestamp echo and re-sent early data travel over lo too, with the remote client as source.
+     */
+    LOCAL
 }

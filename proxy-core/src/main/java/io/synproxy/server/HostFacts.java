@@ -31,9 +31,11 @@ import java.util.Collections;
  * @param ports6 the protected IPv6 ports
  * @param txMac the interface's Ethernet address when replies may leave through a TX ring, else null
  * @param noTxRing why replies cannot use a TX ring (for the start line), or null when they can
+ * @param loopbackIndex the loopback interface, captured as well for clients on this host (their segments to a
+ *                      local address go through it, not through {@code ifindex}); 0 when the capture covers it
  */
 public record HostFacts(int ifindex, String interfaceDescription, int mtu, int ourMss, int ourMss6, int windowScale,
-                        boolean ipv4, boolean ipv6, int[] ports6, byte[] txMac, String noTxRing) {
+                        boolean ipv4, boolean ipv6, int[] ports6, byte[] txMac, String noTxRing, int loopbackIndex) {
     public HostFacts {
         ports6 = ports6.clone();
         txMac = txMac == null ? null : txMac.clone();
@@ -56,6 +58,7 @@ public record HostFacts(int ifindex, String interfaceDescription, int mtu, int o
         int mtu;
         String noTxRing;
         byte[] txMac;
+        int loopbackIndex;
         try {
             NetworkInterface nif;
             if (config.interfaceName() != null) {
@@ -67,7 +70,10 @@ public record HostFacts(int ifindex, String interfaceDescription, int mtu, int o
                 nif = listenInterface(config);
             }
             ifindex = nif == null ? 0 : nif.getIndex();
-            description = nif == null ? "all interfaces" : "interface " + nif.getName();
+            int lo = Native.ifNameToIndex("lo");
+            loopbackIndex = ifindex != 0 && lo > 0 && ifindex != lo ? lo : 0;
+            description = nif == null ? "all interfaces" : "interface " + nif.getName()
+                    + (loopbackIndex != 0 ? " (and lo, for clients on this host)" : "");
             mtu = nif == null ? smallestMtu() : nif.getMTU();
             // Replies through a TX ring where frames are Ethernet; -Dsynproxy.txRing=false keeps the raw socket.
             noTxRing = Boolean.parseBoolean(System.getProperty("synproxy.txRing", "true"))
@@ -84,7 +90,7 @@ public record HostFacts(int ifindex, String interfaceDescription, int mtu, int o
         int ourMss = Math.max(536, Math.min(mtu, 65535) - 40);
         int ourMss6 = Math.max(Handshake.IPV6_DEFAULT_MSS, Math.min(mtu, 65535) - 60);
         return new HostFacts(ifindex, description, mtu, ourMss, ourMss6, kernelReceiveWindowScale(), ipv4, ipv6,
-                ports6, txMac, noTxRing);
+                ports6, txMac, noTxRing, loopbackIndex);
     }
 
     /**

@@ -9,6 +9,7 @@ import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SecretSource;
 import io.synproxy.cookie.SynCookie;
 import io.synproxy.frontend.AccessAdmission;
+import io.synproxy.frontend.FanoutGroup;
 import io.synproxy.frontend.FrontendHandle;
 import io.synproxy.frontend.FrontendWarmup;
 import io.synproxy.frontend.GateSettings;
@@ -50,11 +51,15 @@ final class Loop implements AutoCloseable {
     private static final int TX_FRAMES = 4096;
     /** The same when the BPF program answers the SYNs: 8 batches, 256 KiB. */
     private static final int SCREENED_TX_FRAMES = TX_FRAMES / 4;
+    /** The loopback ring (clients on this host): the smallest, two blocks. */
+    private static final int LOCAL_RING_BYTES = 2 * PacketRing.BLOCK_BYTES;
     /** Far longer than the kernel takes to copy one frame it claimed into the ring. */
     private static final long CLAIMED_FRAME_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
 
     private final PacketRing ring;
     private final PacketRing restRing;
+    /** Every segment to the listens that comes in on lo (clients on this host), or null where the capture has them. */
+    private final PacketRing localRing;
     private final RawReplies replies;
     private final TxRingReplies txReplies;
     private final String replyPath;
@@ -65,15 +70,19 @@ final class Loop implements AutoCloseable {
     private final IoEventLoop loop;
     private FrontendHandle handle;
     private FrontendHandle restHandle;
+    private FrontendHandle localHandle;
     /** The flood path on this loop's kinds of parts, over rings in plain memory ({@link FrontendWarmup}). */
     private Runnable frontendWarmup;
     private IoRegistration registration;
     private IoRegistration restRegistration;
+    private IoRegistration localRegistration;
 
-    private Loop(PacketRing ring, PacketRing restRing, RawReplies replies, TxRingReplies txReplies, String replyPath,
-                 RepairHandoff handoff, SegmentGate gate, Counters counters, Relay relay, IoEventLoop loop) {
+    private Loop(PacketRing ring, PacketRing restRing, PacketRing localRing, RawReplies replies,
+                 TxRingReplies txReplies, String replyPath, RepairHandoff handoff, SegmentGate gate, Counters counters,
+                 Relay relay, IoEventLoop loop) {
         this.ring = ring;
         this.restRing = restRing;
+        this.localRing = localRing;
         this.replies = replies;
         this.txReplies = txReplies;
         this.replyPath = replyPath;
@@ -114,6 +123,7 @@ final class Loop implements AutoCloseable {
         PacketRing ring = PacketRing.openIdle(host.ifindex(), config.listens(), config.zeroWindow(),
                 screened ? screenedRingBytes(rb) : synRingBytes(rb), fanout, Segments.SYNS);
         PacketRing restRing;
+        PacketRing localRing = null;
         RawReplies replies;
         try {
             restRing = PacketRing.openIdle(host.ifindex(), config.listens(), config.zeroWindow(),
@@ -124,10 +134,20 @@ final class Loop implements AutoCloseable {
             throw e;
         }
         try {
+            if (host.loopbackIndex() != 0) {
+                // A client on this host reaches a local address through lo, which the capture above does not see:
+                // the guard would drop its SYN and it would hang. Local traffic is light: the smallest ring, all
+                // segments in one, replies through the raw socket (no Ethernet on lo), SYNs answered here.
+                localRing = PacketRing.openIdle(host.loopbackIndex(), config.listens(), config.zeroWindow(),
+                        LOCAL_RING_BYTES, FanoutGroup.localId(host.ifindex(), config.listens()), Segments.LOCAL);
+            }
             replies = new RawReplies(host.ipv4(), host.ipv6());
         } catch (LinuxException e) {
             ring.close();
             restRing.close();
+            if (localRing != null) {
+                localRing.close();
+            }
             throw e;
         }
         Counters counters = new Counters();
@@ -154,8 +174,8 @@ final class Loop implements AutoCloseable {
                 config.maxConnections(), config.keyRotation().toMillis(), policy);
         SegmentGate gate = new SegmentGate(settings, handshake, handoff, sink, relay,
                 new AccessAdmission(policy.access()), counters, SegmentGate::monotonicMillis);
-        Loop opened = new Loop(ring, restRing, replies, txReplies, TxRingReplies.describe(txReplies != null, noTxRing),
-                handoff, gate, counters, relay, loop);
+        Loop opened = new Loop(ring, restRing, localRing, replies, txReplies,
+                TxRingReplies.describe(txReplies != null, noTxRing), handoff, gate, counters, relay, loop);
         try {
             opened.restHandle = new FrontendHandle(restRing, gate, sink, counters, waits);
             // Final ACKs before SYNs: the SYN ring's every turn starts with the other ring's frames.
@@ -165,6 +185,10 @@ final class Loop implements AutoCloseable {
             }
             opened.restRegistration = register(loop, opened.restHandle);
             opened.registration = register(loop, opened.handle);
+            if (localRing != null) {
+                opened.localHandle = new FrontendHandle(localRing, gate, sink, counters, waits);
+                opened.localRegistration = register(loop, opened.localHandle);
+            }
         } catch (RuntimeException e) {
             opened.close();
             throw e;
@@ -242,6 +266,9 @@ final class Loop implements AutoCloseable {
     void join() throws LinuxException {
         restRing.join();
         ring.join();
+        if (localRing != null) {
+            localRing.join();
+        }
     }
 
     /**
@@ -256,11 +283,20 @@ final class Loop implements AutoCloseable {
                 restRegistration.cancel();
                 ring.refuseFrames();
                 restRing.refuseFrames();
+                if (localRing != null) {
+                    localRegistration.cancel();
+                    localRing.refuseFrames();
+                }
                 // A frame the kernel claimed just before is still being copied in: give it time to land.
                 LockSupport.parkNanos(CLAIMED_FRAME_NANOS);
                 restHandle.drain();
                 handle.drain();
                 counters.add(Counter.HANDOVER_UNREAD, ring.pendingFrames() + restRing.pendingFrames());
+                if (localRing != null) {
+                    localHandle.drain();
+                    counters.add(Counter.HANDOVER_UNREAD, localRing.pendingFrames());
+                    localRing.close();
+                }
                 ring.close();
                 restRing.close();
             }).get(2, TimeUnit.SECONDS);
@@ -293,6 +329,9 @@ final class Loop implements AutoCloseable {
     public void close() {
         ring.close();
         restRing.close();
+        if (localRing != null) {
+            localRing.close();
+        }
         if (txReplies != null) {
             txReplies.close();
         }

@@ -35,4 +35,16 @@ class FanoutGroupTest {
             assertEquals(rest & 0xffff, rest, "a 16-bit id for port " + port);
         }
     }
+
+    @Test
+    void shouldKeepTheLoopbackRingsInAGroupOfTheirOwn() throws Exception {
+        for (int port = 1; port <= 65_535; port++) {
+            List<InetSocketAddress> listens = List.of(at("10.0.0.1", port));
+            int local = FanoutGroup.localId(2, listens);
+            assertNotEquals(FanoutGroup.id(2, listens), local, "port " + port);
+            assertNotEquals(FanoutGroup.restId(2, listens), local, "port " + port);
+            assertEquals(local & 0xffff, local, "a 16-bit id for port " + port);
+            assertEquals(local, FanoutGroup.localId(2, listens), "the same for a second instance");
+        }
+    }
 }

@@ -83,6 +83,23 @@ class RelayIT {
         assertTrue(stats.get("handoffs") >= connections, "handoffs: " + stats);
     }
 
+    /**
+     * A client on the proxy's own host (a health check, an agent) reaches the protected address through lo, not
+     * through the captured interface: the proxy captures lo too, so it is served like any other, not left hanging
+     * behind the guard.
+     */
+    @Test
+    void shouldServeClientsOnTheProxysOwnHostThroughLoopback() throws Exception {
+        Map<String, Long> before = proxy.nextStats(Duration.ofSeconds(5));
+        for (int i = 0; i < 20; i++) {
+            int n = i;
+            assertTrue(net.inServerNow(() -> Clients.echoOnce(n, 3000)) > 0, "local client " + i);
+        }
+        Map<String, Long> after = proxy.nextStats(Duration.ofSeconds(5));
+        assertTrue(after.get("handoffs") - before.get("handoffs") >= 20, before + "\n" + after);
+        assertTrue(proxy.output().contains("(and lo, for clients on this host)"), proxy.output());
+    }
+
     // Repeated: the Netty epoll bug worked around by EpollRegistrationPin cut about half of these short.
     @RepeatedTest(5)
     void shouldCarryTenMegabytesEachWayIntactAcrossAHalfClose() throws Exception {
