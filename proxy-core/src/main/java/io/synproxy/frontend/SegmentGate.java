@@ -246,8 +246,9 @@ public final class SegmentGate {
             return;
         }
         int length = s.copyWithChecksum(mem, replies.packetBuffer());
-        if (length > 0 && replies.sendLocalPacket(length, lHi, lLo)) {
-            counters.increment(Counter.EARLY_DATA);
+        if (length > 0) {
+            counters.increment(replies.sendLocalPacket(length, lHi, lLo) ? Counter.EARLY_DATA
+                    : Counter.HANDOFF_SEND_FAILED);
         }
     }
 
@@ -304,14 +305,17 @@ public final class SegmentGate {
         // The final ACK again, to ourselves through loopback: the new socket learns the client's TSval and echoes
         // it in its first segment (RFC 7323 3.2). Before the window opens, so before the client sends more.
         int echo = handshake.timestampEcho(verdict, replies.localBuffer(), 0);
-        if (echo > 0) {
-            replies.sendLocal(echo, lHi, lLo);
+        if (echo > 0 && !replies.sendLocal(echo, lHi, lLo)) {
+            counters.increment(Counter.HANDOFF_SEND_FAILED);
         }
         int isn = verdict.isn();
         // Open the zero window with an in-sequence ACK, and send it now: the client may send its request while the
         // relay's channels are built (about 0.1 ms of the handoff's time, measured), instead of after. The request
         // waits in the socket until the relay reads it.
-        replies.send(handshake.windowUpdate(verdict, handoff.lastReceiveWindow(), replies.buffer(), 0), cHi, cLo);
+        int update = handshake.windowUpdate(verdict, handoff.lastReceiveWindow(), replies.buffer(), 0);
+        if (!replies.send(update, cHi, cLo)) {
+            counters.increment(Counter.HANDOFF_SEND_FAILED);
+        }
         replies.flush();
         sink.adopt(fd, verdict, () -> {
             if (tracked) {

@@ -38,6 +38,9 @@ public enum Counter {
     REPLAY_LIVE("replay_live", "final ACKs (or probes) repeated for a live connection: replays, never a second socket"),
     EARLY_DATA("early_data", "with --no-zero-window, data segments a client sent before it heard from its new socket, "
             + "passed to that socket again in case they reached the host before it existed"),
+    HANDOFF_SEND_FAILED("handoff_send_failed", "segments of a handoff the raw socket refused: the window update to "
+            + "the client (it then waits for its zero-window probe), the timestamp echo or re-sent early data to the new "
+            + "socket"),
     DRAIN_SYN("drain_syn", "SYNs left unanswered while draining"),
     DRAIN_RST("drain_rst", "valid final ACKs answered with RST while draining"),
     DRAIN_CLOSED("drain_closed", "relays still open when the drain period ended, closed"),

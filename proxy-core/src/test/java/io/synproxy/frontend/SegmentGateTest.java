@@ -391,6 +391,25 @@ class SegmentGateTest {
     }
 
     @Test
+    void shouldCountTheSegmentsOfAHandoffTheRawSocketRefused() {
+        Handshake open = new Handshake(new SynCookie(new KeyRing(
+                "segment gate test secret bytes!!".getBytes(StandardCharsets.US_ASCII), 60_000, () -> now[0])),
+                1460, 1440, 7, false);
+        SegmentGate gate = new SegmentGate(new GateSettings(true, true, new int[] {PORT}, 10, 0), open, handoff,
+                replies, sink, s -> admission.refuse(s), counters, () -> now[0]);
+        sendSyn(gate, CLIENT, 40000, 1000);
+        parse(replies.last());
+        int isn = reply.seq();
+        replies.refuse = true;
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        assertEquals(1, counters.get(Counter.HANDOFFS), "the socket exists all the same");
+        assertEquals(1, counters.get(Counter.HANDOFF_SEND_FAILED), "the window update");
+        gate.onPacket(packet, 0, dataSegment(CLIENT, 40000, 1001, isn + 1, new byte[] {'G', 'E', 'T'}), 0, now[0]);
+        assertEquals(2, counters.get(Counter.HANDOFF_SEND_FAILED), "and the early data");
+        assertEquals(0, counters.get(Counter.EARLY_DATA));
+    }
+
+    @Test
     void shouldCountEveryMalformedPacketUnderItsReason() {
         SegmentGate gate = gate(10);
         writer.from(0, mapped(CLIENT), 40000).to(0, mapped(LOCAL), PORT)
@@ -587,6 +606,9 @@ class SegmentGateTest {
 
         @Override
         public boolean sendLocalPacket(int length, long hi, long lo) {
+            if (refuse) {
+                return false;
+            }
             packets.add(new Sent(packetBuffer.asSlice(0, length).toArray(ValueLayout.JAVA_BYTE), hi, lo));
             return true;
         }
