@@ -219,7 +219,9 @@ final class RunCommand implements Callable<Integer> {
         if (secretFile != null) {
             reloads.add("cookie secrets", () -> {
                 try {
-                    return secrets.reloadOrThrow();
+                    String done = secrets.reloadOrThrow();
+                    server.recordSecret(secrets.current());
+                    return done;
                 } catch (SecretFile.SecretFileException e) {
                     throw new ConfigException(e.getMessage());
                 }

@@ -1,5 +1,6 @@
 package io.synproxy.cookie;
 
+import java.util.HexFormat;
 import java.util.Objects;
 
 /**
@@ -20,6 +21,11 @@ public record CookieSecrets(MasterKey active, MasterKey validateOnly) {
     /** One secret that mints and validates. */
     public static CookieSecrets of(byte[] secret) {
         return new CookieSecrets(MasterKey.of(secret), null);
+    }
+
+    /** The active key's {@link MasterKey#fingerprint()}, as 16 hex digits. */
+    public String fingerprint() {
+        return HexFormat.of().toHexDigits(active.fingerprint());
     }
 
     /** A fresh random secret, private to this process (no {@code --secret-file}). */

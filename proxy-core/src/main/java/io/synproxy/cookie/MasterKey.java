@@ -28,6 +28,8 @@ public final class MasterKey {
     private static final byte[] MASTER_LABEL = "synproxy cookie master v1\0".getBytes(StandardCharsets.US_ASCII);
     /** "synKDFv1" as a little-endian word; keeps generation keys apart from any other use of the master key. */
     private static final long KDF_LABEL = 0x3176_4644_4b6e_7973L;
+    /** "synFPRv1": the label of {@link #fingerprint()}, apart from every generation key. */
+    private static final long FINGERPRINT_LABEL = 0x3176_5250_466e_7973L;
 
     private final long mk0;
     private final long mk1;
@@ -69,6 +71,14 @@ public final class MasterKey {
         byte[] secret = new byte[RANDOM_SECRET_BYTES];
         new SecureRandom().nextBytes(secret);
         return secret;
+    }
+
+    /**
+     * A value that tells two master keys apart and reveals nothing of either: SipHash of a label of its own under the
+     * key, as the generation keys are. Instances on one host compare it to find out whether they share a secret.
+     */
+    public long fingerprint() {
+        return SipHash.hash24(mk0, mk1, FINGERPRINT_LABEL, 0, 0);
     }
 
     /** First half of the key of generation {@code g}. */

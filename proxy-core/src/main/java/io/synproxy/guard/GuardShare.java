@@ -1,6 +1,7 @@
 package io.synproxy.guard;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
@@ -26,6 +27,10 @@ import java.util.List;
  * instance's locks vanish with it, so the survivors still count right; when every instance was killed, the tables
  * stay (fail-closed) until {@code synproxy guard --remove}. The last instance out unlinks the file; a newcomer
  * that opened it just before checks, once it holds the mutex, that its file is still the one at the path.
+ *
+ * <p>The file's contents are the fingerprint of the cookie secret of the instance that wrote last
+ * ({@link #recordSecret}): instances sharing the capture must share the secret, and a newcomer that finds another
+ * fingerprint there says so.
  */
 public final class GuardShare implements AutoCloseable {
     /** Where the lock files live unless {@code SYNPROXY_RUN_DIR} says otherwise. */
@@ -33,6 +38,8 @@ public final class GuardShare implements AutoCloseable {
 
     private static final long MUTEX = 0;
     private static final long MEMBERS = 1;
+    /** More than a fingerprint's 16 hex digits: what a lock file holds beyond is not ours to read. */
+    private static final int FINGERPRINT_BYTES = 64;
 
     private final List<NftGuard> guards;
     private final Path file;
@@ -120,6 +127,27 @@ public final class GuardShare implements AutoCloseable {
     /** Whether this instance was the last out and removed the guards. */
     public synchronized boolean removedGuards() {
         return removedGuards;
+    }
+
+    /**
+     * Writes {@code fingerprint} (of this instance's cookie secret: {@code CookieSecrets.fingerprint()}) into the
+     * lock file, where the next instance to join compares its own with it.
+     *
+     * @return what the file held before: the fingerprint of the last instance that wrote one (a killed one's too),
+     *         or "" when none did (a first instance, or a version before fingerprints)
+     */
+    @SuppressWarnings("try")
+    public synchronized String recordSecret(String fingerprint) throws IOException {
+        if (member == null) {
+            return "";
+        }
+        try (FileLock mutex = channel.lock(MUTEX, 1, false)) {
+            ByteBuffer before = ByteBuffer.allocate(FINGERPRINT_BYTES);
+            channel.read(before, 0);
+            channel.truncate(0);
+            channel.write(ByteBuffer.wrap(fingerprint.getBytes(StandardCharsets.US_ASCII)), 0);
+            return new String(before.array(), 0, before.position(), StandardCharsets.US_ASCII).strip();
+        }
     }
 
     /** Whether another running instance shares the guards (and so the capture); any thread. */

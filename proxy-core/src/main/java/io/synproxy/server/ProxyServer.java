@@ -8,6 +8,7 @@ import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.util.concurrent.EventExecutor;
 import io.synproxy.config.ConfigException;
 import io.synproxy.config.ProxyConfig;
+import io.synproxy.cookie.CookieSecrets;
 import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SecretSource;
 import io.synproxy.frontend.FanoutGroup;
@@ -75,16 +76,16 @@ public final class ProxyServer implements AutoCloseable {
     /** The BPF program answering SYNs in the kernel ({@code --syn-path} tc, xdp, xdp-generic), or null. */
     private final XdpFastPath xdp;
     private final KernelSyns kernel;
-    /** Set when this instance joined another one's capture with a secret of its own (see {@link #warnings()}). */
-    private final boolean privateSecretShared;
+    /** Whether this instance joined another one's capture with a secret of its own (see {@link #warnings()}). */
+    private final SecretClash secretClash;
     private PrometheusEndpoint endpoint;
     private volatile boolean closed;
 
     private ProxyServer(ProxyConfig config, HostFacts host, MultiThreadIoEventLoopGroup group, List<Loop> loops,
                         List<NftGuard> guards, GuardShare share, Policy policy, PrometheusMetrics metrics,
-                        KernelSyns kernel, boolean privateSecretShared) {
+                        KernelSyns kernel, SecretClash secretClash) {
         this.kernel = kernel;
-        this.privateSecretShared = privateSecretShared;
+        this.secretClash = secretClash;
         XdpFastPath xdp = kernel.program();
         this.xdp = xdp;
         this.config = config;
@@ -193,9 +194,9 @@ public final class ProxyServer implements AutoCloseable {
             share = GuardShare.join(guards);
             // The fanout group spreads flows over both instances' rings: a final ACK may reach the one that did not
             // answer its SYN, and only a shared secret file makes that one's cookie check pass.
-            boolean privateSecretShared = secrets.file() == null && share.othersPresent();
+            SecretClash clash = SecretClash.of(secrets, share);
             ProxyServer server = new ProxyServer(config, host, group, loops, guards, share, policy, metrics, kernel,
-                    privateSecretShared);
+                    clash);
             server.serveMetrics();
             started = true;
             return server;
@@ -347,13 +348,56 @@ public final class ProxyServer implements AutoCloseable {
      * this one has no {@code --secret-file}, so while both run the handshakes one answers fail on the other.
      */
     public List<String> warnings() {
-        if (!privateSecretShared) {
+        if (secretClash == SecretClash.NONE) {
             return List.of();
         }
         return List.of("synproxy: warning: another instance protects " + config.listenText() + " on this host and "
-                + "shares its capture, but this one has no --secret-file: until one of them stops, a client whose "
-                + "final ACK reaches the instance that did not answer its SYN is refused. Give every instance the "
-                + "same --secret-file (README \"Upgrade in place\").");
+                + "shares its capture, " + (secretClash == SecretClash.NO_FILE ? "but this one has no --secret-file"
+                : "with another cookie secret (no --secret-file, or another file or version of it)") + ": until one of "
+                + "them stops, a client whose final ACK reaches the instance that did not answer its SYN is refused. "
+                + "Give every instance the same --secret-file (README \"Upgrade in place\").");
+    }
+
+    /**
+     * After the secret file was re-read: an instance joining later compares its secret with the one now in force
+     * here, not the one this instance started with.
+     */
+    public void recordSecret(CookieSecrets secrets) {
+        try {
+            share.recordSecret(secrets.fingerprint());
+        } catch (IOException e) {
+            // Only a later instance's warning depends on it; the capture and the guard do not.
+        }
+    }
+
+    /** Whether the instances sharing the capture share the cookie secret, as far as this one can tell at start. */
+    enum SecretClash {
+        NONE,
+        /** Another instance runs and this one drew a random secret: no other instance can verify its cookies. */
+        NO_FILE,
+        /** Another instance recorded the fingerprint of another secret (another file, or none of its own). */
+        OTHER_SECRET;
+
+        /**
+         * Records this instance's secret in the share and compares it with the fingerprint found there. An instance
+         * of a version that records none leaves nothing to compare: only the missing file is told then.
+         */
+        static SecretClash of(SecretSource secrets, GuardShare share) {
+            String ours = secrets.current().fingerprint();
+            String before;
+            try {
+                before = share.recordSecret(ours);
+            } catch (IOException e) {
+                before = "";
+            }
+            if (!share.othersPresent()) {
+                return NONE;
+            }
+            if (secrets.file() == null) {
+                return NO_FILE;
+            }
+            return before.isEmpty() || before.equals(ours) ? NONE : OTHER_SECRET;
+        }
     }
 
     /** The cold paths once, before the guard opens the port (see {@link Warmup}). */

@@ -10,6 +10,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Base64;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -37,6 +38,17 @@ class SecretFileTest {
         CookieSecrets s = SecretFile.read(write("# comment\n\n  " + b64(32, 1) + "  \n", "rw-------"));
         assertNotNull(s.active());
         assertNull(s.validateOnly());
+    }
+
+    @Test
+    void shouldGiveTheSameFingerprintForTheSameActiveSecretOnly() throws Exception {
+        CookieSecrets one = SecretFile.read(write(b64(32, 1) + "\n", "rw-------"));
+        CookieSecrets again = SecretFile.read(write(b64(32, 1) + "\n" + b64(16, 2) + "\n", "rw-------"));
+        CookieSecrets other = SecretFile.read(write(b64(32, 3) + "\n", "rw-------"));
+        assertEquals(16, one.fingerprint().length());
+        assertEquals(one.fingerprint(), again.fingerprint(), "the validate-only secret does not count");
+        assertNotEquals(one.fingerprint(), other.fingerprint());
+        assertNotEquals(CookieSecrets.random().fingerprint(), CookieSecrets.random().fingerprint());
     }
 
     @Test

@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -39,6 +40,18 @@ class GuardShareTest {
         GuardShare second = GuardShare.join(List.of(), dir);
         assertTrue(Files.exists(second.file()));
         assertTrue(second.leave());
+    }
+
+    @Test
+    void shouldHandTheLastRecordedSecretFingerprintToTheNext() throws Exception {
+        // One JVM holds one lock on a file (OverlappingFileLockException): the second instance is UpgradeIT's.
+        GuardShare share = GuardShare.join(List.of(), dir);
+        assertEquals("", share.recordSecret("0123456789abcdef"), "nothing recorded before");
+        assertEquals("0123456789abcdef", Files.readString(share.file()), "the fingerprint alone, no secret");
+        assertEquals("0123456789abcdef", share.recordSecret("fedcba98"), "after a reload, what was in force");
+        assertEquals("fedcba98", Files.readString(share.file()), "a shorter one replaces it whole");
+        assertTrue(share.leave());
+        assertEquals("", share.recordSecret("0123456789abcdef"), "after leaving, nothing to read or write");
     }
 
     @Test

@@ -230,29 +230,44 @@ class UpgradeIT {
     }
 
     /**
-     * A second instance without {@code --secret-file} beside a first one: the handshakes one answers fail on the
-     * other while both run, so the second says so at start (the first, alone when it started, does not).
+     * A second instance with another cookie secret beside a first one: the handshakes one answers fail on the other
+     * while both run, so the second says so at start (the first, alone when it started, does not). Another secret is
+     * none of its own (no {@code --secret-file}), or a file beside a first instance that has none.
      */
     @Test
-    void secondInstanceWithoutSecretFileWarns() throws Exception {
+    void secondInstanceWithAnotherSecretWarns() throws Exception {
         String[] args = {"run", "--listen", TestNet.SERVER_IP + ":8080", "--backend", "127.0.0.1:" + EchoBackend.PORT,
             "--threads", "1", "--stats-interval", "0", "--drain-timeout", "1s"};
+        Path dir = Files.createTempDirectory("synproxy-upgrade-");
+        Path secret = dir.resolve("secret");
+        Files.writeString(secret, SecretFile.newFileText());
+        Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("rw-------"));
+        String[] withFile = Arrays.copyOf(args, args.length + 2);
+        withFile[args.length] = "--secret-file";
+        withFile[args.length + 1] = secret.toString();
         try (TestNet net = TestNet.pair();
              ProxyProcess a = ProxyProcess.start(net, net.serverNs(), args)) {
             a.awaitStarted(Duration.ofSeconds(90));
-            try (ProxyProcess b = ProxyProcess.start(net, net.serverNs(), args)) {
-                b.awaitStarted(Duration.ofSeconds(90));
-                String warning = b.await("synproxy: warning", Duration.ofSeconds(10));
-                assertTrue(warning != null && warning.contains("synproxy: warning: another instance protects "
-                        + TestNet.SERVER_IP + ":8080") && warning.contains("--secret-file"), b.output());
-                int codeB = b.terminate(Duration.ofSeconds(30));
-                assertTrue(codeB == 0 || codeB == 143, b.output());
+            for (String[] second : List.of(args, withFile)) {
+                boolean file = second == withFile;
+                try (ProxyProcess b = ProxyProcess.start(net, net.serverNs(), second)) {
+                    b.awaitStarted(Duration.ofSeconds(90));
+                    String warning = b.await("synproxy: warning", Duration.ofSeconds(10));
+                    assertTrue(warning != null && warning.contains("synproxy: warning: another instance protects "
+                            + TestNet.SERVER_IP + ":8080") && warning.contains("--secret-file")
+                            && warning.contains(file ? "another cookie secret" : "has no --secret-file"), b.output());
+                    int codeB = b.terminate(Duration.ofSeconds(30));
+                    assertTrue(codeB == 0 || codeB == 143, b.output());
+                }
             }
             assertFalse(a.output().contains("warning"), a.output());
             int codeA = a.terminate(Duration.ofSeconds(30));
             assertTrue(codeA == 0 || codeA == 143, a.output());
             assertFalse(net.exec(net.serverNs(), "nft", "list", "tables").contains(TABLE),
                     "the last one out removes the guard");
+        } finally {
+            Files.deleteIfExists(secret);
+            Files.deleteIfExists(dir);
         }
     }
 
