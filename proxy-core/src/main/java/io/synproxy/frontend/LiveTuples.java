@@ -4,7 +4,7 @@ import io.synproxy.handshake.AckVerdict;
 
 /**
  * The 4-tuples of connections handed off on one event loop (the protected port is implied),
- * each with an optional long value. Addresses are 128-bit (high and low halves); an IPv4 tuple is
+ * each with an optional long value and an optional int (a descriptor, -1 when none). Addresses are 128-bit (high and low halves); an IPv4 tuple is
  * stored in its IPv4-mapped form ({@link AckVerdict#mapped}), so both families share one table
  * without colliding. The {@code int} methods are the IPv4 shorthand.
  * Open addressing with linear probing and backward-shift deletion: no allocation per lookup,
@@ -17,6 +17,7 @@ public final class LiveTuples {
     private long[] localLo;
     private int[] ports;
     private long[] values;
+    private int[] fds;
     private int size;
     private int mask;
 
@@ -31,6 +32,7 @@ public final class LiveTuples {
         localLo = new long[capacity];
         ports = new int[capacity];
         values = new long[capacity];
+        fds = new int[capacity];
         mask = capacity - 1;
     }
 
@@ -57,8 +59,19 @@ public final class LiveTuples {
         return i >= 0 ? values[i] : absent;
     }
 
-    /** Adds the tuple or replaces its value; returns false if it was already present. */
+    /** The descriptor stored with the tuple, or -1 when none was or the tuple is not here. */
+    public int fdOf(long cHi, long cLo, int clientPort, long lHi, long lLo) {
+        int i = slot(cHi, cLo, clientPort, lHi, lLo);
+        return i >= 0 ? fds[i] : -1;
+    }
+
+    /** Adds the tuple or replaces its value, without a descriptor; returns false if it was already present. */
     public boolean put(long cHi, long cLo, int clientPort, long lHi, long lLo, long value) {
+        return put(cHi, cLo, clientPort, lHi, lLo, value, -1);
+    }
+
+    /** Adds the tuple or replaces its value and descriptor; returns false if it was already present. */
+    public boolean put(long cHi, long cLo, int clientPort, long lHi, long lLo, long value, int fd) {
         if ((size + 1) * 2 > ports.length) {
             grow();
         }
@@ -67,6 +80,7 @@ public final class LiveTuples {
         while (ports[i] != 0) {
             if (matches(i, cHi, cLo, p, lHi, lLo)) {
                 values[i] = value;
+                fds[i] = fd;
                 return false;
             }
             i = (i + 1) & mask;
@@ -77,6 +91,7 @@ public final class LiveTuples {
         localLo[i] = lLo;
         ports[i] = p;
         values[i] = value;
+        fds[i] = fd;
         size++;
         return true;
     }
@@ -121,6 +136,7 @@ public final class LiveTuples {
                 localLo[i] = localLo[j];
                 ports[i] = ports[j];
                 values[i] = values[j];
+                fds[i] = fds[j];
                 i = j;
             }
         }
@@ -130,6 +146,7 @@ public final class LiveTuples {
         localLo[i] = 0;
         ports[i] = 0;
         values[i] = 0;
+        fds[i] = 0;
     }
 
     private void grow() {
@@ -139,11 +156,12 @@ public final class LiveTuples {
         long[] oLLo = localLo;
         int[] oP = ports;
         long[] oV = values;
+        int[] oF = fds;
         allocate(oP.length * 2);
         size = 0;
         for (int i = 0; i < oP.length; i++) {
             if (oP[i] != 0) {
-                put(oCHi[i], oCLo[i], oP[i] - 1, oLHi[i], oLLo[i], oV[i]);
+                put(oCHi[i], oCLo[i], oP[i] - 1, oLHi[i], oLLo[i], oV[i], oF[i]);
             }
         }
     }

@@ -178,7 +178,8 @@ public final class SegmentGate {
             if (Handshake.isAck(flags) && s.payloadLength() == 0) {
                 countReplay(live.valueOf(cHi, cLo, cPort, lHi, lLo, 0L), s.seq(), s.ack());
             } else if (s.payloadLength() > 0 && handshake.synAckWindow() > 0) {
-                passEarlyData(mem, live.valueOf(cHi, cLo, cPort, lHi, lLo, 0L), lHi, lLo);
+                passEarlyData(mem, live.valueOf(cHi, cLo, cPort, lHi, lLo, 0L), live.fdOf(cHi, cLo, cPort, lHi, lLo),
+                        lHi, lLo);
             }
         } else if ((refused = admission.refuse(s)) != null) {
             counters.increment(refused);
@@ -234,15 +235,23 @@ public final class SegmentGate {
      * (200 ms or more). The capture has a copy of every such segment, so it goes to the socket again through
      * loopback, as the timestamp echo does. Only the client's first window, what it could send before any ACK from
      * the socket ({@code ack} still our ISN + 1, {@code seq} within the SYN/ACK's window): where the socket already
-     * had it, the copy costs one duplicate ACK to the client. Not for what came in on loopback: the copy itself
-     * comes back that way where every interface is captured.
+     * had it, the copy would cost one duplicate ACK to the client: the socket is asked first how much it received
+     * in sequence ({@code tcpi_bytes_received}, one getsockopt), and a segment it has is not sent again. One it
+     * lacks is: dropped before the socket existed, or not yet through the kernel's TCP when the capture's copy is
+     * read, or out of order (then the copy is a harmless duplicate). Not for what came in on loopback: the copy
+     * itself comes back that way where every interface is captured.
      */
-    private void passEarlyData(MemorySegment mem, long value, long lHi, long lLo) {
+    private void passEarlyData(MemorySegment mem, long value, int fd, long lHi, long lLo) {
         TcpSegment s = segment;
         int isn = (int) (value >>> 32);
         int clientIsn = (int) value;
         int offset = s.seq() - (clientIsn + 1);
         if (fromLoopback || s.ack() != isn + 1 || offset < 0 || offset >= handshake.synAckWindow()) {
+            return;
+        }
+        long received = fd >= 0 ? handoff.bytesReceived(fd) : -1;
+        if (received >= 0 && offset + (long) s.payloadLength() <= received) {
+            counters.increment(Counter.EARLY_DATA_HELD);
             return;
         }
         int length = s.copyWithChecksum(mem, replies.packetBuffer());
@@ -300,7 +309,7 @@ public final class SegmentGate {
         int clientPort = verdict.clientPort();
         long lHi = verdict.localHi();
         long lLo = verdict.localLo();
-        live.put(cHi, cLo, clientPort, lHi, lLo, (long) verdict.isn() << 32 | (verdict.clientIsn() & 0xffffffffL));
+        live.put(cHi, cLo, clientPort, lHi, lLo, (long) verdict.isn() << 32 | (verdict.clientIsn() & 0xffffffffL), fd);
         counters.increment(Counter.HANDOFFS);
         // The final ACK again, to ourselves through loopback: the new socket learns the client's TSval and echoes
         // it in its first segment (RFC 7323 3.2). Before the window opens, so before the client sends more.

@@ -20,6 +20,14 @@ public interface Handoff {
     int lastReceiveWindow();
 
     /**
+     * The bytes socket {@code fd} (one {@link #handoff} built) has received in sequence ({@code tcpi_bytes_received}),
+     * or -1 when it cannot be told (no kernel to ask, an error).
+     */
+    default long bytesReceived(int fd) {
+        return -1;
+    }
+
+    /**
      * Whether this host's kernel already holds a connection (not a listener, not TIME_WAIT) for the tuple of
      * {@code segment}, a segment that reached the proxy from a client. On one host another instance's handed-off
      * sockets live in the same kernel, and their segments reach this instance's ring once the fanout group rehashes

@@ -24,6 +24,8 @@ import static io.synproxy.linux.Constants.TCPOPT_MSS;
 import static io.synproxy.linux.Constants.TCPOPT_SACK_PERM;
 import static io.synproxy.linux.Constants.TCPOPT_TIMESTAMP;
 import static io.synproxy.linux.Constants.TCPOPT_WINDOW;
+import static io.synproxy.linux.Constants.TCP_INFO;
+import static io.synproxy.linux.Constants.TCP_INFO_BYTES_RECEIVED;
 import static io.synproxy.linux.Constants.TCP_MAXSEG;
 import static io.synproxy.linux.Constants.TCP_QUEUE_SEQ;
 import static io.synproxy.linux.Constants.TCP_RECV_QUEUE;
@@ -60,6 +62,8 @@ public final class RepairHandoff implements Handoff, AutoCloseable {
     private final MemorySegment options = arena.allocate(4 * 8, 4);
     private final MemorySegment window = arena.allocate(REPAIR_WINDOW_SIZE, 4);
     private final MemorySegment u32 = arena.allocate(4, 4);
+    /** struct tcp_info up to and with tcpi_bytes_received: the kernel copies no more than asked. */
+    private final MemorySegment tcpInfo = arena.allocate(TCP_INFO_BYTES_RECEIVED + 8, 8);
     private int lastReceiveWindow;
     /** Opened at the first question (most loops never ask one); null until then, or when the kernel has none. */
     private SocketDiag diag;
@@ -151,6 +155,17 @@ public final class RepairHandoff implements Handoff, AutoCloseable {
     @Override
     public int lastReceiveWindow() {
         return lastReceiveWindow;
+    }
+
+    @Override
+    public long bytesReceived(int fd) {
+        try {
+            int written = Native.getsockopt(fd, IPPROTO_TCP, TCP_INFO, tcpInfo, "TCP_INFO");
+            return written >= TCP_INFO_BYTES_RECEIVED + 8 ? tcpInfo.get(ValueLayout.JAVA_LONG, TCP_INFO_BYTES_RECEIVED)
+                    : -1;
+        } catch (LinuxException e) {
+            return -1;
+        }
     }
 
     private int option(int n, int code, int value) {

@@ -52,6 +52,9 @@ public final class Constants {
     public static final int TCP_REPAIR = 19;
     public static final int TCP_REPAIR_QUEUE = 20;
     public static final int TCP_QUEUE_SEQ = 21;
+    /** struct tcp_info: {@code tcpi_bytes_received} is the u64 at {@link #TCP_INFO_BYTES_RECEIVED} (since 4.1). */
+    public static final int TCP_INFO = 11;
+    public static final int TCP_INFO_BYTES_RECEIVED = 128;
     public static final int TCP_REPAIR_OPTIONS = 22;
     public static final int TCP_TIMESTAMP = 24;
     public static final int TCP_REPAIR_WINDOW = 29;

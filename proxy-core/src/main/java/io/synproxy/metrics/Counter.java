@@ -37,7 +37,9 @@ public enum Counter {
     LIMIT_RST("limit_rst", "valid final ACKs answered with RST because --max-connections was reached"),
     REPLAY_LIVE("replay_live", "final ACKs (or probes) repeated for a live connection: replays, never a second socket"),
     EARLY_DATA("early_data", "with --no-zero-window, data segments a client sent before it heard from its new socket, "
-            + "passed to that socket again in case they reached the host before it existed"),
+            + "passed to that socket again because it had not received them (they reached the host before it existed)"),
+    EARLY_DATA_HELD("early_data_held", "with --no-zero-window, data segments of a client's first window that its new "
+            + "socket already had (asked with TCP_INFO): not sent again"),
     HANDOFF_SEND_FAILED("handoff_send_failed", "segments of a handoff the raw socket refused: the window update to "
             + "the client (it then waits for its zero-window probe), the timestamp echo or re-sent early data to the new "
             + "socket"),

@@ -188,6 +188,27 @@ class LiveTuplesTest {
         }
     }
 
+    @Test
+    void shouldKeepTheDescriptorStoredWithATupleAcrossGrowthAndRemoval() {
+        LiveTuples tuples = new LiveTuples(1);
+        assertEquals(-1, tuples.fdOf(0, 7, 1, 0, 9), "absent");
+        tuples.put(0, 7, 1, 0, 9, 42L);
+        assertEquals(-1, tuples.fdOf(0, 7, 1, 0, 9), "put without one");
+        tuples.put(0, 7, 1, 0, 9, 42L, 5);
+        assertEquals(5, tuples.fdOf(0, 7, 1, 0, 9), "replaced with the value");
+        for (int port = 2; port < 1000; port++) {
+            tuples.put(0, 7, port, 0, 9, port, 1000 + port);
+        }
+        for (int port = 2; port < 1000; port += 2) {
+            tuples.remove(0, 7, port, 0, 9); // backward shifts move the survivors' descriptors with them
+        }
+        assertEquals(5, tuples.fdOf(0, 7, 1, 0, 9));
+        for (int port = 2; port < 1000; port++) {
+            assertEquals(port % 2 == 0 ? -1 : 1000 + port, tuples.fdOf(0, 7, port, 0, 9), "port " + port);
+            assertEquals(port % 2 == 0 ? -7L : port, tuples.valueOf(0, 7, port, 0, 9, -7L), "port " + port);
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Model test against java.util collections.
 

@@ -516,6 +516,32 @@ class SegmentGateTest {
     }
 
     @Test
+    void shouldNotSendAgainWhatTheNewSocketAlreadyReceived() {
+        Handshake open = new Handshake(new SynCookie(new KeyRing(
+                "segment gate test secret bytes!!".getBytes(StandardCharsets.US_ASCII), 60_000, () -> now[0])),
+                1460, 1440, 7, false);
+        SegmentGate gate = new SegmentGate(new GateSettings(true, true, new int[] {PORT}, 10, 0), open, handoff,
+                replies, sink, s -> admission.refuse(s), counters, () -> now[0]);
+        sendSyn(gate, CLIENT, 40000, 1000);
+        parse(replies.last());
+        int isn = reply.seq();
+        ack(gate, CLIENT, 40000, 1001, isn + 1, 0);
+        byte[] part = new byte[100];
+        handoff.received = 150; // the socket has the first segment whole and half of the second
+        gate.onPacket(packet, 0, dataSegment(CLIENT, 40000, 1001, isn + 1, part), 0, now[0]);
+        assertEquals(101, handoff.askedFd, "the socket of this connection was asked");
+        assertEquals(1, counters.get(Counter.EARLY_DATA_HELD));
+        assertTrue(replies.packets.isEmpty(), "bytes 0 to 99: the socket has them");
+        gate.onPacket(packet, 0, dataSegment(CLIENT, 40000, 1101, isn + 1, part), 0, now[0]);
+        assertEquals(1, counters.get(Counter.EARLY_DATA), "bytes 100 to 199: it lacks some, so all go again");
+        handoff.received = -1;
+        gate.onPacket(packet, 0, dataSegment(CLIENT, 40000, 1001, isn + 1, part), 0, now[0]);
+        assertEquals(2, counters.get(Counter.EARLY_DATA), "unknown: sent again, as before the question");
+        assertEquals(1, counters.get(Counter.EARLY_DATA_HELD));
+        assertEquals(2, replies.packets.size());
+    }
+
+    @Test
     void shouldSendNoDataAgainWithTheZeroWindow() {
         SegmentGate gate = gate(10);
         int isn = syn(gate, CLIENT, 40000, 1000);
@@ -630,6 +656,15 @@ class SegmentGateTest {
         boolean fail;
         boolean hostConnections;
         AckVerdict last;
+        /** What {@link #bytesReceived} says of socket 101, the first handed off; -1 (unknown) for any other. */
+        long received = -1;
+        int askedFd = -1;
+
+        @Override
+        public long bytesReceived(int fd) {
+            askedFd = fd;
+            return fd == 101 ? received : -1;
+        }
 
         @Override
         public boolean hostHasConnection(TcpSegment segment) {
