@@ -153,6 +153,14 @@ public final class FrontendHandle implements EpollIoHandle {
                 continue;
             }
             int snaplen = mem.get(ValueLayout.JAVA_INT, frame + PacketRing.FRAME_SNAPLEN);
+            if (mem.get(ValueLayout.JAVA_INT, frame + PacketRing.FRAME_LEN) > snaplen) {
+                // Larger than a frame: with --no-zero-window, data segments GRO merged (an upload). Not malformed,
+                // and nothing to act on without its whole payload: a live connection's is the kernel's, and one sent
+                // before its socket existed cannot be copied to it (the client resends it).
+                counters.increment(Counter.CAPTURE_SHORT);
+                ring.releaseFrame(frame);
+                continue;
+            }
             int net = Short.toUnsignedInt(mem.get(ValueLayout.JAVA_SHORT, frame + PacketRing.FRAME_NET));
             replies.replyTo(mem, frame);
             gate.onPacket(mem, frame + net, snaplen, status, ring.fromLoopback(frame), nowMillis);

@@ -78,6 +78,8 @@ public final class PacketRing implements AutoCloseable {
     static final int TP_STATUS_REFUSED = 1 << 27;
 
     static final long FRAME_STATUS = 0;
+    /** tp_len: the packet's length; more than tp_snaplen when the frame could not hold it whole. */
+    static final long FRAME_LEN = 4;
     static final long FRAME_SNAPLEN = 8;
     static final long FRAME_NET = 14;
     /** tp_sec and tp_nsec: when the kernel put the packet in the ring (CLOCK_REALTIME). */

@@ -5,6 +5,8 @@ public enum Counter {
     RING_PACKETS("ring_packets", "frames read from the capture ring"),
     RING_DROPS("ring_drops", "frames the kernel dropped because the ring was full"),
     PACKETS_REJECTED("rejected", "malformed frames (see rejected_<reason>)"),
+    CAPTURE_SHORT("capture_short", "packets larger than a ring frame (with --no-zero-window: data segments GRO merged), "
+            + "captured short and left to the kernel; one sent before its socket existed is resent by the client"),
     MARTIAN_SOURCE("martian", "segments from a source no TCP peer may have (multicast, broadcast, class E, loopback, "
             + "0.0.0.0/8, our own address, and the IPv6 equivalents), dropped unanswered"),
     NOT_FOR_HOST("not_for_host", "frames not addressed to this host at link level (another host's MAC, broadcast, "

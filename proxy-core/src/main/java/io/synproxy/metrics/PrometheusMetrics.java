@@ -199,6 +199,8 @@ public final class PrometheusMetrics implements MultiCollector, BackendTimings, 
                 + "connection", null, null));
         m.put(Counter.EARLY_DATA, new Export("synproxy_early_data_segments", "with --no-zero-window, data segments "
                 + "sent before the client heard from its new socket, passed to that socket again", null, null));
+        m.put(Counter.CAPTURE_SHORT, new Export("synproxy_capture_short_frames", "packets larger than a ring frame, "
+                + "captured short and left to the kernel", null, null));
         m.put(Counter.EARLY_DATA_HELD, new Export("synproxy_early_data_held_segments", "with --no-zero-window, data "
                 + "segments of a client's first window its new socket already had: not sent again", null, null));
         m.put(Counter.HANDOFF_SEND_FAILED, new Export("synproxy_handoff_send_failures", "segments of a handoff the "

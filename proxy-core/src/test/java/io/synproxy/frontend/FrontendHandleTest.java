@@ -6,6 +6,7 @@ import io.synproxy.handoff.ConnectionSink;
 import io.synproxy.handoff.Handoff;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.handshake.Handshake;
+import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 import io.synproxy.metrics.RingWaits;
 import io.synproxy.packet.TcpFlyweight;
@@ -84,6 +85,15 @@ class FrontendHandleTest {
             put(synMemory, 2, TcpFlyweight.SYN);
             synHandle.handle(null, null);
             assertEquals(List.of(TcpFlyweight.SYN), seen);
+
+            // A packet larger than its frame (GRO merged an upload's segments) is counted, not parsed nor rejected.
+            seen.clear();
+            put(restMemory, 1, TcpFlyweight.ACK);
+            restMemory.set(ValueLayout.JAVA_INT, PacketRing.HEADER_FRAME_SIZE + PacketRing.FRAME_LEN, 64_000);
+            restHandle.handle(null, null);
+            assertEquals(List.of(), seen);
+            assertEquals(1, counters.get(Counter.CAPTURE_SHORT));
+            assertEquals(0, counters.get(Counter.PACKETS_REJECTED));
         }
     }
 
@@ -92,6 +102,7 @@ class FrontendHandleTest {
         int length = new TcpSegmentWriter().from(0, TcpSegment.mapped(0xC612_0001 + index), 40_000 + index)
                 .to(0, TcpSegment.mapped(0x0A00_0001), 80).seq(1000 + index).ack(flags == TcpFlyweight.ACK ? 77 : 0)
                 .flags(flags).window(64240).write(ring, frame + NET);
+        ring.set(ValueLayout.JAVA_INT, frame + PacketRing.FRAME_LEN, length);
         ring.set(ValueLayout.JAVA_INT, frame + PacketRing.FRAME_SNAPLEN, length);
         ring.set(ValueLayout.JAVA_SHORT, frame + PacketRing.FRAME_NET, (short) NET);
         ring.set(ValueLayout.JAVA_BYTE, frame + PacketRing.LL_PKTTYPE, (byte) PacketRing.PACKET_HOST);
