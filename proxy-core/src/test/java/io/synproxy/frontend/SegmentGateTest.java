@@ -64,6 +64,15 @@ class SegmentGateTest {
         return gate(new GateSettings(true, true, new int[] {PORT}, maxConnections, 0));
     }
 
+    /** A gate whose SYN/ACK opens the window (--no-zero-window), with the same secret as the others. */
+    private SegmentGate openWindowGate() {
+        Handshake open = new Handshake(new SynCookie(new KeyRing(
+                "segment gate test secret bytes!!".getBytes(StandardCharsets.US_ASCII), 60_000, () -> now[0])),
+                1460, 1440, 7, false);
+        return new SegmentGate(new GateSettings(true, true, new int[] {PORT}, 10, 0), open, handoff, replies, sink,
+                s -> admission.refuse(s), counters, () -> now[0]);
+    }
+
     private SegmentGate gate(GateSettings settings) {
         return new SegmentGate(settings, handshake, handoff, replies, sink, s -> admission.refuse(s), counters,
                 () -> now[0]);
@@ -392,11 +401,7 @@ class SegmentGateTest {
 
     @Test
     void shouldCountTheSegmentsOfAHandoffTheRawSocketRefused() {
-        Handshake open = new Handshake(new SynCookie(new KeyRing(
-                "segment gate test secret bytes!!".getBytes(StandardCharsets.US_ASCII), 60_000, () -> now[0])),
-                1460, 1440, 7, false);
-        SegmentGate gate = new SegmentGate(new GateSettings(true, true, new int[] {PORT}, 10, 0), open, handoff,
-                replies, sink, s -> admission.refuse(s), counters, () -> now[0]);
+        SegmentGate gate = openWindowGate();
         sendSyn(gate, CLIENT, 40000, 1000);
         parse(replies.last());
         int isn = reply.seq();
@@ -476,11 +481,7 @@ class SegmentGateTest {
 
     @Test
     void shouldPassAClientsFirstWindowOfDataToTheNewSocketAgainWithoutTheZeroWindow() {
-        Handshake open = new Handshake(new SynCookie(new KeyRing(
-                "segment gate test secret bytes!!".getBytes(StandardCharsets.US_ASCII), 60_000, () -> now[0])),
-                1460, 1440, 7, false);
-        SegmentGate gate = new SegmentGate(new GateSettings(true, true, new int[] {PORT}, 10, 0), open, handoff,
-                replies, sink, s -> admission.refuse(s), counters, () -> now[0]);
+        SegmentGate gate = openWindowGate();
         sendSyn(gate, CLIENT, 40000, 1000);
         parse(replies.last());
         int isn = reply.seq();
@@ -517,11 +518,7 @@ class SegmentGateTest {
 
     @Test
     void shouldNotSendAgainWhatTheNewSocketAlreadyReceived() {
-        Handshake open = new Handshake(new SynCookie(new KeyRing(
-                "segment gate test secret bytes!!".getBytes(StandardCharsets.US_ASCII), 60_000, () -> now[0])),
-                1460, 1440, 7, false);
-        SegmentGate gate = new SegmentGate(new GateSettings(true, true, new int[] {PORT}, 10, 0), open, handoff,
-                replies, sink, s -> admission.refuse(s), counters, () -> now[0]);
+        SegmentGate gate = openWindowGate();
         sendSyn(gate, CLIENT, 40000, 1000);
         parse(replies.last());
         int isn = reply.seq();
