@@ -123,6 +123,14 @@ class ConnectionWarmupTest {
     }
 
     @Test
+    void shouldTakeClientPortsFromTheKernelsEphemeralRange() throws Exception {
+        String[] bounds = Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).getFirst().trim().split("\\s+");
+        int[] range = ConnectionWarmup.ephemeralRange();
+        assertEquals(Integer.parseInt(bounds[0]), range[0]);
+        assertEquals(Integer.parseInt(bounds[1]), range[1]);
+    }
+
+    @Test
     void shouldRunNoneWhenTheCountIsZero() throws Exception {
         try (RepairHandoff handoff = new RepairHandoff()) {
             assertEquals(0, ConnectionWarmup.run(group.next(), settings(RelayMode.AUTO, ProxyProtocol.OFF), handoff,
