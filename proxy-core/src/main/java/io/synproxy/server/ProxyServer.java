@@ -45,6 +45,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
+import java.util.concurrent.FutureTask;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -160,20 +161,27 @@ public final class ProxyServer implements AutoCloseable {
         Policy policy = policy(config);
         PrometheusMetrics metrics = config.operations().metrics() != null ? new PrometheusMetrics() : null;
 
+        // Told before anything starts: an explicit --syn-path this host cannot have.
+        KernelSyns plan = planSynPath(config, host);
+        MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(config.threads(), EpollIoHandler.newFactory());
         // Attached before the rings are sized, with every SYN passed on until the capture has joined: auto falls
         // back to the ring on any refusal, and a program that answers the SYNs leaves the SYN ring little to do.
-        KernelSyns kernel = startSynPath(config, host, secrets, skew);
-        XdpFastPath xdp = kernel.program();
-        MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(config.threads(), EpollIoHandler.newFactory());
+        // Loaded on a thread of its own while the warm-ups run: the kernel's verifier takes about half a second of
+        // a core, and the connection warm-up keeps only one loop busy.
+        FutureTask<KernelSyns> loading = new FutureTask<>(() -> startSynPath(config, host, secrets, skew, plan));
+        Thread.ofPlatform().name("synproxy-syn-path").daemon().start(loading);
+        XdpFastPath xdp = null;
         List<Loop> loops = new ArrayList<>();
         boolean started = false;
         try {
+            warmUp(host, group, relaySettings);
+            KernelSyns kernel = await(loading);
+            xdp = kernel.program();
             for (EventExecutor executor : group) {
                 loops.add(Loop.open((IoEventLoop) executor, config, relaySettings, host, secrets, skew, fanout,
                         restFanout, policy, metrics != null ? metrics : BackendTimings.NONE,
                         metrics != null ? metrics : RingWaits.NONE, kernel.path()));
             }
-            warmUp(host, group, relaySettings);
             // One loop is enough: compiled code is the process's, whichever thread runs it.
             loops.getFirst().warmUpFrontend();
             // Capture only now, warmed up: a second instance takes its share of the flows when it can serve them.
@@ -206,11 +214,44 @@ public final class ProxyServer implements AutoCloseable {
             throw new StartupException(e.getMessage());
         } finally {
             if (!started) {
+                if (xdp == null) {
+                    // Failed before the program was taken up (in the warm-ups): it may still be loading.
+                    xdp = programOf(loading);
+                }
                 if (xdp != null) {
                     xdp.close();
                 }
                 shutdown(group, loops, guards, share);
             }
+        }
+    }
+
+    /** The load's outcome; its startup failure as thrown, anything else as a bug. */
+    private static KernelSyns await(FutureTask<KernelSyns> loading) throws StartupException {
+        try {
+            return loading.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new StartupException("interrupted while loading the BPF program");
+        } catch (ExecutionException e) {
+            switch (e.getCause()) {
+                case StartupException s -> throw s;
+                case RuntimeException r -> throw r;
+                case Error err -> throw err;
+                default -> throw new IllegalStateException(e.getCause());
+            }
+        }
+    }
+
+    /** The program the load attached, waiting for it to end; null when it attached none or failed. */
+    private static XdpFastPath programOf(FutureTask<KernelSyns> loading) {
+        try {
+            return loading.get().program();
+        } catch (ExecutionException e) {
+            return null;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return null;
         }
     }
 
@@ -225,12 +266,11 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /**
-     * Loads and attaches the BPF program for {@code --syn-path}, with its pass switch on: every SYN goes on to the
-     * capture ring until {@link XdpFastPath#refresh} turns it off. An explicit path that cannot be had is a startup
-     * failure; auto then answers SYNs from the ring and says why.
+     * What {@code --syn-path} comes to before anything is loaded: the ring (and, when auto chose it, why), or the path
+     * whose program {@link #startSynPath} loads. An explicit path this host cannot have is a startup failure, told
+     * at once.
      */
-    private static KernelSyns startSynPath(ProxyConfig config, HostFacts host, SecretSource secrets, long skew)
-            throws StartupException {
+    private static KernelSyns planSynPath(ProxyConfig config, HostFacts host) throws StartupException {
         SynPath asked = config.synPath();
         if (asked == SynPath.RING) {
             return KernelSyns.ring(null);
@@ -262,6 +302,21 @@ public final class ProxyServer implements AutoCloseable {
             throw new StartupException(flag + ": " + why + ", so both would answer it; use --syn-path xdp or "
                     + "xdp-generic, or one instance per family");
         }
+        return new KernelSyns(null, path, null);
+    }
+
+    /**
+     * Loads and attaches the BPF program {@code plan} names, with its pass switch on: every SYN goes on to the
+     * capture ring until {@link XdpFastPath#refresh} turns it off. A program the kernel refuses is a startup failure
+     * for an explicit path; auto then answers SYNs from the ring and says why.
+     */
+    private static KernelSyns startSynPath(ProxyConfig config, HostFacts host, SecretSource secrets, long skew,
+                                           KernelSyns plan) throws StartupException {
+        if (plan.path() == SynPath.RING) {
+            return plan;
+        }
+        SynPath path = plan.path();
+        boolean auto = config.synPath() == SynPath.AUTO;
         // A key ring of its own: the loops' rings belong to their threads.
         KeyRing keys = new KeyRing(secrets, config.keyRotation().toMillis(), skew, System::currentTimeMillis);
         XdpFastPath xdp = null;
@@ -278,7 +333,7 @@ public final class ProxyServer implements AutoCloseable {
             if (auto) {
                 return KernelSyns.ring(e.getMessage());
             }
-            throw new StartupException(flag + ": " + e.getMessage());
+            throw new StartupException("--syn-path " + config.synPath().label() + ": " + e.getMessage());
         }
     }
 
