@@ -120,14 +120,12 @@ final class ConnectionWarmup {
             int serverPort = hold.getLocalPort();
             int[] range = ephemeralRange();
             int span = range[1] - range[0] + 1;
-            int start = ThreadLocalRandom.current().nextInt(span);
+            int[] clientPorts = clientPorts(range[0], range[1], serverPort,
+                    ThreadLocalRandom.current().nextInt(span), Math.min(count, span - 1));
             MemorySegment packet = arena.allocate(TcpSegmentWriter.MAX_LENGTH, 8);
             MemorySegment reply = arena.allocate(TcpSegmentWriter.MAX_LENGTH, 8);
-            for (int i = 0; i < count && System.nanoTime() < deadline; i++) {
-                int clientPort = range[0] + (start + i) % span;
-                if (clientPort == serverPort) {
-                    continue;
-                }
+            for (int i = 0; i < clientPorts.length && System.nanoTime() < deadline; i++) {
+                int clientPort = clientPorts[i];
                 if (!slots.tryAcquire(STUCK_MILLIS, TimeUnit.MILLISECONDS)) {
                     break;
                 }
@@ -181,6 +179,22 @@ final class ConnectionWarmup {
             loop.submit(relay::close).awaitUninterruptibly(STUCK_MILLIS);
         }
         return whole.get();
+    }
+
+    /**
+     * {@code count} distinct ports of {@code low..high} in turn from {@code low + start}, wrapping, without
+     * {@code exclude} (the held server port): one per connection, so the warm-up runs {@code count} whole.
+     */
+    static int[] clientPorts(int low, int high, int exclude, int start, int count) {
+        int span = high - low + 1;
+        int[] ports = new int[count];
+        for (int i = 0, next = start; i < count; next++) {
+            int port = low + next % span;
+            if (port != exclude) {
+                ports[i++] = port;
+            }
+        }
+        return ports;
     }
 
     /**

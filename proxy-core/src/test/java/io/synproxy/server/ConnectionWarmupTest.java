@@ -26,6 +26,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
@@ -128,6 +129,15 @@ class ConnectionWarmupTest {
         int[] range = ConnectionWarmup.ephemeralRange();
         assertEquals(Integer.parseInt(bounds[0]), range[0]);
         assertEquals(Integer.parseInt(bounds[1]), range[1]);
+    }
+
+    @Test
+    void shouldGiveEachConnectionItsOwnClientPortButNeverTheServers() {
+        // Once the held server port fell among the first 300 client ports (about 1 run in 100), the warm-up ran 299.
+        assertArrayEquals(new int[] {107, 108, 109, 100, 101, 102, 103, 104, 106}, ConnectionWarmup.clientPorts(100, 109,
+                105, 7, 9));
+        assertArrayEquals(new int[] {101, 102}, ConnectionWarmup.clientPorts(100, 109, 100, 0, 2));
+        assertEquals(0, ConnectionWarmup.clientPorts(100, 109, 105, 3, 0).length);
     }
 
     @Test
