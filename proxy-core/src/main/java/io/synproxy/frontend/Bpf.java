@@ -264,7 +264,7 @@ final class Bpf {
             return "l" + unique++;
         }
 
-        /** {@link Segments#LOCAL}: an IPv4 source (offset 12) that is not a listen's address nor in 127/8 is dropped. */
+        /** {@link Segments#LOCAL}: an IPv4 source (offset 12) neither a listen's address nor in 127/8 is dropped. */
         Program localSources4(List<int[]> listens) {
             op(LD_W_ABS, 12);
             for (int[] l : listens) {

@@ -40,7 +40,7 @@ public final class FanoutGroup {
     }
 
     /**
-     * The group id of the rings on the loopback interface ({@link Segments#ALL}), which serve clients on this host
+     * The group id of the rings on the loopback interface ({@link Segments#LOCAL}), which serve clients on this host
      * when the listens' interface is another: never the same as {@link #id}'s or {@link #restId}'s.
      */
     public static int localId(int ifindex, List<InetSocketAddress> listens) {

@@ -4,7 +4,8 @@ import io.synproxy.handshake.AckVerdict;
 
 /**
  * The 4-tuples of connections handed off on one event loop (the protected port is implied),
- * each with an optional long value and an optional int (a descriptor, -1 when none). Addresses are 128-bit (high and low halves); an IPv4 tuple is
+ * each with an optional long value and an optional int (a descriptor, -1 when none). Addresses are
+ * 128-bit (high and low halves); an IPv4 tuple is
  * stored in its IPv4-mapped form ({@link AckVerdict#mapped}), so both families share one table
  * without colliding. The {@code int} methods are the IPv4 shorthand.
  * Open addressing with linear probing and backward-shift deletion: no allocation per lookup,

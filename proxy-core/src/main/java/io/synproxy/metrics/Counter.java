@@ -5,8 +5,9 @@ public enum Counter {
     RING_PACKETS("ring_packets", "frames read from the capture ring"),
     RING_DROPS("ring_drops", "frames the kernel dropped because the ring was full"),
     PACKETS_REJECTED("rejected", "malformed frames (see rejected_<reason>)"),
-    CAPTURE_SHORT("capture_short", "packets larger than a ring frame (with --no-zero-window: data segments GRO merged), "
-            + "captured short and left to the kernel; one sent before its socket existed is resent by the client"),
+    CAPTURE_SHORT("capture_short", "packets larger than a ring frame (with --no-zero-window: data segments GRO "
+            + "merged), captured short and left to the kernel; one sent before its socket existed is resent by the "
+            + "client"),
     MARTIAN_SOURCE("martian", "segments from a source no TCP peer may have (multicast, broadcast, class E, loopback, "
             + "0.0.0.0/8, our own address, and the IPv6 equivalents), dropped unanswered"),
     NOT_FOR_HOST("not_for_host", "frames not addressed to this host at link level (another host's MAC, broadcast, "
@@ -43,8 +44,8 @@ public enum Counter {
     EARLY_DATA_HELD("early_data_held", "with --no-zero-window, data segments of a client's first window that its new "
             + "socket already had (asked with TCP_INFO): not sent again"),
     HANDOFF_SEND_FAILED("handoff_send_failed", "segments of a handoff the raw socket refused: the window update to "
-            + "the client (it then waits for its zero-window probe), the timestamp echo or re-sent early data to the new "
-            + "socket"),
+            + "the client (it then waits for its zero-window probe), the timestamp echo or re-sent early data to the "
+            + "new socket"),
     DRAIN_SYN("drain_syn", "SYNs left unanswered while draining"),
     DRAIN_RST("drain_rst", "valid final ACKs answered with RST while draining"),
     DRAIN_CLOSED("drain_closed", "relays still open when the drain period ended, closed"),

@@ -13,8 +13,8 @@ public final class Stats {
      * when non-zero: they stay at zero unless those options are given, and the line is long enough.
      */
     private static final Counter[] WHEN_NONZERO = {Counter.BPF_SYNACK, Counter.BPF_DROPPED, Counter.SYN_DENIED, Counter.ACK_DENIED, Counter.SOURCE_LIMIT_RST,
-        Counter.SOURCE_RATE_RST, Counter.SOURCE_TABLE_FULL, Counter.INVALID_ACK_RST, Counter.INVALID_ACK_RST_LIMITED, Counter.EARLY_DATA,
-        Counter.EARLY_DATA_HELD, Counter.HANDOFF_SEND_FAILED, Counter.CAPTURE_SHORT};
+        Counter.SOURCE_RATE_RST, Counter.SOURCE_TABLE_FULL, Counter.INVALID_ACK_RST, Counter.INVALID_ACK_RST_LIMITED,
+        Counter.EARLY_DATA, Counter.EARLY_DATA_HELD, Counter.HANDOFF_SEND_FAILED, Counter.CAPTURE_SHORT};
 
     private final List<Counters> loops;
     private final LongSupplier liveConnections;

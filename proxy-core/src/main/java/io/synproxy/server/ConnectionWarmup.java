@@ -204,7 +204,8 @@ final class ConnectionWarmup {
     static int[] ephemeralRange() {
         // Not Files.readString: on this sysctl file (size 0) it returned "3" here; a buffered reader reads it whole.
         try {
-            String[] bounds = Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).getFirst().trim().split("\\s+");
+            String[] bounds = Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).getFirst().trim()
+                    .split("\\s+");
             int low = Integer.parseInt(bounds[0]);
             int high = Integer.parseInt(bounds[1]);
             if (low >= 1 && low < high && high <= 65535) {

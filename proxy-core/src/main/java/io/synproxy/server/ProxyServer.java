@@ -163,7 +163,8 @@ public final class ProxyServer implements AutoCloseable {
 
         // Told before anything starts: an explicit --syn-path this host cannot have.
         KernelSyns plan = planSynPath(config, host);
-        MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(config.threads(), EpollIoHandler.newFactory());
+        MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(config.threads(),
+                EpollIoHandler.newFactory());
         // Attached before the rings are sized, with every SYN passed on until the capture has joined: auto falls
         // back to the ring on any refusal, and a program that answers the SYNs leaves the SYN ring little to do.
         // Loaded on a thread of its own while the warm-ups run: the kernel's verifier takes about half a second of

@@ -125,7 +125,8 @@ class ConnectionWarmupTest {
 
     @Test
     void shouldTakeClientPortsFromTheKernelsEphemeralRange() throws Exception {
-        String[] bounds = Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).getFirst().trim().split("\\s+");
+        String[] bounds = Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).getFirst().trim()
+                .split("\\s+");
         int[] range = ConnectionWarmup.ephemeralRange();
         assertEquals(Integer.parseInt(bounds[0]), range[0]);
         assertEquals(Integer.parseInt(bounds[1]), range[1]);
@@ -134,8 +135,8 @@ class ConnectionWarmupTest {
     @Test
     void shouldGiveEachConnectionItsOwnClientPortButNeverTheServers() {
         // Once the held server port fell among the first 300 client ports (about 1 run in 100), the warm-up ran 299.
-        assertArrayEquals(new int[] {107, 108, 109, 100, 101, 102, 103, 104, 106}, ConnectionWarmup.clientPorts(100, 109,
-                105, 7, 9));
+        assertArrayEquals(new int[] {107, 108, 109, 100, 101, 102, 103, 104, 106},
+                ConnectionWarmup.clientPorts(100, 109, 105, 7, 9));
         assertArrayEquals(new int[] {101, 102}, ConnectionWarmup.clientPorts(100, 109, 100, 0, 2));
         assertEquals(0, ConnectionWarmup.clientPorts(100, 109, 105, 3, 0).length);
     }
