@@ -24,13 +24,16 @@ final class Bench {
     private final List<FloodGenerator> generators;
     private final boolean relay;
     private final int relaySeconds;
+    /** How many times each comparison runs its scenarios, alternating ({@code --rounds}). */
+    private final int rounds;
     private final Path dir;
     private final long started = System.nanoTime();
     private final StringBuilder md = new StringBuilder();
 
     Bench(ScenarioRunner.Settings settings, List<Scenario> scenarios, List<Long> sweep, List<Long> floodRates,
-          List<FloodGenerator> generators, boolean relay, int relaySeconds, Path dir) {
+          List<FloodGenerator> generators, boolean relay, int relaySeconds, int rounds, Path dir) {
         this.relaySeconds = relaySeconds;
+        this.rounds = rounds;
         this.settings = settings;
         this.scenarios = scenarios;
         this.sweep = sweep;
@@ -55,6 +58,7 @@ final class Bench {
                 .append(" legitimate HTTP connections/s (open model) for ").append(settings.legitMillis() / 1000)
                 .append(" s per scenario, timeout ").append(settings.timeoutMillis()).append(" ms.\n\n");
         List<Measurement> all = new ArrayList<>();
+        List<Integer> allRounds = new ArrayList<>();
         boolean one = generators.size() == 1 && floodRates.size() == 1;
         for (FloodGenerator generator : generators) {
             ScenarioRunner runner = new ScenarioRunner(settings.with(generator), this::progress);
@@ -62,42 +66,22 @@ final class Bench {
                 String rate = floodRate > 0 ? Report.num(floodRate) + " pps" : "maximum rate";
                 String suffix = one ? "" : "-" + (floodRate > 0 ? floodRate : "max") + "-" + generator.label;
                 String what = "spoofed " + settings.floodKind() + " flood at " + rate + " from " + generator.label;
-                List<Measurement> main = new ArrayList<>();
-                for (Scenario s : scenarios) {
-                    if (s == Scenario.HAPROXY_SYNCOOKIES && !Shell.has("haproxy")) {
-                        progress("haproxy-syncookies: skipped, haproxy is not installed");
-                        md.append("* haproxy-syncookies: skipped, haproxy is not installed\n\n");
-                        continue;
-                    }
-                    Measurement m = runner.run(s, floodRate);
-                    main.add(m);
-                    all.add(m);
-                    Report.writeHlog(dir.resolve(s.label + suffix + ".hlog"), m);
+                List<List<Measurement>> byRound = new ArrayList<>();
+                for (int round = 1; round <= rounds; round++) {
+                    byRound.add(comparisonRound(runner, floodRate, what, suffix, round, all, allRounds));
                 }
-                Table table = Report.table(main);
-                System.out.println();
-                System.out.println("Under a " + what + ":");
-                System.out.print(table.text());
-                System.out.println();
-                md.append("## Under a ").append(what).append("\n\n").append(table.markdown()).append('\n');
-                Table versus = Report.versusKernel(main);
-                if (versus != null) {
-                    System.out.println("Against kernel-syncookies of the same run:");
-                    System.out.print(versus.text());
+                if (rounds > 1) {
+                    Table medians = Report.medians(byRound);
+                    String title = "Medians of " + rounds + " rounds under a " + what
+                            + " (the scenarios alternating; each ratio against the same round's kernel-syncookies)";
+                    System.out.println(title + ":");
+                    System.out.print(medians.text());
                     System.out.println();
-                    md.append("Against kernel-syncookies of the same run:\n\n").append(versus.markdown()).append('\n');
+                    md.append("## ").append(title).append("\n\n").append(medians.markdown()).append('\n');
                 }
-                notes(main);
-                List<Chart.Series> series = new ArrayList<>();
-                for (Measurement m : main) {
-                    series.add(new Chart.Series(m.scenario().label, m.legit().firstByte()));
-                }
-                Chart.write(dir.resolve("latency-under-flood" + suffix + ".png"), "Time to first byte under a " + what,
-                        series);
-                md.append("![first-byte latency percentiles](latency-under-flood").append(suffix).append(".png)\n\n");
             }
         }
-        Files.writeString(dir.resolve("results.csv"), Report.csv(all), StandardCharsets.UTF_8);
+        Files.writeString(dir.resolve("results.csv"), Report.csv(all, allRounds), StandardCharsets.UTF_8);
         ScenarioRunner runner = new ScenarioRunner(settings.with(generators.getFirst()), this::progress);
 
         if (!sweep.isEmpty()) {
@@ -111,6 +95,48 @@ final class Bench {
         progress(String.format(Locale.ROOT, "done in %s; wrote %s", Duration.ofNanos(System.nanoTime() - started)
                 .truncatedTo(ChronoUnit.SECONDS), dir.resolve("results.md").toAbsolutePath()));
         return 0;
+    }
+
+    /** One round of one comparison: every scenario once, in order, with its tables; what it measured. */
+    private List<Measurement> comparisonRound(ScenarioRunner runner, long floodRate, String what, String suffix, int round,
+                                              List<Measurement> all, List<Integer> allRounds) throws Exception {
+        String ofRound = rounds > 1 ? " (round " + round + " of " + rounds + ")" : "";
+        String roundSuffix = suffix + (rounds > 1 ? "-round" + round : "");
+        List<Measurement> main = new ArrayList<>();
+        for (Scenario s : scenarios) {
+            if (s == Scenario.HAPROXY_SYNCOOKIES && !Shell.has("haproxy")) {
+                progress("haproxy-syncookies: skipped, haproxy is not installed");
+                md.append("* haproxy-syncookies: skipped, haproxy is not installed\n\n");
+                continue;
+            }
+            Measurement m = runner.run(s, floodRate);
+            main.add(m);
+            all.add(m);
+            allRounds.add(round);
+            Report.writeHlog(dir.resolve(s.label + roundSuffix + ".hlog"), m);
+        }
+        Table table = Report.table(main);
+        System.out.println();
+        System.out.println("Under a " + what + ofRound + ":");
+        System.out.print(table.text());
+        System.out.println();
+        md.append("## Under a ").append(what).append(ofRound).append("\n\n").append(table.markdown()).append('\n');
+        Table versus = Report.versusKernel(main);
+        if (versus != null) {
+            System.out.println("Against kernel-syncookies of the same run:");
+            System.out.print(versus.text());
+            System.out.println();
+            md.append("Against kernel-syncookies of the same run:\n\n").append(versus.markdown()).append('\n');
+        }
+        notes(main);
+        List<Chart.Series> series = new ArrayList<>();
+        for (Measurement m : main) {
+            series.add(new Chart.Series(m.scenario().label, m.legit().firstByte()));
+        }
+        Chart.write(dir.resolve("latency-under-flood" + roundSuffix + ".png"),
+                "Time to first byte under a " + what + ofRound, series);
+        md.append("![first-byte latency percentiles](latency-under-flood").append(roundSuffix).append(".png)\n\n");
+        return main;
     }
 
     /** Only the relay section ({@code --relay-only}): no flood scenario. */

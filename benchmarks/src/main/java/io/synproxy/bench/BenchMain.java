@@ -28,6 +28,9 @@ import java.util.concurrent.Callable;
             "one comparison table: unprotected, kernel-syncookies, nft-synproxy, synproxy. Needs root.",
             "Subcommand 'jmh [JMH options]' runs the micro-benchmarks (e.g. jmh -prof gc)."})
 public final class BenchMain implements Callable<Integer> {
+    /** A comparison takes about half a minute a round per scenario: twenty is already ten minutes for two. */
+    static final int MAX_ROUNDS = 20;
+
     @Option(names = "--quick", description = "about a minute: one flood rate, short phases (the default)")
     boolean quick;
 
@@ -74,6 +77,11 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--relay-only", description = "only the relay section: direct, HAProxy and synproxy, no flood")
     boolean relayOnly;
 
+    @Option(names = "--rounds", paramLabel = "N",
+            description = "run each comparison's scenarios N times, alternating, and add a table of the medians "
+                    + "(default: ${DEFAULT-VALUE})")
+    int rounds = 1;
+
     @Option(names = "--relay-seconds", paramLabel = "SECONDS",
             description = "length of each relay test (default: 2 quick, 5 full)")
     Integer relaySeconds;
@@ -96,6 +104,9 @@ public final class BenchMain implements Callable<Integer> {
         }
         if (legitRate <= 0 || (duration != null && duration < 1) || timeoutMillis < 1) {
             return fail("--legit-rate, --duration and --timeout must be positive");
+        }
+        if (rounds < 1 || rounds > MAX_ROUNDS) {
+            return fail("--rounds must be 1 to " + MAX_ROUNDS + ", not " + rounds);
         }
         String problem = preflight();
         if (problem != null) {
@@ -145,7 +156,7 @@ public final class BenchMain implements Callable<Integer> {
         try {
             int relayTest = relaySeconds != null ? Math.max(1, relaySeconds) : full ? 5 : 2;
             Bench bench = new Bench(settings, chosen, full ? sweep : List.of(), floodRates, generators, !noRelay,
-                    relayTest, dir);
+                    relayTest, rounds, dir);
             return relayOnly ? bench.runRelayOnly() : bench.run();
         } catch (Exception e) {
             System.err.println("synproxy-bench: stopped: " + e.getMessage()

@@ -6,6 +6,8 @@ import org.HdrHistogram.HistogramLogWriter;
 import java.io.FileNotFoundException;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 
@@ -56,23 +58,89 @@ final class Report {
         return t;
     }
 
+    /**
+     * Each scenario over the rounds of one comparison (the scenarios alternating, so that a host's slow minute falls on
+     * all of them): the median of each round's figure, and of each round's ratio to that round's kernel-syncookies,
+     * with the lowest and highest ratio beside it. A single run's p99 against the kernel's moved between 1.4x and 4x
+     * on this 2-core host; the median of several says more than any one of them.
+     */
+    static Table medians(List<List<Measurement>> rounds) {
+        Table t = new Table("scenario", "rounds", "SYN/ACK/s", "x kernel", "legit ok (lowest)", "first byte p99 ms",
+                "x kernel p99 (lowest to highest)", "proxy CPU ns / SYN/ACK");
+        List<Scenario> order = rounds.getFirst().stream().map(Measurement::scenario).toList();
+        for (Scenario s : order) {
+            List<Double> synAcks = new ArrayList<>();
+            List<Double> synAckRatios = new ArrayList<>();
+            List<Double> p99s = new ArrayList<>();
+            List<Double> p99Ratios = new ArrayList<>();
+            List<Double> cpu = new ArrayList<>();
+            double lowestOk = Double.POSITIVE_INFINITY;
+            for (List<Measurement> round : rounds) {
+                Measurement m = round.stream().filter(x -> x.scenario() == s).findFirst().orElse(null);
+                if (m == null) {
+                    continue;
+                }
+                double p99 = m.legit().firstByte().getValueAtPercentile(99);
+                synAcks.add(m.synAckPps());
+                p99s.add(p99);
+                lowestOk = Math.min(lowestOk, m.legit().successPercent());
+                if (!Double.isNaN(m.proxyNsPerSynAck()) && !Double.isInfinite(m.proxyNsPerSynAck())) {
+                    cpu.add(m.proxyNsPerSynAck());
+                }
+                Measurement kernel = round.stream().filter(x -> x.scenario() == Scenario.KERNEL_SYNCOOKIES).findFirst()
+                        .orElse(null);
+                if (kernel != null) {
+                    synAckRatios.add(m.synAckPps() / kernel.synAckPps());
+                    p99Ratios.add(p99 / kernel.legit().firstByte().getValueAtPercentile(99));
+                }
+            }
+            t.row(s.label, Integer.toString(synAcks.size()), num(median(synAcks)), ratio(median(synAckRatios)),
+                    String.format(Locale.ROOT, "%.2f%%", lowestOk), ms((long) median(p99s)),
+                    p99Ratios.isEmpty() ? "-" : ratio(median(p99Ratios)) + " (" + ratio(Collections.min(p99Ratios))
+                            + " to " + ratio(Collections.max(p99Ratios)) + ")",
+                    nanos(median(cpu)));
+        }
+        return t;
+    }
+
+    /** The middle value (the mean of the two middle ones for an even count); NaN for none. */
+    static double median(List<Double> values) {
+        if (values.isEmpty()) {
+            return Double.NaN;
+        }
+        List<Double> sorted = new ArrayList<>(values);
+        Collections.sort(sorted);
+        int n = sorted.size();
+        return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
+    }
+
+    private static String ratio(double r) {
+        return Double.isNaN(r) ? "-" : String.format(Locale.ROOT, "%.2f", r);
+    }
+
     /** Nanoseconds, or "-" for NaN (no proxy process, nothing answered). */
     static String nanos(double ns) {
         return Double.isNaN(ns) || Double.isInfinite(ns) ? "-" : String.format(Locale.ROOT, "%.0f", ns);
     }
 
-    /** One line per measurement, for scripts (and the smoke test). */
+    /** One line per measurement, for scripts (and the smoke test); all of one round. */
     static String csv(List<Measurement> ms) {
+        return csv(ms, Collections.nCopies(ms.size(), 1));
+    }
+
+    /** One line per measurement, with the round ({@code --rounds}) each was measured in. */
+    static String csv(List<Measurement> ms, List<Integer> rounds) {
         StringBuilder b = new StringBuilder("scenario,target_pps,sent_pps,arrived_pps,synack_pps,attempted,succeeded,"
                 + "success_percent,connect_p50_ms,connect_p99_ms,connect_p999_ms,connect_max_ms,first_byte_p50_ms,"
                 + "first_byte_p99_ms,first_byte_p999_ms,first_byte_max_ms,no_flood_first_byte_p50_ms,"
                 + "server_procs_cores,host_busy_cores,host_softirq_cores,rss_before_mib,rss_after_mib,"
-                + "generator,proxy_cores,proxy_ns_per_synack,proxy_ns_per_packet,host_softirq_ns_per_synack\n");
-        for (Measurement m : ms) {
+                + "generator,proxy_cores,proxy_ns_per_synack,proxy_ns_per_packet,host_softirq_ns_per_synack,round\n");
+        for (int i = 0; i < ms.size(); i++) {
+            Measurement m = ms.get(i);
             LegitClients.Result r = m.legit();
             b.append(String.format(Locale.ROOT,
                     "%s,%d,%.0f,%.0f,%.0f,%d,%d,%.2f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.2f,%.2f,%.2f,%.1f,%.1f,"
-                            + "%s,%.3f,%.0f,%.0f,%.0f%n",
+                            + "%s,%.3f,%.0f,%.0f,%.0f,%d%n",
                     m.scenario().label, m.targetPps(), m.achievedPps(), m.arrivedPps(), m.synAckPps(), r.attempted(),
                     r.succeeded(), r.successPercent(), r.connect().getValueAtPercentile(50) / 1e3,
                     r.connect().getValueAtPercentile(99) / 1e3, r.connect().getValueAtPercentile(99.9) / 1e3,
@@ -80,7 +148,7 @@ final class Report {
                     r.firstByte().getValueAtPercentile(99) / 1e3, r.firstByte().getValueAtPercentile(99.9) / 1e3,
                     r.firstByte().getMaxValue() / 1e3, m.noFloodFirstByteP50Micros() / 1e3, m.serverProcCores(),
                     m.hostBusyCores(), m.hostSoftirqCores(), m.rssBeforeMiB(), m.rssAfterMiB(), m.generator(),
-                    m.proxyCores(), m.proxyNsPerSynAck(), m.proxyNsPerPacket(), m.softirqNsPerSynAck()));
+                    m.proxyCores(), m.proxyNsPerSynAck(), m.proxyNsPerPacket(), m.softirqNsPerSynAck(), rounds.get(i)));
         }
         return b.toString();
     }
