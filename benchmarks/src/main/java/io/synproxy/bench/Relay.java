@@ -82,6 +82,8 @@ final class Relay {
         double keepAlive = Double.NaN;
         double close = Double.NaN;
         double cpuPerConnection = Double.NaN;
+        /** The whole host's busy CPU per connection (wrk, nginx, the proxy, and every softirq), microseconds. */
+        double hostPerConnection = Double.NaN;
         double p50 = Double.NaN;
         double p99 = Double.NaN;
         double hwm = Double.NaN;
@@ -167,12 +169,17 @@ final class Relay {
                     for (Route r : routes) {
                         Result res = results.get(r.label());
                         double cpu = cpu(r.http());
+                        double host = Probe.hostCpuSeconds()[0];
                         double[] w = wrk(net, r.httpPort(), close, res.notes);
                         cpu = cpu(r.http()) - cpu;
+                        host = Probe.hostCpuSeconds()[0] - host;
                         if (close) {
                             res.close = w[0];
                             if (r.proxied() && w[1] > 0) {
                                 res.cpuPerConnection = cpu / w[1] * 1e6;
+                            }
+                            if (w[1] > 0) {
+                                res.hostPerConnection = host / w[1] * 1e6;
                             }
                         } else {
                             res.keepAlive = w[0];
@@ -211,6 +218,15 @@ final class Relay {
         row(t, results, ratio, "wrk keep-alive, 32 connections, req/s", r -> r.keepAlive, 0);
         row(t, results, ratio, "wrk, new connection per request, req/s", r -> r.close, 0);
         row(t, results, ratio, "proxy CPU per proxied connection, us", r -> r.cpuPerConnection, 0);
+        // Linux bills a packet's receive work to whoever sent it: the kernel's own handshake (the child socket built
+        // from the client's final ACK) runs in the client's softirq, outside a proxy that accept()s, while synproxy
+        // builds its sockets in its own process. The host's whole CPU above direct's counts both alike.
+        row(t, results, ratio, "host CPU per connection, all processes and softirq, us", r -> r.hostPerConnection, 0);
+        Result direct = results.get("direct");
+        if (direct != null && !Double.isNaN(direct.hostPerConnection)) {
+            row(t, results, ratio, "host CPU per connection above direct's, us",
+                    r -> r == direct ? Double.NaN : r.hostPerConnection - direct.hostPerConnection, 0);
+        }
         row(t, results, ratio, "proxy CPU per GB relayed (iperf3), s", r -> r.cpuPerGb, 2);
         row(t, results, ratio, "connect + first byte, sequential, p50 ms", r -> r.p50, 2);
         row(t, results, ratio, "connect + first byte, sequential, p99 ms", r -> r.p99, 2);
