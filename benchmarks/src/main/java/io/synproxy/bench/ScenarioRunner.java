@@ -38,6 +38,13 @@ final class ScenarioRunner {
      * the same jar under other JVM settings, e.g. those before a change.
      */
     static final String PROXY_FLAGS_PROPERTY = "synproxy.bench.proxyJvmFlags";
+    /** Extra arguments (space separated) of the flood scenarios' {@code synproxy run}, e.g. {@code --no-zero-window}. */
+    static final String PROXY_ARGS_PROPERTY = "synproxy.bench.proxyArgs";
+    /**
+     * {@code -Dsynproxy.bench.settle=false} floods a synproxy just started (its JIT still compiling what real clients
+     * need), as after a restart under attack; by default the flood waits until the JIT is done ({@link #settle}).
+     */
+    static final String SETTLE_PROPERTY = "synproxy.bench.settle";
     private static final Pattern COUNTER = Pattern.compile("counter packets (\\d+)");
 
     record Settings(double legitRate, long legitMillis, long timeoutMillis, long settleMillis,
@@ -87,6 +94,13 @@ final class ScenarioRunner {
             // Warm-up without flood: JITs the proxy's paths and the client's, and proves the path works.
             // The first second is thrown away (cold JITs, a just-started JVM); the next 1.5 s are the baseline.
             cli.submit(() -> new LegitClients(target, settings.legitRate(), settings.timeoutMillis()).run(1000)).get();
+            // As the relay section does: the flood meets a proxy whose JIT is done, not one in its first seconds.
+            String settled = "";
+            boolean jvm = scenario == Scenario.SYNPROXY || scenario == Scenario.SYNPROXY_RING;
+            if (jvm && Boolean.parseBoolean(System.getProperty(SETTLE_PROPERTY, "true"))) {
+                settled = settle(proxy.pid(), () -> cli.submit(() -> new LegitClients(target, settings.legitRate(),
+                        settings.timeoutMillis()).run(1000)).get());
+            }
             LegitClients.Result warm = cli.submit(() -> new LegitClients(target, settings.legitRate(),
                     settings.timeoutMillis()).run(1500)).get();
             long watched = proxy != null ? proxy.pid() : nginx.pid();
@@ -162,7 +176,7 @@ final class ScenarioRunner {
             long listenDrops = tcp1.getOrDefault("TcpExtListenDrops", 0L) - tcp0.getOrDefault("TcpExtListenDrops", 0L);
             long listenOverflows = tcp1.getOrDefault("TcpExtListenOverflows", 0L)
                     - tcp0.getOrDefault("TcpExtListenOverflows", 0L);
-            String note = "";
+            String note = settled;
             if (proxy != null && !proxy.isAlive()) {
                 note = scenario.label + " exited " + proxy.exitValue();
             } else if (!nginx.isAlive()) {
@@ -294,6 +308,37 @@ final class ScenarioRunner {
         return t;
     }
 
+    /** A pass of real clients without flood. */
+    private interface Pass {
+        void run() throws Exception;
+    }
+
+    /**
+     * Repeats {@code pass} (a second of real clients) until the proxy's JIT compiler threads took less than
+     * {@link Relay#SETTLED_JIT_SHARE} of its CPU in the last one, at most {@link Relay#MAX_SETTLE_PASSES}: a fresh JVM
+     * compiles the real clients' path during their first seconds (about 250 compiles and 1.4 s of compiler CPU in the
+     * first 5 s at 100 connections a second in the two-namespace rig), and their first-byte p99 there was about twice
+     * that of later seconds. Returns the note that says how many passes it took.
+     */
+    private static String settle(long pid, Pass pass) throws Exception {
+        double share = Double.NaN;
+        int passes = 0;
+        while (passes < Relay.MAX_SETTLE_PASSES) {
+            double cpu = Probe.processCpuSeconds(pid);
+            double jit = Probe.compilerCpuSeconds(pid);
+            pass.run();
+            passes++;
+            cpu = Probe.processCpuSeconds(pid) - cpu;
+            jit = Probe.compilerCpuSeconds(pid) - jit;
+            share = cpu > 0 ? jit / cpu : 0;
+            if (share < Relay.SETTLED_JIT_SHARE) {
+                break;
+            }
+        }
+        return String.format(Locale.ROOT, "%d s of clients before the flood until the JIT's share of the proxy's CPU "
+                + "was %.0f%%%s", passes, share * 100, share < Relay.SETTLED_JIT_SHARE ? "" : " (not settled)");
+    }
+
     private static long rxPackets(TestNet net) throws IOException {
         return Long.parseLong(net.exec(net.serverNs(), Shell.bin("cat"), "/sys/class/net/" + TestNet.SWITCHED_DEV + "/statistics/rx_packets").trim());
     }
@@ -315,6 +360,10 @@ final class ScenarioRunner {
                 "run", "--listen", listen, "--backend", backend, "--stats-interval", "1s"));
         if (ring) {
             cmd.addAll(List.of("--syn-path", "ring"));
+        }
+        String args = System.getProperty(PROXY_ARGS_PROPERTY, "").strip();
+        if (!args.isEmpty()) {
+            cmd.addAll(List.of(args.split("\\s+")));
         }
         Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), cmd.toArray(String[]::new));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
