@@ -43,10 +43,6 @@ final class Relay {
             "-XX:ReservedCodeCacheSize=32m", "-XX:CICompilerCount=2", "-Xss512k", "-XX:+UseCompactObjectHeaders",
             "-XX:TrimNativeHeapInterval=2000", "-XX:CompileThresholdScaling=0.5", "-XX:PerMethodTrapLimit=0",
             "-XX:PerBytecodeTrapLimit=0");
-    /** At most this many extra warm-up passes per synproxy process. */
-    static final int MAX_SETTLE_PASSES = 15;
-    /** The JIT is taken as done when its compiler threads used less than this share of the process's CPU in a pass. */
-    static final double SETTLED_JIT_SHARE = 0.05;
     static final int HTTP_BACKEND = 8080;
     static final int IPERF_BACKEND = 5201;
     private static final int SEQUENTIAL_CONNECTIONS = 300;
@@ -356,7 +352,7 @@ final class Relay {
      * pass cost is kept as a note, so that the cold start is in the report too.
      */
     private void warmUp(TestNet net, List<Route> routes, boolean iperf, boolean wrk, Map<String, Result> results)
-            throws IOException {
+            throws Exception {
         for (Route r : routes) {
             if (!r.proxied()) {
                 continue;
@@ -394,32 +390,11 @@ final class Relay {
         }
     }
 
-    private interface Pass {
-        void run() throws IOException;
-    }
-
-    /**
-     * Repeats {@code pass} until synproxy's JIT compiler threads took less than {@link #SETTLED_JIT_SHARE} of its CPU in
-     * the last one (at most {@link #MAX_SETTLE_PASSES}), and notes how many it took.
-     */
-    private void settle(Process proxy, String what, List<String> notes, Pass pass) throws IOException {
-        long pid = proxy.pid();
-        double share = Double.NaN;
-        int passes = 0;
-        while (passes < MAX_SETTLE_PASSES) {
-            double cpu = Probe.processCpuSeconds(pid);
-            double jit = Probe.compilerCpuSeconds(pid);
-            pass.run();
-            passes++;
-            cpu = Probe.processCpuSeconds(pid) - cpu;
-            jit = Probe.compilerCpuSeconds(pid) - jit;
-            share = cpu > 0 ? jit / cpu : 0;
-            if (share < SETTLED_JIT_SHARE) {
-                break;
-            }
-        }
+    /** Runs {@code pass} until synproxy's JIT is done ({@link JitSettle}), and notes how many passes it took. */
+    private void settle(Process proxy, String what, List<String> notes, JitSettle.Pass pass) throws Exception {
+        JitSettle.Outcome o = JitSettle.run(proxy.pid(), pass);
         notes.add(String.format(Locale.ROOT, "%s: %d more warm-up pass(es) until the JIT's share of its CPU was %.0f%%"
-                + "%s", what, passes, share * 100, share < SETTLED_JIT_SHARE ? "" : " (not settled: the figures"
+                + "%s", what, o.passes(), o.share() * 100, o.settled() ? "" : " (not settled: the figures"
                 + " include JIT work)"));
     }
 

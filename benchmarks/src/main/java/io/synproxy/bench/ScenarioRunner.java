@@ -308,35 +308,16 @@ final class ScenarioRunner {
         return t;
     }
 
-    /** A pass of real clients without flood. */
-    private interface Pass {
-        void run() throws Exception;
-    }
-
     /**
-     * Repeats {@code pass} (a second of real clients) until the proxy's JIT compiler threads took less than
-     * {@link Relay#SETTLED_JIT_SHARE} of its CPU in the last one, at most {@link Relay#MAX_SETTLE_PASSES}: a fresh JVM
+     * Runs {@code pass} (a second of real clients) until the proxy's JIT is done ({@link JitSettle}): a fresh JVM
      * compiles the real clients' path during their first seconds (about 250 compiles and 1.4 s of compiler CPU in the
      * first 5 s at 100 connections a second in the two-namespace rig), and their first-byte p99 there was about twice
      * that of later seconds. Returns the note that says how many passes it took.
      */
-    private static String settle(long pid, Pass pass) throws Exception {
-        double share = Double.NaN;
-        int passes = 0;
-        while (passes < Relay.MAX_SETTLE_PASSES) {
-            double cpu = Probe.processCpuSeconds(pid);
-            double jit = Probe.compilerCpuSeconds(pid);
-            pass.run();
-            passes++;
-            cpu = Probe.processCpuSeconds(pid) - cpu;
-            jit = Probe.compilerCpuSeconds(pid) - jit;
-            share = cpu > 0 ? jit / cpu : 0;
-            if (share < Relay.SETTLED_JIT_SHARE) {
-                break;
-            }
-        }
+    private static String settle(long pid, JitSettle.Pass pass) throws Exception {
+        JitSettle.Outcome o = JitSettle.run(pid, pass);
         return String.format(Locale.ROOT, "%d s of clients before the flood until the JIT's share of the proxy's CPU "
-                + "was %.0f%%%s", passes, share * 100, share < Relay.SETTLED_JIT_SHARE ? "" : " (not settled)");
+                + "was %.0f%%%s", o.passes(), o.share() * 100, o.settled() ? "" : " (not settled)");
     }
 
     private static long rxPackets(TestNet net) throws IOException {
