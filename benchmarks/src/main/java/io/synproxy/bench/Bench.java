@@ -98,15 +98,18 @@ final class Bench {
     }
 
     /** One round of one comparison: every scenario once, in order, with its tables; what it measured. */
-    private List<Measurement> comparisonRound(ScenarioRunner runner, long floodRate, String what, String suffix, int round,
-                                              List<Measurement> all, List<Integer> allRounds) throws Exception {
+    private List<Measurement> comparisonRound(ScenarioRunner runner, long floodRate, String what, String suffix,
+                                              int round, List<Measurement> all, List<Integer> allRounds)
+            throws Exception {
         String ofRound = rounds > 1 ? " (round " + round + " of " + rounds + ")" : "";
         String roundSuffix = suffix + (rounds > 1 ? "-round" + round : "");
         List<Measurement> main = new ArrayList<>();
         for (Scenario s : scenarios) {
             if (s == Scenario.HAPROXY_SYNCOOKIES && !Shell.has("haproxy")) {
-                progress("haproxy-syncookies: skipped, haproxy is not installed");
-                md.append("* haproxy-syncookies: skipped, haproxy is not installed\n\n");
+                if (round == 1) {
+                    progress("haproxy-syncookies: skipped, haproxy is not installed");
+                    md.append("* haproxy-syncookies: skipped, haproxy is not installed\n\n");
+                }
                 continue;
             }
             Measurement m = runner.run(s, floodRate);

@@ -3,7 +3,7 @@ package io.synproxy.bench;
 /**
  * Runs a pass of load through a synproxy process until its JIT is done: until its C1 and C2 compiler threads took
  * less than {@link #SETTLED_SHARE} of its CPU in the last pass, at most {@link #MAX_PASSES}. A fresh JVM compiles the
- * paths the load takes during its first seconds of it, and a bench means to measure a proxy that has been running.
+ * paths a load takes in that load's first seconds, and a bench means to measure a proxy that has been running.
  */
 final class JitSettle {
     /** At most this many extra warm-up passes per synproxy process. */

@@ -38,11 +38,13 @@ final class ScenarioRunner {
      * the same jar under other JVM settings, e.g. those before a change.
      */
     static final String PROXY_FLAGS_PROPERTY = "synproxy.bench.proxyJvmFlags";
-    /** Extra arguments (space separated) of the flood scenarios' {@code synproxy run}, e.g. {@code --no-zero-window}. */
+    /**
+     * Extra arguments (space separated) of the flood scenarios' {@code synproxy run}, e.g. {@code --no-zero-window}.
+     */
     static final String PROXY_ARGS_PROPERTY = "synproxy.bench.proxyArgs";
     /**
      * {@code -Dsynproxy.bench.settle=false} floods a synproxy just started (its JIT still compiling what real clients
-     * need), as after a restart under attack; by default the flood waits until the JIT is done ({@link #settle}).
+     * need), as after a restart under attack; by default the flood waits until the JIT is done ({@link #settleJit}).
      */
     static final String SETTLE_PROPERTY = "synproxy.bench.settle";
     private static final Pattern COUNTER = Pattern.compile("counter packets (\\d+)");
@@ -98,7 +100,7 @@ final class ScenarioRunner {
             String settled = "";
             boolean jvm = scenario == Scenario.SYNPROXY || scenario == Scenario.SYNPROXY_RING;
             if (jvm && Boolean.parseBoolean(System.getProperty(SETTLE_PROPERTY, "true"))) {
-                settled = settle(proxy.pid(), () -> cli.submit(() -> new LegitClients(target, settings.legitRate(),
+                settled = settleJit(proxy.pid(), () -> cli.submit(() -> new LegitClients(target, settings.legitRate(),
                         settings.timeoutMillis()).run(1000)).get());
             }
             LegitClients.Result warm = cli.submit(() -> new LegitClients(target, settings.legitRate(),
@@ -314,7 +316,7 @@ final class ScenarioRunner {
      * first 5 s at 100 connections a second in the two-namespace rig), and their first-byte p99 there was about twice
      * that of later seconds. Returns the note that says how many passes it took.
      */
-    private static String settle(long pid, JitSettle.Pass pass) throws Exception {
+    private static String settleJit(long pid, JitSettle.Pass pass) throws Exception {
         JitSettle.Outcome o = JitSettle.run(pid, pass);
         return String.format(Locale.ROOT, "%d s of clients before the flood until the JIT's share of the proxy's CPU "
                 + "was %.0f%%%s", o.passes(), o.share() * 100, o.settled() ? "" : " (not settled)");
@@ -364,7 +366,9 @@ final class ScenarioRunner {
                 return p;
             }
             if (!p.isAlive()) {
-                throw new IOException("synproxy did not start: " + out.trim());
+                // Its first line says why (the rest may be a usage text); the log keeps the whole of it.
+                String why = out.strip().lines().findFirst().orElse("no output");
+                throw new IOException("synproxy did not start: " + why + " (the whole output in " + log + ")");
             }
             Thread.sleep(50);
         }
