@@ -4,7 +4,9 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelException;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.epoll.AbstractEpollStreamChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.epoll.RelaySocketChannel;
 import io.netty.channel.socket.DuplexChannel;
 import io.synproxy.linux.Native;
 
@@ -77,7 +79,7 @@ final class Closing {
      * relayed connection was most of the exceptions the relay made. Call only with nothing queued.
      */
     static void shutdownOutput(Channel ch) {
-        if (ch instanceof EpollSocketChannel epoll && epoll.isActive() && !epoll.isOutputShutdown()) {
+        if (ch instanceof AbstractEpollStreamChannel epoll && epoll.isActive() && !epoll.isOutputShutdown()) {
             Native.shutdown(epoll.fd().intValue(), SHUT_WR);
         } else if (ch instanceof DuplexChannel duplex && ch.isActive() && !duplex.isOutputShutdown()) {
             duplex.shutdownOutput();
@@ -86,11 +88,17 @@ final class Closing {
 
     /** Sets TCP_CORK; false when the channel is no open epoll socket or the kernel refused. */
     static boolean cork(Channel ch, boolean on) {
-        if (!(ch instanceof EpollSocketChannel epoll) || !epoll.isActive()) {
+        if (!ch.isActive()) {
             return false;
         }
         try {
-            epoll.config().setTcpCork(on);
+            if (ch instanceof RelaySocketChannel relay) {
+                relay.config().setTcpCork(on);
+            } else if (ch instanceof EpollSocketChannel epoll) {
+                epoll.config().setTcpCork(on);
+            } else {
+                return false;
+            }
             return true;
         } catch (ChannelException e) {
             return false;

@@ -9,10 +9,11 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelPromise;
 import io.netty.channel.EventLoop;
-import io.netty.channel.epoll.EpollAdoption;
+import io.netty.channel.epoll.AbstractEpollStreamChannel;
 import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.channel.epoll.EpollRegistrationPin;
 import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.epoll.RelaySocketChannel;
 import io.netty.channel.socket.SocketProtocolFamily;
 import io.netty.util.concurrent.Future;
 import io.synproxy.config.Keepalive;
@@ -94,10 +95,11 @@ public final class Relay implements ConnectionSink {
     @Override
     public void adopt(int fd, AckVerdict verdict, Runnable onClose) {
         long adopted = System.nanoTime();
-        EpollSocketChannel client;
+        AbstractEpollStreamChannel client;
         try {
-            // The verdict names the peer, so Netty need not ask the kernel; without one (a socket from elsewhere) it does.
-            client = verdict != null ? EpollAdoption.connected(fd, clientAddress(verdict)) : new EpollSocketChannel(fd);
+            // The verdict names both ends, so Netty need not ask the kernel; without one (a socket from elsewhere) it does.
+            client = verdict != null ? new RelaySocketChannel(fd, localAddress(verdict), clientAddress(verdict))
+                    : new EpollSocketChannel(fd);
         } catch (RuntimeException e) {
             // Netty could not read the socket's state: the channel never owned the fd.
             Native.close(fd);
@@ -105,9 +107,9 @@ public final class Relay implements ConnectionSink {
             onClose.run();
             return;
         }
-        EpollSocketChannel server;
+        RelaySocketChannel server;
         try {
-            server = pinned(new EpollSocketChannel(backendFamily));
+            server = pinned(new RelaySocketChannel(backendFamily));
         } catch (RuntimeException e) {
             // No socket for the backend (out of descriptors): the client cannot be served. Counted as the bootstrap's
             // failed connect was: a failed backend connection and a closed relay.
@@ -158,10 +160,10 @@ public final class Relay implements ConnectionSink {
      * Starts the backend channel's connect now, on this loop. Netty's {@code Bootstrap} would queue the
      * connect as a task of the loop, which runs only after the rest of the front end's drain (measured in the
      * two-namespace rig: the backend SYN left 175 us after the client's final ACK, and the client's request, already
-     * there, waited for it). Netty's epoll sockets start with TCP_NODELAY on (EpollSocketChannelConfig), so it is not
-     * set a second time here.
+     * there, waited for it). The relay's sockets start with TCP_NODELAY on ({@code RelaySocketChannelConfig}, as
+     * Netty's own), so it is not set a second time here.
      */
-    private ChannelFuture connectBackend(EpollSocketChannel server) {
+    private ChannelFuture connectBackend(RelaySocketChannel server) {
         server.config().setAutoRead(false);
         server.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
         server.config().setConnectTimeoutMillis(settings.connectTimeoutMillis());
@@ -224,13 +226,17 @@ public final class Relay implements ConnectionSink {
     /**
      * Pinned before it is registered, the flag goes into the channel's first epoll_ctl instead of one of its own.
      */
-    private static EpollSocketChannel pinned(EpollSocketChannel ch) {
+    private static RelaySocketChannel pinned(RelaySocketChannel ch) {
         pin(ch);
         return ch;
     }
 
     private static InetSocketAddress clientAddress(AckVerdict v) {
         return socketAddress(v.clientHi(), v.clientLo(), v.clientPort());
+    }
+
+    private static InetSocketAddress localAddress(AckVerdict v) {
+        return socketAddress(v.localHi(), v.localLo(), v.localPort());
     }
 
     /** The address of a 128-bit pair (IPv4 as {@code ::ffff:a.b.c.d}, which gives an Inet4Address) and port. */

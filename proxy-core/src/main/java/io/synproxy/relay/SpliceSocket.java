@@ -5,10 +5,10 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoRegistration;
+import io.netty.channel.epoll.AbstractEpollStreamChannel;
 import io.netty.channel.epoll.EpollIoEvent;
 import io.netty.channel.epoll.EpollIoHandle;
 import io.netty.channel.epoll.EpollIoOps;
-import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.unix.FileDescriptor;
 import io.netty.util.AttributeKey;
 import io.netty.util.concurrent.Future;
@@ -52,7 +52,7 @@ final class SpliceSocket implements EpollIoHandle {
         if (s != null) {
             return s;
         }
-        if (!(ch instanceof EpollSocketChannel epoll) || !(ch.eventLoop() instanceof IoEventLoop loop)) {
+        if (!(ch instanceof AbstractEpollStreamChannel epoll) || !(ch.eventLoop() instanceof IoEventLoop loop)) {
             throw new IllegalStateException("not an epoll channel");
         }
         s = new SpliceSocket(Native.dup(epoll.fd().intValue()), epoll.eventLoop());

@@ -8,9 +8,9 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoop;
-import io.netty.channel.epoll.EpollAdoption;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.epoll.RelaySocketChannel;
 import io.netty.util.ReferenceCountUtil;
 import io.synproxy.handoff.RepairHandoff;
 import io.synproxy.handshake.AckVerdict;
@@ -145,11 +145,12 @@ final class ConnectionWarmup {
                 }
                 byte[] request = (i & 1) == 0 ? SERVER_CLOSES : CLIENT_CLOSES;
                 InetSocketAddress serverAddress = new InetSocketAddress(loopback, serverPort);
+                InetSocketAddress clientAddress = new InetSocketAddress(loopback, clientPort);
                 loop.execute(() -> {
                     relay.adopt(serverFd, server, () -> { });
-                    EpollSocketChannel ch;
+                    RelaySocketChannel ch;
                     try {
-                        ch = EpollAdoption.connected(clientFd, serverAddress);
+                        ch = new RelaySocketChannel(clientFd, clientAddress, serverAddress);
                     } catch (RuntimeException e) {
                         // Never owned by a channel; the slot stays taken, so the warm-up ends at the next wait.
                         Native.close(clientFd);
