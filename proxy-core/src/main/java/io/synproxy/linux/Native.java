@@ -54,6 +54,12 @@ public final class Native {
     private static final MethodHandle PIPE2 = errnoCall("pipe2", JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle SPLICE =
             errnoCall("splice", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
+    private static final long SYS_IO_URING_SETUP = 425;
+    private static final long SYS_IO_URING_ENTER = 426;
+    private static final long SYS_IO_URING_REGISTER = 427;
+    private static final MethodHandle IO_URING_SETUP = syscall(JAVA_INT, ADDRESS);
+    private static final MethodHandle IO_URING_ENTER = syscall(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
+    private static final MethodHandle IO_URING_REGISTER = syscall(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle FCNTL = LINKER.downcallHandle(LIBC.findOrThrow("fcntl"),
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
             Linker.Option.firstVariadicArg(2), Linker.Option.captureCallState("errno"));
@@ -64,6 +70,15 @@ public final class Native {
     private static MethodHandle errnoCall(String name, ValueLayout ret, ValueLayout... args) {
         return LINKER.downcallHandle(LIBC.findOrThrow(name), FunctionDescriptor.of(ret, args),
                 Linker.Option.captureCallState("errno"));
+    }
+
+    /** syscall(2) with these arguments after the number: glibc has no io_uring wrappers. */
+    private static MethodHandle syscall(ValueLayout... args) {
+        ValueLayout[] all = new ValueLayout[args.length + 1];
+        all[0] = JAVA_LONG;
+        System.arraycopy(args, 0, all, 1, args.length);
+        return LINKER.downcallHandle(LIBC.findOrThrow("syscall"), FunctionDescriptor.of(JAVA_LONG, all),
+                Linker.Option.firstVariadicArg(1), Linker.Option.captureCallState("errno"));
     }
 
     private static MethodHandle plainCall(String name, ValueLayout ret, ValueLayout... args) {
@@ -242,6 +257,63 @@ public final class Native {
         return addr.reinterpret(length);
     }
 
+    /** mmap of {@code fd} at {@code offset} (an io_uring's rings), shared and populated. */
+    public static MemorySegment mmap(long length, int prot, int flags, int fd, long offset) throws LinuxException {
+        MemorySegment capture = CAPTURE.get();
+        MemorySegment addr;
+        try {
+            addr = (MemorySegment) MMAP.invokeExact(capture, MemorySegment.NULL, length, prot, flags, fd, offset);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        if (addr.address() == -1L) {
+            throw new LinuxException("mmap", errno(capture));
+        }
+        return addr.reinterpret(length);
+    }
+
+    /** io_uring_setup(2): the ring's descriptor; {@code params} is filled in. */
+    public static int ioUringSetup(int entries, MemorySegment params) throws LinuxException {
+        MemorySegment capture = CAPTURE.get();
+        long rc;
+        try {
+            rc = (long) IO_URING_SETUP.invokeExact(capture, SYS_IO_URING_SETUP, entries, params);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        if (rc < 0) {
+            throw new LinuxException("io_uring_setup", errno(capture));
+        }
+        return (int) rc;
+    }
+
+    /** io_uring_enter(2) without a signal mask: how many entries were submitted, or {@code -errno}. */
+    public static int ioUringEnter(int fd, int toSubmit, int minComplete, int flags) {
+        MemorySegment capture = CAPTURE.get();
+        long rc;
+        try {
+            rc = (long) IO_URING_ENTER.invokeExact(capture, SYS_IO_URING_ENTER, fd, toSubmit, minComplete, flags,
+                    MemorySegment.NULL, 0L);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        return rc < 0 ? -errno(capture) : (int) rc;
+    }
+
+    /** io_uring_register(2). */
+    public static void ioUringRegister(int fd, int opcode, MemorySegment arg, int nrArgs) throws LinuxException {
+        MemorySegment capture = CAPTURE.get();
+        long rc;
+        try {
+            rc = (long) IO_URING_REGISTER.invokeExact(capture, SYS_IO_URING_REGISTER, fd, opcode, arg, nrArgs);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        if (rc < 0) {
+            throw new LinuxException("io_uring_register", errno(capture));
+        }
+    }
+
     public static void munmap(MemorySegment mapping) {
         try {
             int ignored = (int) MUNMAP.invokeExact(CAPTURE.get(), mapping, mapping.byteSize());
@@ -322,7 +394,7 @@ public final class Native {
     }
 
     /** fcntl(2) with an int argument: its result, or {@code -errno}. */
-    private static int fcntl(int fd, int cmd, int arg) {
+    static int fcntl(int fd, int cmd, int arg) {
         MemorySegment capture = CAPTURE.get();
         int rc;
         try {

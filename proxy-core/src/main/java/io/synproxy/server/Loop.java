@@ -316,6 +316,11 @@ final class Loop implements AutoCloseable {
         return replyPath;
     }
 
+    /** How this loop's handoffs are made, for the start line. */
+    String handoffPath() {
+        return handoff.path();
+    }
+
     Counters counters() {
         return counters;
     }

@@ -483,6 +483,7 @@ public final class ProxyServer implements AutoCloseable {
         return "synproxy: protecting " + config.listenText() + " on " + host.interfaceDescription()
                 + ", " + loops.get(0).replyPath()
                 + synPathText()
+                + ", " + loops.get(0).handoffPath()
                 + ", backend " + config.backend().getHostString() + ":" + config.backend().getPort()
                 + ", " + loops.size() + " thread(s), guard table"
                 + (guards.size() > 1 ? "s" : "") + " inet " + String.join(", inet ", guards.stream().map(NftGuard::table).toList());
