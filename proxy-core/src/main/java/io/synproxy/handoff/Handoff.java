@@ -12,7 +12,7 @@ public interface Handoff {
      * Creates the socket for a verified handshake.
      *
      * @param packet the memory holding the final ACK (its payload, if any, is queued as received data)
-     * @return the file descriptor of the established, non-blocking socket
+     * @return the file descriptor of the established, non-blocking socket, TCP_NODELAY already on
      */
     int handoff(AckVerdict verdict, MemorySegment packet) throws LinuxException;
 

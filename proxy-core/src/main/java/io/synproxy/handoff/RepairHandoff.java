@@ -28,6 +28,7 @@ import static io.synproxy.linux.Constants.TCPOPT_WINDOW;
 import static io.synproxy.linux.Constants.TCP_INFO;
 import static io.synproxy.linux.Constants.TCP_INFO_BYTES_RECEIVED;
 import static io.synproxy.linux.Constants.TCP_MAXSEG;
+import static io.synproxy.linux.Constants.TCP_NODELAY;
 import static io.synproxy.linux.Constants.TCP_QUEUE_SEQ;
 import static io.synproxy.linux.Constants.TCP_RECV_QUEUE;
 import static io.synproxy.linux.Constants.TCP_REPAIR;
@@ -56,7 +57,7 @@ public final class RepairHandoff implements Handoff, AutoCloseable {
     private static final int REPAIR_WINDOW_SIZE = 20;
     /** The kernel's TCP_MIN_MSS: the smallest value TCP_MAXSEG accepts. */
     private static final int TCP_MIN_MSS = 88;
-    /** The longest chain: 19 entries with data on the final ACK. */
+    /** The longest chain: 20 entries with data on the final ACK. */
     private static final int CHAIN_ENTRIES = 32;
     private static final int ECANCELED = 125;
     private static final int EINVAL = 22;
@@ -208,6 +209,8 @@ public final class RepairHandoff implements Handoff, AutoCloseable {
             // Leaving repair mode resets sk_reuse to "no reuse", and TIME_WAIT inherits it: without this a restart
             // within 60 s of the last close could not bind the port (even with SO_REUSEADDR), as no server's could.
             Native.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR after repair");
+            // The relay's channel would set it as its first call; in the chain it costs no system call of its own.
+            Native.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
             return fd;
         } catch (LinuxException | RuntimeException e) {
             Native.close(fd);
@@ -258,6 +261,7 @@ public final class RepairHandoff implements Handoff, AutoCloseable {
         u.setsockopt(IPPROTO_TCP, TCP_REPAIR_WINDOW, chainWindow);
         u.setsockopt(IPPROTO_TCP, TCP_REPAIR, repairOff);
         u.setsockopt(SOL_SOCKET, SO_REUSEADDR, one);
+        u.setsockopt(IPPROTO_TCP, TCP_NODELAY, one);
         int install = u.queued();
         u.install();
         u.closeSlot();

@@ -48,6 +48,7 @@ public final class Constants {
     public static final int ETH_P_IP = 0x0800;
     public static final int ETH_P_IPV6 = 0x86DD;
 
+    public static final int TCP_NODELAY = 1;
     public static final int TCP_MAXSEG = 2;
     public static final int TCP_REPAIR = 19;
     public static final int TCP_REPAIR_QUEUE = 20;

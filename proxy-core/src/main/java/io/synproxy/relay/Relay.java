@@ -98,7 +98,7 @@ public final class Relay implements ConnectionSink {
         AbstractEpollStreamChannel client;
         try {
             // The verdict names both ends, so Netty need not ask the kernel; without one (a socket from elsewhere) it does.
-            client = verdict != null ? new RelaySocketChannel(fd, localAddress(verdict), clientAddress(verdict))
+            client = verdict != null ? new RelaySocketChannel(fd, localAddress(verdict), clientAddress(verdict), true)
                     : new EpollSocketChannel(fd);
         } catch (RuntimeException e) {
             // Netty could not read the socket's state: the channel never owned the fd.

@@ -150,7 +150,7 @@ final class ConnectionWarmup {
                     relay.adopt(serverFd, server, () -> { });
                     RelaySocketChannel ch;
                     try {
-                        ch = new RelaySocketChannel(clientFd, clientAddress, serverAddress);
+                        ch = new RelaySocketChannel(clientFd, clientAddress, serverAddress, true);
                     } catch (RuntimeException e) {
                         // Never owned by a channel; the slot stays taken, so the warm-up ends at the next wait.
                         Native.close(clientFd);

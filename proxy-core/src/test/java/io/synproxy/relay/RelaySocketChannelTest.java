@@ -35,11 +35,12 @@ class RelaySocketChannelTest {
         int fd = Native.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         InetSocketAddress local = new InetSocketAddress("192.0.2.1", 80);
         InetSocketAddress peer = new InetSocketAddress("198.51.100.7", 40000);
-        RelaySocketChannel ch = new RelaySocketChannel(fd, local, peer);
+        RelaySocketChannel ch = new RelaySocketChannel(fd, local, peer, false);
         try {
             assertTrue(ch.isActive(), "adopted as connected");
             assertEquals(local, ch.localAddress());
             assertEquals(peer, ch.remoteAddress());
+            assertTrue(ch.config().isTcpNoDelay(), "set by the channel where the socket did not have it");
         } finally {
             ch.unsafe().closeForcibly();
         }

@@ -24,22 +24,24 @@ public final class RelaySocketChannel extends AbstractEpollStreamChannel impleme
     private volatile InetSocketAddress local;
     private final InetSocketAddress peer;
 
-    /** A new, unconnected socket of {@code family} (the backend's leg). */
+    /** A new, unconnected socket of {@code family} (the backend's leg), TCP_NODELAY on. */
     public RelaySocketChannel(SocketProtocolFamily family) {
         super(LinuxSocket.newSocketStream(family), false);
         this.peer = null;
-        this.config = new RelaySocketChannelConfig(this);
+        this.config = new RelaySocketChannelConfig(this, true);
     }
 
     /**
      * A connected socket whose ends are known (a handed-off one): the channel owns {@code fd} from here on.
+     *
+     * @param noDelayOn the socket has TCP_NODELAY on already (the handoff sets it); otherwise it is set here
      */
-    public RelaySocketChannel(int fd, InetSocketAddress local, InetSocketAddress peer) {
+    public RelaySocketChannel(int fd, InetSocketAddress local, InetSocketAddress peer, boolean noDelayOn) {
         super(new LinuxSocket(fd), false);
         this.local = local;
         this.peer = peer;
         this.active = true;
-        this.config = new RelaySocketChannelConfig(this);
+        this.config = new RelaySocketChannelConfig(this, !noDelayOn);
     }
 
     LinuxSocket socket() {

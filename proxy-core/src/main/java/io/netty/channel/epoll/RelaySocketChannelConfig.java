@@ -21,12 +21,15 @@ public final class RelaySocketChannelConfig extends EpollChannelConfig implement
     private static final long GATHERING_WRITE = gatheringWrite();
     private volatile boolean allowHalfClosure;
 
-    RelaySocketChannelConfig(RelaySocketChannel channel) {
+    /** @param setNoDelay turn TCP_NODELAY on (false: the socket has it on already) */
+    RelaySocketChannelConfig(RelaySocketChannel channel, boolean setNoDelay) {
         super(channel);
-        try {
-            channel.socket().setTcpNoDelay(true);
-        } catch (IOException e) {
-            throw new ChannelException(e);
+        if (setNoDelay) {
+            try {
+                channel.socket().setTcpNoDelay(true);
+            } catch (IOException e) {
+                throw new ChannelException(e);
+            }
         }
         if (GATHERING_WRITE > 0) {
             setMaxBytesPerGatheringWrite(GATHERING_WRITE);
