@@ -1,5 +1,6 @@
 package io.synproxy.relay;
 
+import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
@@ -16,16 +17,19 @@ import java.util.ArrayDeque;
 
 /**
  * The client side while the backend connects (the connect starts before the client channel is even
- * registered). The client is not read meanwhile, except that Netty's epoll transport always listens for
- * EPOLLRDHUP and reads on it: a request and FIN that arrive before the backend is connected (a client that
- * writes and closes at once) are read here. They are kept and replayed into the relay, or the request would be
- * lost and the relay would wait forever for a FIN it had already consumed.
+ * registered). The client is read meanwhile: what it sends, and its FIN, are kept and replayed into the relay once
+ * the backend is connected, or the request would be lost and the relay would wait forever for a FIN it had already
+ * consumed. At most {@link #EARLY_BYTES} are kept: past that, reading stops until the relay starts it again (a
+ * client cannot make the proxy hold more than that for a backend that is slow to connect).
  */
 final class BackendConnect extends ChannelInboundHandlerAdapter implements ChannelFutureListener {
+    /** What may be kept before the backend is connected; reading pauses past it (the copy pump's high water mark). */
+    static final int EARLY_BYTES = 64 << 10;
     private final Channel client;
     private final Counters counters;
     private final Joiner joiner;
     private final ArrayDeque<Object> early = new ArrayDeque<>(2);
+    private int earlyBytes;
     private boolean earlyInputShutdown;
     private boolean joined;
 
@@ -38,6 +42,13 @@ final class BackendConnect extends ChannelInboundHandlerAdapter implements Chann
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         early.add(msg);
+        if (msg instanceof ByteBuf buf) {
+            earlyBytes += buf.readableBytes();
+            if (earlyBytes >= EARLY_BYTES) {
+                // The relay turns reading on again once it is joined.
+                ctx.channel().config().setAutoRead(false);
+            }
+        }
     }
 
     @Override

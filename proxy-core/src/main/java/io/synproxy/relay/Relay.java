@@ -130,7 +130,19 @@ public final class Relay implements ConnectionSink {
                 }
             });
         }
-        client.config().setAutoRead(false);
+        // Read from the start (the request usually arrives before the backend's connect is seen complete): kept by
+        // BackendConnect, at most EARLY_BYTES of it, and replayed at the join. The registration then asks epoll for
+        // EPOLLIN at once: no epoll_ctl to start reading at the join, and no loop turn between the join and the
+        // request's read. Forced splice mode reads through the splice socket instead.
+        boolean readAtOnce = settings.mode() != RelayMode.SPLICE;
+        client.config().setAutoRead(readAtOnce);
+        if (readAtOnce && client instanceof RelaySocketChannel relaySocket) {
+            try {
+                relaySocket.readFromRegistration();
+            } catch (IOException e) {
+                // Not registered yet, so nothing was asked of the kernel: Netty adds the reads itself later.
+            }
+        }
         client.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
         keepalive(client);
         clients.add(client);
@@ -206,13 +218,15 @@ public final class Relay implements ConnectionSink {
         client.closeFuture().addListener(c -> Closing.closeOnFlush(server, !down.inputDone));
         client.pipeline().replace(early, "relay", new Pump(up, counters, splicer));
         ProxyHeader.send(settings.proxyProtocol(), client, server);
+        if (settings.mode() != RelayMode.SPLICE) {
+            // Before the replay: a replay that fills the backend's queue pauses the client, and that must stick.
+            client.config().setAutoRead(true);
+            server.config().setAutoRead(true);
+        }
         early.replay();
         if (settings.mode() == RelayMode.SPLICE) {
             splice(up, client.pipeline().context("relay"));
             splice(down, server.pipeline().context("relay"));
-        } else {
-            client.config().setAutoRead(true);
-            server.config().setAutoRead(true);
         }
     }
 

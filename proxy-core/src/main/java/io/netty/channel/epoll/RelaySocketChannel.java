@@ -4,6 +4,7 @@ import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.SocketProtocolFamily;
 
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.util.concurrent.Executor;
@@ -46,6 +47,14 @@ public final class RelaySocketChannel extends AbstractEpollStreamChannel impleme
 
     LinuxSocket socket() {
         return socket;
+    }
+
+    /**
+     * Asks epoll for reads in the channel's first epoll_ctl: call before it is registered, with auto-read on. Netty
+     * would otherwise add them with an epoll_ctl of their own as soon as the channel is active.
+     */
+    public void readFromRegistration() throws IOException {
+        setFlag(EpollIoOps.EPOLLIN.value());
     }
 
     @Override
