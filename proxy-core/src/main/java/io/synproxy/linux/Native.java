@@ -244,20 +244,10 @@ public final class Native {
     }
 
     public static MemorySegment mmap(long length, int prot, int flags, int fd) throws LinuxException {
-        MemorySegment capture = CAPTURE.get();
-        MemorySegment addr;
-        try {
-            addr = (MemorySegment) MMAP.invokeExact(capture, MemorySegment.NULL, length, prot, flags, fd, 0L);
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
-        if (addr.address() == -1L) {
-            throw new LinuxException("mmap", errno(capture));
-        }
-        return addr.reinterpret(length);
+        return mmap(length, prot, flags, fd, 0L);
     }
 
-    /** mmap of {@code fd} at {@code offset} (an io_uring's rings), shared and populated. */
+    /** mmap of {@code fd} from {@code offset} (an io_uring's rings sit at fixed offsets). */
     public static MemorySegment mmap(long length, int prot, int flags, int fd, long offset) throws LinuxException {
         MemorySegment capture = CAPTURE.get();
         MemorySegment addr;
