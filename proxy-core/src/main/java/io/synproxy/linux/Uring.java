@@ -89,6 +89,7 @@ public final class Uring implements AutoCloseable {
         int fd = Native.ioUringSetup(entries, params);
         MemorySegment sqRing = null;
         MemorySegment cqRing = null;
+        Uring ring;
         try {
             int sqEntries = params.get(ValueLayout.JAVA_INT, 0);
             int cqEntries = params.get(ValueLayout.JAVA_INT, 4);
@@ -105,18 +106,7 @@ public final class Uring implements AutoCloseable {
                 cqRing = Native.mmap(cqSize, prot, flags, fd, IORING_OFF_CQ_RING);
             }
             MemorySegment sqes = Native.mmap((long) SQE_SIZE * sqEntries, prot, flags, fd, IORING_OFF_SQES);
-            Uring ring = new Uring(fd, sqRing, cqRing, sqes, params);
-            // struct io_uring_rsrc_register: one sparse slot for the chains' socket.
-            MemorySegment register = scratch.asSlice(0, 32).fill((byte) 0);
-            register.set(ValueLayout.JAVA_INT, 0, 1);
-            register.set(ValueLayout.JAVA_INT, 4, IORING_RSRC_REGISTER_SPARSE);
-            try {
-                Native.ioUringRegister(fd, IORING_REGISTER_FILES2, register, 32);
-            } catch (LinuxException e) {
-                ring.close();
-                throw e;
-            }
-            return ring;
+            ring = new Uring(fd, sqRing, cqRing, sqes, params);
         } catch (LinuxException | RuntimeException e) {
             if (cqRing != null && cqRing != sqRing) {
                 Native.munmap(cqRing);
@@ -127,11 +117,18 @@ public final class Uring implements AutoCloseable {
             Native.close(fd);
             throw e;
         }
-    }
-
-    /** Entries a chain may have. */
-    public int capacity() {
-        return entries;
+        // struct io_uring_rsrc_register: one sparse slot for the chains' socket.
+        MemorySegment register = scratch.asSlice(0, 32).fill((byte) 0);
+        register.set(ValueLayout.JAVA_INT, 0, 1);
+        register.set(ValueLayout.JAVA_INT, 4, IORING_RSRC_REGISTER_SPARSE);
+        try {
+            Native.ioUringRegister(fd, IORING_REGISTER_FILES2, register, 32);
+        } catch (LinuxException e) {
+            // Once, here: the descriptor's number may name another thread's socket as soon as it is closed.
+            ring.close();
+            throw e;
+        }
+        return ring;
     }
 
     /** Entries queued since the last {@link #submit}. */
