@@ -47,6 +47,11 @@ static long (*bpf_set_hash)(struct __sk_buff *skb, __u32 hash) = (void *) BPF_FU
  * capture rings' classic filter drops (io.synproxy.frontend.Bpf.KERNEL_OWNED_HASH).
  */
 #define KERNEL_OWNED_HASH 0x53594e50
+/*
+ * skb->priority of a final ACK that verifies on a tuple whose TIME_WAIT this host's kernel still holds (see screen()):
+ * the capture ring takes it as before, and the nftables guard drops it before TCP (io.synproxy.guard.NftGuard).
+ */
+#define TAKEOVER_PRIORITY 0x53594e50
 #define OPTIONS_MAX 40
 
 /* Must match XdpFastPath.CONFIG_LAYOUT. Addresses and ports in network order. */
@@ -285,7 +290,7 @@ struct reply {
     __u32 dst[4];
 };
 
-enum { PASS, DROP, REPLY, TAG };
+enum { PASS, DROP, REPLY, TAG, TAKEOVER };
 
 /* Whether the segment is to a protected address and port. */
 INLINE int ours(struct fast_config *cfg, struct iphdr *ip, struct tcphdr *tcp)
@@ -415,19 +420,33 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
     if (cfg->window == 0 && (__s32) payload > 1)
         return PASS;
     struct bpf_sock *sk = bpf_skc_lookup_tcp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
+    int tw = 0;
     if (sk) {
         __u32 state = sk->state;
         bpf_sk_release(sk);
         /* A listener is someone else's port; TIME_WAIT and request sockets are no full socket, the rings see them. */
-        if (state == BPF_TCP_LISTEN || state == BPF_TCP_TIME_WAIT || state == BPF_TCP_NEW_SYN_RECV)
+        if (state == BPF_TCP_LISTEN || state == BPF_TCP_NEW_SYN_RECV)
             return PASS;
-        return TAG;
+        if (state != BPF_TCP_TIME_WAIT)
+            return TAG;
+        tw = 1;
     }
     if (cfg->pass)
         return PASS;
     if (!to_us(eth, cfg))
         return PASS;
-    count(C_SCREENED);
+    /*
+     * A TIME_WAIT (the proxy closed first, and the client reuses its port) keeps every segment but a final ACK of a
+     * new handshake, which the handoff takes the tuple over with: TAKEOVER, so that the TIME_WAIT never sees it.
+     * Seen by the TIME_WAIT, the ACK drew the old connection's ACK, the client answered that with a duplicate
+     * ACK, and the ring took that as a replay of the final ACK: two more segments each way per reused tuple.
+     */
+    if (tw) {
+        if (!tcp->ack || tcp->rst || tcp->fin)
+            return PASS;
+    } else {
+        count(C_SCREENED);
+    }
     __u64 s_hi = 0, s_lo = 0, d_hi = 0, d_lo = 0;
     __u32 saddr = 0, daddr = 0;
     if (v6) {
@@ -441,7 +460,7 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
         saddr = __builtin_bswap32(ip->saddr);
         daddr = __builtin_bswap32(ip->daddr);
     }
-    if (v6 ? martian6(s_hi, s_lo, d_hi, d_lo) : martian4(saddr, daddr)) {
+    if (!tw && (v6 ? martian6(s_hi, s_lo, d_hi, d_lo) : martian4(saddr, daddr))) {
         count(C_MARTIAN_SEG);
         return DROP;
     }
@@ -481,8 +500,11 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
             k1 = cfg->vnk1;
         }
         if (cookie_matches(cookie_tag(k0, k1, v6, s_hi, s_lo, d_hi, d_lo, saddr, daddr, ports, bits), isn, seq, probe))
-            return PASS;
+            return tw ? TAKEOVER : PASS;
     }
+    /* Not a new handshake's: the TIME_WAIT's business (a late segment of the old connection). */
+    if (tw)
+        return PASS;
     __u64 gap = cfg->rst_gap_ns;
     __u64 *next = bpf_map_lookup_elem(&rst_gate, &zero);
     if (gap != 0 && next) {
@@ -826,6 +848,10 @@ int synproxy_tc(struct __sk_buff *skb)
     int verdict = decide(skb, (void *) (long) skb->data, (void *) (long) skb->data_end, &r);
     if (verdict == TAG) {
         bpf_set_hash(skb, KERNEL_OWNED_HASH);
+        return TC_ACT_UNSPEC;
+    }
+    if (verdict == TAKEOVER) {
+        skb->priority = TAKEOVER_PRIORITY;
         return TC_ACT_UNSPEC;
     }
     if (verdict != REPLY)

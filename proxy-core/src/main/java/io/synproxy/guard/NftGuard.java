@@ -26,6 +26,12 @@ import java.util.concurrent.TimeUnit;
  * the SYN/ACK and marks the final ACK invalid: not translated, it reached the host's own stack, which
  * reset the client. The proxy answers every SYN; its handoff takes the tuple over from the TIME_WAIT.
  *
+ * <p>The same TIME_WAIT meets the client's final ACK, which verifies, and answers it with the old connection's ACK
+ * too; the client then sends a duplicate ACK, which the capture ring took for a replay of the final ACK. The tc
+ * program ({@code --syn-path tc}) gives such an ACK the priority {@value #TAKEOVER_PRIORITY} (TAKEOVER_PRIORITY in
+ * synproxy_xdp.c): the ring has it already when the input hook runs, and the guard drops it there, so that only the
+ * handoff, which takes the tuple over, acts on it.
+ *
  * <p>Input, not prerouting: on a host with br_netfilter (every Docker host sets
  * {@code bridge-nf-call-iptables=1}), a packet to an address on a bridge runs the prerouting hooks
  * while it is still being bridged, before the bridge passes it up to the bridge device, where the
@@ -36,6 +42,7 @@ import java.util.concurrent.TimeUnit;
  * table inet synproxy_10_0_0_1_8080 {
  *   chain input { type filter hook input priority -150; policy accept;
  *     ip daddr 10.0.0.1 tcp dport 8080 tcp flags &amp; (syn | ack) == syn drop
+ *     ip daddr 10.0.0.1 tcp dport 8080 meta priority 5359:4e50 drop
  *     ip daddr 10.0.0.1 tcp dport 8080 socket transparent 0 accept
  *     ip daddr 10.0.0.1 tcp dport 8080 socket transparent 1 accept
  *     ip daddr 10.0.0.1 tcp dport 8080 drop
@@ -51,6 +58,8 @@ import java.util.concurrent.TimeUnit;
  * stays closed (fail-closed) until the next start or {@code nft delete table inet NAME}.
  */
 public final class NftGuard implements AutoCloseable {
+    /** skb->priority (major:minor) the tc program gives a final ACK that meets a TIME_WAIT: 0x53594e50. */
+    static final String TAKEOVER_PRIORITY = "5359:4e50";
     private static final long NFT_TIMEOUT_SECONDS = 10;
 
     private final Path nft;
@@ -97,6 +106,7 @@ public final class NftGuard implements AutoCloseable {
                 + "  chain input {\n"
                 + "    type filter hook input priority -150; policy accept;\n"
                 + "    " + match + " tcp flags & (syn | ack) == syn drop\n"
+                + "    " + match + " meta priority " + TAKEOVER_PRIORITY + " drop\n"
                 + "    " + match + " socket transparent 0 accept\n"
                 + "    " + match + " socket transparent 1 accept\n"
                 + "    " + match + " counter drop\n"

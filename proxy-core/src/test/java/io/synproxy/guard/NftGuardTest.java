@@ -21,6 +21,7 @@ class NftGuardTest {
         List<String> rules = ruleset.lines().map(String::strip).filter(l -> l.startsWith("ip daddr")).toList();
         assertEquals(List.of(
                 "ip daddr 10.0.0.1 tcp dport 8080 tcp flags & (syn | ack) == syn drop",
+                "ip daddr 10.0.0.1 tcp dport 8080 meta priority 5359:4e50 drop",
                 "ip daddr 10.0.0.1 tcp dport 8080 socket transparent 0 accept",
                 "ip daddr 10.0.0.1 tcp dport 8080 socket transparent 1 accept",
                 "ip daddr 10.0.0.1 tcp dport 8080 counter drop"), rules);
