@@ -109,7 +109,7 @@ public final class Relay implements ConnectionSink {
         }
         RelaySocketChannel server;
         try {
-            server = pinned(new RelaySocketChannel(backendFamily));
+            server = pinned(new RelaySocketChannel(backendFamily, settings.backend()));
         } catch (RuntimeException e) {
             // No socket for the backend (out of descriptors): the client cannot be served. Counted as the bootstrap's
             // failed connect was: a failed backend connection and a closed relay.
@@ -174,6 +174,11 @@ public final class Relay implements ConnectionSink {
      * two-namespace rig: the backend SYN left 175 us after the client's final ACK, and the client's request, already
      * there, waited for it). The relay's sockets start with TCP_NODELAY on ({@code RelaySocketChannelConfig}, as
      * Netty's own), so it is not set a second time here.
+     *
+     * <p>connect(2) is called before the channel is registered ({@link RelaySocketChannel#connectNow()}): a backend on
+     * this host is then connected at once, and the channel is registered active, reading from its first epoll_ctl
+     * (the join, later in this same loop turn, installs the pump before any read can be seen). A remote backend's
+     * connect finishes through Netty's, on EPOLLOUT, with the connect timeout.
      */
     private ChannelFuture connectBackend(RelaySocketChannel server) {
         server.config().setAutoRead(false);
@@ -182,13 +187,27 @@ public final class Relay implements ConnectionSink {
         keepalive(server);
         server.pipeline().addLast(Placeholder.INSTANCE);
         ChannelPromise connected = server.newPromise();
+        boolean established;
+        try {
+            established = server.connectNow();
+            if (established && settings.mode() != RelayMode.SPLICE) {
+                // Forced splice reads through the splice socket: the channel itself must never read.
+                server.readFromRegistration();
+            }
+        } catch (IOException e) {
+            connected.setFailure(e);
+            server.unsafe().closeForcibly();
+            return connected;
+        }
         // Registered inline on this loop, so the connect below starts before this method returns.
         loop.register(server).addListener(f -> {
-            if (f.isSuccess()) {
-                server.connect(settings.backend(), connected).addListener(ChannelFutureListener.CLOSE_ON_FAILURE);
-            } else {
+            if (!f.isSuccess()) {
                 connected.setFailure(f.cause());
                 server.unsafe().closeForcibly();
+            } else if (established) {
+                connected.setSuccess();
+            } else {
+                server.connect(settings.backend(), connected).addListener(ChannelFutureListener.CLOSE_ON_FAILURE);
             }
         });
         return connected;

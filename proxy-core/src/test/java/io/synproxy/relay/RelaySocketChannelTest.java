@@ -10,7 +10,12 @@ import io.synproxy.linux.Native;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 
 import static io.synproxy.linux.Constants.AF_INET;
 import static io.synproxy.linux.Constants.SOCK_CLOEXEC;
@@ -68,6 +73,51 @@ class RelaySocketChannelTest {
             ch.config().setTcpCork(true);
             assertTrue(ch.config().isTcpCork());
             assertThrows(UnsupportedOperationException.class, () -> ch.config().setSoLinger(5));
+        } finally {
+            ch.unsafe().closeForcibly();
+        }
+    }
+
+    /**
+     * A backend on this host: connect(2) runs loopback's whole handshake, so the channel is connected when
+     * {@code connectNow} returns (the second connect(2) returns 0), and the server has the connection to accept.
+     */
+    @Test
+    void shouldBeConnectedAtOnceToABackendOnThisHost() throws IOException {
+        try (ServerSocket backend = new ServerSocket(0, 8, InetAddress.getLoopbackAddress())) {
+            InetSocketAddress peer = new InetSocketAddress(InetAddress.getLoopbackAddress(), backend.getLocalPort());
+            RelaySocketChannel ch = new RelaySocketChannel(SocketProtocolFamily.INET, peer);
+            try {
+                assertFalse(ch.isActive());
+                assertTrue(ch.connectNow(), "established within connect(2)");
+                assertTrue(ch.isActive());
+                assertEquals(peer, ch.remoteAddress());
+                assertEquals(backend.getLocalPort(), ch.remoteAddress().getPort());
+                assertTrue(ch.localAddress().getPort() > 0, "the local address, asked for when wanted");
+                backend.setSoTimeout(5000);
+                try (Socket accepted = backend.accept()) {
+                    assertEquals(ch.localAddress().getPort(), accepted.getPort());
+                }
+                assertThrows(IllegalStateException.class, ch::connectNow, "once");
+            } finally {
+                ch.unsafe().closeForcibly();
+            }
+        }
+    }
+
+    /** Refused by a closed port on this host: the error comes out of connectNow, and the channel is not active. */
+    @Test
+    void shouldFailAtOnceWhenABackendOnThisHostRefuses() throws IOException {
+        int port;
+        try (ServerSocket closed = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = closed.getLocalPort();
+        }
+        RelaySocketChannel ch = new RelaySocketChannel(SocketProtocolFamily.INET,
+                new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+        try {
+            ConnectException e = assertThrows(ConnectException.class, ch::connectNow);
+            assertTrue(e.getMessage().contains("refused"), e.getMessage());
+            assertFalse(ch.isActive());
         } finally {
             ch.unsafe().closeForcibly();
         }
