@@ -8,6 +8,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelPromise;
+import io.netty.channel.DefaultChannelPromise;
 import io.netty.channel.EventLoop;
 import io.netty.channel.epoll.AbstractEpollStreamChannel;
 import io.netty.channel.epoll.EpollChannelOption;
@@ -186,7 +187,9 @@ public final class Relay implements ConnectionSink {
         server.config().setConnectTimeoutMillis(settings.connectTimeoutMillis());
         keepalive(server);
         server.pipeline().addLast(Placeholder.INSTANCE);
-        ChannelPromise connected = server.newPromise();
+        // Bound to the loop, not to the channel's: a connect refused at once leaves the channel unregistered, and a
+        // channel promise would then have no executor to tell its listeners.
+        ChannelPromise connected = new DefaultChannelPromise(server, loop);
         boolean established;
         try {
             established = server.connectNow();

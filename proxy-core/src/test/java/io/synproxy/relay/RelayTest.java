@@ -154,6 +154,43 @@ class RelayTest {
         }
     }
 
+    /**
+     * A backend on this host that refuses: connect(2) says so at once, before the backend channel is registered. The
+     * client is closed, the failure counted by cause, and the relay's end runs.
+     */
+    @Test
+    void shouldCloseTheClientAndCountARefusalThatCameAtOnce() throws Exception {
+        int closedPort;
+        try (ServerSocket gone = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            closedPort = gone.getLocalPort();
+        }
+        EventLoop loop = group.next();
+        Counters counters = new Counters();
+        Relay relay = new Relay(loop, new RelaySettings(new InetSocketAddress(InetAddress.getLoopbackAddress(),
+                closedPort), 2000, 0, ProxyProtocol.OFF, null, RelayMode.AUTO, ProxyConfig.DEFAULT_PIPE_BYTES),
+                counters, BackendTimings.NONE);
+        CountDownLatch closed = new CountDownLatch(1);
+        Channel listener = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) throws Exception {
+                        int fd = Native.dup(((EpollSocketChannel) ctx.channel()).fd().intValue());
+                        ctx.channel().close().addListener(f -> relay.adopt(fd, null, closed::countDown));
+                    }
+                }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
+        try (Socket s = new Socket()) {
+            s.setSoTimeout(5000);
+            s.connect(listener.localAddress(), 2000);
+            assertEquals(-1, s.getInputStream().read(), "the client is closed");
+            assertTrue(closed.await(5, TimeUnit.SECONDS), "the relay ended");
+            assertEquals(1L, loop.submit(() -> counters.get(Counter.BACKEND_CONNECT_FAILED)).get());
+            assertEquals(1L, loop.submit(() -> counters.get(Counter.BACKEND_REFUSED)).get(), "counted by cause");
+        } finally {
+            listener.close().sync();
+            loop.submit(relay::close).get();
+        }
+    }
+
     /** The relay does not set TCP_NODELAY itself (one setsockopt per leg saved): Netty's epoll sockets start with it. */
     @Test
     void shouldRelyOnNettyEpollSocketsStartingWithNoDelay() {
