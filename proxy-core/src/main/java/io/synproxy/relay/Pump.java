@@ -130,7 +130,7 @@ final class Pump extends ChannelInboundHandlerAdapter {
 
     /**
      * Passes the FIN on after everything written so far, corked so that the last data and the FIN leave in one
-     * segment, as they arrived.
+     * segment, as they arrived (the FIN itself releases the cork's hold).
      */
     static void passFin(Direction dir) {
         Channel out = dir.out;
@@ -140,13 +140,13 @@ final class Pump extends ChannelInboundHandlerAdapter {
             dir.finished();
             return;
         }
-        boolean corked = Closing.cork(out, true);
+        Closing.cork(out, true);
         out.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
-            // Everything written before it has left Netty's queue: the FIN follows it.
+            // Everything written before it has left Netty's queue: the FIN follows it. No uncork after: the FIN goes
+            // onto the last unsent segment, and a segment with FIN is sent whatever the cork (tcp_send_fin pushes it
+            // with TCP_NAGLE_OFF, and Nagle's test passes a FIN), as the splice pump's corked FIN already is. Nothing
+            // can be written after it. One setsockopt per connection.
             Closing.shutdownOutput(out);
-            if (corked) {
-                Closing.cork(out, false);
-            }
             dir.finished();
         });
     }
