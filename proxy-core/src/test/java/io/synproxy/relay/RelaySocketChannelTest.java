@@ -1,11 +1,8 @@
 package io.synproxy.relay;
 
 import io.netty.channel.ChannelOption;
-import io.netty.channel.EventLoop;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollChannelOption;
-import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.RelaySocketChannel;
 import io.netty.channel.socket.SocketProtocolFamily;
 import io.synproxy.linux.LinuxException;
@@ -19,11 +16,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 import static io.synproxy.linux.Constants.AF_INET;
 import static io.synproxy.linux.Constants.SOCK_CLOEXEC;
@@ -129,54 +121,5 @@ class RelaySocketChannelTest {
         } finally {
             ch.unsafe().closeForcibly();
         }
-    }
-
-    /**
-     * Registered without EPOLLRDHUP (a FIN shows as a read of 0): the kernel's own record of the registration, in the
-     * epoll descriptor's fdinfo, has no 0x2000 in the channel's mask.
-     */
-    @Test
-    void shouldRegisterWithoutRdHup() throws Exception {
-        MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
-        try (ServerSocket backend = new ServerSocket(0, 8, InetAddress.getLoopbackAddress())) {
-            RelaySocketChannel ch = new RelaySocketChannel(SocketProtocolFamily.INET,
-                    new InetSocketAddress(InetAddress.getLoopbackAddress(), backend.getLocalPort()));
-            assertFalse(ch.interestedInRdHup());
-            assertTrue(ch.connectNow());
-            ch.readFromRegistration();
-            EventLoop loop = group.next();
-            loop.register(ch).sync();
-            try {
-                int mask = loop.submit(() -> epollMask(ch.fd().intValue())).get();
-                assertTrue((mask & 0x001) != 0, "EPOLLIN asked for: " + Integer.toHexString(mask));
-                assertEquals(0, mask & 0x2000, "no EPOLLRDHUP: " + Integer.toHexString(mask));
-            } finally {
-                ch.close().sync();
-            }
-        } finally {
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
-        }
-    }
-
-    /** The events mask an epoll descriptor of this process holds for {@code fd}, from /proc/self/fdinfo. */
-    private static int epollMask(int fd) throws IOException {
-        try (Stream<Path> infos = Files.list(Path.of("/proc/self/fdinfo"))) {
-            for (Path info : infos.toList()) {
-                List<String> lines;
-                try {
-                    lines = Files.readAllLines(info);
-                } catch (IOException gone) {
-                    continue;
-                }
-                for (String line : lines) {
-                    String[] f = line.trim().split("\\s+");
-                    if (f.length >= 4 && f[0].equals("tfd:") && f[1].equals(Integer.toString(fd))
-                            && f[2].equals("events:")) {
-                        return Integer.parseInt(f[3], 16);
-                    }
-                }
-            }
-        }
-        throw new AssertionError("no epoll registration for fd " + fd);
     }
 }

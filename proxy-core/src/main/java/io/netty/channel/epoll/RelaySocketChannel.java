@@ -5,8 +5,6 @@ import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.SocketProtocolFamily;
 
 import java.io.IOException;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.util.concurrent.Executor;
@@ -23,8 +21,6 @@ import java.util.concurrent.Executor;
  * connect and no TCP_MD5SIG: a relay uses neither.
  */
 public final class RelaySocketChannel extends AbstractEpollStreamChannel implements SocketChannel {
-    /** Netty's interest set of the channel, private in {@link AbstractEpollChannel}; null where it cannot be had. */
-    private static final VarHandle OPS = opsHandle();
     private final RelaySocketChannelConfig config;
     private volatile InetSocketAddress local;
     private final InetSocketAddress peer;
@@ -43,7 +39,6 @@ public final class RelaySocketChannel extends AbstractEpollStreamChannel impleme
         super(LinuxSocket.newSocketStream(family), false);
         this.peer = peer;
         this.config = new RelaySocketChannelConfig(this, true);
-        withoutRdHup();
     }
 
     /**
@@ -57,34 +52,6 @@ public final class RelaySocketChannel extends AbstractEpollStreamChannel impleme
         this.peer = peer;
         this.active = true;
         this.config = new RelaySocketChannelConfig(this, !noDelayOn);
-        withoutRdHup();
-    }
-
-    /**
-     * Registers without EPOLLRDHUP, which Netty's stream channels ask for. A relay learns of the peer's FIN from the
-     * read that returns 0, as it reads with auto-read on; the epoll here is level-triggered, so Netty takes RDHUP off
-     * again with an epoll_ctl of its own once it has seen it: one call per connection, at the backend's FIN. And a
-     * paused direction (the other side's queue full) no longer has Netty read on RDHUP past the pause.
-     */
-    private void withoutRdHup() {
-        if (OPS != null) {
-            OPS.set(this, ((EpollIoOps) OPS.get(this)).without(EpollIoOps.EPOLLRDHUP));
-        }
-    }
-
-    /** Whether the channel's interest set holds EPOLLRDHUP (for tests). */
-    public boolean interestedInRdHup() {
-        return isFlagSet(EpollIoOps.EPOLLRDHUP.value());
-    }
-
-    private static VarHandle opsHandle() {
-        try {
-            return MethodHandles.privateLookupIn(AbstractEpollChannel.class, MethodHandles.lookup())
-                    .findVarHandle(AbstractEpollChannel.class, "ops", EpollIoOps.class);
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            // Another Netty release: keep its interest set as it is.
-            return null;
-        }
     }
 
     LinuxSocket socket() {
