@@ -13,6 +13,7 @@ import io.synproxy.packet.TcpSegment;
 import io.synproxy.policy.SourceLimits;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.function.LongSupplier;
 
 /**
@@ -312,10 +313,20 @@ public final class SegmentGate {
         live.put(cHi, cLo, clientPort, lHi, lLo, (long) verdict.isn() << 32 | (verdict.clientIsn() & 0xffffffffL), fd);
         counters.increment(Counter.HANDOFFS);
         // The final ACK again, to ourselves through loopback: the new socket learns the client's TSval and echoes
-        // it in its first segment (RFC 7323 3.2). Before the window opens, so before the client sends more.
-        int echo = handshake.timestampEcho(verdict, replies.localBuffer(), 0);
-        if (echo > 0 && !replies.sendLocal(echo, lHi, lLo)) {
-            counters.increment(Counter.HANDOFF_SEND_FAILED);
+        // it in its first segment (RFC 7323 3.2). With the zero window and no data in the final ACK, the client's
+        // first segment after the window opens (its request) teaches the socket the same before the socket sends
+        // anything, unless the server speaks first: then the echo goes just before that, and otherwise never (a
+        // packet through lo and a system call per connection, about 5 us here). Else now, before the window opens.
+        MemorySegment local = replies.localBuffer();
+        int echo = handshake.timestampEcho(verdict, local, 0);
+        Runnable lateEcho = null;
+        if (echo > 0) {
+            if (handshake.synAckWindow() == 0 && verdict.payloadLength() == 0) {
+                byte[] packet = local.asSlice(0, echo).toArray(ValueLayout.JAVA_BYTE);
+                lateEcho = () -> echoLater(packet, lHi, lLo);
+            } else if (!replies.sendLocal(echo, lHi, lLo)) {
+                counters.increment(Counter.HANDOFF_SEND_FAILED);
+            }
         }
         int isn = verdict.isn();
         // Open the zero window with an in-sequence ACK, and send it now: the client may send its request while the
@@ -326,14 +337,27 @@ public final class SegmentGate {
             counters.increment(Counter.HANDOFF_SEND_FAILED);
         }
         replies.flush();
-        sink.adopt(fd, verdict, () -> {
+        Runnable onClose = () -> {
             if (tracked) {
                 limits.release(cHi, cLo);
             }
             live.remove(cHi, cLo, clientPort, lHi, lLo);
             closed.add(cHi, cLo, clientPort, lHi, lLo, isn, clockMillis.getAsLong());
             liveCount = live.size();
-        });
+        };
+        if (lateEcho != null) {
+            sink.adopt(fd, verdict, onClose, lateEcho);
+        } else {
+            sink.adopt(fd, verdict, onClose);
+        }
+    }
+
+    /** The timestamp echo {@link #handOff} kept for later: sent now, from this loop, outside any drain. */
+    private void echoLater(byte[] packet, long lHi, long lLo) {
+        MemorySegment.copy(packet, 0, replies.localBuffer(), ValueLayout.JAVA_BYTE, 0, packet.length);
+        if (!replies.sendLocal(packet.length, lHi, lLo)) {
+            counters.increment(Counter.HANDOFF_SEND_FAILED);
+        }
     }
 
     /**

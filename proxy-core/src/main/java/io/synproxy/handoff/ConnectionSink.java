@@ -14,4 +14,14 @@ public interface ConnectionSink {
      * the client, or null for a connected socket from elsewhere (the sink then asks the kernel for its peer).
      */
     void adopt(int fd, AckVerdict verdict, Runnable onClose);
+
+    /**
+     * {@link #adopt(int, AckVerdict, Runnable)}, with {@code beforeFirstReply} to run on this loop before the socket
+     * first sends the client data when the client has sent none yet (a server that speaks first), or never: the
+     * timestamp echo, which the client's own first segment makes needless. A sink that cannot wait runs it now.
+     */
+    default void adopt(int fd, AckVerdict verdict, Runnable onClose, Runnable beforeFirstReply) {
+        beforeFirstReply.run();
+        adopt(fd, verdict, onClose);
+    }
 }

@@ -25,6 +25,8 @@ import java.util.ArrayDeque;
 final class BackendConnect extends ChannelInboundHandlerAdapter implements ChannelFutureListener {
     /** What may be kept before the backend is connected; reading pauses past it (the copy pump's high water mark). */
     static final int EARLY_BYTES = 64 << 10;
+    /** To run before the first data the server sends the client, if the client has sent none (or null). */
+    Runnable beforeFirstReply;
     private final Channel client;
     private final Counters counters;
     private final Joiner joiner;

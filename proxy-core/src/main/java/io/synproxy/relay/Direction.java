@@ -23,6 +23,11 @@ final class Direction {
     boolean inputDone;
     /** Moved by a splice pump, which reads {@code in} itself: Netty does not. */
     boolean spliced;
+    /**
+     * Runs before the first bytes this direction writes, unless the other direction reads first (then it is dropped):
+     * the timestamp echo, on the server-to-client direction only (see SegmentGate#handOff).
+     */
+    Runnable beforeFirstWrite;
 
     Direction(Channel in, Channel out, Counter bytes, Counter reset, IdleWatch idle) {
         this.in = in;
@@ -30,6 +35,17 @@ final class Direction {
         this.bytes = bytes;
         this.reset = reset;
         this.idle = idle;
+    }
+
+    /** Called by a pump before it writes bytes it read from {@code in}. */
+    void beforeWrite() {
+        Runnable first = beforeFirstWrite;
+        if (first != null) {
+            beforeFirstWrite = null;
+            first.run();
+        }
+        // The other side read first: whatever it was waiting for is needless now.
+        peer.beforeFirstWrite = null;
     }
 
     /** Bytes moved in this direction. */

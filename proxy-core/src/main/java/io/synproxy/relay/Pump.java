@@ -62,6 +62,7 @@ final class Pump extends ChannelInboundHandlerAdapter {
             fullReads = n >= FULL_READ_BYTES && buf.writableBytes() == 0 ? fullReads + 1 : 0;
         }
         dir.touch();
+        dir.beforeWrite();
         writesInFlight++;
         dir.out.write(msg).addListener(written);
         if (splicer != null && streaming(fullReads) && !toSplice) {

@@ -95,6 +95,15 @@ public final class Relay implements ConnectionSink {
 
     @Override
     public void adopt(int fd, AckVerdict verdict, Runnable onClose) {
+        adopt(fd, verdict, onClose, null);
+    }
+
+    /**
+     * {@inheritDoc} Here {@code beforeFirstReply} runs before the first bytes the backend sends the client are written,
+     * if the client has sent nothing by then (its first bytes drop it); in forced splice mode at the join.
+     */
+    @Override
+    public void adopt(int fd, AckVerdict verdict, Runnable onClose, Runnable beforeFirstReply) {
         long adopted = System.nanoTime();
         AbstractEpollStreamChannel client;
         try {
@@ -153,6 +162,7 @@ public final class Relay implements ConnectionSink {
             onClose.run();
         });
         BackendConnect early = new BackendConnect(client, counters, this::join);
+        early.beforeFirstReply = beforeFirstReply;
         client.pipeline().addLast("connect", early);
         pin(client);
         loop.register(client).addListener(f -> {
@@ -234,6 +244,7 @@ public final class Relay implements ConnectionSink {
         Direction down = new Direction(server, client, Counter.BYTES_TO_CLIENT, Counter.BACKEND_RESET, idle);
         up.peer = down;
         down.peer = up;
+        down.beforeFirstWrite = early.beforeFirstReply;
         Pump.Splicer splicer = settings.mode() == RelayMode.AUTO ? this::splice : null;
         server.pipeline().replace(server.pipeline().first(), "relay", new Pump(down, counters, splicer));
         server.closeFuture().addListener(c -> Closing.closeOnFlush(client, !up.inputDone));
@@ -247,6 +258,10 @@ public final class Relay implements ConnectionSink {
         }
         early.replay();
         if (settings.mode() == RelayMode.SPLICE) {
+            // The splice pumps move bytes without the copy pump's hook: no waiting to see who speaks first.
+            if (down.beforeFirstWrite != null) {
+                down.beforeWrite();
+            }
             splice(up, client.pipeline().context("relay"));
             splice(down, server.pipeline().context("relay"));
         }

@@ -455,9 +455,17 @@ class SegmentGateTest {
         int isn = syn(gate, CLIENT, 40000, 1000);
         int len = writer.from(0, mapped(CLIENT), 40000).to(0, mapped(LOCAL), PORT)
                 .seq(1001).ack(isn + 1).flags(TcpFlyweight.ACK).window(502).timestamps(777, 555).write(packet, 0);
+        int before = replies.sent.size();
         gate.onPacket(packet, 0, len, 0, now[0]);
         assertEquals(1, counters.get(Counter.HANDOFFS));
-        Sent echo = replies.sent.get(replies.sent.size() - 2);
+        // With the zero window the client's request teaches the socket its TSval: the echo waits for a server that
+        // speaks first, and only the window update leaves now.
+        assertEquals(before + 1, replies.sent.size(), "the window update alone");
+        parse(replies.last());
+        assertEquals(CLIENT, reply.dst(), "the window update to the client");
+        assertEquals(1, sink.beforeFirstReply.size());
+        sink.beforeFirstReply.getFirst().run();
+        Sent echo = replies.last();
         assertEquals(TcpSegment.mapped(LOCAL), echo.lo, "to our own address: it reaches the socket through loopback");
         parse(echo);
         assertEquals(CLIENT, reply.src());
@@ -465,8 +473,6 @@ class SegmentGateTest {
         assertEquals(1001, reply.seq());
         assertEquals(isn + 1, reply.ack());
         assertEquals(777, reply.options().tsVal(), "the client's TSval, for the socket's ts_recent");
-        parse(replies.last());
-        assertEquals(CLIENT, reply.dst(), "then the window update to the client");
         // Seen again on loopback (every interface captured), the echo is no replay.
         packet.copyFrom(MemorySegment.ofArray(echo.bytes));
         gate.onPacket(packet, 0, echo.bytes.length, 0, true, now[0]);
@@ -477,6 +483,24 @@ class SegmentGateTest {
         int isn2 = syn(gate, CLIENT + 1, 40000, 2000);
         ack(gate, CLIENT + 1, 40000, 2001, isn2 + 1, 0);
         assertEquals(sent + 2, replies.sent.size(), "SYN/ACK and window update");
+    }
+
+    /** With the window open at the SYN/ACK the final ACK may carry the request: the echo goes at once, as before. */
+    @Test
+    void shouldEchoTheTsvalAtOnceWithoutTheZeroWindow() {
+        SegmentGate gate = openWindowGate();
+        int isn = syn(gate, CLIENT, 40000, 1000);
+        int len = writer.from(0, mapped(CLIENT), 40000).to(0, mapped(LOCAL), PORT)
+                .seq(1001).ack(isn + 1).flags(TcpFlyweight.ACK).window(502).timestamps(778, 555).write(packet, 0);
+        int before = replies.sent.size();
+        gate.onPacket(packet, 0, len, 0, now[0]);
+        assertEquals(1, counters.get(Counter.HANDOFFS));
+        assertEquals(before + 2, replies.sent.size(), "the echo, then the window update");
+        Sent echo = replies.sent.get(before);
+        assertEquals(TcpSegment.mapped(LOCAL), echo.lo);
+        parse(echo);
+        assertEquals(778, reply.options().tsVal());
+        assertEquals(0, sink.beforeFirstReply.size(), "nothing left for later");
     }
 
     @Test
@@ -684,13 +708,20 @@ class SegmentGateTest {
         }
     }
 
-    /** Keeps each adopted connection's close callback, for the test to close it. */
+    /** Keeps each adopted connection's close callback, for the test to close it, and what it is to run before a reply. */
     private static final class Adopted implements ConnectionSink {
         final List<Runnable> adopted = new ArrayList<>();
+        final List<Runnable> beforeFirstReply = new ArrayList<>();
 
         @Override
         public void adopt(int fd, AckVerdict verdict, Runnable onClose) {
             adopted.add(onClose);
+        }
+
+        @Override
+        public void adopt(int fd, AckVerdict verdict, Runnable onClose, Runnable beforeReply) {
+            beforeFirstReply.add(beforeReply);
+            adopt(fd, verdict, onClose);
         }
     }
 }

@@ -30,6 +30,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.Arrays;
 import java.util.Random;
@@ -185,6 +186,81 @@ class RelayTest {
             assertTrue(closed.await(5, TimeUnit.SECONDS), "the relay ended");
             assertEquals(1L, loop.submit(() -> counters.get(Counter.BACKEND_CONNECT_FAILED)).get());
             assertEquals(1L, loop.submit(() -> counters.get(Counter.BACKEND_REFUSED)).get(), "counted by cause");
+        } finally {
+            listener.close().sync();
+            loop.submit(relay::close).get();
+        }
+    }
+
+    /**
+     * The hook handed with the socket (the timestamp echo) runs before the first bytes the backend sends the client
+     * when the backend speaks first, once, and never when the client speaks first: its bytes made it needless.
+     */
+    @ParameterizedTest
+    @EnumSource(RelayMode.class)
+    void shouldRunTheBeforeFirstReplyHookOnlyForAServerThatSpeaksFirst(RelayMode mode) throws Exception {
+        try (ServerSocket banner = LoopbackServer.start(8, s -> {
+            try (s) {
+                s.getOutputStream().write("220 hello\n".getBytes(StandardCharsets.US_ASCII));
+                s.getInputStream().readAllBytes();
+            } catch (Exception e) {
+                // The test reports what it did not receive.
+            }
+        })) {
+            int[] serverFirst = exchange(mode, banner, false);
+            assertEquals(1, serverFirst[0], "ran once for a server that speaks first");
+            assertEquals(0, serverFirst[1], "before the client had anything");
+        }
+        if (mode != RelayMode.SPLICE) {
+            // Forced splice runs it at the join: its pumps have no hook to wait with.
+            int[] clientFirst = exchange(mode, backend, true);
+            assertEquals(0, clientFirst[0], "never when the client speaks first");
+        }
+    }
+
+    /**
+     * One connection through a relay to {@code server}, the client writing first or not, then half-closing and
+     * reading to the end. Returns how often the hook ran and how many bytes the client had read when it first did.
+     */
+    private static int[] exchange(RelayMode mode, ServerSocket server, boolean clientFirst) throws Exception {
+        EventLoop loop = group.next();
+        Counters counters = new Counters();
+        Relay relay = new Relay(loop, new RelaySettings(
+                new InetSocketAddress(InetAddress.getLoopbackAddress(), server.getLocalPort()), 2000, 0,
+                ProxyProtocol.OFF, null, mode, ProxyConfig.DEFAULT_PIPE_BYTES), counters, BackendTimings.NONE);
+        int[] runs = {0, -1};
+        int[] clientRead = {0};
+        CountDownLatch closed = new CountDownLatch(1);
+        Channel listener = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) throws Exception {
+                        int fd = Native.dup(((EpollSocketChannel) ctx.channel()).fd().intValue());
+                        ctx.channel().close().addListener(f -> relay.adopt(fd, null, closed::countDown, () -> {
+                            if (runs[0]++ == 0) {
+                                runs[1] = clientRead[0];
+                            }
+                        }));
+                    }
+                }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
+        try (Socket s = new Socket()) {
+            s.setSoTimeout(10_000);
+            s.connect(listener.localAddress(), 2000);
+            if (clientFirst) {
+                s.getOutputStream().write(new byte[100]);
+            }
+            InputStream in = s.getInputStream();
+            if (!clientFirst) {
+                int b = in.read();
+                assertTrue(b >= 0, "the banner");
+                clientRead[0]++;
+            }
+            s.shutdownOutput();
+            while (in.read() >= 0) {
+                clientRead[0]++;
+            }
+            assertTrue(closed.await(10, TimeUnit.SECONDS), "the relay closed both legs");
+            return loop.submit(() -> runs.clone()).get();
         } finally {
             listener.close().sync();
             loop.submit(relay::close).get();
