@@ -453,10 +453,8 @@ class SegmentGateTest {
     void shouldSendTheClientsFinalAckToItselfSoTheNewSocketEchoesItsTsval() {
         SegmentGate gate = gate(10);
         int isn = syn(gate, CLIENT, 40000, 1000);
-        int len = writer.from(0, mapped(CLIENT), 40000).to(0, mapped(LOCAL), PORT)
-                .seq(1001).ack(isn + 1).flags(TcpFlyweight.ACK).window(502).timestamps(777, 555).write(packet, 0);
         int before = replies.sent.size();
-        gate.onPacket(packet, 0, len, 0, now[0]);
+        finalAckWithTimestamps(gate, isn, 777);
         assertEquals(1, counters.get(Counter.HANDOFFS));
         // With the zero window the client's request teaches the socket its TSval: the echo waits for a server that
         // speaks first, and only the window update leaves now.
@@ -490,10 +488,8 @@ class SegmentGateTest {
     void shouldEchoTheTsvalAtOnceWithoutTheZeroWindow() {
         SegmentGate gate = openWindowGate();
         int isn = syn(gate, CLIENT, 40000, 1000);
-        int len = writer.from(0, mapped(CLIENT), 40000).to(0, mapped(LOCAL), PORT)
-                .seq(1001).ack(isn + 1).flags(TcpFlyweight.ACK).window(502).timestamps(778, 555).write(packet, 0);
         int before = replies.sent.size();
-        gate.onPacket(packet, 0, len, 0, now[0]);
+        finalAckWithTimestamps(gate, isn, 778);
         assertEquals(1, counters.get(Counter.HANDOFFS));
         assertEquals(before + 2, replies.sent.size(), "the echo, then the window update");
         Sent echo = replies.sent.get(before);
@@ -602,6 +598,13 @@ class SegmentGateTest {
         int len = writer.from(0, mapped(client), clientPort).to(0, mapped(LOCAL), PORT)
                 .seq(clientIsn).flags(TcpFlyweight.SYN)
                 .window(64240).mss(1460).wscale(7).sackPermitted(true).write(packet, 0);
+        gate.onPacket(packet, 0, len, 0, now[0]);
+    }
+
+    /** CLIENT:40000's final ACK for {@code isn}, with timestamps (TSval {@code tsVal}). */
+    private void finalAckWithTimestamps(SegmentGate gate, int isn, int tsVal) {
+        int len = writer.from(0, mapped(CLIENT), 40000).to(0, mapped(LOCAL), PORT)
+                .seq(1001).ack(isn + 1).flags(TcpFlyweight.ACK).window(502).timestamps(tsVal, 555).write(packet, 0);
         gate.onPacket(packet, 0, len, 0, now[0]);
     }
 

@@ -37,6 +37,7 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntConsumer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -108,19 +109,9 @@ class RelayTest {
     private static long stream(RelayMode mode) throws Exception {
         EventLoop loop = group.next();
         Counters counters = new Counters();
-        Relay relay = new Relay(loop, new RelaySettings(
-                new InetSocketAddress(InetAddress.getLoopbackAddress(), backend.getLocalPort()), 2000, 0,
-                ProxyProtocol.OFF, null, mode, ProxyConfig.DEFAULT_PIPE_BYTES), counters, BackendTimings.NONE);
+        Relay relay = relayTo(loop, backend.getLocalPort(), mode, counters);
         CountDownLatch closed = new CountDownLatch(1);
-        Channel listener = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
-                .childHandler(new ChannelInboundHandlerAdapter() {
-                    @Override
-                    public void channelActive(ChannelHandlerContext ctx) throws Exception {
-                        // The accepted socket under a second descriptor, as the handoff would give it.
-                        int fd = Native.dup(((EpollSocketChannel) ctx.channel()).fd().intValue());
-                        ctx.channel().close().addListener(f -> relay.adopt(fd, null, closed::countDown));
-                    }
-                }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
+        Channel listener = handoffListener(fd -> relay.adopt(fd, null, closed::countDown));
         try {
             byte[] sent = new byte[SIZE];
             new Random(7).nextBytes(sent);
@@ -167,18 +158,9 @@ class RelayTest {
         }
         EventLoop loop = group.next();
         Counters counters = new Counters();
-        Relay relay = new Relay(loop, new RelaySettings(new InetSocketAddress(InetAddress.getLoopbackAddress(),
-                closedPort), 2000, 0, ProxyProtocol.OFF, null, RelayMode.AUTO, ProxyConfig.DEFAULT_PIPE_BYTES),
-                counters, BackendTimings.NONE);
+        Relay relay = relayTo(loop, closedPort, RelayMode.AUTO, counters);
         CountDownLatch closed = new CountDownLatch(1);
-        Channel listener = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
-                .childHandler(new ChannelInboundHandlerAdapter() {
-                    @Override
-                    public void channelActive(ChannelHandlerContext ctx) throws Exception {
-                        int fd = Native.dup(((EpollSocketChannel) ctx.channel()).fd().intValue());
-                        ctx.channel().close().addListener(f -> relay.adopt(fd, null, closed::countDown));
-                    }
-                }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
+        Channel listener = handoffListener(fd -> relay.adopt(fd, null, closed::countDown));
         try (Socket s = new Socket()) {
             s.setSoTimeout(5000);
             s.connect(listener.localAddress(), 2000);
@@ -225,24 +207,15 @@ class RelayTest {
     private static int[] exchange(RelayMode mode, ServerSocket server, boolean clientFirst) throws Exception {
         EventLoop loop = group.next();
         Counters counters = new Counters();
-        Relay relay = new Relay(loop, new RelaySettings(
-                new InetSocketAddress(InetAddress.getLoopbackAddress(), server.getLocalPort()), 2000, 0,
-                ProxyProtocol.OFF, null, mode, ProxyConfig.DEFAULT_PIPE_BYTES), counters, BackendTimings.NONE);
+        Relay relay = relayTo(loop, server.getLocalPort(), mode, counters);
         int[] runs = {0, -1};
         int[] clientRead = {0};
         CountDownLatch closed = new CountDownLatch(1);
-        Channel listener = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
-                .childHandler(new ChannelInboundHandlerAdapter() {
-                    @Override
-                    public void channelActive(ChannelHandlerContext ctx) throws Exception {
-                        int fd = Native.dup(((EpollSocketChannel) ctx.channel()).fd().intValue());
-                        ctx.channel().close().addListener(f -> relay.adopt(fd, null, closed::countDown, () -> {
-                            if (runs[0]++ == 0) {
-                                runs[1] = clientRead[0];
-                            }
-                        }));
-                    }
-                }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
+        Channel listener = handoffListener(fd -> relay.adopt(fd, null, closed::countDown, () -> {
+            if (runs[0]++ == 0) {
+                runs[1] = clientRead[0];
+            }
+        }));
         try (Socket s = new Socket()) {
             s.setSoTimeout(10_000);
             s.connect(listener.localAddress(), 2000);
@@ -265,6 +238,27 @@ class RelayTest {
             listener.close().sync();
             loop.submit(relay::close).get();
         }
+    }
+
+    /** A relay on {@code loop} to the backend at loopback:{@code port}, 2 s connect timeout, no idle timeout. */
+    private static Relay relayTo(EventLoop loop, int port, RelayMode mode, Counters counters) {
+        return new Relay(loop, new RelaySettings(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 2000, 0,
+                ProxyProtocol.OFF, null, mode, ProxyConfig.DEFAULT_PIPE_BYTES), counters, BackendTimings.NONE);
+    }
+
+    /**
+     * A listener whose accepted sockets stand in for handed-off ones: each under a second descriptor, as the handoff
+     * would give it, to {@code adopt}.
+     */
+    private static Channel handoffListener(IntConsumer adopt) throws InterruptedException {
+        return new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) throws Exception {
+                        int fd = Native.dup(((EpollSocketChannel) ctx.channel()).fd().intValue());
+                        ctx.channel().close().addListener(f -> adopt.accept(fd));
+                    }
+                }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
     }
 
     /** The relay does not set TCP_NODELAY itself (one setsockopt per leg saved): Netty's epoll sockets start with it. */
