@@ -24,8 +24,8 @@ final class Direction {
     /** Moved by a splice pump, which reads {@code in} itself: Netty does not. */
     boolean spliced;
     /**
-     * Runs before the first bytes this direction writes, unless the other direction reads first (then it is dropped):
-     * the timestamp echo, on the server-to-client direction only (see SegmentGate#handOff).
+     * Runs before the first bytes (or FIN) this direction writes, unless the other direction reads first (then it is
+     * dropped): the timestamp echo, on the server-to-client direction only (see SegmentGate#handOff).
      */
     Runnable beforeFirstWrite;
 
@@ -37,7 +37,7 @@ final class Direction {
         this.idle = idle;
     }
 
-    /** Called by a pump before it writes bytes it read from {@code in}. */
+    /** Called by a pump before it writes bytes it read from {@code in}, or passes on its FIN. */
     void beforeWrite() {
         Runnable first = beforeFirstWrite;
         if (first != null) {

@@ -123,6 +123,8 @@ final class Pump extends ChannelInboundHandlerAdapter {
             // Nothing more to read. Netty keeps EPOLLIN on a half-closed input while auto-read is on, and the loop
             // then wakes once more only to read the FIN again.
             ctx.channel().config().setAutoRead(false);
+            // A FIN is a segment too: a server that closes without a word sends the client its first one here.
+            dir.beforeWrite();
             passFin(dir);
             return;
         }

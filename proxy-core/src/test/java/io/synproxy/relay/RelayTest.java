@@ -24,6 +24,7 @@ import org.junit.jupiter.api.condition.EnabledIf;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
@@ -175,8 +176,9 @@ class RelayTest {
     }
 
     /**
-     * The hook handed with the socket (the timestamp echo) runs before the first bytes the backend sends the client
-     * when the backend speaks first, once, and never when the client speaks first: its bytes made it needless.
+     * The hook handed with the socket (the timestamp echo) runs before the first bytes, or the FIN, the backend sends
+     * the client when the backend speaks first, once, and never when the client speaks first: its bytes made it
+     * needless.
      */
     @ParameterizedTest
     @EnumSource(RelayMode.class)
@@ -192,6 +194,19 @@ class RelayTest {
             int[] serverFirst = exchange(mode, banner, false);
             assertEquals(1, serverFirst[0], "ran once for a server that speaks first");
             assertEquals(0, serverFirst[1], "before the client had anything");
+            assertEquals(10, serverFirst[2], "the banner");
+        }
+        // A server that closes without a word: its FIN is the socket's first segment, and must echo too.
+        try (ServerSocket silent = LoopbackServer.start(8, s -> {
+            try {
+                s.close();
+            } catch (IOException e) {
+                // Closed either way.
+            }
+        })) {
+            int[] finFirst = exchange(mode, silent, false);
+            assertEquals(1, finFirst[0], "ran once before the server's FIN went on");
+            assertEquals(0, finFirst[2], "nothing to read but the FIN");
         }
         if (mode != RelayMode.SPLICE) {
             // Forced splice runs it at the join: its pumps have no hook to wait with.
@@ -202,7 +217,8 @@ class RelayTest {
 
     /**
      * One connection through a relay to {@code server}, the client writing first or not, then half-closing and
-     * reading to the end. Returns how often the hook ran and how many bytes the client had read when it first did.
+     * reading to the end. Returns how often the hook ran, how many bytes the client had read when it first did, and
+     * how many it read in all.
      */
     private static int[] exchange(RelayMode mode, ServerSocket server, boolean clientFirst) throws Exception {
         EventLoop loop = group.next();
@@ -223,9 +239,7 @@ class RelayTest {
                 s.getOutputStream().write(new byte[100]);
             }
             InputStream in = s.getInputStream();
-            if (!clientFirst) {
-                int b = in.read();
-                assertTrue(b >= 0, "the banner");
+            if (!clientFirst && in.read() >= 0) {
                 clientRead[0]++;
             }
             s.shutdownOutput();
@@ -233,7 +247,8 @@ class RelayTest {
                 clientRead[0]++;
             }
             assertTrue(closed.await(10, TimeUnit.SECONDS), "the relay closed both legs");
-            return loop.submit(() -> runs.clone()).get();
+            int[] seen = loop.submit(() -> runs.clone()).get();
+            return new int[] {seen[0], seen[1], clientRead[0]};
         } finally {
             listener.close().sync();
             loop.submit(relay::close).get();

@@ -14,8 +14,9 @@ import java.util.concurrent.Executor;
  * costs about 1 us here, and Netty's channel makes six per connection that this one does not. Its config does not
  * read SO_SNDBUF to size gathering writes (twice the send buffer, once per process here: {@link RelaySocketChannelConfig});
  * an adopted socket is given both addresses instead of asking getsockname; a connected one asks for its local address
- * only if someone wants it; and closing does not read SO_LINGER, which a relay never sets. What is left: the family
- * (Netty's socket asks getsockname in its constructor) and the peer's address after a connect (getpeername).
+ * only if someone wants it; a backend's connect is made before registration ({@link #connectNow()}); and closing does
+ * not read SO_LINGER, which a relay never sets. What is left: the family (Netty's socket asks getsockname in its
+ * constructor), and, when Netty finishes a connect on EPOLLOUT (a remote backend), SO_ERROR and getpeername.
  *
  * <p>Lives in Netty's package because its base's constructors and the socket are package private. No TCP_FASTOPEN
  * connect and no TCP_MD5SIG: a relay uses neither.
