@@ -2,6 +2,7 @@ package io.synproxy.frontend;
 
 import io.synproxy.config.ProxyConfig;
 import io.synproxy.packet.TcpFlyweight;
+import io.synproxy.testsupport.BpfSource;
 import io.synproxy.testsupport.TcpPacket;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -134,6 +135,12 @@ class BpfTest {
             check(syns);
             assertTrue(run(syns, syn, protocol, PACKET_HOST, Bpf.KERNEL_OWNED_HASH) > 0, "the SYN ring reads no hash");
         }
+    }
+
+    /** The hash the tc program tags the kernel's segments with is the one this filter drops. */
+    @Test
+    void shouldReadTheHashTheTcProgramWrites() throws Exception {
+        assertEquals(BpfSource.define("KERNEL_OWNED_HASH"), Bpf.KERNEL_OWNED_HASH);
     }
 
     @Test

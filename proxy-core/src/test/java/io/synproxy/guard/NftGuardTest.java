@@ -1,5 +1,6 @@
 package io.synproxy.guard;
 
+import io.synproxy.testsupport.BpfSource;
 import org.junit.jupiter.api.Test;
 
 import java.net.InetAddress;
@@ -34,5 +35,13 @@ class NftGuardTest {
                 .contains("meta nfproto ipv4 fib daddr type local tcp dport 80 tcp flags & (syn | ack) == syn drop\n"));
         assertTrue(NftGuard.ruleset(InetAddress.getByName("::"), 80)
                 .contains("meta nfproto ipv6 fib daddr type local tcp dport 80 tcp flags & (syn | ack) == syn drop\n"));
+    }
+
+    /** The guard drops what the tc program marks: the same priority on both sides (major:minor, hex). */
+    @Test
+    void takeoverPriorityIsTheProgramsOwn() throws Exception {
+        String[] majorMinor = NftGuard.TAKEOVER_PRIORITY.split(":");
+        long priority = Long.parseLong(majorMinor[0], 16) << 16 | Long.parseLong(majorMinor[1], 16);
+        assertEquals(BpfSource.define("TAKEOVER_PRIORITY"), priority);
     }
 }
