@@ -42,7 +42,7 @@ final class Closing {
             return;
         }
         if (!outputShutdown(ch) && Pump.queued(ch) > 0) {
-            cork(ch, true);
+            cork(ch);
         }
         try {
             ch.eventLoop().execute(() -> flushAndClose(ch, lingerLimit));
@@ -86,16 +86,19 @@ final class Closing {
         }
     }
 
-    /** Sets TCP_CORK; false when the channel is no open epoll socket or the kernel refused. */
-    static boolean cork(Channel ch, boolean on) {
+    /**
+     * Sets TCP_CORK; false when the channel is no open epoll socket or the kernel refused. Never taken off: the FIN
+     * that follows pushes the corked data out with it (tcp_send_fin sends with Nagle off).
+     */
+    static boolean cork(Channel ch) {
         if (!ch.isActive()) {
             return false;
         }
         try {
             if (ch instanceof RelaySocketChannel relay) {
-                relay.config().setTcpCork(on);
+                relay.config().setTcpCork(true);
             } else if (ch instanceof EpollSocketChannel epoll) {
-                epoll.config().setTcpCork(on);
+                epoll.config().setTcpCork(true);
             } else {
                 return false;
             }

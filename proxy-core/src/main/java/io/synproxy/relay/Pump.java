@@ -143,7 +143,7 @@ final class Pump extends ChannelInboundHandlerAdapter {
             dir.finished();
             return;
         }
-        Closing.cork(out, true);
+        Closing.cork(out);
         out.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
             // Everything written before it has left Netty's queue: the FIN follows it. No uncork after: the FIN goes
             // onto the last unsent segment, and a segment with FIN is sent whatever the cork (tcp_send_fin pushes it

@@ -156,7 +156,7 @@ final class SplicePump extends ChannelInboundHandlerAdapter {
             }
             if (srcEof && inPipe > 0 && !corked) {
                 // The last data and the FIN leave together, as they arrived.
-                corked = Closing.cork(dir.out, true);
+                corked = Closing.cork(dir.out);
             }
             while (inPipe > 0 && dstWritable && nettyWrites == 0) {
                 long n = Native.splice(pipe.readFd(), dst.fd().intValue(), inPipe, FLAGS);
