@@ -9,6 +9,7 @@ import io.netty.channel.epoll.AbstractEpollStreamChannel;
 import io.netty.channel.epoll.EpollIoEvent;
 import io.netty.channel.epoll.EpollIoHandle;
 import io.netty.channel.epoll.EpollIoOps;
+import io.netty.channel.epoll.RelaySocketChannel;
 import io.netty.channel.unix.FileDescriptor;
 import io.netty.util.AttributeKey;
 import io.netty.util.concurrent.Future;
@@ -56,6 +57,9 @@ final class SpliceSocket implements EpollIoHandle {
             throw new IllegalStateException("not an epoll channel");
         }
         s = new SpliceSocket(Native.dup(epoll.fd().intValue()), epoll.eventLoop());
+        if (epoll instanceof RelaySocketChannel relay) {
+            relay.markDuplicated();
+        }
         Future<IoRegistration> f = loop.register(s);
         IoRegistration r = f.getNow();
         if (r == null) {

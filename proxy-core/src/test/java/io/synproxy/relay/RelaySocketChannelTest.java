@@ -1,9 +1,17 @@
 package io.synproxy.relay;
 
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollChannelOption;
+import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.RelaySocketChannel;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.SocketProtocolFamily;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Native;
@@ -16,6 +24,10 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static io.synproxy.linux.Constants.AF_INET;
 import static io.synproxy.linux.Constants.SOCK_CLOEXEC;
@@ -120,6 +132,63 @@ class RelaySocketChannelTest {
             assertFalse(ch.isActive());
         } finally {
             ch.unsafe().closeForcibly();
+        }
+    }
+
+    /**
+     * The peer's FIN with half-closure on, as the relay's legs run: the input is marked shut down without
+     * shutdown(2) and reads stop, the event comes once, and the channel still writes until it is closed; closing
+     * (the descriptor before Netty's deregistration) ends the connection.
+     */
+    @Test
+    void shouldKeepWritingAfterThePeersFinAndCloseCleanly() throws Exception {
+        MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+        try (ServerSocket backend = new ServerSocket(0, 8, InetAddress.getLoopbackAddress())) {
+            InetSocketAddress peer = new InetSocketAddress(InetAddress.getLoopbackAddress(), backend.getLocalPort());
+            RelaySocketChannel ch = new RelaySocketChannel(SocketProtocolFamily.INET, peer);
+            assertTrue(ch.connectNow());
+            ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+            StringBuilder read = new StringBuilder();
+            AtomicInteger finEvents = new AtomicInteger();
+            CountDownLatch fin = new CountDownLatch(1);
+            ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                @Override
+                public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                    ByteBuf buf = (ByteBuf) msg;
+                    read.append(buf.toString(StandardCharsets.US_ASCII));
+                    buf.release();
+                }
+
+                @Override
+                public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                    if (evt instanceof ChannelInputShutdownEvent) {
+                        finEvents.incrementAndGet();
+                        fin.countDown();
+                    }
+                }
+            });
+            ch.readFromRegistration();
+            EventLoop loop = group.next();
+            loop.register(ch).sync();
+            backend.setSoTimeout(5000);
+            try (Socket accepted = backend.accept()) {
+                accepted.getOutputStream().write("hello".getBytes(StandardCharsets.US_ASCII));
+                accepted.shutdownOutput();
+                assertTrue(fin.await(5, TimeUnit.SECONDS), "the FIN seen");
+                Thread.sleep(50);
+                assertEquals("hello", loop.submit(read::toString).get());
+                assertEquals(1, finEvents.get(), "one event for the FIN");
+                assertTrue(ch.isInputShutdown());
+                assertTrue(ch.isOpen(), "half-closed, not closed");
+                ch.writeAndFlush(Unpooled.copiedBuffer("back", StandardCharsets.US_ASCII)).sync();
+                byte[] back = accepted.getInputStream().readNBytes(4);
+                assertEquals("back", new String(back, StandardCharsets.US_ASCII), "written after the peer's FIN");
+                ch.close().sync();
+                assertFalse(ch.isOpen());
+                assertEquals(-1, accepted.getInputStream().read(), "closed: the peer reads its end");
+            }
+        } finally {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
         }
     }
 }

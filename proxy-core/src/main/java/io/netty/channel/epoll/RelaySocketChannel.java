@@ -28,6 +28,7 @@ public final class RelaySocketChannel extends AbstractEpollStreamChannel impleme
     private volatile InetSocketAddress local;
     private final InetSocketAddress peer;
     private boolean connectStarted;
+    private boolean duplicated;
 
     /** A new, unconnected socket of {@code family} (the backend's leg), TCP_NODELAY on. */
     public RelaySocketChannel(SocketProtocolFamily family) {
@@ -150,16 +151,24 @@ public final class RelaySocketChannel extends AbstractEpollStreamChannel impleme
     }
 
     /**
+     * Another descriptor of this socket exists (the splice socket's dup): closing the channel's own then no longer
+     * takes it out of the epoll set, so {@link #doClose()} leaves the removal to Netty.
+     */
+    public void markDuplicated() {
+        duplicated = true;
+    }
+
+    /**
      * Closes the descriptor before Netty deregisters it: the kernel then takes it out of the epoll set itself, and
-     * Netty skips its EPOLL_CTL_DEL for a closed descriptor (EpollIoHandler). One system call less per leg. Safe
-     * because a relay's socket is in no other descriptor table: epoll drops an entry when the last reference to
-     * the open file goes. The one exception is a child process being started (nft, at start and stop), which holds
-     * copies until it closes them before its exec; an event of the closed socket seen meanwhile reaches whatever
-     * channel holds the number then as a spurious wake-up (a read that finds nothing), never as its data.
+     * Netty skips its EPOLL_CTL_DEL for a closed descriptor (EpollIoHandler). One system call less per leg. Only
+     * while the socket has no other descriptor ({@link #markDuplicated()}): epoll drops an entry when the last
+     * reference to the open file goes. The one other holder is a child process being started (nft, at start and
+     * stop), which has copies until it closes them before its exec; an event of the closed socket seen meanwhile
+     * reaches whatever channel holds the number then as a spurious wake-up (a read that finds nothing), never as data.
      */
     @Override
     protected void doClose() throws Exception {
-        if (isRegistered() && eventLoop().inEventLoop()) {
+        if (!duplicated && isRegistered() && eventLoop().inEventLoop()) {
             socket.close();
         }
         super.doClose();
