@@ -53,7 +53,9 @@ final class Closing {
     }
 
     private static void flushAndClose(Channel ch, boolean lingerLimit) {
-        if (!ch.isActive() || outputShutdown(ch)) {
+        // Nothing queued (the common end): an empty write would complete at once and close; closing now saves the
+        // write's trip through the pipeline, its promise and listener.
+        if (!ch.isActive() || outputShutdown(ch) || Pump.queued(ch) == 0) {
             if (ch.isOpen()) {
                 ch.close();
             }
