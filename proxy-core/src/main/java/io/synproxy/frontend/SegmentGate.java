@@ -345,11 +345,7 @@ public final class SegmentGate {
             closed.add(cHi, cLo, clientPort, lHi, lLo, isn, clockMillis.getAsLong());
             liveCount = live.size();
         };
-        if (lateEcho != null) {
-            sink.adopt(fd, verdict, onClose, lateEcho);
-        } else {
-            sink.adopt(fd, verdict, onClose);
-        }
+        sink.adopt(fd, verdict, onClose, lateEcho);
     }
 
     /** The timestamp echo {@link #handOff} kept for later: sent now, from this loop, outside any drain. */

@@ -18,10 +18,13 @@ public interface ConnectionSink {
     /**
      * {@link #adopt(int, AckVerdict, Runnable)}, with {@code beforeFirstReply} to run on this loop before the socket
      * first sends the client data when the client has sent none yet (a server that speaks first), or never: the
-     * timestamp echo, which the client's own first segment makes needless. A sink that cannot wait runs it now.
+     * timestamp echo, which the client's own first segment makes needless; null when there is none. A sink that
+     * cannot wait runs it now.
      */
     default void adopt(int fd, AckVerdict verdict, Runnable onClose, Runnable beforeFirstReply) {
-        beforeFirstReply.run();
+        if (beforeFirstReply != null) {
+            beforeFirstReply.run();
+        }
         adopt(fd, verdict, onClose);
     }
 }

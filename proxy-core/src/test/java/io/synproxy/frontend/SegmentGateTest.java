@@ -723,7 +723,9 @@ class SegmentGateTest {
 
         @Override
         public void adopt(int fd, AckVerdict verdict, Runnable onClose, Runnable beforeReply) {
-            beforeFirstReply.add(beforeReply);
+            if (beforeReply != null) {
+                beforeFirstReply.add(beforeReply);
+            }
             adopt(fd, verdict, onClose);
         }
     }
