@@ -43,6 +43,9 @@ public final class Constants {
 
     public static final int ARPHRD_ETHER = 1;
     public static final int MSG_DONTWAIT = 0x40;
+    /** More data follows: the segment waits as under TCP_CORK, for this call only. */
+    public static final int MSG_MORE = 0x8000;
+    public static final int MSG_NOSIGNAL = 0x4000;
 
     public static final int ETH_P_ALL = 0x0003;
     public static final int ETH_P_IP = 0x0800;

@@ -219,6 +219,18 @@ public final class Native {
         return rc < 0 ? -errno(capture) : rc;
     }
 
+    /** send(2) of {@code len} bytes at {@code buf}: bytes sent, or {@code -errno}. Never throws, never allocates. */
+    public static long sendNow(int fd, MemorySegment buf, long len, int flags) {
+        MemorySegment capture = CAPTURE.get();
+        long rc;
+        try {
+            rc = (long) SEND.invokeExact(capture, fd, buf, len, flags);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        return rc < 0 ? -errno(capture) : rc;
+    }
+
     /** Hot path: returns bytes sent, or {@code -errno}. Never throws, never allocates. */
     public static long sendto(int fd, MemorySegment buf, long len, int flags, MemorySegment sockaddr) {
         MemorySegment capture = CAPTURE.get();

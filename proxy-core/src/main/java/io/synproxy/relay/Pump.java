@@ -132,13 +132,15 @@ final class Pump extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * Passes the FIN on after everything written so far, corked so that the last data and the FIN leave in one
-     * segment, as they arrived (the FIN itself releases the cork's hold).
+     * Passes the FIN on after everything written so far, so that the last data and the FIN leave in one segment, as
+     * they arrived: what is queued is sent with MSG_MORE and the FIN goes out on it ({@link Closing#sendQueuedMore}),
+     * or, when the kernel does not take all of it now, corked and flushed by Netty (the FIN itself releases the cork's
+     * hold).
      */
     static void passFin(Direction dir) {
         Channel out = dir.out;
-        if (queued(out) == 0) {
-            // Everything read has reached the kernel already: no segment to merge the FIN with, no cork needed.
+        // Nothing queued: everything read has reached the kernel already, no segment to merge the FIN with.
+        if (queued(out) == 0 || Closing.sendQueuedMore(out)) {
             Closing.shutdownOutput(out);
             dir.finished();
             return;
@@ -148,7 +150,7 @@ final class Pump extends ChannelInboundHandlerAdapter {
             // Everything written before it has left Netty's queue: the FIN follows it. No uncork after: the FIN goes
             // onto the last unsent segment, and a segment with FIN is sent whatever the cork (tcp_send_fin pushes it
             // with TCP_NAGLE_OFF, and Nagle's test passes a FIN), as the splice pump's corked FIN already is. Nothing
-            // can be written after it. One setsockopt per connection.
+            // can be written after it.
             Closing.shutdownOutput(out);
             dir.finished();
         });
