@@ -209,14 +209,7 @@ public final class Native {
      * marked for sending. Returns bytes sent, or {@code -errno}. Never throws, never allocates.
      */
     public static long flushTxRing(int fd, int flags) {
-        MemorySegment capture = CAPTURE.get();
-        long rc;
-        try {
-            rc = (long) SEND.invokeExact(capture, fd, MemorySegment.NULL, 0L, flags);
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
-        return rc < 0 ? -errno(capture) : rc;
+        return sendNow(fd, MemorySegment.NULL, 0L, flags);
     }
 
     /** send(2) of {@code len} bytes at {@code buf}: bytes sent, or {@code -errno}. Never throws, never allocates. */
