@@ -103,6 +103,9 @@ final class Pump extends ChannelInboundHandlerAdapter {
      * data only after channelReadComplete; flushed here, the data would leave without it, a client that
      * closes on the last response byte (wrk, curl, any HTTP/1.0 client) would close first and keep the
      * TIME_WAIT the backend took on a direct connection: thousands of them exhaust a busy client's ports.
+     * Flushing at once unless this read ended with the FIN does not do: Netty handles EPOLLRDHUP after EPOLLIN, so a
+     * FIN that came with the data is read by a second read pass, after the data's channelReadComplete (tried: 0 of
+     * 100 FINs left with the data, against 87 of 100).
      */
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
