@@ -14,6 +14,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.InputStream;
 import java.lang.foreign.Arena;
@@ -27,6 +29,7 @@ import java.util.concurrent.TimeUnit;
 
 import static io.synproxy.linux.Constants.IPPROTO_TCP;
 import static io.synproxy.linux.Constants.TCP_INFO;
+import static io.synproxy.linux.Constants.TCP_INFO_BYTES_RECEIVED;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -34,12 +37,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * A direction's FIN passed on after the last data it read ({@link Pump#passFin}), on real loopback sockets: the data
  * and the FIN leave in one segment when the kernel takes all of it at once, and everything still arrives, in order
- * and followed by the FIN, when it cannot (the receiver does not read, and a flush waits for it).
+ * and followed by the FIN, when it cannot (the receiver does not read: the kernel takes part, or a flush waits).
  */
 @EnabledIf("epoll")
 class PassFinTest {
-    /** struct tcp_info's {@code tcpi_segs_out} (u32, since Linux 4.2). */
-    private static final int TCPI_SEGS_OUT = 136;
+    /** struct tcp_info's {@code tcpi_segs_out}: the u32 after {@code tcpi_bytes_received} (since Linux 4.2). */
+    private static final int TCPI_SEGS_OUT = TCP_INFO_BYTES_RECEIVED + 8;
     private static MultiThreadIoEventLoopGroup group;
 
     static boolean epoll() {
@@ -80,17 +83,25 @@ class PassFinTest {
         }
     }
 
-    @Test
-    void shouldDeliverEverythingThenTheFinWhenTheKernelTakesOnlyPart() throws Exception {
+    /**
+     * @param flushFirst half of it is flushed before and waits for the reader (EPOLLOUT), half still queued: passFin
+     *                   leaves it all to Netty's flush. Otherwise all of it is queued: the kernel takes part of it
+     *                   with MSG_MORE and Netty's flush the rest.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void shouldDeliverEverythingThenTheFinWhenTheKernelCannotTakeItAtOnce(boolean flushFirst) throws Exception {
         int size = 16 << 20;
         try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getLoopbackAddress())) {
             server.setReceiveBufferSize(64 << 10);
             RelaySocketChannel out = connected(server);
             try (Socket accepted = server.accept()) {
                 ChannelFuture written = out.eventLoop().submit(() -> {
-                    // Half flushed already, waiting for the reader (EPOLLOUT), half still queued.
-                    out.writeAndFlush(pattern(out, 0, size / 2));
-                    ChannelFuture w = out.write(pattern(out, size / 2, size / 2));
+                    int first = flushFirst ? size / 2 : 0;
+                    if (flushFirst) {
+                        out.writeAndFlush(pattern(out, 0, first));
+                    }
+                    ChannelFuture w = out.write(pattern(out, first, size - first));
                     Pump.passFin(direction(out));
                     return w;
                 }).get(5, TimeUnit.SECONDS);
