@@ -83,10 +83,22 @@ public final class Constants {
     public static final int F_GETPIPE_SZ = 1032;
     public static final int SPLICE_F_MOVE = 1;
     public static final int SPLICE_F_NONBLOCK = 2;
+    public static final int SPLICE_F_MORE = 4;
+    public static final int SO_ERROR = 4;
+    public static final int SO_KEEPALIVE = 9;
+    public static final int TCP_KEEPIDLE = 4;
+    public static final int TCP_KEEPINTVL = 5;
+    public static final int TCP_KEEPCNT = 6;
+    public static final int SHUT_WR = 1;
 
     public static final int EADDRINUSE = 98;
     public static final int EADDRNOTAVAIL = 99;
     public static final int EAGAIN = 11;
+    public static final int EINTR = 4;
+    public static final int EINPROGRESS = 115;
+    public static final int EALREADY = 114;
+    public static final int EISCONN = 106;
+    public static final int ECONNREFUSED = 111;
     public static final int ENOBUFS = 105;
     public static final int EPERM = 1;
 

@@ -178,6 +178,30 @@ public final class Native {
         }
     }
 
+    /** connect(2) of a non-blocking socket: 0, or {@code -errno} (EINPROGRESS and the like). Never throws. */
+    public static int connectNow(int fd, MemorySegment sockaddr) {
+        MemorySegment capture = CAPTURE.get();
+        int rc;
+        try {
+            rc = (int) CONNECT.invokeExact(capture, fd, sockaddr, (int) sockaddr.byteSize());
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        return rc < 0 ? -errno(capture) : rc;
+    }
+
+    /** The socket's pending error (getsockopt SO_ERROR, which clears it): an errno, 0 for none. Never throws. */
+    public static int soError(int fd) {
+        MemorySegment scratch = Scratch.INT.get();
+        scratch.set(JAVA_INT, 0, 0);
+        try {
+            getsockopt(fd, Constants.SOL_SOCKET, Constants.SO_ERROR, scratch, "SO_ERROR");
+        } catch (LinuxException e) {
+            return e.errno();
+        }
+        return scratch.get(JAVA_INT, 0);
+    }
+
     /** Closes a descriptor; errors are ignored (there is nothing a caller could do about them). */
     public static void close(int fd) {
         if (fd < 0) {

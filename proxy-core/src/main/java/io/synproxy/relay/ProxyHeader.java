@@ -1,7 +1,9 @@
 package io.synproxy.relay;
 
+import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.haproxy.HAProxyCommand;
 import io.netty.handler.codec.haproxy.HAProxyMessage;
 import io.netty.handler.codec.haproxy.HAProxyMessageEncoder;
@@ -27,6 +29,19 @@ final class ProxyHeader {
         return new HAProxyMessage(protocol == ProxyProtocol.V1 ? HAProxyProtocolVersion.V1 : HAProxyProtocolVersion.V2,
                 HAProxyCommand.PROXY, family, src.getAddress().getHostAddress(), dst.getAddress().getHostAddress(),
                 src.getPort(), dst.getPort());
+    }
+
+    /** The header's bytes for a client at {@code src} that connected to {@code dst}; null when the protocol is off. */
+    static ByteBuf encode(ProxyProtocol protocol, InetSocketAddress src, InetSocketAddress dst) {
+        HAProxyMessage header = of(protocol, src, dst);
+        if (header == null) {
+            return null;
+        }
+        EmbeddedChannel encoder = new EmbeddedChannel(HAProxyMessageEncoder.INSTANCE);
+        encoder.writeOutbound(header);
+        ByteBuf bytes = encoder.readOutbound();
+        encoder.finishAndReleaseAll();
+        return bytes;
     }
 
     /**

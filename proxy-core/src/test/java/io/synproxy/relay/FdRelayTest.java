@@ -1,0 +1,209 @@
+package io.synproxy.relay;
+
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.EventLoop;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollChannelOption;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.synproxy.config.ProxyConfig;
+import io.synproxy.config.ProxyProtocol;
+import io.synproxy.linux.Native;
+import io.synproxy.metrics.BackendTimings;
+import io.synproxy.metrics.Counter;
+import io.synproxy.metrics.Counters;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIf;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntConsumer;
+
+import static io.synproxy.linux.Constants.IPPROTO_TCP;
+import static io.synproxy.linux.Constants.TCP_INFO;
+import static io.synproxy.linux.Constants.TCP_INFO_BYTES_RECEIVED;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The relay on raw descriptors ({@link FdRelay}), on loopback sockets, in what RelayTest does not already cover: the
+ * backend's last data and FIN, arriving together, leave for the client together, in one segment, in every mode; a
+ * drain closes what is open and counts it; an engine name that does not exist is refused with one sentence.
+ */
+@EnabledIf("epoll")
+class FdRelayTest {
+    /** struct tcp_info's {@code tcpi_segs_out}: the u32 after {@code tcpi_bytes_received} (since Linux 4.2). */
+    private static final int TCPI_SEGS_OUT = TCP_INFO_BYTES_RECEIVED + 8;
+    private static MultiThreadIoEventLoopGroup group;
+    private static MultiThreadIoEventLoopGroup backendGroup;
+
+    static boolean epoll() {
+        return Epoll.isAvailable();
+    }
+
+    @BeforeAll
+    static void start() {
+        group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+        backendGroup = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        backendGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+    }
+
+    @ParameterizedTest
+    @EnumSource(RelayMode.class)
+    void shouldSendTheBackendsLastDataAndFinToTheClientInOneSegment(RelayMode mode) throws Exception {
+        CompletableFuture<Channel> backendSide = new CompletableFuture<>();
+        Channel backend = backend(backendSide);
+        EventLoop loop = group.next();
+        Counters counters = new Counters();
+        Relay relay = relayTo(loop, ((InetSocketAddress) backend.localAddress()).getPort(), mode, counters);
+        CountDownLatch closed = new CountDownLatch(1);
+        CompletableFuture<Integer> probe = new CompletableFuture<>();
+        Channel listener = handoffListener(fd -> {
+            // A second descriptor of the adopted socket: the test reads its TCP_INFO while the relay owns the first.
+            try {
+                probe.complete(Native.dup(fd));
+            } catch (Exception e) {
+                probe.completeExceptionally(e);
+            }
+            relay.adopt(fd, null, closed::countDown);
+        });
+        byte[] response = new byte[300];
+        Arrays.fill(response, (byte) 'r');
+        try (Socket s = new Socket(); Arena arena = Arena.ofConfined()) {
+            s.setSoTimeout(5000);
+            s.connect(listener.localAddress(), 2000);
+            s.getOutputStream().write("request".getBytes(StandardCharsets.US_ASCII));
+            Channel b = backendSide.get(5, TimeUnit.SECONDS);
+            int fd = probe.get(5, TimeUnit.SECONDS);
+            // Every ACK of the request has gone by now.
+            Thread.sleep(200);
+            MemorySegment info = arena.allocate(TCPI_SEGS_OUT + 8, 8);
+            long before = segsOut(fd, info);
+            // Corked: the response and the backend's FIN reach the proxy as one segment.
+            b.eventLoop().submit(() -> {
+                b.config().setOption(EpollChannelOption.TCP_CORK, true);
+                b.writeAndFlush(Unpooled.wrappedBuffer(response));
+                ((EpollSocketChannel) b).shutdownOutput();
+            }).get(5, TimeUnit.SECONDS);
+            byte[] got = s.getInputStream().readNBytes(response.length + 1);
+            long after = segsOut(fd, info);
+            assertArrayEquals(response, got, "the response, then the FIN");
+            assertEquals(1, after - before, "data and FIN in one segment (" + mode + ")");
+            Native.close(fd);
+        } finally {
+            listener.close().sync();
+            backend.close().sync();
+        }
+        assertTrue(closed.await(5, TimeUnit.SECONDS), "the relay ended");
+        assertEquals(7L, loop.submit(() -> counters.get(Counter.BYTES_TO_BACKEND)).get(), "bytes counted up");
+        assertEquals(300L, loop.submit(() -> counters.get(Counter.BYTES_TO_CLIENT)).get(), "bytes counted down");
+        loop.submit(relay::close).get();
+    }
+
+    @Test
+    void shouldCloseAndCountEveryOpenRelayAtADrain() throws Exception {
+        CompletableFuture<Channel> backendSide = new CompletableFuture<>();
+        Channel backend = backend(backendSide);
+        EventLoop loop = group.next();
+        Counters counters = new Counters();
+        Relay relay = relayTo(loop, ((InetSocketAddress) backend.localAddress()).getPort(), RelayMode.AUTO, counters);
+        AtomicInteger ended = new AtomicInteger();
+        CountDownLatch closed = new CountDownLatch(1);
+        Channel listener = handoffListener(fd -> relay.adopt(fd, null, () -> {
+            ended.incrementAndGet();
+            closed.countDown();
+        }));
+        try (Socket s = new Socket()) {
+            s.setSoTimeout(5000);
+            s.connect(listener.localAddress(), 2000);
+            backendSide.get(5, TimeUnit.SECONDS);
+            assertEquals(1, relay.closeAll().get(5, TimeUnit.SECONDS), "relays closed");
+            assertEquals(-1, s.getInputStream().read(), "the client sees the end");
+            assertTrue(closed.await(5, TimeUnit.SECONDS), "the relay's end ran");
+            assertEquals(1, ended.get(), "once");
+            assertEquals(1L, loop.submit(() -> counters.get(Counter.DRAIN_CLOSED)).get());
+            assertEquals(0, relay.closeAll().get(5, TimeUnit.SECONDS), "nothing left open");
+        } finally {
+            listener.close().sync();
+            backend.close().sync();
+            loop.submit(relay::close).get();
+        }
+    }
+
+    @Test
+    void shouldRefuseAnEngineThatDoesNotExistInOneSentence() {
+        String old = System.getProperty(Relay.ENGINE_PROPERTY);
+        System.setProperty(Relay.ENGINE_PROPERTY, "fast");
+        try {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> relayTo(group.next(), 9, RelayMode.AUTO, new Counters()));
+            assertEquals("synproxy.relay.engine must be fd or netty, not 'fast'", e.getMessage());
+        } finally {
+            if (old == null) {
+                System.clearProperty(Relay.ENGINE_PROPERTY);
+            } else {
+                System.setProperty(Relay.ENGINE_PROPERTY, old);
+            }
+        }
+    }
+
+    /** A loopback backend that hands each accepted channel to {@code accepted} and reads nothing. */
+    private static Channel backend(CompletableFuture<Channel> accepted) throws InterruptedException {
+        return new ServerBootstrap().group(backendGroup).channel(EpollServerSocketChannel.class)
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        accepted.complete(ctx.channel());
+                    }
+                }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
+    }
+
+    private static Relay relayTo(EventLoop loop, int port, RelayMode mode, Counters counters) {
+        return new Relay(loop, new RelaySettings(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 2000, 0,
+                ProxyProtocol.OFF, null, mode, ProxyConfig.DEFAULT_PIPE_BYTES), counters, BackendTimings.NONE);
+    }
+
+    /** Accepted sockets stand in for handed-off ones: each under a second descriptor, as the handoff would give it. */
+    private static Channel handoffListener(IntConsumer adopt) throws InterruptedException {
+        return new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) throws Exception {
+                        int fd = Native.dup(((EpollSocketChannel) ctx.channel()).fd().intValue());
+                        ctx.channel().close().addListener(f -> adopt.accept(fd));
+                    }
+                }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
+    }
+
+    private static long segsOut(int fd, MemorySegment info) throws Exception {
+        Native.getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, "TCP_INFO");
+        return Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, TCPI_SEGS_OUT));
+    }
+}
