@@ -1,42 +1,80 @@
 package io.synproxy.relay;
 
 import io.netty.channel.EventLoop;
+import io.netty.channel.IoEventLoop;
 import io.netty.util.concurrent.Future;
 import io.synproxy.handoff.ConnectionSink;
 import io.synproxy.handshake.AckVerdict;
+import io.synproxy.linux.LinuxException;
+import io.synproxy.linux.Native;
+import io.synproxy.linux.SockAddr;
 import io.synproxy.metrics.BackendTimings;
+import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
-import java.util.Locale;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Set;
+
+import static io.synproxy.linux.Constants.AF_INET;
+import static io.synproxy.linux.Constants.AF_INET6;
+import static io.synproxy.linux.Constants.SOCK_CLOEXEC;
+import static io.synproxy.linux.Constants.SOCK_NONBLOCK;
+import static io.synproxy.linux.Constants.SOCK_STREAM;
 
 /**
- * Adopts handed-off sockets and relays them to the backend, on one event loop. The work is done by
- * {@link FdRelay}, which drives both sockets of a connection as raw descriptors on the loop's epoll; the relay
- * built on Netty channels ({@link NettyRelay}) is kept for comparison with
- * {@code -Dsynproxy.relay.engine=netty}.
+ * Adopts handed-off sockets and relays them to the backend, on one event loop, on raw descriptors: each adopted
+ * socket and its backend socket join the loop's epoll as two handles of their own ({@link Leg}), and each direction
+ * ({@link Flow}) moves bytes with recv/send through one buffer per loop, or with splice(2) through a pipe from the
+ * loop's {@link PipePool}; {@link RelayConnection} is one connection's backend connect, life and end. No channel,
+ * pipeline, promise or buffer object per connection or per message (the relay was two Netty channels a connection
+ * until 5 December: README, "Relay").
  */
 public final class Relay implements ConnectionSink {
-    /** The system property that picks the engine: {@code fd} (the default) or {@code netty}. */
-    public static final String ENGINE_PROPERTY = "synproxy.relay.engine";
+    /** The loop's read buffer: the most one read or splice moves at a time. */
+    static final int BUFFER_BYTES = 64 << 10;
 
-    private final RelaySettings settings;
-    private final RelayEngine engine;
+    final IoEventLoop loop;
+    final RelaySettings settings;
+    final Counters counters;
+    final BackendTimings timings;
+    /** Null in copy mode. */
+    final PipePool pipes;
+    final MemorySegment buffer;
+    final MemorySegment backendAddress;
+    /** Connections open on this loop; touched only on it. */
+    final Set<RelayConnection> live = new HashSet<>();
+    private final Arena arena = Arena.ofShared();
+    private final int family;
 
     /**
      * @param timings where each backend connection's connect time is reported (the metrics' histograms), or
      *                {@link BackendTimings#NONE}
      */
     public Relay(EventLoop loop, RelaySettings settings, Counters counters, BackendTimings timings) {
+        this.loop = (IoEventLoop) loop;
         this.settings = settings;
-        String name = System.getProperty(ENGINE_PROPERTY, "fd").trim().toLowerCase(Locale.ROOT);
-        this.engine = switch (name) {
-            case "netty" -> new NettyRelay(loop, settings, counters, timings);
-            case "fd", "" -> new FdRelay(loop, settings, counters, timings);
-            default -> throw new IllegalArgumentException(ENGINE_PROPERTY + " must be fd or netty, not '" + name + "'");
-        };
+        this.counters = counters;
+        this.timings = timings;
+        this.pipes = settings.mode() == RelayMode.COPY ? null : new PipePool(settings.pipeBytes());
+        this.buffer = arena.allocate(BUFFER_BYTES, 64);
+        InetSocketAddress backend = settings.backend();
+        byte[] ip = backend.getAddress().getAddress();
+        if (backend.getAddress() instanceof Inet4Address) {
+            family = AF_INET;
+            backendAddress = SockAddr.in(SockAddr.allocateIn(arena), ByteBuffer.wrap(ip).getInt(), backend.getPort());
+        } else {
+            family = AF_INET6;
+            ByteBuffer b = ByteBuffer.wrap(ip);
+            backendAddress = SockAddr.in6(SockAddr.allocateIn6(arena), b.getLong(), b.getLong(), backend.getPort());
+        }
     }
 
     public RelaySettings settings() {
@@ -45,22 +83,51 @@ public final class Relay implements ConnectionSink {
 
     /** Closes every relay still open (the end of a drain), counting each, on the relay's loop; completes with how many. */
     public Future<Integer> closeAll() {
-        return engine.closeAll();
+        return loop.submit(() -> {
+            int n = 0;
+            for (RelayConnection c : new ArrayList<>(live)) {
+                counters.increment(Counter.DRAIN_CLOSED);
+                n++;
+                c.close();
+            }
+            return n;
+        });
     }
 
-    /** Closes the idle splice pipes and the loop's buffers; call once the loop has stopped. */
+    /** Closes the idle splice pipes and frees the loop's buffer; call once the loop has stopped. */
     public void close() {
-        engine.close();
+        if (pipes != null) {
+            pipes.close();
+        }
+        arena.close();
     }
 
     @Override
     public void adopt(int fd, AckVerdict verdict, Runnable onClose) {
-        engine.adopt(fd, verdict, onClose, null);
+        adopt(fd, verdict, onClose, null);
     }
 
+    /**
+     * {@inheritDoc} Here {@code beforeFirstReply} runs before the first bytes (or the FIN) the backend sends the
+     * client, if the client has sent nothing by then.
+     */
     @Override
     public void adopt(int fd, AckVerdict verdict, Runnable onClose, Runnable beforeFirstReply) {
-        engine.adopt(fd, verdict, onClose, beforeFirstReply);
+        long adopted = System.nanoTime();
+        int backendFd;
+        try {
+            backendFd = Native.socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        } catch (LinuxException e) {
+            // No socket for the backend (out of descriptors): the client cannot be served.
+            Native.close(fd);
+            counters.increment(Counter.BACKEND_CONNECT_FAILED);
+            counters.increment(Counter.CONNECTIONS_CLOSED);
+            onClose.run();
+            return;
+        }
+        RelayConnection c = new RelayConnection(this, fd, backendFd, verdict, onClose, adopted);
+        c.down.beforeFirstWrite = beforeFirstReply;
+        c.start();
     }
 
     /** The address of a 128-bit pair (IPv4 as {@code ::ffff:a.b.c.d}, which gives an Inet4Address) and port. */

@@ -10,7 +10,6 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoop;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
-import io.netty.channel.epoll.RelaySocketChannel;
 import io.netty.util.ReferenceCountUtil;
 import io.synproxy.handoff.RepairHandoff;
 import io.synproxy.handshake.AckVerdict;
@@ -144,13 +143,11 @@ final class ConnectionWarmup {
                     throw e;
                 }
                 byte[] request = (i & 1) == 0 ? SERVER_CLOSES : CLIENT_CLOSES;
-                InetSocketAddress serverAddress = new InetSocketAddress(loopback, serverPort);
-                InetSocketAddress clientAddress = new InetSocketAddress(loopback, clientPort);
                 loop.execute(() -> {
                     relay.adopt(serverFd, server, () -> { });
-                    RelaySocketChannel ch;
+                    EpollSocketChannel ch;
                     try {
-                        ch = new RelaySocketChannel(clientFd, clientAddress, serverAddress, true);
+                        ch = new EpollSocketChannel(clientFd);
                     } catch (RuntimeException e) {
                         // Never owned by a channel; the slot stays taken, so the warm-up ends at the next wait.
                         Native.close(clientFd);

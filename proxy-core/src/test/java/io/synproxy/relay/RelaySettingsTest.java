@@ -48,7 +48,7 @@ class RelaySettingsTest {
 
     @Test
     void shouldCallADirectionStreamingOnlyAfterARunOfFullReads() {
-        assertEquals(false, Pump.streaming(Pump.FULL_READS_TO_SPLICE - 1));
-        assertEquals(true, Pump.streaming(Pump.FULL_READS_TO_SPLICE));
+        assertEquals(false, Flow.streaming(Flow.FULL_READS_TO_SPLICE - 1));
+        assertEquals(true, Flow.streaming(Flow.FULL_READS_TO_SPLICE));
     }
 }

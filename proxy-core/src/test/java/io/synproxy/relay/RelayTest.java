@@ -10,7 +10,6 @@ import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
-import io.netty.channel.socket.SocketProtocolFamily;
 import io.synproxy.config.ProxyConfig;
 import io.synproxy.config.ProxyProtocol;
 import io.synproxy.linux.Native;
@@ -274,22 +273,6 @@ class RelayTest {
                         ctx.channel().close().addListener(f -> adopt.accept(fd));
                     }
                 }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
-    }
-
-    /** The relay does not set TCP_NODELAY itself (one setsockopt per leg saved): Netty's epoll sockets start with it. */
-    @Test
-    void shouldRelyOnNettyEpollSocketsStartingWithNoDelay() {
-        for (SocketProtocolFamily family : SocketProtocolFamily.values()) {
-            if (family == SocketProtocolFamily.UNIX) {
-                continue;
-            }
-            EpollSocketChannel ch = new EpollSocketChannel(family);
-            try {
-                assertTrue(ch.config().isTcpNoDelay(), family + " socket without TCP_NODELAY");
-            } finally {
-                ch.unsafe().closeForcibly();
-            }
-        }
     }
 
     @Test

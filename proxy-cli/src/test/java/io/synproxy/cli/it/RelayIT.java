@@ -100,7 +100,8 @@ class RelayIT {
         assertTrue(proxy.output().contains("(and lo, for clients on this host)"), proxy.output());
     }
 
-    // Repeated: the Netty epoll bug worked around by EpollRegistrationPin cut about half of these short.
+    // Repeated: a Netty epoll bug (an interest that empties drops the descriptor from epoll; see relay.Leg) cut about
+    // half of these short.
     @RepeatedTest(5)
     void shouldCarryTenMegabytesEachWayIntactAcrossAHalfClose() throws Exception {
         int size = 10 * 1024 * 1024;

@@ -44,16 +44,15 @@ import static io.synproxy.linux.Constants.TCP_INFO;
 import static io.synproxy.linux.Constants.TCP_INFO_BYTES_RECEIVED;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The relay on raw descriptors ({@link FdRelay}), on loopback sockets, in what RelayTest does not already cover: the
- * backend's last data and FIN, arriving together, leave for the client together, in one segment, in every mode; a
- * drain closes what is open and counts it; an engine name that does not exist is refused with one sentence.
+ * One relayed connection's end ({@link RelayConnection}, {@link Flow}), on loopback sockets, in what RelayTest does not
+ * already cover: the backend's last data and FIN, arriving together, leave for the client together, in one segment,
+ * in every mode; a drain closes what is open and counts it, once.
  */
 @EnabledIf("epoll")
-class FdRelayTest {
+class RelayConnectionTest {
     /** struct tcp_info's {@code tcpi_segs_out}: the u32 after {@code tcpi_bytes_received} (since Linux 4.2). */
     private static final int TCPI_SEGS_OUT = TCP_INFO_BYTES_RECEIVED + 8;
     private static MultiThreadIoEventLoopGroup group;
@@ -154,23 +153,6 @@ class FdRelayTest {
             listener.close().sync();
             backend.close().sync();
             loop.submit(relay::close).get();
-        }
-    }
-
-    @Test
-    void shouldRefuseAnEngineThatDoesNotExistInOneSentence() {
-        String old = System.getProperty(Relay.ENGINE_PROPERTY);
-        System.setProperty(Relay.ENGINE_PROPERTY, "fast");
-        try {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> relayTo(group.next(), 9, RelayMode.AUTO, new Counters()));
-            assertEquals("synproxy.relay.engine must be fd or netty, not 'fast'", e.getMessage());
-        } finally {
-            if (old == null) {
-                System.clearProperty(Relay.ENGINE_PROPERTY);
-            } else {
-                System.setProperty(Relay.ENGINE_PROPERTY, old);
-            }
         }
     }
 

@@ -37,13 +37,13 @@ import static io.synproxy.linux.Constants.TCP_NODELAY;
  * in a task after the epoll batch being handled, which may still hold an event for either descriptor (a socket opened
  * later in the batch could take the number over).
  */
-final class FdConnection implements Runnable {
-    final FdRelay relay;
-    final FdLeg client;
-    final FdLeg server;
+final class RelayConnection implements Runnable {
+    final Relay relay;
+    final Leg client;
+    final Leg server;
     /** Client to backend, and backend to client. */
-    final FdFlow up;
-    final FdFlow down;
+    final Flow up;
+    final Flow down;
     boolean closed;
     long lastNanos;
     private final AckVerdict verdict;
@@ -53,16 +53,16 @@ final class FdConnection implements Runnable {
     private boolean connected;
     private ScheduledFuture<?> timer;
 
-    FdConnection(FdRelay relay, int clientFd, int serverFd, AckVerdict verdict, Runnable onClose, long adopted) {
+    RelayConnection(Relay relay, int clientFd, int serverFd, AckVerdict verdict, Runnable onClose, long adopted) {
         this.relay = relay;
         this.verdict = verdict;
         this.onClose = onClose;
         this.adopted = adopted;
-        this.client = new FdLeg(this, clientFd);
-        this.server = new FdLeg(this, serverFd);
+        this.client = new Leg(this, clientFd);
+        this.server = new Leg(this, serverFd);
         boolean auto = relay.settings.mode() == RelayMode.AUTO;
-        this.up = new FdFlow(this, client, server, Counter.BYTES_TO_BACKEND, Counter.CLIENT_RESET, auto);
-        this.down = new FdFlow(this, server, client, Counter.BYTES_TO_CLIENT, Counter.BACKEND_RESET, auto);
+        this.up = new Flow(this, client, server, Counter.BYTES_TO_BACKEND, Counter.CLIENT_RESET, auto);
+        this.down = new Flow(this, server, client, Counter.BYTES_TO_CLIENT, Counter.BACKEND_RESET, auto);
         up.peer = down;
         down.peer = up;
         client.reader = up;
@@ -106,7 +106,7 @@ final class FdConnection implements Runnable {
     }
 
     /** An epoll event on one of the two sockets. */
-    void event(FdLeg leg, int ops) {
+    void event(Leg leg, int ops) {
         if (closed) {
             return;
         }
@@ -119,12 +119,12 @@ final class FdConnection implements Runnable {
             }
             return;
         }
-        boolean error = (ops & (FdLeg.ERR | FdLeg.HUP)) != 0;
-        if ((ops & FdLeg.OUT) != 0 || error) {
+        boolean error = (ops & (Leg.ERR | Leg.HUP)) != 0;
+        if ((ops & Leg.OUT) != 0 || error) {
             leg.writer.step(false);
         }
-        if (!closed && ((ops & (FdLeg.IN | FdLeg.RDHUP)) != 0 || error) && leg.reader.wantsRead()) {
-            leg.reader.step((ops & FdLeg.RDHUP) != 0);
+        if (!closed && ((ops & (Leg.IN | Leg.RDHUP)) != 0 || error) && leg.reader.wantsRead()) {
+            leg.reader.step((ops & Leg.RDHUP) != 0);
         }
         if (error && !closed) {
             // An error the reads and writes above did not meet (the input paused, nothing to write): reported once.
@@ -215,7 +215,7 @@ final class FdConnection implements Runnable {
     }
 
     /** A read or write on {@code flow}'s input failed with {@code errno}: counted as that side's reset, all closed. */
-    void reset(FdFlow flow, int errno) {
+    void reset(Flow flow, int errno) {
         if (!closed) {
             relay.counters.increment(flow.reset);
             close();

@@ -19,16 +19,16 @@ import static io.synproxy.linux.Constants.SPLICE_F_NONBLOCK;
 
 /**
  * One direction of a relayed connection: what is read from {@code in} is written to {@code out}, copied through the
- * loop's buffer ({@link FdRelay#buffer}) or, once the direction streams (or in forced splice mode), moved socket to
+ * loop's buffer ({@link Relay#buffer}) or, once the direction streams (or in forced splice mode), moved socket to
  * pipe to socket with splice(2), the pages never copied to user space.
  *
  * <p>Back-pressure: what the output does not take at once is kept ({@link #pending}, at most one read's worth) or
  * stays in the pipe (at most its capacity), and the input is not read again until the output has taken all of it.
  * The FIN is passed on (shutdown(2) SHUT_WR) once everything read before it has been written; the last data goes with
  * MSG_MORE (or SPLICE_F_MORE) when the FIN is known to follow, so that data and FIN leave in one segment, as they
- * arrived. A failed read or write ends the connection ({@link FdConnection#reset}).
+ * arrived. A failed read or write ends the connection ({@link RelayConnection#reset}).
  */
-final class FdFlow {
+final class Flow {
     /** What may be kept before the backend is connected; reading pauses past it. */
     static final int EARLY_BYTES = 64 << 10;
     /** Consecutive reads that filled the loop's buffer before a direction switches to splice. */
@@ -36,13 +36,13 @@ final class FdFlow {
     private static final int SEND = MSG_NOSIGNAL;
     private static final int SPLICE = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 
-    final FdConnection conn;
-    final FdLeg in;
-    final FdLeg out;
+    final RelayConnection conn;
+    final Leg in;
+    final Leg out;
     /** The byte counter of this direction, and the reset counter of its input. */
     final Counter bytes;
     final Counter reset;
-    FdFlow peer;
+    Flow peer;
     /**
      * Runs before the first bytes (or FIN) this direction writes, unless the other direction reads first (then it is
      * dropped): the timestamp echo, on the server-to-client direction only (see SegmentGate#handOff).
@@ -60,13 +60,18 @@ final class FdFlow {
     private int fullReads;
     private boolean spliceable;
 
-    FdFlow(FdConnection conn, FdLeg in, FdLeg out, Counter bytes, Counter reset, boolean spliceable) {
+    Flow(RelayConnection conn, Leg in, Leg out, Counter bytes, Counter reset, boolean spliceable) {
         this.conn = conn;
         this.in = in;
         this.out = out;
         this.bytes = bytes;
         this.reset = reset;
         this.spliceable = spliceable;
+    }
+
+    /** True when a run of reads that filled the buffer says this direction streams (pure, for tests). */
+    static boolean streaming(int fullReads) {
+        return fullReads >= FULL_READS_TO_SPLICE;
     }
 
     boolean wantsRead() {
@@ -195,7 +200,7 @@ final class FdFlow {
                 return;
             }
             fullReads = n == cap ? fullReads + 1 : 0;
-            if (spliceable && fullReads >= FULL_READS_TO_SPLICE && !inEof) {
+            if (spliceable && streaming(fullReads) && !inEof) {
                 if (startSplice()) {
                     spliceStep();
                     return;
