@@ -33,6 +33,11 @@ final class Flow {
     static final int EARLY_BYTES = 64 << 10;
     /** Consecutive reads that filled the loop's buffer before a direction switches to splice. */
     static final int FULL_READS_TO_SPLICE = 8;
+    private static final int EPIPE = 32;
+    private static final int ECONNRESET = 104;
+    private static final int ENOTCONN = 107;
+    private static final int ETIMEDOUT = 110;
+    private static final int EHOSTUNREACH = 113;
     private static final int SEND = MSG_NOSIGNAL;
     private static final int SPLICE = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 
@@ -243,7 +248,15 @@ final class Flow {
                 } else if (r == -EAGAIN) {
                     break;
                 } else if (r != -EINTR) {
-                    conn.reset(this, (int) -r);
+                    if (inPipe == 0 && !broken((int) -r)) {
+                        // splice(2) itself failed, not the connection: an empty pipe's direction goes on copying.
+                        conn.relay.pipes.release(pipe, true);
+                        pipe = null;
+                        conn.relay.counters.increment(Counter.SPLICE_FALLBACK);
+                        copyStep(false);
+                    } else {
+                        conn.reset(this, (int) -r);
+                    }
                     return;
                 }
             }
@@ -381,6 +394,12 @@ final class Flow {
             conn.relay.pipes.release(pipe, inPipe == 0);
             pipe = null;
         }
+    }
+
+    /** An errno that says the connection is broken (a reset, a timeout, no route), not splice(2). */
+    static boolean broken(int errno) {
+        return errno == EPIPE || errno == ECONNRESET || errno == ETIMEDOUT || errno == EHOSTUNREACH
+                || errno == ENOTCONN;
     }
 
     /** The readable bytes of a direct buffer as one native region. */

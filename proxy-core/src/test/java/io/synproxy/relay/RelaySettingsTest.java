@@ -51,4 +51,14 @@ class RelaySettingsTest {
         assertEquals(false, Flow.streaming(Flow.FULL_READS_TO_SPLICE - 1));
         assertEquals(true, Flow.streaming(Flow.FULL_READS_TO_SPLICE));
     }
+
+    @Test
+    void shouldTellABrokenConnectionFromASpliceThatFailedItself() {
+        for (int errno : new int[] {32, 104, 107, 110, 113}) {
+            assertEquals(true, Flow.broken(errno), "errno " + errno + " ends the connection");
+        }
+        for (int errno : new int[] {22, 12, 38}) {
+            assertEquals(false, Flow.broken(errno), "errno " + errno + " sends an empty pipe's direction to copying");
+        }
+    }
 }
