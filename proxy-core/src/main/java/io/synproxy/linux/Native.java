@@ -166,15 +166,9 @@ public final class Native {
     }
 
     public static void connect(int fd, MemorySegment sockaddr) throws LinuxException {
-        MemorySegment capture = CAPTURE.get();
-        int rc;
-        try {
-            rc = (int) CONNECT.invokeExact(capture, fd, sockaddr, (int) sockaddr.byteSize());
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
+        int rc = connectNow(fd, sockaddr);
         if (rc < 0) {
-            throw new LinuxException("connect", errno(capture));
+            throw new LinuxException("connect", -rc);
         }
     }
 

@@ -12,10 +12,7 @@ import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
-import io.synproxy.config.ProxyConfig;
-import io.synproxy.config.ProxyProtocol;
 import io.synproxy.linux.Native;
-import io.synproxy.metrics.BackendTimings;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 import org.junit.jupiter.api.AfterAll;
@@ -37,7 +34,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.IntConsumer;
 
 import static io.synproxy.linux.Constants.IPPROTO_TCP;
 import static io.synproxy.linux.Constants.TCP_INFO;
@@ -81,10 +77,10 @@ class RelayConnectionTest {
         Channel backend = backend(backendSide);
         EventLoop loop = group.next();
         Counters counters = new Counters();
-        Relay relay = relayTo(loop, ((InetSocketAddress) backend.localAddress()).getPort(), mode, counters);
+        Relay relay = RelayFixtures.relayTo(loop, ((InetSocketAddress) backend.localAddress()).getPort(), mode, counters);
         CountDownLatch closed = new CountDownLatch(1);
         CompletableFuture<Integer> probe = new CompletableFuture<>();
-        Channel listener = handoffListener(fd -> {
+        Channel listener = RelayFixtures.handoffListener(group, fd -> {
             // A second descriptor of the adopted socket: the test reads its TCP_INFO while the relay owns the first.
             try {
                 probe.complete(Native.dup(fd));
@@ -132,10 +128,10 @@ class RelayConnectionTest {
         Channel backend = backend(backendSide);
         EventLoop loop = group.next();
         Counters counters = new Counters();
-        Relay relay = relayTo(loop, ((InetSocketAddress) backend.localAddress()).getPort(), RelayMode.AUTO, counters);
+        Relay relay = RelayFixtures.relayTo(loop, ((InetSocketAddress) backend.localAddress()).getPort(), RelayMode.AUTO, counters);
         AtomicInteger ended = new AtomicInteger();
         CountDownLatch closed = new CountDownLatch(1);
-        Channel listener = handoffListener(fd -> relay.adopt(fd, null, () -> {
+        Channel listener = RelayFixtures.handoffListener(group, fd -> relay.adopt(fd, null, () -> {
             ended.incrementAndGet();
             closed.countDown();
         }));
@@ -167,22 +163,7 @@ class RelayConnectionTest {
                 }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
     }
 
-    private static Relay relayTo(EventLoop loop, int port, RelayMode mode, Counters counters) {
-        return new Relay(loop, new RelaySettings(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 2000, 0,
-                ProxyProtocol.OFF, null, mode, ProxyConfig.DEFAULT_PIPE_BYTES), counters, BackendTimings.NONE);
-    }
 
-    /** Accepted sockets stand in for handed-off ones: each under a second descriptor, as the handoff would give it. */
-    private static Channel handoffListener(IntConsumer adopt) throws InterruptedException {
-        return new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
-                .childHandler(new ChannelInboundHandlerAdapter() {
-                    @Override
-                    public void channelActive(ChannelHandlerContext ctx) throws Exception {
-                        int fd = Native.dup(((EpollSocketChannel) ctx.channel()).fd().intValue());
-                        ctx.channel().close().addListener(f -> adopt.accept(fd));
-                    }
-                }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
-    }
 
     private static long segsOut(int fd, MemorySegment info) throws Exception {
         Native.getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, "TCP_INFO");

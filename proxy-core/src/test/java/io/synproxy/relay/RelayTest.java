@@ -1,19 +1,10 @@
 package io.synproxy.relay;
 
-import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.channel.epoll.EpollServerSocketChannel;
-import io.netty.channel.epoll.EpollSocketChannel;
-import io.synproxy.config.ProxyConfig;
-import io.synproxy.config.ProxyProtocol;
-import io.synproxy.linux.Native;
-import io.synproxy.metrics.BackendTimings;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 import org.junit.jupiter.api.AfterAll;
@@ -37,7 +28,6 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.function.IntConsumer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -109,9 +99,9 @@ class RelayTest {
     private static long stream(RelayMode mode) throws Exception {
         EventLoop loop = group.next();
         Counters counters = new Counters();
-        Relay relay = relayTo(loop, backend.getLocalPort(), mode, counters);
+        Relay relay = RelayFixtures.relayTo(loop, backend.getLocalPort(), mode, counters);
         CountDownLatch closed = new CountDownLatch(1);
-        Channel listener = handoffListener(fd -> relay.adopt(fd, null, closed::countDown));
+        Channel listener = RelayFixtures.handoffListener(group, fd -> relay.adopt(fd, null, closed::countDown));
         try {
             byte[] sent = new byte[SIZE];
             new Random(7).nextBytes(sent);
@@ -158,9 +148,9 @@ class RelayTest {
         }
         EventLoop loop = group.next();
         Counters counters = new Counters();
-        Relay relay = relayTo(loop, closedPort, RelayMode.AUTO, counters);
+        Relay relay = RelayFixtures.relayTo(loop, closedPort, RelayMode.AUTO, counters);
         CountDownLatch closed = new CountDownLatch(1);
-        Channel listener = handoffListener(fd -> relay.adopt(fd, null, closed::countDown));
+        Channel listener = RelayFixtures.handoffListener(group, fd -> relay.adopt(fd, null, closed::countDown));
         try (Socket s = new Socket()) {
             s.setSoTimeout(5000);
             s.connect(listener.localAddress(), 2000);
@@ -222,11 +212,11 @@ class RelayTest {
     private static int[] exchange(RelayMode mode, ServerSocket server, boolean clientFirst) throws Exception {
         EventLoop loop = group.next();
         Counters counters = new Counters();
-        Relay relay = relayTo(loop, server.getLocalPort(), mode, counters);
+        Relay relay = RelayFixtures.relayTo(loop, server.getLocalPort(), mode, counters);
         int[] runs = {0, -1};
         int[] clientRead = {0};
         CountDownLatch closed = new CountDownLatch(1);
-        Channel listener = handoffListener(fd -> relay.adopt(fd, null, closed::countDown, () -> {
+        Channel listener = RelayFixtures.handoffListener(group, fd -> relay.adopt(fd, null, closed::countDown, () -> {
             if (runs[0]++ == 0) {
                 runs[1] = clientRead[0];
             }
@@ -254,26 +244,7 @@ class RelayTest {
         }
     }
 
-    /** A relay on {@code loop} to the backend at loopback:{@code port}, 2 s connect timeout, no idle timeout. */
-    private static Relay relayTo(EventLoop loop, int port, RelayMode mode, Counters counters) {
-        return new Relay(loop, new RelaySettings(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 2000, 0,
-                ProxyProtocol.OFF, null, mode, ProxyConfig.DEFAULT_PIPE_BYTES), counters, BackendTimings.NONE);
-    }
 
-    /**
-     * A listener whose accepted sockets stand in for handed-off ones: each under a second descriptor, as the handoff
-     * would give it, to {@code adopt}.
-     */
-    private static Channel handoffListener(IntConsumer adopt) throws InterruptedException {
-        return new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
-                .childHandler(new ChannelInboundHandlerAdapter() {
-                    @Override
-                    public void channelActive(ChannelHandlerContext ctx) throws Exception {
-                        int fd = Native.dup(((EpollSocketChannel) ctx.channel()).fd().intValue());
-                        ctx.channel().close().addListener(f -> adopt.accept(fd));
-                    }
-                }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
-    }
 
     @Test
     void shouldNameTheAdoptedPeerAsTheKernelWould() throws Exception {
