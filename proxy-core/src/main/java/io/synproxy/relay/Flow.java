@@ -235,17 +235,18 @@ final class Flow {
         int max = pipe.capacity();
         while (true) {
             // A pipe runs out of slots before it is full of bytes (a slot per socket buffer fragment): splice then
-            // says EAGAIN with the input not empty. So this goes round until a read into an empty pipe finds nothing.
-            boolean filled = false;
+            // says EAGAIN with the input not empty. Only an EAGAIN into an empty pipe says the input is empty, and
+            // edge-triggered epoll raises no new edge for what is already there, so this goes round until one does.
+            boolean inputEmpty = false;
             while (!inEof && inPipe < max) {
                 long r = Native.splice(in.fd, pipe.writeFd(), max - inPipe, SPLICE);
                 if (r > 0) {
                     moved(r);
                     inPipe += (int) r;
-                    filled = true;
                 } else if (r == 0) {
                     endOfInput();
                 } else if (r == -EAGAIN) {
+                    inputEmpty = inPipe == 0;
                     break;
                 } else if (r != -EINTR) {
                     if (inPipe == 0 && !broken((int) -r)) {
@@ -277,7 +278,7 @@ final class Flow {
                 passFin();
                 return;
             }
-            if (!filled) {
+            if (inputEmpty) {
                 return;
             }
         }
