@@ -53,6 +53,12 @@ final class Flow {
      * dropped): the timestamp echo, on the server-to-client direction only (see SegmentGate#handOff).
      */
     Runnable beforeFirstWrite;
+    /**
+     * Epoll has reported EPOLLRDHUP for the input: its FIN is there, after whatever data is still unread. Kept, because
+     * the edge may come while the input is not being read (the output full): the read that later finds the input
+     * short must still look once more for the FIN, or, edge-triggered, nothing would report it again.
+     */
+    boolean finArrived;
     /** The input's FIN has been read, and passed on. */
     boolean inEof;
     boolean finPassed;
@@ -100,10 +106,10 @@ final class Flow {
 
     /**
      * Moves what can be moved now: the kept bytes first, then whatever the input has, until the input is empty, the
-     * output full, or the FIN passed on. {@code rdhup}: epoll said the input's FIN has arrived (a short read is then
-     * followed by one more, which sees it, so that the last data goes out with it).
+     * output full, or the FIN passed on. Once epoll has said the input's FIN has arrived ({@link #finArrived}), a short
+     * read is followed by one more, which sees it, so that the last data goes out with it.
      */
-    void step(boolean rdhup) {
+    void step() {
         if (conn.closed) {
             return;
         }
@@ -122,7 +128,7 @@ final class Flow {
             if (pipe != null) {
                 spliceStep();
             } else {
-                copyStep(rdhup);
+                copyStep();
             }
         }
         if (!conn.closed) {
@@ -150,7 +156,7 @@ final class Flow {
         }
     }
 
-    private void copyStep(boolean rdhup) {
+    private void copyStep() {
         MemorySegment buf = conn.relay.buffer;
         int cap = (int) buf.byteSize();
         while (true) {
@@ -175,7 +181,7 @@ final class Flow {
             }
             int flags = SEND;
             int failed = 0;
-            if (n < cap && rdhup) {
+            if (n < cap && finArrived) {
                 // The FIN is in: read it now, so that the data goes out with it.
                 long m = Native.recv(in.fd, buf.asSlice(n), cap - n, 0);
                 if (m == 0) {
@@ -254,7 +260,7 @@ final class Flow {
                         conn.relay.pipes.release(pipe, true);
                         pipe = null;
                         conn.relay.counters.increment(Counter.SPLICE_FALLBACK);
-                        copyStep(false);
+                        copyStep();
                     } else {
                         conn.reset(this, (int) -r);
                     }

@@ -121,10 +121,13 @@ final class RelayConnection implements Runnable {
         }
         boolean error = (ops & (Leg.ERR | Leg.HUP)) != 0;
         if ((ops & Leg.OUT) != 0 || error) {
-            leg.writer.step(false);
+            leg.writer.step();
+        }
+        if ((ops & Leg.RDHUP) != 0) {
+            leg.reader.finArrived = true;
         }
         if (!closed && ((ops & (Leg.IN | Leg.RDHUP)) != 0 || error) && leg.reader.wantsRead()) {
-            leg.reader.step((ops & Leg.RDHUP) != 0);
+            leg.reader.step();
         }
         if (error && !closed) {
             // An error the reads and writes above did not meet (the input paused, nothing to write): reported once.
@@ -168,7 +171,7 @@ final class RelayConnection implements Runnable {
             timer = relay.loop.schedule(this, idle, TimeUnit.MILLISECONDS);
         }
         if (up.hasPending() || up.inEof) {
-            up.step(false);
+            up.step();
         } else {
             // Nothing read yet: the request, if it is there already, was reported by the registration (an edge is
             // raised for data present when a descriptor joins epoll), so reading now would mostly find nothing.

@@ -22,11 +22,13 @@ import org.junit.jupiter.api.condition.EnabledIf;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
+import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
@@ -120,6 +122,53 @@ class RelayConnectionTest {
         assertEquals(7L, loop.submit(() -> counters.get(Counter.BYTES_TO_BACKEND)).get(), "bytes counted up");
         assertEquals(300L, loop.submit(() -> counters.get(Counter.BYTES_TO_CLIENT)).get(), "bytes counted down");
         loop.submit(relay::close).get();
+    }
+
+    /**
+     * The client's data and FIN arrive while its direction waits for a backend that reads slowly (the output full, the
+     * input not read meanwhile): every byte, then the FIN, must still reach the backend, in every mode.
+     */
+    @ParameterizedTest
+    @EnumSource(RelayMode.class)
+    void shouldPassAFinThatArrivedWhileTheOutputWasFull(RelayMode mode) throws Exception {
+        int size = (8 << 20) + 1000; // not a whole number of reads: the last one is short
+        CompletableFuture<long[]> seen = new CompletableFuture<>();
+        try (ServerSocket slow = new ServerSocket(0, 8, InetAddress.getLoopbackAddress())) {
+            Thread.ofVirtual().start(() -> {
+                try (Socket s = slow.accept()) {
+                    s.setSoTimeout(5000);
+                    InputStream in = s.getInputStream();
+                    byte[] chunk = new byte[64 << 10];
+                    long total = 0;
+                    int n;
+                    while ((n = in.read(chunk)) > 0) {
+                        total += n;
+                        Thread.sleep(1);
+                    }
+                    seen.complete(new long[] {total, n});
+                } catch (Exception e) {
+                    seen.completeExceptionally(e);
+                }
+            });
+            EventLoop loop = group.next();
+            Relay relay = RelayFixtures.relayTo(loop, slow.getLocalPort(), mode, new Counters());
+            CountDownLatch closed = new CountDownLatch(1);
+            Channel listener = RelayFixtures.handoffListener(group, fd -> relay.adopt(fd, null, closed::countDown));
+            try (Socket s = new Socket()) {
+                s.connect(listener.localAddress(), 2000);
+                byte[] data = new byte[size];
+                Arrays.fill(data, (byte) 7);
+                s.getOutputStream().write(data);
+                s.shutdownOutput();
+                long[] got = seen.get(20, TimeUnit.SECONDS);
+                assertEquals(size, got[0], "every byte reached the backend (" + mode + ")");
+                assertEquals(-1, got[1], "then the FIN (" + mode + ")");
+            } finally {
+                listener.close().sync();
+            }
+            assertTrue(closed.await(5, TimeUnit.SECONDS), "the relay ended");
+            loop.submit(relay::close).get();
+        }
     }
 
     @Test
