@@ -418,6 +418,17 @@ final class Relay {
             cmd.add("-R");
         }
         String json = net.exec(net.clientNs(), cmd.toArray(String[]::new));
+        // One iperf3 server takes every route's tests, one at a time: a test that starts the moment the previous one
+        // ended can find it still winding down ("the server is busy"). A test that stayed open would fail every try.
+        for (int retry = 0; retry < 3 && json.contains("the server is busy"); retry++) {
+            try {
+                Thread.sleep(500);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted", e);
+            }
+            json = net.exec(net.clientNs(), cmd.toArray(String[]::new));
+        }
         Matcher m = RECEIVED.matcher(json);
         if (!m.find()) {
             throw new IOException("no iperf3 summary: " + json.substring(0, Math.min(400, json.length())));
