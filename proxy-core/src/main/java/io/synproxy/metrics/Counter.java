@@ -54,6 +54,8 @@ public enum Counter {
     TX_DROPS("tx_drops", "TX ring frames the kernel or the driver refused (wrong format, send error)"),
     SPLICED("spliced", "relay directions moved to splice(2) (bulk streams, or every one with relay mode splice)"),
     SPLICE_FALLBACK("splice_fallback", "relay directions that went back to copying after a splice(2) error"),
+    RELAY_NO_MEMORY("relay_no_memory", "relays closed because the memory for bytes held back for a full output ran "
+            + "out (Netty's direct memory, -XX:MaxDirectMemorySize)"),
     HANDOVER_UNREAD("handover_unread", "frames still unread in a ring when it left a capture shared with another "
             + "instance (upgrade in place): lost between the rings"),
     SYN_DENIED("syn_denied", "SYNs left unanswered because the source is denied (--deny) or not allowed (--allow)"),

@@ -169,6 +169,7 @@ public final class PrometheusMetrics implements MultiCollector, BackendTimings, 
         m.put(Counter.CLIENT_RESET, new Export("synproxy_connection_close_causes", closes, "cause", "client_reset"));
         m.put(Counter.IDLE_CLOSED, new Export("synproxy_connection_close_causes", closes, "cause", "idle_timeout"));
         m.put(Counter.DRAIN_CLOSED, new Export("synproxy_connection_close_causes", closes, "cause", "drain_deadline"));
+        m.put(Counter.RELAY_NO_MEMORY, new Export("synproxy_connection_close_causes", closes, "cause", "no_memory"));
         String bytes = "bytes relayed, by direction";
         m.put(Counter.BYTES_TO_BACKEND, new Export("synproxy_relayed_bytes", bytes, "direction", "to_backend"));
         m.put(Counter.BYTES_TO_CLIENT, new Export("synproxy_relayed_bytes", bytes, "direction", "to_client"));

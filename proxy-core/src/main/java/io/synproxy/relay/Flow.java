@@ -144,7 +144,9 @@ final class Flow {
             long n = Native.recv(in.fd, buf, Math.min(buf.byteSize(), EARLY_BYTES - pendingBytes()), 0);
             if (n > 0) {
                 moved(n);
-                keep(buf, 0, n);
+                if (!keep(buf, 0, n)) {
+                    return;
+                }
             } else if (n == 0) {
                 endOfInput();
             } else if (n != -EINTR) {
@@ -200,7 +202,9 @@ final class Flow {
                     conn.reset(peer, (int) -sent);
                     return;
                 }
-                keep(buf, Math.max(sent, 0), n);
+                if (!keep(buf, Math.max(sent, 0), n)) {
+                    return;
+                }
                 blocked = true;
             }
             if (failed != 0) {
@@ -361,13 +365,25 @@ final class Flow {
         peer.beforeFirstWrite = null;
     }
 
-    /** Keeps bytes {@code from} to {@code to} of {@code buf} for the output, after what is kept already. */
-    private void keep(MemorySegment buf, long from, long to) {
+    /**
+     * Keeps bytes {@code from} to {@code to} of {@code buf} for the output, after what is kept already; false (and the
+     * connection closed) when no memory is left for them.
+     */
+    private boolean keep(MemorySegment buf, long from, long to) {
         int n = (int) (to - from);
-        if (pending == null) {
-            pending = PooledByteBufAllocator.DEFAULT.directBuffer(Math.max(n, 4096));
+        try {
+            if (pending == null) {
+                pending = PooledByteBufAllocator.DEFAULT.directBuffer(Math.max(n, 4096));
+            }
+            pending.writeBytes(buf.asSlice(from, n).asByteBuffer());
+        } catch (OutOfMemoryError e) {
+            // Netty's direct memory limit (-XX:MaxDirectMemorySize, by default the heap's size) is reached: this
+            // connection cannot be served further, the others go on.
+            conn.relay.counters.increment(Counter.RELAY_NO_MEMORY);
+            conn.close();
+            return false;
         }
-        pending.writeBytes(buf.asSlice(from, n).asByteBuffer());
+        return true;
     }
 
     /** Puts bytes before anything else this direction writes (the PROXY header). */
