@@ -49,6 +49,12 @@ public final class SockAddr {
         return s;
     }
 
+    /** Sets a sockaddr_in6's scope id (the interface of a link-local address, as an index; 0: none). */
+    public static MemorySegment scope6(MemorySegment s, int scopeId) {
+        s.set(ValueLayout.JAVA_INT_UNALIGNED, 24, scopeId);
+        return s;
+    }
+
     /** A sockaddr_ll for binding a packet socket to {@code ifindex} (0: every interface). */
     public static MemorySegment ll(Arena arena, int protocol, int ifindex) {
         MemorySegment s = arena.allocate(SOCKADDR_LL_SIZE, 4);

@@ -15,6 +15,7 @@ import io.synproxy.metrics.Counters;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.Inet4Address;
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -74,6 +75,10 @@ public final class Relay implements ConnectionSink {
             family = AF_INET6;
             ByteBuffer b = ByteBuffer.wrap(ip);
             backendAddress = SockAddr.in6(SockAddr.allocateIn6(arena), b.getLong(), b.getLong(), backend.getPort());
+            if (backend.getAddress() instanceof Inet6Address v6 && v6.getScopeId() != 0) {
+                // A link-local backend (fe80::1%eth0): its interface goes with it, as Netty's connect passed it.
+                SockAddr.scope6(backendAddress, v6.getScopeId());
+            }
         }
     }
 
