@@ -196,7 +196,10 @@ final class Flow {
                 }
             }
             moved(n);
-            long sent = Native.sendNow(out.fd, buf, n, flags);
+            long sent;
+            do {
+                sent = Native.sendNow(out.fd, buf, n, flags);
+            } while (sent == -EINTR);
             if (sent != n) {
                 if (sent < 0 && sent != -EAGAIN) {
                     conn.reset(peer, (int) -sent);
@@ -300,10 +303,11 @@ final class Flow {
             int n = pending.readableBytes();
             // MSG_MORE when the FIN follows at once: it goes onto this segment.
             int flags = inEof && pipe == null ? SEND | MSG_MORE : SEND;
-            long sent = Native.sendNow(out.fd, region(pending), n, flags);
-            if (sent == -EINTR) {
-                sent = 0;
-            }
+            long sent;
+            do {
+                // A signal before anything was sent: again at once (no EPOLLOUT edge would come for a socket with room).
+                sent = Native.sendNow(out.fd, region(pending), n, flags);
+            } while (sent == -EINTR);
             if (sent < 0 && sent != -EAGAIN) {
                 conn.reset(peer, (int) -sent);
                 return false;
