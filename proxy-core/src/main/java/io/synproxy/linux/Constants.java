@@ -99,6 +99,11 @@ public final class Constants {
     public static final int EALREADY = 114;
     public static final int EISCONN = 106;
     public static final int ECONNREFUSED = 111;
+    public static final int EPIPE = 32;
+    public static final int ECONNRESET = 104;
+    public static final int ENOTCONN = 107;
+    public static final int ETIMEDOUT = 110;
+    public static final int EHOSTUNREACH = 113;
     public static final int ENOBUFS = 105;
     public static final int EPERM = 1;
 

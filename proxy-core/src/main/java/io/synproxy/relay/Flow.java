@@ -9,7 +9,12 @@ import io.synproxy.metrics.Counter;
 import java.lang.foreign.MemorySegment;
 
 import static io.synproxy.linux.Constants.EAGAIN;
+import static io.synproxy.linux.Constants.ECONNRESET;
+import static io.synproxy.linux.Constants.EHOSTUNREACH;
 import static io.synproxy.linux.Constants.EINTR;
+import static io.synproxy.linux.Constants.ENOTCONN;
+import static io.synproxy.linux.Constants.EPIPE;
+import static io.synproxy.linux.Constants.ETIMEDOUT;
 import static io.synproxy.linux.Constants.MSG_MORE;
 import static io.synproxy.linux.Constants.MSG_NOSIGNAL;
 import static io.synproxy.linux.Constants.SHUT_WR;
@@ -33,11 +38,6 @@ final class Flow {
     static final int EARLY_BYTES = 64 << 10;
     /** Consecutive reads that filled the loop's buffer before a direction switches to splice. */
     static final int FULL_READS_TO_SPLICE = 8;
-    private static final int EPIPE = 32;
-    private static final int ECONNRESET = 104;
-    private static final int ENOTCONN = 107;
-    private static final int ETIMEDOUT = 110;
-    private static final int EHOSTUNREACH = 113;
     private static final int SEND = MSG_NOSIGNAL;
     private static final int SPLICE = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 
@@ -151,7 +151,7 @@ final class Flow {
                 endOfInput();
             } else if (n != -EINTR) {
                 if (n != -EAGAIN) {
-                    conn.reset(this, (int) -n);
+                    conn.reset(this);
                 }
                 return;
             }
@@ -174,7 +174,7 @@ final class Flow {
                 return;
             }
             if (n < 0) {
-                conn.reset(this, (int) -n);
+                conn.reset(this);
                 return;
             }
             if (n == 0) {
@@ -182,7 +182,7 @@ final class Flow {
                 continue;
             }
             int flags = SEND;
-            int failed = 0;
+            boolean failed = false;
             if (n < cap && finArrived) {
                 // The FIN is in: read it now, so that the data goes out with it.
                 long m = Native.recv(in.fd, buf.asSlice(n), cap - n, 0);
@@ -192,7 +192,7 @@ final class Flow {
                 } else if (m > 0) {
                     n += m;
                 } else if (m != -EAGAIN && m != -EINTR) {
-                    failed = (int) -m;
+                    failed = true;
                 }
             }
             moved(n);
@@ -202,7 +202,7 @@ final class Flow {
             } while (sent == -EINTR);
             if (sent != n) {
                 if (sent < 0 && sent != -EAGAIN) {
-                    conn.reset(peer, (int) -sent);
+                    conn.reset(peer);
                     return;
                 }
                 if (!keep(buf, Math.max(sent, 0), n)) {
@@ -210,8 +210,8 @@ final class Flow {
                 }
                 blocked = true;
             }
-            if (failed != 0) {
-                conn.reset(this, failed);
+            if (failed) {
+                conn.reset(this);
                 return;
             }
             if (blocked) {
@@ -269,7 +269,7 @@ final class Flow {
                         conn.relay.counters.increment(Counter.SPLICE_FALLBACK);
                         copyStep();
                     } else {
-                        conn.reset(this, (int) -r);
+                        conn.reset(this);
                     }
                     return;
                 }
@@ -282,7 +282,7 @@ final class Flow {
                     blocked = true;
                     return;
                 } else if (s != -EINTR) {
-                    conn.reset(peer, (int) -s);
+                    conn.reset(peer);
                     return;
                 }
             }
@@ -309,7 +309,7 @@ final class Flow {
                 sent = Native.sendNow(out.fd, region(pending), n, flags);
             } while (sent == -EINTR);
             if (sent < 0 && sent != -EAGAIN) {
-                conn.reset(peer, (int) -sent);
+                conn.reset(peer);
                 return false;
             }
             if (sent < n) {

@@ -1,8 +1,6 @@
 package io.synproxy.relay;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.channel.Channel;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.haproxy.HAProxyCommand;
 import io.netty.handler.codec.haproxy.HAProxyMessage;
@@ -42,26 +40,5 @@ final class ProxyHeader {
         ByteBuf bytes = encoder.readOutbound();
         encoder.finishAndReleaseAll();
         return bytes;
-    }
-
-    /**
-     * Writes the header before any relayed byte (the client is not read until this has been queued). The
-     * encoder is in the pipeline only for this one write: written from the event loop, it has run when write
-     * returns. A failed write closes both sides.
-     */
-    static void send(ProxyProtocol protocol, Channel client, Channel server) {
-        HAProxyMessage header = of(protocol, (InetSocketAddress) client.remoteAddress(),
-                (InetSocketAddress) client.localAddress());
-        if (header == null) {
-            return;
-        }
-        server.pipeline().addFirst("proxy-protocol", HAProxyMessageEncoder.INSTANCE);
-        server.writeAndFlush(header).addListener((ChannelFutureListener) f -> {
-            if (!f.isSuccess()) {
-                f.channel().close();
-                client.close();
-            }
-        });
-        server.pipeline().remove("proxy-protocol");
     }
 }

@@ -135,7 +135,7 @@ final class RelayConnection implements Runnable {
             // passed on, as the output takes it.
             int e = Native.soError(leg.fd);
             if (e != 0) {
-                reset(leg.reader, e);
+                reset(leg.reader);
             }
         }
     }
@@ -217,8 +217,8 @@ final class RelayConnection implements Runnable {
         close();
     }
 
-    /** A read or write on {@code flow}'s input failed with {@code errno}: counted as that side's reset, all closed. */
-    void reset(Flow flow, int errno) {
+    /** A read or write on {@code flow}'s input failed: counted as that side's reset, all closed. */
+    void reset(Flow flow) {
         if (!closed) {
             relay.counters.increment(flow.reset);
             close();

@@ -1,5 +1,7 @@
 /**
- * Netty relay: adopts the handed-off socket, connects the backend on the same loop, relays with back-pressure and
- * half-close, through a channel class that lives in Netty's own package ({@code io.netty.channel.epoll}).
+ * The relay: adopts the handed-off socket, connects the backend on the same loop, and moves bytes both ways on raw
+ * descriptors registered with the loop's epoll ({@link io.synproxy.relay.Leg}), copying or splicing, with
+ * back-pressure and half-close ({@link io.synproxy.relay.Flow}); one connection's life is
+ * {@link io.synproxy.relay.RelayConnection}.
  */
 package io.synproxy.relay;
