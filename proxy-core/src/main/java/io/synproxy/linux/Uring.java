@@ -61,6 +61,7 @@ public final class Uring implements AutoCloseable {
     private final long cqes;
     private final int[] results;
     private int queued;
+    private int taken;
 
     private Uring(int fd, MemorySegment sqRing, MemorySegment cqRing, MemorySegment sqes, MemorySegment params) {
         this.fd = fd;
@@ -177,6 +178,20 @@ public final class Uring implements AutoCloseable {
         sqes.set(ValueLayout.JAVA_BYTE, e + 1, (byte) (IOSQE_FIXED_FILE | IOSQE_IO_LINK));
     }
 
+    /**
+     * {@code close(fd)} of a normal descriptor, linked to nothing: one failed close cancels no other entry. Sockets
+     * have no flush operation, so the kernel closes them inline, within the submit.
+     */
+    public void close(int fd) {
+        long e = next(OP_CLOSE, fd);
+        sqes.set(ValueLayout.JAVA_BYTE, e + 1, (byte) 0);
+    }
+
+    /** Entries a submit can take at most. */
+    public int entries() {
+        return entries;
+    }
+
     /** Empties the slot (the installed descriptor keeps the socket); the last entry of a chain. */
     public void closeSlot() {
         long e = next(OP_CLOSE, 0);
@@ -199,6 +214,7 @@ public final class Uring implements AutoCloseable {
         long last = (long) ((tail() - 1) & sqMask) * SQE_SIZE;
         sqes.set(ValueLayout.JAVA_BYTE, last + 1, (byte) (sqes.get(ValueLayout.JAVA_BYTE, last + 1) & ~IOSQE_IO_LINK));
         int head = cqRing.get(ValueLayout.JAVA_INT, cqHead);
+        int first = sqRing.get(ValueLayout.JAVA_INT, sqHead);
         int rc = Native.ioUringEnter(fd, n, n, IORING_ENTER_GETEVENTS);
         // Interrupted by a signal, the call may have taken the entries and not waited for all of them: wait for the
         // rest, submitting only what the kernel has not taken.
@@ -209,9 +225,11 @@ public final class Uring implements AutoCloseable {
         }
         if (rc < 0 && rc != -EINTR) {
             // Nothing more will be taken from this chain: drop what the kernel did not take.
+            taken = sqRing.get(ValueLayout.JAVA_INT, sqHead) - first;
             sqRing.set(ValueLayout.JAVA_INT, sqTail, sqRing.get(ValueLayout.JAVA_INT, sqHead));
             return rc;
         }
+        taken = n;
         for (int i = 0; i < n; i++) {
             results[i] = Integer.MIN_VALUE;
         }
@@ -226,6 +244,11 @@ public final class Uring implements AutoCloseable {
         }
         cqRing.set(ValueLayout.JAVA_INT, cqHead, head);
         return 0;
+    }
+
+    /** How many entries of the last {@link #submit} the kernel took, in order: all of them unless it failed. */
+    public int taken() {
+        return taken;
     }
 
     /** The result of the {@code i}-th entry of the last {@link #submit}. */

@@ -41,14 +41,14 @@ final class Leg implements EpollIoHandle {
     /** The direction this socket is the input of, and the one it is the output of. */
     Flow reader;
     Flow writer;
-    private final FileDescriptor descriptor;
+    private final Descriptor descriptor;
     private IoRegistration registration;
     private EpollIoOps interest;
 
     Leg(RelayConnection conn, int fd) {
         this.conn = conn;
         this.fd = fd;
-        this.descriptor = new FileDescriptor(fd);
+        this.descriptor = new Descriptor(fd);
     }
 
     /** Joins the loop's epoll with {@code first} as its interest, in one epoll_ctl; false if the loop refused. */
@@ -95,6 +95,21 @@ final class Leg implements EpollIoHandle {
         conn.event(this, ((EpollIoEvent) event).ops().value());
     }
 
+    boolean isOpen() {
+        return descriptor.isOpen();
+    }
+
+    /**
+     * Drops the registration of a descriptor that was closed by other means (the relay's batch of closes through
+     * io_uring): marked closed first, so that Netty makes no EPOLL_CTL_DEL for it.
+     */
+    void closedElsewhere() {
+        descriptor.markClosedElsewhere();
+        if (registration != null) {
+            registration.cancel();
+        }
+    }
+
     /**
      * Closes the descriptor, then drops the registration: epoll forgets a closed descriptor by itself, and Netty,
      * seeing it closed, makes no EPOLL_CTL_DEL. Netty also calls this for a handle still registered when its loop
@@ -111,6 +126,17 @@ final class Leg implements EpollIoHandle {
         }
         if (registration != null) {
             registration.cancel();
+        }
+    }
+
+    /** Netty's descriptor, which can be told that it was closed without its own close(2). */
+    private static final class Descriptor extends FileDescriptor {
+        Descriptor(int fd) {
+            super(fd);
+        }
+
+        void markClosedElsewhere() {
+            markClosed();
         }
     }
 }

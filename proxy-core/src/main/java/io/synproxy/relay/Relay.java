@@ -4,10 +4,12 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.IoEventLoop;
 import io.netty.util.concurrent.Future;
 import io.synproxy.handoff.ConnectionSink;
+import io.synproxy.handoff.RepairHandoff;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Native;
 import io.synproxy.linux.SockAddr;
+import io.synproxy.linux.Uring;
 import io.synproxy.metrics.BackendTimings;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
@@ -22,7 +24,9 @@ import java.net.UnknownHostException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
+import java.util.concurrent.RejectedExecutionException;
 
 import static io.synproxy.linux.Constants.AF_INET;
 import static io.synproxy.linux.Constants.AF_INET6;
@@ -41,6 +45,8 @@ import static io.synproxy.linux.Constants.SOCK_STREAM;
 public final class Relay implements ConnectionSink {
     /** The loop's read buffer: the most one read or splice moves at a time. */
     static final int BUFFER_BYTES = 64 << 10;
+    /** Entries of the io_uring that closes the sockets: 32 connections a system call. */
+    private static final int CLOSE_ENTRIES = 64;
 
     final IoEventLoop loop;
     final RelaySettings settings;
@@ -54,6 +60,15 @@ public final class Relay implements ConnectionSink {
     final Set<RelayConnection> live = new HashSet<>();
     private final Arena arena = Arena.ofShared();
     private final int family;
+    /**
+     * Closes the sockets of the connections that ended in an epoll batch, all in one system call instead of two
+     * close(2) each (a system call costs about 1 us in entry and exit alone on this host's kind of virtual machine);
+     * null where io_uring cannot be used or is turned off, as for the handoff.
+     */
+    private Uring closer;
+    /** Connections ended in the epoll batch being handled, closed in a task after it; touched only on the loop. */
+    private List<RelayConnection> ending = new ArrayList<>();
+    private List<RelayConnection> spare = new ArrayList<>();
 
     /**
      * @param timings where each backend connection's connect time is reported (the metrics' histograms), or
@@ -80,6 +95,14 @@ public final class Relay implements ConnectionSink {
                 SockAddr.scope6(backendAddress, v6.getScopeId());
             }
         }
+        if (Boolean.parseBoolean(System.getProperty(RepairHandoff.URING_PROPERTY, "true"))) {
+            try {
+                closer = Uring.open(CLOSE_ENTRIES, arena.allocate(128, 8));
+            } catch (LinuxException e) {
+                // No io_uring here (a container's seccomp profile): close(2) for each socket.
+                closer = null;
+            }
+        }
     }
 
     public RelaySettings settings() {
@@ -103,6 +126,10 @@ public final class Relay implements ConnectionSink {
     public void close() {
         if (pipes != null) {
             pipes.close();
+        }
+        if (closer != null) {
+            closer.close();
+            closer = null;
         }
         arena.close();
     }
@@ -133,6 +160,75 @@ public final class Relay implements ConnectionSink {
         RelayConnection c = new RelayConnection(this, fd, backendFd, verdict, onClose, adopted);
         c.down.beforeFirstWrite = beforeFirstReply;
         c.start();
+    }
+
+    /** Queues {@code c}'s sockets to be closed after the epoll batch being handled, with the others of the batch. */
+    void end(RelayConnection c) {
+        if (ending.isEmpty()) {
+            try {
+                loop.execute(this::closeEnded);
+            } catch (RejectedExecutionException e) {
+                // The loop is shutting down: no batch follows.
+                c.closeNow();
+                return;
+            }
+        }
+        ending.add(c);
+    }
+
+    private void closeEnded() {
+        List<RelayConnection> batch = ending;
+        ending = spare;
+        spare = batch;
+        // A socket Netty closed already (a loop shutting down closes the handles still registered) is not closed
+        // again by number, which may belong to another socket by now: close(2) through its Leg skips it.
+        batch.removeIf(c -> {
+            if (c.client.isOpen() && c.server.isOpen()) {
+                return false;
+            }
+            c.closeNow();
+            return true;
+        });
+        int from = 0;
+        while (from < batch.size()) {
+            int to = closer == null ? batch.size() : Math.min(batch.size(), from + closer.entries() / 2);
+            int closed = closer == null ? 0 : closeThroughUring(batch, from, to);
+            for (int i = from; i < to; i++) {
+                // A connection whose sockets the kernel did not take (io_uring_enter failed) is closed with close(2).
+                if (i - from < closed) {
+                    batch.get(i).closedInBatch();
+                } else {
+                    batch.get(i).closeNow();
+                }
+            }
+            from = to;
+        }
+        batch.clear();
+    }
+
+    /**
+     * Both sockets of each of {@code batch[from, to)} closed in one io_uring submit; returns how many connections
+     * the kernel took both of. An entry's own error does not matter: close releases the descriptor whatever it says.
+     */
+    private int closeThroughUring(List<RelayConnection> batch, int from, int to) {
+        for (int i = from; i < to; i++) {
+            RelayConnection c = batch.get(i);
+            closer.close(c.client.fd);
+            closer.close(c.server.fd);
+        }
+        if (closer.submit() == 0) {
+            return to - from;
+        }
+        int taken = closer.taken();
+        // A taken entry is closed: only the rest may go to close(2) (a number closed twice could be another thread's
+        // new socket). A half-taken connection's client socket is closed; Leg.close skips it once it is marked.
+        RelayConnection half = taken % 2 == 1 ? batch.get(from + taken / 2) : null;
+        if (half != null) {
+            half.client.closedElsewhere();
+        }
+        closer.close();
+        closer = null;
+        return taken / 2;
     }
 
     /** The address of a 128-bit pair (IPv4 as {@code ::ffff:a.b.c.d}, which gives an Inet4Address) and port. */

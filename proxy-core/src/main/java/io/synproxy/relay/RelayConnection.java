@@ -12,7 +12,6 @@ import io.synproxy.metrics.BackendTimings;
 import io.synproxy.metrics.Counter;
 
 import java.net.InetSocketAddress;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 
 import static io.synproxy.linux.Constants.EALREADY;
@@ -35,7 +34,8 @@ import static io.synproxy.linux.Constants.TCP_NODELAY;
  * The client is read from the start: what it sends before the backend is connected is kept and written first. Ends
  * when both FINs are through, when either socket fails, at the idle timeout, or at a drain; the sockets are closed
  * in a task after the epoll batch being handled, which may still hold an event for either descriptor (a socket opened
- * later in the batch could take the number over).
+ * later in the batch could take the number over), together with those of every connection that ended in the batch
+ * ({@link Relay#end}).
  */
 final class RelayConnection implements Runnable {
     final Relay relay;
@@ -252,17 +252,24 @@ final class RelayConnection implements Runnable {
             timer.cancel(false);
             timer = null;
         }
-        try {
-            relay.loop.execute(this::closeNow);
-        } catch (RejectedExecutionException e) {
-            // The loop is shutting down: no batch follows.
-            closeNow();
-        }
+        relay.end(this);
     }
 
-    private void closeNow() {
+    /** Closes both sockets with close(2): where no batch follows (the loop is shutting down) or no io_uring is used. */
+    void closeNow() {
         client.close();
         server.close();
+        ended();
+    }
+
+    /** After both descriptors were closed by the relay's batch: the registrations, buffers, pipes and counts. */
+    void closedInBatch() {
+        client.closedElsewhere();
+        server.closedElsewhere();
+        ended();
+    }
+
+    private void ended() {
         up.free();
         down.free();
         relay.counters.increment(Counter.CONNECTIONS_CLOSED);

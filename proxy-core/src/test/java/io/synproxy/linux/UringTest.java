@@ -24,6 +24,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * set, one that fails stops at the failed call, and neither leaves a descriptor behind. No root needed.
  */
 class UringTest {
+    private static final int EBADF = 9;
     private static final int ENOPROTOOPT = 92;
     private static final int ECANCELED = 125;
     private static final int FD_CLOEXEC = 1;
@@ -114,6 +115,28 @@ class UringTest {
             int fd = uring.result(1);
             assertTrue(fd >= 0, "chain " + i + ": " + fd);
             Native.close(fd);
+        }
+        assertEquals(before, openDescriptors());
+    }
+
+    @Test
+    void shouldCloseEachDescriptorEvenWhereAnotherCloseFails() throws LinuxException {
+        int[] fds = new int[6];
+        for (int i = 0; i < fds.length; i++) {
+            fds[i] = Native.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        }
+        assertEquals(before + fds.length, openDescriptors());
+        uring.close(fds[0]);
+        uring.close(fds[1]);
+        uring.close(fds[1]);
+        for (int i = 2; i < fds.length; i++) {
+            uring.close(fds[i]);
+        }
+        assertEquals(0, uring.submit());
+        assertEquals(fds.length + 1, uring.taken());
+        assertEquals(-EBADF, uring.result(2), "the second close of the same descriptor");
+        for (int i = 3; i < fds.length + 1; i++) {
+            assertEquals(0, uring.result(i), "entry " + i + " after the failed one, not cancelled");
         }
         assertEquals(before, openDescriptors());
     }

@@ -22,6 +22,7 @@ import org.junit.jupiter.api.condition.EnabledIf;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
+import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -31,8 +32,15 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -47,7 +55,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * One relayed connection's end ({@link RelayConnection}, {@link Flow}), on loopback sockets, in what RelayTest does not
  * already cover: the backend's last data and FIN, arriving together, leave for the client together, in one segment,
- * in every mode; a drain closes what is open and counts it, once.
+ * in every mode; a drain closes what is open and counts it, once; the sockets of relays that end together are all
+ * closed (in the io_uring batches of {@link Relay}).
  */
 @EnabledIf("epoll")
 class RelayConnectionTest {
@@ -197,6 +206,80 @@ class RelayConnectionTest {
         } finally {
             listener.close().sync();
             backend.close().sync();
+            loop.submit(relay::close).get();
+        }
+    }
+
+    @Test
+    void shouldCloseBothSocketsOfEveryRelayThatEndsInOneBatch() throws Exception {
+        int n = 40;
+        Set<Channel> accepted = ConcurrentHashMap.newKeySet();
+        Channel backend = new ServerBootstrap().group(backendGroup).channel(EpollServerSocketChannel.class)
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        accepted.add(ctx.channel());
+                    }
+                }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
+        EventLoop loop = group.next();
+        Counters counters = new Counters();
+        Relay relay = RelayFixtures.relayTo(loop, ((InetSocketAddress) backend.localAddress()).getPort(), RelayMode.AUTO, counters);
+        CountDownLatch closed = new CountDownLatch(n);
+        Channel listener = RelayFixtures.handoffListener(group, fd -> relay.adopt(fd, null, closed::countDown));
+        Socket[] clients = new Socket[n];
+        try {
+            for (int i = 0; i < n; i++) {
+                clients[i] = new Socket();
+                clients[i].connect(listener.localAddress(), 2000);
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (loop.submit(() -> relay.live.size()).get() < n && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            // The sockets as /proc names them (socket:[inode]): a number the relay closed may be reused at once.
+            List<String> sockets = loop.submit(() -> {
+                List<String> names = new ArrayList<>();
+                for (RelayConnection c : relay.live) {
+                    names.add(Files.readSymbolicLink(Path.of("/proc/self/fd/" + c.client.fd))
+                            .toString());
+                    names.add(Files.readSymbolicLink(Path.of("/proc/self/fd/" + c.server.fd))
+                            .toString());
+                }
+                return names;
+            }).get();
+            assertEquals(2 * n, sockets.size(), "both sockets of every relay");
+            // All of them end in one loop task: their sockets go in two full io_uring submits and a third.
+            assertEquals(n, relay.closeAll().get(5, TimeUnit.SECONDS));
+            assertTrue(closed.await(5, TimeUnit.SECONDS), "every relay's end ran");
+            assertEquals((long) n, loop.submit(() -> counters.get(Counter.CONNECTIONS_CLOSED)).get());
+            Set<String> open = new HashSet<>();
+            try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+                for (Path fd : (Iterable<Path>) fds::iterator) {
+                    try {
+                        open.add(Files.readSymbolicLink(fd).toString());
+                    } catch (IOException e) {
+                        // Closed while listed.
+                    }
+                }
+            }
+            for (String socket : sockets) {
+                assertTrue(!open.contains(socket), socket + " still open");
+            }
+            for (Socket c : clients) {
+                c.setSoTimeout(5000);
+                assertEquals(-1, c.getInputStream().read(), "the client sees the end");
+            }
+        } finally {
+            for (Socket c : clients) {
+                if (c != null) {
+                    c.close();
+                }
+            }
+            listener.close().sync();
+            backend.close().sync();
+            for (Channel c : accepted) {
+                c.close().sync();
+            }
             loop.submit(relay::close).get();
         }
     }

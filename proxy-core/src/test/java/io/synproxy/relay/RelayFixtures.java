@@ -2,6 +2,7 @@ package io.synproxy.relay;
 
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
@@ -35,12 +36,22 @@ final class RelayFixtures {
      */
     static Channel handoffListener(EventLoopGroup group, IntConsumer adopt) throws InterruptedException {
         return new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
-                .childHandler(new ChannelInboundHandlerAdapter() {
-                    @Override
-                    public void channelActive(ChannelHandlerContext ctx) throws Exception {
-                        int fd = Native.dup(((EpollSocketChannel) ctx.channel()).fd().intValue());
-                        ctx.channel().close().addListener(f -> adopt.accept(fd));
-                    }
-                }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
+                .childHandler(new Handoff(adopt)).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
+    }
+
+    /** Shared by every accepted channel, so that a listener can take more than one client. */
+    @ChannelHandler.Sharable
+    private static final class Handoff extends ChannelInboundHandlerAdapter {
+        private final IntConsumer adopt;
+
+        Handoff(IntConsumer adopt) {
+            this.adopt = adopt;
+        }
+
+        @Override
+        public void channelActive(ChannelHandlerContext ctx) throws Exception {
+            int fd = Native.dup(((EpollSocketChannel) ctx.channel()).fd().intValue());
+            ctx.channel().close().addListener(f -> adopt.accept(fd));
+        }
     }
 }
