@@ -75,6 +75,12 @@ public final class Relay implements ConnectionSink {
      *                {@link BackendTimings#NONE}
      */
     public Relay(EventLoop loop, RelaySettings settings, Counters counters, BackendTimings timings) {
+        this(loop, settings, counters, timings,
+                Boolean.parseBoolean(System.getProperty(RepairHandoff.URING_PROPERTY, "true")));
+    }
+
+    /** @param useUring close through io_uring where the kernel allows it; else close(2) for each socket */
+    Relay(EventLoop loop, RelaySettings settings, Counters counters, BackendTimings timings, boolean useUring) {
         this.loop = (IoEventLoop) loop;
         this.settings = settings;
         this.counters = counters;
@@ -95,7 +101,7 @@ public final class Relay implements ConnectionSink {
                 SockAddr.scope6(backendAddress, v6.getScopeId());
             }
         }
-        if (Boolean.parseBoolean(System.getProperty(RepairHandoff.URING_PROPERTY, "true"))) {
+        if (useUring) {
             try {
                 closer = Uring.open(CLOSE_ENTRIES, arena.allocate(128, 8));
             } catch (LinuxException e) {
@@ -103,6 +109,11 @@ public final class Relay implements ConnectionSink {
                 closer = null;
             }
         }
+    }
+
+    /** Whether the sockets are closed through io_uring (else with close(2) each). */
+    boolean closesThroughUring() {
+        return closer != null;
     }
 
     public RelaySettings settings() {

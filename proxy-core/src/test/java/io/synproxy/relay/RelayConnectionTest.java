@@ -21,6 +21,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -50,7 +51,9 @@ import static io.synproxy.linux.Constants.TCP_INFO;
 import static io.synproxy.linux.Constants.TCP_INFO_BYTES_RECEIVED;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * One relayed connection's end ({@link RelayConnection}, {@link Flow}), on loopback sockets, in what RelayTest does not
@@ -210,8 +213,9 @@ class RelayConnectionTest {
         }
     }
 
-    @Test
-    void shouldCloseBothSocketsOfEveryRelayThatEndsInOneBatch() throws Exception {
+    @ParameterizedTest(name = "io_uring {0}")
+    @ValueSource(booleans = {true, false})
+    void shouldCloseBothSocketsOfEveryRelayThatEndsInOneBatch(boolean useUring) throws Exception {
         int n = 40;
         Set<Channel> accepted = ConcurrentHashMap.newKeySet();
         Channel backend = new ServerBootstrap().group(backendGroup).channel(EpollServerSocketChannel.class)
@@ -223,11 +227,17 @@ class RelayConnectionTest {
                 }).bind(InetAddress.getLoopbackAddress(), 0).sync().channel();
         EventLoop loop = group.next();
         Counters counters = new Counters();
-        Relay relay = RelayFixtures.relayTo(loop, ((InetSocketAddress) backend.localAddress()).getPort(), RelayMode.AUTO, counters);
+        Relay relay = RelayFixtures.relayTo(loop, ((InetSocketAddress) backend.localAddress()).getPort(), RelayMode.AUTO,
+                counters, useUring);
         CountDownLatch closed = new CountDownLatch(n);
         Channel listener = RelayFixtures.handoffListener(group, fd -> relay.adopt(fd, null, closed::countDown));
         Socket[] clients = new Socket[n];
         try {
+            if (useUring) {
+                assumeTrue(relay.closesThroughUring(), "no io_uring here");
+            } else {
+                assertFalse(relay.closesThroughUring());
+            }
             for (int i = 0; i < n; i++) {
                 clients[i] = new Socket();
                 clients[i].connect(listener.localAddress(), 2000);

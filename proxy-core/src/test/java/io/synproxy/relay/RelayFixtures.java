@@ -26,8 +26,14 @@ final class RelayFixtures {
 
     /** A relay on {@code loop} to the backend at loopback:{@code port}, 2 s connect timeout, no idle timeout. */
     static Relay relayTo(EventLoop loop, int port, RelayMode mode, Counters counters) {
+        return relayTo(loop, port, mode, counters, true);
+    }
+
+    /** As above; {@code useUring} false closes with close(2) each, as where io_uring is refused. */
+    static Relay relayTo(EventLoop loop, int port, RelayMode mode, Counters counters, boolean useUring) {
         return new Relay(loop, new RelaySettings(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 2000, 0,
-                ProxyProtocol.OFF, null, mode, ProxyConfig.DEFAULT_PIPE_BYTES), counters, BackendTimings.NONE);
+                ProxyProtocol.OFF, null, mode, ProxyConfig.DEFAULT_PIPE_BYTES), counters, BackendTimings.NONE,
+                useUring);
     }
 
     /**
