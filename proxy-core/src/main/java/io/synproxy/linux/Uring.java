@@ -182,7 +182,7 @@ public final class Uring implements AutoCloseable {
      * {@code close(fd)} of a normal descriptor, linked to nothing: one failed close cancels no other entry. Sockets
      * have no flush operation, so the kernel closes them inline, within the submit.
      */
-    public void close(int fd) {
+    public void closeDescriptor(int fd) {
         long e = next(OP_CLOSE, fd);
         sqes.set(ValueLayout.JAVA_BYTE, e + 1, (byte) 0);
     }

@@ -68,7 +68,8 @@ public final class Relay implements ConnectionSink {
     private Uring closer;
     /** Connections ended in the epoll batch being handled, closed in a task after it; touched only on the loop. */
     private List<RelayConnection> ending = new ArrayList<>();
-    private List<RelayConnection> spare = new ArrayList<>();
+    /** The other list, swapped with {@link #ending} as a batch's closes begin. */
+    private List<RelayConnection> closing = new ArrayList<>();
 
     /**
      * @param timings where each backend connection's connect time is reported (the metrics' histograms), or
@@ -189,8 +190,8 @@ public final class Relay implements ConnectionSink {
 
     private void closeEnded() {
         List<RelayConnection> batch = ending;
-        ending = spare;
-        spare = batch;
+        ending = closing;
+        closing = batch;
         // A socket Netty closed already (a loop shutting down closes the handles still registered) is not closed
         // again by number, which may belong to another socket by now: close(2) through its Leg skips it.
         batch.removeIf(c -> {
@@ -224,8 +225,8 @@ public final class Relay implements ConnectionSink {
     private int closeThroughUring(List<RelayConnection> batch, int from, int to) {
         for (int i = from; i < to; i++) {
             RelayConnection c = batch.get(i);
-            closer.close(c.client.fd);
-            closer.close(c.server.fd);
+            closer.closeDescriptor(c.client.fd);
+            closer.closeDescriptor(c.server.fd);
         }
         if (closer.submit() == 0) {
             return to - from;

@@ -126,11 +126,11 @@ class UringTest {
             fds[i] = Native.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         }
         assertEquals(before + fds.length, openDescriptors());
-        uring.close(fds[0]);
-        uring.close(fds[1]);
-        uring.close(fds[1]);
+        uring.closeDescriptor(fds[0]);
+        uring.closeDescriptor(fds[1]);
+        uring.closeDescriptor(fds[1]);
         for (int i = 2; i < fds.length; i++) {
-            uring.close(fds[i]);
+            uring.closeDescriptor(fds[i]);
         }
         assertEquals(0, uring.submit());
         assertEquals(fds.length + 1, uring.taken());
