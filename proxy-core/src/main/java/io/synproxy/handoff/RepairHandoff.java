@@ -52,8 +52,6 @@ import static io.synproxy.linux.Constants.TCP_TIMESTAMP;
  * <p>One instance per event-loop thread: its native scratch memory is reused for every handoff.
  */
 public final class RepairHandoff implements Handoff, AutoCloseable {
-    /** {@code -Dsynproxy.uring=false}: the handoff's calls one by one, never through io_uring. */
-    public static final String URING_PROPERTY = "synproxy.uring";
     private static final int REPAIR_WINDOW_SIZE = 20;
     /** The kernel's TCP_MIN_MSS: the smallest value TCP_MAXSEG accepts. */
     private static final int TCP_MIN_MSS = 88;
@@ -100,13 +98,13 @@ public final class RepairHandoff implements Handoff, AutoCloseable {
      * profile, an old kernel).
      */
     public RepairHandoff() {
-        this(Boolean.parseBoolean(System.getProperty(URING_PROPERTY, "true")));
+        this(Uring.wanted());
     }
 
     /** @param useUring try io_uring for the handoff's calls */
     public RepairHandoff(boolean useUring) {
         if (!useUring) {
-            uringAbsent = "io_uring turned off with -D" + URING_PROPERTY + "=false";
+            uringAbsent = "io_uring turned off with -D" + Uring.PROPERTY + "=false";
             return;
         }
         try {

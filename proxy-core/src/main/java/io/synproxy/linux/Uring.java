@@ -27,6 +27,11 @@ public final class Uring implements AutoCloseable {
     public static final int OP_URING_CMD = 46;
     public static final int OP_FIXED_FD_INSTALL = 54;
     public static final int OP_BIND = 56;
+    /**
+     * {@code -Dsynproxy.uring=false} turns io_uring off everywhere it is used: the handoff's calls are then made one by
+     * one, and the relay closes each socket with close(2).
+     */
+    public static final String PROPERTY = "synproxy.uring";
     /** The one fixed-file slot the chains make their socket in. */
     public static final int SLOT = 0;
 
@@ -130,6 +135,11 @@ public final class Uring implements AutoCloseable {
             throw e;
         }
         return ring;
+    }
+
+    /** Whether io_uring is to be used at all (not turned off with {@link #PROPERTY}). */
+    public static boolean wanted() {
+        return Boolean.parseBoolean(System.getProperty(PROPERTY, "true"));
     }
 
     /** Entries queued since the last {@link #submit}. */

@@ -4,7 +4,6 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.IoEventLoop;
 import io.netty.util.concurrent.Future;
 import io.synproxy.handoff.ConnectionSink;
-import io.synproxy.handoff.RepairHandoff;
 import io.synproxy.handshake.AckVerdict;
 import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Native;
@@ -70,14 +69,15 @@ public final class Relay implements ConnectionSink {
     private List<RelayConnection> ending = new ArrayList<>();
     /** The other list, swapped with {@link #ending} as a batch's closes begin. */
     private List<RelayConnection> closing = new ArrayList<>();
+    /** The task that closes them, made once. */
+    private final Runnable closeEnded = this::closeEnded;
 
     /**
      * @param timings where each backend connection's connect time is reported (the metrics' histograms), or
      *                {@link BackendTimings#NONE}
      */
     public Relay(EventLoop loop, RelaySettings settings, Counters counters, BackendTimings timings) {
-        this(loop, settings, counters, timings,
-                Boolean.parseBoolean(System.getProperty(RepairHandoff.URING_PROPERTY, "true")));
+        this(loop, settings, counters, timings, Uring.wanted());
     }
 
     /** @param useUring close through io_uring where the kernel allows it; else close(2) for each socket */
@@ -178,7 +178,7 @@ public final class Relay implements ConnectionSink {
     void end(RelayConnection c) {
         if (ending.isEmpty()) {
             try {
-                loop.execute(this::closeEnded);
+                loop.execute(closeEnded);
             } catch (RejectedExecutionException e) {
                 // The loop is shutting down: no batch follows.
                 c.closeNow();
