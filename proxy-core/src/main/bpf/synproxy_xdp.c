@@ -12,7 +12,11 @@
  * per-connection state.
  *
  * The user-space side is io.synproxy.xdp.XdpFastPath: it fills `config` (keys, listens, our options) and reads
- * `counters`. Built by proxy-core's pom with clang -target bpf when clang is installed.
+ * `counters`. Built by proxy-core's pom with clang -target bpf when clang is installed, twice: as it is, and with
+ * KERNEL_HANDOFF defined (--handoff kernel, Linux 6.9 or later), where a final ACK that verifies at tc is not left to
+ * Java but handed to the proxy's listening socket with bpf_sk_assign_tcp_reqsk(), and the kernel builds the
+ * connection from the cookie's options as it does from its own SYN cookies (see assign()). A separate object, so
+ * that the default one never names a kfunc an older kernel lacks.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -41,6 +45,33 @@ static struct bpf_sock *(*bpf_skc_lookup_tcp)(void *ctx, struct bpf_sock_tuple *
 static long (*bpf_sk_release)(void *sock) = (void *) BPF_FUNC_sk_release;
 static long (*bpf_set_hash)(struct __sk_buff *skb, __u32 hash) = (void *) BPF_FUNC_set_hash;
 
+#ifdef KERNEL_HANDOFF
+#define HANDOFF_KERNEL 1
+static void *(*bpf_skc_to_tcp_sock)(void *sk) = (void *) BPF_FUNC_skc_to_tcp_sock;
+/* A struct, not a forward declaration: libbpf checks the kfunc's prototype against the kernel's by kind. */
+struct sock {
+    __u64 opaque;
+};
+/* include/net/tcp.h (Linux 6.9). */
+struct bpf_tcp_req_attrs {
+    __u32 rcv_tsval;
+    __u32 rcv_tsecr;
+    __u16 mss;
+    __u8 rcv_wscale;
+    __u8 snd_wscale;
+    __u8 ecn_ok;
+    __u8 wscale_ok;
+    __u8 sack_ok;
+    __u8 tstamp_ok;
+    __u8 usec_ts_ok;
+    __u8 reserved[3];
+};
+extern int bpf_sk_assign_tcp_reqsk(struct __sk_buff *skb, struct sock *sk, struct bpf_tcp_req_attrs *attrs,
+        int attrs__sz) __attribute__((section(".ksyms")));
+#else
+#define HANDOFF_KERNEL 0
+#endif
+
 #define MAX_LISTENS 8
 /*
  * The flow hash given at tc to a segment of a connection this host's kernel holds (a handed-off one), which the
@@ -52,6 +83,12 @@ static long (*bpf_set_hash)(struct __sk_buff *skb, __u32 hash) = (void *) BPF_FU
  * the capture ring takes it as before, and the nftables guard drops it before TCP (io.synproxy.guard.NftGuard).
  */
 #define TAKEOVER_PRIORITY 0x53594e50
+/*
+ * skb->priority of a SYN to a tuple this host's kernel holds in TIME_WAIT, with KERNEL_HANDOFF: the kernel's own (the
+ * TIME_WAIT gives way to the listener, as it would without the proxy), which the guard lets through
+ * (io.synproxy.guard.NftGuard.KERNEL_SYN_PRIORITY).
+ */
+#define KERNEL_SYN_PRIORITY 0x53594e51
 #define OPTIONS_MAX 40
 
 /* Must match XdpFastPath.CONFIG_LAYOUT. Addresses and ports in network order. */
@@ -103,7 +140,9 @@ enum {
     C_ACK_DROPPED = 5,   /* of those: ACKs without a valid cookie, dropped (beyond the RST rate) */
     C_OTHER_DROPPED = 6, /* RST, FIN and the like, dropped: nothing user space would answer */
     C_MARTIAN_SEG = 7,   /* martian sources, dropped */
-    C_COUNT = 8,
+    C_ASSIGNED = 8,      /* KERNEL_HANDOFF: final ACKs handed to the listener */
+    C_ASSIGN_FAILED = 9, /* KERNEL_HANDOFF: final ACKs the kernel did not take (dropped) */
+    C_COUNT = 10,
 };
 
 struct {
@@ -290,7 +329,7 @@ struct reply {
     __u32 dst[4];
 };
 
-enum { PASS, DROP, REPLY, TAG, TAKEOVER };
+enum { PASS, DROP, REPLY, TAG, TAKEOVER, ASSIGNED, KERNEL_SYN };
 
 /* Whether the segment is to a protected address and port. */
 INLINE int ours(struct fast_config *cfg, struct iphdr *ip, struct tcphdr *tcp)
@@ -381,8 +420,108 @@ INLINE int cookie_matches(__u64 tag, __u32 isn, __u32 seq, int probe_allowed)
  * a validate-only secret's keys while one is in force (a fleet rolling its secret).
  * An ACK flood then costs this program a socket lookup and one or two hashes a packet, and the loops nothing.
  */
+#ifdef KERNEL_HANDOFF
+INLINE __u32 be32(const __u8 *p)
+{
+    return (__u32) p[0] << 24 | (__u32) p[1] << 16 | (__u32) p[2] << 8 | p[3];
+}
+
+/*
+ * CookieTables' MSS for an index, raised to the least the kernel builds a socket with (536, or 1220 over IPv6), as
+ * Linux's own cookies do (their smallest entry is 536). A switch: a table would be .rodata of a section of constants,
+ * which this libbpf does not map.
+ */
+INLINE __u16 table_mss(__u32 i, int v6)
+{
+    switch (i & 7) {
+    case 0:
+    case 1: return v6 ? 1220 : 536;
+    case 2: return v6 ? 1220 : 536;
+    case 3: return v6 ? 1280 : 1200;
+    case 4: return v6 ? 1380 : 1360;
+    case 5: return v6 ? 1420 : 1400;
+    case 6: return v6 ? 1432 : 1440;
+    default: return v6 ? 1440 : 1460;
+    }
+}
+
+/*
+ * A final ACK whose cookie verified, handed to the proxy's listener: the options the cookie carries (SynCookie's
+ * option bits) and the timestamps of the ACK (NOP NOP TS, or TS first, as clients send them) become the request the
+ * kernel builds the connection from, in softirq, as from its own SYN cookies; the proxy accepts it. ASSIGNED, or DROP
+ * where the kernel refuses (out of memory): the client's next segment carries the same ACK.
+ */
+INLINE int assign(struct __sk_buff *skb, struct fast_config *cfg, struct bpf_sock_tuple *t, __u32 size,
+        struct tcphdr *tcp, void *end, __u32 bits, int v6)
+{
+    struct bpf_tcp_req_attrs attrs = {};
+    __u8 *o = (void *) (tcp + 1);
+    if (tcp->doff >= 8 && (void *) (o + 12) <= end) {
+        if (o[0] == 1 && o[1] == 1 && o[2] == 8 && o[3] == 10) {
+            attrs.tstamp_ok = 1;
+            attrs.rcv_tsval = be32(o + 4);
+            attrs.rcv_tsecr = be32(o + 8);
+        } else if (o[0] == 8 && o[1] == 10) {
+            attrs.tstamp_ok = 1;
+            attrs.rcv_tsval = be32(o + 2);
+            attrs.rcv_tsecr = be32(o + 6);
+        }
+    }
+    attrs.mss = table_mss(bits >> 2, v6);
+    __u32 wi = (bits >> 5) & 15;
+    if (wi != 0) {
+        attrs.wscale_ok = 1;
+        attrs.snd_wscale = wi - 1;
+        attrs.rcv_wscale = cfg->wscale > 0 ? cfg->wscale : 0;
+    }
+    attrs.sack_ok = (bits >> 1) & 1;
+    struct bpf_sock *skc = bpf_skc_lookup_tcp(skb, t, size, BPF_F_CURRENT_NETNS, 0);
+    if (!skc)
+        return DROP;
+    int r = -1;
+    if (skc->state == BPF_TCP_LISTEN) {
+        struct sock *sk = bpf_skc_to_tcp_sock(skc);
+        if (sk)
+            r = bpf_sk_assign_tcp_reqsk(skb, sk, &attrs, sizeof(attrs));
+    }
+    bpf_sk_release(skc);
+    if (r != 0) {
+        count(C_ASSIGN_FAILED);
+        return DROP;
+    }
+    count(C_ASSIGNED);
+    return ASSIGNED;
+}
+
+/* Whether this host's kernel holds the SYN's tuple in TIME_WAIT. */
+INLINE int time_wait(void *ctx, struct iphdr *ip, struct ipv6hdr *ip6, struct tcphdr *tcp, int v6)
+{
+    struct bpf_sock_tuple t = {};
+    __u32 size;
+    if (v6) {
+        __builtin_memcpy(t.ipv6.saddr, ip6->saddr.in6_u.u6_addr32, 16);
+        __builtin_memcpy(t.ipv6.daddr, ip6->daddr.in6_u.u6_addr32, 16);
+        t.ipv6.sport = tcp->source;
+        t.ipv6.dport = tcp->dest;
+        size = sizeof(t.ipv6);
+    } else {
+        t.ipv4.saddr = ip->saddr;
+        t.ipv4.daddr = ip->daddr;
+        t.ipv4.sport = tcp->source;
+        t.ipv4.dport = tcp->dest;
+        size = sizeof(t.ipv4);
+    }
+    struct bpf_sock *sk = bpf_skc_lookup_tcp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
+    if (!sk)
+        return 0;
+    int tw = sk->state == BPF_TCP_TIME_WAIT;
+    bpf_sk_release(sk);
+    return tw;
+}
+#endif
+
 INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, struct ipv6hdr *ip6, struct tcphdr *tcp,
-        int v6)
+        int v6, int tc)
 {
     __u32 zero = 0;
     struct fast_config *cfg = bpf_map_lookup_elem(&config, &zero);
@@ -421,20 +560,28 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
         return PASS;
     struct bpf_sock *sk = bpf_skc_lookup_tcp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
     int tw = 0;
+    int listener = 0;
     if (sk) {
         __u32 state = sk->state;
         bpf_sk_release(sk);
-        /* A listener is someone else's port; TIME_WAIT and request sockets are no full socket, the rings see them. */
-        if (state == BPF_TCP_LISTEN || state == BPF_TCP_NEW_SYN_RECV)
+        /*
+         * A listener is someone else's port, but ours with KERNEL_HANDOFF; TIME_WAIT and request sockets are no full
+         * socket, the rings see them (with KERNEL_HANDOFF there are no rings: the kernel's business).
+         */
+        if (tc && HANDOFF_KERNEL && state == BPF_TCP_LISTEN)
+            listener = 1;
+        else if (state == BPF_TCP_LISTEN || state == BPF_TCP_NEW_SYN_RECV)
             return PASS;
-        if (state != BPF_TCP_TIME_WAIT)
+        else if (state != BPF_TCP_TIME_WAIT)
             return TAG;
-        tw = 1;
+        else
+            tw = 1;
     }
+    /* What the listener would answer with a RST and no ring takes (before the pass switch is off: at start-up). */
     if (cfg->pass)
-        return PASS;
+        return listener ? DROP : PASS;
     if (!to_us(eth, cfg))
-        return PASS;
+        return listener ? DROP : PASS;
     /*
      * A TIME_WAIT (the proxy closed first, and the client reuses its port) keeps every segment but a final ACK of a
      * new handshake, which the handoff takes the tuple over with: TAKEOVER, so that the TIME_WAIT never sees it.
@@ -474,7 +621,8 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
     __u32 bits = isn & 0x1ff;
     __u32 parity = bits & 1;
     __u64 ports = (__u64) __builtin_bswap16(tcp->source) << 48 | (__u64) __builtin_bswap16(tcp->dest) << 32;
-    int probe = payload == 0;
+    /* With KERNEL_HANDOFF the SYN/ACK opened the window: no zero-window probe, the kernel takes only seq - 1. */
+    int probe = payload == 0 && !(tc && HANDOFF_KERNEL);
     /* The next generation's key lives in the slot the current one does not. */
     int other = parity != (cfg->parity & 1);
 #pragma unroll
@@ -499,8 +647,14 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
             k0 = cfg->vnk0;
             k1 = cfg->vnk1;
         }
-        if (cookie_matches(cookie_tag(k0, k1, v6, s_hi, s_lo, d_hi, d_lo, saddr, daddr, ports, bits), isn, seq, probe))
+        if (cookie_matches(cookie_tag(k0, k1, v6, s_hi, s_lo, d_hi, d_lo, saddr, daddr, ports, bits), isn, seq, probe)) {
+#ifdef KERNEL_HANDOFF
+            /* A TIME_WAIT met since the SYN (the kernel took the SYNs of its tuples): its own business. */
+            if (tc)
+                return listener ? assign(ctx, cfg, &t, size, tcp, end, bits, v6) : PASS;
+#endif
             return tw ? TAKEOVER : PASS;
+        }
     }
     /* Not a new handshake's: the TIME_WAIT's business (a late segment of the old connection). */
     if (tw)
@@ -511,6 +665,7 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
         __u64 now = bpf_ktime_get_ns();
         /* Racy across CPUs, at worst a few more through: user space's own bucket has the last word. */
         if (now >= *next) {
+            /* To the rings, whose loop answers with a RST; with KERNEL_HANDOFF to the listener, which does. */
             *next = now + gap;
             return PASS;
         }
@@ -524,7 +679,7 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
  * source, or a segment screen() drops), TAG (a live connection's segment, see screen()), or REPLY with the SYN/ACK's
  * TCP header and options in r. Reads the packet, never writes it.
  */
-static __attribute__((always_inline)) inline int decide(void *ctx, void *data, void *end, struct reply *r)
+static __attribute__((always_inline)) inline int decide(void *ctx, void *data, void *end, struct reply *r, int tc)
 {
     struct ethhdr *eth = data;
     if ((void *) (eth + 1) > end)
@@ -550,7 +705,7 @@ static __attribute__((always_inline)) inline int decide(void *ctx, void *data, v
     if ((void *) (tcp + 1) > end)
         return PASS;
     if (!tcp->syn)
-        return screen(ctx, end, eth, ip, ip6, tcp, v6);
+        return screen(ctx, end, eth, ip, ip6, tcp, v6, tc);
     /* A SYN: no ACK, RST or FIN. */
     if (tcp->ack || tcp->rst || tcp->fin)
         return PASS;
@@ -564,6 +719,15 @@ static __attribute__((always_inline)) inline int decide(void *ctx, void *data, v
     if (v6 ? !ours6(cfg, ip6, tcp) : !ours(cfg, ip, tcp))
         return PASS;
     count(C_SYN);
+#ifdef KERNEL_HANDOFF
+    /*
+     * A client that reuses the port of a connection the proxy closed first: the TIME_WAIT gives way to the listener,
+     * whose handshake the kernel makes, as it would without the proxy. A cookie here would meet the TIME_WAIT with
+     * the final ACK. A socket lookup per SYN, under a flood too.
+     */
+    if (tc && time_wait(ctx, ip, ip6, tcp, v6))
+        return KERNEL_SYN;
+#endif
     if (cfg->pass)
         goto pass;
     /* Fragments, payload (a TFO SYN) and IP options are rare: user space has the full parser for them. */
@@ -785,7 +949,7 @@ SEC("xdp")
 int synproxy_xdp(struct xdp_md *ctx)
 {
     struct reply r = {};
-    int verdict = decide(ctx, (void *) (long) ctx->data, (void *) (long) ctx->data_end, &r);
+    int verdict = decide(ctx, (void *) (long) ctx->data, (void *) (long) ctx->data_end, &r, 0);
     if (verdict != REPLY)
         return verdict == DROP ? XDP_DROP : XDP_PASS;
     int delta = reply_length(&r) - (int) (ctx->data_end - ctx->data);
@@ -845,13 +1009,14 @@ int synproxy_tc(struct __sk_buff *skb)
         }
         bpf_skb_pull_data(skb, skb->len < want ? skb->len : want);
     }
-    int verdict = decide(skb, (void *) (long) skb->data, (void *) (long) skb->data_end, &r);
-    if (verdict == TAG) {
+    int verdict = decide(skb, (void *) (long) skb->data, (void *) (long) skb->data_end, &r, 1);
+    if (verdict == TAG || verdict == ASSIGNED) {
+        /* A live connection's segment, or a final ACK on its way to TCP with its request socket: for no ring. */
         bpf_set_hash(skb, KERNEL_OWNED_HASH);
-        return TC_ACT_UNSPEC;
+        return verdict == ASSIGNED ? TC_ACT_OK : TC_ACT_UNSPEC;
     }
-    if (verdict == TAKEOVER) {
-        skb->priority = TAKEOVER_PRIORITY;
+    if (verdict == TAKEOVER || verdict == KERNEL_SYN) {
+        skb->priority = verdict == TAKEOVER ? TAKEOVER_PRIORITY : KERNEL_SYN_PRIORITY;
         return TC_ACT_UNSPEC;
     }
     if (verdict != REPLY)

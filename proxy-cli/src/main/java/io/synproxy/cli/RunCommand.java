@@ -1,6 +1,7 @@
 package io.synproxy.cli;
 
 import io.synproxy.config.ConfigException;
+import io.synproxy.config.Handoff;
 import io.synproxy.config.Keepalive;
 import io.synproxy.config.Operations;
 import io.synproxy.config.ProxyConfig;
@@ -162,6 +163,15 @@ final class RunCommand implements Callable<Integer> {
                     + "attached, else ring; the start line says which and why).")
     String synPath = "auto";
 
+    @Option(names = "--handoff", paramLabel = "repair|kernel",
+            description = "How a client whose final ACK carries a valid cookie gets its connection: repair (this "
+                    + "process reads the ACK from the capture ring and builds the socket with TCP_REPAIR, behind a "
+                    + "zero-window SYN/ACK), or kernel (the BPF program at tc hands the ACK to a listening socket of "
+                    + "this process and the kernel builds the connection, as from its own SYN cookies, for about a "
+                    + "fifth less CPU per connection; Linux 6.9+, --syn-path tc or auto, no deny or allow list, no "
+                    + "per-source limit, the SYN/ACK opens the window). Default: ${DEFAULT-VALUE}.")
+    String handoff = "repair";
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -185,6 +195,7 @@ final class RunCommand implements Callable<Integer> {
                     .proxyProtocol(proxyProtocol).keepalive(keepalive)
                     .operations(operations)
                     .synPath(parseSynPath(synPath))
+                    .handoff(parseHandoff(handoff))
                     .build();
         } catch (ConfigException e) {
             spec.commandLine().getErr().println("synproxy: " + e.getMessage());
@@ -241,6 +252,14 @@ final class RunCommand implements Callable<Integer> {
             Thread.currentThread().interrupt();
         }
         return Main.EXIT_OK;
+    }
+
+    private static Handoff parseHandoff(String text) throws ConfigException {
+        try {
+            return Handoff.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException(e.getMessage());
+        }
     }
 
     private static SynPath parseSynPath(String text) throws ConfigException {

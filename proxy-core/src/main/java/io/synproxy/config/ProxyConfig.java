@@ -33,7 +33,8 @@ public record ProxyConfig(
         Keepalive keepalive,
         Operations operations,
         SynPath synPath,
-        int pipeBytes) {
+        int pipeBytes,
+        Handoff handoff) {
 
     public static final int DEFAULT_THREADS = Math.max(1, Runtime.getRuntime().availableProcessors());
     public static final Duration DEFAULT_STATS_INTERVAL = Duration.ofSeconds(10);
@@ -203,6 +204,7 @@ public record ProxyConfig(
         private Operations operations = Operations.defaults();
         private SynPath synPath = SynPath.AUTO;
         private int pipeBytes = DEFAULT_PIPE_BYTES;
+        private Handoff handoff = Handoff.REPAIR;
 
         /** One address to protect (replaces earlier ones). */
         public Builder listen(String v) {
@@ -243,6 +245,11 @@ public record ProxyConfig(
 
         public Builder zeroWindow(boolean v) {
             zeroWindow = v;
+            return this;
+        }
+
+        public Builder handoff(Handoff v) {
+            handoff = v;
             return this;
         }
 
@@ -346,9 +353,30 @@ public record ProxyConfig(
                     throw new ConfigException("--backend must differ from --listen, or the proxy would connect to itself");
                 }
             }
+            if (handoff == null) {
+                throw new ConfigException("--handoff must be repair or kernel");
+            }
+            if (handoff == Handoff.KERNEL) {
+                // The BPF program at tc hands the final ACK over: nothing is captured, so what needs the capture
+                // rings (the lists, which the program does not hold, and the per-source limits, kept at the
+                // handoff) cannot apply.
+                if (synPath != SynPath.AUTO && synPath != SynPath.TC) {
+                    throw new ConfigException("--handoff kernel needs the SYNs answered at tc (--syn-path tc or auto), "
+                            + "where the BPF program can hand the final ACK to the kernel");
+                }
+                if (operations.listsSources()) {
+                    throw new ConfigException("--handoff kernel does not take a deny or allow list: the BPF program "
+                            + "does not hold them; use --handoff repair");
+                }
+                if (operations.limitsSources()) {
+                    throw new ConfigException("--handoff kernel does not take per-source limits; use --handoff repair");
+                }
+            }
+            // With the kernel's handoff the socket exists from the final ACK on: the SYN/ACK opens the window.
+            boolean zero = zeroWindow && handoff == Handoff.REPAIR;
             return new ProxyConfig(ls, b, interfaceName, threads, statsInterval, keyRotation,
-                    zeroWindow, backendConnectTimeout, maxConnections, ringBytes,
-                    idleTimeout, drainTimeout, proxyProtocol, keepalive, operations, synPath, pipeBytes);
+                    zero, backendConnectTimeout, maxConnections, ringBytes,
+                    idleTimeout, drainTimeout, proxyProtocol, keepalive, operations, synPath, pipeBytes, handoff);
         }
     }
 }

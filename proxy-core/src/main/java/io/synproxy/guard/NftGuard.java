@@ -53,6 +53,12 @@ import java.util.concurrent.TimeUnit;
  * {@code synproxy_fd00_0_0_0_0_0_0_1_8080}); a wildcard matches {@code meta nfproto ipv4|ipv6 fib daddr type local}
  * (tables {@code synproxy_any_PORT} and {@code synproxy_any6_PORT}).
  *
+ * <p>With {@code --handoff kernel} the proxy listens on the port itself and the tc program hands verified final
+ * ACKs to that listener, so segments that find it are the kernel's. Two more rules come first: a SYN the program
+ * gives the priority {@value #KERNEL_SYN_PRIORITY} (a client reusing the tuple of a TIME_WAIT, which gives way to the
+ * listener) is accepted, and so is everything from {@code lo}: a client on this host, which no tc program sees,
+ * makes its handshake with the kernel's listener as it would without the proxy.
+ *
  * <p>The table name is derived from the protected address and port, so a table left by a killed
  * run is replaced atomically at the next start. If the process dies without removing it, the port
  * stays closed (fail-closed) until the next start or {@code nft delete table inet NAME}.
@@ -60,6 +66,8 @@ import java.util.concurrent.TimeUnit;
 public final class NftGuard implements AutoCloseable {
     /** skb->priority (major:minor) the tc program gives a final ACK that meets a TIME_WAIT: 0x53594e50. */
     static final String TAKEOVER_PRIORITY = "5359:4e50";
+    /** skb->priority the tc program built with KERNEL_HANDOFF gives a SYN that meets a TIME_WAIT: 0x53594e51. */
+    static final String KERNEL_SYN_PRIORITY = "5359:4e51";
     private static final long NFT_TIMEOUT_SECONDS = 10;
 
     private final Path nft;
@@ -79,11 +87,16 @@ public final class NftGuard implements AutoCloseable {
      * are installed and removed independently and {@code synproxy guard --remove --listen} names one of them.
      */
     public static NftGuard forListen(InetAddress address, int port) throws GuardException {
+        return forListen(address, port, false);
+    }
+
+    /** As {@link #forListen(InetAddress, int)}; with {@code kernelHandoff}, the rules of {@code --handoff kernel}. */
+    public static NftGuard forListen(InetAddress address, int port, boolean kernelHandoff) throws GuardException {
         Path nft = Platform.findExecutable("nft");
         if (nft == null) {
             throw new GuardException("the nft command was not found: install nftables (for example apt-get install nftables)");
         }
-        return new NftGuard(nft, tableName(address, port), ruleset(address, port));
+        return new NftGuard(nft, tableName(address, port), ruleset(address, port, kernelHandoff));
     }
 
     public static String tableName(InetAddress address, int port) {
@@ -94,6 +107,10 @@ public final class NftGuard implements AutoCloseable {
     }
 
     static String ruleset(InetAddress address, int port) {
+        return ruleset(address, port, false);
+    }
+
+    static String ruleset(InetAddress address, int port, boolean kernelHandoff) {
         boolean v6 = address instanceof Inet6Address;
         String match = address.isAnyLocalAddress()
                 ? "meta nfproto " + (v6 ? "ipv6" : "ipv4") + " fib daddr type local tcp dport " + port
@@ -105,6 +122,8 @@ public final class NftGuard implements AutoCloseable {
                 + "table inet " + table + " {\n"
                 + "  chain input {\n"
                 + "    type filter hook input priority -150; policy accept;\n"
+                + (kernelHandoff ? "    iif \"lo\" " + match + " accept\n"
+                        + "    " + match + " meta priority " + KERNEL_SYN_PRIORITY + " accept\n" : "")
                 + "    " + match + " tcp flags & (syn | ack) == syn drop\n"
                 + "    " + match + " meta priority " + TAKEOVER_PRIORITY + " drop\n"
                 + "    " + match + " socket transparent 0 accept\n"

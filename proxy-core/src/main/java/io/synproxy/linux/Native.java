@@ -51,6 +51,8 @@ public final class Native {
     private static final MethodHandle IF_NAMETOINDEX = plainCall("if_nametoindex", JAVA_INT, ADDRESS);
     private static final MethodHandle STRERROR = plainCall("strerror", ADDRESS, JAVA_INT);
     private static final MethodHandle SHUTDOWN = errnoCall("shutdown", JAVA_INT, JAVA_INT, JAVA_INT);
+    private static final MethodHandle LISTEN = errnoCall("listen", JAVA_INT, JAVA_INT, JAVA_INT);
+    private static final MethodHandle ACCEPT4 = errnoCall("accept4", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT);
     private static final MethodHandle PIPE2 = errnoCall("pipe2", JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle SPLICE =
             errnoCall("splice", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
@@ -381,6 +383,30 @@ public final class Native {
         int rc;
         try {
             rc = (int) SHUTDOWN.invokeExact(capture, fd, how);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        return rc < 0 ? -errno(capture) : rc;
+    }
+
+    /** listen(2): 0 or {@code -errno}. Never throws. */
+    public static int listen(int fd, int backlog) {
+        MemorySegment capture = CAPTURE.get();
+        int rc;
+        try {
+            rc = (int) LISTEN.invokeExact(capture, fd, backlog);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        return rc < 0 ? -errno(capture) : rc;
+    }
+
+    /** accept4(2) without the peer's address: the new descriptor, or {@code -errno} (EAGAIN when none waits). */
+    public static int accept4(int fd, int flags) {
+        MemorySegment capture = CAPTURE.get();
+        int rc;
+        try {
+            rc = (int) ACCEPT4.invokeExact(capture, fd, MemorySegment.NULL, MemorySegment.NULL, flags);
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

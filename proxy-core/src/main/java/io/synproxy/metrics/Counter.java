@@ -26,7 +26,8 @@ public enum Counter {
             + "without payload: the capture filter keeps data segments in the kernel"),
     SEGMENTS_AFTER_CLOSE("late", "segments of connections the proxy already closed (the kernel handles them)"),
     OTHER_SEGMENTS("other", "RST, FIN and other segments with no live connection"),
-    HANDOFFS("handoffs", "sockets built with TCP_REPAIR"),
+    HANDOFFS("handoffs", "connections handed to the relay (built with TCP_REPAIR, or by the kernel with "
+            + "--handoff kernel)"),
     HANDOFF_FAILED("handoff_failed", "handoffs the kernel refused"),
     BACKEND_CONNECT_FAILED("backend_failed", "backend connections refused or timed out"),
     CONNECTIONS_CLOSED("closed", "relayed connections closed"),

@@ -152,7 +152,8 @@ public final class PrometheusMetrics implements MultiCollector, BackendTimings, 
         String acks = "ACKs with no live connection, by whether their cookie was valid";
         m.put(Counter.ACK_VALID, new Export("synproxy_final_acks", acks, "result", "valid"));
         m.put(Counter.ACK_INVALID, new Export("synproxy_final_acks", acks, "result", "invalid"));
-        m.put(Counter.HANDOFFS, new Export("synproxy_handoffs", "sockets built with TCP_REPAIR", null, null));
+        m.put(Counter.HANDOFFS, new Export("synproxy_handoffs", "connections handed to the relay (built with "
+                + "TCP_REPAIR, or by the kernel with --handoff kernel)", null, null));
         m.put(Counter.HANDOFF_FAILED, new Export("synproxy_handoff_failures", "handoffs the kernel refused",
                 null, null));
         m.put(Counter.BACKEND_CONNECT_FAILED, new Export("synproxy_backend_connect_failures",

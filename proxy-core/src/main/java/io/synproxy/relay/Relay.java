@@ -117,6 +117,11 @@ public final class Relay implements ConnectionSink {
         return closer != null;
     }
 
+    /** Memory that lives as long as this relay (closed by {@link #close}). */
+    Arena arena() {
+        return arena;
+    }
+
     public RelaySettings settings() {
         return settings;
     }

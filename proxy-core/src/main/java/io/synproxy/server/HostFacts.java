@@ -41,6 +41,16 @@ public record HostFacts(int ifindex, String interfaceDescription, int mtu, int o
         txMac = txMac == null ? null : txMac.clone();
     }
 
+    /** The name of the captured interface ({@link #ifindex}); empty for every interface or when it is gone. */
+    public String interfaceName() {
+        try {
+            NetworkInterface nif = ifindex == 0 ? null : NetworkInterface.getByIndex(ifindex);
+            return nif == null ? "" : nif.getName();
+        } catch (SocketException e) {
+            return "";
+        }
+    }
+
     @Override
     public byte[] txMac() {
         return txMac == null ? null : txMac.clone();

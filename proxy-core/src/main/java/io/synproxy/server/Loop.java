@@ -4,6 +4,7 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoRegistration;
 import io.netty.channel.epoll.EpollIoOps;
+import io.synproxy.config.Handoff;
 import io.synproxy.config.ProxyConfig;
 import io.synproxy.cookie.KeyRing;
 import io.synproxy.cookie.SecretSource;
@@ -29,12 +30,15 @@ import io.synproxy.metrics.Counters;
 import io.synproxy.metrics.RingWaits;
 import io.synproxy.packet.TcpSegment;
 import io.synproxy.policy.Policy;
+import io.synproxy.relay.KernelAccept;
 import io.synproxy.relay.Relay;
 import io.synproxy.relay.RelaySettings;
 import io.synproxy.xdp.SynPath;
 
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -67,6 +71,7 @@ final class Loop implements AutoCloseable {
     private final SegmentGate gate;
     private final Counters counters;
     private final Relay relay;
+    private final List<KernelAccept> accepts = new ArrayList<>();
     private final IoEventLoop loop;
     private FrontendHandle handle;
     private FrontendHandle restHandle;
@@ -118,7 +123,9 @@ final class Loop implements AutoCloseable {
         // The BPF program answers the SYNs and screens the other segments, unless a deny or allow list (which it does
         // not hold) makes it pass them all on: then the rings see only what needs Java.
         boolean screened = answeredAt.inKernel() && !config.operations().listsSources();
-        int rb = config.ringBytes();
+        // --handoff kernel captures nothing (see join()): the rings are made, at their smallest, and never bound.
+        boolean kernel = config.handoff() == Handoff.KERNEL;
+        int rb = kernel ? 0 : config.ringBytes();
         // Data segments reach the rings only when a final ACK may carry data (--no-zero-window).
         PacketRing ring = PacketRing.openIdle(host.ifindex(), config.listens(), config.zeroWindow(),
                 screened ? screenedRingBytes(rb) : synRingBytes(rb), fanout, Segments.SYNS);
@@ -134,7 +141,7 @@ final class Loop implements AutoCloseable {
             throw e;
         }
         try {
-            if (host.loopbackIndex() != 0) {
+            if (host.loopbackIndex() != 0 && !kernel) {
                 // A client on this host reaches a local address through lo, which the capture above does not see:
                 // the guard would drop its SYN and it would hang. Local traffic is light: the smallest ring, all
                 // segments in one, replies through the raw socket (no Ethernet on lo), SYNs answered here.
@@ -151,7 +158,7 @@ final class Loop implements AutoCloseable {
             throw e;
         }
         Counters counters = new Counters();
-        String noTxRing = host.noTxRing();
+        String noTxRing = kernel ? "" : host.noTxRing();
         TxRingReplies txReplies = null;
         if (noTxRing == null) {
             try {
@@ -175,13 +182,19 @@ final class Loop implements AutoCloseable {
         SegmentGate gate = new SegmentGate(settings, handshake, handoff, sink, relay,
                 new AccessAdmission(policy.access()), counters, SegmentGate::monotonicMillis);
         Loop opened = new Loop(ring, restRing, localRing, replies, txReplies,
-                TxRingReplies.describe(txReplies != null, noTxRing), handoff, gate, counters, relay, loop);
+                kernel ? "SYN/ACKs from the BPF program, every other reply from the kernel"
+                        : TxRingReplies.describe(txReplies != null, noTxRing), handoff, gate, counters, relay, loop);
         try {
             opened.restHandle = new FrontendHandle(restRing, gate, sink, counters, waits);
             // Final ACKs before SYNs: the SYN ring's every turn starts with the other ring's frames.
             opened.handle = new FrontendHandle(ring, gate, sink, counters, waits, opened.restHandle);
             if (txReplies != null) {
                 opened.frontendWarmup = () -> warmUpFrontend(config, host, settings, replies, handoff, relay, policy);
+            }
+            if (config.handoff() == Handoff.KERNEL) {
+                for (InetSocketAddress listen : config.listens()) {
+                    opened.accepts.add(KernelAccept.open(loop, relay, counters, config.maxConnections(), listen));
+                }
             }
             opened.restRegistration = register(loop, opened.restHandle);
             opened.registration = register(loop, opened.handle);
@@ -264,6 +277,11 @@ final class Loop implements AutoCloseable {
 
     /** Starts capturing (binds the rings and joins their fanout groups), once the process is warmed up. */
     void join() throws LinuxException {
+        if (!accepts.isEmpty()) {
+            // --handoff kernel: nothing to capture. A ring of a protocol is served after IP's own handler, which then
+            // meets a shared packet and copies it without the request socket the tc program gave it.
+            return;
+        }
         restRing.join();
         ring.join();
         if (localRing != null) {
@@ -311,6 +329,23 @@ final class Loop implements AutoCloseable {
         return gate;
     }
 
+    /** Live relays of this loop: the repair handoff's, and those of connections the kernel built. */
+    int liveConnections() {
+        int n = gate.liveConnections();
+        for (KernelAccept k : accepts) {
+            n += k.live();
+        }
+        return n;
+    }
+
+    /** No new connection from now on (see {@link SegmentGate#startDraining}, {@link KernelAccept#startDraining}). */
+    void startDraining() {
+        gate.startDraining();
+        for (KernelAccept k : accepts) {
+            k.startDraining();
+        }
+    }
+
     /** Which path this loop's replies take, for the start line. */
     String replyPath() {
         return replyPath;
@@ -318,6 +353,9 @@ final class Loop implements AutoCloseable {
 
     /** How this loop's handoffs are made, for the start line. */
     String handoffPath() {
+        if (!accepts.isEmpty()) {
+            return "final ACKs handed to the kernel at tc, which builds the connection (--handoff kernel)";
+        }
         return handoff.path();
     }
 
@@ -342,6 +380,7 @@ final class Loop implements AutoCloseable {
         }
         replies.close();
         handoff.close();
+        accepts.forEach(KernelAccept::close);
         relay.close();
     }
 }

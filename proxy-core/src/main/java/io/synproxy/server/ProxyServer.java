@@ -7,6 +7,7 @@ import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.util.concurrent.EventExecutor;
 import io.synproxy.config.ConfigException;
+import io.synproxy.config.Handoff;
 import io.synproxy.config.ProxyConfig;
 import io.synproxy.cookie.CookieSecrets;
 import io.synproxy.cookie.KeyRing;
@@ -104,7 +105,7 @@ public final class ProxyServer implements AutoCloseable {
         this.stats = new Stats(counters, () -> {
             long live = 0;
             for (Loop l : loops) {
-                live += l.gate().liveConnections();
+                live += l.liveConnections();
             }
             return live;
         }, xdp == null ? c -> 0 : c -> xdpCount(xdp, c));
@@ -141,7 +142,7 @@ public final class ProxyServer implements AutoCloseable {
         List<NftGuard> guards = new ArrayList<>();
         try {
             for (InetSocketAddress l : config.listens()) {
-                guards.add(NftGuard.forListen(l.getAddress(), l.getPort()));
+                guards.add(NftGuard.forListen(l.getAddress(), l.getPort(), config.handoff() == Handoff.KERNEL));
             }
         } catch (NftGuard.GuardException e) {
             throw new StartupException(e.getMessage());
@@ -178,6 +179,11 @@ public final class ProxyServer implements AutoCloseable {
             warmUp(host, group, relaySettings);
             KernelSyns kernel = await(loading);
             xdp = kernel.program();
+            if (config.handoff() == Handoff.KERNEL && kernel.path() != SynPath.TC) {
+                throw new StartupException("--handoff kernel needs the BPF program at tc, which "
+                        + (kernel.fallback() != null ? "this host cannot have: " + kernel.fallback()
+                        : "--syn-path " + config.synPath().label() + " does not attach"));
+            }
             for (EventExecutor executor : group) {
                 loops.add(Loop.open((IoEventLoop) executor, config, relaySettings, host, secrets, skew, fanout,
                         restFanout, policy, metrics != null ? metrics : BackendTimings.NONE,
@@ -292,7 +298,9 @@ public final class ProxyServer implements AutoCloseable {
             throw new StartupException(flag + " " + refusal);
         }
         boolean v4 = config.listens().stream().anyMatch(l -> l.getAddress() instanceof Inet4Address);
-        if (path == SynPath.TC && v4 && config.listens().stream().anyMatch(l -> l.getAddress() instanceof Inet6Address)) {
+        // With --handoff kernel nothing is captured: tc takes both families.
+        if (path == SynPath.TC && v4 && config.handoff() == Handoff.REPAIR
+                && config.listens().stream().anyMatch(l -> l.getAddress() instanceof Inet6Address)) {
             // Bound to ETH_P_ALL, a packet socket gets each frame before tc ingress runs: the ring would answer the
             // SYNs the program answers too. XDP runs before packet sockets.
             String why = "IPv4 and IPv6 listens share one capture ring (ETH_P_ALL), which sees every SYN before tc "
@@ -323,7 +331,8 @@ public final class ProxyServer implements AutoCloseable {
         XdpFastPath xdp = null;
         try {
             xdp = XdpFastPath.load(config.listens(), host.txMac(), keys, host.ourMss(), host.ourMss6(), host.windowScale(),
-                    config.zeroWindow() ? 0 : 65535, config.operations().invalidAckRstRate());
+                    config.zeroWindow() ? 0 : 65535, config.operations().invalidAckRstRate(),
+                    config.handoff() == Handoff.KERNEL);
             xdp.refresh(true);
             xdp.attach(host.ifindex(), path);
             return new KernelSyns(xdp, path, null);
@@ -350,6 +359,7 @@ public final class ProxyServer implements AutoCloseable {
             case SYNACK_SENT, BPF_SYNACK -> xdp.counter(XdpFastPath.SYNACK);
             case MARTIAN_SOURCE -> xdp.counter(XdpFastPath.MARTIAN) + xdp.counter(XdpFastPath.MARTIAN_SEGMENT);
             case ACK_INVALID, INVALID_ACK_RST_LIMITED -> xdp.counter(XdpFastPath.ACK_DROPPED);
+            case HANDOFF_FAILED -> xdp.counter(XdpFastPath.ASSIGN_FAILED);
             case OTHER_SEGMENTS -> xdp.counter(XdpFastPath.OTHER_DROPPED);
             case BPF_DROPPED -> xdp.counter(XdpFastPath.ACK_DROPPED) + xdp.counter(XdpFastPath.OTHER_DROPPED)
                     + xdp.counter(XdpFastPath.MARTIAN_SEGMENT);
@@ -404,14 +414,26 @@ public final class ProxyServer implements AutoCloseable {
      * this one has no {@code --secret-file}, so while both run the handshakes one answers fail on the other.
      */
     public List<String> warnings() {
-        if (secretClash == SecretClash.NONE) {
-            return List.of();
+        List<String> warnings = new ArrayList<>();
+        if (config.handoff() == Handoff.KERNEL) {
+            int taps = PacketTaps.afterIp(host.ifindex());
+            if (taps > 0) {
+                warnings.add("synproxy: warning: --handoff kernel: " + taps + " packet socket(s) of IPv4 or IPv6 "
+                        + "receive on " + host.interfaceName() + " (a second synproxy with --handoff repair has "
+                        + "such sockets): the kernel then copies each packet for them, the copy loses the connection "
+                        + "the BPF program handed over, and its client gets a RST. Stop them, or use --handoff "
+                        + "repair.");
+            }
         }
-        return List.of("synproxy: warning: another instance protects " + config.listenText() + " on this host and "
+        if (secretClash == SecretClash.NONE) {
+            return warnings;
+        }
+        warnings.add("synproxy: warning: another instance protects " + config.listenText() + " on this host and "
                 + "shares its capture, " + (secretClash == SecretClash.NO_FILE ? "but this one has no --secret-file"
                 : "with another cookie secret (no --secret-file, or another file or version of it)") + ": until one of "
                 + "them stops, a client whose final ACK reaches the instance that did not answer its SYN is refused. "
                 + "Give every instance the same --secret-file (README \"Upgrade in place\").");
+        return warnings;
     }
 
     /**
@@ -553,7 +575,7 @@ public final class ProxyServer implements AutoCloseable {
             xdp.detach();
         }
         for (Loop l : loops) {
-            l.gate().startDraining();
+            l.startDraining();
         }
         long deadline = System.nanoTime() + grace.toNanos();
         while (stats.live() > 0 && System.nanoTime() < deadline && sleepMillis(20)) {

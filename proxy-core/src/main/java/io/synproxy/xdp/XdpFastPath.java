@@ -39,6 +39,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class XdpFastPath implements AutoCloseable {
     /** Where the build puts the compiled program (proxy-core's pom, where clang is installed). */
     public static final String RESOURCE = "/bpf/synproxy_xdp.o";
+    /** The same program built with KERNEL_HANDOFF ({@code --handoff kernel}): verified final ACKs go to the listener. */
+    public static final String KERNEL_HANDOFF_RESOURCE = "/bpf/synproxy_xdp_kernel.o";
     /** The program's counters (the {@code counters} map's indices). */
     public static final int SYN = 0;
     public static final int SYNACK = 1;
@@ -52,7 +54,10 @@ public final class XdpFastPath implements AutoCloseable {
     public static final int OTHER_DROPPED = 6;
     /** Of those: segments from a martian source, dropped. */
     public static final int MARTIAN_SEGMENT = 7;
-    private static final int COUNTERS = 8;
+    /** {@code --handoff kernel}: final ACKs handed to the proxy's listener, and those the kernel did not take. */
+    public static final int ASSIGNED = 8;
+    public static final int ASSIGN_FAILED = 9;
+    private static final int COUNTERS = 10;
     private static final int MAX_LISTENS = 8;
     /** struct fast_config's layout. */
     private static final long K0 = 0;
@@ -131,6 +136,16 @@ public final class XdpFastPath implements AutoCloseable {
     public static XdpFastPath load(List<InetSocketAddress> listens, byte[] mac, KeyRing keys, int ourMss,
                                    int ourMss6, int ourWscale, int synAckWindow, long invalidAckRstRate)
             throws XdpException {
+        return load(listens, mac, keys, ourMss, ourMss6, ourWscale, synAckWindow, invalidAckRstRate, false);
+    }
+
+    /**
+     * As above; with {@code kernelHandoff} the program built with KERNEL_HANDOFF ({@code --handoff kernel}), which
+     * hands a verified final ACK at tc to the listening socket on its address and port (Linux 6.9 or newer).
+     */
+    public static XdpFastPath load(List<InetSocketAddress> listens, byte[] mac, KeyRing keys, int ourMss,
+                                   int ourMss6, int ourWscale, int synAckWindow, long invalidAckRstRate,
+                                   boolean kernelHandoff) throws XdpException {
         if (invalidAckRstRate < 0) {
             throw new IllegalArgumentException("a rate is not negative: " + invalidAckRstRate);
         }
@@ -149,7 +164,7 @@ public final class XdpFastPath implements AutoCloseable {
             throw new XdpException("the program takes at most " + MAX_LISTENS + " listens of each family, not "
                     + Math.max(v4.size(), v6.size()));
         }
-        byte[] elf = program();
+        byte[] elf = program(kernelHandoff ? KERNEL_HANDOFF_RESOURCE : RESOURCE);
         Libbpf bpf = Libbpf.open();
         Arena arena = Arena.ofShared();
         boolean loaded = false;
@@ -164,7 +179,9 @@ public final class XdpFastPath implements AutoCloseable {
             if (r < 0) {
                 bpf.close(object);
                 throw new XdpException("the kernel refused the BPF program (" + errnoText(-r)
-                        + "; it needs CAP_BPF and CAP_NET_ADMIN and Linux 5.17 or newer)");
+                        + (kernelHandoff ? "; --handoff kernel needs CAP_BPF and CAP_NET_ADMIN and Linux 6.9 or newer, "
+                        + "whose bpf_sk_assign_tcp_reqsk builds a connection from a cookie)"
+                        : "; it needs CAP_BPF and CAP_NET_ADMIN and Linux 5.17 or newer)"));
             }
             int prog = bpf.programFd(object, scratch.allocateFrom(SynPath.XDP.program()));
             int tc = bpf.programFd(object, scratch.allocateFrom(SynPath.TC.program()));
@@ -190,8 +207,8 @@ public final class XdpFastPath implements AutoCloseable {
         }
     }
 
-    private static byte[] program() throws XdpException {
-        try (InputStream in = XdpFastPath.class.getResourceAsStream(RESOURCE)) {
+    private static byte[] program(String resource) throws XdpException {
+        try (InputStream in = XdpFastPath.class.getResourceAsStream(resource)) {
             if (in == null) {
                 throw new XdpException("this build has no BPF program (clang was not installed when it was built: "
                         + "apt-get install clang, then rebuild)");

@@ -29,6 +29,27 @@ class NftGuardTest {
         assertTrue(ruleset.contains("type filter hook input priority -150; policy accept;"), ruleset);
     }
 
+    /**
+     * {@code --handoff kernel}: the proxy's listener takes what comes from lo (no tc program there) and the SYNs the
+     * program gives its TIME_WAIT priority; everything else as before.
+     */
+    @Test
+    void letsTheKernelsHandoffReachItsListener() throws Exception {
+        String ruleset = NftGuard.ruleset(InetAddress.getByName("10.0.0.1"), 8080, true);
+        List<String> rules = ruleset.lines().map(String::strip).filter(l -> l.contains("tcp dport")).toList();
+        assertEquals(List.of(
+                "iif \"lo\" ip daddr 10.0.0.1 tcp dport 8080 accept",
+                "ip daddr 10.0.0.1 tcp dport 8080 meta priority 5359:4e51 accept",
+                "ip daddr 10.0.0.1 tcp dport 8080 tcp flags & (syn | ack) == syn drop",
+                "ip daddr 10.0.0.1 tcp dport 8080 meta priority 5359:4e50 drop",
+                "ip daddr 10.0.0.1 tcp dport 8080 socket transparent 0 accept",
+                "ip daddr 10.0.0.1 tcp dport 8080 socket transparent 1 accept",
+                "ip daddr 10.0.0.1 tcp dport 8080 counter drop"), rules);
+        String[] majorMinor = NftGuard.KERNEL_SYN_PRIORITY.split(":");
+        long priority = Long.parseLong(majorMinor[0], 16) << 16 | Long.parseLong(majorMinor[1], 16);
+        assertEquals(BpfSource.define("KERNEL_SYN_PRIORITY"), priority);
+    }
+
     @Test
     void wildcardGuardsDropSynsOfTheirFamilyToo() throws Exception {
         assertTrue(NftGuard.ruleset(InetAddress.getByName("0.0.0.0"), 80)

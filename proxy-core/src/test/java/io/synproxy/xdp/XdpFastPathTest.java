@@ -13,6 +13,7 @@ import io.synproxy.packet.TcpSegment;
 import io.synproxy.packet.TcpSegmentWriter;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -108,6 +109,25 @@ class XdpFastPathTest {
             }
         }
         assertEquals(sent + cases, xdp.counter(XdpFastPath.SYNACK));
+    }
+
+    /**
+     * {@code --handoff kernel}'s build of the program (KERNEL_HANDOFF): the kernel resolves its kfunc and the verifier
+     * takes it; it answers a SYN with the window it is given (the kernel's socket needs no zero window), and a final
+     * ACK that verifies, with no listener of the proxy's to hand it to, goes on to the kernel.
+     */
+    @Test
+    void shouldLoadTheKernelHandoffsBuildAndOpenTheWindow() throws XdpException {
+        try (XdpFastPath kernel = XdpFastPath.load(List.of(new InetSocketAddress("10.77.0.2", PORT)), SERVER_MAC,
+                new KeyRing(SECRET, 60_000, () -> NOW), OUR_MSS, OUR_MSS - 20, OUR_WSCALE, 65535, 0, true)) {
+            kernel.refresh(false);
+            byte[] syn = syn(0x0B01_0203, 40000, LOCAL, PORT, 1000, 1460, 7, true, true, 5);
+            XdpFastPath.TestResult r = kernel.testRun(SynPath.TC, frame(syn));
+            assertEquals(XdpFastPath.TestResult.TX, r.verdict());
+            int window = (r.frame()[14 + 20 + 14] & 0xff) << 8 | r.frame()[14 + 20 + 15] & 0xff;
+            assertEquals(65535, window);
+            assertEquals(1, kernel.counter(XdpFastPath.SYNACK));
+        }
     }
 
     @ParameterizedTest

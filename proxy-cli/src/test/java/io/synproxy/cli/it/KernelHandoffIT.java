@@ -1,0 +1,155 @@
+package io.synproxy.cli.it;
+
+import io.synproxy.testsupport.EchoBackend;
+import io.synproxy.testsupport.Nginx;
+import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.TestNet;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code --handoff kernel}: the tc program answers the SYNs and hands each verified final ACK to the proxy's listening
+ * socket, the kernel builds the connection, the proxy accepts and relays it. Real clients (Linux's TCP stack, curl)
+ * under a spoofed SYN flood (hping3), over IPv4 and IPv6, reusing the ports of connections the proxy closed first;
+ * nothing left listening once it stops.
+ */
+@RequiresRoot(tools = {"nft", "hping3", "ip", "curl", "nginx"})
+class KernelHandoffIT {
+    @Test
+    void shouldServeClientsUnderAFloodWithTheKernelsHandoff() throws Exception {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
+             ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
+                     "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "1s", "--handoff", "kernel")) {
+            proxy.awaitStarted();
+            assertTrue(proxy.output().contains("(--handoff kernel)"), proxy.output());
+            Map<String, Long> before = proxy.nextStats(Duration.ofSeconds(5));
+            Process flood = net.start(net.clientNs(), ProcessBuilder.Redirect.DISCARD,
+                    "timeout", "20", "hping3", "--flood", "--rand-source", "-S", "-p", "8080", TestNet.SERVER_IP);
+            int connections = 200;
+            int ok;
+            try {
+                Thread.sleep(2000);
+                ok = Clients.echoAll(net, connections, 3000);
+            } finally {
+                flood.destroy();
+            }
+            Map<String, Long> after = proxy.nextStats(Duration.ofSeconds(5));
+            long bpf = after.getOrDefault("bpf_synack", 0L) - before.getOrDefault("bpf_synack", 0L);
+            System.out.printf("KernelHandoffIT: %d/%d clients, %d SYN/ACKs from the program, %s%n", ok, connections,
+                    bpf, after);
+            assertTrue(bpf > 50_000, "the flood was answered in the kernel: " + bpf);
+            assertTrue(ok >= connections * 99 / 100, ok + " of " + connections + " clients succeeded");
+            assertTrue(after.get("handoffs") - before.get("handoffs") >= ok, "each client was accepted: " + after);
+            assertTrue(backend.accepted() >= ok, "each success reached the backend: " + backend.accepted());
+            assertEquals(0, after.get("handoff_failed"), "the kernel took every verified ACK: " + after);
+            // A local client makes its handshake with the listener itself: lo has no program.
+            assertTrue(net.inServerNow(() -> Clients.echoOnce(Clients.PROXY, 0, 3000)) > 0, "a client on the host");
+            assertTrue(listening(net), "the proxy listens on its port");
+            assertTrue(proxy.terminate(Duration.ofSeconds(30)) >= 0, "stopped on SIGTERM: " + proxy.output());
+            assertFalse(listening(net), "nothing left listening on the port");
+            assertFalse(net.exec(net.serverNs(), "nft", "list", "tables").contains("synproxy_"), "guard removed");
+        }
+    }
+
+    /**
+     * The backend closes first (HTTP with Connection: close), so each connection leaves a TIME_WAIT on the proxy's
+     * side; the client, with ten ports to choose from, reuses them at once. Such a SYN is the kernel's (the TIME_WAIT
+     * gives way to the listener): every request is served.
+     */
+    @Test
+    void shouldServeClientsThatReuseThePortOfATimeWait() throws Exception {
+        try (TestNet net = TestNet.pair()) {
+            Path dir = Files.createTempDirectory("kernel-handoff-nginx");
+            try {
+                Nginx.start(net, net.serverNs(), dir, 511, List.of("127.0.0.1:8081"));
+                try (ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen",
+                        TestNet.SERVER_IP + ":8080", "--backend", "127.0.0.1:8081", "--stats-interval", "1s",
+                        "--handoff", "kernel")) {
+                    proxy.awaitStarted();
+                    net.sysctl(net.clientNs(), "net.ipv4.ip_local_port_range", "40000 40009");
+                    int requests = 40;
+                    String out = net.exec(net.clientNs(), "bash", "-c", "ok=0; for i in $(seq " + requests + "); do "
+                            + "curl -s -m 5 -H 'Connection: close' http://" + TestNet.SERVER_IP + ":8080/ "
+                            + "| grep -q 'hello from nginx' && ok=$((ok+1)); done; echo $ok");
+                    int ok = Integer.parseInt(out.trim());
+                    String timeWaits = net.exec(net.serverNs(), "ss", "-Htan", "state", "time-wait", "sport", "= :8080");
+                    System.out.printf("KernelHandoffIT: %d/%d requests through reused ports, %d TIME_WAITs%n", ok,
+                            requests, timeWaits.lines().count());
+                    assertEquals(requests, ok, "every request was served");
+                    assertTrue(timeWaits.lines().count() > 0, "the proxy closed first and kept TIME_WAITs");
+                }
+            } finally {
+                try (Stream<Path> files = Files.walk(dir)) {
+                    files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+                }
+            }
+        }
+    }
+
+    /** IPv4 and IPv6 listens together: no capture ring, so tc takes both families. */
+    @Test
+    void shouldServeBothFamilies() throws Exception {
+        try (TestNet net = TestNet.pairWithIpv6(); EchoBackend backend = EchoBackend.start(net);
+             ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
+                     "--listen", "[" + TestNet.SERVER_IP6 + "]:8080", "--backend", "127.0.0.1:" + EchoBackend.PORT,
+                     "--stats-interval", "1s", "--handoff", "kernel")) {
+            proxy.awaitStarted();
+            assertTrue(proxy.output().contains("SYNs answered in the kernel at tc"), proxy.output());
+            for (int i = 0; i < 20; i++) {
+                int n = i;
+                assertTrue(net.inClientNow(() -> Clients.echoOnce(Clients.PROXY, n, 3000)) > 0);
+                assertTrue(net.inClientNow(() -> Clients.echoOnce(Clients.PROXY6, n, 3000)) > 0);
+            }
+            Map<String, Long> stats = proxy.nextStats(Duration.ofSeconds(5));
+            assertTrue(stats.get("handoffs") >= 40, "each was accepted: " + stats);
+            assertTrue(backend.accepted() >= 40, "each reached the backend: " + backend.accepted());
+            assertTrue(stats.getOrDefault("bpf_synack", 0L) >= 40, "each SYN answered at tc: " + stats);
+        }
+    }
+
+    /** What the kernel's handoff cannot do is told in one sentence, before anything starts. */
+    @Test
+    void shouldRefuseWhatTheKernelsHandoffCannotDo() throws Exception {
+        try (TestNet net = TestNet.pair()) {
+            String[] common = {"run", "--listen", TestNet.SERVER_IP + ":8080", "--backend", "127.0.0.1:9000",
+                "--handoff", "kernel"};
+            assertRefused(net, "--handoff kernel does not take a deny or allow list", common, "--deny", "10.0.0.0/8");
+            assertRefused(net, "--handoff kernel needs the SYNs answered at tc", common, "--syn-path", "ring");
+            assertRefused(net, "--handoff must be repair or kernel", "run", "--listen", TestNet.SERVER_IP + ":8080",
+                    "--backend", "127.0.0.1:9000", "--handoff", "socket");
+        }
+    }
+
+    private static void assertRefused(TestNet net, String sentence, String[] args, String... more) throws Exception {
+        String[] all = new String[args.length + more.length];
+        System.arraycopy(args, 0, all, 0, args.length);
+        System.arraycopy(more, 0, all, args.length, more.length);
+        assertRefused(net, sentence, all);
+    }
+
+    private static void assertRefused(TestNet net, String sentence, String... args) throws Exception {
+        try (ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), args)) {
+            assertTrue(proxy.process().waitFor(60, TimeUnit.SECONDS));
+            String out = proxy.output();
+            assertEquals(2, proxy.process().exitValue(), out);
+            assertTrue(out.contains(sentence), out);
+            assertFalse(out.contains("Exception"), "no stack trace: " + out);
+        }
+    }
+
+    private static boolean listening(TestNet net) throws Exception {
+        return net.exec(net.serverNs(), "ss", "-Hltn", "sport", "= :8080").lines().findAny().isPresent();
+    }
+}

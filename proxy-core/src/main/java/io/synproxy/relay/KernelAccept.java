@@ -1,0 +1,169 @@
+package io.synproxy.relay;
+
+import io.netty.channel.IoEvent;
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.IoRegistration;
+import io.netty.channel.epoll.EpollIoHandle;
+import io.netty.channel.epoll.EpollIoOps;
+import io.netty.channel.unix.FileDescriptor;
+import io.synproxy.linux.LinuxException;
+import io.synproxy.linux.Native;
+import io.synproxy.linux.SockAddr;
+import io.synproxy.metrics.Counter;
+import io.synproxy.metrics.Counters;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.net.Inet4Address;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+
+import static io.synproxy.linux.Constants.AF_INET;
+import static io.synproxy.linux.Constants.AF_INET6;
+import static io.synproxy.linux.Constants.IPPROTO_TCP;
+import static io.synproxy.linux.Constants.SOCK_CLOEXEC;
+import static io.synproxy.linux.Constants.SOCK_NONBLOCK;
+import static io.synproxy.linux.Constants.SOCK_STREAM;
+import static io.synproxy.linux.Constants.SOL_SOCKET;
+import static io.synproxy.linux.Constants.SO_REUSEADDR;
+import static io.synproxy.linux.Constants.TCP_NODELAY;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+/**
+ * {@code --handoff kernel}: a loop's listening socket on a protected address and port. The BPF program at tc hands it
+ * every final ACK whose cookie verifies (bpf_sk_assign_tcp_reqsk), the kernel builds the connection in softirq, as
+ * from its own SYN cookies, and this accepts it and gives it to the {@link Relay}. Every loop has one, in one
+ * SO_REUSEPORT group: the kernel spreads the connections over them.
+ *
+ * <p>It never sees a SYN from the network (the guard drops those the program does not give it, see
+ * io.synproxy.guard.NftGuard), so its accept queue holds established connections of real clients only. Past
+ * {@code --max-connections} live relays on this loop, or while draining, an accepted connection is reset (SO_LINGER
+ * 0), as the repair handoff answers its final ACK with a RST.
+ */
+public final class KernelAccept implements EpollIoHandle {
+    /** What the kernel keeps of connections not yet accepted (net.core.somaxconn caps it, 4096 by default). */
+    static final int BACKLOG = 4096;
+    private static final int SO_REUSEPORT = 15;
+    private static final int SO_LINGER = 13;
+
+    private final Relay relay;
+    private final Counters counters;
+    private final int maxConnections;
+    private final int fd;
+    private final FileDescriptor descriptor;
+    private final MemorySegment linger;
+    private final Runnable closed = this::closed;
+    private IoRegistration registration;
+    private volatile boolean draining;
+    private volatile int live;
+
+    private KernelAccept(Relay relay, Counters counters, int maxConnections, int fd, Arena arena) {
+        this.relay = relay;
+        this.counters = counters;
+        this.maxConnections = maxConnections;
+        this.fd = fd;
+        this.descriptor = new FileDescriptor(fd);
+        this.linger = arena.allocate(8, 4);
+    }
+
+    /**
+     * Listens on {@code listen} (SO_REUSEADDR, SO_REUSEPORT, TCP_NODELAY, which accepted sockets inherit) and joins
+     * {@code loop}'s epoll.
+     */
+    public static KernelAccept open(IoEventLoop loop, Relay relay, Counters counters, int maxConnections,
+                                    InetSocketAddress listen) throws LinuxException {
+        boolean v4 = listen.getAddress() instanceof Inet4Address;
+        int fd = Native.socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        try (Arena a = Arena.ofConfined()) {
+            Native.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+            Native.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
+            Native.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
+            ByteBuffer address = ByteBuffer.wrap(listen.getAddress().getAddress());
+            MemorySegment sa = v4 ? SockAddr.in(SockAddr.allocateIn(a), address.getInt(), listen.getPort())
+                    : SockAddr.in6(SockAddr.allocateIn6(a), address.getLong(), address.getLong(), listen.getPort());
+            Native.bind(fd, sa);
+            int rc = Native.listen(fd, BACKLOG);
+            if (rc < 0) {
+                throw new LinuxException("listen", -rc);
+            }
+        } catch (LinuxException e) {
+            Native.close(fd);
+            throw e;
+        }
+        KernelAccept k = new KernelAccept(relay, counters, maxConnections, fd, relay.arena());
+        try {
+            k.registration = loop.register(k).syncUninterruptibly().getNow();
+            loop.submit(() -> k.registration.submit(EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLET))).syncUninterruptibly();
+        } catch (RuntimeException e) {
+            k.close();
+            throw e;
+        }
+        return k;
+    }
+
+    /** Live relays of connections this accepted. */
+    public int live() {
+        return live;
+    }
+
+    /** From now on every accepted connection is reset. */
+    public void startDraining() {
+        draining = true;
+    }
+
+    @Override
+    public FileDescriptor fd() {
+        return descriptor;
+    }
+
+    /** Edge-triggered: accepts until the queue is empty. */
+    @Override
+    public void handle(IoRegistration r, IoEvent event) {
+        for (;;) {
+            int c = Native.accept4(fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (c < 0) {
+                return;
+            }
+            counters.increment(Counter.ACK_VALID);
+            if (draining || live >= maxConnections) {
+                reset(c, draining ? Counter.DRAIN_RST : Counter.LIMIT_RST);
+                continue;
+            }
+            live++;
+            counters.increment(Counter.HANDOFFS);
+            relay.adopt(c, null, closed);
+        }
+    }
+
+    private void closed() {
+        live--;
+    }
+
+    /** Closes {@code c} with a RST (SO_LINGER on, 0 s), as the repair handoff refuses a final ACK. */
+    private void reset(int c, Counter why) {
+        linger.set(JAVA_INT, 0, 1);
+        linger.set(JAVA_INT, 4, 0);
+        try {
+            Native.setsockopt(c, SOL_SOCKET, SO_LINGER, linger, "SO_LINGER");
+        } catch (LinuxException e) {
+            // A plain close then: a FIN instead of the RST.
+        }
+        Native.close(c);
+        counters.increment(why);
+    }
+
+    @Override
+    public void close() {
+        if (descriptor.isOpen()) {
+            try {
+                descriptor.close();
+            } catch (IOException e) {
+                // close(2) releases the descriptor even when it reports an error.
+            }
+        }
+        if (registration != null) {
+            registration.cancel();
+        }
+    }
+}
