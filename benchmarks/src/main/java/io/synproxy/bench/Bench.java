@@ -56,7 +56,8 @@ final class Bench {
                 .append(Runtime.version()).append(".\n\n")
                 .append(String.format(Locale.ROOT, "%.0f", settings.legitRate()))
                 .append(" legitimate HTTP connections/s (open model) for ").append(settings.legitMillis() / 1000)
-                .append(" s per scenario, timeout ").append(settings.timeoutMillis()).append(" ms.\n\n");
+                .append(" s per scenario, timeout ").append(settings.timeoutMillis()).append(" ms. synproxy with ")
+                .append("--handoff ").append(settings.handoff()).append(".\n\n");
         List<Measurement> all = new ArrayList<>();
         List<Integer> allRounds = new ArrayList<>();
         boolean one = generators.size() == 1 && floodRates.size() == 1;
@@ -145,7 +146,8 @@ final class Bench {
     /** Only the relay section ({@code --relay-only}): no flood scenario. */
     int runRelayOnly() throws Exception {
         progress("results in " + dir.toAbsolutePath());
-        md.append("# synproxy-bench results (relay only)\n\n");
+        md.append("# synproxy-bench results (relay only)\n\nsynproxy with --handoff ").append(settings.handoff())
+                .append(".\n\n");
         new Relay(settings, this::progress, relaySeconds).run(md);
         Files.writeString(dir.resolve("results.md"), md.toString(), StandardCharsets.UTF_8);
         return 0;

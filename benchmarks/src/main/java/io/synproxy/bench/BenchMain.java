@@ -82,6 +82,11 @@ public final class BenchMain implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE})")
     int rounds = 1;
 
+    @Option(names = "--handoff", paramLabel = "repair|kernel",
+            description = "synproxy's --handoff for every instance the bench starts but the ring scenario's "
+                    + "(default: ${DEFAULT-VALUE})")
+    String handoff = "repair";
+
     @Option(names = "--relay-seconds", paramLabel = "SECONDS",
             description = "length of each relay test (default: 2 quick, 5 full)")
     Integer relaySeconds;
@@ -104,6 +109,9 @@ public final class BenchMain implements Callable<Integer> {
         }
         if (legitRate <= 0 || (duration != null && duration < 1) || timeoutMillis < 1) {
             return fail("--legit-rate, --duration and --timeout must be positive");
+        }
+        if (!handoff.equals("repair") && !handoff.equals("kernel")) {
+            return fail("--handoff must be repair or kernel, not " + handoff);
         }
         if (rounds < 1 || rounds > MAX_ROUNDS) {
             return fail("--rounds must be 1 to " + MAX_ROUNDS + ", not " + rounds);
@@ -152,7 +160,7 @@ public final class BenchMain implements Callable<Integer> {
         Path jar = ownJar();
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         ScenarioRunner.Settings settings = new ScenarioRunner.Settings(legitRate, seconds * 1000L, timeoutMillis,
-                1000, kind, generators.getFirst(), dir.toAbsolutePath(), jar, java);
+                1000, kind, generators.getFirst(), dir.toAbsolutePath(), jar, java, handoff);
         try {
             int relayTest = relaySeconds != null ? Math.max(1, relaySeconds) : full ? 5 : 2;
             Bench bench = new Bench(settings, chosen, full ? sweep : List.of(), floodRates, generators, !noRelay,

@@ -22,6 +22,30 @@ final class Probe {
     }
 
     /**
+     * The scheduler's run time so far of {@code pid}'s threads, in seconds: the sum of the first field of each
+     * {@code /proc/PID/task/TID/schedstat} (nanoseconds on a CPU), or 0 if it is gone. Exact where
+     * {@link #processCpuSeconds} is tick-sampled: a thread that wakes for tens of microseconds (a proxy's loop per
+     * connection) is billed whole ticks whenever one lands in its run, and an idle CPU it wakes restarts its tick.
+     * Threads that have ended are not counted: for long-lived servers' threads.
+     */
+    static double processRunSeconds(long pid) {
+        long ns = 0;
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path task : (Iterable<Path>) tasks::iterator) {
+                try {
+                    String line = Files.readString(task.resolve("schedstat")).trim();
+                    ns += Long.parseLong(line.substring(0, line.indexOf(' ')));
+                } catch (IOException | RuntimeException e) {
+                    // the thread ended meanwhile
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+        return ns / 1e9;
+    }
+
+    /**
      * user+system CPU seconds so far of {@code pid}'s JIT compiler threads (HotSpot names them "C1 CompilerThre" and
      * "C2 CompilerThre", truncated to 15 characters); 0 for a process that has none, or is gone.
      */

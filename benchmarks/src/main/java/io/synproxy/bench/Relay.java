@@ -255,8 +255,9 @@ final class Relay {
         t.row(cells.toArray(String[]::new));
     }
 
+    /** The scheduler's run time of the process's threads (see {@link Probe#processRunSeconds}). */
     private static double cpu(Process p) {
-        return p == null ? 0 : Probe.processCpuSeconds(p.pid());
+        return p == null ? 0 : Probe.processRunSeconds(p.pid());
     }
 
     /** VmHWM (peak resident set) of {@code pid} in MiB, or NaN if it is gone. */
@@ -330,6 +331,10 @@ final class Relay {
         cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-cp", jar.toString(), "io.synproxy.cli.Main",
                 "run", "--listen", TestNet.SERVER_IP + ":" + port, "--backend", "127.0.0.1:" + backendPort,
                 "--stats-interval", "0"));
+        if (jar.equals(settings.jar())) {
+            // Not the baseline's: an older build may not know the flag.
+            cmd.addAll(settings.handoffArgs());
+        }
         Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), cmd.toArray(String[]::new));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
         while (System.nanoTime() < deadline) {

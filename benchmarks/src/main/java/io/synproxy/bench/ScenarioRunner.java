@@ -49,10 +49,18 @@ final class ScenarioRunner {
     static final String SETTLE_PROPERTY = "synproxy.bench.settle";
     private static final Pattern COUNTER = Pattern.compile("counter packets (\\d+)");
 
+    /** @param handoff synproxy's {@code --handoff} (repair or kernel) for every instance the bench starts */
     record Settings(double legitRate, long legitMillis, long timeoutMillis, long settleMillis,
-                    TxRingFlood.Kind floodKind, FloodGenerator generator, Path workDir, Path jar, String java) {
+                    TxRingFlood.Kind floodKind, FloodGenerator generator, Path workDir, Path jar, String java,
+                    String handoff) {
         Settings with(FloodGenerator g) {
-            return new Settings(legitRate, legitMillis, timeoutMillis, settleMillis, floodKind, g, workDir, jar, java);
+            return new Settings(legitRate, legitMillis, timeoutMillis, settleMillis, floodKind, g, workDir, jar, java,
+                    handoff);
+        }
+
+        /** The run arguments that {@link #handoff} adds: none for the default. */
+        List<String> handoffArgs() {
+            return "repair".equals(handoff) ? List.of() : List.of("--handoff", handoff);
         }
     }
 
@@ -342,7 +350,10 @@ final class ScenarioRunner {
         cmd.addAll(List.of("-cp", settings.jar().toString(), "io.synproxy.cli.Main",
                 "run", "--listen", listen, "--backend", backend, "--stats-interval", "1s"));
         if (ring) {
+            // The ring scenario is the repair handoff's: --handoff kernel needs the program at tc.
             cmd.addAll(List.of("--syn-path", "ring"));
+        } else {
+            cmd.addAll(settings.handoffArgs());
         }
         String args = System.getProperty(PROXY_ARGS_PROPERTY, "").strip();
         if (!args.isEmpty()) {
