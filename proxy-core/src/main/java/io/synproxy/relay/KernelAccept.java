@@ -75,6 +75,7 @@ public final class KernelAccept implements EpollIoHandle {
                                     InetSocketAddress listen) throws LinuxException {
         boolean v4 = listen.getAddress() instanceof Inet4Address;
         int fd = Native.socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        String step = "setsockopt";
         try (Arena a = Arena.ofConfined()) {
             Native.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
             Native.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
@@ -82,14 +83,18 @@ public final class KernelAccept implements EpollIoHandle {
             ByteBuffer address = ByteBuffer.wrap(listen.getAddress().getAddress());
             MemorySegment sa = v4 ? SockAddr.in(SockAddr.allocateIn(a), address.getInt(), listen.getPort())
                     : SockAddr.in6(SockAddr.allocateIn6(a), address.getLong(), address.getLong(), listen.getPort());
+            step = "bind";
             Native.bind(fd, sa);
+            step = "listen";
             int rc = Native.listen(fd, BACKLOG);
             if (rc < 0) {
                 throw new LinuxException("listen", -rc);
             }
         } catch (LinuxException e) {
             Native.close(fd);
-            throw e;
+            // Another process listening there (EADDRINUSE) is the likely cause: say where.
+            throw new LinuxException("listening on " + listen.getAddress().getHostAddress() + " port "
+                    + listen.getPort() + ": " + step, e.errno());
         }
         KernelAccept k = new KernelAccept(relay, counters, maxConnections, fd, relay.arena());
         try {

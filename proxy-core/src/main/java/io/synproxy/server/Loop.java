@@ -202,7 +202,7 @@ final class Loop implements AutoCloseable {
                 opened.localHandle = new FrontendHandle(localRing, gate, sink, counters, waits);
                 opened.localRegistration = register(loop, opened.localHandle);
             }
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | LinuxException e) {
             opened.close();
             throw e;
         }

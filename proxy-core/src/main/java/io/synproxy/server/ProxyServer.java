@@ -216,7 +216,8 @@ public final class ProxyServer implements AutoCloseable {
             started = true;
             return server;
         } catch (LinuxException e) {
-            throw new StartupException("cannot open the capture and raw sockets: " + e.getMessage());
+            throw new StartupException("cannot open the " + (config.handoff() == Handoff.KERNEL ? "listening"
+                    : "capture") + " and raw sockets: " + e.getMessage());
         } catch (NftGuard.GuardException e) {
             throw new StartupException(e.getMessage());
         } finally {
