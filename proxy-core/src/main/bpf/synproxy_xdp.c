@@ -420,6 +420,23 @@ INLINE int cookie_matches(__u64 tag, __u32 isn, __u32 seq, int probe_allowed)
  * a validate-only secret's keys while one is in force (a fleet rolling its secret).
  * An ACK flood then costs this program a socket lookup and one or two hashes a packet, and the loops nothing.
  */
+/* The segment's tuple, for a socket lookup; returns the size of the family's half of it. */
+INLINE __u32 tuple_of(struct bpf_sock_tuple *t, struct iphdr *ip, struct ipv6hdr *ip6, struct tcphdr *tcp, int v6)
+{
+    if (v6) {
+        __builtin_memcpy(t->ipv6.saddr, ip6->saddr.in6_u.u6_addr32, 16);
+        __builtin_memcpy(t->ipv6.daddr, ip6->daddr.in6_u.u6_addr32, 16);
+        t->ipv6.sport = tcp->source;
+        t->ipv6.dport = tcp->dest;
+        return sizeof(t->ipv6);
+    }
+    t->ipv4.saddr = ip->saddr;
+    t->ipv4.daddr = ip->daddr;
+    t->ipv4.sport = tcp->source;
+    t->ipv4.dport = tcp->dest;
+    return sizeof(t->ipv4);
+}
+
 #ifdef KERNEL_HANDOFF
 INLINE __u32 be32(const __u8 *p)
 {
@@ -497,20 +514,7 @@ INLINE int assign(struct __sk_buff *skb, struct fast_config *cfg, struct bpf_soc
 INLINE int time_wait(void *ctx, struct iphdr *ip, struct ipv6hdr *ip6, struct tcphdr *tcp, int v6)
 {
     struct bpf_sock_tuple t = {};
-    __u32 size;
-    if (v6) {
-        __builtin_memcpy(t.ipv6.saddr, ip6->saddr.in6_u.u6_addr32, 16);
-        __builtin_memcpy(t.ipv6.daddr, ip6->daddr.in6_u.u6_addr32, 16);
-        t.ipv6.sport = tcp->source;
-        t.ipv6.dport = tcp->dest;
-        size = sizeof(t.ipv6);
-    } else {
-        t.ipv4.saddr = ip->saddr;
-        t.ipv4.daddr = ip->daddr;
-        t.ipv4.sport = tcp->source;
-        t.ipv4.dport = tcp->dest;
-        size = sizeof(t.ipv4);
-    }
+    __u32 size = tuple_of(&t, ip, ip6, tcp, v6);
     struct bpf_sock *sk = bpf_skc_lookup_tcp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
     if (!sk)
         return 0;
@@ -537,11 +541,6 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
         if (!ours6(cfg, ip6, tcp))
             return PASS;
         payload = __builtin_bswap16(ip6->payload_len) - tcplen;
-        __builtin_memcpy(t.ipv6.saddr, ip6->saddr.in6_u.u6_addr32, 16);
-        __builtin_memcpy(t.ipv6.daddr, ip6->daddr.in6_u.u6_addr32, 16);
-        t.ipv6.sport = tcp->source;
-        t.ipv6.dport = tcp->dest;
-        size = sizeof(t.ipv6);
     } else {
         if (!ours(cfg, ip, tcp))
             return PASS;
@@ -549,15 +548,11 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
         if ((ip->frag_off & __builtin_bswap16(0x3fff)) != 0)
             return PASS;
         payload = __builtin_bswap16(ip->tot_len) - 20 - tcplen;
-        t.ipv4.saddr = ip->saddr;
-        t.ipv4.daddr = ip->daddr;
-        t.ipv4.sport = tcp->source;
-        t.ipv4.dport = tcp->dest;
-        size = sizeof(t.ipv4);
     }
     /* Data the rings' filter keeps out (see SegmentGate): the kernel's business, as before. */
     if (cfg->window == 0 && (__s32) payload > 1)
         return PASS;
+    size = tuple_of(&t, ip, ip6, tcp, v6);
     struct bpf_sock *sk = bpf_skc_lookup_tcp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
     int tw = 0;
     int listener = 0;

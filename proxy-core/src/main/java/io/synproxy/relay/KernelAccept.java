@@ -12,7 +12,6 @@ import io.synproxy.linux.SockAddr;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.Inet4Address;
@@ -39,7 +38,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * <p>It never sees a SYN from the network (the guard drops those the program does not give it, see
  * io.synproxy.guard.NftGuard), so its accept queue holds established connections of real clients only. Past
  * {@code --max-connections} live relays on this loop, or while draining, an accepted connection is reset (SO_LINGER
- * 0), as the repair handoff answers its final ACK with a RST.
+ * 0), as the repair handoff answers its final ACK with a RST. Accepted sockets inherit the listener's TCP_NODELAY
+ * (Linux copies it into the child), so the relay does not set it again.
  */
 public final class KernelAccept implements EpollIoHandle {
     /** What the kernel keeps of connections not yet accepted (net.core.somaxconn caps it, 4096 by default). */
@@ -137,7 +137,7 @@ public final class KernelAccept implements EpollIoHandle {
             }
             live++;
             counters.increment(Counter.HANDOFFS);
-            relay.adopt(c, null, closed);
+            relay.adoptAccepted(c, closed);
         }
     }
 
@@ -160,15 +160,6 @@ public final class KernelAccept implements EpollIoHandle {
 
     @Override
     public void close() {
-        if (descriptor.isOpen()) {
-            try {
-                descriptor.close();
-            } catch (IOException e) {
-                // close(2) releases the descriptor even when it reports an error.
-            }
-        }
-        if (registration != null) {
-            registration.cancel();
-        }
+        Leg.close(descriptor, registration);
     }
 }

@@ -117,6 +117,11 @@ final class Leg implements EpollIoHandle {
      */
     @Override
     public void close() {
+        close(descriptor, registration);
+    }
+
+    /** Closes {@code descriptor} if it is open, then cancels {@code registration} (null: none): see {@link #close()}. */
+    static void close(FileDescriptor descriptor, IoRegistration registration) {
         if (descriptor.isOpen()) {
             try {
                 descriptor.close();

@@ -162,6 +162,15 @@ public final class Relay implements ConnectionSink {
      */
     @Override
     public void adopt(int fd, AckVerdict verdict, Runnable onClose, Runnable beforeFirstReply) {
+        adopt(fd, verdict, onClose, beforeFirstReply, false);
+    }
+
+    /** A socket {@link KernelAccept} accepted: it has TCP_NODELAY from its listener already. */
+    void adoptAccepted(int fd, Runnable onClose) {
+        adopt(fd, null, onClose, null, true);
+    }
+
+    private void adopt(int fd, AckVerdict verdict, Runnable onClose, Runnable beforeFirstReply, boolean noDelay) {
         long adopted = System.nanoTime();
         int backendFd;
         try {
@@ -176,6 +185,7 @@ public final class Relay implements ConnectionSink {
         }
         RelayConnection c = new RelayConnection(this, fd, backendFd, verdict, onClose, adopted);
         c.down.beforeFirstWrite = beforeFirstReply;
+        c.clientNoDelay = noDelay;
         c.start();
     }
 

@@ -46,6 +46,8 @@ final class RelayConnection implements Runnable {
     final Flow down;
     boolean closed;
     long lastNanos;
+    /** The client's socket has TCP_NODELAY already (accepted from a listener that has it). */
+    boolean clientNoDelay;
     private final AckVerdict verdict;
     private final Runnable onClose;
     private final long adopted;
@@ -280,8 +282,8 @@ final class RelayConnection implements Runnable {
     private void options() {
         try {
             Native.setsockopt(server.fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
-            if (verdict == null) {
-                // A socket from elsewhere: not built by the handoff.
+            if (verdict == null && !clientNoDelay) {
+                // A socket from elsewhere: not built by the handoff, nor accepted from our listener.
                 Native.setsockopt(client.fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
             }
             Keepalive k = relay.settings.keepalive();
