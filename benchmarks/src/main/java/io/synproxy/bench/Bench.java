@@ -26,13 +26,16 @@ final class Bench {
     private final int relaySeconds;
     /** How many times each comparison runs its scenarios, alternating ({@code --rounds}). */
     private final int rounds;
+    /** How many times the relay section runs its tests, rotating the routes' order ({@code --relay-rounds}). */
+    private final int relayRounds;
     private final Path dir;
     private final long started = System.nanoTime();
     private final StringBuilder md = new StringBuilder();
 
     Bench(ScenarioRunner.Settings settings, List<Scenario> scenarios, List<Long> sweep, List<Long> floodRates,
-          List<FloodGenerator> generators, boolean relay, int relaySeconds, int rounds, Path dir) {
+          List<FloodGenerator> generators, boolean relay, int relaySeconds, int relayRounds, int rounds, Path dir) {
         this.relaySeconds = relaySeconds;
+        this.relayRounds = relayRounds;
         this.rounds = rounds;
         this.settings = settings;
         this.scenarios = scenarios;
@@ -89,7 +92,7 @@ final class Bench {
             sweep(runner);
         }
         if (relay) {
-            new Relay(settings, this::progress, relaySeconds).run(md);
+            new Relay(settings, this::progress, relaySeconds, relayRounds).run(md);
         }
         md.append(legend());
         Files.writeString(dir.resolve("results.md"), md.toString(), StandardCharsets.UTF_8);
@@ -148,7 +151,7 @@ final class Bench {
         progress("results in " + dir.toAbsolutePath());
         md.append("# synproxy-bench results (relay only)\n\nsynproxy with --handoff ").append(settings.handoff())
                 .append(".\n\n");
-        new Relay(settings, this::progress, relaySeconds).run(md);
+        new Relay(settings, this::progress, relaySeconds, relayRounds).run(md);
         Files.writeString(dir.resolve("results.md"), md.toString(), StandardCharsets.UTF_8);
         return 0;
     }

@@ -91,6 +91,11 @@ public final class BenchMain implements Callable<Integer> {
             description = "length of each relay test (default: 2 quick, 5 full)")
     Integer relaySeconds;
 
+    @Option(names = "--relay-rounds", paramLabel = "N",
+            description = "run every relay test N times, the routes in a rotating order, and report the medians "
+                    + "(default: 1 quick, 3 full)")
+    Integer relayRounds;
+
     public static void main(String[] args) throws Exception {
         if (args.length > 0 && args[0].equals("jmh")) {
             org.openjdk.jmh.Main.main(Arrays.copyOfRange(args, 1, args.length));
@@ -115,6 +120,9 @@ public final class BenchMain implements Callable<Integer> {
         }
         if (rounds < 1 || rounds > MAX_ROUNDS) {
             return fail("--rounds must be 1 to " + MAX_ROUNDS + ", not " + rounds);
+        }
+        if (relayRounds != null && (relayRounds < 1 || relayRounds > MAX_ROUNDS)) {
+            return fail("--relay-rounds must be 1 to " + MAX_ROUNDS + ", not " + relayRounds);
         }
         String problem = preflight();
         if (problem != null) {
@@ -164,7 +172,7 @@ public final class BenchMain implements Callable<Integer> {
         try {
             int relayTest = relaySeconds != null ? Math.max(1, relaySeconds) : full ? 5 : 2;
             Bench bench = new Bench(settings, chosen, full ? sweep : List.of(), floodRates, generators, !noRelay,
-                    relayTest, rounds, dir);
+                    relayTest, relayRounds != null ? relayRounds : full ? 3 : 1, rounds, dir);
             return relayOnly ? bench.runRelayOnly() : bench.run();
         } catch (Exception e) {
             System.err.println("synproxy-bench: stopped: " + e.getMessage()

@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -56,11 +57,14 @@ final class Relay {
     private final ScenarioRunner.Settings settings;
     private final Consumer<String> progress;
     private final int seconds;
+    /** How many times every test runs on every route; the table gives the medians ({@code --relay-rounds}). */
+    private final int rounds;
 
-    Relay(ScenarioRunner.Settings settings, Consumer<String> progress, int seconds) {
+    Relay(ScenarioRunner.Settings settings, Consumer<String> progress, int seconds, int rounds) {
         this.settings = settings;
         this.progress = progress;
         this.seconds = seconds;
+        this.rounds = rounds;
     }
 
     /** One way to the backends: its ports, and the proxy processes to charge CPU and memory to (none: direct). */
@@ -70,18 +74,38 @@ final class Relay {
         }
     }
 
-    /** What one route measured; NaN where a tool was missing. */
+    /** One measure's values from every round; its median is what the table shows. */
+    private static final class Samples {
+        private final List<Double> values = new ArrayList<>();
+
+        void add(double v) {
+            if (!Double.isNaN(v)) {
+                values.add(v);
+            }
+        }
+
+        double median() {
+            if (values.isEmpty()) {
+                return Double.NaN;
+            }
+            double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+            return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+        }
+    }
+
+    /** What one route measured, a sample a round; empty (NaN) where a tool was missing. */
     private static final class Result {
-        double upload = Double.NaN;
-        double download = Double.NaN;
-        double cpuPerGb = Double.NaN;
-        double keepAlive = Double.NaN;
-        double close = Double.NaN;
-        double cpuPerConnection = Double.NaN;
+        final Samples upload = new Samples();
+        final Samples download = new Samples();
+        final Samples cpuPerGb = new Samples();
+        final Samples keepAlive = new Samples();
+        final Samples close = new Samples();
+        final Samples cpuPerRequest = new Samples();
+        final Samples cpuPerConnection = new Samples();
         /** The whole host's busy CPU per connection (wrk, nginx, the proxy, and every softirq), microseconds. */
-        double hostPerConnection = Double.NaN;
-        double p50 = Double.NaN;
-        double p99 = Double.NaN;
+        final Samples hostPerConnection = new Samples();
+        final Samples p50 = new Samples();
+        final Samples p99 = new Samples();
         double hwm = Double.NaN;
         final List<String> notes = new ArrayList<>();
     }
@@ -138,66 +162,79 @@ final class Relay {
             }
             Thread.sleep(500);
             warmUp(net, routes, iperf, wrk, results);
-            // Each test runs on every route back to back, so that a busy host slows them alike.
-            if (iperf) {
-                for (boolean reverse : new boolean[] {false, true}) {
-                    for (Route r : routes) {
-                        Result res = results.get(r.label());
-                        double cpu = cpu(r.iperf());
-                        double[] bytesAndBits = iperf(net, r.iperfPort(), reverse);
-                        cpu = cpu(r.iperf()) - cpu;
-                        if (reverse) {
-                            res.download = bytesAndBits[1] / 1e9;
-                        } else {
-                            res.upload = bytesAndBits[1] / 1e9;
-                        }
-                        if (r.proxied()) {
-                            double perGb = cpu / (bytesAndBits[0] / 1e9);
-                            res.cpuPerGb = Double.isNaN(res.cpuPerGb) ? perGb : (res.cpuPerGb + perGb) / 2;
-                        }
-                        progress.accept(String.format(Locale.ROOT, "relay: iperf3 %s via %s: %.2f Gbit/s",
-                                reverse ? "download" : "upload", r.label(), bytesAndBits[1] / 1e9));
-                    }
-                }
-            }
-            if (wrk) {
-                for (boolean close : new boolean[] {false, true}) {
-                    for (Route r : routes) {
-                        Result res = results.get(r.label());
-                        double cpu = cpu(r.http());
-                        double host = Probe.hostCpuSeconds()[0];
-                        double[] w = wrk(net, r.httpPort(), close, res.notes);
-                        cpu = cpu(r.http()) - cpu;
-                        host = Probe.hostCpuSeconds()[0] - host;
-                        if (close) {
-                            res.close = w[0];
-                            if (r.proxied() && w[1] > 0) {
-                                res.cpuPerConnection = cpu / w[1] * 1e6;
-                            }
-                            if (w[1] > 0) {
-                                res.hostPerConnection = host / w[1] * 1e6;
-                            }
-                        } else {
-                            res.keepAlive = w[0];
-                        }
-                        progress.accept(String.format(Locale.ROOT, "relay: wrk %s via %s: %.0f requests/s",
-                                close ? "new connection per request" : "keep-alive", r.label(), w[0]));
-                    }
-                }
+            // Each test runs on every route back to back, so that a busy host slows them alike; each round starts
+            // with the next route, so that no route always follows the same one.
+            for (int round = 0; round < rounds; round++) {
+                List<Route> order = new ArrayList<>(routes);
+                Collections.rotate(order, -round);
+                measureRound(net, order, results, iperf, wrk, round);
             }
             for (Route r : routes) {
-                Result res = results.get(r.label());
-                double[] p = firstByte(net, r.httpPort());
-                res.p50 = p[0];
-                res.p99 = p[1];
                 if (r.proxied()) {
-                    res.hwm = Math.max(hwmMiB(r.http().pid()), r.iperf() == null ? 0 : hwmMiB(r.iperf().pid()));
+                    results.get(r.label()).hwm = Math.max(hwmMiB(r.http().pid()),
+                            r.iperf() == null ? 0 : hwmMiB(r.iperf().pid()));
                 }
-                progress.accept(String.format(Locale.ROOT, "relay: connect + first byte via %s: p50 %.2f ms, p99 %.2f ms",
-                        r.label(), p[0], p[1]));
             }
         }
         print(md, results, skipped);
+    }
+
+    /** One round: every test on every route of {@code order}, one after another. */
+    private void measureRound(TestNet net, List<Route> order, Map<String, Result> results, boolean iperf, boolean wrk,
+                              int round) throws Exception {
+        String of = rounds > 1 ? String.format(Locale.ROOT, " (round %d of %d)", round + 1, rounds) : "";
+        if (iperf) {
+            for (boolean reverse : new boolean[] {false, true}) {
+                for (Route r : order) {
+                    Result res = results.get(r.label());
+                    double cpu = cpu(r.iperf());
+                    double[] bytesAndBits = iperf(net, r.iperfPort(), reverse);
+                    cpu = cpu(r.iperf()) - cpu;
+                    (reverse ? res.download : res.upload).add(bytesAndBits[1] / 1e9);
+                    if (r.proxied()) {
+                        res.cpuPerGb.add(cpu / (bytesAndBits[0] / 1e9));
+                    }
+                    progress.accept(String.format(Locale.ROOT, "relay: iperf3 %s via %s: %.2f Gbit/s%s",
+                            reverse ? "download" : "upload", r.label(), bytesAndBits[1] / 1e9, of));
+                }
+            }
+        }
+        if (wrk) {
+            for (boolean close : new boolean[] {false, true}) {
+                for (Route r : order) {
+                    Result res = results.get(r.label());
+                    double cpu = cpu(r.http());
+                    double host = Probe.hostCpuSeconds()[0];
+                    double[] w = wrk(net, r.httpPort(), close, res.notes);
+                    cpu = cpu(r.http()) - cpu;
+                    host = Probe.hostCpuSeconds()[0] - host;
+                    if (close) {
+                        res.close.add(w[0]);
+                        if (r.proxied() && w[1] > 0) {
+                            res.cpuPerConnection.add(cpu / w[1] * 1e6);
+                        }
+                        if (w[1] > 0) {
+                            res.hostPerConnection.add(host / w[1] * 1e6);
+                        }
+                    } else {
+                        res.keepAlive.add(w[0]);
+                        if (r.proxied() && w[1] > 0) {
+                            res.cpuPerRequest.add(cpu / w[1] * 1e6);
+                        }
+                    }
+                    progress.accept(String.format(Locale.ROOT, "relay: wrk %s via %s: %.0f requests/s%s",
+                            close ? "new connection per request" : "keep-alive", r.label(), w[0], of));
+                }
+            }
+        }
+        for (Route r : order) {
+            Result res = results.get(r.label());
+            double[] p = firstByte(net, r.httpPort());
+            res.p50.add(p[0]);
+            res.p99.add(p[1]);
+            progress.accept(String.format(Locale.ROOT, "relay: connect + first byte via %s: p50 %.2f ms, p99 %.2f ms%s",
+                    r.label(), p[0], p[1], of));
+        }
     }
 
     /** The table: one row per measure, one column per route, and synproxy / HAProxy (1 thread). */
@@ -209,32 +246,34 @@ final class Relay {
             header.add("synproxy / HAProxy");
         }
         Table t = new Table(header.toArray(String[]::new));
-        row(t, results, ratio, "iperf3 upload, Gbit/s", r -> r.upload, 2);
-        row(t, results, ratio, "iperf3 download, Gbit/s", r -> r.download, 2);
-        row(t, results, ratio, "wrk keep-alive, 32 connections, req/s", r -> r.keepAlive, 0);
-        row(t, results, ratio, "wrk, new connection per request, req/s", r -> r.close, 0);
-        row(t, results, ratio, "proxy CPU per proxied connection, us", r -> r.cpuPerConnection, 0);
+        row(t, results, ratio, "iperf3 upload, Gbit/s", r -> r.upload.median(), 2);
+        row(t, results, ratio, "iperf3 download, Gbit/s", r -> r.download.median(), 2);
+        row(t, results, ratio, "wrk keep-alive, 32 connections, req/s", r -> r.keepAlive.median(), 0);
+        row(t, results, ratio, "proxy CPU per keep-alive request, us", r -> r.cpuPerRequest.median(), 1);
+        row(t, results, ratio, "wrk, new connection per request, req/s", r -> r.close.median(), 0);
+        row(t, results, ratio, "proxy CPU per proxied connection, us", r -> r.cpuPerConnection.median(), 0);
         // Linux bills a packet's receive work to whoever sent it: the kernel's own handshake (the child socket built
         // from the client's final ACK) runs in the client's softirq, outside a proxy that accept()s, while synproxy
         // builds its sockets in its own process. The host's whole CPU above direct's counts both alike.
-        row(t, results, ratio, "host CPU per connection, all processes and softirq, us", r -> r.hostPerConnection, 0);
+        row(t, results, ratio, "host CPU per connection, all processes and softirq, us", r -> r.hostPerConnection.median(), 0);
         Result direct = results.get("direct");
-        if (direct != null && !Double.isNaN(direct.hostPerConnection)) {
+        if (direct != null && !Double.isNaN(direct.hostPerConnection.median())) {
             row(t, results, ratio, "host CPU per connection above direct's, us",
-                    r -> r == direct ? Double.NaN : r.hostPerConnection - direct.hostPerConnection, 0);
+                    r -> r == direct ? Double.NaN : r.hostPerConnection.median() - direct.hostPerConnection.median(), 0);
         }
-        row(t, results, ratio, "proxy CPU per GB relayed (iperf3), s", r -> r.cpuPerGb, 2);
-        row(t, results, ratio, "connect + first byte, sequential, p50 ms", r -> r.p50, 2);
-        row(t, results, ratio, "connect + first byte, sequential, p99 ms", r -> r.p99, 2);
+        row(t, results, ratio, "proxy CPU per GB relayed (iperf3), s", r -> r.cpuPerGb.median(), 2);
+        row(t, results, ratio, "connect + first byte, sequential, p50 ms", r -> r.p50.median(), 2);
+        row(t, results, ratio, "connect + first byte, sequential, p99 ms", r -> r.p99.median(), 2);
         row(t, results, ratio, "resident memory (VmHWM) of the proxy, MiB", r -> r.hwm, 0);
         System.out.println();
-        System.out.println("Relay compared (no flood, " + seconds + " s per test, every route in this run):");
+        String how = seconds + " s per test" + (rounds > 1 ? ", medians of " + rounds + " rounds" : "");
+        System.out.println("Relay compared (no flood, " + how + ", every route in this run):");
         System.out.print(t.text());
         List<String> notes = new ArrayList<>(skipped);
         results.forEach((k, r) -> r.notes.forEach(n -> notes.add(k + ": " + n)));
         notes.forEach(s -> System.out.println("note: " + s));
         System.out.println();
-        md.append("## Relay compared (no flood, ").append(seconds).append(" s per test)\n\n").append(t.markdown())
+        md.append("## Relay compared (no flood, ").append(how).append(")\n\n").append(t.markdown())
                 .append('\n');
         notes.forEach(s -> md.append("* ").append(s).append('\n'));
         md.append('\n');
