@@ -20,7 +20,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CompletableFuture;
 
 /** {@code synproxy run}: protect a port and relay proven clients to the backend until SIGINT/SIGTERM. */
 @Command(name = "run", mixinStandardHelpOptions = true, versionProvider = ManifestVersion.class,
@@ -240,18 +240,38 @@ final class RunCommand implements Callable<Integer> {
         }
         reloads.install();
         server.printStats(out);
-        CountDownLatch stopped = new CountDownLatch(1);
+        var err = spec.commandLine().getErr();
+        server.onNotice(line -> {
+            err.println(line);
+            err.flush();
+        });
+        // Ends with null after a signal's stop, or with the sentence that says why the proxy cannot go on.
+        CompletableFuture<String> end = new CompletableFuture<>();
         Thread hook = new Thread(() -> {
             server.shutdown(out);
-            stopped.countDown();
+            end.complete(null);
         }, "synproxy-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
-        try {
-            stopped.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        server.failure().thenAccept(end::complete);
+        String failure = end.join();
+        if (failure == null || !removeHook(hook)) {
+            // Stopped by a signal, or a signal's stop began first: it finishes the stop.
+            return Main.EXIT_OK;
         }
-        return Main.EXIT_OK;
+        err.println("synproxy: " + failure);
+        err.flush();
+        // No drain: the clients' side of every live connection went with the interface.
+        server.shutdown(out, Duration.ZERO);
+        return Main.EXIT_FAILURE;
+    }
+
+    /** False when the JVM is already shutting down (the hook runs, or has run). */
+    private static boolean removeHook(Thread hook) {
+        try {
+            return Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException e) {
+            return false;
+        }
     }
 
     private static Handoff parseHandoff(String text) throws ConfigException {

@@ -2,8 +2,11 @@ package io.synproxy.frontend;
 
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoRegistration;
+import io.netty.channel.epoll.EpollIoEvent;
 import io.netty.channel.epoll.EpollIoHandle;
+import io.netty.channel.epoll.EpollIoOps;
 import io.netty.channel.unix.FileDescriptor;
+import io.synproxy.linux.Native;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
 import io.synproxy.metrics.RingWaits;
@@ -59,6 +62,7 @@ public final class FrontendHandle implements EpollIoHandle {
     private final FileDescriptor fd;
     /** Drained before this handle's ring each time epoll reports it, or null. */
     private final FrontendHandle first;
+    private final RingErrors errors;
 
     /** @param replies the gate's replies: told which capture frame each reply answers, flushed before a wait */
     public FrontendHandle(PacketRing ring, SegmentGate gate, Replies replies, Counters counters) {
@@ -67,7 +71,7 @@ public final class FrontendHandle implements EpollIoHandle {
 
     /** @param waits told, once per drain that finds frames, how long its first frame had waited in the ring */
     public FrontendHandle(PacketRing ring, SegmentGate gate, Replies replies, Counters counters, RingWaits waits) {
-        this(ring, gate, replies, counters, waits, null);
+        this(ring, gate, replies, counters, waits, null, RingErrors.NONE);
     }
 
     /**
@@ -75,10 +79,12 @@ public final class FrontendHandle implements EpollIoHandle {
      *              one: the ring of final ACKs before the SYN ring. Epoll reports ready descriptors in the order they
      *              became ready, not in an order of ours, so the SYN ring's turn starts with the other ring's
      *              frames instead (a look at one frame status when there are none).
+     * @param errors told of an error the kernel sets on the ring's socket (its interface went down or away)
      */
     public FrontendHandle(PacketRing ring, SegmentGate gate, Replies replies, Counters counters, RingWaits waits,
-                          FrontendHandle first) {
+                          FrontendHandle first, RingErrors errors) {
         this.first = first;
+        this.errors = errors;
         this.ring = ring;
         this.gate = gate;
         this.replies = replies;
@@ -95,6 +101,14 @@ public final class FrontendHandle implements EpollIoHandle {
 
     @Override
     public void handle(IoRegistration registration, IoEvent ioEvent) {
+        if (ioEvent instanceof EpollIoEvent e && e.ops().contains(EpollIoOps.EPOLLERR)) {
+            // The descriptor is level-triggered: an error left on the socket (ENETDOWN when the interface goes down
+            // or away) would wake the loop again at once, for ever. Reading SO_ERROR clears it.
+            int errno = Native.soError(fd.intValue());
+            if (errno != 0) {
+                errors.ringError(errno);
+            }
+        }
         if (first != null && first.ring.nextFrame() >= 0) {
             first.drain();
         }

@@ -106,6 +106,7 @@ public final class Constants {
     public static final int EHOSTUNREACH = 113;
     public static final int ENOBUFS = 105;
     public static final int EPERM = 1;
+    public static final int ENETDOWN = 100;
 
     private Constants() {
     }

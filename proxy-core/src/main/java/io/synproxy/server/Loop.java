@@ -17,6 +17,7 @@ import io.synproxy.frontend.GateSettings;
 import io.synproxy.frontend.PacketRing;
 import io.synproxy.frontend.RawReplies;
 import io.synproxy.frontend.Replies;
+import io.synproxy.frontend.RingErrors;
 import io.synproxy.frontend.SegmentGate;
 import io.synproxy.frontend.Segments;
 import io.synproxy.frontend.TxRing;
@@ -115,10 +116,11 @@ final class Loop implements AutoCloseable {
      *                   SYN the SYN ring would see but the few it passes on, and screens the other segments (no
      *                   deny or allow list), each ring gets a sixteenth of {@code --ring-size}; at tc the program
      *                   also tags the segments of handed-off connections, and the other ring's filter drops them
+     * @param errors where the rings report an error the kernel set on their sockets (the interface down or gone)
      */
     static Loop open(IoEventLoop loop, ProxyConfig config, RelaySettings relaySettings, HostFacts host,
                      SecretSource secrets, long skewMillis, int fanout, int restFanout, Policy policy,
-                     BackendTimings timings, RingWaits waits, SynPath answeredAt)
+                     BackendTimings timings, RingWaits waits, SynPath answeredAt, RingErrors errors)
             throws LinuxException {
         // The BPF program answers the SYNs and screens the other segments, unless a deny or allow list (which it does
         // not hold) makes it pass them all on: then the rings see only what needs Java.
@@ -185,9 +187,9 @@ final class Loop implements AutoCloseable {
                 kernel ? "SYN/ACKs from the BPF program, every other reply from the kernel"
                         : TxRingReplies.describe(txReplies != null, noTxRing), handoff, gate, counters, relay, loop);
         try {
-            opened.restHandle = new FrontendHandle(restRing, gate, sink, counters, waits);
+            opened.restHandle = new FrontendHandle(restRing, gate, sink, counters, waits, null, errors);
             // Final ACKs before SYNs: the SYN ring's every turn starts with the other ring's frames.
-            opened.handle = new FrontendHandle(ring, gate, sink, counters, waits, opened.restHandle);
+            opened.handle = new FrontendHandle(ring, gate, sink, counters, waits, opened.restHandle, errors);
             if (txReplies != null) {
                 opened.frontendWarmup = () -> warmUpFrontend(config, host, settings, replies, handoff, relay, policy);
             }
@@ -199,7 +201,7 @@ final class Loop implements AutoCloseable {
             opened.restRegistration = register(loop, opened.restHandle);
             opened.registration = register(loop, opened.handle);
             if (localRing != null) {
-                opened.localHandle = new FrontendHandle(localRing, gate, sink, counters, waits);
+                opened.localHandle = new FrontendHandle(localRing, gate, sink, counters, waits, null, errors);
                 opened.localRegistration = register(loop, opened.localHandle);
             }
         } catch (RuntimeException | LinuxException e) {

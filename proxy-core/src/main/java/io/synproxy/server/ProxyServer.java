@@ -44,12 +44,14 @@ import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
 
 /**
  * One running proxy, the composition root: the host facts found once ({@link HostFacts}), one {@link Loop} per event
@@ -80,13 +82,15 @@ public final class ProxyServer implements AutoCloseable {
     private final KernelSyns kernel;
     /** Whether this instance joined another one's capture with a secret of its own (see {@link #warnings()}). */
     private final SecretClash secretClash;
+    private final InterfaceWatch watch;
     private PrometheusEndpoint endpoint;
     private volatile boolean closed;
 
     private ProxyServer(ProxyConfig config, HostFacts host, MultiThreadIoEventLoopGroup group, List<Loop> loops,
                         List<NftGuard> guards, GuardShare share, Policy policy, PrometheusMetrics metrics,
-                        KernelSyns kernel, SecretClash secretClash) {
+                        KernelSyns kernel, SecretClash secretClash, InterfaceWatch watch) {
         this.kernel = kernel;
+        this.watch = watch;
         this.secretClash = secretClash;
         XdpFastPath xdp = kernel.program();
         this.xdp = xdp;
@@ -161,6 +165,9 @@ public final class ProxyServer implements AutoCloseable {
         GuardShare share = null;
         Policy policy = policy(config);
         PrometheusMetrics metrics = config.operations().metrics() != null ? new PrometheusMetrics() : null;
+        // Capture on every interface (index 0) is bound to none of them: no interface's going can end it.
+        InterfaceWatch watch = host.ifindex() == 0 ? new InterfaceWatch("every interface", 0, () -> 0)
+                : new InterfaceWatch(host.interfaceName(), host.ifindex());
 
         // Told before anything starts: an explicit --syn-path this host cannot have.
         KernelSyns plan = planSynPath(config, host);
@@ -187,7 +194,7 @@ public final class ProxyServer implements AutoCloseable {
             for (EventExecutor executor : group) {
                 loops.add(Loop.open((IoEventLoop) executor, config, relaySettings, host, secrets, skew, fanout,
                         restFanout, policy, metrics != null ? metrics : BackendTimings.NONE,
-                        metrics != null ? metrics : RingWaits.NONE, kernel.path()));
+                        metrics != null ? metrics : RingWaits.NONE, kernel.path(), watch));
             }
             // One loop is enough: compiled code is the process's, whichever thread runs it.
             loops.getFirst().warmUpFrontend();
@@ -211,7 +218,7 @@ public final class ProxyServer implements AutoCloseable {
             // answer its SYN, and only a shared secret file makes that one's cookie check pass.
             SecretClash clash = SecretClash.of(secrets, share);
             ProxyServer server = new ProxyServer(config, host, group, loops, guards, share, policy, metrics, kernel,
-                    clash);
+                    clash, watch);
             server.serveMetrics();
             started = true;
             return server;
@@ -540,15 +547,33 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /**
-     * The whole stop sequence, saying what it does on {@code out}: drains for the config's drain timeout (none when
-     * 0, see {@link #drain}), stops the stats, closes the proxy and the guard, prints the final stats line.
+     * Completes with one sentence when the proxy cannot go on (its interface is gone); the caller then stops it
+     * ({@link #shutdown(PrintWriter, Duration)}). Never completes otherwise.
      */
+    public CompletableFuture<String> failure() {
+        return watch.failure();
+    }
+
+    /** Where passing events are said, a line each, from a loop thread: the interface went down. */
+    public void onNotice(Consumer<String> sink) {
+        watch.onNotice(sink);
+    }
+
+    /** {@link #shutdown(PrintWriter, Duration)} with the config's drain timeout (SIGTERM, SIGINT). */
     public void shutdown(PrintWriter out) {
-        if (!config.drainTimeout().isZero()) {
+        shutdown(out, config.drainTimeout());
+    }
+
+    /**
+     * The whole stop sequence, saying what it does on {@code out}: drains for {@code grace} (none when 0, see
+     * {@link #drain}), stops the stats, closes the proxy and the guard, prints the final stats line.
+     */
+    public void shutdown(PrintWriter out, Duration grace) {
+        if (!grace.isZero()) {
             out.println("synproxy: draining: no new connections, " + stats.live()
-                    + " live get up to " + config.drainTimeout().toMillis() + " ms");
+                    + " live get up to " + grace.toMillis() + " ms");
             out.flush();
-            int cut = drain(config.drainTimeout());
+            int cut = drain(grace);
             out.println("synproxy: drained, " + cut + " still open at the deadline closed");
             out.flush();
         }

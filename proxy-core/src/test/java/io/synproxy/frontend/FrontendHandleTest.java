@@ -72,7 +72,7 @@ class FrontendHandleTest {
                     replies, sink, recording, counters, SegmentGate::monotonicMillis);
             FrontendHandle restHandle = new FrontendHandle(rest, gate, replies, counters);
             FrontendHandle synHandle = new FrontendHandle(syns, gate, replies, counters,
-                    RingWaits.NONE, restHandle);
+                    RingWaits.NONE, restHandle, RingErrors.NONE);
 
             put(synMemory, 0, TcpFlyweight.SYN);
             put(synMemory, 1, TcpFlyweight.SYN);

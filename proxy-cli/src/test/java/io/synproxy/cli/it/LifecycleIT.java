@@ -11,6 +11,8 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -83,6 +85,47 @@ class LifecycleIT {
             Result again = run(net, "guard", "--remove", "--listen", TestNet.SERVER_IP + ":8080");
             assertEquals(0, again.code, again.output);
             assertTrue(again.output.contains("no guard table"), again.output);
+        }
+    }
+
+    @Test
+    void shouldRideOutItsInterfaceGoingDownAndStopWhenItIsGone() throws Exception {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net)) {
+            ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), runArgs());
+            proxy.awaitStarted();
+            net.inClientNow(() -> Clients.echoOnce(0, 5000));
+
+            net.exec(net.serverNs(), "ip", "link", "set", net.serverDev(), "down");
+            assertTrue(proxy.await("is down", Duration.ofSeconds(5)) != null, "the down is said: " + proxy.output());
+            // The rings' error, left unread, woke both loops without end: 2 s of two busy loops is 4,000 ms.
+            long cpu = cpuMillis(proxy.process().pid());
+            Thread.sleep(2000);
+            long spent = cpuMillis(proxy.process().pid()) - cpu;
+            System.out.printf("LifecycleIT: %d ms of CPU in 2 s with the interface down%n", spent);
+            assertTrue(spent < 500, "no loop spins on the down interface: " + spent + " ms of CPU in 2 s");
+
+            net.exec(net.serverNs(), "ip", "link", "set", net.serverDev(), "up");
+            boolean served = false;
+            for (int i = 0; i < 20 && !served; i++) {
+                try {
+                    net.inClientNow(() -> Clients.echoOnce(1, 1000));
+                    served = true;
+                } catch (Exception e) {
+                    Thread.sleep(250);
+                }
+            }
+            assertTrue(served, "a client is served once the interface is back up: " + proxy.output());
+            assertTrue(proxy.process().isAlive(), proxy.output());
+            assertEquals(2, backend.accepted(), "both clients reached the backend");
+
+            net.exec(net.serverNs(), "ip", "link", "del", net.serverDev());
+            assertTrue(proxy.process().waitFor(15, TimeUnit.SECONDS), "stops when its interface is gone");
+            String out = proxy.output();
+            assertEquals(1, proxy.process().exitValue(), out);
+            assertTrue(out.contains("synproxy: interface " + net.serverDev() + " is gone"), out);
+            assertTrue(out.contains("guard removed"), out);
+            assertFalse(out.contains("Exception"), "no stack trace: " + out);
+            assertFalse(tables(net).contains(TABLE), "guard removed");
         }
     }
 
@@ -266,6 +309,13 @@ class LifecycleIT {
     private static void assertOneSentence(String output) {
         assertEquals(1, output.strip().lines().count(), "one line: " + output);
         assertFalse(output.contains("\tat "), "no stack trace: " + output);
+    }
+
+    /** The process's user and system CPU so far, from /proc/PID/stat (clock ticks of 10 ms). */
+    private static long cpuMillis(long pid) throws IOException {
+        String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10;
     }
 
     private static String tables(TestNet net) throws IOException {

@@ -1,0 +1,69 @@
+package io.synproxy.server;
+
+import io.synproxy.frontend.RingErrors;
+import io.synproxy.linux.Constants;
+import io.synproxy.linux.Native;
+
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import java.util.function.IntSupplier;
+
+/**
+ * What the capture rings' errors mean for the process. The kernel sets ENETDOWN on a packet socket bound to an
+ * interface that goes down, and again when the interface is removed (or moved to another namespace). Down is
+ * passing: the kernel hooks the rings back in when the interface comes up, so it is said once and the proxy goes on.
+ * Gone is the end: the rings stay unbound for good, the tc program went with the interface, and nothing on that
+ * interface is protected any more; {@link #failure()} completes with one sentence, and the caller stops the proxy.
+ */
+final class InterfaceWatch implements RingErrors {
+    /** Every ring of every loop reports the same event: one notice per event, not one per ring. */
+    private static final long NOTICE_GAP_NANOS = 1_000_000_000L;
+
+    private final String name;
+    private final int ifindex;
+    /** The interface's index now, 0 when there is none of that name. */
+    private final IntSupplier currentIndex;
+    private final CompletableFuture<String> failure = new CompletableFuture<>();
+    private final AtomicLong lastNotice = new AtomicLong(System.nanoTime() - NOTICE_GAP_NANOS);
+    private volatile Consumer<String> notices = s -> { };
+
+    InterfaceWatch(String name, int ifindex) {
+        this(name, ifindex, () -> Native.ifNameToIndex(name));
+    }
+
+    InterfaceWatch(String name, int ifindex, IntSupplier currentIndex) {
+        this.name = name;
+        this.ifindex = ifindex;
+        this.currentIndex = currentIndex;
+    }
+
+    @Override
+    public void ringError(int errno) {
+        if (failure.isDone()) {
+            return;
+        }
+        if (errno == Constants.ENETDOWN && currentIndex.getAsInt() != ifindex) {
+            failure.complete("interface " + name + " is gone (removed, or moved to another network namespace):"
+                    + " nothing on it can be protected any more; stopping");
+            return;
+        }
+        long now = System.nanoTime();
+        long last = lastNotice.get();
+        if (now - last >= NOTICE_GAP_NANOS && lastNotice.compareAndSet(last, now)) {
+            notices.accept(errno == Constants.ENETDOWN
+                    ? "synproxy: interface " + name + " is down; SYNs are answered again when it comes back up"
+                    : "synproxy: the capture ring on " + name + " reported error " + errno + "; carrying on");
+        }
+    }
+
+    /** Completes with the sentence that says why the proxy cannot go on; never completes otherwise. */
+    CompletableFuture<String> failure() {
+        return failure;
+    }
+
+    /** Where the passing events are said (a line each), from a loop thread. */
+    void onNotice(Consumer<String> sink) {
+        notices = sink;
+    }
+}

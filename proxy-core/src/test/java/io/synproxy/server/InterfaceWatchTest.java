@@ -1,0 +1,58 @@
+package io.synproxy.server;
+
+import io.synproxy.linux.Constants;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class InterfaceWatchTest {
+    @Test
+    void shouldSayADownOnceForEveryRingAndGoOn() {
+        InterfaceWatch watch = new InterfaceWatch("eth0", 7, () -> 7);
+        List<String> said = new ArrayList<>();
+        watch.onNotice(said::add);
+        for (int ring = 0; ring < 4; ring++) {
+            watch.ringError(Constants.ENETDOWN);
+        }
+        assertEquals(List.of("synproxy: interface eth0 is down; SYNs are answered again when it comes back up"), said);
+        assertFalse(watch.failure().isDone());
+    }
+
+    @Test
+    void shouldEndWhenTheInterfaceIsGoneOrAnotherHasItsName() {
+        AtomicInteger index = new AtomicInteger(7);
+        InterfaceWatch watch = new InterfaceWatch("eth0", 7, index::get);
+        index.set(0);
+        watch.ringError(Constants.ENETDOWN);
+        assertTrue(watch.failure().isDone());
+        assertTrue(watch.failure().join().startsWith("interface eth0 is gone"), watch.failure().join());
+
+        InterfaceWatch renamed = new InterfaceWatch("eth0", 7, () -> 9);
+        renamed.ringError(Constants.ENETDOWN);
+        assertTrue(renamed.failure().isDone(), "a new eth0 is not the interface the rings were bound to");
+    }
+
+    @Test
+    void shouldSayAnotherErrorAndGoOn() {
+        InterfaceWatch watch = new InterfaceWatch("eth0", 7, () -> 0);
+        List<String> said = new ArrayList<>();
+        watch.onNotice(said::add);
+        watch.ringError(Constants.ENOBUFS);
+        assertEquals(1, said.size());
+        assertTrue(said.getFirst().contains("error 105"), said.getFirst());
+        assertFalse(watch.failure().isDone(), "only ENETDOWN says anything about the interface");
+    }
+
+    @Test
+    void shouldNeverEndForCaptureOnEveryInterface() {
+        InterfaceWatch watch = new InterfaceWatch("every interface", 0, () -> 0);
+        watch.ringError(Constants.ENETDOWN);
+        assertFalse(watch.failure().isDone());
+    }
+}
