@@ -43,9 +43,7 @@ final class InterfaceWatch implements RingErrors {
         if (failure.isDone()) {
             return;
         }
-        if (errno == Constants.ENETDOWN && currentIndex.getAsInt() != ifindex) {
-            failure.complete("interface " + name + " is gone (removed, or moved to another network namespace):"
-                    + " nothing on it can be protected any more; stopping");
+        if (errno == Constants.ENETDOWN && gone()) {
             return;
         }
         long now = System.nanoTime();
@@ -55,6 +53,22 @@ final class InterfaceWatch implements RingErrors {
                     ? "synproxy: interface " + name + " is down; SYNs are answered again when it comes back up"
                     : "synproxy: the capture ring on " + name + " reported error " + errno + "; carrying on");
         }
+    }
+
+    /**
+     * Whether the interface is gone, which ends the run ({@link #failure()}). Asked at a ring's error, and once a
+     * second with {@code --handoff kernel}, which binds no ring that could report it.
+     */
+    boolean gone() {
+        if (failure.isDone()) {
+            return true;
+        }
+        if (currentIndex.getAsInt() == ifindex) {
+            return false;
+        }
+        failure.complete("interface " + name + " is gone (removed, or moved to another network namespace):"
+                + " nothing on it can be protected any more; stopping");
+        return true;
     }
 
     /** Completes with the sentence that says why the proxy cannot go on; never completes otherwise. */

@@ -119,6 +119,10 @@ public final class ProxyServer implements AutoCloseable {
             ticker.scheduleWithFixedDelay(() -> xdp.refresh(policy.access().restricts()), 0, 250,
                     TimeUnit.MILLISECONDS);
         }
+        if (config.handoff() == Handoff.KERNEL && host.ifindex() != 0) {
+            // No ring is bound, so none reports the interface's going (see InterfaceWatch).
+            ticker.scheduleWithFixedDelay(watch::gone, 1, 1, TimeUnit.SECONDS);
+        }
         if (metrics != null) {
             metrics.stats(stats);
         }

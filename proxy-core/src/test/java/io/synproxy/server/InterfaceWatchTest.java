@@ -39,6 +39,19 @@ class InterfaceWatchTest {
     }
 
     @Test
+    void shouldTellWhetherTheInterfaceIsGoneWhenAsked() {
+        AtomicInteger index = new AtomicInteger(7);
+        InterfaceWatch watch = new InterfaceWatch("eth0", 7, index::get);
+        assertFalse(watch.gone());
+        assertFalse(watch.failure().isDone());
+        index.set(0);
+        assertTrue(watch.gone());
+        index.set(7);
+        assertTrue(watch.gone(), "gone is the end, even if an interface of that index comes back");
+        assertTrue(watch.failure().join().contains("stopping"), watch.failure().join());
+    }
+
+    @Test
     void shouldSayAnotherErrorAndGoOn() {
         InterfaceWatch watch = new InterfaceWatch("eth0", 7, () -> 0);
         List<String> said = new ArrayList<>();
