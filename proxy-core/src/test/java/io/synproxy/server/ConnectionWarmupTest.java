@@ -121,7 +121,10 @@ class ConnectionWarmupTest {
         }
         Set<String> now = descriptors();
         now.removeAll(was);
-        assertEquals(before, openDescriptors(), "descriptors open after the warm-up against before it, new: " + now);
+        // Every descriptor is named with what it points to (a socket's inode), so a reused number is new too. Fewer
+        // than before is no leak: another test's descriptors may close in the meantime (a CI run saw 58 after 60).
+        assertEquals(Set.of(), now, "descriptors the warm-up left open");
+        assertTrue(openDescriptors() <= before, "descriptors open after the warm-up against " + before + " before it");
     }
 
     @ParameterizedTest
