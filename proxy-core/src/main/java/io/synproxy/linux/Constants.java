@@ -23,6 +23,8 @@ public final class Constants {
     public static final int SO_REUSEADDR = 2;
     public static final int SO_SNDBUF = 7;
     public static final int SO_RCVBUF = 8;
+    public static final int SO_LINGER = 13;
+    public static final int SO_REUSEPORT = 15;
     public static final int SO_ATTACH_FILTER = 26;
     public static final int SO_SNDBUFFORCE = 32;
 
@@ -107,6 +109,7 @@ public final class Constants {
     public static final int ENOBUFS = 105;
     public static final int EPERM = 1;
     public static final int ENETDOWN = 100;
+    public static final int ECONNABORTED = 103;
 
     private Constants() {
     }

@@ -20,12 +20,16 @@ import java.nio.ByteBuffer;
 
 import static io.synproxy.linux.Constants.AF_INET;
 import static io.synproxy.linux.Constants.AF_INET6;
+import static io.synproxy.linux.Constants.ECONNABORTED;
+import static io.synproxy.linux.Constants.EINTR;
 import static io.synproxy.linux.Constants.IPPROTO_TCP;
 import static io.synproxy.linux.Constants.SOCK_CLOEXEC;
 import static io.synproxy.linux.Constants.SOCK_NONBLOCK;
 import static io.synproxy.linux.Constants.SOCK_STREAM;
 import static io.synproxy.linux.Constants.SOL_SOCKET;
+import static io.synproxy.linux.Constants.SO_LINGER;
 import static io.synproxy.linux.Constants.SO_REUSEADDR;
+import static io.synproxy.linux.Constants.SO_REUSEPORT;
 import static io.synproxy.linux.Constants.TCP_NODELAY;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
@@ -44,8 +48,6 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 public final class KernelAccept implements EpollIoHandle {
     /** What the kernel keeps of connections not yet accepted (net.core.somaxconn caps it, 4096 by default). */
     static final int BACKLOG = 4096;
-    private static final int SO_REUSEPORT = 15;
-    private static final int SO_LINGER = 13;
 
     private final Relay relay;
     private final Counters counters;
@@ -122,11 +124,19 @@ public final class KernelAccept implements EpollIoHandle {
         return descriptor;
     }
 
-    /** Edge-triggered: accepts until the queue is empty. */
+    /**
+     * Edge-triggered: accepts until the queue is empty. A connection that went away in the queue (ECONNABORTED) or
+     * an interrupted call does not end the turn: epoll says nothing more until the next connection arrives, and the
+     * ones behind it would wait for that. Any other error (no descriptor left, EMFILE) does: retrying at once would
+     * spin, and the next arrival tries again.
+     */
     @Override
     public void handle(IoRegistration r, IoEvent event) {
         for (;;) {
             int c = Native.accept4(fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (c == -ECONNABORTED || c == -EINTR) {
+                continue;
+            }
             if (c < 0) {
                 return;
             }

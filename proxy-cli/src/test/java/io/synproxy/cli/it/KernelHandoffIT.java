@@ -35,20 +35,19 @@ class KernelHandoffIT {
             proxy.awaitStarted();
             assertTrue(proxy.output().contains("(--handoff kernel)"), proxy.output());
             Map<String, Long> before = proxy.nextStats(Duration.ofSeconds(5));
-            Process flood = net.start(net.clientNs(), ProcessBuilder.Redirect.DISCARD,
-                    "timeout", "20", "hping3", "--flood", "--rand-source", "-S", "-p", "8080", TestNet.SERVER_IP);
             int connections = 200;
             int ok;
-            try {
+            long floodRate;
+            try (Hping flood = Hping.flood(net, "-S", 20)) {
                 Thread.sleep(2000);
                 ok = Clients.echoAll(net, connections, 3000);
-            } finally {
-                flood.destroy();
+                flood.stop();
+                floodRate = flood.rate();
             }
             Map<String, Long> after = proxy.nextStats(Duration.ofSeconds(5));
             long bpf = after.getOrDefault("bpf_synack", 0L) - before.getOrDefault("bpf_synack", 0L);
-            System.out.printf("KernelHandoffIT: %d/%d clients, %d SYN/ACKs from the program, %s%n", ok, connections,
-                    bpf, after);
+            System.out.printf("KernelHandoffIT: %d/%d clients under %d SYN/s, %d SYN/ACKs from the program, %s%n", ok,
+                    connections, floodRate, bpf, after);
             assertTrue(bpf > 50_000, "the flood was answered in the kernel: " + bpf);
             assertTrue(ok >= connections * 99 / 100, ok + " of " + connections + " clients succeeded");
             assertTrue(after.get("handoffs") - before.get("handoffs") >= ok, "each client was accepted: " + after);
