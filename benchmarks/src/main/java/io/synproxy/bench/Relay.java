@@ -38,6 +38,8 @@ final class Relay {
     static final String BASELINE_PROPERTY = "synproxy.bench.baselineJar";
     /** Extra JVM flags for the baseline's processes only (space separated): one jar, two JVM settings, same run. */
     static final String BASELINE_FLAGS_PROPERTY = "synproxy.bench.baselineJvmFlags";
+    /** Extra {@code synproxy run} flags for the baseline's processes only: one jar, two proxy settings, same run. */
+    static final String BASELINE_ARGS_PROPERTY = "synproxy.bench.baselineArgs";
     /** The JVM flags of the ./synproxy launcher, so that memory is measured as users run it. */
     static final List<String> DAEMON_JVM_FLAGS = List.of("-XX:+UseSerialGC", "-Xms16m", "-Xmx128m",
             "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=30", "-XX:MaxMetaspaceSize=64m",
@@ -153,8 +155,8 @@ final class Relay {
             if (!baseline.isBlank()) {
                 Path b = Path.of(baseline);
                 routes.add(new Route("synproxy (baseline)", 85, 5205, startProxy(net, b, dir.resolve("baseline-http.log"),
-                        85, HTTP_BACKEND, baselineFlags()), iperf ? startProxy(net, b, dir.resolve("baseline-iperf.log"),
-                        5205, IPERF_BACKEND, baselineFlags()) : null));
+                        85, HTTP_BACKEND, baselineFlags(), baselineArgs()), iperf ? startProxy(net, b,
+                        dir.resolve("baseline-iperf.log"), 5205, IPERF_BACKEND, baselineFlags(), baselineArgs()) : null));
             }
             for (Route r : routes) {
                 ScenarioRunner.awaitHttp(net, "http://" + TestNet.SERVER_IP + ":" + r.httpPort() + "/", nginx, r.http());
@@ -350,16 +352,24 @@ final class Relay {
     }
 
     private static List<String> baselineFlags() {
-        String flags = System.getProperty(BASELINE_FLAGS_PROPERTY, "").strip();
+        return words(BASELINE_FLAGS_PROPERTY);
+    }
+
+    private static List<String> baselineArgs() {
+        return words(BASELINE_ARGS_PROPERTY);
+    }
+
+    private static List<String> words(String property) {
+        String flags = System.getProperty(property, "").strip();
         return flags.isEmpty() ? List.of() : List.of(flags.split("\\s+"));
     }
 
     private Process startProxy(TestNet net, Path jar, Path log, int port, int backendPort) throws Exception {
-        return startProxy(net, jar, log, port, backendPort, List.of());
+        return startProxy(net, jar, log, port, backendPort, List.of(), List.of());
     }
 
-    private Process startProxy(TestNet net, Path jar, Path log, int port, int backendPort, List<String> extraFlags)
-            throws Exception {
+    private Process startProxy(TestNet net, Path jar, Path log, int port, int backendPort, List<String> extraFlags,
+                               List<String> extraArgs) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(Shell.bin("env"), "MALLOC_ARENA_MAX=2", settings.java()));
         cmd.addAll(DAEMON_JVM_FLAGS);
         cmd.addAll(extraFlags);
@@ -374,6 +384,7 @@ final class Relay {
             // Not the baseline's: an older build may not know the flag.
             cmd.addAll(settings.handoffArgs());
         }
+        cmd.addAll(extraArgs);
         Process p = net.start(net.serverNs(), ProcessBuilder.Redirect.appendTo(log.toFile()), cmd.toArray(String[]::new));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
         while (System.nanoTime() < deadline) {
