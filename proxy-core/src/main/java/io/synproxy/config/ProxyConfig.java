@@ -357,9 +357,8 @@ public record ProxyConfig(
                 throw new ConfigException("--handoff must be repair or kernel");
             }
             if (handoff == Handoff.KERNEL) {
-                // The BPF program at tc hands the final ACK over: nothing is captured, so what needs the capture
-                // rings (the lists, which the program does not hold, and the per-source limits, kept at the
-                // handoff) cannot apply.
+                // The BPF program at tc hands the final ACK over: nothing is captured, so the lists, which the
+                // program does not hold, cannot apply. The per-source limits are kept at accept instead.
                 if (synPath != SynPath.AUTO && synPath != SynPath.TC) {
                     throw new ConfigException("--handoff kernel needs the SYNs answered at tc (--syn-path tc or auto), "
                             + "where the BPF program can hand the final ACK to the kernel");
@@ -367,9 +366,6 @@ public record ProxyConfig(
                 if (operations.listsSources()) {
                     throw new ConfigException("--handoff kernel does not take a deny or allow list: the BPF program "
                             + "does not hold them; use --handoff repair");
-                }
-                if (operations.limitsSources()) {
-                    throw new ConfigException("--handoff kernel does not take per-source limits; use --handoff repair");
                 }
             }
             // With the kernel's handoff the socket exists from the final ACK on: the SYN/ACK opens the window.

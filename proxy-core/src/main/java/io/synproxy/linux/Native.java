@@ -401,12 +401,15 @@ public final class Native {
         return rc < 0 ? -errno(capture) : rc;
     }
 
-    /** accept4(2) without the peer's address: the new descriptor, or {@code -errno} (EAGAIN when none waits). */
-    public static int accept4(int fd, int flags) {
+    /**
+     * accept4(2): the new descriptor, or {@code -errno} (EAGAIN when none waits). {@code addr} gets the peer's
+     * sockaddr, and {@code addrLen} (an int) must hold {@code addr}'s size on the call; both NULL for no address.
+     */
+    public static int accept4(int fd, int flags, MemorySegment addr, MemorySegment addrLen) {
         MemorySegment capture = CAPTURE.get();
         int rc;
         try {
-            rc = (int) ACCEPT4.invokeExact(capture, fd, MemorySegment.NULL, MemorySegment.NULL, flags);
+            rc = (int) ACCEPT4.invokeExact(capture, fd, addr, addrLen, flags);
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

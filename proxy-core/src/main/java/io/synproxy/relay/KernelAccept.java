@@ -11,12 +11,15 @@ import io.synproxy.linux.Native;
 import io.synproxy.linux.SockAddr;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
+import io.synproxy.policy.SourceLimits;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.net.Inet4Address;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 import static io.synproxy.linux.Constants.AF_INET;
 import static io.synproxy.linux.Constants.AF_INET6;
@@ -32,6 +35,7 @@ import static io.synproxy.linux.Constants.SO_REUSEADDR;
 import static io.synproxy.linux.Constants.SO_REUSEPORT;
 import static io.synproxy.linux.Constants.TCP_NODELAY;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 /**
  * {@code --handoff kernel}: a loop's listening socket on a protected address and port. The BPF program at tc hands it
@@ -42,39 +46,58 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * <p>It never sees a SYN from the network (the guard drops those the program does not give it, see
  * io.synproxy.guard.NftGuard), so its accept queue holds established connections of real clients only. Past
  * {@code --max-connections} live relays on this loop, or while draining, an accepted connection is reset (SO_LINGER
- * 0), as the repair handoff answers its final ACK with a RST. Accepted sockets inherit the listener's TCP_NODELAY
- * (Linux copies it into the child), so the relay does not set it again.
+ * 0), as the repair handoff answers its final ACK with a RST; so is one its source's per-source limit refuses
+ * ({@code --max-connections-per-source}, {@code --max-rate-per-source}: the same table and counters as the repair
+ * handoff's, kept here at accept). Accepted sockets inherit the listener's TCP_NODELAY (Linux copies it into the
+ * child), so the relay does not set it again.
  */
 public final class KernelAccept implements EpollIoHandle {
     /** What the kernel keeps of connections not yet accepted (net.core.somaxconn caps it, 4096 by default). */
     static final int BACKLOG = 4096;
+    /** sizeof(struct sockaddr_in6), the larger of the two families' addresses. */
+    private static final int SOCKADDR_BYTES = 28;
+    private static final ValueLayout.OfInt BE_INT = JAVA_INT.withOrder(ByteOrder.BIG_ENDIAN).withByteAlignment(1);
+    private static final ValueLayout.OfShort BE_SHORT = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.BIG_ENDIAN)
+            .withByteAlignment(1);
+    private static final ValueLayout.OfLong BE_LONG = ValueLayout.JAVA_LONG.withOrder(ByteOrder.BIG_ENDIAN)
+            .withByteAlignment(1);
 
     private final Relay relay;
     private final Counters counters;
     private final int maxConnections;
+    private final SourceLimits limits;
     private final int fd;
     private final FileDescriptor descriptor;
     private final MemorySegment linger;
+    private final MemorySegment peer;
+    private final MemorySegment peerLength;
+    private final RecentTuples refused = new RecentTuples();
     private final Runnable closed = this::closed;
     private IoRegistration registration;
     private volatile boolean draining;
     private volatile int live;
 
-    private KernelAccept(Relay relay, Counters counters, int maxConnections, int fd, Arena arena) {
+    private KernelAccept(Relay relay, Counters counters, int maxConnections, SourceLimits limits, int fd,
+                         Arena arena) {
         this.relay = relay;
         this.counters = counters;
         this.maxConnections = maxConnections;
+        this.limits = limits;
         this.fd = fd;
         this.descriptor = new FileDescriptor(fd);
         this.linger = arena.allocate(8, 4);
+        this.peer = arena.allocate(SOCKADDR_BYTES, 4);
+        this.peerLength = arena.allocate(4, 4);
     }
 
     /**
      * Listens on {@code listen} (SO_REUSEADDR, SO_REUSEPORT, TCP_NODELAY, which accepted sockets inherit) and joins
      * {@code loop}'s epoll.
+     *
+     * @param limits the per-source limits every loop shares, or null for none
      */
     public static KernelAccept open(IoEventLoop loop, Relay relay, Counters counters, int maxConnections,
-                                    InetSocketAddress listen) throws LinuxException {
+                                    SourceLimits limits, InetSocketAddress listen) throws LinuxException {
         boolean v4 = listen.getAddress() instanceof Inet4Address;
         int fd = Native.socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         String step = "setsockopt";
@@ -98,7 +121,7 @@ public final class KernelAccept implements EpollIoHandle {
             throw new LinuxException("listening on " + listen.getAddress().getHostAddress() + " port "
                     + listen.getPort() + ": " + step, e.errno());
         }
-        KernelAccept k = new KernelAccept(relay, counters, maxConnections, fd, relay.arena());
+        KernelAccept k = new KernelAccept(relay, counters, maxConnections, limits, fd, relay.arena());
         try {
             k.registration = loop.register(k).syncUninterruptibly().getNow();
             loop.submit(() -> k.registration.submit(EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLET))).syncUninterruptibly();
@@ -133,29 +156,81 @@ public final class KernelAccept implements EpollIoHandle {
     @Override
     public void handle(IoRegistration r, IoEvent event) {
         for (;;) {
-            int c = Native.accept4(fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            peerLength.set(JAVA_INT, 0, SOCKADDR_BYTES);
+            int c = Native.accept4(fd, SOCK_NONBLOCK | SOCK_CLOEXEC, peer, peerLength);
             if (c == -ECONNABORTED || c == -EINTR) {
                 continue;
             }
             if (c < 0) {
                 return;
             }
-            counters.increment(Counter.ACK_VALID);
-            if (draining || live >= maxConnections) {
-                reset(c, draining ? Counter.DRAIN_RST : Counter.LIMIT_RST);
+            long hi;
+            long lo;
+            if (peer.get(JAVA_SHORT, 0) == AF_INET) {
+                hi = 0;
+                lo = 0xFFFF_0000_0000L | (peer.get(BE_INT, 4) & 0xFFFF_FFFFL);
+            } else {
+                hi = peer.get(BE_LONG, 8);
+                lo = peer.get(BE_LONG, 16);
+            }
+            int port = Short.toUnsignedInt(peer.get(BE_SHORT, 2));
+            long now = System.nanoTime();
+            if (refused.seenAgain(hi, lo, port, now)) {
+                reset(c, null);
                 continue;
             }
-            live++;
-            counters.increment(Counter.HANDOFFS);
-            relay.adoptAccepted(c, closed);
+            counters.increment(Counter.ACK_VALID);
+            if (draining || live >= maxConnections) {
+                refuse(c, draining ? Counter.DRAIN_RST : Counter.LIMIT_RST, hi, lo, port, now);
+                continue;
+            }
+            if (limits == null) {
+                live++;
+                counters.increment(Counter.HANDOFFS);
+                relay.adoptAccepted(c, closed);
+            } else {
+                admit(c, hi, lo, port, now);
+            }
         }
+    }
+
+    /** The per-source limits' turn, as the repair handoff's at its final ACK: refused with a RST, or relayed. */
+    private void admit(int c, long hi, long lo, int port, long now) {
+        int admitted = limits.acquire(hi, lo, now);
+        if (admitted == SourceLimits.OVER_CONNECTIONS || admitted == SourceLimits.OVER_RATE) {
+            refuse(c, admitted == SourceLimits.OVER_RATE ? Counter.SOURCE_RATE_RST : Counter.SOURCE_LIMIT_RST,
+                    hi, lo, port, now);
+            return;
+        }
+        live++;
+        counters.increment(Counter.HANDOFFS);
+        if (admitted == SourceLimits.TABLE_FULL) {
+            counters.increment(Counter.SOURCE_TABLE_FULL);
+            relay.adoptAccepted(c, closed);
+            return;
+        }
+        relay.adoptAccepted(c, () -> {
+            live--;
+            limits.release(hi, lo);
+        });
     }
 
     private void closed() {
         live--;
     }
 
-    /** Closes {@code c} with a RST (SO_LINGER on, 0 s), as the repair handoff refuses a final ACK. */
+    /**
+     * Resets {@code c} and remembers its client. A client reset this way has usually sent data already (its request,
+     * right behind the final ACK); that segment carries the cookie's ACK too, and arriving after the reset it makes
+     * the program and the kernel build the same connection again. The second one is reset without being counted: one
+     * refused client, one count, as the repair handoff's table of closed tuples gives.
+     */
+    private void refuse(int c, Counter why, long hi, long lo, int port, long now) {
+        refused.add(hi, lo, port, now);
+        reset(c, why);
+    }
+
+    /** Closes {@code c} with a RST (SO_LINGER on, 0 s), as the repair handoff refuses a final ACK; counts {@code why}. */
     private void reset(int c, Counter why) {
         linger.set(JAVA_INT, 0, 1);
         linger.set(JAVA_INT, 4, 0);
@@ -165,7 +240,9 @@ public final class KernelAccept implements EpollIoHandle {
             // A plain close then: a FIN instead of the RST.
         }
         Native.close(c);
-        counters.increment(why);
+        if (why != null) {
+            counters.increment(why);
+        }
     }
 
     @Override

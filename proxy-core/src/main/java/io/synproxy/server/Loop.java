@@ -195,7 +195,8 @@ final class Loop implements AutoCloseable {
             }
             if (config.handoff() == Handoff.KERNEL) {
                 for (InetSocketAddress listen : config.listens()) {
-                    opened.accepts.add(KernelAccept.open(loop, relay, counters, config.maxConnections(), listen));
+                    opened.accepts.add(KernelAccept.open(loop, relay, counters, config.maxConnections(),
+                            policy.limits(), listen));
                 }
             }
             opened.restRegistration = register(loop, opened.restHandle);

@@ -6,6 +6,9 @@ import io.synproxy.testsupport.RequiresRoot;
 import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
 
+import java.io.IOException;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -95,6 +98,57 @@ class KernelHandoffIT {
                 }
             }
         }
+    }
+
+    /**
+     * A client the per-source limit refuses at accept, whose request reaches the host after the RST: that segment
+     * carries the cookie's ACK too, so the program and the kernel build the same connection again. The client here
+     * never sees the RSTs (the client host drops them), sends its request 300 ms later and retransmits it: one
+     * refused client, counted once, and nothing of it reaches the backend.
+     */
+    @Test
+    void shouldCountARefusedClientOnceWhenItsRequestComesAfterTheReset() throws Exception {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
+             ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
+                     "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "1s", "--handoff", "kernel",
+                     "--threads", "1", "--max-connections-per-source", "1")) {
+            proxy.awaitStarted();
+            try (Socket held = net.inClientNow(() -> connect(true))) {
+                net.exec(net.clientNs(), "nft", "add table inet rstdrop; add chain inet rstdrop in { type filter hook "
+                        + "input priority 0; }; add rule inet rstdrop in tcp sport 8080 tcp flags rst drop");
+                try (Socket refused = net.inClientNow(() -> connect(false))) {
+                    Thread.sleep(300);
+                    net.inClientNow(() -> {
+                        refused.getOutputStream().write("x\n".getBytes(StandardCharsets.US_ASCII));
+                        return null;
+                    });
+                    // Its first retransmissions (about 200 and 600 ms later) rebuild the connection too.
+                    Thread.sleep(1500);
+                }
+                net.exec(net.clientNs(), "nft", "delete table inet rstdrop");
+                Map<String, Long> stats = proxy.nextStats(Duration.ofSeconds(5));
+                System.out.println("KernelHandoffIT refused once: " + stats);
+                assertEquals(1, stats.get("source_limit_rst"), "one refused client, one count: " + stats);
+                assertEquals(1, stats.get("handoffs"), stats.toString());
+                assertEquals(1, backend.accepted(), "the refused client never reached the backend");
+                held.getOutputStream().write("y\n".getBytes(StandardCharsets.US_ASCII));
+                assertEquals(2, held.getInputStream().readNBytes(2).length, "the held connection still relays");
+            }
+        }
+    }
+
+    private static Socket connect(boolean echo) throws IOException {
+        Socket s = new Socket();
+        s.setSoTimeout(3000);
+        s.connect(Clients.PROXY, 3000);
+        if (echo) {
+            s.getOutputStream().write("h\n".getBytes(StandardCharsets.US_ASCII));
+            if (s.getInputStream().readNBytes(2).length != 2) {
+                s.close();
+                throw new IOException("no echo");
+            }
+        }
+        return s;
     }
 
     /** IPv4 and IPv6 listens together: no capture ring, so tc takes both families. */

@@ -5,6 +5,8 @@ import io.synproxy.testsupport.RequiresRoot;
 import io.synproxy.testsupport.Shell;
 import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -214,11 +216,13 @@ class OperationsIT {
         }
     }
 
-    @Test
-    void shouldResetASourceBeyondItsConnectionsAndCountANetworkAsOneSource() throws Exception {
+    /** The repair handoff keeps the limits at the final ACK, the kernel's at accept: the same table, RST and counters. */
+    @ParameterizedTest
+    @ValueSource(strings = {"repair", "kernel"})
+    void shouldResetASourceBeyondItsConnectionsAndCountANetworkAsOneSource(String handoff) throws Exception {
         try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run("--max-connections-per-source", "2",
-                     "--source-prefix", "/24,/64"))) {
+                     "--source-prefix", "/24,/64", "--handoff", handoff))) {
             addSources(net);
             proxy.awaitStarted();
             Socket a1 = holdFrom(net, A);
@@ -238,12 +242,14 @@ class OperationsIT {
         }
     }
 
-    @Test
-    void shouldResetASourceBeyondItsRate() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"repair", "kernel"})
+    void shouldResetASourceBeyondItsRate(String handoff) throws Exception {
         int rate = 2;
         int attempts = 10;
         try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
-             ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run("--max-rate-per-source", rate + "/s"))) {
+             ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run("--max-rate-per-source", rate + "/s",
+                     "--handoff", handoff))) {
             addSources(net);
             proxy.awaitStarted();
             int served = 0;
@@ -258,7 +264,8 @@ class OperationsIT {
                 }
             }
             double seconds = (System.nanoTime() - start) / 1e9;
-            System.out.printf("OperationsIT rate: %d served, %d reset in %.2f s at %d/s%n", served, reset, seconds, rate);
+            System.out.printf("OperationsIT rate (%s): %d served, %d reset in %.2f s at %d/s%n", handoff, served, reset,
+                    seconds, rate);
             // A bucket of `rate` tokens refilled at `rate` a second: at most rate + rate * seconds are served.
             assertTrue(served <= rate + Math.ceil(rate * seconds), served + " served in " + seconds + " s");
             assertEquals(attempts, served + reset, "every attempt served or reset, none hangs");
