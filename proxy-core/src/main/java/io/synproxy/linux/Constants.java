@@ -6,6 +6,14 @@ public final class Constants {
     public static final int EINVAL = 22;
     public static final int AF_INET = 2;
     public static final int AF_INET6 = 10;
+    /** No such device: if_nametoindex of a name no interface has. */
+    public static final int ENODEV = 19;
+    /** Out of memory. */
+    public static final int ENOMEM = 12;
+    /** The process's descriptor table is full. */
+    public static final int EMFILE = 24;
+    /** The system's descriptor table is full. */
+    public static final int ENFILE = 23;
     public static final int AF_PACKET = 17;
 
     public static final int SOCK_STREAM = 1;

@@ -49,6 +49,7 @@ public final class Native {
             errnoCall("mmap", ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG);
     private static final MethodHandle MUNMAP = errnoCall("munmap", JAVA_INT, ADDRESS, JAVA_LONG);
     private static final MethodHandle IF_NAMETOINDEX = plainCall("if_nametoindex", JAVA_INT, ADDRESS);
+    private static final MethodHandle IF_NAMETOINDEX_ERRNO = errnoCall("if_nametoindex", JAVA_INT, ADDRESS);
     private static final MethodHandle STRERROR = plainCall("strerror", ADDRESS, JAVA_INT);
     private static final MethodHandle SHUTDOWN = errnoCall("shutdown", JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle LISTEN = errnoCall("listen", JAVA_INT, JAVA_INT, JAVA_INT);
@@ -344,6 +345,21 @@ public final class Native {
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
+    }
+
+    /**
+     * The interface index of {@code name}, or {@code -errno} when it cannot be had: ENODEV when no such interface
+     * exists, anything else (EMFILE: glibc opens a socket to ask) when the question could not be put.
+     */
+    public static int interfaceIndex(String name) {
+        MemorySegment capture = CAPTURE.get();
+        int index;
+        try (Arena arena = Arena.ofConfined()) {
+            index = (int) IF_NAMETOINDEX_ERRNO.invokeExact(capture, arena.allocateFrom(name));
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        return index != 0 ? index : -errno(capture);
     }
 
     /** A non-blocking, close-on-exec pipe: {read end, write end}. */

@@ -20,11 +20,16 @@ import java.net.Inet4Address;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.concurrent.TimeUnit;
 
 import static io.synproxy.linux.Constants.AF_INET;
 import static io.synproxy.linux.Constants.AF_INET6;
 import static io.synproxy.linux.Constants.ECONNABORTED;
 import static io.synproxy.linux.Constants.EINTR;
+import static io.synproxy.linux.Constants.EMFILE;
+import static io.synproxy.linux.Constants.ENFILE;
+import static io.synproxy.linux.Constants.ENOBUFS;
+import static io.synproxy.linux.Constants.ENOMEM;
 import static io.synproxy.linux.Constants.IPPROTO_TCP;
 import static io.synproxy.linux.Constants.SOCK_CLOEXEC;
 import static io.synproxy.linux.Constants.SOCK_NONBLOCK;
@@ -54,6 +59,8 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 public final class KernelAccept implements EpollIoHandle {
     /** What the kernel keeps of connections not yet accepted (net.core.somaxconn caps it, 4096 by default). */
     static final int BACKLOG = 4096;
+    /** How soon accept is tried again after it found no descriptor (or memory) for a waiting connection. */
+    static final long RETRY_MILLIS = 100;
     /** sizeof(struct sockaddr_in6), the larger of the two families' addresses. */
     private static final int SOCKADDR_BYTES = 28;
     private static final ValueLayout.OfInt BE_INT = JAVA_INT.withOrder(ByteOrder.BIG_ENDIAN).withByteAlignment(1);
@@ -62,6 +69,7 @@ public final class KernelAccept implements EpollIoHandle {
     private static final ValueLayout.OfLong BE_LONG = ValueLayout.JAVA_LONG.withOrder(ByteOrder.BIG_ENDIAN)
             .withByteAlignment(1);
 
+    private final IoEventLoop loop;
     private final Relay relay;
     private final Counters counters;
     private final int maxConnections;
@@ -72,13 +80,17 @@ public final class KernelAccept implements EpollIoHandle {
     private final MemorySegment peer;
     private final MemorySegment peerLength;
     private final RecentTuples refused = new RecentTuples();
+    private final Runnable retry = this::retry;
+    private boolean retryPending;
+    private volatile boolean closing;
     private final Runnable closed = this::closed;
     private IoRegistration registration;
     private volatile boolean draining;
     private volatile int live;
 
-    private KernelAccept(Relay relay, Counters counters, int maxConnections, SourceLimits limits, int fd,
-                         Arena arena) {
+    private KernelAccept(IoEventLoop loop, Relay relay, Counters counters, int maxConnections, SourceLimits limits,
+                         int fd, Arena arena) {
+        this.loop = loop;
         this.relay = relay;
         this.counters = counters;
         this.maxConnections = maxConnections;
@@ -121,7 +133,7 @@ public final class KernelAccept implements EpollIoHandle {
             throw new LinuxException("listening on " + listen.getAddress().getHostAddress() + " port "
                     + listen.getPort() + ": " + step, e.errno());
         }
-        KernelAccept k = new KernelAccept(relay, counters, maxConnections, limits, fd, relay.arena());
+        KernelAccept k = new KernelAccept(loop, relay, counters, maxConnections, limits, fd, relay.arena());
         try {
             k.registration = loop.register(k).syncUninterruptibly().getNow();
             loop.submit(() -> k.registration.submit(EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLET))).syncUninterruptibly();
@@ -150,8 +162,9 @@ public final class KernelAccept implements EpollIoHandle {
     /**
      * Edge-triggered: accepts until the queue is empty. A connection that went away in the queue (ECONNABORTED) or
      * an interrupted call does not end the turn: epoll says nothing more until the next connection arrives, and the
-     * ones behind it would wait for that. Any other error (no descriptor left, EMFILE) does: retrying at once would
-     * spin, and the next arrival tries again.
+     * ones behind it would wait for that. No descriptor or memory left (EMFILE, ENFILE, ENOBUFS, ENOMEM) ends the
+     * turn and tries again {@value #RETRY_MILLIS} ms later: at once would spin, and the next arrival may never come
+     * (the connection waits in the queue meanwhile, its client's data in its buffer). Any other error ends the turn.
      */
     @Override
     public void handle(IoRegistration r, IoEvent event) {
@@ -162,6 +175,9 @@ public final class KernelAccept implements EpollIoHandle {
                 continue;
             }
             if (c < 0) {
+                if (c == -EMFILE || c == -ENFILE || c == -ENOBUFS || c == -ENOMEM) {
+                    retryLater();
+                }
                 return;
             }
             long hi;
@@ -219,6 +235,20 @@ public final class KernelAccept implements EpollIoHandle {
         live--;
     }
 
+    private void retryLater() {
+        if (!retryPending) {
+            retryPending = true;
+            loop.schedule(retry, RETRY_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private void retry() {
+        retryPending = false;
+        if (!closing) {
+            handle(registration, null);
+        }
+    }
+
     /**
      * Resets {@code c} and remembers its client. A client reset this way has usually sent data already (its request,
      * right behind the final ACK); that segment carries the cookie's ACK too, and arriving after the reset it makes
@@ -247,6 +277,7 @@ public final class KernelAccept implements EpollIoHandle {
 
     @Override
     public void close() {
+        closing = true;
         Leg.close(descriptor, registration);
     }
 }

@@ -22,14 +22,14 @@ final class InterfaceWatch implements RingErrors {
 
     private final String name;
     private final int ifindex;
-    /** The interface's index now, 0 when there is none of that name. */
+    /** The interface's index now, or -errno: ENODEV when there is none of that name. */
     private final IntSupplier currentIndex;
     private final CompletableFuture<String> failure = new CompletableFuture<>();
     private final AtomicLong lastNotice = new AtomicLong(System.nanoTime() - NOTICE_GAP_NANOS);
     private volatile Consumer<String> notices = s -> { };
 
     InterfaceWatch(String name, int ifindex) {
-        this(name, ifindex, () -> Native.ifNameToIndex(name));
+        this(name, ifindex, () -> Native.interfaceIndex(name));
     }
 
     InterfaceWatch(String name, int ifindex, IntSupplier currentIndex) {
@@ -63,7 +63,11 @@ final class InterfaceWatch implements RingErrors {
         if (failure.isDone()) {
             return true;
         }
-        if (currentIndex.getAsInt() == ifindex) {
+        int now = currentIndex.getAsInt();
+        // Only "no such interface" means gone. Another errno says the question could not be put: glibc opens a
+        // socket to ask, which fails while the process is out of descriptors (EMFILE), and stopping the proxy for
+        // that would hand whoever filled its descriptors a way to end it.
+        if (now == ifindex || now < 0 && now != -Constants.ENODEV) {
             return false;
         }
         failure.complete("interface " + name + " is gone (removed, or moved to another network namespace):"

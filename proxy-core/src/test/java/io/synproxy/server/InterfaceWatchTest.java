@@ -28,7 +28,7 @@ class InterfaceWatchTest {
     void shouldEndWhenTheInterfaceIsGoneOrAnotherHasItsName() {
         AtomicInteger index = new AtomicInteger(7);
         InterfaceWatch watch = new InterfaceWatch("eth0", 7, index::get);
-        index.set(0);
+        index.set(-Constants.ENODEV);
         watch.ringError(Constants.ENETDOWN);
         assertTrue(watch.failure().isDone());
         assertTrue(watch.failure().join().startsWith("interface eth0 is gone"), watch.failure().join());
@@ -44,11 +44,24 @@ class InterfaceWatchTest {
         InterfaceWatch watch = new InterfaceWatch("eth0", 7, index::get);
         assertFalse(watch.gone());
         assertFalse(watch.failure().isDone());
-        index.set(0);
+        index.set(-Constants.ENODEV);
         assertTrue(watch.gone());
         index.set(7);
         assertTrue(watch.gone(), "gone is the end, even if an interface of that index comes back");
         assertTrue(watch.failure().join().contains("stopping"), watch.failure().join());
+    }
+
+    /** glibc's if_nametoindex opens a socket: out of descriptors, it cannot tell, and that is not "gone". */
+    @Test
+    void shouldNotTakeAQuestionThatCouldNotBePutForGone() {
+        AtomicInteger index = new AtomicInteger(-Constants.EMFILE);
+        InterfaceWatch watch = new InterfaceWatch("eth0", 7, index::get);
+        assertFalse(watch.gone());
+        index.set(-Constants.ENFILE);
+        watch.ringError(Constants.ENETDOWN);
+        assertFalse(watch.failure().isDone());
+        index.set(-Constants.ENODEV);
+        assertTrue(watch.gone());
     }
 
     @Test

@@ -3,11 +3,13 @@ package io.synproxy.cli.it;
 import io.synproxy.testsupport.EchoBackend;
 import io.synproxy.testsupport.Nginx;
 import io.synproxy.testsupport.RequiresRoot;
+import io.synproxy.testsupport.Shell;
 import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,10 +18,13 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -134,6 +139,44 @@ class KernelHandoffIT {
                 held.getOutputStream().write("y\n".getBytes(StandardCharsets.US_ASCII));
                 assertEquals(2, held.getInputStream().readNBytes(2).length, "the held connection still relays");
             }
+        }
+    }
+
+    /**
+     * Out of descriptors (the proxy's soft limit lowered below what it holds, with prlimit): a client's connection waits
+     * in the accept queue, and the proxy carries on; it does not take the failed interface lookup of its once-a-second
+     * check (glibc opens a socket to ask) for its interface gone. The limit raised again, the waiting client is served
+     * by the accept's retry, with no other client arriving to wake it.
+     */
+    @Test
+    void shouldRideOutRunningOutOfDescriptors() throws Exception {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
+             ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
+                     "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "1s", "--handoff", "kernel",
+                     "--threads", "1")) {
+            proxy.awaitStarted();
+            String pid = Long.toString(proxy.jvm().pid());
+            String limits = Files.readString(Path.of("/proc", pid, "limits"));
+            Matcher m = Pattern.compile("Max open files\\s+(\\d+)\\s+(\\d+)")
+                    .matcher(limits);
+            assertTrue(m.find(), limits);
+            // A soft limit of 3: a new descriptor takes the lowest free number, which is above 3 (stdio below), so
+            // none can be had; those open stay open.
+            Shell.sh("prlimit", "--pid", pid, "--nofile=3:" + m.group(2));
+            try (Socket waiting = net.inClientNow(() -> connect(false))) {
+                waiting.getOutputStream().write("w\n".getBytes(StandardCharsets.US_ASCII));
+                waiting.setSoTimeout(2500);
+                assertThrows(SocketTimeoutException.class, () -> waiting.getInputStream().read(),
+                        "no descriptor for it: it waits in the queue");
+                assertTrue(proxy.process().isAlive(), "still running out of descriptors: " + proxy.output());
+                Shell.sh("prlimit", "--pid", pid, "--nofile=" + m.group(1) + ":" + m.group(2));
+                waiting.setSoTimeout(3000);
+                assertEquals(2, waiting.getInputStream().readNBytes(2).length, "served once descriptors were back");
+            }
+            assertTrue(proxy.process().isAlive(), proxy.output());
+            assertFalse(proxy.output().contains("is gone"), proxy.output());
+            assertTrue(net.inClientNow(() -> Clients.echoOnce(Clients.PROXY, 1, 3000)) > 0, "and the next one");
+            assertEquals(2, backend.accepted(), "both reached the backend");
         }
     }
 

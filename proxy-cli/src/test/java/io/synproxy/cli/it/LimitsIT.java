@@ -210,9 +210,7 @@ class LimitsIT {
     /** Forces a full GC in the proxy (jcmd GC.run) and returns the heap in use after it, in KB. */
     static long heapAfterGc(ProxyProcess proxy) throws IOException, InterruptedException {
         String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
-        String pid = Long.toString(proxy.process().toHandle().descendants()
-                .filter(h -> h.info().command().orElse("").endsWith("java")).findFirst()
-                .orElse(proxy.process().toHandle()).pid());
+        String pid = Long.toString(proxy.jvm().pid());
         exec(jcmd, pid, "GC.run");
         String info = exec(jcmd, pid, "GC.heap_info");
         Matcher m = USED.matcher(info);
@@ -255,9 +253,7 @@ class LimitsIT {
     }
 
     static long openFds(ProxyProcess proxy) throws IOException {
-        long pid = proxy.process().toHandle().descendants()
-                .filter(h -> h.info().command().orElse("").endsWith("java")).findFirst()
-                .orElse(proxy.process().toHandle()).pid();
+        long pid = proxy.jvm().pid();
         try (Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
             return fds.count();
         }

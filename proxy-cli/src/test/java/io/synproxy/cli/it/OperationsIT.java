@@ -138,11 +138,7 @@ class OperationsIT {
 
     /** Sends SIGHUP to the proxy's JVM (ip netns exec runs it in its own process). */
     static void hangUp(ProxyProcess proxy) throws IOException, InterruptedException {
-        ProcessHandle jvm = proxy.process().toHandle().info().command().orElse("").endsWith("java")
-                ? proxy.process().toHandle()
-                : proxy.process().toHandle().descendants().filter(h -> h.info().command().orElse("").endsWith("java"))
-                        .findFirst().orElseThrow();
-        new ProcessBuilder("kill", "-HUP", Long.toString(jvm.pid())).start().waitFor(5, TimeUnit.SECONDS);
+        new ProcessBuilder("kill", "-HUP", Long.toString(proxy.jvm().pid())).start().waitFor(5, TimeUnit.SECONDS);
     }
 
     @Test

@@ -192,6 +192,13 @@ public final class ProxyProcess implements AutoCloseable {
         return process;
     }
 
+    /** The proxy's JVM: the process itself, or its child where a launcher ({@code ip netns exec}) runs it. */
+    public ProcessHandle jvm() {
+        ProcessHandle p = process.toHandle();
+        return p.info().command().orElse("").endsWith("java") ? p
+                : p.descendants().filter(h -> h.info().command().orElse("").endsWith("java")).findFirst().orElse(p);
+    }
+
     /** Sends SIGTERM and waits; returns the exit code, or -1 if it did not exit in time. */
     public int terminate(Duration timeout) throws InterruptedException {
         process.destroy();
