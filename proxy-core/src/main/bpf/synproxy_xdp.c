@@ -5,7 +5,8 @@
  * io.synproxy.cookie.SynCookie), in the kernel's receive path, by rewriting the SYN in place and sending it back out
  * of the interface it came in on (XDP_TX at XDP, a redirect to egress at tc ingress). No copy to user space, no
  * socket, no syscall: the proxy process spends nothing on a flood SYN. Every SYN this program is not sure about (IP
- * options or IPv6 extension headers, payload, odd TCP options, a wrong checksum, a deny or allow list in force) goes
+ * options or IPv6 extension headers, payload, odd TCP options, a wrong checksum, a deny or allow list in force but
+ * with KERNEL_HANDOFF, where the lists are held here: deny_list, allow_list) goes
  * on to the kernel as before (XDP_PASS, TC_ACT_UNSPEC), where the capture ring and the Java front end decide as they
  * always did. Segments without SYN and without a kernel socket are screened (screen()): what the Java front end
  * would only count is dropped here, an ACK flood included. The final ACK is always Java's: this program never keeps
@@ -128,6 +129,8 @@ struct fast_config {
     __u64 vk1[2];
     __u64 vnk0;
     __u64 vnk1;
+    __u32 lists;    /* KERNEL_HANDOFF: bit 0 the deny list in force, bit 1 the allow list (deny_list, allow_list) */
+    __u32 list_gen; /* the generation of their entries in force: a reload writes the other, then flips this */
 };
 
 /* Must match XdpFastPath's counter indices. */
@@ -142,7 +145,9 @@ enum {
     C_MARTIAN_SEG = 7,   /* martian sources, dropped */
     C_ASSIGNED = 8,      /* KERNEL_HANDOFF: final ACKs handed to the listener */
     C_ASSIGN_FAILED = 9, /* KERNEL_HANDOFF: final ACKs the kernel did not take (dropped) */
-    C_COUNT = 10,
+    C_SYN_DENIED = 10,   /* KERNEL_HANDOFF: SYNs of a denied or not allowed source, dropped unanswered */
+    C_ACK_DENIED = 11,   /* KERNEL_HANDOFF: final ACKs of such a source, dropped unverified */
+    C_COUNT = 12,
 };
 
 struct {
@@ -159,6 +164,35 @@ struct {
     __type(key, __u32);
     __type(value, __u64);
 } rst_gate SEC(".maps");
+
+/*
+ * The deny and allow lists with --handoff kernel, whose final ACKs never reach user space (where the lists are
+ * otherwise kept): prefixes of a generation (32 bits) and an address (128 bits, IPv4 as ::ffff:a.b.c.d), so that a
+ * reload writes the new generation beside the old one and one config write puts it in force.
+ */
+struct list_key {
+    __u32 prefixlen; /* 32 + the prefix length over the 128-bit address */
+    __u32 gen;
+    __u32 addr[4];   /* network order */
+};
+
+#define LIST_MAX_ENTRIES 262144
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, LIST_MAX_ENTRIES);
+    __type(key, struct list_key);
+    __type(value, __u8);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+} deny_list SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, LIST_MAX_ENTRIES);
+    __type(key, struct list_key);
+    __type(value, __u8);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+} allow_list SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -524,6 +558,29 @@ INLINE int time_wait(void *ctx, struct iphdr *ip, struct ipv6hdr *ip6, struct tc
 }
 #endif
 
+/* SourceAccess.permits: not denied, and allowed when there is an allow list. The headers are bounds-checked. */
+INLINE int permitted(struct fast_config *cfg, struct iphdr *ip, struct ipv6hdr *ip6, int v6)
+{
+    struct list_key k = {};
+    k.prefixlen = 32 + 128;
+    k.gen = cfg->list_gen & 1;
+    if (v6) {
+        const __u32 *sa = ip6->saddr.in6_u.u6_addr32;
+        k.addr[0] = sa[0];
+        k.addr[1] = sa[1];
+        k.addr[2] = sa[2];
+        k.addr[3] = sa[3];
+    } else {
+        k.addr[2] = __builtin_bswap32(0xffff);
+        k.addr[3] = ip->saddr;
+    }
+    if ((cfg->lists & 1) && bpf_map_lookup_elem(&deny_list, &k))
+        return 0;
+    if ((cfg->lists & 2) && !bpf_map_lookup_elem(&allow_list, &k))
+        return 0;
+    return 1;
+}
+
 INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, struct ipv6hdr *ip6, struct tcphdr *tcp,
         int v6, int tc)
 {
@@ -609,6 +666,11 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
     /* Handshake.isAck: ACK set; SYN, RST and FIN clear. */
     if (!tcp->ack || tcp->rst || tcp->fin) {
         count(C_OTHER_DROPPED);
+        return DROP;
+    }
+    /* A listed source's final ACK is not verified (AccessAdmission), and never reaches the listener. */
+    if (listener && cfg->lists && !permitted(cfg, ip, ip6, v6)) {
+        count(C_ACK_DENIED);
         return DROP;
     }
     __u32 isn = __builtin_bswap32(tcp->ack_seq) - 1;
@@ -714,6 +776,11 @@ static __attribute__((always_inline)) inline int decide(void *ctx, void *data, v
     if (v6 ? !ours6(cfg, ip6, tcp) : !ours(cfg, ip, tcp))
         return PASS;
     count(C_SYN);
+    /* With KERNEL_HANDOFF the lists are here: a listed source's SYN gets nothing (AccessAdmission). */
+    if (tc && cfg->lists && !permitted(cfg, ip, ip6, v6)) {
+        count(C_SYN_DENIED);
+        return DROP;
+    }
 #ifdef KERNEL_HANDOFF
     /*
      * A client that reuses the port of a connection the proxy closed first: the TIME_WAIT gives way to the listener,

@@ -168,8 +168,9 @@ final class RunCommand implements Callable<Integer> {
                     + "process reads the ACK from the capture ring and builds the socket with TCP_REPAIR, behind a "
                     + "zero-window SYN/ACK), or kernel (the BPF program at tc hands the ACK to a listening socket of "
                     + "this process and the kernel builds the connection, as from its own SYN cookies, for about a "
-                    + "fifth less CPU per connection; Linux 6.9+, --syn-path tc or auto, no deny or allow list, "
-                    + "per-source limits kept at accept, the SYN/ACK opens the window). Default: ${DEFAULT-VALUE}.")
+                    + "fifth less CPU per connection; Linux 6.9+, --syn-path tc or auto, the deny and allow "
+                    + "lists held in the BPF program, per-source limits kept at accept, the SYN/ACK opens the "
+                    + "window). Default: ${DEFAULT-VALUE}.")
     String handoff = "repair";
 
     @CommandLine.Spec

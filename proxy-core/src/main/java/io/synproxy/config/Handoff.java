@@ -14,8 +14,8 @@ public enum Handoff {
     /**
      * The BPF program at tc hands the final ACK to the proxy's listening socket (bpf_sk_assign_tcp_reqsk, Linux 6.9),
      * the kernel builds the connection in softirq as from its own SYN cookies, and the proxy accepts it. No capture
-     * ring, no TCP_REPAIR: a connection costs the proxy what it costs a proxy behind the kernel's own cookies. No
-     * deny or allow list; the per-source limits are kept at accept.
+     * ring, no TCP_REPAIR: a connection costs the proxy what it costs a proxy behind the kernel's own cookies. The
+     * BPF program holds the deny and allow lists; the per-source limits are kept at accept.
      */
     KERNEL;
 

@@ -357,15 +357,11 @@ public record ProxyConfig(
                 throw new ConfigException("--handoff must be repair or kernel");
             }
             if (handoff == Handoff.KERNEL) {
-                // The BPF program at tc hands the final ACK over: nothing is captured, so the lists, which the
-                // program does not hold, cannot apply. The per-source limits are kept at accept instead.
+                // The BPF program at tc hands the final ACK over and nothing is captured: the program holds the
+                // lists itself, and the per-source limits are kept at accept.
                 if (synPath != SynPath.AUTO && synPath != SynPath.TC) {
                     throw new ConfigException("--handoff kernel needs the SYNs answered at tc (--syn-path tc or auto), "
                             + "where the BPF program can hand the final ACK to the kernel");
-                }
-                if (operations.listsSources()) {
-                    throw new ConfigException("--handoff kernel does not take a deny or allow list: the BPF program "
-                            + "does not hold them; use --handoff repair");
                 }
             }
             // With the kernel's handoff the socket exists from the final ACK on: the SYN/ACK opens the window.

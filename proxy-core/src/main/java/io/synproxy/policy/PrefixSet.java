@@ -2,8 +2,10 @@ package io.synproxy.policy;
 
 import io.synproxy.config.ConfigException;
 
+import java.math.BigInteger;
 import java.net.Inet4Address;
 import java.net.InetAddress;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -41,6 +43,7 @@ public final class PrefixSet {
      */
     private static final int BUCKETS = 1 + 65_536 + 65_536;
     private static final int V6_BUCKETS = 1 + 65_536;
+    private static final BigInteger TOP = BigInteger.ONE.shiftLeft(128).subtract(BigInteger.ONE);
 
     /** Boundary {@code i} is {@code bounds[2i]} (high half), {@code bounds[2i + 1]} (low half); sorted, distinct. */
     private final long[] bounds;
@@ -305,6 +308,40 @@ public final class PrefixSet {
     private static int compare(long aHi, long aLo, long bHi, long bLo) {
         int c = Long.compareUnsigned(aHi, bHi);
         return c != 0 ? c : Long.compareUnsigned(aLo, bLo);
+    }
+
+    /** What {@link #forEachPrefix} hands over: a prefix of the 128-bit address space (IPv4 as ::ffff:a.b.c.d). */
+    @FunctionalInterface
+    public interface PrefixVisitor {
+        /** {@code bits} leading bits of {@code (hi, lo)}, whose other bits are zero. */
+        void prefix(long hi, long lo, int bits);
+    }
+
+    /**
+     * The set as the fewest prefixes that cover it exactly, in address order (for a longest-prefix-match table, such
+     * as the BPF program's): its merged ranges, each cut into aligned blocks. A few thousand at most per range.
+     */
+    public void forEachPrefix(PrefixVisitor visitor) {
+        int count = bounds.length / 2;
+        for (int i = 0; i < count; i += 2) {
+            BigInteger start = u128(bounds[2 * i], bounds[2 * i + 1]);
+            // Boundaries alternate: a range's start, then the address after its end (none when it ends at the top).
+            BigInteger end = i + 1 < count ? u128(bounds[2 * i + 2], bounds[2 * i + 3]).subtract(BigInteger.ONE)
+                    : TOP;
+            while (start.compareTo(end) <= 0) {
+                int size = start.signum() == 0 ? 128 : start.getLowestSetBit();
+                while (size > 0 && start.add(BigInteger.ONE.shiftLeft(size)).subtract(BigInteger.ONE)
+                        .compareTo(end) > 0) {
+                    size--;
+                }
+                visitor.prefix(start.shiftRight(64).longValue(), start.longValue(), 128 - size);
+                start = start.add(BigInteger.ONE.shiftLeft(size));
+            }
+        }
+    }
+
+    private static BigInteger u128(long hi, long lo) {
+        return new BigInteger(1, ByteBuffer.allocate(16).putLong(hi).putLong(lo).array());
     }
 
     /** Collects ranges (from {@link #parseCidr}) and merges them into a set. */

@@ -24,7 +24,13 @@ public final class SourceAccess {
     private final List<Path> allowFiles;
     private volatile Lists lists;
 
-    private record Lists(PrefixSet deny, PrefixSet allow) {
+    /**
+     * The lists in force together.
+     *
+     * @param deny  the deny list (empty for none)
+     * @param allow the allow list, or null for none
+     */
+    public record Lists(PrefixSet deny, PrefixSet allow) {
     }
 
     private SourceAccess(List<String> denyCidrs, List<String> allowCidrs, List<Path> denyFiles, List<Path> allowFiles,
@@ -66,6 +72,11 @@ public final class SourceAccess {
         Lists l = lists;
         long v = l.deny.touch(hi, lo);
         return l.allow == null ? v : v + l.allow.touch(hi, lo);
+    }
+
+    /** The lists in force now, both of one reload. */
+    public Lists current() {
+        return lists;
     }
 
     /** True when some list is in force (the front end may skip the lookup otherwise). */

@@ -11,6 +11,7 @@ import io.synproxy.linux.Native;
 import io.synproxy.linux.SockAddr;
 import io.synproxy.metrics.Counter;
 import io.synproxy.metrics.Counters;
+import io.synproxy.policy.SourceAccess;
 import io.synproxy.policy.SourceLimits;
 
 import java.lang.foreign.Arena;
@@ -73,6 +74,7 @@ public final class KernelAccept implements EpollIoHandle {
     private final Relay relay;
     private final Counters counters;
     private final int maxConnections;
+    private final SourceAccess access;
     private final SourceLimits limits;
     private final int fd;
     private final FileDescriptor descriptor;
@@ -88,12 +90,13 @@ public final class KernelAccept implements EpollIoHandle {
     private volatile boolean draining;
     private volatile int live;
 
-    private KernelAccept(IoEventLoop loop, Relay relay, Counters counters, int maxConnections, SourceLimits limits,
-                         int fd, Arena arena) {
+    private KernelAccept(IoEventLoop loop, Relay relay, Counters counters, int maxConnections, SourceAccess access,
+                         SourceLimits limits, int fd, Arena arena) {
         this.loop = loop;
         this.relay = relay;
         this.counters = counters;
         this.maxConnections = maxConnections;
+        this.access = access;
         this.limits = limits;
         this.fd = fd;
         this.descriptor = new FileDescriptor(fd);
@@ -106,10 +109,12 @@ public final class KernelAccept implements EpollIoHandle {
      * Listens on {@code listen} (SO_REUSEADDR, SO_REUSEPORT, TCP_NODELAY, which accepted sockets inherit) and joins
      * {@code loop}'s epoll.
      *
+     * @param access the deny and allow lists (the BPF program holds them too: see {@link #handle})
      * @param limits the per-source limits every loop shares, or null for none
      */
     public static KernelAccept open(IoEventLoop loop, Relay relay, Counters counters, int maxConnections,
-                                    SourceLimits limits, InetSocketAddress listen) throws LinuxException {
+                                    SourceAccess access, SourceLimits limits, InetSocketAddress listen)
+            throws LinuxException {
         boolean v4 = listen.getAddress() instanceof Inet4Address;
         int fd = Native.socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         String step = "setsockopt";
@@ -133,7 +138,7 @@ public final class KernelAccept implements EpollIoHandle {
             throw new LinuxException("listening on " + listen.getAddress().getHostAddress() + " port "
                     + listen.getPort() + ": " + step, e.errno());
         }
-        KernelAccept k = new KernelAccept(loop, relay, counters, maxConnections, limits, fd, relay.arena());
+        KernelAccept k = new KernelAccept(loop, relay, counters, maxConnections, access, limits, fd, relay.arena());
         try {
             k.registration = loop.register(k).syncUninterruptibly().getNow();
             loop.submit(() -> k.registration.submit(EpollIoOps.EPOLLIN.with(EpollIoOps.EPOLLET))).syncUninterruptibly();
@@ -193,6 +198,12 @@ public final class KernelAccept implements EpollIoHandle {
             long now = System.nanoTime();
             if (refused.seenAgain(hi, lo, port, now)) {
                 reset(c, null);
+                continue;
+            }
+            // The program drops a listed source's SYNs and final ACKs; what it lets through (a SYN to a tuple in
+            // TIME_WAIT, whose handshake the kernel makes, or one from just before a reload) is refused here.
+            if (access.restricts() && !access.permits(hi, lo)) {
+                refuse(c, Counter.ACK_DENIED, hi, lo, port, now);
                 continue;
             }
             counters.increment(Counter.ACK_VALID);

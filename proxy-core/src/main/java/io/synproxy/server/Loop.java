@@ -122,9 +122,10 @@ final class Loop implements AutoCloseable {
                      SecretSource secrets, long skewMillis, int fanout, int restFanout, Policy policy,
                      BackendTimings timings, RingWaits waits, SynPath answeredAt, RingErrors errors)
             throws LinuxException {
-        // The BPF program answers the SYNs and screens the other segments, unless a deny or allow list (which it does
-        // not hold) makes it pass them all on: then the rings see only what needs Java.
-        boolean screened = answeredAt.inKernel() && !config.operations().listsSources();
+        // The BPF program answers the SYNs and screens the other segments, unless a deny or allow list (which it
+        // holds only with the kernel's handoff) makes it pass them all on: then the rings see only what needs Java.
+        boolean screened = answeredAt.inKernel() && (!config.operations().listsSources()
+                || config.handoff() == Handoff.KERNEL);
         // --handoff kernel captures nothing (see join()): the rings are made, at their smallest, and never bound.
         boolean kernel = config.handoff() == Handoff.KERNEL;
         int rb = kernel ? 0 : config.ringBytes();
@@ -196,7 +197,7 @@ final class Loop implements AutoCloseable {
             if (config.handoff() == Handoff.KERNEL) {
                 for (InetSocketAddress listen : config.listens()) {
                     opened.accepts.add(KernelAccept.open(loop, relay, counters, config.maxConnections(),
-                            policy.limits(), listen));
+                            policy.access(), policy.limits(), listen));
                 }
             }
             opened.restRegistration = register(loop, opened.restHandle);

@@ -28,6 +28,7 @@ import io.synproxy.metrics.PrometheusMetrics;
 import io.synproxy.metrics.RingWaits;
 import io.synproxy.metrics.Stats;
 import io.synproxy.policy.Policy;
+import io.synproxy.policy.SourceAccess;
 import io.synproxy.policy.SourceLimits;
 import io.synproxy.relay.RelaySettings;
 import io.synproxy.xdp.SynPath;
@@ -115,8 +116,8 @@ public final class ProxyServer implements AutoCloseable {
         }, xdp == null ? c -> 0 : c -> xdpCount(xdp, c));
         if (xdp != null) {
             // New keys after a rotation or a secret reload, and the pass switch: a deny or allow list needs every
-            // SYN in user space, where the lists are.
-            ticker.scheduleWithFixedDelay(() -> xdp.refresh(policy.access().restricts()), 0, 250,
+            // SYN in user space, where the lists are (with the kernel's handoff, the program has them itself).
+            ticker.scheduleWithFixedDelay(() -> xdp.refresh(passToUserSpace(config, policy)), 0, 250,
                     TimeUnit.MILLISECONDS);
         }
         if (config.handoff() == Handoff.KERNEL && host.ifindex() != 0) {
@@ -215,7 +216,11 @@ public final class ProxyServer implements AutoCloseable {
             }
             // Only now that the capture has joined: the final ACKs of the handshakes it answers must find a ring.
             if (xdp != null) {
-                xdp.refresh(policy.access().restricts());
+                if (config.handoff() == Handoff.KERNEL) {
+                    SourceAccess.Lists lists = policy.access().current();
+                    xdp.lists(lists.deny(), lists.allow());
+                }
+                xdp.refresh(passToUserSpace(config, policy));
             }
             share = GuardShare.join(guards);
             // The fanout group spreads flows over both instances' rings: a final ACK may reach the one that did not
@@ -229,7 +234,7 @@ public final class ProxyServer implements AutoCloseable {
         } catch (LinuxException e) {
             throw new StartupException("cannot open the " + (config.handoff() == Handoff.KERNEL ? "listening"
                     : "capture") + " and raw sockets: " + e.getMessage());
-        } catch (NftGuard.GuardException e) {
+        } catch (NftGuard.GuardException | XdpException e) {
             throw new StartupException(e.getMessage());
         } finally {
             if (!started) {
@@ -372,6 +377,8 @@ public final class ProxyServer implements AutoCloseable {
             case MARTIAN_SOURCE -> xdp.counter(XdpFastPath.MARTIAN) + xdp.counter(XdpFastPath.MARTIAN_SEGMENT);
             case ACK_INVALID, INVALID_ACK_RST_LIMITED -> xdp.counter(XdpFastPath.ACK_DROPPED);
             case HANDOFF_FAILED -> xdp.counter(XdpFastPath.ASSIGN_FAILED);
+            case SYN_DENIED -> xdp.counter(XdpFastPath.SYN_DENIED);
+            case ACK_DENIED -> xdp.counter(XdpFastPath.ACK_DENIED);
             case OTHER_SEGMENTS -> xdp.counter(XdpFastPath.OTHER_DROPPED);
             case BPF_DROPPED -> xdp.counter(XdpFastPath.ACK_DROPPED) + xdp.counter(XdpFastPath.OTHER_DROPPED)
                     + xdp.counter(XdpFastPath.MARTIAN_SEGMENT);
@@ -410,7 +417,23 @@ public final class ProxyServer implements AutoCloseable {
      * @throws ConfigException naming the file and line of a bad line; the old lists stay in force
      */
     public String reloadAccessLists() throws ConfigException {
-        return policy.access().reload();
+        String now = policy.access().reload();
+        if (xdp != null && config.handoff() == Handoff.KERNEL) {
+            SourceAccess.Lists lists = policy.access().current();
+            try {
+                xdp.lists(lists.deny(), lists.allow());
+            } catch (XdpException e) {
+                // The accept's check has the new lists; the program, which answers the SYNs, the old ones.
+                throw new ConfigException("the lists were read, but " + e.getMessage() + "; the BPF program keeps "
+                        + "the old ones, and connections are checked against the new ones when accepted");
+            }
+        }
+        return now;
+    }
+
+    /** Every SYN to user space while a list is in force, unless the program holds the lists (the kernel's handoff). */
+    private static boolean passToUserSpace(ProxyConfig config, Policy policy) {
+        return policy.access().restricts() && config.handoff() != Handoff.KERNEL;
     }
 
     /** What the deny and allow lists and per-source limits are, in one line. */
@@ -527,8 +550,10 @@ public final class ProxyServer implements AutoCloseable {
         String asked = "--syn-path " + config.synPath().label();
         if (xdp != null) {
             return ", SYNs answered in the kernel at " + kernel.path().label() + " (" + asked + ")"
-                    + (config.operations().listsSources() ? ", every SYN passed on to the rings while a deny or allow "
-                    + "list is in force" : ", segments without a connection screened there");
+                    + (config.operations().listsSources() && config.handoff() != Handoff.KERNEL
+                    ? ", every SYN passed on to the rings while a deny or allow list is in force"
+                    : ", segments without a connection screened there"
+                    + (config.operations().listsSources() ? ", the deny and allow lists held there" : ""));
         }
         return kernel.fallback() == null ? "" : ", SYNs answered from the capture ring (" + asked + ": "
                 + kernel.fallback() + ")";

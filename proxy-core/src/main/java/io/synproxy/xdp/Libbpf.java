@@ -35,6 +35,7 @@ final class Libbpf {
     private final MethodHandle linkCreate;
     private final MethodHandle update;
     private final MethodHandle lookup;
+    private final MethodHandle delete;
     private final MethodHandle testRun;
     private final MethodHandle possibleCpus;
 
@@ -50,6 +51,7 @@ final class Libbpf {
         linkCreate = call(linker, lib, "bpf_link_create", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS);
         update = call(linker, lib, "bpf_map_update_elem", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG);
         lookup = call(linker, lib, "bpf_map_lookup_elem", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
+        delete = call(linker, lib, "bpf_map_delete_elem", JAVA_INT, JAVA_INT, ADDRESS);
         testRun = call(linker, lib, "bpf_prog_test_run_opts", JAVA_INT, JAVA_INT, ADDRESS);
         possibleCpus = call(linker, lib, "libbpf_num_possible_cpus", JAVA_INT);
         // libbpf prints its own warnings to stderr unless told not to; our errors say what failed.
@@ -131,6 +133,14 @@ final class Libbpf {
     int update(int mapFd, MemorySegment key, MemorySegment value) {
         try {
             return (int) update.invokeExact(mapFd, key, value, 0L);
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    int delete(int mapFd, MemorySegment key) {
+        try {
+            return (int) delete.invokeExact(mapFd, key);
         } catch (Throwable e) {
             throw new IllegalStateException(e);
         }

@@ -2,14 +2,18 @@ package io.synproxy.xdp;
 
 import io.synproxy.cookie.KeyRing;
 import io.synproxy.linux.Native;
+import io.synproxy.policy.PrefixSet;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.net.Inet4Address;
 import java.net.InetSocketAddress;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
@@ -57,7 +61,13 @@ public final class XdpFastPath implements AutoCloseable {
     /** {@code --handoff kernel}: final ACKs handed to the proxy's listener, and those the kernel did not take. */
     public static final int ASSIGNED = 8;
     public static final int ASSIGN_FAILED = 9;
-    private static final int COUNTERS = 10;
+    /** With --handoff kernel: SYNs of a denied or not allowed source, dropped unanswered. */
+    public static final int SYN_DENIED = 10;
+    /** With --handoff kernel: final ACKs of such a source, dropped unverified. */
+    public static final int ACK_DENIED = 11;
+    /** Prefixes one list can hold in the program (its trie holds two generations of them during a reload). */
+    public static final int LIST_MAX_PREFIXES = 131_072;
+    private static final int COUNTERS = 12;
     private static final int MAX_LISTENS = 8;
     /** struct fast_config's layout. */
     private static final long K0 = 0;
@@ -83,7 +93,12 @@ public final class XdpFastPath implements AutoCloseable {
     private static final long V_K1 = V_K0 + 16;
     private static final long V_NEXT_K0 = V_K1 + 16;
     private static final long V_NEXT_K1 = V_NEXT_K0 + 8;
-    private static final int CONFIG_BYTES = (int) (V_NEXT_K1 + 8);
+    private static final long LISTS = V_NEXT_K1 + 8;
+    private static final long LIST_GEN = LISTS + 4;
+    private static final int CONFIG_BYTES = (int) (LIST_GEN + 4);
+    /** struct list_key: the prefix length (32 + over 128 bits), the generation, the address in network order. */
+    private static final int LIST_KEY_BYTES = 24;
+    private static final ValueLayout.OfLong BE_LONG = ValueLayout.JAVA_LONG.withOrder(ByteOrder.BIG_ENDIAN);
 
     private final Libbpf bpf;
     /** The ELF image (libbpf reads it until the object is closed), the map buffers, the link options. */
@@ -93,18 +108,25 @@ public final class XdpFastPath implements AutoCloseable {
     private final int tcFd;
     private final int configFd;
     private final int countersFd;
+    private final int denyFd;
+    private final int allowFd;
     private final int cpus;
     private final MemorySegment key;
     private final MemorySegment config;
     private final MemorySegment perCpu;
+    private final MemorySegment listKey;
+    private final MemorySegment listValue;
     private final KeyRing keys;
+    /** The keys of the lists' generation in force, to delete once the next is. */
+    private long[] denyKeys = new long[0];
+    private long[] allowKeys = new long[0];
     private int linkFd = -1;
     private boolean closed;
     /** The counters as they were at {@link #close}, so that the last stats line still has them. */
     private final long[] last = new long[COUNTERS];
 
     private XdpFastPath(Libbpf bpf, Arena arena, MemorySegment object, int xdpFd, int tcFd, int configFd,
-                        int countersFd, KeyRing keys) {
+                        int countersFd, int denyFd, int allowFd, KeyRing keys) {
         this.bpf = bpf;
         this.arena = arena;
         this.object = object;
@@ -112,11 +134,15 @@ public final class XdpFastPath implements AutoCloseable {
         this.tcFd = tcFd;
         this.configFd = configFd;
         this.countersFd = countersFd;
+        this.denyFd = denyFd;
+        this.allowFd = allowFd;
         this.keys = keys;
         this.cpus = Math.max(1, bpf.possibleCpus());
         this.key = arena.allocate(4, 4);
         this.config = arena.allocate(CONFIG_BYTES, 8);
         this.perCpu = arena.allocate(8L * cpus, 8);
+        this.listKey = arena.allocate(LIST_KEY_BYTES, 8);
+        this.listValue = arena.allocate(1);
     }
 
     /**
@@ -187,11 +213,13 @@ public final class XdpFastPath implements AutoCloseable {
             int tc = bpf.programFd(object, scratch.allocateFrom(SynPath.TC.program()));
             int cfg = bpf.mapFd(object, scratch.allocateFrom("config"));
             int counters = bpf.mapFd(object, scratch.allocateFrom("counters"));
-            if (prog < 0 || tc < 0 || cfg < 0 || counters < 0) {
+            int deny = bpf.mapFd(object, scratch.allocateFrom("deny_list"));
+            int allow = bpf.mapFd(object, scratch.allocateFrom("allow_list"));
+            if (prog < 0 || tc < 0 || cfg < 0 || counters < 0 || deny < 0 || allow < 0) {
                 bpf.close(object);
                 throw new XdpException("the BPF object in this build lacks its programs or maps");
             }
-            XdpFastPath path = new XdpFastPath(bpf, arena, object, prog, tc, cfg, counters, keys);
+            XdpFastPath path = new XdpFastPath(bpf, arena, object, prog, tc, cfg, counters, deny, allow, keys);
             try {
                 path.configure(v4, v6, mac, ourMss, ourMss6, ourWscale, synAckWindow, invalidAckRstRate);
             } catch (XdpException e) {
@@ -330,6 +358,93 @@ public final class XdpFastPath implements AutoCloseable {
     private int write() {
         key.set(JAVA_INT, 0, 0);
         return bpf.update(configFd, key, config);
+    }
+
+    /**
+     * Puts the deny and allow lists in force in the program (with {@code --handoff kernel}, whose final ACKs never
+     * reach user space): their prefixes go into its tries as the next generation, one config write makes that the
+     * one in force, and the old generation's entries are deleted. The program sees the old lists or the new ones,
+     * never a mix. On failure the old lists stay in force.
+     *
+     * @param allow the allow list, or null for none (every source not denied is allowed)
+     * @throws XdpException when a list has more than {@value #LIST_MAX_PREFIXES} prefixes, or the kernel refuses
+     */
+    public synchronized void lists(PrefixSet deny, PrefixSet allow) throws XdpException {
+        int next = config.get(JAVA_INT, LIST_GEN) ^ 1;
+        long[] newDeny = write(denyFd, deny, next, "deny");
+        long[] newAllow;
+        try {
+            newAllow = write(allowFd, allow == null ? PrefixSet.EMPTY : allow, next, "allow");
+        } catch (XdpException e) {
+            delete(denyFd, newDeny, newDeny.length, next);
+            throw e;
+        }
+        int oldLists = config.get(JAVA_INT, LISTS);
+        config.set(JAVA_INT, LISTS, (deny.isEmpty() ? 0 : 1) | (allow == null ? 0 : 2));
+        config.set(JAVA_INT, LIST_GEN, next);
+        key.set(JAVA_INT, 0, 0);
+        int r = bpf.update(configFd, key, config);
+        if (r < 0) {
+            config.set(JAVA_INT, LISTS, oldLists);
+            config.set(JAVA_INT, LIST_GEN, next ^ 1);
+            delete(denyFd, newDeny, newDeny.length, next);
+            delete(allowFd, newAllow, newAllow.length, next);
+            throw new XdpException("cannot put the lists in force in the BPF program: " + errnoText(-r));
+        }
+        delete(denyFd, denyKeys, denyKeys.length, next ^ 1);
+        delete(allowFd, allowKeys, allowKeys.length, next ^ 1);
+        denyKeys = newDeny;
+        allowKeys = newAllow;
+    }
+
+    /** Writes {@code set}'s prefixes as generation {@code gen}; returns them, three longs each (bits, hi, lo). */
+    private long[] write(int mapFd, PrefixSet set, int gen, String name) throws XdpException {
+        long[][] written = {new long[3 * 16]};
+        int[] n = {0};
+        int[] failed = {0};
+        set.forEachPrefix((hi, lo, bits) -> {
+            if (failed[0] != 0) {
+                return;
+            }
+            if (n[0] == LIST_MAX_PREFIXES) {
+                failed[0] = Integer.MIN_VALUE;
+                return;
+            }
+            int r = bpf.update(mapFd, listKey(bits, gen, hi, lo), listValue);
+            if (r < 0) {
+                failed[0] = r;
+                return;
+            }
+            if (3 * n[0] == written[0].length) {
+                written[0] = Arrays.copyOf(written[0], 2 * written[0].length);
+            }
+            written[0][3 * n[0]] = bits;
+            written[0][3 * n[0] + 1] = hi;
+            written[0][3 * n[0] + 2] = lo;
+            n[0]++;
+        });
+        if (failed[0] != 0) {
+            delete(mapFd, written[0], 3 * n[0], gen);
+            throw new XdpException(failed[0] == Integer.MIN_VALUE
+                    ? "the " + name + " list has more than " + LIST_MAX_PREFIXES + " prefixes (after merging), more "
+                    + "than the BPF program holds"
+                    : "cannot write the " + name + " list into the BPF program: " + errnoText(-failed[0]));
+        }
+        return Arrays.copyOf(written[0], 3 * n[0]);
+    }
+
+    private void delete(int mapFd, long[] prefixes, int length, int gen) {
+        for (int i = 0; i < length; i += 3) {
+            bpf.delete(mapFd, listKey((int) prefixes[i], gen, prefixes[i + 1], prefixes[i + 2]));
+        }
+    }
+
+    private MemorySegment listKey(int bits, int gen, long hi, long lo) {
+        listKey.set(JAVA_INT, 0, 32 + bits);
+        listKey.set(JAVA_INT, 4, gen);
+        listKey.set(BE_LONG, 8, hi);
+        listKey.set(BE_LONG, 16, lo);
+        return listKey;
     }
 
     /** One of the program's counters ({@link #SYN}, {@link #SYNACK}, ...), summed over the CPUs. */

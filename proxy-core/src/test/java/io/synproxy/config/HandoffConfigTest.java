@@ -41,15 +41,12 @@ class HandoffConfigTest {
     }
 
     @Test
-    void shouldRefuseListsAndTakePerSourceLimits() throws ConfigException {
-        Operations deny = new Operations(null, List.of("10.0.0.0/8"), List.of(), List.of(), List.of(), 0, 0, 32, 128,
-                Operations.DEFAULT_INVALID_ACK_RST_RATE);
-        Operations limit = new Operations(null, List.of(), List.of(), List.of(), List.of(), 10, 5, 24, 64,
-                Operations.DEFAULT_INVALID_ACK_RST_RATE);
-        assertTrue(assertThrows(ConfigException.class, () -> builder().handoff(Handoff.KERNEL).operations(deny).build())
-                .getMessage().contains("deny or allow list"));
-        ProxyConfig c = builder().handoff(Handoff.KERNEL).operations(limit).build();
+    void shouldTakeListsAndPerSourceLimits() throws ConfigException {
+        Operations both = new Operations(null, List.of("10.0.0.0/8"), List.of("10.1.0.0/16"), List.of(), List.of(), 10,
+                5, 24, 64, Operations.DEFAULT_INVALID_ACK_RST_RATE);
+        ProxyConfig c = builder().handoff(Handoff.KERNEL).operations(both).build();
         assertTrue(c.operations().limitsSources());
+        assertTrue(c.operations().listsSources());
     }
 
     @Test

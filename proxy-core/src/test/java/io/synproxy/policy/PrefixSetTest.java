@@ -380,4 +380,46 @@ class PrefixSetTest {
         int highCmp = Long.compareUnsigned(hi, r[2]) != 0 ? Long.compareUnsigned(hi, r[2]) : Long.compareUnsigned(lo, r[3]);
         return lowCmp <= 0 && highCmp <= 0;
     }
+    /** The prefixes a set is cut into, as "hi:lo/bits" in hex, for {@link #shouldCutTheSetIntoTheFewestPrefixes}. */
+    private static List<String> prefixes(String... cidrs) throws ConfigException {
+        List<String> out = new ArrayList<>();
+        PrefixSet.of(List.of(cidrs)).forEachPrefix((hi, lo, bits) -> out.add(Long.toHexString(hi) + ":"
+                + Long.toHexString(lo) + "/" + bits));
+        return out;
+    }
+
+    @Test
+    void shouldCutTheSetIntoTheFewestPrefixes() throws ConfigException {
+        assertEquals(List.of("0:ffff0a000000/104"), prefixes("10.0.0.0/8", "10.1.0.0/16"), "a prefix inside another");
+        assertEquals(List.of("0:ffff0a000000/103"), prefixes("10.0.0.0/8", "11.0.0.0/8"), "two that merge into one");
+        assertEquals(List.of("0:ffffc0000201/128", "0:ffffc0000202/128"), prefixes("192.0.2.1", "192.0.2.2"),
+                "a range that is no prefix");
+        assertEquals(List.of("0:ffff00000000/96"), prefixes("0.0.0.0/0"), "every IPv4 address");
+        assertEquals(List.of("0:0/0"), prefixes("::/0"), "everything, to the top");
+        assertEquals(List.of("20010db8ffff0000:0/48", "fe80000000000000:0/10"), prefixes("fe80::/10",
+                "2001:db8:ffff::/48"), "in address order");
+        assertEquals(List.of(), prefixes(), "the empty set");
+    }
+
+    @Test
+    void shouldCoverExactlyTheSetWithItsPrefixes() throws ConfigException {
+        SplittableRandom random = new SplittableRandom(7);
+        List<String> cidrs = new ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            cidrs.add("10." + random.nextInt(4) + "." + random.nextInt(256) + "." + random.nextInt(256) + "/"
+                    + (20 + random.nextInt(13)));
+        }
+        PrefixSet set = PrefixSet.of(cidrs);
+        List<long[]> ranges = new ArrayList<>();
+        set.forEachPrefix((hi, lo, bits) -> ranges.add(new long[] {hi, lo, bits}));
+        for (int i = 0; i < 20_000; i++) {
+            long lo = MAPPED | 0x0A00_0000L | random.nextInt(1 << 18);
+            boolean inPrefix = false;
+            for (long[] p : ranges) {
+                long mask = -1L << (128 - p[2]);
+                inPrefix |= p[0] == 0 && (lo & mask) == p[1];
+            }
+            assertEquals(set.contains(0, lo), inPrefix, Long.toHexString(lo));
+        }
+    }
 }

@@ -11,6 +11,7 @@ import io.synproxy.packet.Reject;
 import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpSegment;
 import io.synproxy.packet.TcpSegmentWriter;
+import io.synproxy.policy.PrefixSet;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -128,6 +129,54 @@ class XdpFastPathTest {
             assertEquals(65535, window);
             assertEquals(1, kernel.counter(XdpFastPath.SYNACK));
         }
+    }
+
+    /**
+     * The kernel's handoff holds the deny and allow lists in the program: a listed source's SYN is dropped unanswered
+     * (SourceAccess.permits: deny wins, and with an allow list only its sources), and a reload puts new lists in
+     * force whole, the old entries gone.
+     */
+    @Test
+    void shouldDropTheSynsOfListedSourcesWithTheKernelsHandoff() throws Exception {
+        try (XdpFastPath kernel = XdpFastPath.load(List.of(new InetSocketAddress("10.77.0.2", PORT),
+                new InetSocketAddress("2001:db8::2", PORT)), SERVER_MAC, new KeyRing(SECRET, 60_000, () -> NOW), OUR_MSS,
+                OUR_MSS - 20, OUR_WSCALE, 65535, 0, true)) {
+            kernel.refresh(false);
+            int a = 0x0B01_0203; // 11.1.2.3
+            int b = 0x0C01_0203; // 12.1.2.3
+            int c = 0x0D01_0203; // 13.1.2.3
+            long denied6 = 0x2001_0db8_0001_0005L;
+            long other6 = 0x2001_0db8_0002_0005L;
+            kernel.lists(PrefixSet.of(List.of("11.0.0.0/8", "2001:db8:1::/48")), null);
+            assertEquals(XdpFastPath.TestResult.DROP, synVerdict(kernel, a), "denied");
+            assertEquals(XdpFastPath.TestResult.TX, synVerdict(kernel, b), "not denied");
+            assertEquals(XdpFastPath.TestResult.DROP, syn6Verdict(kernel, denied6), "denied, IPv6");
+            assertEquals(XdpFastPath.TestResult.TX, syn6Verdict(kernel, other6), "not denied, IPv6");
+            assertEquals(2, kernel.counter(XdpFastPath.SYN_DENIED));
+
+            kernel.lists(PrefixSet.of(List.of("12.1.2.3")),
+                    PrefixSet.of(List.of("12.0.0.0/8", "13.0.0.0/8")));
+            assertEquals(XdpFastPath.TestResult.DROP, synVerdict(kernel, a), "not allowed");
+            assertEquals(XdpFastPath.TestResult.DROP, synVerdict(kernel, b), "allowed, but denied: deny wins");
+            assertEquals(XdpFastPath.TestResult.TX, synVerdict(kernel, c), "allowed");
+            assertEquals(XdpFastPath.TestResult.DROP, syn6Verdict(kernel, other6), "not allowed, IPv6");
+
+            kernel.lists(PrefixSet.EMPTY, null);
+            for (int source : new int[] {a, b, c}) {
+                assertEquals(XdpFastPath.TestResult.TX, synVerdict(kernel, source), "no list: answered");
+            }
+            assertEquals(XdpFastPath.TestResult.TX, syn6Verdict(kernel, denied6), "no list: answered, IPv6");
+            assertEquals(5, kernel.counter(XdpFastPath.SYN_DENIED));
+        }
+    }
+
+    private int synVerdict(XdpFastPath program, int source) {
+        return program.testRun(SynPath.TC, frame(syn(source, 40000, LOCAL, PORT, 1000, 1460, 7, true, true, 5))).verdict();
+    }
+
+    private int syn6Verdict(XdpFastPath program, long sourceHi) {
+        return program.testRun(SynPath.TC, frame6(syn6(sourceHi, 5, 40000, LOCAL6_HI, LOCAL6_LO, PORT, 1000, 1440, 7,
+                true, true, 5))).verdict();
     }
 
     @ParameterizedTest

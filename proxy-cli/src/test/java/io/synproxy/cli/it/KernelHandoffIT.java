@@ -221,7 +221,6 @@ class KernelHandoffIT {
         try (TestNet net = TestNet.pair()) {
             String[] common = {"run", "--listen", TestNet.SERVER_IP + ":8080", "--backend", "127.0.0.1:9000",
                 "--handoff", "kernel"};
-            assertRefused(net, "--handoff kernel does not take a deny or allow list", common, "--deny", "10.0.0.0/8");
             assertRefused(net, "--handoff kernel needs the SYNs answered at tc", common, "--syn-path", "ring");
             assertRefused(net, "--handoff must be repair or kernel", "run", "--listen", TestNet.SERVER_IP + ":8080",
                     "--backend", "127.0.0.1:9000", "--handoff", "socket");

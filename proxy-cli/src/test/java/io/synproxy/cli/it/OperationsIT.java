@@ -141,11 +141,13 @@ class OperationsIT {
         new ProcessBuilder("kill", "-HUP", Long.toString(proxy.jvm().pid())).start().waitFor(5, TimeUnit.SECONDS);
     }
 
-    @Test
-    void shouldNotAnswerDeniedSourcesAndServeTheOthers() throws Exception {
+    /** The repair handoff keeps the lists in Java, the kernel's in the BPF program: the same answers and counters. */
+    @ParameterizedTest
+    @ValueSource(strings = {"repair", "kernel"})
+    void shouldNotAnswerDeniedSourcesAndServeTheOthers(String handoff) throws Exception {
         try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run("--deny", A + "/32",
-                     "--deny", "2001:db8::/32"))) {
+                     "--deny", "2001:db8::/32", "--handoff", handoff))) {
             addSources(net);
             proxy.awaitStarted();
             assertUnanswered(net, A);
@@ -158,11 +160,12 @@ class OperationsIT {
         }
     }
 
-    @Test
-    void shouldAnswerOnlyAllowedSources() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"repair", "kernel"})
+    void shouldAnswerOnlyAllowedSources(String handoff) throws Exception {
         try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run("--allow", "10.200.0.0/24",
-                     "--deny", B))) {
+                     "--deny", B, "--handoff", handoff))) {
             addSources(net);
             proxy.awaitStarted();
             echoFrom(net, A);
@@ -174,14 +177,16 @@ class OperationsIT {
         }
     }
 
-    @Test
-    void shouldReloadListFilesOnSighupKeepingLiveConnectionsAndTheOldListOnABadLine() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"repair", "kernel"})
+    void shouldReloadListFilesOnSighupKeepingLiveConnectionsAndTheOldListOnABadLine(String handoff) throws Exception {
         Path dir = Files.createTempDirectory("synproxy-lists-");
         Path deny = dir.resolve("deny.txt");
         try {
             Files.writeString(deny, "# test\n" + A + "\n");
             try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
-                 ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run("--deny-file", deny.toString()))) {
+                 ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), run("--deny-file", deny.toString(),
+                         "--handoff", handoff))) {
                 addSources(net);
                 proxy.awaitStarted();
                 assertUnanswered(net, A);
