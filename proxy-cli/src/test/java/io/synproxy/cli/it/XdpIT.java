@@ -35,20 +35,21 @@ class XdpIT {
             assertTrue(proxy.output().contains("SYNs answered in the kernel at tc (--syn-path auto)"),
                     "the default attaches at tc where it can: " + proxy.output());
             Map<String, Long> before = proxy.nextStats(Duration.ofSeconds(5));
-            Process flood = net.start(net.clientNs(), ProcessBuilder.Redirect.DISCARD,
-                    "timeout", "25", "hping3", "--flood", "--rand-source", "-S", "-p", "8080", TestNet.SERVER_IP);
             int connections = 200;
-            int ok = 0;
-            try {
+            int ok;
+            long floodRate;
+            // The helper stops hping3 itself (SIGINT to the child of ip netns exec), not only its launcher.
+            try (Hping flood = Hping.flood(net, "-S", 25)) {
                 Thread.sleep(2000);
                 ok = Clients.echoAll(net, connections, 3000);
-            } finally {
-                flood.destroy();
+                flood.stop();
+                floodRate = flood.rate();
             }
             Map<String, Long> after = proxy.nextStats(Duration.ofSeconds(5));
             long xdp = after.getOrDefault("bpf_synack", 0L) - before.getOrDefault("bpf_synack", 0L);
             long ring = after.get("ring_packets") == null ? -1 : after.get("ring_packets");
-            System.out.printf("XdpIT: %d/%d clients, %d SYN/ACKs from the program, %s%n", ok, connections, xdp, after);
+            System.out.printf("XdpIT: %d/%d clients under %d SYN/s, %d SYN/ACKs from the program, %s%n", ok,
+                    connections, floodRate, xdp, after);
             assertTrue(xdp > 50_000, "the flood was answered in the kernel: " + xdp);
             assertTrue(after.get("synack") - before.get("synack") >= xdp, "synack counts XDP's too");
             assertTrue(ok >= connections * 99 / 100, ok + " of " + connections + " clients succeeded");
