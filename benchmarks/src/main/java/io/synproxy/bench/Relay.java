@@ -38,7 +38,10 @@ final class Relay {
     static final String BASELINE_PROPERTY = "synproxy.bench.baselineJar";
     /** Extra JVM flags for the baseline's processes only (space separated): one jar, two JVM settings, same run. */
     static final String BASELINE_FLAGS_PROPERTY = "synproxy.bench.baselineJvmFlags";
-    /** Extra {@code synproxy run} flags for the baseline's processes only: one jar, two proxy settings, same run. */
+    /**
+     * Extra {@code synproxy run} flags for the baseline's processes only (space or ';' separated): one jar, two proxy
+     * settings, same run.
+     */
     static final String BASELINE_ARGS_PROPERTY = "synproxy.bench.baselineArgs";
     /** The JVM flags of the ./synproxy launcher, so that memory is measured as users run it. */
     static final List<String> DAEMON_JVM_FLAGS = List.of("-XX:+UseSerialGC", "-Xms16m", "-Xmx128m",
@@ -359,9 +362,10 @@ final class Relay {
         return words(BASELINE_ARGS_PROPERTY);
     }
 
+    /** A property's words, split at spaces or at ';' (./synproxy's SYNPROXY_JAVA_OPTS splits a -D at its spaces). */
     private static List<String> words(String property) {
         String flags = System.getProperty(property, "").strip();
-        return flags.isEmpty() ? List.of() : List.of(flags.split("\\s+"));
+        return flags.isEmpty() ? List.of() : List.of(flags.split("[\\s;]+"));
     }
 
     private Process startProxy(TestNet net, Path jar, Path log, int port, int backendPort) throws Exception {
