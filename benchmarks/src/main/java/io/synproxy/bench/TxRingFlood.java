@@ -66,8 +66,8 @@ final class TxRingFlood implements AutoCloseable, Flood {
     TxRingFlood(String ifname, String srcMac, String dstMac, String dstIp, int dstPort, Kind kind) throws LinuxException {
         this.frames = new FloodFrames(parseMac(srcMac), parseMac(dstMac), ipv4(dstIp), dstPort, kind,
                 new SplittableRandom());
-        int ifindex = Native.ifNameToIndex(ifname);
-        if (ifindex == 0) {
+        int ifindex = Native.interfaceIndex(ifname);
+        if (ifindex <= 0) {
             throw new IllegalArgumentException("no interface " + ifname);
         }
         fd = Native.socket(Constants.AF_PACKET, Constants.SOCK_RAW | Constants.SOCK_CLOEXEC, 0);

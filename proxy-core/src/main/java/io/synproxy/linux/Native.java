@@ -48,8 +48,7 @@ public final class Native {
     private static final MethodHandle MMAP =
             errnoCall("mmap", ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG);
     private static final MethodHandle MUNMAP = errnoCall("munmap", JAVA_INT, ADDRESS, JAVA_LONG);
-    private static final MethodHandle IF_NAMETOINDEX = plainCall("if_nametoindex", JAVA_INT, ADDRESS);
-    private static final MethodHandle IF_NAMETOINDEX_ERRNO = errnoCall("if_nametoindex", JAVA_INT, ADDRESS);
+    private static final MethodHandle IF_NAMETOINDEX = errnoCall("if_nametoindex", JAVA_INT, ADDRESS);
     private static final MethodHandle STRERROR = plainCall("strerror", ADDRESS, JAVA_INT);
     private static final MethodHandle SHUTDOWN = errnoCall("shutdown", JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle LISTEN = errnoCall("listen", JAVA_INT, JAVA_INT, JAVA_INT);
@@ -338,15 +337,6 @@ public final class Native {
         }
     }
 
-    /** The interface index of {@code name}, or 0 when no such interface exists. */
-    public static int ifNameToIndex(String name) {
-        try (Arena arena = Arena.ofConfined()) {
-            return (int) IF_NAMETOINDEX.invokeExact(arena.allocateFrom(name));
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
-    }
-
     /**
      * The interface index of {@code name}, or {@code -errno} when it cannot be had: ENODEV when no such interface
      * exists, anything else (EMFILE: glibc opens a socket to ask) when the question could not be put.
@@ -355,7 +345,7 @@ public final class Native {
         MemorySegment capture = CAPTURE.get();
         int index;
         try (Arena arena = Arena.ofConfined()) {
-            index = (int) IF_NAMETOINDEX_ERRNO.invokeExact(capture, arena.allocateFrom(name));
+            index = (int) IF_NAMETOINDEX.invokeExact(capture, arena.allocateFrom(name));
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

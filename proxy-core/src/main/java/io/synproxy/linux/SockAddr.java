@@ -5,7 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
-/** sockaddr_in, sockaddr_in6 and sockaddr_ll written into native memory. */
+/** sockaddr_in, sockaddr_in6 and sockaddr_ll written into native memory, and the peer's read back from accept4. */
 public final class SockAddr {
     public static final int SOCKADDR_IN_SIZE = 16;
     public static final int SOCKADDR_LL_SIZE = 20;
@@ -53,6 +53,25 @@ public final class SockAddr {
     public static MemorySegment scope6(MemorySegment s, int scopeId) {
         s.set(ValueLayout.JAVA_INT_UNALIGNED, 24, scopeId);
         return s;
+    }
+
+    /**
+     * The high 64 bits of a sockaddr_in's or sockaddr_in6's address (as accept4 fills it), the front end's key: an
+     * IPv4 address as {@code ::ffff:a.b.c.d}, whose high half is 0.
+     */
+    public static long addressHi(MemorySegment s) {
+        return s.get(NATIVE_SHORT, 0) == Constants.AF_INET ? 0 : s.get(BE_LONG, 8);
+    }
+
+    /** The low 64 bits of the address, as {@link #addressHi}. */
+    public static long addressLo(MemorySegment s) {
+        return s.get(NATIVE_SHORT, 0) == Constants.AF_INET ? 0xFFFF_0000_0000L | (s.get(BE_INT, 4) & 0xFFFF_FFFFL)
+                : s.get(BE_LONG, 16);
+    }
+
+    /** The port of a sockaddr_in or sockaddr_in6. */
+    public static int port(MemorySegment s) {
+        return Short.toUnsignedInt(s.get(BE_SHORT, 2));
     }
 
     /** A sockaddr_ll for binding a packet socket to {@code ifindex} (0: every interface). */

@@ -61,9 +61,10 @@ public enum Counter {
             + "instance (upgrade in place): lost between the rings"),
     SYN_DENIED("syn_denied", "SYNs left unanswered because the source is denied (--deny) or not allowed (--allow)"),
     ACK_DENIED("ack_denied", "final ACKs not verified because the source is denied or not allowed"),
-    SOURCE_LIMIT_RST("source_limit_rst", "valid final ACKs answered with RST: the source holds "
-            + "--max-connections-per-source"),
-    SOURCE_RATE_RST("source_rate_rst", "valid final ACKs answered with RST: the source exceeded --max-rate-per-source"),
+    SOURCE_LIMIT_RST("source_limit_rst", "valid final ACKs answered with RST (with --handoff kernel: connections "
+            + "reset at accept): the source holds --max-connections-per-source"),
+    SOURCE_RATE_RST("source_rate_rst", "valid final ACKs answered with RST (with --handoff kernel: connections "
+            + "reset at accept): the source exceeded --max-rate-per-source"),
     SOURCE_TABLE_FULL("source_table_full", "connections admitted untracked because the per-source table was full"),
     INVALID_ACK_RST("invalid_ack_rst", "invalid final ACKs answered with RST (seq = their ACK number)"),
     INVALID_ACK_RST_LIMITED("invalid_ack_rst_limited", "invalid final ACKs left unanswered: --invalid-ack-rst-rate "

@@ -174,7 +174,8 @@ public final class PrometheusMetrics implements MultiCollector, BackendTimings, 
         String bytes = "bytes relayed, by direction";
         m.put(Counter.BYTES_TO_BACKEND, new Export("synproxy_relayed_bytes", bytes, "direction", "to_backend"));
         m.put(Counter.BYTES_TO_CLIENT, new Export("synproxy_relayed_bytes", bytes, "direction", "to_client"));
-        String refused = "valid final ACKs answered with an in-sequence RST, by the limit that refused them";
+        String refused = "valid final ACKs answered with an in-sequence RST (with --handoff kernel: connections reset "
+                + "at accept), by the limit that refused them";
         m.put(Counter.LIMIT_RST, new Export("synproxy_refused_connections", refused, "reason", "max_connections"));
         m.put(Counter.DRAIN_RST, new Export("synproxy_refused_connections", refused, "reason", "draining"));
         m.put(Counter.SOURCE_LIMIT_RST, new Export("synproxy_refused_connections", refused, "reason",

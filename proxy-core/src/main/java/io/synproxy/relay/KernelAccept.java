@@ -16,11 +16,9 @@ import io.synproxy.policy.SourceLimits;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.net.Inet4Address;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.concurrent.TimeUnit;
 
 import static io.synproxy.linux.Constants.AF_INET;
@@ -41,7 +39,6 @@ import static io.synproxy.linux.Constants.SO_REUSEADDR;
 import static io.synproxy.linux.Constants.SO_REUSEPORT;
 import static io.synproxy.linux.Constants.TCP_NODELAY;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 /**
  * {@code --handoff kernel}: a loop's listening socket on a protected address and port. The BPF program at tc hands it
@@ -62,13 +59,6 @@ public final class KernelAccept implements EpollIoHandle {
     static final int BACKLOG = 4096;
     /** How soon accept is tried again after it found no descriptor (or memory) for a waiting connection. */
     static final long RETRY_MILLIS = 100;
-    /** sizeof(struct sockaddr_in6), the larger of the two families' addresses. */
-    private static final int SOCKADDR_BYTES = 28;
-    private static final ValueLayout.OfInt BE_INT = JAVA_INT.withOrder(ByteOrder.BIG_ENDIAN).withByteAlignment(1);
-    private static final ValueLayout.OfShort BE_SHORT = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.BIG_ENDIAN)
-            .withByteAlignment(1);
-    private static final ValueLayout.OfLong BE_LONG = ValueLayout.JAVA_LONG.withOrder(ByteOrder.BIG_ENDIAN)
-            .withByteAlignment(1);
 
     private final IoEventLoop loop;
     private final Relay relay;
@@ -101,7 +91,8 @@ public final class KernelAccept implements EpollIoHandle {
         this.fd = fd;
         this.descriptor = new FileDescriptor(fd);
         this.linger = arena.allocate(8, 4);
-        this.peer = arena.allocate(SOCKADDR_BYTES, 4);
+        // The larger of the two families' addresses.
+        this.peer = arena.allocate(SockAddr.SOCKADDR_IN6_SIZE, 4);
         this.peerLength = arena.allocate(4, 4);
     }
 
@@ -174,7 +165,7 @@ public final class KernelAccept implements EpollIoHandle {
     @Override
     public void handle(IoRegistration r, IoEvent event) {
         for (;;) {
-            peerLength.set(JAVA_INT, 0, SOCKADDR_BYTES);
+            peerLength.set(JAVA_INT, 0, SockAddr.SOCKADDR_IN6_SIZE);
             int c = Native.accept4(fd, SOCK_NONBLOCK | SOCK_CLOEXEC, peer, peerLength);
             if (c == -ECONNABORTED || c == -EINTR) {
                 continue;
@@ -185,16 +176,9 @@ public final class KernelAccept implements EpollIoHandle {
                 }
                 return;
             }
-            long hi;
-            long lo;
-            if (peer.get(JAVA_SHORT, 0) == AF_INET) {
-                hi = 0;
-                lo = 0xFFFF_0000_0000L | (peer.get(BE_INT, 4) & 0xFFFF_FFFFL);
-            } else {
-                hi = peer.get(BE_LONG, 8);
-                lo = peer.get(BE_LONG, 16);
-            }
-            int port = Short.toUnsignedInt(peer.get(BE_SHORT, 2));
+            long hi = SockAddr.addressHi(peer);
+            long lo = SockAddr.addressLo(peer);
+            int port = SockAddr.port(peer);
             long now = System.nanoTime();
             if (refused.seenAgain(hi, lo, port, now)) {
                 reset(c, null);

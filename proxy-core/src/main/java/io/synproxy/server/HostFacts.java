@@ -73,14 +73,14 @@ public record HostFacts(int ifindex, String interfaceDescription, int mtu, int o
             NetworkInterface nif;
             if (config.interfaceName() != null) {
                 nif = NetworkInterface.getByName(config.interfaceName());
-                if (nif == null || Native.ifNameToIndex(config.interfaceName()) == 0) {
+                if (nif == null || Native.interfaceIndex(config.interfaceName()) <= 0) {
                     throw new StartupException("interface " + config.interfaceName() + " does not exist");
                 }
             } else {
                 nif = listenInterface(config);
             }
             ifindex = nif == null ? 0 : nif.getIndex();
-            int lo = Native.ifNameToIndex("lo");
+            int lo = Native.interfaceIndex("lo");
             loopbackIndex = ifindex != 0 && lo > 0 && ifindex != lo ? lo : 0;
             description = nif == null ? "all interfaces" : "interface " + nif.getName()
                     + (loopbackIndex != 0 ? " (and lo, for clients on this host)" : "");

@@ -399,38 +399,30 @@ public final class XdpFastPath implements AutoCloseable {
 
     /** Writes {@code set}'s prefixes as generation {@code gen}; returns them, three longs each (bits, hi, lo). */
     private long[] write(int mapFd, PrefixSet set, int gen, String name) throws XdpException {
-        long[][] written = {new long[3 * 16]};
+        long[][] cut = {new long[3 * 16]};
         int[] n = {0};
-        int[] failed = {0};
         set.forEachPrefix((hi, lo, bits) -> {
-            if (failed[0] != 0) {
-                return;
+            if (3 * n[0] == cut[0].length) {
+                cut[0] = Arrays.copyOf(cut[0], 2 * cut[0].length);
             }
-            if (n[0] == LIST_MAX_PREFIXES) {
-                failed[0] = Integer.MIN_VALUE;
-                return;
-            }
-            int r = bpf.update(mapFd, listKey(bits, gen, hi, lo), listValue);
-            if (r < 0) {
-                failed[0] = r;
-                return;
-            }
-            if (3 * n[0] == written[0].length) {
-                written[0] = Arrays.copyOf(written[0], 2 * written[0].length);
-            }
-            written[0][3 * n[0]] = bits;
-            written[0][3 * n[0] + 1] = hi;
-            written[0][3 * n[0] + 2] = lo;
+            cut[0][3 * n[0]] = bits;
+            cut[0][3 * n[0] + 1] = hi;
+            cut[0][3 * n[0] + 2] = lo;
             n[0]++;
         });
-        if (failed[0] != 0) {
-            delete(mapFd, written[0], 3 * n[0], gen);
-            throw new XdpException(failed[0] == Integer.MIN_VALUE
-                    ? "the " + name + " list has more than " + LIST_MAX_PREFIXES + " prefixes (after merging), more "
-                    + "than the BPF program holds"
-                    : "cannot write the " + name + " list into the BPF program: " + errnoText(-failed[0]));
+        if (n[0] > LIST_MAX_PREFIXES) {
+            throw new XdpException("the " + name + " list has " + n[0] + " prefixes after merging, more than the "
+                    + LIST_MAX_PREFIXES + " the BPF program holds");
         }
-        return Arrays.copyOf(written[0], 3 * n[0]);
+        long[] prefixes = Arrays.copyOf(cut[0], 3 * n[0]);
+        for (int i = 0; i < prefixes.length; i += 3) {
+            int r = bpf.update(mapFd, listKey((int) prefixes[i], gen, prefixes[i + 1], prefixes[i + 2]), listValue);
+            if (r < 0) {
+                delete(mapFd, prefixes, i, gen);
+                throw new XdpException("cannot write the " + name + " list into the BPF program: " + errnoText(-r));
+            }
+        }
+        return prefixes;
     }
 
     private void delete(int mapFd, long[] prefixes, int length, int gen) {

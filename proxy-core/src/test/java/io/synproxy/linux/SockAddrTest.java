@@ -25,4 +25,20 @@ class SockAddrTest {
             assertEquals(SockAddr.SOCKADDR_IN6_SIZE, (int) s.byteSize());
         }
     }
+
+    /** The peer's address as accept4 leaves it, keyed as the front end keys a source: IPv4 as ::ffff:a.b.c.d. */
+    @Test
+    void shouldReadAPeersAddressAndPortInTheFrontEndsKey() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v4 = SockAddr.in(arena.allocate(SockAddr.SOCKADDR_IN6_SIZE, 4), 0xC000_0281, 65_000);
+            assertEquals(0, SockAddr.addressHi(v4));
+            assertEquals(0xFFFF_C000_0281L, SockAddr.addressLo(v4), "192.0.2.129, mapped, no sign extension");
+            assertEquals(65_000, SockAddr.port(v4), "a port above 32767, unsigned");
+            MemorySegment v6 = SockAddr.in6(SockAddr.allocateIn6(arena), 0x2001_0db8_0000_0001L, 0x8000_0000_0000_0002L,
+                    443);
+            assertEquals(0x2001_0db8_0000_0001L, SockAddr.addressHi(v6));
+            assertEquals(0x8000_0000_0000_0002L, SockAddr.addressLo(v6));
+            assertEquals(443, SockAddr.port(v6));
+        }
+    }
 }
