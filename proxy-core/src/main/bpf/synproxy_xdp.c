@@ -147,7 +147,8 @@ enum {
     C_ASSIGN_FAILED = 9, /* KERNEL_HANDOFF: final ACKs the kernel did not take (dropped) */
     C_SYN_DENIED = 10,   /* KERNEL_HANDOFF: SYNs of a denied or not allowed source, dropped unanswered */
     C_ACK_DENIED = 11,   /* KERNEL_HANDOFF: final ACKs of such a source, dropped unverified */
-    C_COUNT = 12,
+    C_ACK_RST = 12,      /* KERNEL_HANDOFF: ACKs without a valid cookie left to the listener, which resets them */
+    C_COUNT = 13,
 };
 
 struct {
@@ -471,6 +472,36 @@ INLINE __u32 tuple_of(struct bpf_sock_tuple *t, struct iphdr *ip, struct ipv6hdr
     return sizeof(t->ipv4);
 }
 
+/*
+ * The TCP header after an IPv6 packet's extension headers (hop-by-hop, routing and destination options, and a fragment
+ * header that starts the packet and ends it: an atomic fragment), or NULL: another header, more than four, a real
+ * fragment, or the end of the frame.
+ */
+INLINE struct tcphdr *past_extensions(struct ipv6hdr *ip6, void *end)
+{
+    __u8 next = ip6->nexthdr;
+    __u8 *p = (__u8 *) (ip6 + 1);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        if (next == IPPROTO_TCP)
+            return (struct tcphdr *) p;
+        if ((void *) (p + 8) > end)
+            return 0;
+        if (next == 0 || next == 43 || next == 60) {
+            next = p[0];
+            p += (p[1] + 1) * 8;
+        } else if (next == 44) {
+            if (((p[2] << 8 | p[3]) & 0xfff9) != 0)
+                return 0;
+            next = p[0];
+            p += 8;
+        } else {
+            return 0;
+        }
+    }
+    return next == IPPROTO_TCP ? (struct tcphdr *) p : 0;
+}
+
 #ifdef KERNEL_HANDOFF
 INLINE __u32 be32(const __u8 *p)
 {
@@ -724,6 +755,8 @@ INLINE int screen(void *ctx, void *end, struct ethhdr *eth, struct iphdr *ip, st
         if (now >= *next) {
             /* To the rings, whose loop answers with a RST; with KERNEL_HANDOFF to the listener, which does. */
             *next = now + gap;
+            if (tc && HANDOFF_KERNEL)
+                count(C_ACK_RST);
             return PASS;
         }
     }
@@ -745,24 +778,39 @@ static __attribute__((always_inline)) inline int decide(void *ctx, void *data, v
     struct ipv6hdr *ip6 = (void *) (eth + 1);
     struct tcphdr *tcp;
     int v6;
+    /* IP options or IPv6 extension headers: only with KERNEL_HANDOFF at tc, where the listener takes such a SYN. */
+    int odd = 0;
     if (eth->h_proto == __builtin_bswap16(ETH_P_IP)) {
-        if ((void *) (ip + 1) > end || ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_TCP)
+        if ((void *) (ip + 1) > end || ip->version != 4 || ip->ihl < 5 || ip->protocol != IPPROTO_TCP)
             return PASS;
-        tcp = (void *) (ip + 1);
+        if (ip->ihl != 5) {
+            if (!(tc && HANDOFF_KERNEL))
+                return PASS;
+            odd = 1;
+        }
+        tcp = (void *) ip + ip->ihl * 4;
         v6 = 0;
     } else if (eth->h_proto == __builtin_bswap16(ETH_P_IPV6)) {
         /* Extension headers (the next header is not TCP) are rare: user space has the full parser for them. */
-        if ((void *) (ip6 + 1) > end || ip6->version != 6 || ip6->nexthdr != IPPROTO_TCP)
+        if ((void *) (ip6 + 1) > end || ip6->version != 6)
             return PASS;
         tcp = (void *) (ip6 + 1);
         v6 = 1;
+        if (ip6->nexthdr != IPPROTO_TCP) {
+            if (!(tc && HANDOFF_KERNEL))
+                return PASS;
+            tcp = past_extensions(ip6, end);
+            if (!tcp)
+                return PASS;
+            odd = 1;
+        }
     } else {
         return PASS;
     }
     if ((void *) (tcp + 1) > end)
         return PASS;
     if (!tcp->syn)
-        return screen(ctx, end, eth, ip, ip6, tcp, v6, tc);
+        return odd ? PASS : screen(ctx, end, eth, ip, ip6, tcp, v6, tc);
     /* A SYN: no ACK, RST or FIN. */
     if (tcp->ack || tcp->rst || tcp->fin)
         return PASS;
@@ -790,7 +838,7 @@ static __attribute__((always_inline)) inline int decide(void *ctx, void *data, v
     if (tc && time_wait(ctx, ip, ip6, tcp, v6))
         return KERNEL_SYN;
 #endif
-    if (cfg->pass)
+    if (cfg->pass || odd)
         goto pass;
     /* Fragments, payload (a TFO SYN) and IP options are rare: user space has the full parser for them. */
     __u32 tcplen = tcp->doff * 4;
@@ -881,6 +929,12 @@ static __attribute__((always_inline)) inline int decide(void *ctx, void *data, v
     bpf_loop(OPTIONS_MAX, parse_option, &so, 0);
     if (so.bad)
         goto pass;
+    /*
+     * bpf_sk_assign_tcp_reqsk builds no socket below 536 (1220 over IPv6): a client that asks for smaller segments
+     * makes its handshake with the listener, which sends what it asked for (RFC 9293 MUST-16).
+     */
+    if (tc && HANDOFF_KERNEL && so.mss >= 0 && so.mss < (v6 ? 1220 : 536))
+        goto pass;
 
     /* The cookie: SynCookie.encode, encode6. */
     __u32 parity = cfg->parity & 1;
@@ -940,6 +994,13 @@ static __attribute__((always_inline)) inline int decide(void *ctx, void *data, v
     return REPLY;
 pass:
     count(C_PASSED);
+    /*
+     * With KERNEL_HANDOFF nothing captures: a SYN this program leaves (IP options or extension headers, a fragment,
+     * data, odd options, a checksum to check, a small MSS) goes to the listener, which makes its handshake as it would
+     * without the proxy (and, flooded, with the kernel's own cookies). Not while the pass switch is on at start-up.
+     */
+    if (tc && HANDOFF_KERNEL && !cfg->pass)
+        return KERNEL_SYN;
     return PASS;
 }
 

@@ -82,10 +82,10 @@ public final class BenchMain implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE})")
     int rounds = 1;
 
-    @Option(names = "--handoff", paramLabel = "repair|kernel",
+    @Option(names = "--handoff", paramLabel = "auto|repair|kernel",
             description = "synproxy's --handoff for every instance the bench starts but the ring scenario's "
-                    + "(default: ${DEFAULT-VALUE})")
-    String handoff = "repair";
+                    + "(default: ${DEFAULT-VALUE}, as synproxy's own)")
+    String handoff = "auto";
 
     @Option(names = "--relay-seconds", paramLabel = "SECONDS",
             description = "length of each relay test (default: 2 quick, 5 full)")
@@ -115,8 +115,8 @@ public final class BenchMain implements Callable<Integer> {
         if (legitRate <= 0 || (duration != null && duration < 1) || timeoutMillis < 1) {
             return fail("--legit-rate, --duration and --timeout must be positive");
         }
-        if (!handoff.equals("repair") && !handoff.equals("kernel")) {
-            return fail("--handoff must be repair or kernel, not " + handoff);
+        if (!List.of("auto", "repair", "kernel").contains(handoff)) {
+            return fail("--handoff must be auto, repair or kernel, not " + handoff);
         }
         if (rounds < 1 || rounds > MAX_ROUNDS) {
             return fail("--rounds must be 1 to " + MAX_ROUNDS + ", not " + rounds);

@@ -60,7 +60,7 @@ final class ScenarioRunner {
 
         /** The run arguments that {@link #handoff} adds: none for the default. */
         List<String> handoffArgs() {
-            return "repair".equals(handoff) ? List.of() : List.of("--handoff", handoff);
+            return "auto".equals(handoff) ? List.of() : List.of("--handoff", handoff);
         }
     }
 
@@ -350,7 +350,7 @@ final class ScenarioRunner {
         cmd.addAll(List.of("-cp", settings.jar().toString(), "io.synproxy.cli.Main",
                 "run", "--listen", listen, "--backend", backend, "--stats-interval", "1s"));
         if (ring) {
-            // The ring scenario is the repair handoff's: --handoff kernel needs the program at tc.
+            // The ring scenario is the repair handoff's (auto comes to it there): the kernel's needs the program at tc.
             cmd.addAll(List.of("--syn-path", "ring"));
         } else {
             cmd.addAll(settings.handoffArgs());

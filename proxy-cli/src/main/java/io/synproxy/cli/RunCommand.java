@@ -163,15 +163,16 @@ final class RunCommand implements Callable<Integer> {
                     + "attached, else ring; the start line says which and why).")
     String synPath = "auto";
 
-    @Option(names = "--handoff", paramLabel = "repair|kernel",
-            description = "How a client whose final ACK carries a valid cookie gets its connection: repair (this "
-                    + "process reads the ACK from the capture ring and builds the socket with TCP_REPAIR, behind a "
-                    + "zero-window SYN/ACK), or kernel (the BPF program at tc hands the ACK to a listening socket of "
-                    + "this process and the kernel builds the connection, as from its own SYN cookies, for about a "
-                    + "fifth less CPU per connection; Linux 6.9+, --syn-path tc or auto, the deny and allow "
-                    + "lists held in the BPF program, per-source limits kept at accept, the SYN/ACK opens the "
-                    + "window). Default: ${DEFAULT-VALUE}.")
-    String handoff = "repair";
+    @Option(names = "--handoff", paramLabel = "auto|repair|kernel",
+            description = "How a client whose final ACK carries a valid cookie gets its connection: kernel (the BPF "
+                    + "program at tc hands the ACK to a listening socket of this process and the kernel builds the "
+                    + "connection, as from its own SYN cookies, for about a quarter less CPU per connection; Linux "
+                    + "6.9+ with BTF, --syn-path tc or auto on one Ethernet interface, the deny and allow lists held "
+                    + "in the BPF program, per-source limits kept at accept, the SYN/ACK opens the window), repair "
+                    + "(this process reads the ACK from the capture ring and builds the socket with TCP_REPAIR, "
+                    + "behind a zero-window SYN/ACK: any kernel, any --syn-path), or auto (kernel where this host "
+                    + "can have it, else repair; the start line says which and why). Default: ${DEFAULT-VALUE}.")
+    String handoff = "auto";
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -7,8 +7,14 @@ import java.util.Locale;
  */
 public enum Handoff {
     /**
+     * The default: {@link #KERNEL} where this host can have it (the SYNs answered at tc on one Ethernet interface,
+     * Linux 6.9 or newer with its BTF, and not beside a running instance with the repair handoff), else
+     * {@link #REPAIR}. The proxy resolves it at start, and the start line says which it came to and why.
+     */
+    AUTO,
+    /**
      * The Java front end reads the final ACK from the capture ring and builds the socket with TCP_REPAIR, behind a
-     * zero-window SYN/ACK (the default: any kernel, any --syn-path, deny and allow lists, per-source limits).
+     * zero-window SYN/ACK (any kernel, any --syn-path, deny and allow lists, per-source limits).
      */
     REPAIR,
     /**
@@ -30,6 +36,6 @@ public enum Handoff {
                 return h;
             }
         }
-        throw new IllegalArgumentException("--handoff must be repair or kernel: " + text);
+        throw new IllegalArgumentException("--handoff must be auto, repair or kernel: " + text);
     }
 }

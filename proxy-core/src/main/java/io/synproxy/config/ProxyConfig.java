@@ -90,6 +90,19 @@ public record ProxyConfig(
         return (address.getAddress() instanceof Inet6Address ? "[" + host + "]" : host) + ":" + address.getPort();
     }
 
+    /**
+     * This configuration with {@code --handoff auto} resolved to {@code chosen} (repair or kernel), as the proxy does at
+     * start: with the kernel's handoff the SYN/ACK opens the window, so the zero window goes.
+     */
+    public ProxyConfig withHandoff(Handoff chosen) {
+        if (chosen == Handoff.AUTO) {
+            throw new IllegalArgumentException("auto is not a handoff to resolve to");
+        }
+        return new ProxyConfig(listens, backend, interfaceName, threads, statsInterval, keyRotation,
+                zeroWindow && chosen != Handoff.KERNEL, backendConnectTimeout, maxConnections, ringBytes, idleTimeout,
+                drainTimeout, proxyProtocol, keepalive, operations, synPath, pipeBytes, chosen);
+    }
+
     public static Builder builder() {
         return new Builder();
     }
@@ -204,7 +217,7 @@ public record ProxyConfig(
         private Operations operations = Operations.defaults();
         private SynPath synPath = SynPath.AUTO;
         private int pipeBytes = DEFAULT_PIPE_BYTES;
-        private Handoff handoff = Handoff.REPAIR;
+        private Handoff handoff = Handoff.AUTO;
 
         /** One address to protect (replaces earlier ones). */
         public Builder listen(String v) {
@@ -354,7 +367,7 @@ public record ProxyConfig(
                 }
             }
             if (handoff == null) {
-                throw new ConfigException("--handoff must be repair or kernel");
+                throw new ConfigException("--handoff must be auto, repair or kernel");
             }
             if (handoff == Handoff.KERNEL) {
                 // The BPF program at tc hands the final ACK over and nothing is captured: the program holds the
@@ -364,11 +377,14 @@ public record ProxyConfig(
                             + "where the BPF program can hand the final ACK to the kernel");
                 }
             }
+            // Auto comes to the repair handoff wherever the SYNs are not answered at tc.
+            Handoff h = handoff == Handoff.AUTO && synPath != SynPath.AUTO && synPath != SynPath.TC
+                    ? Handoff.REPAIR : handoff;
             // With the kernel's handoff the socket exists from the final ACK on: the SYN/ACK opens the window.
-            boolean zero = zeroWindow && handoff == Handoff.REPAIR;
+            boolean zero = zeroWindow && h != Handoff.KERNEL;
             return new ProxyConfig(ls, b, interfaceName, threads, statsInterval, keyRotation,
                     zero, backendConnectTimeout, maxConnections, ringBytes,
-                    idleTimeout, drainTimeout, proxyProtocol, keepalive, operations, synPath, pipeBytes, handoff);
+                    idleTimeout, drainTimeout, proxyProtocol, keepalive, operations, synPath, pipeBytes, h);
         }
     }
 }

@@ -100,6 +100,28 @@ public final class GuardShare implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether a running instance (another process) holds these guards in this network namespace: an upgrade in place
+     * is under way. False when unsure (no lock file, or it cannot be read).
+     */
+    public static boolean heldByAnother(List<NftGuard> guards) {
+        String dir = System.getenv("SYNPROXY_RUN_DIR");
+        Path file = lockFile(guards, dir == null || dir.isBlank() ? DEFAULT_DIR : Path.of(dir));
+        if (!Files.exists(file)) {
+            return false;
+        }
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            FileLock alone = channel.tryLock(MEMBERS, 1, false);
+            if (alone == null) {
+                return true;
+            }
+            alone.release();
+            return false;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     /** Whether a descriptor of this process holds {@code file} after it was unlinked. */
     private static boolean unlinked(Path file) {
         String deleted = file + " (deleted)";

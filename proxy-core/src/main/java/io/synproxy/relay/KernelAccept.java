@@ -150,6 +150,16 @@ public final class KernelAccept implements EpollIoHandle {
         draining = true;
     }
 
+    /**
+     * Leaves the SO_REUSEPORT group while another instance takes over (an upgrade in place): accepts and relays what
+     * the queue holds, then closes the listening socket, so the kernel gives the next connections to the other
+     * instance's listeners instead of this one, which would reset them while it drains. On the loop.
+     */
+    public void leave() {
+        handle(registration, null);
+        close();
+    }
+
     @Override
     public FileDescriptor fd() {
         return descriptor;

@@ -61,8 +61,12 @@ public record HostFacts(int ifindex, String interfaceDescription, int mtu, int o
         return ports6.clone();
     }
 
-    /** Reads the facts for {@code config}; refuses a missing interface, a foreign listen address or a busy port. */
-    public static HostFacts discover(ProxyConfig config) throws StartupException {
+    /**
+     * Reads the facts for {@code config}; refuses a missing interface, a foreign listen address or a busy port. With
+     * {@code sharedListens} another instance of synproxy with {@code --handoff kernel} runs on these listens (an
+     * upgrade in place): its listening sockets hold the ports, and this instance's join them (SO_REUSEPORT).
+     */
+    public static HostFacts discover(ProxyConfig config, boolean sharedListens) throws StartupException {
         int ifindex;
         String description;
         int mtu;
@@ -92,7 +96,9 @@ public record HostFacts(int ifindex, String interfaceDescription, int mtu, int o
         } catch (SocketException e) {
             throw new StartupException("cannot read the network interfaces: " + e.getMessage());
         }
-        ensurePortFree(config);
+        if (!sharedListens) {
+            ensurePortFree(config);
+        }
         boolean ipv4 = config.listens().stream().anyMatch(l -> l.getAddress() instanceof Inet4Address);
         boolean ipv6 = config.listens().stream().anyMatch(l -> !(l.getAddress() instanceof Inet4Address));
         int[] ports6 = config.listens().stream().filter(l -> !(l.getAddress() instanceof Inet4Address))
@@ -126,6 +132,19 @@ public record HostFacts(int ifindex, String interfaceDescription, int mtu, int o
             common = nif;
         }
         return any ? null : common;
+    }
+
+    /** Whether no socket but a TIME_WAIT holds any of the listens' ports (a listener does). */
+    static boolean portsFree(ProxyConfig config) {
+        for (InetSocketAddress l : config.listens()) {
+            try (Socket probe = new Socket()) {
+                probe.setReuseAddress(true);
+                probe.bind(l);
+            } catch (IOException e) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** A listener already on the port would answer SYNs itself: refuse to start. */

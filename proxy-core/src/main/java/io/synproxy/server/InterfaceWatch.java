@@ -4,6 +4,8 @@ import io.synproxy.frontend.RingErrors;
 import io.synproxy.linux.Constants;
 import io.synproxy.linux.Native;
 
+import java.net.NetworkInterface;
+import java.net.SocketException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
@@ -24,18 +26,57 @@ final class InterfaceWatch implements RingErrors {
     private final int ifindex;
     /** The interface's index now, or -errno: ENODEV when there is none of that name. */
     private final IntSupplier currentIndex;
+    /** Whether the interface is up now: 1, 0, or -1 when that cannot be told (see {@link #gone}). */
+    private final IntSupplier upState;
     private final CompletableFuture<String> failure = new CompletableFuture<>();
     private final AtomicLong lastNotice = new AtomicLong(System.nanoTime() - NOTICE_GAP_NANOS);
     private volatile Consumer<String> notices = s -> { };
+    /** What {@link #poll} last saw; only its thread touches it. */
+    private boolean wasUp = true;
 
     InterfaceWatch(String name, int ifindex) {
-        this(name, ifindex, () -> Native.interfaceIndex(name));
+        this(name, ifindex, () -> Native.interfaceIndex(name), () -> upState(name));
     }
 
     InterfaceWatch(String name, int ifindex, IntSupplier currentIndex) {
+        this(name, ifindex, currentIndex, () -> 1);
+    }
+
+    InterfaceWatch(String name, int ifindex, IntSupplier currentIndex, IntSupplier upState) {
         this.name = name;
         this.ifindex = ifindex;
         this.currentIndex = currentIndex;
+        this.upState = upState;
+    }
+
+    private static int upState(String name) {
+        try {
+            NetworkInterface nif = NetworkInterface.getByName(name);
+            return nif == null ? -1 : nif.isUp() ? 1 : 0;
+        } catch (SocketException e) {
+            return -1;
+        }
+    }
+
+    /**
+     * Once a second with {@code --handoff kernel}, which binds no ring that could report a down or a removal: whether
+     * the interface is gone ({@link #gone}), and a down, or an up again, said once each.
+     */
+    void poll() {
+        if (gone()) {
+            return;
+        }
+        int up = upState.getAsInt();
+        boolean now = up == 1;
+        if (up < 0 || now == wasUp) {
+            return;
+        }
+        wasUp = now;
+        notices.accept(wasUp ? "synproxy: interface " + name + " is up again" : downNotice());
+    }
+
+    private String downNotice() {
+        return "synproxy: interface " + name + " is down; SYNs are answered again when it comes back up";
     }
 
     @Override
@@ -49,15 +90,14 @@ final class InterfaceWatch implements RingErrors {
         long now = System.nanoTime();
         long last = lastNotice.get();
         if (now - last >= NOTICE_GAP_NANOS && lastNotice.compareAndSet(last, now)) {
-            notices.accept(errno == Constants.ENETDOWN
-                    ? "synproxy: interface " + name + " is down; SYNs are answered again when it comes back up"
+            notices.accept(errno == Constants.ENETDOWN ? downNotice()
                     : "synproxy: the capture ring on " + name + " reported error " + errno + "; carrying on");
         }
     }
 
     /**
      * Whether the interface is gone, which ends the run ({@link #failure()}). Asked at a ring's error, and once a
-     * second with {@code --handoff kernel}, which binds no ring that could report it.
+     * second with {@code --handoff kernel} ({@link #poll}).
      */
     boolean gone() {
         if (failure.isDone()) {

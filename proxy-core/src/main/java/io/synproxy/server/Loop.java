@@ -296,11 +296,13 @@ final class Loop implements AutoCloseable {
     /**
      * Upgrade in place: leaves the capture at once, on the loop: the ring refuses new frames (the group rolls them
      * over to the other instance's rings), a last read takes what the kernel had already queued (frames still
-     * unread then count as HANDOVER_UNREAD), then the ring closes. Live relays carry on.
+     * unread then count as HANDOVER_UNREAD), then the ring closes. With {@code --handoff kernel} the listening
+     * sockets leave their SO_REUSEPORT group the same way ({@link KernelAccept#leave}). Live relays carry on.
      */
     void leaveCapture() {
         try {
             loop.submit(() -> {
+                accepts.forEach(KernelAccept::leave);
                 registration.cancel();
                 restRegistration.cancel();
                 ring.refuseFrames();
@@ -358,7 +360,7 @@ final class Loop implements AutoCloseable {
     /** How this loop's handoffs are made, for the start line. */
     String handoffPath() {
         if (!accepts.isEmpty()) {
-            return "final ACKs handed to the kernel at tc, which builds the connection (--handoff kernel)";
+            return "final ACKs handed to the kernel at tc, which builds the connection";
         }
         return handoff.path();
     }

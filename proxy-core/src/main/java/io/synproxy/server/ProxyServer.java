@@ -81,6 +81,8 @@ public final class ProxyServer implements AutoCloseable {
     /** The BPF program answering SYNs in the kernel ({@code --syn-path} tc, xdp, xdp-generic), or null. */
     private final XdpFastPath xdp;
     private final KernelSyns kernel;
+    /** What --handoff came to, and why when auto chose it. */
+    private final HandoffChoice choice;
     /** Whether this instance joined another one's capture with a secret of its own (see {@link #warnings()}). */
     private final SecretClash secretClash;
     private final InterfaceWatch watch;
@@ -89,8 +91,9 @@ public final class ProxyServer implements AutoCloseable {
 
     private ProxyServer(ProxyConfig config, HostFacts host, MultiThreadIoEventLoopGroup group, List<Loop> loops,
                         List<NftGuard> guards, GuardShare share, Policy policy, PrometheusMetrics metrics,
-                        KernelSyns kernel, SecretClash secretClash, InterfaceWatch watch) {
+                        KernelSyns kernel, SecretClash secretClash, InterfaceWatch watch, HandoffChoice choice) {
         this.kernel = kernel;
+        this.choice = choice;
         this.watch = watch;
         this.secretClash = secretClash;
         XdpFastPath xdp = kernel.program();
@@ -122,7 +125,7 @@ public final class ProxyServer implements AutoCloseable {
         }
         if (config.handoff() == Handoff.KERNEL && host.ifindex() != 0) {
             // No ring is bound, so none reports the interface's going (see InterfaceWatch).
-            ticker.scheduleWithFixedDelay(watch::gone, 1, 1, TimeUnit.SECONDS);
+            ticker.scheduleWithFixedDelay(watch::poll, 1, 1, TimeUnit.SECONDS);
         }
         if (metrics != null) {
             metrics.stats(stats);
@@ -148,6 +151,26 @@ public final class ProxyServer implements AutoCloseable {
             throw new StartupException("Netty's native epoll transport is unavailable: "
                     + Epoll.unavailabilityCause().getMessage());
         }
+        // The tables' names do not depend on the handoff, nor does the lock file that counts the instances.
+        // With the kernel's handoff a running instance on these listens (an upgrade in place) holds the ports with
+        // its listening sockets, which this one's join.
+        boolean another = config.handoff() != Handoff.REPAIR && GuardShare.heldByAnother(guards(config));
+        HostFacts host = HostFacts.discover(config, another);
+        HandoffChoice choice = HandoffChoice.of(config, host, another);
+        if (config.handoff() != Handoff.AUTO) {
+            return start(config, secrets, host, choice);
+        }
+        try {
+            return start(config.withHandoff(choice.handoff()), secrets, host, choice);
+        } catch (StartupException e) {
+            if (choice.handoff() != Handoff.KERNEL || another || e.kernelHandoffRefusal() == null) {
+                throw e;
+            }
+            return start(config.withHandoff(Handoff.REPAIR), secrets, host, choice.fallBack(e.kernelHandoffRefusal()));
+        }
+    }
+
+    private static List<NftGuard> guards(ProxyConfig config) throws StartupException {
         List<NftGuard> guards = new ArrayList<>();
         try {
             for (InetSocketAddress l : config.listens()) {
@@ -156,7 +179,13 @@ public final class ProxyServer implements AutoCloseable {
         } catch (NftGuard.GuardException e) {
             throw new StartupException(e.getMessage());
         }
-        HostFacts host = HostFacts.discover(config);
+        return guards;
+    }
+
+    /** {@link #start(ProxyConfig, SecretSource)} with the handoff chosen: repair or kernel. */
+    private static ProxyServer start(ProxyConfig config, SecretSource secrets, HostFacts host, HandoffChoice choice)
+            throws StartupException {
+        List<NftGuard> guards = guards(config);
         RelaySettings relaySettings;
         try {
             relaySettings = RelaySettings.of(config);
@@ -192,9 +221,10 @@ public final class ProxyServer implements AutoCloseable {
             KernelSyns kernel = await(loading);
             xdp = kernel.program();
             if (config.handoff() == Handoff.KERNEL && kernel.path() != SynPath.TC) {
-                throw new StartupException("--handoff kernel needs the BPF program at tc, which "
-                        + (kernel.fallback() != null ? "this host cannot have: " + kernel.fallback()
-                        : "--syn-path " + config.synPath().label() + " does not attach"));
+                String reason = kernel.fallback() != null ? kernel.fallback()
+                        : "--syn-path " + config.synPath().label() + " does not attach";
+                throw StartupException.kernelHandoffRefused("--handoff kernel needs the BPF program at tc, which "
+                        + (kernel.fallback() != null ? "this host cannot have: " : "") + reason, reason);
             }
             for (EventExecutor executor : group) {
                 loops.add(Loop.open((IoEventLoop) executor, config, relaySettings, host, secrets, skew, fanout,
@@ -227,7 +257,7 @@ public final class ProxyServer implements AutoCloseable {
             // answer its SYN, and only a shared secret file makes that one's cookie check pass.
             SecretClash clash = SecretClash.of(secrets, share);
             ProxyServer server = new ProxyServer(config, host, group, loops, guards, share, policy, metrics, kernel,
-                    clash, watch);
+                    clash, watch, choice);
             server.serveMetrics();
             started = true;
             return server;
@@ -375,7 +405,9 @@ public final class ProxyServer implements AutoCloseable {
                     - xdp.counter(XdpFastPath.MARTIAN);
             case SYNACK_SENT, BPF_SYNACK -> xdp.counter(XdpFastPath.SYNACK);
             case MARTIAN_SOURCE -> xdp.counter(XdpFastPath.MARTIAN) + xdp.counter(XdpFastPath.MARTIAN_SEGMENT);
-            case ACK_INVALID, INVALID_ACK_RST_LIMITED -> xdp.counter(XdpFastPath.ACK_DROPPED);
+            case ACK_INVALID -> xdp.counter(XdpFastPath.ACK_DROPPED) + xdp.counter(XdpFastPath.ACK_RST);
+            case INVALID_ACK_RST_LIMITED -> xdp.counter(XdpFastPath.ACK_DROPPED);
+            case INVALID_ACK_RST -> xdp.counter(XdpFastPath.ACK_RST);
             case HANDOFF_FAILED -> xdp.counter(XdpFastPath.ASSIGN_FAILED);
             case SYN_DENIED -> xdp.counter(XdpFastPath.SYN_DENIED);
             case ACK_DENIED -> xdp.counter(XdpFastPath.ACK_DENIED);
@@ -540,10 +572,18 @@ public final class ProxyServer implements AutoCloseable {
         return "synproxy: protecting " + config.listenText() + " on " + host.interfaceDescription()
                 + ", " + loops.get(0).replyPath()
                 + synPathText()
-                + ", " + loops.get(0).handoffPath()
+                + ", " + loops.get(0).handoffPath() + handoffText()
                 + ", backend " + config.backend().getHostString() + ":" + config.backend().getPort()
                 + ", " + loops.size() + " thread(s), guard table"
                 + (guards.size() > 1 ? "s" : "") + " inet " + String.join(", inet ", guards.stream().map(NftGuard::table).toList());
+    }
+
+    /** Which handoff runs: said when it is the kernel's, or when auto chose it, with why. */
+    private String handoffText() {
+        if (choice.why() != null) {
+            return " (--handoff auto: " + config.handoff().label() + ", " + choice.why() + ")";
+        }
+        return config.handoff() == Handoff.KERNEL ? " (--handoff kernel)" : "";
     }
 
     private String synPathText() {

@@ -155,12 +155,13 @@ final class Libbpf {
     }
 
     /**
-     * BPF_PROG_TEST_RUN: runs the program once on {@code in}; the packet it leaves is copied to {@code out}.
+     * BPF_PROG_TEST_RUN: runs the program once on {@code in}; the packet it leaves is copied to {@code out}, and with
+     * {@code ctx} (null for none) the context it leaves (a tc program's struct __sk_buff) to {@code ctx}.
      *
      * @return the program's verdict (XDP_PASS, XDP_TX, ...) in the low 32 bits and the output length in the high 32,
      *         or a negative errno
      */
-    long testRun(int progFd, MemorySegment in, MemorySegment out, Arena arena) {
+    long testRun(int progFd, MemorySegment in, MemorySegment out, MemorySegment ctx, Arena arena) {
         // struct bpf_test_run_opts (libbpf 1.x): sz, data_in, data_out, data_size_in, data_size_out, ctx_in, ctx_out,
         // ctx_size_in, ctx_size_out, retval, repeat, duration, flags, cpu, batch_size.
         MemorySegment opts = arena.allocate(80, 8);
@@ -169,6 +170,13 @@ final class Libbpf {
         opts.set(ADDRESS, 16, out);
         opts.set(JAVA_INT, 24, (int) in.byteSize());
         opts.set(JAVA_INT, 28, (int) out.byteSize());
+        if (ctx != null) {
+            // The same buffer in and out: the program's context as it starts (zeros) and as it ends.
+            opts.set(ADDRESS, 32, ctx);
+            opts.set(ADDRESS, 40, ctx);
+            opts.set(JAVA_INT, 48, (int) ctx.byteSize());
+            opts.set(JAVA_INT, 52, (int) ctx.byteSize());
+        }
         int r;
         try {
             r = (int) testRun.invokeExact(progFd, opts);

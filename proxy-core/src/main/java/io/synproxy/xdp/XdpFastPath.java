@@ -65,10 +65,18 @@ public final class XdpFastPath implements AutoCloseable {
     public static final int SYN_DENIED = 10;
     /** With --handoff kernel: final ACKs of such a source, dropped unverified. */
     public static final int ACK_DENIED = 11;
+    /**
+     * With --handoff kernel: ACKs whose cookie did not verify, let through to the listener at --invalid-ack-rst-rate,
+     * which answers each with a RST (no ring sees them).
+     */
+    public static final int ACK_RST = 12;
     /** Prefixes one list can hold in the program (its trie holds two generations of them during a reload). */
     public static final int LIST_MAX_PREFIXES = 131_072;
-    private static final int COUNTERS = 12;
+    private static final int COUNTERS = 13;
     private static final int MAX_LISTENS = 8;
+    /** struct __sk_buff, as BPF_PROG_TEST_RUN takes and gives a tc program's context, and its priority field. */
+    private static final int SKB_CONTEXT_BYTES = 192;
+    private static final long SKB_PRIORITY = 32;
     /** struct fast_config's layout. */
     private static final long K0 = 0;
     private static final long K1 = 16;
@@ -466,7 +474,9 @@ public final class XdpFastPath implements AutoCloseable {
             MemorySegment in = a.allocate(frame.length, 8);
             in.copyFrom(MemorySegment.ofArray(frame));
             MemorySegment out = a.allocate(512, 8);
-            long r = bpf.testRun(path == SynPath.TC ? tcFd : xdpFd, in, out, a);
+            // struct __sk_buff, whose priority the guard reads: 192 bytes, priority at 32.
+            MemorySegment skb = path == SynPath.TC ? a.allocate(SKB_CONTEXT_BYTES, 8) : null;
+            long r = bpf.testRun(path == SynPath.TC ? tcFd : xdpFd, in, out, skb, a);
             if (r < 0) {
                 throw new IllegalStateException("BPF_PROG_TEST_RUN: " + errnoText((int) -r));
             }
@@ -478,12 +488,16 @@ public final class XdpFastPath implements AutoCloseable {
                 verdict = verdict == -1 ? TestResult.PASS : verdict == 2 ? TestResult.DROP
                         : verdict == 7 ? TestResult.TX : -verdict;
             }
-            return new TestResult(verdict, out.asSlice(0, Math.min(length, 512)).toArray(JAVA_BYTE));
+            return new TestResult(verdict, out.asSlice(0, Math.min(length, 512)).toArray(JAVA_BYTE),
+                    skb == null ? 0 : skb.get(JAVA_INT, SKB_PRIORITY));
         }
     }
 
-    /** What {@link #testRun} saw. */
-    public record TestResult(int verdict, byte[] frame) {
+    /**
+     * What {@link #testRun} saw: with tc, {@code priority} is the skb's as the program left it (the guard's marks,
+     * NftGuard's TAKEOVER_PRIORITY and KERNEL_SYN_PRIORITY); 0 with XDP.
+     */
+    public record TestResult(int verdict, byte[] frame, int priority) {
         public static final int DROP = 1;
         public static final int PASS = 2;
         public static final int TX = 3;

@@ -12,15 +12,42 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** {@code --handoff}: repair by default; kernel opens the SYN/ACK's window and refuses what needs the rings. */
+/**
+ * {@code --handoff}: auto by default, resolved at start (repair where the SYNs are not answered at tc); kernel opens
+ * the SYN/ACK's window and refuses what needs the rings.
+ */
 class HandoffConfigTest {
     private static ProxyConfig.Builder builder() {
         return ProxyConfig.builder().listen("10.0.0.1:80").backend("127.0.0.1:9000");
     }
 
     @Test
-    void shouldRepairBehindTheZeroWindowByDefault() throws ConfigException {
+    void shouldLeaveTheChoiceToTheStartByDefault() throws ConfigException {
         ProxyConfig c = builder().build();
+        assertEquals(Handoff.AUTO, c.handoff());
+        assertTrue(c.zeroWindow(), "kept for the repair handoff, should the start come to it");
+        ProxyConfig kernel = c.withHandoff(Handoff.KERNEL);
+        assertEquals(Handoff.KERNEL, kernel.handoff());
+        assertFalse(kernel.zeroWindow());
+        ProxyConfig repair = c.withHandoff(Handoff.REPAIR);
+        assertEquals(Handoff.REPAIR, repair.handoff());
+        assertTrue(repair.zeroWindow());
+        assertEquals(c.listens(), repair.listens());
+        assertFalse(builder().zeroWindow(false).build().withHandoff(Handoff.REPAIR).zeroWindow(), "--no-zero-window");
+        assertThrows(IllegalArgumentException.class, () -> c.withHandoff(Handoff.AUTO));
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = SynPath.class, names = {"RING", "XDP", "XDP_GENERIC"})
+    void shouldComeToTheRepairHandoffWhereTheSynsAreNotAnsweredAtTc(SynPath path) throws ConfigException {
+        ProxyConfig c = builder().synPath(path).build();
+        assertEquals(Handoff.REPAIR, c.handoff());
+        assertTrue(c.zeroWindow());
+    }
+
+    @Test
+    void shouldRepairBehindTheZeroWindowWhenAskedTo() throws ConfigException {
+        ProxyConfig c = builder().handoff(Handoff.REPAIR).build();
         assertEquals(Handoff.REPAIR, c.handoff());
         assertTrue(c.zeroWindow());
     }
@@ -53,7 +80,8 @@ class HandoffConfigTest {
     void shouldParseTheFlagsWords() {
         assertEquals(Handoff.KERNEL, Handoff.parse("kernel"));
         assertEquals(Handoff.REPAIR, Handoff.parse("repair"));
-        assertEquals("--handoff must be repair or kernel: Kernel",
+        assertEquals(Handoff.AUTO, Handoff.parse("auto"));
+        assertEquals("--handoff must be auto, repair or kernel: Kernel",
                 assertThrows(IllegalArgumentException.class, () -> Handoff.parse("Kernel")).getMessage());
     }
 }

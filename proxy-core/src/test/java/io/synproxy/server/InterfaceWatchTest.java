@@ -24,6 +24,27 @@ class InterfaceWatchTest {
         assertFalse(watch.failure().isDone());
     }
 
+    /** --handoff kernel binds no ring: the once-a-second poll says a down and an up again, once each. */
+    @Test
+    void shouldSayADownAndAnUpOnceEachWhenPolled() {
+        AtomicInteger up = new AtomicInteger(1);
+        InterfaceWatch watch = new InterfaceWatch("eth0", 7, () -> 7, up::get);
+        List<String> said = new ArrayList<>();
+        watch.onNotice(said::add);
+        watch.poll();
+        up.set(0);
+        watch.poll();
+        watch.poll();
+        up.set(-1);
+        watch.poll();
+        up.set(1);
+        watch.poll();
+        watch.poll();
+        assertEquals(List.of("synproxy: interface eth0 is down; SYNs are answered again when it comes back up",
+                "synproxy: interface eth0 is up again"), said, "a state that cannot be told changes nothing");
+        assertFalse(watch.failure().isDone());
+    }
+
     @Test
     void shouldEndWhenTheInterfaceIsGoneOrAnotherHasItsName() {
         AtomicInteger index = new AtomicInteger(7);

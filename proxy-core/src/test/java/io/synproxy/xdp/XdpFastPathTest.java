@@ -29,7 +29,9 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
@@ -46,6 +48,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @EnabledIf("rootWithProgram")
 class XdpFastPathTest {
+    /** NftGuard.KERNEL_SYN_PRIORITY, 5359:4e51: a SYN the guard lets through to the listener. */
+    private static final int KERNEL_SYN_PRIORITY = 0x53594e51;
     private static final int LOCAL = 0x0A4D_0002; // 10.77.0.2
     /** 2001:db8::2, as TcpSegment's two halves. */
     private static final long LOCAL6_HI = 0x2001_0db8_0000_0000L;
@@ -168,6 +172,109 @@ class XdpFastPathTest {
             assertEquals(XdpFastPath.TestResult.TX, syn6Verdict(kernel, denied6), "no list: answered, IPv6");
             assertEquals(5, kernel.counter(XdpFastPath.SYN_DENIED));
         }
+    }
+
+    /**
+     * With the kernel's handoff nothing captures: a SYN the program does not answer (IP options, IPv6 extension
+     * headers, a checksum to check, an MSS below what bpf_sk_assign_tcp_reqsk builds a socket with) goes on with the
+     * priority the guard lets through to the listener, which makes an ordinary handshake. Not while the pass switch is
+     * on (start-up), nor a real fragment, which carries no whole TCP header to judge. The repair build passes the same
+     * SYNs on unmarked, to the rings.
+     */
+    @Test
+    void shouldLeaveWhatItDoesNotAnswerToTheListenerWithTheKernelsHandoff() throws Exception {
+        try (XdpFastPath kernel = XdpFastPath.load(List.of(new InetSocketAddress("10.77.0.2", PORT),
+                new InetSocketAddress("2001:db8::2", PORT)), SERVER_MAC, new KeyRing(SECRET, 60_000, () -> NOW), OUR_MSS,
+                OUR_MSS - 20, OUR_WSCALE, 65535, 0, true)) {
+            kernel.refresh(false);
+            int client = 0x0B01_0203;
+            long client6 = 0x2001_0db8_0001_0005L;
+            byte[] plain = syn(client, 40000, LOCAL, PORT, 1000, 1460, 7, true, true, 5);
+            byte[] plain6 = syn6(client6, 5, 40000, LOCAL6_HI, LOCAL6_LO, PORT, 1000, 1440, 7, true, true, 5);
+            Map<String, byte[]> left = new LinkedHashMap<>();
+            left.put("IP options", frame(withIpOptions(plain)));
+            left.put("an MSS of 200", frame(syn(client, 40001, LOCAL, PORT, 1000, 200, 7, true, true, 5)));
+            left.put("an MSS of 535", frame(syn(client, 40002, LOCAL, PORT, 1000, 535, 7, true, true, 5)));
+            left.put("an IPv6 MSS of 1000", frame6(syn6(client6, 5, 40003, LOCAL6_HI, LOCAL6_LO, PORT, 1000, 1000, 7,
+                    true, true, 5)));
+            left.put("an IPv6 atomic fragment", frame6(withFragmentHeader(plain6, 0)));
+            left.put("a destination options header", frame6(withDestinationOptions(plain6)));
+            byte[] badSum = plain.clone();
+            badSum[36] ^= 0x01;
+            left.put("a wrong checksum", frame(badSum));
+            long passed = kernel.counter(XdpFastPath.PASSED);
+            for (Map.Entry<String, byte[]> e : left.entrySet()) {
+                XdpFastPath.TestResult r = kernel.testRun(SynPath.TC, e.getValue());
+                assertEquals(XdpFastPath.TestResult.PASS, r.verdict(), e.getKey());
+                assertEquals(KERNEL_SYN_PRIORITY, r.priority(), e.getKey() + ": to the listener");
+            }
+            assertEquals(passed + left.size(), kernel.counter(XdpFastPath.PASSED));
+            XdpFastPath.TestResult answered = kernel.testRun(SynPath.TC, frame(syn(client, 40004, LOCAL, PORT, 1000, 536,
+                    7, true, true, 5)));
+            assertEquals(XdpFastPath.TestResult.TX, answered.verdict(), "536 and up: a cookie");
+            assertEquals(0, answered.priority());
+            XdpFastPath.TestResult fragment = kernel.testRun(SynPath.TC, frame6(withFragmentHeader(plain6, 1)));
+            assertEquals(XdpFastPath.TestResult.PASS, fragment.verdict());
+            assertEquals(0, fragment.priority(), "a real fragment: not judged");
+            XdpFastPath.TestResult other = kernel.testRun(SynPath.TC, frame(withIpOptions(syn(client, 40005, LOCAL, 81,
+                    1000, 1460, 7, true, true, 5))));
+            assertEquals(0, other.priority(), "another port's SYN with options: not ours");
+            kernel.refresh(true);
+            XdpFastPath.TestResult starting = kernel.testRun(SynPath.TC, frame(withIpOptions(plain)));
+            assertEquals(XdpFastPath.TestResult.PASS, starting.verdict());
+            assertEquals(0, starting.priority(), "the pass switch at start-up: the guard drops it");
+        }
+        XdpFastPath.TestResult repair = xdp.testRun(SynPath.TC, frame(withIpOptions(syn(0x0B01_0203, 40006, LOCAL,
+                PORT, 1000, 1460, 7, true, true, 5))));
+        assertEquals(XdpFastPath.TestResult.PASS, repair.verdict());
+        assertEquals(0, repair.priority(), "the repair build: to the rings, unmarked");
+    }
+
+    /** An IPv4 packet with a 4-byte option (NOP NOP NOP EOL) inserted after its header. */
+    private static byte[] withIpOptions(byte[] ip) {
+        byte[] out = new byte[ip.length + 4];
+        System.arraycopy(ip, 0, out, 0, 20);
+        out[20] = 1;
+        out[21] = 1;
+        out[22] = 1;
+        System.arraycopy(ip, 20, out, 24, ip.length - 20);
+        out[0] = 0x46;
+        out[2] = (byte) (out.length >>> 8);
+        out[3] = (byte) out.length;
+        out[10] = 0;
+        out[11] = 0;
+        int sum = 0;
+        for (int i = 0; i < 24; i += 2) {
+            sum += (out[i] & 0xff) << 8 | out[i + 1] & 0xff;
+        }
+        sum = (sum & 0xffff) + (sum >>> 16);
+        sum = (sum & 0xffff) + (sum >>> 16);
+        out[10] = (byte) (~sum >>> 8);
+        out[11] = (byte) ~sum;
+        return out;
+    }
+
+    /** An IPv6 packet with a fragment header before TCP: offset 0, and More Fragments as {@code more}. */
+    private static byte[] withFragmentHeader(byte[] ip6, int more) {
+        byte[] out = insertExtension(ip6, 44, new byte[] {6, 0, 0, (byte) more, 0, 0, 0, 7});
+        return out;
+    }
+
+    /** An IPv6 packet with an empty destination options header (PadN) before TCP. */
+    private static byte[] withDestinationOptions(byte[] ip6) {
+        return insertExtension(ip6, 60, new byte[] {6, 0, 1, 4, 0, 0, 0, 0});
+    }
+
+    private static byte[] insertExtension(byte[] ip6, int type, byte[] header) {
+        byte[] out = new byte[ip6.length + header.length];
+        System.arraycopy(ip6, 0, out, 0, 40);
+        System.arraycopy(header, 0, out, 40, header.length);
+        System.arraycopy(ip6, 40, out, 40 + header.length, ip6.length - 40);
+        out[6] = (byte) type;
+        int payload = out.length - 40;
+        out[4] = (byte) (payload >>> 8);
+        out[5] = (byte) payload;
+        return out;
     }
 
     private int synVerdict(XdpFastPath program, int source) {

@@ -35,7 +35,9 @@ class Ipv6HostileInputIT {
         try (TestNet net = TestNet.pairWithIpv6(); EchoBackend backend = EchoBackend.start(net, "::1");
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run",
                      "--listen", "[" + TestNet.SERVER_IP6 + "]:8080",
-                     "--backend", "[::1]:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
+                     "--backend", "[::1]:" + EchoBackend.PORT, "--stats-interval", "500ms",
+                     // The Java front end's parser: the repair handoff's (see HostileInputIT).
+                     "--handoff", "repair")) {
             proxy.awaitStarted();
             String serverMac = net.mac(net.serverNs(), net.serverDev());
             int ifindex = Integer.parseInt(net.exec(net.clientNs(), "cat",

@@ -190,7 +190,11 @@ class LifecycleIT {
                 assertTrue(closedMs >= 2500, "closed only at the end of the 3 s grace period: " + closedMs + " ms");
                 assertTrue(code == 0 || code == 143, "exit code " + code);
                 assertEquals(1, last.get("drain_closed"), proxy.output());
-                assertTrue(last.get("drain_syn") >= 1, "the new client's SYN was counted: " + last);
+                // The rings count it; the kernel's handoff (what auto comes to where the host can have it) has
+                // none, and its program is detached while draining: the guard drops the SYN uncounted.
+                if (!proxy.output().contains("final ACKs handed to the kernel at tc")) {
+                    assertTrue(last.get("drain_syn") >= 1, "the new client's SYN was counted: " + last);
+                }
                 assertEquals(2, last.get("handoffs"));
                 assertFalse(tables(net).contains(TABLE), "guard removed at exit");
                 assertTrue(proxy.output().contains("1 still open at the deadline closed"), proxy.output());

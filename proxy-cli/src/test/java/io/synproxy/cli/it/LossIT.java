@@ -54,8 +54,9 @@ class LossIT {
     void shouldRecoverALostFinalAckALostWindowUpdateAndALostFirstDataSegment() throws Exception {
         try (TestNet net = TestNet.pair();
              EchoBackend backend = EchoBackend.start(net);
+             // The zero window and its update are the repair handoff's; the kernel's opens the window at once.
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
-                     "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
+                     "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms", "--handoff", "repair")) {
             proxy.awaitStarted();
             String flags = "tcp flags & (syn|ack|fin|rst|psh) == ack";
             net.exec(net.clientNs(), "nft", "add table netdev loss; "
@@ -107,8 +108,10 @@ class LossIT {
     void shouldCompleteAServerSpeaksFirstConnectionWithALostFinalAckOnTheClientsFirstKeepaliveProbe() throws Exception {
         try (TestNet net = TestNet.pair();
              BannerIT.BannerBackend backend = BannerIT.BannerBackend.start(net);
+             // The repair handoff's: a probe's sequence number is one below the final ACK's, and the kernel's
+             // handoff builds the connection from the segment's own, so it resets the probe as Linux's own cookies do.
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
-                     "--backend", "127.0.0.1:9025", "--stats-interval", "500ms")) {
+                     "--backend", "127.0.0.1:9025", "--stats-interval", "500ms", "--handoff", "repair")) {
             proxy.awaitStarted();
             net.exec(net.clientNs(), "nft", "add table netdev loss; "
                     + "add chain netdev loss out { type filter hook egress device \"" + net.clientDev() + "\" priority 0; }; "

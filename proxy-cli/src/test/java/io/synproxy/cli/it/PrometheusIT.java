@@ -94,9 +94,14 @@ class PrometheusIT {
             assertEquals(handoffs, (long) query(net, "synproxy_backend_connect_duration_seconds_count"));
             assertEquals(handoffs, (long) query(net, "synproxy_handoff_to_backend_ready_seconds_count"));
             assertTrue(query(net, "synproxy_final_acks_total{result=\"invalid\"}") > 100);
-            // One observation per drain that found frames: at least one, at most one per frame.
+            // One observation per drain that found frames: at least one, at most one per frame. The kernel's handoff
+            // (what --handoff auto comes to on a host that can have it) captures nothing: none.
             double drains = query(net, "synproxy_ring_wait_seconds_count");
-            assertTrue(drains >= 1 && drains <= query(net, "synproxy_ring_frames_total"), "ring waits " + drains);
+            if (proxy.output().contains("final ACKs handed to the kernel at tc")) {
+                assertEquals(0, drains, "ring waits with nothing captured");
+            } else {
+                assertTrue(drains >= 1 && drains <= query(net, "synproxy_ring_frames_total"), "ring waits " + drains);
+            }
             double sent = query(net, "synproxy_invalid_ack_resets_total{result=\"sent\"}");
             double held = query(net, "synproxy_invalid_ack_resets_total{result=\"rate_limited\"}");
             System.out.printf("PrometheusIT: invalid-ACK RSTs sent %.0f, held back %.0f%n", sent, held);

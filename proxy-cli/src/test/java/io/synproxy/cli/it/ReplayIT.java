@@ -58,7 +58,10 @@ class ReplayIT {
         try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "300ms",
-                     "--key-rotation", ROTATION_SECONDS + "s", "--syn-path", synPath);
+                     "--key-rotation", ROTATION_SECONDS + "s", "--syn-path", synPath,
+                     // The repair handoff's memory of closed tuples: the kernel's, as Linux's own cookies, builds a
+                     // connection from a replayed final ACK that finds no socket (README, "The kernel's handoff").
+                     "--handoff", "repair");
              Capture capture = Capture.start(net, net.clientNs(), net.clientDev(), "tcp port 8080")) {
             proxy.awaitStarted();
             Socket client = net.inClientNow(() -> {

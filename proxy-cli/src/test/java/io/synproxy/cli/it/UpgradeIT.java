@@ -6,6 +6,8 @@ import io.synproxy.testsupport.Netns;
 import io.synproxy.testsupport.RequiresRoot;
 import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -42,14 +44,20 @@ class UpgradeIT {
     private static final long INTERVAL_MICROS = 10_000;
     private static final int WARM_UP_CLIENTS = 50;
 
-    @Test
-    void upgradeUnderLoadServesEveryClient() throws Exception {
+    /**
+     * With {@code --handoff kernel} the second instance's listening sockets join the first's SO_REUSEPORT group, and
+     * the first's leave it at SIGTERM, once they have accepted what their queues held.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"repair", "kernel"})
+    void upgradeUnderLoadServesEveryClient(String handoff) throws Exception {
         Path dir = Files.createTempDirectory("synproxy-upgrade-");
         Path secret = dir.resolve("secret");
         Files.writeString(secret, SecretFile.newFileText());
         Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("rw-------"));
         String[] args = {"run", "--listen", TestNet.SERVER_IP + ":8080", "--backend", "127.0.0.1:" + EchoBackend.PORT,
-            "--secret-file", secret.toString(), "--threads", "2", "--stats-interval", "0", "--drain-timeout", "5s"};
+            "--secret-file", secret.toString(), "--threads", "2", "--stats-interval", "0", "--drain-timeout", "5s",
+            "--handoff", handoff};
         ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor();
         ExecutorService clients = null;
         try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net)) {
@@ -176,7 +184,7 @@ class UpgradeIT {
                     : during[Math.min(during.length - 1, (int) (during.length * 0.99))] / 1_000_000;
             System.out.println("UpgradeIT: p99 " + p99Upgrade + " ms over the " + during.length
                     + " clients due from B's start on (the upgrade)");
-            System.out.printf("UpgradeIT: B up %d ms after its start; %d/%d served, failed %d; connect+first byte p50 %d ms p99 %d ms max %d ms "
+            System.out.printf("UpgradeIT --handoff " + handoff + ": B up %d ms after its start; %d/%d served, failed %d; connect+first byte p50 %d ms p99 %d ms max %d ms "
                     + "(p99 %d ms over the %d due before B started); "
                     + "client SYN retransmissions %d; A exited %d ms after SIGTERM (code %d): syn=%d handoffs=%d "
                     + "handover_unread=%d ring_drops=%d; B syn=%d handoffs=%d ack_invalid=%d ack_host_socket=%d ring_drops=%d; guard "

@@ -112,8 +112,9 @@ class XdpIT {
     @Test
     void shouldLeaveDualStackSynsToTheRing() throws Exception {
         try (TestNet net = TestNet.pairWithIpv6()) {
+            // The repair handoff's capture: the kernel's captures nothing and takes both families at tc.
             String[] listens = {"--listen", TestNet.SERVER_IP + ":8080", "--listen", "[" + TestNet.SERVER_IP6 + "]:8080",
-                "--backend", "127.0.0.1:" + EchoBackend.PORT};
+                "--backend", "127.0.0.1:" + EchoBackend.PORT, "--handoff", "repair"};
             try (ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), concat("run", listens, "--syn-path", "tc"))) {
                 assertTrue(proxy.process().waitFor(60, TimeUnit.SECONDS));
                 String out = proxy.output();
@@ -151,6 +152,9 @@ class XdpIT {
                 proxy.awaitStarted();
                 assertTrue(proxy.output().contains("SYNs answered from the capture ring (--syn-path auto: the kernel "
                         + "refused the BPF program (Operation not permitted"), proxy.output());
+                // --handoff auto tried the kernel's handoff first, whose program the kernel refused too.
+                assertTrue(proxy.output().contains("(--handoff auto: repair, the kernel refused the BPF program"),
+                        proxy.output());
                 assertFalse(proxy.output().contains("libbpf"), "libbpf's own warnings stay quiet: " + proxy.output());
                 Map<String, Long> before = proxy.nextStats(Duration.ofSeconds(5));
                 assertEquals(3, synAcks(net), "the ring answers");
