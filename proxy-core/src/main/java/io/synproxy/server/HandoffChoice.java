@@ -13,8 +13,10 @@ import java.util.regex.Pattern;
 /**
  * What {@code --handoff auto} comes to on this host, and why: the kernel's handoff where the BPF program can answer the
  * SYNs at tc and hand the final ACKs to a listener (bpf_sk_assign_tcp_reqsk: Linux 6.9 and its BTF), else the repair
- * handoff. Told from what the host says before anything is loaded; a program the kernel still refuses sends the start
- * back to the repair handoff ({@link ProxyServer#start}).
+ * handoff; the repair handoff too where another process receives IPv4 or IPv6 on the interface through a packet socket
+ * ({@link PacketTaps}: another synproxy with the repair handoff), which the kernel's handoff cannot share it with. Told
+ * from what the host says before anything is loaded; a program the kernel still refuses sends the start back to the
+ * repair handoff ({@link ProxyServer#start}).
  *
  * @param handoff repair or kernel
  * @param why     for the start line
@@ -55,6 +57,12 @@ record HandoffChoice(Handoff handoff, String why) {
         }
         if (!Files.isReadable(BTF)) {
             return repair("this kernel has no BTF (" + BTF + "), which the kernel's handoff needs");
+        }
+        int taps = PacketTaps.afterIp(host.ifindex());
+        if (taps > 0) {
+            return repair(taps + " packet socket(s) of IPv4 or IPv6 receive on " + host.interfaceName() + " (another "
+                    + "synproxy with the repair handoff has such sockets), which would refuse the kernel's handoff's "
+                    + "clients");
         }
         return kernel("Linux " + release);
     }

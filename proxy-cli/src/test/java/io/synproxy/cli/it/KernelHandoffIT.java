@@ -217,6 +217,29 @@ class KernelHandoffIT {
         }
     }
 
+    /**
+     * Beside a running instance with the repair handoff on other listens of the same interface, whose packet sockets
+     * would refuse the kernel's handoff's clients, auto takes the repair handoff and says why.
+     */
+    @Test
+    @SuppressWarnings("try") // the backend only needs to exist
+    void shouldTakeTheRepairHandoffBesideAnInstanceThatHasIt() throws Exception {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
+             ProxyProcess repair = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8081",
+                     "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "0", "--handoff", "repair")) {
+            repair.awaitStarted();
+            try (ProxyProcess auto = ProxyProcess.start(net, net.serverNs(), "run", "--listen",
+                    TestNet.SERVER_IP + ":8080", "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "0")) {
+                auto.awaitStarted();
+                assertTrue(auto.output().contains("(--handoff auto: repair, ") && auto.output().contains(
+                        "packet socket(s) of IPv4 or IPv6 receive on " + net.serverDev()), auto.output());
+                assertFalse(auto.output().contains("warning"), auto.output());
+                long micros = net.inClientNow(() -> Clients.echoOnce(1, 5000)) / 1000;
+                assertTrue(micros < 1_000_000, "served on the first SYN: " + micros + " us");
+            }
+        }
+    }
+
     /** What the kernel's handoff cannot do is told in one sentence, before anything starts. */
     @Test
     void shouldRefuseWhatTheKernelsHandoffCannotDo() throws Exception {
