@@ -154,19 +154,20 @@ public final class ProxyServer implements AutoCloseable {
         // The tables' names do not depend on the handoff, nor does the lock file that counts the instances.
         // With the kernel's handoff a running instance on these listens (an upgrade in place) holds the ports with
         // its listening sockets, which this one's join.
-        boolean another = config.handoff() != Handoff.REPAIR && GuardShare.heldByAnother(guards(config));
-        HostFacts host = HostFacts.discover(config, another);
+        boolean another = GuardShare.heldByAnother(guards(config));
+        HostFacts host = HostFacts.discover(config, another && config.handoff() != Handoff.REPAIR);
         HandoffChoice choice = HandoffChoice.of(config, host, another);
         if (config.handoff() != Handoff.AUTO) {
-            return start(config, secrets, host, choice);
+            return start(config, secrets, host, choice, another);
         }
         try {
-            return start(config.withHandoff(choice.handoff()), secrets, host, choice);
+            return start(config.withHandoff(choice.handoff()), secrets, host, choice, another);
         } catch (StartupException e) {
             if (choice.handoff() != Handoff.KERNEL || another || e.kernelHandoffRefusal() == null) {
                 throw e;
             }
-            return start(config.withHandoff(Handoff.REPAIR), secrets, host, choice.fallBack(e.kernelHandoffRefusal()));
+            return start(config.withHandoff(Handoff.REPAIR), secrets, host, choice.fallBack(e.kernelHandoffRefusal()),
+                    false);
         }
     }
 
@@ -182,9 +183,12 @@ public final class ProxyServer implements AutoCloseable {
         return guards;
     }
 
-    /** {@link #start(ProxyConfig, SecretSource)} with the handoff chosen: repair or kernel. */
-    private static ProxyServer start(ProxyConfig config, SecretSource secrets, HostFacts host, HandoffChoice choice)
-            throws StartupException {
+    /**
+     * {@link #start(ProxyConfig, SecretSource)} with the handoff chosen: repair or kernel. {@code upgrade}: another
+     * instance runs on these listens.
+     */
+    private static ProxyServer start(ProxyConfig config, SecretSource secrets, HostFacts host, HandoffChoice choice,
+                                     boolean upgrade) throws StartupException {
         List<NftGuard> guards = guards(config);
         RelaySettings relaySettings;
         try {
@@ -217,7 +221,7 @@ public final class ProxyServer implements AutoCloseable {
         List<Loop> loops = new ArrayList<>();
         boolean started = false;
         try {
-            warmUp(host, group, relaySettings);
+            warmUp(host, group, relaySettings, !upgrade);
             KernelSyns kernel = await(loading);
             xdp = kernel.program();
             if (config.handoff() == Handoff.KERNEL && kernel.path() != SynPath.TC) {
@@ -545,8 +549,15 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
-    /** The cold paths once, before the guard opens the port (see {@link Warmup}). */
-    private static void warmUp(HostFacts host, MultiThreadIoEventLoopGroup group, RelaySettings relaySettings) {
+    /**
+     * The cold paths once, before the guard opens the port (see {@link Warmup}), and with {@code connections} the connection warm-up: 2 s of a core at full speed, which
+     * an upgrade in place does without. Beside the running instance it starved that one's clients: UpgradeIT's
+     * clients due during the second instance's start waited up to 75 to 333 ms (p99 74 to 208 ms with the kernel's
+     * handoff), against 29 to 44 ms without it (p99 20 ms); the second instance's first clients pay for its JIT
+     * instead, while the first still serves its share.
+     */
+    private static void warmUp(HostFacts host, MultiThreadIoEventLoopGroup group, RelaySettings relaySettings,
+                               boolean connections) {
         Warmup.handshake(host.ourMss(), host.ourMss6(), host.windowScale(), host.ipv4(), host.ipv6());
         // Its own scratch memory: the loops' handoffs may already be busy on their threads.
         try (RepairHandoff scratch = new RepairHandoff()) {
@@ -559,9 +570,11 @@ public final class ProxyServer implements AutoCloseable {
             }
             // One loop is enough, as for the front end: compiled code is the process's.
             InetAddress loopback = host.ipv4() ? InetAddress.getLoopbackAddress() : InetAddress.getByName("::1");
-            ConnectionWarmup.run((EventLoop) group.next(), relaySettings, scratch,
-                    new Warmup.Rig(host.ourMss(), host.ourMss6(), host.windowScale()), loopback,
-                    ConnectionWarmup.CONNECTIONS, ConnectionWarmup.BUDGET_NANOS);
+            if (connections) {
+                ConnectionWarmup.run((EventLoop) group.next(), relaySettings, scratch,
+                        new Warmup.Rig(host.ourMss(), host.ourMss6(), host.windowScale()), loopback,
+                        ConnectionWarmup.CONNECTIONS, ConnectionWarmup.BUDGET_NANOS);
+            }
         } catch (UnknownHostException e) {
             // A literal never needs a lookup; the IPv6 handoff is then linked by its first client.
         }
