@@ -8,7 +8,9 @@
  * options or IPv6 extension headers, payload, odd TCP options, a wrong checksum, a deny or allow list in force but
  * with KERNEL_HANDOFF, where the lists are held here: deny_list, allow_list) goes
  * on to the kernel as before (XDP_PASS, TC_ACT_UNSPEC), where the capture ring and the Java front end decide as they
- * always did. Segments without SYN and without a kernel socket are screened (screen()): what the Java front end
+ * always did; with KERNEL_HANDOFF, which has no rings, with the priority the guard lets through to the proxy's listener,
+ * which makes an ordinary handshake (see the pass label in decide()). Segments without SYN and without a kernel socket
+ * are screened (screen()): what the Java front end
  * would only count is dropped here, an ACK flood included. The final ACK is always Java's: this program never keeps
  * per-connection state.
  *
@@ -791,7 +793,7 @@ static __attribute__((always_inline)) inline int decide(void *ctx, void *data, v
         tcp = (void *) ip + ip->ihl * 4;
         v6 = 0;
     } else if (eth->h_proto == __builtin_bswap16(ETH_P_IPV6)) {
-        /* Extension headers (the next header is not TCP) are rare: user space has the full parser for them. */
+        /* Extension headers are rare: user space has the full parser for them (KERNEL_HANDOFF: past_extensions()). */
         if ((void *) (ip6 + 1) > end || ip6->version != 6)
             return PASS;
         tcp = (void *) (ip6 + 1);

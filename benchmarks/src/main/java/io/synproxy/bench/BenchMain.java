@@ -1,5 +1,6 @@
 package io.synproxy.bench;
 
+import io.synproxy.config.Handoff;
 import io.synproxy.testsupport.Shell;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -115,8 +116,10 @@ public final class BenchMain implements Callable<Integer> {
         if (legitRate <= 0 || (duration != null && duration < 1) || timeoutMillis < 1) {
             return fail("--legit-rate, --duration and --timeout must be positive");
         }
-        if (!List.of("auto", "repair", "kernel").contains(handoff)) {
-            return fail("--handoff must be auto, repair or kernel, not " + handoff);
+        try {
+            Handoff.parse(handoff);
+        } catch (IllegalArgumentException e) {
+            return fail(e.getMessage());
         }
         if (rounds < 1 || rounds > MAX_ROUNDS) {
             return fail("--rounds must be 1 to " + MAX_ROUNDS + ", not " + rounds);

@@ -58,8 +58,13 @@ public final class GuardShare implements AutoCloseable {
      * in. Blocks while another instance installs or removes them.
      */
     public static GuardShare join(List<NftGuard> guards) throws NftGuard.GuardException {
+        return join(guards, runDir());
+    }
+
+    /** {@code SYNPROXY_RUN_DIR}, or {@link #DEFAULT_DIR}. */
+    private static Path runDir() {
         String dir = System.getenv("SYNPROXY_RUN_DIR");
-        return join(guards, dir == null || dir.isBlank() ? DEFAULT_DIR : Path.of(dir));
+        return dir == null || dir.isBlank() ? DEFAULT_DIR : Path.of(dir);
     }
 
     /** {@link #join(List)} with the lock file in {@code dir}. */
@@ -105,8 +110,7 @@ public final class GuardShare implements AutoCloseable {
      * is under way. False when unsure (no lock file, or it cannot be read).
      */
     public static boolean heldByAnother(List<NftGuard> guards) {
-        String dir = System.getenv("SYNPROXY_RUN_DIR");
-        Path file = lockFile(guards, dir == null || dir.isBlank() ? DEFAULT_DIR : Path.of(dir));
+        Path file = lockFile(guards, runDir());
         if (!Files.exists(file)) {
             return false;
         }

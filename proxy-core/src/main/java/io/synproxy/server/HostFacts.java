@@ -137,9 +137,8 @@ public record HostFacts(int ifindex, String interfaceDescription, int mtu, int o
     /** Whether no socket but a TIME_WAIT holds any of the listens' ports (a listener does). */
     static boolean portsFree(ProxyConfig config) {
         for (InetSocketAddress l : config.listens()) {
-            try (Socket probe = new Socket()) {
-                probe.setReuseAddress(true);
-                probe.bind(l);
+            try {
+                probe(l);
             } catch (IOException e) {
                 return false;
             }
@@ -147,14 +146,21 @@ public record HostFacts(int ifindex, String interfaceDescription, int mtu, int o
         return true;
     }
 
+    /** Binds a socket to {@code listen} and lets it go: fails where a listener holds the port. */
+    private static void probe(InetSocketAddress listen) throws IOException {
+        try (Socket probe = new Socket()) {
+            // SO_REUSEADDR as any server uses: a listener still fails the bind, our own TIME_WAIT sockets from a
+            // previous run (the handed-off sockets are bound to this port) do not.
+            probe.setReuseAddress(true);
+            probe.bind(listen);
+        }
+    }
+
     /** A listener already on the port would answer SYNs itself: refuse to start. */
     private static void ensurePortFree(ProxyConfig config) throws StartupException {
         for (InetSocketAddress l : config.listens()) {
-            try (Socket probe = new Socket()) {
-                // SO_REUSEADDR as any server uses: a listener still fails the bind, our own TIME_WAIT sockets from a
-                // previous run (the handed-off sockets are bound to this port) do not.
-                probe.setReuseAddress(true);
-                probe.bind(l);
+            try {
+                probe(l);
             } catch (IOException e) {
                 if (String.valueOf(e.getMessage()).contains("Permission denied")) {
                     // EACCES: a port below 1024 without CAP_NET_BIND_SERVICE (a container that dropped it).

@@ -12,6 +12,7 @@ import io.synproxy.packet.TcpFlyweight;
 import io.synproxy.packet.TcpSegment;
 import io.synproxy.packet.TcpSegmentWriter;
 import io.synproxy.policy.PrefixSet;
+import io.synproxy.testsupport.TcpPacket;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -241,23 +242,12 @@ class XdpFastPathTest {
         out[0] = 0x46;
         out[2] = (byte) (out.length >>> 8);
         out[3] = (byte) out.length;
-        out[10] = 0;
-        out[11] = 0;
-        int sum = 0;
-        for (int i = 0; i < 24; i += 2) {
-            sum += (out[i] & 0xff) << 8 | out[i + 1] & 0xff;
-        }
-        sum = (sum & 0xffff) + (sum >>> 16);
-        sum = (sum & 0xffff) + (sum >>> 16);
-        out[10] = (byte) (~sum >>> 8);
-        out[11] = (byte) ~sum;
-        return out;
+        return TcpPacket.fixIpv4HeaderChecksum(out, 0);
     }
 
     /** An IPv6 packet with a fragment header before TCP: offset 0, and More Fragments as {@code more}. */
     private static byte[] withFragmentHeader(byte[] ip6, int more) {
-        byte[] out = insertExtension(ip6, 44, new byte[] {6, 0, 0, (byte) more, 0, 0, 0, 7});
-        return out;
+        return insertExtension(ip6, 44, new byte[] {6, 0, 0, (byte) more, 0, 0, 0, 7});
     }
 
     /** An IPv6 packet with an empty destination options header (PadN) before TCP. */
