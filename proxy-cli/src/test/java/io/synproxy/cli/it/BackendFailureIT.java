@@ -330,9 +330,24 @@ class BackendFailureIT {
         return stats;
     }
 
+    /**
+     * The proxy's open descriptors, the fewest of five reads 20 ms apart: the once-a-second interface check (and
+     * glibc's if_nametoindex) holds a socket for a moment, which is no leak; a leaked descriptor is in every read.
+     */
     private static long openFds(ProxyProcess proxy) throws IOException {
-        try (Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(proxy.process().pid()), "fd"))) {
-            return fds.count();
+        long pid = proxy.process().pid();
+        long fewest = Long.MAX_VALUE;
+        for (int read = 0; read < 5; read++) {
+            try (Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
+                fewest = Math.min(fewest, fds.count());
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
         }
+        return fewest;
     }
 }

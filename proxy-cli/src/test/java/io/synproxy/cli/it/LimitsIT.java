@@ -252,10 +252,24 @@ class LimitsIT {
         return stats;
     }
 
+    /**
+     * The proxy's open descriptors, the fewest of five reads 20 ms apart: the once-a-second interface check (and
+     * glibc's if_nametoindex) holds a socket for a moment, which is no leak; a leaked descriptor is in every read.
+     */
     static long openFds(ProxyProcess proxy) throws IOException {
         long pid = proxy.jvm().pid();
-        try (Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
-            return fds.count();
+        long fewest = Long.MAX_VALUE;
+        for (int read = 0; read < 5; read++) {
+            try (Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
+                fewest = Math.min(fewest, fds.count());
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
         }
+        return fewest;
     }
 }
