@@ -10,10 +10,13 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
+import java.nio.charset.StandardCharsets;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 /**
  * The libc calls synproxy makes, bound once through FFM with errno captured.
@@ -65,6 +68,14 @@ public final class Native {
     private static final MethodHandle FCNTL = LINKER.downcallHandle(LIBC.findOrThrow("fcntl"),
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
             Linker.Option.firstVariadicArg(2), Linker.Option.captureCallState("errno"));
+    private static final MethodHandle IOCTL = LINKER.downcallHandle(LIBC.findOrThrow("ioctl"),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
+            Linker.Option.firstVariadicArg(2), Linker.Option.captureCallState("errno"));
+    private static final long SIOCGIFFLAGS = 0x8913;
+    private static final long SIOCGIFINDEX = 0x8933;
+    /** struct ifreq: the name (IFNAMSIZ, 16 bytes), then a union of 24. */
+    private static final int IFREQ_SIZE = 40;
+    private static final int IFNAMSIZ = 16;
 
     private Native() {
     }
@@ -350,6 +361,38 @@ public final class Native {
             throw new AssertionError(t);
         }
         return index != 0 ? index : -errno(capture);
+    }
+
+    /**
+     * The interface index of {@code name} asked on {@code fd}, any socket (SIOCGIFINDEX), or {@code -errno}: ENODEV
+     * when no such interface exists. What if_nametoindex answers, without the socket it opens for every question.
+     */
+    public static int interfaceIndex(int fd, String name) {
+        return ifreq(fd, SIOCGIFINDEX, name, true);
+    }
+
+    /** The flags of interface {@code name} (SIOCGIFFLAGS: IFF_UP is bit 0) asked on {@code fd}, or {@code -errno}. */
+    public static int interfaceFlags(int fd, String name) {
+        return ifreq(fd, SIOCGIFFLAGS, name, false);
+    }
+
+    private static int ifreq(int fd, long request, String name, boolean intResult) {
+        byte[] bytes = name.getBytes(StandardCharsets.US_ASCII);
+        if (bytes.length >= IFNAMSIZ) {
+            return -Constants.ENODEV;
+        }
+        MemorySegment capture = CAPTURE.get();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment req = arena.allocate(IFREQ_SIZE);
+            MemorySegment.copy(bytes, 0, req, JAVA_BYTE, 0, bytes.length);
+            int rc = (int) IOCTL.invokeExact(capture, fd, request, req);
+            if (rc < 0) {
+                return -errno(capture);
+            }
+            return intResult ? req.get(JAVA_INT, IFNAMSIZ) : Short.toUnsignedInt(req.get(JAVA_SHORT, IFNAMSIZ));
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
     }
 
     /** A non-blocking, close-on-exec pipe: {read end, write end}. */

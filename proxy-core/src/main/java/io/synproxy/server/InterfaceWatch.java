@@ -2,6 +2,7 @@ package io.synproxy.server;
 
 import io.synproxy.frontend.RingErrors;
 import io.synproxy.linux.Constants;
+import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Native;
 
 import java.net.NetworkInterface;
@@ -18,10 +19,14 @@ import java.util.function.IntSupplier;
  * Gone is the end: the rings stay unbound for good, the tc program went with the interface, and nothing on that
  * interface is protected any more; {@link #failure()} completes with one sentence, and the caller stops the proxy.
  */
-final class InterfaceWatch implements RingErrors {
+final class InterfaceWatch implements RingErrors, AutoCloseable {
     /** Every ring of every loop reports the same event: one notice per event, not one per ring. */
     private static final long NOTICE_GAP_NANOS = 1_000_000_000L;
 
+    private static final int IFF_UP = 1;
+
+    /** The socket the questions are asked on, or -1 (see {@link #open}). */
+    private final int fd;
     private final String name;
     private final int ifindex;
     /** The interface's index now, or -errno: ENODEV when there is none of that name. */
@@ -34,19 +39,42 @@ final class InterfaceWatch implements RingErrors {
     /** What {@link #poll} last saw; only its thread touches it. */
     private boolean wasUp = true;
 
-    InterfaceWatch(String name, int ifindex) {
-        this(name, ifindex, () -> Native.interfaceIndex(name), () -> upState(name));
-    }
-
     InterfaceWatch(String name, int ifindex, IntSupplier currentIndex) {
         this(name, ifindex, currentIndex, () -> 1);
     }
 
     InterfaceWatch(String name, int ifindex, IntSupplier currentIndex, IntSupplier upState) {
+        this(name, ifindex, currentIndex, upState, -1);
+    }
+
+    private InterfaceWatch(String name, int ifindex, IntSupplier currentIndex, IntSupplier upState, int fd) {
+        this.fd = fd;
         this.name = name;
         this.ifindex = ifindex;
         this.currentIndex = currentIndex;
         this.upState = upState;
+    }
+
+    /**
+     * The watch of interface {@code name}, which asks its questions on one socket of its own, opened now: glibc's
+     * if_nametoindex and Java's NetworkInterface open one (or three) for every question, a descriptor that comes and
+     * goes once a second, and cannot be had while the process is out of descriptors. Where even this one cannot be
+     * opened, glibc's way.
+     */
+    static InterfaceWatch open(String name, int ifindex) {
+        int fd;
+        try {
+            fd = Native.socket(Constants.AF_INET, Constants.SOCK_DGRAM | Constants.SOCK_CLOEXEC, 0);
+        } catch (LinuxException e) {
+            return new InterfaceWatch(name, ifindex, () -> Native.interfaceIndex(name), () -> upState(name), -1);
+        }
+        return new InterfaceWatch(name, ifindex, () -> Native.interfaceIndex(fd, name),
+                () -> upState(Native.interfaceFlags(fd, name)), fd);
+    }
+
+    /** 1 when {@code flags} (or -errno) say up, 0 down, -1 when they could not be had. */
+    static int upState(int flags) {
+        return flags < 0 ? -1 : (flags & IFF_UP) != 0 ? 1 : 0;
     }
 
     private static int upState(String name) {
@@ -104,9 +132,9 @@ final class InterfaceWatch implements RingErrors {
             return true;
         }
         int now = currentIndex.getAsInt();
-        // Only "no such interface" means gone. Another errno says the question could not be put: glibc opens a
-        // socket to ask, which fails while the process is out of descriptors (EMFILE), and stopping the proxy for
-        // that would hand whoever filled its descriptors a way to end it.
+        // Only "no such interface" means gone. Another errno says the question could not be put (glibc's way, where
+        // the watch has no socket of its own, opens one to ask, which fails while the process is out of descriptors:
+        // EMFILE), and stopping the proxy for that would hand whoever filled its descriptors a way to end it.
         if (now == ifindex || now < 0 && now != -Constants.ENODEV) {
             return false;
         }
@@ -118,6 +146,14 @@ final class InterfaceWatch implements RingErrors {
     /** Completes with the sentence that says why the proxy cannot go on; never completes otherwise. */
     CompletableFuture<String> failure() {
         return failure;
+    }
+
+    /** Closes the watch's socket; {@link #gone} and {@link #poll} are not asked after it. */
+    @Override
+    public void close() {
+        if (fd >= 0) {
+            Native.close(fd);
+        }
     }
 
     /** Where the passing events are said (a line each), from a loop thread. */

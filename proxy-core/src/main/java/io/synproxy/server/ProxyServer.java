@@ -203,9 +203,6 @@ public final class ProxyServer implements AutoCloseable {
         GuardShare share = null;
         Policy policy = policy(config);
         PrometheusMetrics metrics = config.operations().metrics() != null ? new PrometheusMetrics() : null;
-        // Capture on every interface (index 0) is bound to none of them: no interface's going can end it.
-        InterfaceWatch watch = host.ifindex() == 0 ? new InterfaceWatch("every interface", 0, () -> 0)
-                : new InterfaceWatch(host.interfaceName(), host.ifindex());
 
         // Told before anything starts: an explicit --syn-path this host cannot have.
         KernelSyns plan = planSynPath(config, host);
@@ -220,6 +217,9 @@ public final class ProxyServer implements AutoCloseable {
         XdpFastPath xdp = null;
         List<Loop> loops = new ArrayList<>();
         boolean started = false;
+        // Capture on every interface (index 0) is bound to none of them: no interface's going can end it.
+        InterfaceWatch watch = host.ifindex() == 0 ? new InterfaceWatch("every interface", 0, () -> 0)
+                : InterfaceWatch.open(host.interfaceName(), host.ifindex());
         try {
             warmUp(host, group, relaySettings, !upgrade);
             KernelSyns kernel = await(loading);
@@ -280,6 +280,7 @@ public final class ProxyServer implements AutoCloseable {
                     xdp.close();
                 }
                 shutdown(group, loops, guards, share);
+                watch.close();
             }
         }
     }
@@ -737,6 +738,8 @@ public final class ProxyServer implements AutoCloseable {
             xdp.close();
         }
         shutdown(group, loops, guards, share);
+        // After the loops: a ring's error asks the watch until its loop is gone.
+        watch.close();
     }
 
     /**

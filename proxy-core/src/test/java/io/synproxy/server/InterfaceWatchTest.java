@@ -1,8 +1,12 @@
 package io.synproxy.server;
 
 import io.synproxy.linux.Constants;
+import io.synproxy.linux.Native;
 import org.junit.jupiter.api.Test;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -101,5 +105,47 @@ class InterfaceWatchTest {
         InterfaceWatch watch = new InterfaceWatch("every interface", 0, () -> 0);
         watch.ringError(Constants.ENETDOWN);
         assertFalse(watch.failure().isDone());
+    }
+
+    /**
+     * The real kernel, on loopback (there in every namespace): the watch asks on one socket it opened at the start,
+     * the same answers as glibc's, and no descriptor comes and goes per question.
+     */
+    @Test
+    void shouldAskTheKernelOnOneSocketOfItsOwn() throws Exception {
+        int lo = Native.interfaceIndex("lo");
+        assertTrue(lo > 0, "lo: " + lo);
+        long before = openDescriptors();
+        try (InterfaceWatch watch = InterfaceWatch.open("lo", lo)) {
+            assertEquals(before + 1, openDescriptors(), "one socket, opened at the start");
+            List<String> said = new ArrayList<>();
+            watch.onNotice(said::add);
+            for (int i = 0; i < 5; i++) {
+                watch.poll();
+                assertFalse(watch.gone());
+            }
+            assertEquals(before + 1, openDescriptors(), "no descriptor per question");
+            assertEquals(List.of(), said, "lo is up");
+        }
+        assertEquals(before, openDescriptors(), "closed with the watch");
+        try (InterfaceWatch other = InterfaceWatch.open("spxnone0", lo)) {
+            assertTrue(other.gone(), "no interface of that name");
+        }
+        int fd = Native.socket(Constants.AF_INET, Constants.SOCK_DGRAM | Constants.SOCK_CLOEXEC, 0);
+        try {
+            assertEquals(lo, Native.interfaceIndex(fd, "lo"));
+            assertEquals(1, InterfaceWatch.upState(Native.interfaceFlags(fd, "lo")));
+            assertEquals(-Constants.ENODEV, Native.interfaceIndex(fd, "spxnone0"));
+            assertEquals(-1, InterfaceWatch.upState(Native.interfaceFlags(fd, "spxnone0")));
+            assertEquals(-Constants.ENODEV, Native.interfaceIndex(fd, "a-name-too-long-for-linux"));
+        } finally {
+            Native.close(fd);
+        }
+    }
+
+    private static long openDescriptors() throws IOException {
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.count();
+        }
     }
 }

@@ -20,7 +20,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -37,18 +36,18 @@ class BackendFailureIT {
              ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                      "--backend", "127.0.0.1:9", "--stats-interval", "500ms")) {
             proxy.awaitStarted();
-            long fdsBefore = openFds(proxy);
+            long fdsBefore = LimitsIT.openFds(proxy);
             for (int i = 0; i < CONNECTIONS; i++) {
                 long ms = net.inClientNow(BackendFailureIT::connectAndAwaitEnd);
                 assertTrue(ms < 1000, "connection " + i + " ended after " + ms + " ms");
             }
             Map<String, Long> stats = settled(proxy);
-            System.out.printf("BackendFailureIT refused: %s, fds %d -> %d%n", stats, fdsBefore, openFds(proxy));
+            System.out.printf("BackendFailureIT refused: %s, fds %d -> %d%n", stats, fdsBefore, LimitsIT.openFds(proxy));
             assertEquals(CONNECTIONS, stats.get("backend_failed"));
             assertEquals(CONNECTIONS, stats.get("backend_refused"), "counted by cause");
             assertEquals(0, stats.get("backend_timeout"));
             assertEquals(CONNECTIONS, stats.get("handoffs"));
-            assertEquals(fdsBefore, openFds(proxy), "no descriptor left open");
+            assertEquals(fdsBefore, LimitsIT.openFds(proxy), "no descriptor left open");
         }
     }
 
@@ -76,17 +75,17 @@ class BackendFailureIT {
             try (dying; ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen",
                     TestNet.SERVER_IP + ":8080", "--backend", "127.0.0.1:9001", "--stats-interval", "500ms")) {
                 proxy.awaitStarted();
-                long fdsBefore = openFds(proxy);
+                long fdsBefore = LimitsIT.openFds(proxy);
                 for (int i = 0; i < CONNECTIONS; i++) {
                     long ms = net.inClientNow(BackendFailureIT::connectAndAwaitEnd);
                     assertTrue(ms < 1000, "connection " + i + " ended after " + ms + " ms");
                 }
                 Map<String, Long> stats = settled(proxy);
-                System.out.printf("BackendFailureIT died: %s, fds %d -> %d%n", stats, fdsBefore, openFds(proxy));
+                System.out.printf("BackendFailureIT died: %s, fds %d -> %d%n", stats, fdsBefore, LimitsIT.openFds(proxy));
                 assertEquals(CONNECTIONS, stats.get("handoffs"));
                 assertEquals(0, stats.get("backend_failed"), "the backend accepted every connection");
                 assertTrue(stats.get("backend_reset") > 0, "resets counted by cause: " + stats);
-                assertEquals(fdsBefore, openFds(proxy), "no descriptor left open");
+                assertEquals(fdsBefore, LimitsIT.openFds(proxy), "no descriptor left open");
             }
             backend.join(2000);
         }
@@ -101,7 +100,7 @@ class BackendFailureIT {
             try (ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                     "--backend", "127.0.0.1:9002", "--backend-connect-timeout", "1s", "--stats-interval", "500ms")) {
                 proxy.awaitStarted();
-                long fdsBefore = openFds(proxy);
+                long fdsBefore = LimitsIT.openFds(proxy);
                 int n = 5;
                 List<Future<Long>> ends = new ArrayList<>();
                 for (int i = 0; i < n; i++) {
@@ -113,11 +112,11 @@ class BackendFailureIT {
                     assertTrue(ms >= 900 && ms < 3000, "the client saw the end " + ms + " ms after its request");
                 }
                 Map<String, Long> stats = settled(proxy);
-                System.out.printf("BackendFailureIT timeout: %s, fds %d -> %d%n", stats, fdsBefore, openFds(proxy));
+                System.out.printf("BackendFailureIT timeout: %s, fds %d -> %d%n", stats, fdsBefore, LimitsIT.openFds(proxy));
                 assertEquals(n, stats.get("backend_timeout"), "counted by cause");
                 assertEquals(n, stats.get("backend_failed"));
                 assertEquals(0, stats.get("backend_refused"));
-                assertEquals(fdsBefore, openFds(proxy), "no descriptor left open");
+                assertEquals(fdsBefore, LimitsIT.openFds(proxy), "no descriptor left open");
             } finally {
                 net.exec(net.serverNs(), "nft", "delete table inet blackhole");
             }
@@ -150,7 +149,7 @@ class BackendFailureIT {
             try (slow; ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen",
                     TestNet.SERVER_IP + ":8080", "--backend", "127.0.0.1:9003", "--stats-interval", "500ms")) {
                 proxy.awaitStarted();
-                long fdsBefore = openFds(proxy);
+                long fdsBefore = LimitsIT.openFds(proxy);
                 long rssBefore = rssKb(proxy);
                 Socket client = net.inClientNow(() -> {
                     Socket s = new Socket();
@@ -187,9 +186,9 @@ class BackendFailureIT {
                 writer.join(5000);
                 Map<String, Long> stats = settled(proxy);
                 System.out.printf("BackendFailureIT slow backend after the client reset: %s, fds %d -> %d%n", stats,
-                        fdsBefore, openFds(proxy));
+                        fdsBefore, LimitsIT.openFds(proxy));
                 assertEquals(1, stats.get("client_reset"), "counted by cause");
-                assertEquals(fdsBefore, openFds(proxy), "no descriptor left open");
+                assertEquals(fdsBefore, LimitsIT.openFds(proxy), "no descriptor left open");
             } finally {
                 synchronized (held) {
                     for (Socket s : held) {
@@ -219,7 +218,7 @@ class BackendFailureIT {
                  ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
                          "--backend", "127.0.0.1:" + EchoBackend.PORT, "--stats-interval", "500ms")) {
                 proxy.awaitStarted();
-                long fdsBefore = openFds(proxy);
+                long fdsBefore = LimitsIT.openFds(proxy);
                 int n = 5;
                 for (int i = 0; i < n; i++) {
                     net.inClientNow(() -> {
@@ -238,12 +237,12 @@ class BackendFailureIT {
                 Thread.sleep(3500);
                 Map<String, Long> stats = settled(proxy);
                 System.out.printf("BackendFailureIT client gone first: %s, backend accepted %d, fds %d -> %d%n",
-                        stats, backend.accepted(), fdsBefore, openFds(proxy));
+                        stats, backend.accepted(), fdsBefore, LimitsIT.openFds(proxy));
                 assertEquals(0, backend.accepted(), "no backend connection completed after its client had left");
                 assertEquals(n, stats.get("closed"));
                 assertEquals(n, stats.get("client_reset"), "counted by cause");
                 assertEquals(0, stats.get("backend_failed"), "the backend did not fail: the connect was abandoned");
-                assertEquals(fdsBefore, openFds(proxy), "no descriptor left open");
+                assertEquals(fdsBefore, LimitsIT.openFds(proxy), "no descriptor left open");
                 assertTrue(!proxy.output().contains("Exception"), "no stack trace in the output:\n" + proxy.output());
             }
         }
@@ -328,26 +327,5 @@ class BackendFailureIT {
         }
         assertEquals(0, stats.get("live"), "live connections return to 0: " + stats);
         return stats;
-    }
-
-    /**
-     * The proxy's open descriptors, the fewest of five reads 20 ms apart: the once-a-second interface check (and
-     * glibc's if_nametoindex) holds a socket for a moment, which is no leak; a leaked descriptor is in every read.
-     */
-    private static long openFds(ProxyProcess proxy) throws IOException {
-        long pid = proxy.process().pid();
-        long fewest = Long.MAX_VALUE;
-        for (int read = 0; read < 5; read++) {
-            try (Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
-                fewest = Math.min(fewest, fds.count());
-            }
-            try {
-                Thread.sleep(20);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
-        }
-        return fewest;
     }
 }

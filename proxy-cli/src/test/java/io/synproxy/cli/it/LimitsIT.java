@@ -253,8 +253,8 @@ class LimitsIT {
     }
 
     /**
-     * The proxy's open descriptors, the fewest of five reads 20 ms apart: the once-a-second interface check (and
-     * glibc's if_nametoindex) holds a socket for a moment, which is no leak; a leaked descriptor is in every read.
+     * The proxy's open descriptors, the fewest of five reads 20 ms apart: a descriptor held for a moment (the
+     * interface check's socket was one, before it kept its own) is no leak; a leaked descriptor is in every read.
      */
     static long openFds(ProxyProcess proxy) throws IOException {
         long pid = proxy.jvm().pid();
