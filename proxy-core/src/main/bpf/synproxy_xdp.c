@@ -10,9 +10,9 @@
  * on to the kernel as before (XDP_PASS, TC_ACT_UNSPEC), where the capture ring and the Java front end decide as they
  * always did; with KERNEL_HANDOFF, which has no rings, with the priority the guard lets through to the proxy's listener,
  * which makes an ordinary handshake (see the pass label in decide()). Segments without SYN and without a kernel socket
- * are screened (screen()): what the Java front end
- * would only count is dropped here, an ACK flood included. The final ACK is always Java's: this program never keeps
- * per-connection state.
+ * are screened (screen()): what the Java front end would only count is dropped here, an ACK flood included. The final
+ * ACK is Java's (with KERNEL_HANDOFF the kernel's, given its request socket by bpf_sk_assign_tcp_reqsk): this program
+ * never keeps per-connection state.
  *
  * The user-space side is io.synproxy.xdp.XdpFastPath: it fills `config` (keys, listens, our options) and reads
  * `counters`. Built by proxy-core's pom with clang -target bpf when clang is installed, twice: as it is, and with
@@ -842,7 +842,7 @@ static __attribute__((always_inline)) inline int decide(void *ctx, void *data, v
 #endif
     if (cfg->pass || odd)
         goto pass;
-    /* Fragments, payload (a TFO SYN) and IP options are rare: user space has the full parser for them. */
+    /* Fragments and payload (a TFO SYN) are rare: user space has the full parser (KERNEL_HANDOFF: the listener). */
     __u32 tcplen = tcp->doff * 4;
     if (tcplen < 20)
         goto pass;

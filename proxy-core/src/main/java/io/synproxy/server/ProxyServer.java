@@ -551,8 +551,8 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /**
-     * The cold paths once, before the guard opens the port (see {@link Warmup}), and with {@code connections} the connection warm-up: 2 s of a core at full speed, which
-     * an upgrade in place does without. Beside the running instance it starved that one's clients: UpgradeIT's
+     * The cold paths once, before the guard opens the port (see {@link Warmup}), and with {@code connections} the
+     * connection warm-up: 2 s of a core at full speed, which an upgrade in place does without. Beside the running instance it starved that one's clients: UpgradeIT's
      * clients due during the second instance's start waited up to 75 to 333 ms (p99 74 to 208 ms with the kernel's
      * handoff), against 29 to 44 ms without it (p99 20 ms); the second instance's first clients pay for its JIT
      * instead, while the first still serves its share.

@@ -82,6 +82,15 @@ class XdpFastPathTest {
                 SERVER_MAC, new KeyRing(SECRET, 60_000, () -> NOW), OUR_MSS, OUR_MSS - 20, OUR_WSCALE, 0, 0);
     }
 
+    /** The kernel's handoff's build for one IPv4 and one IPv6 listen, answering (its pass switch off). */
+    private static XdpFastPath dualStackKernelBuild() throws XdpException {
+        XdpFastPath kernel = XdpFastPath.load(List.of(new InetSocketAddress("10.77.0.2", PORT),
+                new InetSocketAddress("2001:db8::2", PORT)), SERVER_MAC, new KeyRing(SECRET, 60_000, () -> NOW), OUR_MSS,
+                OUR_MSS - 20, OUR_WSCALE, 65535, 0, true);
+        kernel.refresh(false);
+        return kernel;
+    }
+
     @AfterAll
     static void close() {
         if (xdp != null) {
@@ -143,10 +152,7 @@ class XdpFastPathTest {
      */
     @Test
     void shouldDropTheSynsOfListedSourcesWithTheKernelsHandoff() throws Exception {
-        try (XdpFastPath kernel = XdpFastPath.load(List.of(new InetSocketAddress("10.77.0.2", PORT),
-                new InetSocketAddress("2001:db8::2", PORT)), SERVER_MAC, new KeyRing(SECRET, 60_000, () -> NOW), OUR_MSS,
-                OUR_MSS - 20, OUR_WSCALE, 65535, 0, true)) {
-            kernel.refresh(false);
+        try (XdpFastPath kernel = dualStackKernelBuild()) {
             int a = 0x0B01_0203; // 11.1.2.3
             int b = 0x0C01_0203; // 12.1.2.3
             int c = 0x0D01_0203; // 13.1.2.3
@@ -184,10 +190,7 @@ class XdpFastPathTest {
      */
     @Test
     void shouldLeaveWhatItDoesNotAnswerToTheListenerWithTheKernelsHandoff() throws Exception {
-        try (XdpFastPath kernel = XdpFastPath.load(List.of(new InetSocketAddress("10.77.0.2", PORT),
-                new InetSocketAddress("2001:db8::2", PORT)), SERVER_MAC, new KeyRing(SECRET, 60_000, () -> NOW), OUR_MSS,
-                OUR_MSS - 20, OUR_WSCALE, 65535, 0, true)) {
-            kernel.refresh(false);
+        try (XdpFastPath kernel = dualStackKernelBuild()) {
             int client = 0x0B01_0203;
             long client6 = 0x2001_0db8_0001_0005L;
             byte[] plain = syn(client, 40000, LOCAL, PORT, 1000, 1460, 7, true, true, 5);
