@@ -51,6 +51,9 @@ static long (*bpf_set_hash)(struct __sk_buff *skb, __u32 hash) = (void *) BPF_FU
 #ifdef KERNEL_HANDOFF
 #define HANDOFF_KERNEL 1
 static void *(*bpf_skc_to_tcp_sock)(void *sk) = (void *) BPF_FUNC_skc_to_tcp_sock;
+static __u32 (*bpf_get_prandom_u32)(void) = (void *) BPF_FUNC_get_prandom_u32;
+static long (*bpf_sk_select_reuseport)(struct sk_reuseport_md *reuse, void *map, void *key, __u64 flags) =
+        (void *) BPF_FUNC_sk_select_reuseport;
 /* A struct, not a forward declaration: libbpf checks the kfunc's prototype against the kernel's by kind. */
 struct sock {
     __u64 opaque;
@@ -203,6 +206,29 @@ struct {
     __type(key, __u32);
     __type(value, __u64);
 } counters SEC(".maps");
+
+#ifdef KERNEL_HANDOFF
+/*
+ * Loop packing (io.synproxy.server.LoopPacking): the listening sockets by loop and listen (key loop * MAX_LISTENS16 +
+ * the listen's index), and how many loops take new connections. pick_loop() below gives each new connection to one
+ * of the first loops_active loops; 0 leaves it to the kernel's SO_REUSEPORT hash, as without packing.
+ */
+#define MAX_LISTENS16 16
+
+struct {
+    __uint(type, BPF_MAP_TYPE_REUSEPORT_SOCKARRAY);
+    __uint(max_entries, 64 * MAX_LISTENS16);
+    __type(key, __u32);
+    __type(value, __u32);
+} loop_listeners SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} loops_active SEC(".maps");
+#endif
 
 INLINE void count(__u32 which)
 {
@@ -1154,5 +1180,33 @@ int synproxy_tc(struct __sk_buff *skb)
         return TC_ACT_SHOT;
     return bpf_redirect(skb->ifindex, 0);
 }
+
+#ifdef KERNEL_HANDOFF
+/*
+ * The SO_REUSEPORT program of the proxy's listening sockets, which the kernel runs for every new connection to them,
+ * also for the final ACKs assign() hands to a listener (the kernel then picks within its group again). It picks one of
+ * the first loops_active loops at random, and that loop's listener of the group: the listens are separate groups, so
+ * the select fails (EXDEV) for every listen but the connection's own. Where none is taken (packing off, the loop's
+ * listener closed, another instance's group), the kernel's hash picks, as without a program.
+ */
+SEC("sk_reuseport")
+int pick_loop(struct sk_reuseport_md *md)
+{
+    __u32 zero = 0;
+    __u32 *active = bpf_map_lookup_elem(&loops_active, &zero);
+    if (!active || *active == 0)
+        return SK_PASS;
+    __u32 n = *active;
+    __u32 loop = n > 1 ? bpf_get_prandom_u32() % n : 0;
+    for (__u32 i = 0; i < MAX_LISTENS16; i++) {
+        __u32 key = loop * MAX_LISTENS16 + i;
+        long r = bpf_sk_select_reuseport(md, &loop_listeners, &key, 0);
+        /* Taken, or past the last listen (ENOENT). */
+        if (r == 0 || r == -2)
+            break;
+    }
+    return SK_PASS;
+}
+#endif
 
 char _license[] SEC("license") = "GPL";

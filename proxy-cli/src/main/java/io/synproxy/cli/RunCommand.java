@@ -53,6 +53,13 @@ final class RunCommand implements Callable<Integer> {
             description = "Event loops (one capture ring each, joined by PACKET_FANOUT). Default: ${DEFAULT-VALUE}.")
     int threads = ProxyConfig.DEFAULT_THREADS;
 
+    @Option(names = "--pack-loops", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "With --handoff kernel: new connections go to as few event loops as carry them (one more "
+                    + "joins while the busiest is past half a core), not to all at once: fewer threads to preempt "
+                    + "where the proxy shares its cores, as a sidecar does. A connection stays on its loop. "
+                    + "Default: on.")
+    boolean packLoops = true;
+
     @Option(names = "--stats-interval", paramLabel = "DURATION",
             description = "How often to print the stats line (10s, 500ms, ...); 0 turns it off. Default: 10s.")
     Duration statsInterval = ProxyConfig.DEFAULT_STATS_INTERVAL;
@@ -192,7 +199,7 @@ final class RunCommand implements Callable<Integer> {
                     .backendConnectTimeout(backendConnectTimeout).maxConnections(maxConnections)
                     .ringBytes(ProxyConfig.parseSize("--ring-size", ringSize, 2 << 16, ProxyConfig.MAX_RING_BYTES))
                     .pipeBytes(ProxyConfig.parseSize("--pipe-size", pipeSize, 4 << 10, ProxyConfig.MAX_PIPE_BYTES))
-                    .zeroWindow(zeroWindow)
+                    .zeroWindow(zeroWindow).packLoops(packLoops)
                     .idleTimeout(idleTimeout).drainTimeout(drainTimeout)
                     .proxyProtocol(proxyProtocol).keepalive(keepalive)
                     .operations(operations)

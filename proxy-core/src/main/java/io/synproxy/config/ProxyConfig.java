@@ -34,7 +34,8 @@ public record ProxyConfig(
         Operations operations,
         SynPath synPath,
         int pipeBytes,
-        Handoff handoff) {
+        Handoff handoff,
+        boolean packLoops) {
 
     public static final int DEFAULT_THREADS = Math.max(1, Runtime.getRuntime().availableProcessors());
     public static final Duration DEFAULT_STATS_INTERVAL = Duration.ofSeconds(10);
@@ -100,7 +101,7 @@ public record ProxyConfig(
         }
         return new ProxyConfig(listens, backend, interfaceName, threads, statsInterval, keyRotation,
                 zeroWindow && chosen != Handoff.KERNEL, backendConnectTimeout, maxConnections, ringBytes, idleTimeout,
-                drainTimeout, proxyProtocol, keepalive, operations, synPath, pipeBytes, chosen);
+                drainTimeout, proxyProtocol, keepalive, operations, synPath, pipeBytes, chosen, packLoops);
     }
 
     public static Builder builder() {
@@ -218,6 +219,7 @@ public record ProxyConfig(
         private SynPath synPath = SynPath.AUTO;
         private int pipeBytes = DEFAULT_PIPE_BYTES;
         private Handoff handoff = Handoff.AUTO;
+        private boolean packLoops = true;
 
         /** One address to protect (replaces earlier ones). */
         public Builder listen(String v) {
@@ -253,6 +255,12 @@ public record ProxyConfig(
 
         public Builder keyRotation(Duration v) {
             keyRotation = v;
+            return this;
+        }
+
+        /** {@code --pack-loops}: new connections on as few loops as carry them (the kernel's handoff only). */
+        public Builder packLoops(boolean v) {
+            packLoops = v;
             return this;
         }
 
@@ -384,7 +392,7 @@ public record ProxyConfig(
             boolean zero = zeroWindow && h != Handoff.KERNEL;
             return new ProxyConfig(ls, b, interfaceName, threads, statsInterval, keyRotation,
                     zero, backendConnectTimeout, maxConnections, ringBytes,
-                    idleTimeout, drainTimeout, proxyProtocol, keepalive, operations, synPath, pipeBytes, h);
+                    idleTimeout, drainTimeout, proxyProtocol, keepalive, operations, synPath, pipeBytes, h, packLoops);
         }
     }
 }

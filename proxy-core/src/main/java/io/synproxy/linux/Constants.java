@@ -33,6 +33,8 @@ public final class Constants {
     public static final int SO_RCVBUF = 8;
     public static final int SO_LINGER = 13;
     public static final int SO_REUSEPORT = 15;
+    /** asm-generic/socket.h: a BPF_PROG_TYPE_SK_REUSEPORT program for the socket's SO_REUSEPORT group. */
+    public static final int SO_ATTACH_REUSEPORT_EBPF = 52;
     public static final int SO_ATTACH_FILTER = 26;
     public static final int SO_SNDBUFFORCE = 32;
 

@@ -18,6 +18,8 @@ import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntSupplier;
+import java.util.function.Supplier;
 
 /**
  * The proxy's counters as Prometheus metric families, read from the per-loop {@link Counters} at scrape time:
@@ -46,6 +48,7 @@ public final class PrometheusMetrics implements MultiCollector, BackendTimings, 
     private static final Map<Counter, Export> EXPORTS = exports();
 
     private volatile Stats stats;
+    private volatile LoopGauges loops;
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private final Histogram connect;
     private final Histogram ready;
@@ -73,6 +76,18 @@ public final class PrometheusMetrics implements MultiCollector, BackendTimings, 
     /** The counters to export: every loop's, summed at scrape time. */
     public void stats(Stats s) {
         stats = s;
+    }
+
+    /**
+     * The event loops' gauges: each loop's live relays ({@code synproxy_loop_live_connections}, by {@code loop}), and
+     * how many loops new connections go to ({@code synproxy_loops_taking_connections}: all of them unless
+     * {@code --pack-loops} packs them).
+     */
+    public void loops(Supplier<long[]> live, IntSupplier taking) {
+        loops = new LoopGauges(live, taking);
+    }
+
+    private record LoopGauges(Supplier<long[]> live, IntSupplier taking) {
     }
 
     /** The registry holding these families and the histograms, for the HTTP exporter. */
@@ -123,6 +138,20 @@ public final class PrometheusMetrics implements MultiCollector, BackendTimings, 
         }
         out.add(GaugeSnapshot.builder().name("synproxy_live_connections").help("relayed connections open now")
                 .dataPoint(GaugeDataPointSnapshot.builder().value(stats.live()).build()).build());
+        LoopGauges loops = this.loops;
+        if (loops != null) {
+            GaugeSnapshot.Builder perLoop = GaugeSnapshot.builder().name("synproxy_loop_live_connections")
+                    .help("relayed connections open now, by the event loop that serves them");
+            long[] live = loops.live().get();
+            for (int i = 0; i < live.length; i++) {
+                perLoop.dataPoint(GaugeDataPointSnapshot.builder().value(live[i])
+                        .labels(Labels.of("loop", Integer.toString(i))).build());
+            }
+            out.add(perLoop.build());
+            out.add(GaugeSnapshot.builder().name("synproxy_loops_taking_connections")
+                    .help("event loops that new connections go to (--pack-loops: as few as carry them)")
+                    .dataPoint(GaugeDataPointSnapshot.builder().value(loops.taking().getAsInt()).build()).build());
+        }
         return new MetricSnapshots(out);
     }
 

@@ -36,10 +36,12 @@ import io.synproxy.relay.Relay;
 import io.synproxy.relay.RelaySettings;
 import io.synproxy.xdp.SynPath;
 
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -342,6 +344,25 @@ final class Loop implements AutoCloseable {
             n += k.live();
         }
         return n;
+    }
+
+    /** This loop's listening sockets, in the order of the config's listens (none with the repair handoff). */
+    int[] listenerFds() {
+        return accepts.stream().mapToInt(k -> k.fd().intValue()).toArray();
+    }
+
+    /** Runs {@code task} on this loop's thread and returns its result; its IOException as thrown. */
+    <T> T onLoop(Callable<T> task) throws IOException {
+        try {
+            return loop.submit(task).get(2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted");
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+        } catch (TimeoutException e) {
+            throw new IOException("the loop did not answer in 2 s");
+        }
     }
 
     /** No new connection from now on (see {@link SegmentGate#startDraining}, {@link KernelAccept#startDraining}). */

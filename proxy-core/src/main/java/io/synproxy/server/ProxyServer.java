@@ -86,6 +86,9 @@ public final class ProxyServer implements AutoCloseable {
     /** Whether this instance joined another one's capture with a secret of its own (see {@link #warnings()}). */
     private final SecretClash secretClash;
     private final InterfaceWatch watch;
+    /** {@code --pack-loops} at work, or null: off, not the kernel's handoff, one loop, or refused (packingRefused). */
+    private final PackedLoops packed;
+    private final String packingRefused;
     private PrometheusEndpoint endpoint;
     private volatile boolean closed;
 
@@ -123,12 +126,28 @@ public final class ProxyServer implements AutoCloseable {
             ticker.scheduleWithFixedDelay(() -> xdp.refresh(passToUserSpace(config, policy)), 0, 250,
                     TimeUnit.MILLISECONDS);
         }
+        PackedLoops packing = null;
+        String refused = null;
+        if (config.packLoops() && config.handoff() == Handoff.KERNEL && xdp != null && xdp.packs()
+                && loops.size() > 1 && loops.size() <= XdpFastPath.PACK_LOOPS) {
+            try {
+                packing = PackedLoops.start(xdp, loops, share::othersPresent);
+                ticker.scheduleWithFixedDelay(packing::tick, LoopPacking.PERIOD_MILLIS, LoopPacking.PERIOD_MILLIS,
+                        TimeUnit.MILLISECONDS);
+            } catch (XdpException | IOException e) {
+                refused = e.getMessage();
+            }
+        }
+        this.packed = packing;
+        this.packingRefused = refused;
         if (config.handoff() == Handoff.KERNEL && host.ifindex() != 0) {
             // No ring is bound, so none reports the interface's going (see InterfaceWatch).
             ticker.scheduleWithFixedDelay(watch::poll, 1, 1, TimeUnit.SECONDS);
         }
         if (metrics != null) {
             metrics.stats(stats);
+            metrics.loops(() -> loops.stream().mapToLong(Loop::liveConnections).toArray(),
+                    () -> packed != null ? packed.taking() : loops.size());
         }
     }
 
@@ -497,6 +516,10 @@ public final class ProxyServer implements AutoCloseable {
                         + "repair.");
             }
         }
+        if (packingRefused != null) {
+            warnings.add("synproxy: warning: --pack-loops: " + packingRefused + "; the kernel spreads new connections "
+                    + "over every loop instead");
+        }
         if (secretClash == SecretClash.NONE) {
             return warnings;
         }
@@ -588,7 +611,10 @@ public final class ProxyServer implements AutoCloseable {
                 + synPathText()
                 + ", " + loops.get(0).handoffPath() + handoffText()
                 + ", backend " + config.backend().getHostString() + ":" + config.backend().getPort()
-                + ", " + loops.size() + " thread(s), guard table"
+                + ", " + loops.size() + " thread(s)"
+                + (packed == null ? "" : packed.attached() ? " (new connections on the fewest that carry them, --pack-loops)"
+                : " (--pack-loops: new connections on the fewest that carry them once the running instance has gone)")
+                + ", guard table"
                 + (guards.size() > 1 ? "s" : "") + " inet " + String.join(", inet ", guards.stream().map(NftGuard::table).toList());
     }
 
@@ -733,6 +759,9 @@ public final class ProxyServer implements AutoCloseable {
         ticker.shutdownNow();
         if (endpoint != null) {
             endpoint.close();
+        }
+        if (packed != null) {
+            packed.close();
         }
         if (xdp != null) {
             xdp.close();

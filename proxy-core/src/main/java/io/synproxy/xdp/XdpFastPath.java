@@ -1,6 +1,7 @@
 package io.synproxy.xdp;
 
 import io.synproxy.cookie.KeyRing;
+import io.synproxy.linux.LinuxException;
 import io.synproxy.linux.Native;
 import io.synproxy.policy.PrefixSet;
 
@@ -16,6 +17,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
+import static io.synproxy.linux.Constants.SOL_SOCKET;
+import static io.synproxy.linux.Constants.SO_ATTACH_REUSEPORT_EBPF;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -72,6 +75,9 @@ public final class XdpFastPath implements AutoCloseable {
     public static final int ACK_RST = 12;
     /** Prefixes one list can hold in the program (its trie holds two generations of them during a reload). */
     public static final int LIST_MAX_PREFIXES = 131_072;
+    /** loop_listeners' shape: its key is loop * PACK_LISTENS + the listen's index. */
+    public static final int PACK_LISTENS = 16;
+    public static final int PACK_LOOPS = 64;
     private static final int COUNTERS = 13;
     private static final int MAX_LISTENS = 8;
     /** struct __sk_buff, as BPF_PROG_TEST_RUN takes and gives a tc program's context, and its priority field. */
@@ -118,6 +124,11 @@ public final class XdpFastPath implements AutoCloseable {
     private final int countersFd;
     private final int denyFd;
     private final int allowFd;
+    /** The kernel handoff's loop packing: its SO_REUSEPORT program and maps (pick_loop, loop_listeners,
+     *  loops_active); -1 in the build without. */
+    private final int pickFd;
+    private final int listenersFd;
+    private final int activeFd;
     private final int cpus;
     private final MemorySegment key;
     private final MemorySegment config;
@@ -134,7 +145,8 @@ public final class XdpFastPath implements AutoCloseable {
     private final long[] last = new long[COUNTERS];
 
     private XdpFastPath(Libbpf bpf, Arena arena, MemorySegment object, int xdpFd, int tcFd, int configFd,
-                        int countersFd, int denyFd, int allowFd, KeyRing keys) {
+                        int countersFd, int denyFd, int allowFd, int pickFd, int listenersFd, int activeFd,
+                        KeyRing keys) {
         this.bpf = bpf;
         this.arena = arena;
         this.object = object;
@@ -144,6 +156,9 @@ public final class XdpFastPath implements AutoCloseable {
         this.countersFd = countersFd;
         this.denyFd = denyFd;
         this.allowFd = allowFd;
+        this.pickFd = pickFd;
+        this.listenersFd = listenersFd;
+        this.activeFd = activeFd;
         this.keys = keys;
         this.cpus = Math.max(1, bpf.possibleCpus());
         this.key = arena.allocate(4, 4);
@@ -227,7 +242,11 @@ public final class XdpFastPath implements AutoCloseable {
                 bpf.close(object);
                 throw new XdpException("the BPF object in this build lacks its programs or maps");
             }
-            XdpFastPath path = new XdpFastPath(bpf, arena, object, prog, tc, cfg, counters, deny, allow, keys);
+            int pick = bpf.programFd(object, scratch.allocateFrom("pick_loop"));
+            int listeners = bpf.mapFd(object, scratch.allocateFrom("loop_listeners"));
+            int active = bpf.mapFd(object, scratch.allocateFrom("loops_active"));
+            XdpFastPath path = new XdpFastPath(bpf, arena, object, prog, tc, cfg, counters, deny, allow, pick,
+                    listeners, active, keys);
             try {
                 path.configure(v4, v6, mac, ourMss, ourMss6, ourWscale, synAckWindow, invalidAckRstRate);
             } catch (XdpException e) {
@@ -311,6 +330,67 @@ public final class XdpFastPath implements AutoCloseable {
                     + (-fd == 22 && path == SynPath.TC ? " (tc needs Linux 6.6 or newer)" : ""));
         }
         linkFd = fd;
+    }
+
+    /** Whether this program can pick the loop a connection goes to ({@link #loopListener}; the kernel handoff's). */
+    public boolean packs() {
+        return pickFd >= 0 && listenersFd >= 0 && activeFd >= 0;
+    }
+
+    /**
+     * Puts {@code fd}, loop {@code loop}'s listening socket on the {@code listen}-th listen, where the program's
+     * SO_REUSEPORT part ({@link #pickLoopsFor}) can give it connections; the kernel takes it out when it closes.
+     */
+    public synchronized void loopListener(int listen, int loop, int fd) throws XdpException {
+        if (!packs()) {
+            throw new IllegalStateException("this program does not pick loops");
+        }
+        if (listen < 0 || listen >= PACK_LISTENS || loop < 0 || loop >= PACK_LOOPS) {
+            throw new IllegalArgumentException("listen " + listen + ", loop " + loop + ": the program takes "
+                    + PACK_LISTENS + " listens of " + PACK_LOOPS + " loops");
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment k = a.allocate(JAVA_INT);
+            k.set(JAVA_INT, 0, loop * PACK_LISTENS + listen);
+            MemorySegment v = a.allocate(JAVA_INT);
+            v.set(JAVA_INT, 0, fd);
+            int r = bpf.update(listenersFd, k, v);
+            if (r < 0) {
+                throw new XdpException("cannot give the BPF program loop " + loop + "'s listener: " + errnoText(-r));
+            }
+        }
+    }
+
+    /**
+     * From now on the SO_REUSEPORT group of listening socket {@code fd} runs the program's SO_REUSEPORT part, which
+     * picks among the loops {@link #activeLoops} names: a setsockopt on one member is the group's. It replaces the
+     * group's program, another instance's too.
+     */
+    public synchronized void pickLoopsFor(int fd) throws XdpException {
+        if (!packs()) {
+            throw new IllegalStateException("this program does not pick loops");
+        }
+        try {
+            Native.setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, pickFd, "SO_ATTACH_REUSEPORT_EBPF");
+        } catch (LinuxException e) {
+            throw new XdpException("cannot attach the SO_REUSEPORT program: " + e.getMessage());
+        }
+    }
+
+    /**
+     * New connections go to the listeners of loops 0 to {@code n - 1} from now on, at random among them; 0: to the
+     * one the kernel's SO_REUSEPORT hash picks. A loop whose listener is gone falls back to that hash too.
+     */
+    public synchronized void activeLoops(int n) {
+        if (closed || !packs()) {
+            return;
+        }
+        key.set(JAVA_INT, 0, 0);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(JAVA_INT);
+            v.set(JAVA_INT, 0, n);
+            bpf.update(activeFd, key, v);
+        }
     }
 
     /** Detaches the program: from now on every SYN reaches the capture ring. Idempotent. */

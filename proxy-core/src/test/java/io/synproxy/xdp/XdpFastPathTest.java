@@ -40,6 +40,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -142,6 +144,24 @@ class XdpFastPathTest {
             int window = (r.frame()[14 + 20 + 14] & 0xff) << 8 | r.frame()[14 + 20 + 15] & 0xff;
             assertEquals(65535, window);
             assertEquals(1, kernel.counter(XdpFastPath.SYNACK));
+        }
+    }
+
+    /**
+     * Only the kernel's handoff's build has the SO_REUSEPORT program that packs connections onto loops (the repair
+     * handoff's connections are the rings' loops'); its map takes 16 listens of 64 loops. KernelHandoffIT shows it
+     * picking the loops.
+     */
+    @Test
+    void shouldPickLoopsOnlyInTheKernelHandoffsBuild() throws XdpException {
+        assertFalse(xdp.packs());
+        try (XdpFastPath kernel = dualStackKernelBuild()) {
+            assertTrue(kernel.packs());
+            assertThrows(IllegalArgumentException.class, () -> kernel.loopListener(XdpFastPath.PACK_LISTENS, 0, 0));
+            assertThrows(IllegalArgumentException.class, () -> kernel.loopListener(0, XdpFastPath.PACK_LOOPS, 0));
+            // Not a socket at all: the kernel refuses it, said in one sentence.
+            XdpException e = assertThrows(XdpException.class, () -> kernel.loopListener(0, 0, 0));
+            assertTrue(e.getMessage().startsWith("cannot give the BPF program loop 0's listener: "), e.getMessage());
         }
     }
 

@@ -8,20 +8,25 @@ import io.synproxy.testsupport.TestNet;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -194,6 +199,120 @@ class KernelHandoffIT {
             }
         }
         return s;
+    }
+
+    /**
+     * {@code --pack-loops}, the default with the kernel's handoff, over two listens (two SO_REUSEPORT groups) and two
+     * loops: connections held open all go to loop 0; echoes that keep loop 0 past half a core bring loop 1 in; once
+     * they stop, new connections go to loop 0 alone again. With {@code --no-pack-loops} the kernel's hash spreads
+     * them over both.
+     */
+    @Test
+    @SuppressWarnings("try") // the backend only needs to exist
+    void shouldPackConnectionsOntoTheFewestLoops() throws Exception {
+        try (TestNet net = TestNet.pairWithIpv6(); EchoBackend backend = EchoBackend.start(net)) {
+            for (boolean pack : new boolean[] {true, false}) {
+                try (ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen",
+                        TestNet.SERVER_IP + ":8080", "--listen", "[" + TestNet.SERVER_IP6 + "]:8080", "--backend",
+                        "127.0.0.1:" + EchoBackend.PORT, "--handoff", "kernel", "--threads", "2", "--metrics",
+                        "127.0.0.1:" + OperationsIT.METRICS_PORT, pack ? "--pack-loops" : "--no-pack-loops")) {
+                    proxy.awaitStarted();
+                    assertEquals(pack, proxy.output().contains("2 thread(s) (new connections on the fewest that carry "
+                            + "them, --pack-loops)"), proxy.output());
+                    List<Socket> held = new ArrayList<>();
+                    try {
+                        for (int i = 0; i < 24; i++) {
+                            InetSocketAddress to = i % 2 == 0 ? Clients.PROXY : Clients.PROXY6;
+                            held.add(net.inClientNow(() -> echoed(to)));
+                        }
+                        long[] live = loopLive(net);
+                        System.out.printf("KernelHandoffIT: %s: 24 held connections on the loops: %d, %d%n",
+                                pack ? "packed" : "not packed", live[0], live[1]);
+                        if (pack) {
+                            assertArrayEquals(new long[] {24, 0}, live, "every connection on loop 0");
+                            assertEquals(1, taking(net));
+                            assertLoop1JoinsUnderLoadAndLeavesAfter(net, held);
+                        } else {
+                            assertTrue(live[0] > 0 && live[1] > 0, "the hash spreads them: " + live[0] + ", " + live[1]);
+                            assertEquals(2, taking(net));
+                        }
+                    } finally {
+                        for (Socket s : held) {
+                            s.close();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** Echo ping-pong on {@code held} for 3 s from six threads; loop 1 takes connections meanwhile, not after. */
+    private static void assertLoop1JoinsUnderLoadAndLeavesAfter(TestNet net, List<Socket> held) throws Exception {
+        AtomicBoolean stop = new AtomicBoolean();
+        List<Thread> load = new ArrayList<>();
+        AtomicLong echoes = new AtomicLong();
+        for (int t = 0; t < 6; t++) {
+            Socket s = held.get(t);
+            load.add(Thread.ofPlatform().start(() -> {
+                byte[] b = new byte[2];
+                try {
+                    while (!stop.get()) {
+                        s.getOutputStream().write("p\n".getBytes(StandardCharsets.US_ASCII));
+                        if (s.getInputStream().readNBytes(b, 0, 2) != 2) {
+                            return;
+                        }
+                        echoes.incrementAndGet();
+                    }
+                } catch (IOException e) {
+                    // The check below says what the load reached.
+                }
+            }));
+        }
+        int most = 1;
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+        while (System.nanoTime() < end) {
+            most = Math.max(most, taking(net));
+            Thread.sleep(100);
+        }
+        stop.set(true);
+        for (Thread t : load) {
+            t.join();
+        }
+        System.out.printf("KernelHandoffIT: %d echoes in 3 s; at most %d loops took connections%n", echoes.get(), most);
+        assertEquals(2, most, "loop 0 busy, loop 1 took new connections too");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (taking(net) != 1 && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        assertEquals(1, taking(net), "quiet again: loop 0 alone");
+        long[] before = loopLive(net);
+        for (int i = 0; i < 8; i++) {
+            held.add(net.inClientNow(() -> echoed(Clients.PROXY)));
+        }
+        long[] after = loopLive(net);
+        assertArrayEquals(new long[] {before[0] + 8, before[1]}, after, "the new ones on loop 0");
+    }
+
+    private static Socket echoed(InetSocketAddress to) throws IOException {
+        Socket s = new Socket();
+        s.setSoTimeout(3000);
+        s.connect(to, 3000);
+        s.getOutputStream().write("h\n".getBytes(StandardCharsets.US_ASCII));
+        if (s.getInputStream().readNBytes(2).length != 2) {
+            s.close();
+            throw new IOException("no echo");
+        }
+        return s;
+    }
+
+    private static long[] loopLive(TestNet net) throws Exception {
+        String m = OperationsIT.scrape(net);
+        return new long[] {OperationsIT.sample(m, "synproxy_loop_live_connections{loop=\"0\"}"),
+                OperationsIT.sample(m, "synproxy_loop_live_connections{loop=\"1\"}")};
+    }
+
+    private static int taking(TestNet net) throws Exception {
+        return (int) OperationsIT.sample(OperationsIT.scrape(net), "synproxy_loops_taking_connections");
     }
 
     /** IPv4 and IPv6 listens together: no capture ring, so tc takes both families. */

@@ -1,0 +1,172 @@
+package io.synproxy.server;
+
+import io.synproxy.xdp.XdpException;
+import io.synproxy.xdp.XdpFastPath;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.function.BooleanSupplier;
+
+/**
+ * {@link LoopPacking} at work: every loop's listeners in the BPF program's {@code loop_listeners}, its SO_REUSEPORT
+ * part attached to each listen's group, each loop thread's CPU time read every {@value LoopPacking#PERIOD_MILLIS} ms,
+ * and the count of loops that take new connections written to the program. The CPU time is the thread's schedstat
+ * (its time on a CPU, in ns), one descriptor per loop opened on that thread at the start and read in place: nothing
+ * is opened or closed per period.
+ *
+ * <p>Beside a running instance (an upgrade in place), whose listeners are in the same groups, the program is attached
+ * only once that one has gone: attached at once, it would take the groups from the running instance, whose compiled
+ * code would then serve no new client while this one's first clients paid for its JIT. Until then the running
+ * instance's own program, if it has one, picks among its loops, and the kernel's hash once its listeners have closed.
+ */
+final class PackedLoops implements AutoCloseable {
+    private static final Path OWN_SCHEDSTAT = Path.of("/proc/thread-self/schedstat");
+    /** How often, in periods, whether the other instance has gone is asked while waiting for it. */
+    private static final int ASK_EVERY = 4;
+
+    private final XdpFastPath program;
+    private final LoopPacking packing;
+    private final FileChannel[] clocks;
+    private final long[] last;
+    private final double[] busy;
+    private final int[] firstListeners;
+    private final BooleanSupplier othersPresent;
+    private final ByteBuffer text = ByteBuffer.allocate(96);
+    private long lastNanos;
+    private long periods;
+    private boolean attachRefused;
+    private volatile boolean attached;
+    private volatile int taking = 1;
+
+    private PackedLoops(XdpFastPath program, FileChannel[] clocks, int[] firstListeners,
+                        BooleanSupplier othersPresent) {
+        this.program = program;
+        this.clocks = clocks;
+        this.firstListeners = firstListeners;
+        this.othersPresent = othersPresent;
+        this.packing = new LoopPacking(clocks.length);
+        this.last = new long[clocks.length];
+        this.busy = new double[clocks.length];
+    }
+
+    /**
+     * Gives the program the loops' listeners (loop {@code i}'s j-th is on the config's j-th listen), lets loop 0
+     * alone take new connections, and attaches the program to the listens' groups unless {@code othersPresent} says
+     * another instance shares them (then {@link #tick} does once it has gone).
+     *
+     * @throws IOException when a loop's schedstat cannot be opened (a kernel without CONFIG_SCHED_INFO)
+     */
+    static PackedLoops start(XdpFastPath program, List<Loop> loops, BooleanSupplier othersPresent)
+            throws XdpException, IOException {
+        FileChannel[] clocks = new FileChannel[loops.size()];
+        PackedLoops packed = new PackedLoops(program, clocks, loops.getFirst().listenerFds(), othersPresent);
+        boolean started = false;
+        try {
+            for (int i = 0; i < loops.size(); i++) {
+                clocks[i] = loops.get(i).onLoop(() -> FileChannel.open(OWN_SCHEDSTAT));
+                int[] fds = loops.get(i).listenerFds();
+                for (int j = 0; j < fds.length; j++) {
+                    program.loopListener(j, i, fds[j]);
+                }
+            }
+            for (int i = 0; i < clocks.length; i++) {
+                packed.last[i] = packed.cpuNanos(i);
+            }
+            packed.lastNanos = System.nanoTime();
+            program.activeLoops(1);
+            if (!othersPresent.getAsBoolean()) {
+                packed.attach();
+            }
+            started = true;
+            return packed;
+        } finally {
+            if (!started) {
+                packed.close();
+            }
+        }
+    }
+
+    /** Whether the program picks the loops yet (not while another instance shares the listens). */
+    boolean attached() {
+        return attached;
+    }
+
+    /** How many loops new connections go to: all of them (the kernel's hash) until the program is attached. */
+    int taking() {
+        return attached ? taking : clocks.length;
+    }
+
+    private void attach() throws XdpException {
+        for (int fd : firstListeners) {
+            program.pickLoopsFor(fd);
+        }
+        attached = true;
+    }
+
+    /** One period: each loop's share of a core since the last, and the count that follows from it. */
+    void tick() {
+        long now = System.nanoTime();
+        long elapsed = Math.max(1, now - lastNanos);
+        lastNanos = now;
+        try {
+            for (int i = 0; i < clocks.length; i++) {
+                long cpu = cpuNanos(i);
+                busy[i] = (double) (cpu - last[i]) / elapsed;
+                last[i] = cpu;
+            }
+        } catch (IOException e) {
+            // A loop thread gone (the proxy is stopping): nothing to decide.
+            return;
+        }
+        int n = packing.next(busy);
+        if (n != taking) {
+            taking = n;
+            program.activeLoops(n);
+        }
+        if (!attached && !attachRefused && ++periods % ASK_EVERY == 0 && !othersPresent.getAsBoolean()) {
+            try {
+                attach();
+            } catch (XdpException e) {
+                // The same call the start makes where no instance runs: not expected. The gauge then says all loops
+                // take connections, as the kernel's hash gives them.
+                attachRefused = true;
+            }
+        }
+    }
+
+    /** Loop {@code i}'s time on a CPU so far, in ns: the first field of its schedstat. */
+    private long cpuNanos(int i) throws IOException {
+        text.clear();
+        clocks[i].read(text, 0);
+        long v = 0;
+        for (int p = 0; p < text.position(); p++) {
+            byte b = text.get(p);
+            if (b < '0' || b > '9') {
+                if (p == 0) {
+                    throw new IOException("schedstat: " + new String(text.array(), 0, text.position(),
+                            StandardCharsets.US_ASCII));
+                }
+                break;
+            }
+            v = v * 10 + (b - '0');
+        }
+        return v;
+    }
+
+    @Override
+    public void close() {
+        for (FileChannel c : clocks) {
+            if (c != null) {
+                try {
+                    c.close();
+                } catch (IOException e) {
+                    // Closing a read-only proc file: nothing lost.
+                }
+            }
+        }
+    }
+}
