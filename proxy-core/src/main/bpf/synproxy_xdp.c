@@ -214,17 +214,19 @@ struct {
  * of the first loops_active loops; 0 leaves it to the kernel's SO_REUSEPORT hash, as without packing.
  */
 #define MAX_LISTENS16 16
+#define MAX_LOOPS64 64
 
 struct {
     __uint(type, BPF_MAP_TYPE_REUSEPORT_SOCKARRAY);
-    __uint(max_entries, 64 * MAX_LISTENS16);
+    __uint(max_entries, MAX_LOOPS64 * MAX_LISTENS16);
     __type(key, __u32);
     __type(value, __u32);
 } loop_listeners SEC(".maps");
 
+/* [0]: how many loops take new connections; [1]: how many loops there are. */
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 1);
+    __uint(max_entries, 2);
     __type(key, __u32);
     __type(value, __u32);
 } loops_active SEC(".maps");
@@ -1185,25 +1187,36 @@ int synproxy_tc(struct __sk_buff *skb)
 /*
  * The SO_REUSEPORT program of the proxy's listening sockets, which the kernel runs for every new connection to them,
  * also for the final ACKs assign() hands to a listener (the kernel then picks within its group again). It picks one of
- * the first loops_active loops at random, and that loop's listener of the group: the listens are separate groups, so
- * the select fails (EXDEV) for every listen but the connection's own. Where none is taken (packing off, the loop's
- * listener closed, another instance's group), the kernel's hash picks, as without a program.
+ * the first loops_active[0] loops at random, and that loop's listener of the group: the listens are separate groups,
+ * so the select fails (EXDEV) for every listen but the connection's own. A loop at --max-connections has taken its
+ * listeners out of the map (KernelAccept): then the next taking loop, then the loops past them, in order. Where none
+ * is taken (packing off, every loop full, another instance's group), the kernel's hash picks, as without a program.
  */
 SEC("sk_reuseport")
 int pick_loop(struct sk_reuseport_md *md)
 {
-    __u32 zero = 0;
+    __u32 zero = 0, one = 1;
     __u32 *active = bpf_map_lookup_elem(&loops_active, &zero);
-    if (!active || *active == 0)
+    __u32 *loops = bpf_map_lookup_elem(&loops_active, &one);
+    if (!active || !loops || *active == 0)
         return SK_PASS;
     __u32 n = *active;
-    __u32 loop = n > 1 ? bpf_get_prandom_u32() % n : 0;
-    for (__u32 i = 0; i < MAX_LISTENS16; i++) {
-        __u32 key = loop * MAX_LISTENS16 + i;
-        long r = bpf_sk_select_reuseport(md, &loop_listeners, &key, 0);
-        /* Taken, or past the last listen (ENOENT). */
-        if (r == 0 || r == -2)
+    __u32 total = *loops;
+    __u32 start = n > 1 ? bpf_get_prandom_u32() % n : 0;
+    for (__u32 t = 0; t < MAX_LOOPS64; t++) {
+        if (t >= total)
             break;
+        __u32 loop = t;
+        if (t < n) {
+            loop = start + t;
+            if (loop >= n)
+                loop -= n;
+        }
+        for (__u32 i = 0; i < MAX_LISTENS16; i++) {
+            __u32 key = loop * MAX_LISTENS16 + i;
+            if (bpf_sk_select_reuseport(md, &loop_listeners, &key, 0) == 0)
+                return SK_PASS;
+        }
     }
     return SK_PASS;
 }

@@ -79,6 +79,7 @@ public final class KernelAccept implements EpollIoHandle {
     private IoRegistration registration;
     private volatile boolean draining;
     private volatile int live;
+    private Room room = full -> { };
 
     private KernelAccept(IoEventLoop loop, Relay relay, Counters counters, int maxConnections, SourceAccess access,
                          SourceLimits limits, int fd, Arena arena) {
@@ -138,6 +139,17 @@ public final class KernelAccept implements EpollIoHandle {
             throw e;
         }
         return k;
+    }
+
+    /** Told on the loop when this listener's relays reach {@code --max-connections}, and when one closes after. */
+    @FunctionalInterface
+    public interface Room {
+        void full(boolean full);
+    }
+
+    /** Who is told when this listener fills up and when it has room again ({@link Room}); on the loop. */
+    public void whenFull(Room r) {
+        room = r;
     }
 
     /** Live relays of connections this accepted. */
@@ -206,7 +218,7 @@ public final class KernelAccept implements EpollIoHandle {
                 continue;
             }
             if (limits == null) {
-                live++;
+                taken();
                 counters.increment(Counter.HANDOFFS);
                 relay.adoptAccepted(c, closed);
             } else {
@@ -223,7 +235,7 @@ public final class KernelAccept implements EpollIoHandle {
                     hi, lo, port, now);
             return;
         }
-        live++;
+        taken();
         counters.increment(Counter.HANDOFFS);
         if (admitted == SourceLimits.TABLE_FULL) {
             counters.increment(Counter.SOURCE_TABLE_FULL);
@@ -231,13 +243,21 @@ public final class KernelAccept implements EpollIoHandle {
             return;
         }
         relay.adoptAccepted(c, () -> {
-            live--;
+            closed();
             limits.release(hi, lo);
         });
     }
 
+    private void taken() {
+        if (++live == maxConnections) {
+            room.full(true);
+        }
+    }
+
     private void closed() {
-        live--;
+        if (live-- == maxConnections) {
+            room.full(false);
+        }
     }
 
     private void retryLater() {

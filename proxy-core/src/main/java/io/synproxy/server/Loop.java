@@ -347,8 +347,8 @@ final class Loop implements AutoCloseable {
     }
 
     /** This loop's listening sockets, in the order of the config's listens (none with the repair handoff). */
-    int[] listenerFds() {
-        return accepts.stream().mapToInt(k -> k.fd().intValue()).toArray();
+    List<KernelAccept> accepts() {
+        return accepts;
     }
 
     /** Runs {@code task} on this loop's thread and returns its result; its IOException as thrown. */

@@ -1,5 +1,6 @@
 package io.synproxy.server;
 
+import io.synproxy.relay.KernelAccept;
 import io.synproxy.xdp.XdpException;
 import io.synproxy.xdp.XdpFastPath;
 
@@ -63,21 +64,31 @@ final class PackedLoops implements AutoCloseable {
     static PackedLoops start(XdpFastPath program, List<Loop> loops, BooleanSupplier othersPresent)
             throws XdpException, IOException {
         FileChannel[] clocks = new FileChannel[loops.size()];
-        PackedLoops packed = new PackedLoops(program, clocks, loops.getFirst().listenerFds(), othersPresent);
+        int[] first = loops.getFirst().accepts().stream().mapToInt(k -> k.fd().intValue()).toArray();
+        PackedLoops packed = new PackedLoops(program, clocks, first, othersPresent);
         boolean started = false;
         try {
             for (int i = 0; i < loops.size(); i++) {
-                clocks[i] = loops.get(i).onLoop(() -> FileChannel.open(OWN_SCHEDSTAT));
-                int[] fds = loops.get(i).listenerFds();
-                for (int j = 0; j < fds.length; j++) {
-                    program.loopListener(j, i, fds[j]);
+                Loop loop = loops.get(i);
+                clocks[i] = loop.onLoop(() -> FileChannel.open(OWN_SCHEDSTAT));
+                List<KernelAccept> accepts = loop.accepts();
+                for (int j = 0; j < accepts.size(); j++) {
+                    int listen = j;
+                    int index = i;
+                    int fd = accepts.get(j).fd().intValue();
+                    program.loopListener(listen, index, fd);
+                    // A loop at --max-connections resets what it is given: the program gives it nothing meanwhile.
+                    loop.onLoop(() -> {
+                        accepts.get(listen).whenFull(full -> room(program, listen, index, fd, full));
+                        return null;
+                    });
                 }
             }
             for (int i = 0; i < clocks.length; i++) {
                 packed.last[i] = packed.cpuNanos(i);
             }
             packed.lastNanos = System.nanoTime();
-            program.activeLoops(1);
+            program.activeLoops(1, loops.size());
             if (!othersPresent.getAsBoolean()) {
                 packed.attach();
             }
@@ -86,6 +97,18 @@ final class PackedLoops implements AutoCloseable {
         } finally {
             if (!started) {
                 packed.close();
+            }
+        }
+    }
+
+    private static void room(XdpFastPath program, int listen, int loop, int fd, boolean full) {
+        if (full) {
+            program.dropLoopListener(listen, loop);
+        } else {
+            try {
+                program.loopListener(listen, loop, fd);
+            } catch (XdpException e) {
+                // The listener closed meanwhile (the proxy is stopping): nothing to put back.
             }
         }
     }
@@ -125,7 +148,7 @@ final class PackedLoops implements AutoCloseable {
         int n = packing.next(busy);
         if (n != taking) {
             taking = n;
-            program.activeLoops(n);
+            program.activeLoops(n, clocks.length);
         }
         if (!attached && !attachRefused && ++periods % ASK_EVERY == 0 && !othersPresent.getAsBoolean()) {
             try {

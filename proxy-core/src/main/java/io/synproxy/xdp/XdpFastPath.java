@@ -378,16 +378,35 @@ public final class XdpFastPath implements AutoCloseable {
     }
 
     /**
-     * New connections go to the listeners of loops 0 to {@code n - 1} from now on, at random among them; 0: to the
-     * one the kernel's SO_REUSEPORT hash picks. A loop whose listener is gone falls back to that hash too.
+     * Takes loop {@code loop}'s listener on the {@code listen}-th listen out of the program's choice (the loop is at
+     * --max-connections), until {@link #loopListener} puts it back. Idempotent.
      */
-    public synchronized void activeLoops(int n) {
+    public synchronized void dropLoopListener(int listen, int loop) {
         if (closed || !packs()) {
             return;
         }
-        key.set(JAVA_INT, 0, 0);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment k = a.allocate(JAVA_INT);
+            k.set(JAVA_INT, 0, loop * PACK_LISTENS + listen);
+            bpf.delete(listenersFd, k);
+        }
+    }
+
+    /**
+     * New connections go to the listeners of loops 0 to {@code n - 1} of {@code loops} from now on, at random among
+     * them (past them where they are all full); {@code n} 0: to the one the kernel's SO_REUSEPORT hash picks.
+     */
+    public synchronized void activeLoops(int n, int loops) {
+        if (closed || !packs()) {
+            return;
+        }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(JAVA_INT);
+            // The count of loops first: the program reads it only once the taking count is not 0.
+            key.set(JAVA_INT, 0, 1);
+            v.set(JAVA_INT, 0, loops);
+            bpf.update(activeFd, key, v);
+            key.set(JAVA_INT, 0, 0);
             v.set(JAVA_INT, 0, n);
             bpf.update(activeFd, key, v);
         }

@@ -246,6 +246,45 @@ class KernelHandoffIT {
         }
     }
 
+    /**
+     * {@code --max-connections} is per loop: packed, a loop that has reached it is passed over, so the proxy still
+     * holds {@code --threads} times as many, as it does spread (the loop would reset what it is given).
+     */
+    @Test
+    @SuppressWarnings("try") // the backend only needs to exist
+    void shouldPassOverAPackedLoopAtItsMaximum() throws Exception {
+        try (TestNet net = TestNet.pair(); EchoBackend backend = EchoBackend.start(net);
+             ProxyProcess proxy = ProxyProcess.start(net, net.serverNs(), "run", "--listen", TestNet.SERVER_IP + ":8080",
+                     "--backend", "127.0.0.1:" + EchoBackend.PORT, "--handoff", "kernel", "--threads", "2",
+                     "--max-connections", "5", "--stats-interval", "1s", "--metrics",
+                     "127.0.0.1:" + OperationsIT.METRICS_PORT)) {
+            proxy.awaitStarted();
+            List<Socket> held = new ArrayList<>();
+            try {
+                for (int i = 0; i < 10; i++) {
+                    held.add(net.inClientNow(() -> echoed(Clients.PROXY)));
+                }
+                assertArrayEquals(new long[] {5, 5}, loopLive(net), "loop 0 full, then loop 1");
+                // Both full: the next is reset, as it was spread.
+                assertThrows(IOException.class, () -> net.inClientNow(() -> echoed(Clients.PROXY)));
+                held.removeFirst().close();
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+                while (loopLive(net)[0] != 4 && System.nanoTime() < deadline) {
+                    Thread.sleep(50);
+                }
+                // Room on loop 0 again: it is taken there.
+                held.add(net.inClientNow(() -> echoed(Clients.PROXY)));
+                assertArrayEquals(new long[] {5, 5}, loopLive(net), "loop 0 took it again");
+                Map<String, Long> stats = proxy.nextStats(Duration.ofSeconds(5));
+                assertEquals(1, stats.get("limit_rst"), "only the one past both loops was refused: " + stats);
+            } finally {
+                for (Socket s : held) {
+                    s.close();
+                }
+            }
+        }
+    }
+
     /** Echo ping-pong on {@code held} for 3 s from six threads; loop 1 takes connections meanwhile, not after. */
     private static void assertLoop1JoinsUnderLoadAndLeavesAfter(TestNet net, List<Socket> held) throws Exception {
         AtomicBoolean stop = new AtomicBoolean();
