@@ -96,6 +96,8 @@ final class PackedLoops implements AutoCloseable {
             return packed;
         } finally {
             if (!started) {
+                // A group the program was attached to before the failure: the kernel's hash there, not loop 0 alone.
+                program.activeLoops(0, loops.size());
                 packed.close();
             }
         }

@@ -349,6 +349,9 @@ public final class XdpFastPath implements AutoCloseable {
             throw new IllegalArgumentException("listen " + listen + ", loop " + loop + ": the program takes "
                     + PACK_LISTENS + " listens of " + PACK_LOOPS + " loops");
         }
+        if (closed) {
+            return;
+        }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment k = a.allocate(JAVA_INT);
             k.set(JAVA_INT, 0, loop * PACK_LISTENS + listen);
