@@ -51,10 +51,8 @@ class UpgradeIT {
     @ParameterizedTest
     @ValueSource(strings = {"repair", "kernel"})
     void upgradeUnderLoadServesEveryClient(String handoff) throws Exception {
-        Path dir = Files.createTempDirectory("synproxy-upgrade-");
-        Path secret = dir.resolve("secret");
-        Files.writeString(secret, SecretFile.newFileText());
-        Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("rw-------"));
+        Path secret = newSecret();
+        Path dir = secret.getParent();
         String[] args = {"run", "--listen", TestNet.SERVER_IP + ":8080", "--backend", "127.0.0.1:" + EchoBackend.PORT,
             "--secret-file", secret.toString(), "--threads", "2", "--stats-interval", "0", "--drain-timeout", "5s",
             "--handoff", handoff};
@@ -246,10 +244,8 @@ class UpgradeIT {
     void secondInstanceWithAnotherSecretWarns() throws Exception {
         String[] args = {"run", "--listen", TestNet.SERVER_IP + ":8080", "--backend", "127.0.0.1:" + EchoBackend.PORT,
             "--threads", "1", "--stats-interval", "0", "--drain-timeout", "1s"};
-        Path dir = Files.createTempDirectory("synproxy-upgrade-");
-        Path secret = dir.resolve("secret");
-        Files.writeString(secret, SecretFile.newFileText());
-        Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("rw-------"));
+        Path secret = newSecret();
+        Path dir = secret.getParent();
         String[] withFile = Arrays.copyOf(args, args.length + 2);
         withFile[args.length] = "--secret-file";
         withFile[args.length + 1] = secret.toString();
@@ -276,6 +272,21 @@ class UpgradeIT {
         } finally {
             Files.deleteIfExists(secret);
             Files.deleteIfExists(dir);
+        }
+    }
+
+    /** A new secret file (mode 600) in a directory of its own; neither is left behind if writing it fails. */
+    private static Path newSecret() throws IOException {
+        Path dir = Files.createTempDirectory("synproxy-upgrade-");
+        Path secret = dir.resolve("secret");
+        try {
+            Files.writeString(secret, SecretFile.newFileText());
+            Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("rw-------"));
+            return secret;
+        } catch (IOException | RuntimeException | Error e) {
+            Files.deleteIfExists(secret);
+            Files.deleteIfExists(dir);
+            throw e;
         }
     }
 
