@@ -135,6 +135,8 @@ public final class XdpFastPath implements AutoCloseable {
     private final MemorySegment perCpu;
     private final MemorySegment listKey;
     private final MemorySegment listValue;
+    /** A 4-byte map value: a listener's descriptor, a loop count. */
+    private final MemorySegment intValue;
     private final KeyRing keys;
     /** The keys of the lists' generation in force, to delete once the next is. */
     private long[] denyKeys = new long[0];
@@ -166,6 +168,7 @@ public final class XdpFastPath implements AutoCloseable {
         this.perCpu = arena.allocate(8L * cpus, 8);
         this.listKey = arena.allocate(LIST_KEY_BYTES, 8);
         this.listValue = arena.allocate(1);
+        this.intValue = arena.allocate(4, 4);
     }
 
     /**
@@ -352,16 +355,17 @@ public final class XdpFastPath implements AutoCloseable {
         if (closed) {
             return;
         }
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment k = a.allocate(JAVA_INT);
-            k.set(JAVA_INT, 0, loop * PACK_LISTENS + listen);
-            MemorySegment v = a.allocate(JAVA_INT);
-            v.set(JAVA_INT, 0, fd);
-            int r = bpf.update(listenersFd, k, v);
-            if (r < 0) {
-                throw new XdpException("cannot give the BPF program loop " + loop + "'s listener: " + errnoText(-r));
-            }
+        intValue.set(JAVA_INT, 0, fd);
+        int r = bpf.update(listenersFd, packKey(listen, loop), intValue);
+        if (r < 0) {
+            throw new XdpException("cannot give the BPF program loop " + loop + "'s listener: " + errnoText(-r));
         }
+    }
+
+    /** {@code key} set to loop_listeners' key of loop {@code loop}'s listener on the {@code listen}-th listen. */
+    private MemorySegment packKey(int listen, int loop) {
+        key.set(JAVA_INT, 0, loop * PACK_LISTENS + listen);
+        return key;
     }
 
     /**
@@ -388,11 +392,7 @@ public final class XdpFastPath implements AutoCloseable {
         if (closed || !packs()) {
             return;
         }
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment k = a.allocate(JAVA_INT);
-            k.set(JAVA_INT, 0, loop * PACK_LISTENS + listen);
-            bpf.delete(listenersFd, k);
-        }
+        bpf.delete(listenersFd, packKey(listen, loop));
     }
 
     /**
@@ -403,16 +403,13 @@ public final class XdpFastPath implements AutoCloseable {
         if (closed || !packs()) {
             return;
         }
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment v = a.allocate(JAVA_INT);
-            // The count of loops first: the program reads it only once the taking count is not 0.
-            key.set(JAVA_INT, 0, 1);
-            v.set(JAVA_INT, 0, loops);
-            bpf.update(activeFd, key, v);
-            key.set(JAVA_INT, 0, 0);
-            v.set(JAVA_INT, 0, n);
-            bpf.update(activeFd, key, v);
-        }
+        // The count of loops first: the program reads it only once the taking count is not 0.
+        key.set(JAVA_INT, 0, 1);
+        intValue.set(JAVA_INT, 0, loops);
+        bpf.update(activeFd, key, intValue);
+        key.set(JAVA_INT, 0, 0);
+        intValue.set(JAVA_INT, 0, n);
+        bpf.update(activeFd, key, intValue);
     }
 
     /** Detaches the program: from now on every SYN reaches the capture ring. Idempotent. */
